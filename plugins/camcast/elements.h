@@ -1,0 +1,10 @@
+// Every element of the camcast plugin, for plugin.cpp.
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+GST_ELEMENT_REGISTER_DECLARE(wssink);
+
+G_END_DECLS

@@ -1,0 +1,13 @@
+// The camcast plugin: registers its elements, nothing else.
+#include "elements.h"
+
+static gboolean plugin_init(GstPlugin *plugin) {
+  gboolean ret = FALSE;
+  ret |= GST_ELEMENT_REGISTER(wssink, plugin);
+  return ret;
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, camcast,
+                  "Stream live cameras to web browsers with the lowest latency: WebSocket "
+                  "servers with keyframe-aware fan-out",
+                  plugin_init, PACKAGE_VERSION, "LGPL", "camcast", "Unknown package origin")

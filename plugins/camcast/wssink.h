@@ -1,0 +1,49 @@
+// GstWsSink: the serving sink every camcast sink derives from, and the `wssink` element itself
+// (any stream, one buffer per WebSocket message).
+#pragma once
+
+#include <gst/base/gstbasesink.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_WS_SINK (gst_ws_sink_get_type())
+G_DECLARE_DERIVABLE_TYPE(GstWsSink, gst_ws_sink, GST, WS_SINK, GstBaseSink)
+
+#define GST_TYPE_WS_SYNC_METHOD (gst_ws_sync_method_get_type())
+#define GST_TYPE_WS_RECOVER_POLICY (gst_ws_recover_policy_get_type())
+#define GST_TYPE_WS_CLIENT_STATUS (gst_ws_client_status_get_type())
+GType gst_ws_sync_method_get_type(void);
+GType gst_ws_recover_policy_get_type(void);
+GType gst_ws_client_status_get_type(void);
+
+struct _GstWsSinkClass {
+  GstBaseSinkClass parent_class;
+
+  // Path served when the `path` property is not set.
+  const char *default_path;
+
+  // New caps: the default sends the caps' `streamheader` buffers as the stream header.
+  gboolean (*caps_changed)(GstWsSink *sink, GstCaps *caps);
+  // One input buffer: the default queues it as one message (a keyframe unless DELTA_UNIT),
+  // skipping HEADER buffers already sent as the stream header.
+  GstFlowReturn (*handle_buffer)(GstWsSink *sink, GstBuffer *buffer);
+  // GET <path><rest> without an upgrade. Called on the server thread; return FALSE for 404.
+  gboolean (*serve_http)(GstWsSink *sink, SoupServerMessage *msg, const char *rest);
+
+  gpointer _reserved[GST_PADDING];
+};
+
+// For subclasses: queue one message for every client (the buffer is referenced, not copied).
+// Any thread.
+void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe);
+// For subclasses: replace the stream header sent on join (and to everyone on change).
+void gst_ws_sink_set_stream_header(GstWsSink *sink, GstBuffer **buffers, guint n_buffers);
+// For subclasses: reply to an HTTP request with a body (server thread).
+void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
+                         const char *body, gsize len);
+
+GST_ELEMENT_REGISTER_DECLARE(wssink);
+
+G_END_DECLS

@@ -1,0 +1,341 @@
+#include "http_server.h"
+
+#include "status_pages.h"
+
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+
+GST_DEBUG_CATEGORY(camcast_server_debug);
+#define GST_CAT_DEFAULT camcast_server_debug
+
+namespace camcast {
+
+namespace {
+
+// The process-wide registry: address:port → the server running there.
+// An entry whose server is being destroyed stays (expired) until its port is closed, so a new
+// acquire() of the same port waits for that instead of failing to bind.
+std::mutex registry_lock;
+std::condition_variable registry_changed;
+std::map<std::string, std::weak_ptr<HttpServer>> registry;
+
+std::string registry_key(const std::string &address, int port) {
+  return address + "|" + std::to_string(port);
+}
+
+void init_debug() {
+  static gsize once = 0;
+  if (g_once_init_enter(&once)) {
+    GST_DEBUG_CATEGORY_INIT(camcast_server_debug, "camcastserver", 0,
+                            "camcast HTTP/WebSocket server and fan-out");
+    g_once_init_leave(&once, 1);
+  }
+}
+
+GSocketAddress *resolve(const std::string &address, int port, GError **error) {
+  GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
+  if (!inet) {
+    GList *found = g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr,
+                                             nullptr);
+    if (!found) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                  "address \"%s\" is neither an IP address nor a name this machine can resolve",
+                  address.c_str());
+      return nullptr;
+    }
+    inet = G_INET_ADDRESS(g_object_ref(found->data));
+    g_resolver_free_addresses(found);
+  }
+  GSocketAddress *sa = g_inet_socket_address_new(inet, static_cast<guint16>(port));
+  g_object_unref(inet);
+  return sa;
+}
+
+}  // namespace
+
+std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int port,
+                                                GError **error) {
+  init_debug();
+  std::unique_lock<std::mutex> lk(registry_lock);
+  if (port != 0) {
+    const std::string key = registry_key(address, port);
+    while (true) {
+      auto it = registry.find(key);
+      if (it == registry.end())
+        break;
+      if (auto server = it->second.lock())
+        return server;
+      registry_changed.wait(lk);  // the previous server on this port is still closing it
+    }
+  }
+  auto *server = new HttpServer(address, port);
+  if (!server->start(error)) {
+    delete server;
+    return nullptr;
+  }
+  const std::string key = registry_key(address, server->port_);
+  std::shared_ptr<HttpServer> shared(server, [key](HttpServer *s) {
+    delete s;
+    std::lock_guard<std::mutex> lk(registry_lock);
+    auto it = registry.find(key);
+    if (it != registry.end() && it->second.expired())
+      registry.erase(it);
+    registry_changed.notify_all();
+  });
+  registry[key] = shared;
+  return shared;
+}
+
+HttpServer::HttpServer(std::string address, int port)
+    : address_(std::move(address)), port_(port), context_(g_main_context_new()),
+      loop_(g_main_loop_new(context_, FALSE)) {}
+
+HttpServer::~HttpServer() {
+  if (thread_.joinable()) {
+    invoke_sync([this] {
+      for (auto &entry : mounts_.all())
+        entry.second->detach();
+      g_main_loop_quit(loop_);
+    });
+    thread_.join();
+  }
+  g_main_loop_unref(loop_);
+  g_main_context_unref(context_);
+}
+
+bool HttpServer::on_server_thread() const {
+  return std::this_thread::get_id() == thread_.get_id();
+}
+
+bool HttpServer::start(GError **error) {
+  std::promise<GError *> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] {
+    g_main_context_push_thread_default(context_);
+    soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", nullptr);
+    soup_server_add_handler(soup_, nullptr, &HttpServer::handle_request, this, nullptr);
+    GError *err = nullptr;
+    GSocketAddress *sa = resolve(address_, port_, &err);
+    if (sa) {
+      soup_server_listen(soup_, sa, SoupServerListenOptions(0), &err);
+      g_object_unref(sa);
+    }
+    if (err) {
+      g_object_unref(soup_);
+      soup_ = nullptr;
+      g_main_context_pop_thread_default(context_);
+      started.set_value(err);
+      return;
+    }
+    GSList *uris = soup_server_get_uris(soup_);
+    port_ = g_uri_get_port(static_cast<GUri *>(uris->data));
+    g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+    tick_source_ = g_timeout_source_new(250);
+    g_source_set_callback(tick_source_, &HttpServer::tick, this, nullptr);
+    g_source_attach(tick_source_, context_);
+    GST_INFO("serving http://%s:%d/", address_.c_str(), port_);
+    started.set_value(nullptr);
+    run();
+  });
+  GError *err = result.get();
+  if (!err)
+    return true;
+  thread_.join();
+  if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                "port %d on %s is already in use by another program (choose another port, or "
+                "port=0 for any free one)", port_, address_.c_str());
+  else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                "not allowed to listen on port %d of %s (ports below 1024 need privileges; "
+                "use 8080 or another port above 1023)", port_, address_.c_str());
+  else
+    g_set_error(error, err->domain, err->code, "cannot listen on %s port %d: %s",
+                address_.c_str(), port_, err->message);
+  g_error_free(err);
+  return false;
+}
+
+void HttpServer::run() {
+  g_main_loop_run(loop_);
+  g_source_destroy(tick_source_);
+  g_source_unref(tick_source_);
+  soup_server_disconnect(soup_);
+  g_object_unref(soup_);
+  soup_ = nullptr;
+  // Let libsoup finish closing what it was closing.
+  while (g_main_context_iteration(context_, FALSE)) {
+  }
+  g_main_context_pop_thread_default(context_);
+  GST_INFO("stopped serving http://%s:%d/", address_.c_str(), port_);
+}
+
+void HttpServer::invoke_sync(const std::function<void()> &fn) {
+  if (on_server_thread()) {
+    fn();
+    return;
+  }
+  struct Call {
+    const std::function<void()> &fn;
+    std::mutex lock;
+    std::condition_variable cond;
+    bool done = false;
+  } call{fn};
+  GSource *source = g_idle_source_new();
+  g_source_set_priority(source, G_PRIORITY_HIGH);
+  g_source_set_callback(source, +[](gpointer data) -> gboolean {
+    auto *c = static_cast<Call *>(data);
+    c->fn();
+    std::lock_guard<std::mutex> lk(c->lock);
+    c->done = true;
+    c->cond.notify_one();
+    return G_SOURCE_REMOVE;
+  }, &call, nullptr);
+  g_source_attach(source, context_);
+  g_source_unref(source);
+  std::unique_lock<std::mutex> lk(call.lock);
+  call.cond.wait(lk, [&] { return call.done; });
+}
+
+bool HttpServer::add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate,
+                           GError **error) {
+  bool added = false;
+  invoke_sync([&] {
+    added = mounts_.add(mount->path(), mount);
+    if (added)
+      mount->attach(this, delegate);
+  });
+  if (!added)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                "path %s on port %d is already served by another sink in this process "
+                "(give each sink its own path)", mount->path().c_str(), port_);
+  return added;
+}
+
+void HttpServer::remove_mount(const std::shared_ptr<Mount> &mount) {
+  invoke_sync([&] {
+    std::shared_ptr<Mount> found;
+    std::string_view rest;
+    if (mounts_.match(mount->path(), &found, &rest) && found == mount && rest.empty()) {
+      mount->detach();
+      mounts_.remove(mount->path());
+    }
+  });
+}
+
+std::vector<MountStats> HttpServer::all_stats() {
+  std::vector<MountStats> out;
+  invoke_sync([&] {
+    for (auto &entry : mounts_.all())
+      out.push_back(entry.second->stats());
+  });
+  return out;
+}
+
+gboolean HttpServer::tick(gpointer self) {
+  auto *server = static_cast<HttpServer *>(self);
+  const gint64 now = g_get_monotonic_time();
+  for (auto &entry : server->mounts_.all())
+    entry.second->tick(now);
+  return G_SOURCE_CONTINUE;
+}
+
+namespace {
+
+void respond(SoupServerMessage *msg, guint status, const char *content_type,
+             const std::string &body) {
+  soup_server_message_set_status(msg, status, nullptr);
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                               "no-store");
+  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
+}
+
+bool wants_websocket(SoupServerMessage *msg) {
+  SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+  return soup_message_headers_header_contains(h, "Upgrade", "websocket");
+}
+
+}  // namespace
+
+void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
+                                GHashTable *, gpointer self) {
+  static_cast<HttpServer *>(self)->route(msg, path);
+}
+
+void HttpServer::route(SoupServerMessage *msg, const char *path) {
+  const char *method = soup_server_message_get_method(msg);
+  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
+    respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
+    return;
+  }
+  const std::string_view p(path);
+  if (p == "/api/streams") {
+    respond(msg, SOUP_STATUS_OK, "application/json", render_streams_json(all_stats()));
+    return;
+  }
+  if (p == "/metrics") {
+    respond(msg, SOUP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
+            render_metrics(all_stats()));
+    return;
+  }
+  std::shared_ptr<Mount> mount;
+  std::string_view rest;
+  if (mounts_.match(p, &mount, &rest)) {
+    if (rest.empty() && wants_websocket(msg)) {
+      upgrade(msg, mount);
+      return;
+    }
+    MountDelegate *delegate = mount->delegate();
+    if (!wants_websocket(msg) && delegate && delegate->serve_http(msg, rest))
+      return;
+  } else if (p == "/") {
+    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", render_index(all_stats()));
+    return;
+  }
+  respond(msg, SOUP_STATUS_NOT_FOUND, "text/plain", "no stream here; see / for the list\n");
+}
+
+namespace {
+
+struct Upgrade {
+  std::weak_ptr<Mount> mount;
+  GSocket *socket;
+  std::string peer;
+  ~Upgrade() { g_object_unref(socket); }
+};
+
+void complete_upgrade(SoupServerMessage *msg, gpointer data) {
+  auto *up = static_cast<Upgrade *>(data);
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  auto mount = up->mount.lock();
+  if (mount && mount->server() && stream && G_IS_POLLABLE_INPUT_STREAM(
+                   g_io_stream_get_input_stream(stream)))
+    mount->accept_websocket(stream, up->socket, up->peer);
+  else if (stream)
+    g_io_stream_close(stream, nullptr, nullptr);
+  if (stream)
+    g_object_unref(stream);
+}
+
+}  // namespace
+
+void HttpServer::upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount) {
+  // No extensions are offered: permessage-deflate would cost CPU per client on incompressible
+  // video and defeat zero-copy (protocol-facts §2.1).
+  if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr))
+    return;  // libsoup has set the 400 and the reason
+  GSocket *socket = soup_server_message_get_socket(msg);
+  if (!socket) {
+    respond(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "no socket\n");
+    return;
+  }
+  const char *host = soup_server_message_get_remote_host(msg);
+  auto *up = new Upgrade{mount, G_SOCKET(g_object_ref(socket)), host ? host : "?"};
+  g_signal_connect_data(msg, "wrote-informational", G_CALLBACK(complete_upgrade), up,
+                        [](gpointer data, GClosure *) { delete static_cast<Upgrade *>(data); },
+                        GConnectFlags(0));
+}
+
+}  // namespace camcast

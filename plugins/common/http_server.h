@@ -1,0 +1,72 @@
+// One HTTP/WebSocket server per address:port, shared by every sink of the process that names
+// it — as gst-rtsp-server shares one server among many mount points.
+//
+// Each server owns a thread with its own GMainContext. libsoup is not thread-safe
+// (protocol-facts §2.2), so every libsoup call, every client socket read and write and every
+// mount's fan-out happen on that thread; other threads reach it with invoke_sync(). A server lives
+// while anyone holds its shared_ptr (sinks, or the launcher to keep viewers connected across
+// pipeline restarts); the last release stops the thread and closes the port.
+#pragma once
+
+#include "mount.h"
+#include "mount_table.h"
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace camcast {
+
+class HttpServer {
+public:
+  // Returns the running server for address:port, starting it if needed. Port 0 starts a new
+  // server on a free port (read it back with port()). On failure sets `error` with a message a
+  // person can act on ("port 8080 on 0.0.0.0 is already in use by another program").
+  static std::shared_ptr<HttpServer> acquire(const std::string &address, int port,
+                                             GError **error);
+  ~HttpServer();
+  HttpServer(const HttpServer &) = delete;
+  HttpServer &operator=(const HttpServer &) = delete;
+
+  const std::string &address() const { return address_; }
+  int port() const { return port_; }
+  GMainContext *context() const { return context_; }
+  bool on_server_thread() const;
+
+  // Serves `mount` at its path from now on; false with `error` when the path is taken.
+  bool add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate, GError **error);
+  // Stops serving it: its clients are closed with status Removed and its delegate is forgotten.
+  void remove_mount(const std::shared_ptr<Mount> &mount);
+
+  // Runs fn on the server thread and returns when it has run (directly if already there).
+  void invoke_sync(const std::function<void()> &fn);
+
+  // Every mount's statistics, in path order (server thread).
+  std::vector<MountStats> all_stats();
+
+private:
+  HttpServer(std::string address, int port);
+  bool start(GError **error);
+  void run();
+  static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
+                             GHashTable *query, gpointer self);
+  void route(SoupServerMessage *msg, const char *path);
+  void upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount);
+  static gboolean tick(gpointer self);
+
+  std::string address_;
+  int port_;
+  std::thread thread_;
+  GMainContext *context_ = nullptr;
+  GMainLoop *loop_ = nullptr;
+  // Server thread only.
+  SoupServer *soup_ = nullptr;
+  MountTable<std::shared_ptr<Mount>> mounts_;
+  GSource *tick_source_ = nullptr;
+};
+
+}  // namespace camcast

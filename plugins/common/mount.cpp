@@ -1,0 +1,291 @@
+#include "mount.h"
+
+#include "http_server.h"
+#include "ws_client.h"
+
+GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
+#define GST_CAT_DEFAULT camcast_server_debug
+
+namespace camcast {
+
+const char *client_status_nick(ClientStatus status) {
+  switch (status) {
+  case ClientStatus::Ok: return "ok";
+  case ClientStatus::Closed: return "closed";
+  case ClientStatus::Removed: return "removed";
+  case ClientStatus::Slow: return "slow";
+  case ClientStatus::Error: return "error";
+  case ClientStatus::Timeout: return "timeout";
+  }
+  return "unknown";
+}
+
+struct Mount::Command {
+  GstBuffer *buffer = nullptr;        // a unit, or
+  std::vector<GstBuffer *> header;    // a new stream header (when buffer is null)
+  bool keyframe = false;
+  GstClockTime ts = GST_CLOCK_TIME_NONE;
+};
+
+namespace {
+
+// Client ids are unique in the process, so log lines and signals never confuse two clients.
+std::atomic<uint64_t> next_client_id{1};
+
+// A source the producer makes ready from any thread (g_source_set_ready_time is thread-safe).
+GSourceFuncs inbox_source_funcs = {
+    nullptr, nullptr,
+    [](GSource *source, GSourceFunc callback, gpointer data) -> gboolean {
+      g_source_set_ready_time(source, -1);
+      return callback(data);
+    },
+    nullptr, nullptr, nullptr};
+
+}  // namespace
+
+Mount::Mount(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) {}
+
+Mount::~Mount() {
+  g_assert(!inbox_source_);
+  for (Command &c : inbox_) {
+    if (c.buffer)
+      gst_buffer_unref(c.buffer);
+    for (GstBuffer *b : c.header)
+      gst_buffer_unref(b);
+  }
+}
+
+void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (!inbox_source_)
+    return;  // not served: nobody could receive it
+  Command c;
+  c.buffer = gst_buffer_ref(buffer);
+  c.keyframe = keyframe;
+  c.ts = ts;
+  inbox_.push_back(std::move(c));
+  g_source_set_ready_time(inbox_source_, 0);
+}
+
+void Mount::set_stream_header(const std::vector<GstBuffer *> &header) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (!inbox_source_)
+    return;
+  Command c;
+  for (GstBuffer *b : header)
+    c.header.push_back(gst_buffer_ref(b));
+  inbox_.push_back(std::move(c));
+  g_source_set_ready_time(inbox_source_, 0);
+}
+
+void Mount::set_settings(const MountSettings &settings) {
+  std::lock_guard<std::mutex> lk(lock_);
+  pending_settings_ = std::make_unique<MountSettings>(settings);
+  if (inbox_source_)
+    g_source_set_ready_time(inbox_source_, 0);
+  else
+    settings_ = settings, queue_.set_policy(settings.policy);  // not attached: nobody reads them
+}
+
+void Mount::attach(HttpServer *server, MountDelegate *delegate) {
+  GSource *source = g_source_new(&inbox_source_funcs, sizeof(GSource));
+  g_source_set_priority(source, G_PRIORITY_HIGH);
+  g_source_set_callback(source, &Mount::inbox_dispatch, this, nullptr);
+  g_source_attach(source, server->context());
+  std::lock_guard<std::mutex> lk(lock_);
+  server_ = server;
+  delegate_ = delegate;
+  inbox_source_ = source;
+}
+
+void Mount::detach() {
+  std::vector<WsClient *> all;
+  for (auto &entry : clients_)
+    all.push_back(entry.second.get());
+  for (WsClient *client : all)
+    client->close(ClientStatus::Removed, ws::kCloseGoingAway, "stream stopped");
+  GSource *source;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    source = inbox_source_;
+    inbox_source_ = nullptr;
+    delegate_ = nullptr;
+  }
+  if (source) {
+    g_source_destroy(source);
+    g_source_unref(source);
+  }
+  if (reap_source_) {
+    g_source_destroy(reap_source_);
+    g_source_unref(reap_source_);
+    reap_source_ = nullptr;
+  }
+  retired_.clear();
+  server_ = nullptr;
+}
+
+gboolean Mount::inbox_dispatch(gpointer self) {
+  static_cast<Mount *>(self)->drain_inbox();
+  return G_SOURCE_CONTINUE;
+}
+
+void Mount::drain_inbox() {
+  std::vector<Command> commands;
+  std::unique_ptr<MountSettings> settings;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    commands.swap(inbox_);
+    settings.swap(pending_settings_);
+  }
+  if (settings) {
+    settings_ = *settings;
+    queue_.set_policy(settings_.policy);
+  }
+  for (Command &c : commands) {
+    if (!c.buffer) {
+      std::vector<UnitRef> header;
+      for (GstBuffer *b : c.header) {
+        auto unit = std::make_shared<Unit>(b, true, GST_CLOCK_TIME_NONE);
+        unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Binary, unit->size());
+        header.push_back(std::move(unit));
+        gst_buffer_unref(b);
+      }
+      queue_.set_stream_header(std::move(header));
+      continue;
+    }
+    auto unit = std::make_shared<Unit>(c.buffer, c.keyframe, c.ts);
+    gst_buffer_unref(c.buffer);
+    unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Binary, unit->size());
+    queue_.push(std::move(unit));
+  }
+  fan_out();
+}
+
+void Mount::fan_out() {
+  std::vector<WsClient *> all;
+  all.reserve(clients_.size());
+  for (auto &entry : clients_)
+    all.push_back(entry.second.get());
+  for (WsClient *client : all) {
+    if (client->cursor.slow) {
+      GST_INFO("client %" G_GUINT64_FORMAT ": more than units-max behind; dropping it",
+               client->id());
+      client->close(ClientStatus::Slow, ws::kClosePolicyViolation, "too slow");
+    } else if (!client->blocked()) {
+      client->flush();
+    }
+  }
+}
+
+void Mount::accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer) {
+  const uint64_t id = next_client_id++;
+  auto client = std::make_unique<WsClient>(this, id, stream, socket, peer);
+  WsClient *raw = client.get();
+  queue_.attach(&raw->cursor);
+  clients_.emplace(id, std::move(client));
+  clients_total_++;
+  n_clients_++;
+  if (delegate_)
+    delegate_->client_added(id);
+  if (!raw->closed())
+    raw->start();
+}
+
+void Mount::retire(WsClient *client, ClientStatus status) {
+  auto it = clients_.find(client->id());
+  if (it == clients_.end())
+    return;
+  queue_.detach(&client->cursor);
+  retired_.push_back(std::move(it->second));
+  clients_.erase(it);
+  n_clients_--;
+  if (delegate_)
+    delegate_->client_removed(client->id(), status);
+  if (!reap_source_ && server_) {
+    // Deleted once the dispatch that closed it has returned.
+    reap_source_ = g_idle_source_new();
+    g_source_set_priority(reap_source_, G_PRIORITY_HIGH);
+    g_source_set_callback(reap_source_, &Mount::reap, this, nullptr);
+    g_source_attach(reap_source_, server_->context());
+  }
+}
+
+gboolean Mount::reap(gpointer self) {
+  auto *mount = static_cast<Mount *>(self);
+  mount->retired_.clear();
+  g_source_unref(mount->reap_source_);
+  mount->reap_source_ = nullptr;
+  return G_SOURCE_REMOVE;
+}
+
+void Mount::tick(gint64 now) {
+  std::vector<WsClient *> all;
+  for (auto &entry : clients_)
+    all.push_back(entry.second.get());
+  for (WsClient *client : all)
+    client->tick(now);
+}
+
+MountStats Mount::stats_on_server_thread() {
+  MountStats s;
+  s.path = path_;
+  s.kind = kind_;
+  s.units_in = queue_.units_pushed();
+  s.bytes_in = queue_.bytes_pushed();
+  s.queued_units = queue_.queued_units();
+  s.queued_bytes = queue_.queued_bytes();
+  s.clients_total = clients_total_;
+  for (auto &entry : clients_) {
+    ClientStats c;
+    entry.second->fill_stats(&c);
+    s.clients.push_back(std::move(c));
+  }
+  return s;
+}
+
+bool Mount::run_on_server(const std::function<void()> &fn) {
+  HttpServer *server;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    server = inbox_source_ ? server_ : nullptr;
+  }
+  if (!server)
+    return false;
+  server->invoke_sync(fn);
+  return true;
+}
+
+MountStats Mount::stats() {
+  MountStats s;
+  if (!run_on_server([&] { s = stats_on_server_thread(); })) {
+    s.path = path_;
+    s.kind = kind_;
+  }
+  return s;
+}
+
+bool Mount::client_stats(uint64_t id, ClientStats *out) {
+  bool found = false;
+  run_on_server([&] {
+    auto it = clients_.find(id);
+    if (it != clients_.end()) {
+      it->second->fill_stats(out);
+      found = true;
+    }
+  });
+  return found;
+}
+
+bool Mount::remove_client(uint64_t id) {
+  bool found = false;
+  run_on_server([&] {
+    auto it = clients_.find(id);
+    if (it != clients_.end()) {
+      it->second->close(ClientStatus::Removed, ws::kCloseNormal, "removed");
+      found = true;
+    }
+  });
+  return found;
+}
+
+}  // namespace camcast
