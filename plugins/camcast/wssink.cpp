@@ -80,6 +80,8 @@ enum {
   PROP_KEEPALIVE_PONG_TIMEOUT,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
+  PROP_BUFFERS_QUEUED,
+  PROP_BYTES_QUEUED,
 };
 
 enum { SIGNAL_CLIENT_ADDED, SIGNAL_CLIENT_REMOVED, SIGNAL_GET_STATS, SIGNAL_REMOVE, N_SIGNALS };
@@ -481,6 +483,12 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_BYTES_SERVED:
     g_value_set_uint64(value, priv->mount ? priv->mount->bytes_served() : 0);
     break;
+  case PROP_BUFFERS_QUEUED:
+    g_value_set_uint(value, priv->mount ? priv->mount->queued_units() : 0);
+    break;
+  case PROP_BYTES_QUEUED:
+    g_value_set_uint64(value, priv->mount ? priv->mount->queued_bytes() : 0);
+    break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -582,6 +590,13 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
   g_object_class_install_property(gobject_class, PROP_BYTES_SERVED,
       g_param_spec_uint64("bytes-served", "Bytes served", "Bytes sent to all clients", 0,
           G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, PROP_BUFFERS_QUEUED,
+      g_param_spec_uint("buffers-queued", "Buffers queued",
+          "Buffers held for all clients together (one reference each, however many clients)",
+          0, G_MAXUINT, 0, ro));
+  g_object_class_install_property(gobject_class, PROP_BYTES_QUEUED,
+      g_param_spec_uint64("bytes-queued", "Bytes queued",
+          "Bytes held for all clients together", 0, G_MAXUINT64, 0, ro));
 
   /**
    * GstWsSink::client-added:

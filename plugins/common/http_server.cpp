@@ -2,6 +2,8 @@
 
 #include "status_pages.h"
 
+#include <sys/socket.h>
+
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -129,9 +131,18 @@ bool HttpServer::start(GError **error) {
       started.set_value(err);
       return;
     }
-    GSList *uris = soup_server_get_uris(soup_);
-    port_ = g_uri_get_port(static_cast<GUri *>(uris->data));
-    g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+    // The port actually bound (port 0 asks for any). Not soup_server_get_uris(): in libsoup 3.2
+    // it leaks the address it reads.
+    GSList *listeners = soup_server_get_listeners(soup_);
+    GSocketAddress *local = g_socket_get_local_address(G_SOCKET(listeners->data), nullptr);
+    port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+    g_object_unref(local);
+    // GLib listens with a backlog of 10; a thousand viewers reconnecting at once (after a
+    // restart, a network blip) would overflow it and wait for SYN retries. listen() again only
+    // raises the backlog.
+    for (GSList *l = listeners; l; l = l->next)
+      listen(g_socket_get_fd(G_SOCKET(l->data)), SOMAXCONN);
+    g_slist_free(listeners);
     tick_source_ = g_timeout_source_new(250);
     g_source_set_callback(tick_source_, &HttpServer::tick, this, nullptr);
     g_source_attach(tick_source_, context_);

@@ -159,6 +159,12 @@ void Mount::drain_inbox() {
     queue_.push(std::move(unit));
   }
   fan_out();
+  update_gauges();
+}
+
+void Mount::update_gauges() {
+  queued_units_ = queue_.queued_units();
+  queued_bytes_ = queue_.queued_bytes();
 }
 
 void Mount::fan_out() {
@@ -196,6 +202,7 @@ void Mount::retire(WsClient *client, ClientStatus status) {
   if (it == clients_.end())
     return;
   queue_.detach(&client->cursor);
+  update_gauges();
   retired_.push_back(std::move(it->second));
   clients_.erase(it);
   n_clients_--;

@@ -98,6 +98,9 @@ public:
   MountStats stats();
   size_t n_clients() const { return n_clients_.load(); }
   uint64_t bytes_served() const { return bytes_served_.load(); }
+  // What the shared queue holds now (all clients together).
+  size_t queued_units() const { return queued_units_.load(); }
+  uint64_t queued_bytes() const { return queued_bytes_.load(); }
   // Closes one client with status Removed.
   bool remove_client(uint64_t id);
 
@@ -140,13 +143,15 @@ private:
   MountDelegate *delegate_ = nullptr;
   MountSettings settings_;
   UnitQueue queue_;
-  uint64_t next_client_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<WsClient>> clients_;
   std::vector<std::unique_ptr<WsClient>> retired_;
   GSource *reap_source_ = nullptr;
   uint64_t clients_total_ = 0;
 
+  void update_gauges();
   std::atomic<size_t> n_clients_{0};
+  std::atomic<size_t> queued_units_{0};
+  std::atomic<uint64_t> queued_bytes_{0};
   std::atomic<uint64_t> bytes_served_{0};
 };
 

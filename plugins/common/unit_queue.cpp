@@ -65,6 +65,7 @@ void UnitQueue::attach(ClientCursor *cursor) {
   cursor->header_gen = 0;
   cursor->header_pos = 0;
   cursor->slow = false;
+  cursor->recovering = false;
   cursor->waiting = true;
   cursor->waiting_keyframe = policy_.sync_method != SyncMethod::Latest;
   if (policy_.sync_method == SyncMethod::LatestKeyframe ||
@@ -116,6 +117,7 @@ void UnitQueue::skip_to_next_keyframe(ClientCursor *c) {
   c->units_skipped += next_seq_ - c->next_seq;
   c->waiting = true;
   c->waiting_keyframe = true;
+  c->recovering = true;
   c->recoveries++;
 }
 
@@ -136,6 +138,7 @@ void UnitQueue::apply_policy(ClientCursor *c) {
     c->units_skipped += next_seq_ - c->next_seq;
     c->waiting = true;
     c->waiting_keyframe = false;
+    c->recovering = true;
     c->recoveries++;
     break;
   case RecoverPolicy::Keyframe:
@@ -165,7 +168,10 @@ void UnitQueue::push(std::shared_ptr<Unit> unit) {
     if (c->waiting) {
       if (keyframe || !c->waiting_keyframe) {
         c->waiting = false;
+        c->recovering = false;
         c->next_seq = seq;
+      } else if (c->recovering) {
+        c->units_skipped++;  // a frame it would have had, had it kept up
       }
       continue;
     }

@@ -82,6 +82,7 @@ struct ClientCursor {
   uint64_t next_seq = 0;          // the next unit to send, when not waiting
   bool waiting = true;            // waiting for a join point (next buffer or keyframe)
   bool waiting_keyframe = true;   // ... and that join point must be a keyframe
+  bool recovering = false;        // waiting because the lag policy moved it: frames count as skipped
   uint64_t header_gen = 0;        // stream header generation already sent (0 = none)
   size_t header_pos = 0;          // header units of the current generation already handed out
   bool slow = false;              // past units-max: the server drops this client

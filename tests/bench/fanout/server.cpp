@@ -1,0 +1,81 @@
+// Fan-out benchmark server: a live 30 frames/s stream of fixed-size frames through a real
+// pipeline (appsrc ! wssink). Each frame starts with the CLOCK_MONOTONIC time it was produced
+// (ns, little endian), so the load client can measure delivery latency on the same clock.
+//
+//   bench-fanout-server PORT BITRATE_BPS FPS GOP
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+static volatile sig_atomic_t stop;
+
+static uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  if (argc != 5) {
+    g_printerr("usage: %s PORT BITRATE_BPS FPS GOP\n", argv[0]);
+    return 2;
+  }
+  const int port = atoi(argv[1]);
+  const double bitrate = atof(argv[2]);
+  const int fps = atoi(argv[3]), gop = atoi(argv[4]);
+  const size_t frame_size = size_t(bitrate / 8 / fps);
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  signal(SIGTERM, [](int) { stop = 1; });
+  signal(SIGINT, [](int) { stop = 1; });
+
+  g_autofree char *launch = g_strdup_printf(
+      "appsrc name=src is-live=true format=time "
+      "caps=application/x-camcast-bench ! wssink name=sink address=127.0.0.1 port=%d path=/bench "
+      "keepalive-interval=0", port);
+  GError *error = nullptr;
+  GstElement *pipeline = gst_parse_launch(launch, &error);
+  if (!pipeline) {
+    g_printerr("%s\n", error->message);
+    return 1;
+  }
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    g_printerr("cannot start the pipeline\n");
+    return 1;
+  }
+  g_print("ready port=%d frame=%zu bytes\n", port, frame_size);
+  const uint64_t interval = 1000000000ull / fps;
+  uint64_t next = now_ns();
+  for (uint64_t i = 0; !stop; i++) {
+    next += interval;
+    timespec until{time_t(next / 1000000000ull), long(next % 1000000000ull)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
+    GstBuffer *buf = gst_buffer_new_allocate(nullptr, frame_size, nullptr);
+    GstMapInfo map;
+    gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    memset(map.data + 16, int(i & 0xFF), frame_size - 16);
+    const uint64_t t = now_ns();
+    memcpy(map.data, &t, 8);
+    memcpy(map.data + 8, &i, 8);
+    gst_buffer_unmap(buf, &map);
+    GST_BUFFER_PTS(buf) = i * interval;
+    if (i % gop)
+      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    gst_app_src_push_buffer(GST_APP_SRC(src), buf);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+  return 0;
+}

@@ -1,0 +1,53 @@
+// A small blocking WebSocket client for tests: real TCP sockets, every wait bounded by a
+// timeout. Independent of the server code on purpose (its own framing), so the tests check the
+// wire format rather than the server's parser against itself.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace camcast::test {
+
+struct Frame {
+  uint8_t opcode = 0;  // 0 when nothing arrived (timeout or closed)
+  bool fin = true;
+  std::string payload;
+};
+
+class WsTestClient {
+public:
+  WsTestClient() = default;
+  ~WsTestClient();
+  WsTestClient(const WsTestClient &) = delete;
+  WsTestClient &operator=(const WsTestClient &) = delete;
+
+  // Connects and completes the opening handshake. `rcvbuf` > 0 shrinks the receive buffer
+  // before connecting (a slow link that cannot hide lag in the kernel).
+  bool connect(int port, const std::string &path, int rcvbuf = 0, int timeout_ms = 3000);
+  // The status line and headers of the server's answer to the handshake.
+  const std::string &response() const { return response_; }
+
+  // Reads one frame; opcode 0 on timeout or end of stream (see eof()).
+  Frame read_frame(int timeout_ms = 3000);
+  bool eof() const { return eof_; }
+  // Sends a frame (masked, as a client must, unless `mask` is false).
+  bool send_frame(uint8_t opcode, const std::string &payload, bool fin = true, bool mask = true);
+  bool send_raw(const std::string &bytes);
+  // Waits until the server closes the TCP connection; returns the close code it sent, 0 if the
+  // connection ended without a close frame, -1 on timeout. Data frames before it are skipped.
+  int wait_closed(int timeout_ms = 5000);
+  void close();
+  int fd() const { return fd_; }
+
+private:
+  bool read_exact(void *buf, size_t n, int timeout_ms);
+  int fd_ = -1;
+  bool eof_ = false;
+  std::string buffered_;  // bytes read past the handshake
+  std::string response_;
+};
+
+// A plain HTTP GET; returns the status code and body, or -1 on failure.
+int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000);
+
+}  // namespace camcast::test

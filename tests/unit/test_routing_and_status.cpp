@@ -1,0 +1,125 @@
+// Mount paths, longest-prefix routing on '/' boundaries, and the status pages' formats.
+#include "mount_table.h"
+#include "status_pages.h"
+
+#include <glib.h>
+
+using namespace camcast;
+
+namespace {
+
+void test_normalize() {
+  std::string out;
+  g_assert_true(normalize_mount_path("cam", &out));
+  g_assert_cmpstr(out.c_str(), ==, "/cam");
+  g_assert_true(normalize_mount_path("//a///b/", &out));
+  g_assert_cmpstr(out.c_str(), ==, "/a/b");
+  g_assert_true(normalize_mount_path("", &out));
+  g_assert_cmpstr(out.c_str(), ==, "/");
+  g_assert_false(normalize_mount_path("/a/../b", &out));
+  g_assert_false(normalize_mount_path("/a b", &out));
+  g_assert_false(normalize_mount_path("/a?x=1", &out));
+  g_assert_false(normalize_mount_path("/%2e", &out));
+}
+
+void test_longest_prefix_on_slash_boundaries() {
+  MountTable<int> t;
+  g_assert_true(t.add("/cam", 1));
+  g_assert_true(t.add("/cam/hd", 2));
+  g_assert_false(t.add("/cam", 3));
+  struct {
+    const char *path;
+    bool found;
+    int value;
+    const char *rest;
+  } cases[] = {
+      {"/cam", true, 1, ""},
+      {"/cam/snapshot.jpg", true, 1, "/snapshot.jpg"},
+      {"/cam/hd", true, 2, ""},
+      {"/cam/hd/stream.mjpg", true, 2, "/stream.mjpg"},
+      {"/camera", false, 0, ""},
+      {"/ca", false, 0, ""},
+      {"/", false, 0, ""},
+  };
+  for (auto &c : cases) {
+    int value = 0;
+    std::string_view rest;
+    g_test_message("%s", c.path);
+    g_assert_cmpint(t.match(c.path, &value, &rest), ==, c.found);
+    if (c.found) {
+      g_assert_cmpint(value, ==, c.value);
+      g_assert_true(rest == c.rest);
+    }
+  }
+  g_assert_true(t.add("/", 9));
+  int value = 0;
+  std::string_view rest;
+  g_assert_true(t.match("/camera", &value, &rest));
+  g_assert_cmpint(value, ==, 9);
+  g_assert_true(rest == "/camera");
+  g_assert_true(t.match("/", &value, &rest));
+  g_assert_true(rest.empty());
+  g_assert_true(t.remove("/cam"));
+  g_assert_true(t.match("/cam/x", &value, &rest));
+  g_assert_cmpint(value, ==, 9);
+}
+
+std::vector<MountStats> sample() {
+  MountStats m;
+  m.path = "/cam\"<1>";
+  m.kind = "wssink";
+  m.units_in = 300;
+  m.bytes_in = 123456;
+  ClientStats c;
+  c.id = 7;
+  c.peer = "127.0.0.1";
+  c.bytes_sent = 1000;
+  c.units_sent = 10;
+  c.units_skipped = 3;
+  c.lag_units = 2;
+  c.connected_us = 1500000;
+  m.clients.push_back(c);
+  return {m};
+}
+
+void test_json_escapes_and_reports_clients() {
+  std::string json = render_streams_json(sample());
+  g_assert_nonnull(strstr(json.c_str(), "\"path\":\"/cam\\\"<1>\""));
+  g_assert_nonnull(strstr(json.c_str(), "\"frames_skipped\":3"));
+  g_assert_nonnull(strstr(json.c_str(), "\"connected_seconds\":1.500"));
+  g_assert_nonnull(strstr(json.c_str(), "\"rtt_ms\":null"));
+}
+
+void test_metrics_exposition_format() {
+  std::string text = render_metrics(sample());
+  g_assert_nonnull(strstr(text.c_str(), "# TYPE camcast_client_frames_skipped_total counter\n"));
+  g_assert_nonnull(
+      strstr(text.c_str(), "camcast_client_frames_skipped_total{stream=\"/cam\\\"<1>\",client=\"7\"} 3\n"));
+  g_assert_nonnull(strstr(text.c_str(), "camcast_stream_clients{stream=\"/cam\\\"<1>\"} 1\n"));
+  // Every sample line is "name{labels} value".
+  gchar **lines = g_strsplit(text.c_str(), "\n", -1);
+  for (gchar **l = lines; *l; l++)
+    if (**l && **l != '#')
+      g_assert_true(g_regex_match_simple("^[a-z_]+\\{[^}]*\\} [0-9.]+$", *l, GRegexCompileFlags(0),
+                                         GRegexMatchFlags(0)));
+  g_strfreev(lines);
+}
+
+void test_index_escapes_html() {
+  std::string html = render_index(sample());
+  g_assert_null(strstr(html.c_str(), "<1>"));
+  g_assert_nonnull(strstr(html.c_str(), "/cam&quot;&lt;1&gt;"));
+  g_assert_nonnull(strstr(render_index({}).c_str(), "No streams"));
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/routing/normalize", test_normalize);
+  g_test_add_func("/routing/longest-prefix", test_longest_prefix_on_slash_boundaries);
+  g_test_add_func("/status/json", test_json_escapes_and_reports_clients);
+  g_test_add_func("/status/metrics", test_metrics_exposition_format);
+  g_test_add_func("/status/index", test_index_escapes_html);
+  return g_test_run();
+}
