@@ -4,6 +4,7 @@
 static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ret = FALSE;
   ret |= GST_ELEMENT_REGISTER(wssink, plugin);
+  ret |= GST_ELEMENT_REGISTER(msesink, plugin);
   return ret;
 }
 

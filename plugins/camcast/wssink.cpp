@@ -39,6 +39,8 @@
 
 #include "http_server.h"
 
+#include <gst/video/video.h>
+
 #include <cinttypes>
 #include <memory>
 #include <mutex>
@@ -60,6 +62,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_ws_sink_debug);
 #define DEFAULT_TIMEOUT 0
 #define DEFAULT_KEEPALIVE_INTERVAL 10
 #define DEFAULT_KEEPALIVE_PONG_TIMEOUT 20
+#define DEFAULT_KEYFRAME_ON_JOIN TRUE
+// However many viewers join at once, ask the encoder for a keyframe at most this often.
+#define KEYFRAME_REQUEST_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
 
 enum {
   PROP_0,
@@ -78,6 +83,7 @@ enum {
   PROP_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_KEEPALIVE_PONG_TIMEOUT,
+  PROP_KEYFRAME_ON_JOIN,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
   PROP_BUFFERS_QUEUED,
@@ -120,6 +126,8 @@ struct WsSinkImpl final : public MountDelegate {
   int port = DEFAULT_PORT;
   std::string path;  // empty: the class's default path
   MountSettings settings;
+  bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
+  gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
   // Streaming thread: buffers of the current streamheader, not queued as units again.
@@ -141,6 +149,21 @@ struct WsSinkImpl final : public MountDelegate {
   void client_added(uint64_t id) override {
     GST_DEBUG_OBJECT(sink, "client %" G_GUINT64_FORMAT ": added", id);
     g_signal_emit(sink, signals[SIGNAL_CLIENT_ADDED], 0, static_cast<guint64>(id));
+    request_keyframe();
+  }
+  // A new viewer should not wait a whole GOP: ask upstream for a keyframe (GstForceKeyUnit),
+  // no more often than KEYFRAME_REQUEST_INTERVAL_US.
+  void request_keyframe() {
+    {
+      std::lock_guard<std::mutex> lk(lock);
+      const gint64 now = g_get_monotonic_time();
+      if (!keyframe_on_join || now - last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_US)
+        return;
+      last_keyframe_request = now;
+    }
+    GST_DEBUG_OBJECT(sink, "asking upstream for a keyframe for a new viewer");
+    gst_pad_push_event(GST_BASE_SINK_PAD(sink), gst_video_event_new_upstream_force_key_unit(
+                                                    GST_CLOCK_TIME_NONE, TRUE, 0));
   }
   void client_removed(uint64_t id, ClientStatus status) override {
     GST_DEBUG_OBJECT(sink, "client %" G_GUINT64_FORMAT ": removed (%s)", id,
@@ -225,9 +248,11 @@ void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe
   }
 }
 
-void gst_ws_sink_set_stream_header(GstWsSink *sink, GstBuffer **buffers, guint n_buffers) {
+void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,
+                                   guint n_buffers) {
   if (auto mount = PRIV(sink)->current_mount())
-    mount->set_stream_header(std::vector<GstBuffer *>(buffers, buffers + n_buffers));
+    mount->set_stream_header(std::vector<GstBuffer *>(buffers, buffers + n_buffers),
+                             text ? text : "");
 }
 
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
@@ -250,7 +275,7 @@ static gboolean gst_ws_sink_default_caps_changed(GstWsSink *sink, GstCaps *caps)
     }
   }
   if (!priv->header.empty())
-    gst_ws_sink_set_stream_header(sink, priv->header.data(), priv->header.size());
+    gst_ws_sink_set_stream_header(sink, nullptr, priv->header.data(), priv->header.size());
   return TRUE;
 }
 
@@ -272,10 +297,37 @@ static GstFlowReturn gst_ws_sink_default_handle_buffer(GstWsSink *sink, GstBuffe
   return GST_FLOW_OK;
 }
 
+static const char *content_type_for(const char *name) {
+  if (g_str_has_suffix(name, ".js"))
+    return "text/javascript; charset=utf-8";
+  if (g_str_has_suffix(name, ".css"))
+    return "text/css; charset=utf-8";
+  return "text/html; charset=utf-8";
+}
+
+static gboolean serve_resource(SoupServerMessage *msg, const char *resource) {
+  g_autoptr(GBytes) bytes =
+      g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+  if (!bytes)
+    return FALSE;
+  gsize size;
+  const char *data = static_cast<const char *>(g_bytes_get_data(bytes, &size));
+  gst_ws_sink_respond(msg, SOUP_STATUS_OK, content_type_for(resource), data, size);
+  return TRUE;
+}
+
 static gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessage *msg,
                                                const char *rest) {
-  if (rest[0])
-    return FALSE;
+  GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
+  if (rest[0] == '/') {
+    // The player's files, shared by every page: /camcast/web/<file> (no sub-directories).
+    if (strchr(rest + 1, '/') || !rest[1])
+      return FALSE;
+    g_autofree char *resource = g_strconcat("/camcast/web", rest, nullptr);
+    return serve_resource(msg, resource);
+  }
+  if (klass->page)
+    return serve_resource(msg, klass->page);
   g_autofree char *name = gst_object_get_name(GST_OBJECT(sink));
   g_autofree char *body = g_strdup_printf(
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head><body>"
@@ -443,6 +495,7 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
     case PROP_KEEPALIVE_PONG_TIMEOUT:
       priv->settings.keepalive_pong_timeout = g_value_get_uint(value);
       break;
+    case PROP_KEYFRAME_ON_JOIN: priv->keyframe_on_join = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); return;
     }
     mount = priv->mount;
@@ -478,6 +531,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_KEEPALIVE_PONG_TIMEOUT:
     g_value_set_uint(value, priv->settings.keepalive_pong_timeout);
     break;
+  case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0);
     break;
   case PROP_BYTES_SERVED:
@@ -518,6 +572,7 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
   basesink_class->render = gst_ws_sink_render;
   basesink_class->render_list = gst_ws_sink_render_list;
   klass->default_path = "/ws";
+  klass->page = nullptr;
   klass->caps_changed = gst_ws_sink_default_caps_changed;
   klass->handle_buffer = gst_ws_sink_default_handle_buffer;
   klass->serve_http = gst_ws_sink_default_serve_http;
@@ -584,6 +639,10 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       g_param_spec_uint("keepalive-pong-timeout", "Keepalive pong timeout",
           "Drop a client that has not answered a ping after this many seconds (0 = never)", 0,
           3600, DEFAULT_KEEPALIVE_PONG_TIMEOUT, flags));
+  g_object_class_install_property(gobject_class, PROP_KEYFRAME_ON_JOIN,
+      g_param_spec_boolean("keyframe-on-join", "Keyframe on join",
+          "Ask upstream for a keyframe when a client joins (at most twice a second), so it "
+          "does not wait for the next one", DEFAULT_KEYFRAME_ON_JOIN, flags));
   g_object_class_install_property(gobject_class, PROP_NUM_CLIENTS,
       g_param_spec_uint("num-clients", "Number of clients", "Clients connected now", 0,
           G_MAXUINT, 0, ro));

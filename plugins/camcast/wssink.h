@@ -23,6 +23,9 @@ struct _GstWsSinkClass {
 
   // Path served when the `path` property is not set.
   const char *default_path;
+  // GResource path of the page served at GET <path> (NULL: a short description). The page's
+  // scripts load from <path>/<file>, which serves /camcast/web/<file>.
+  const char *page;
 
   // New caps: the default sends the caps' `streamheader` buffers as the stream header.
   gboolean (*caps_changed)(GstWsSink *sink, GstCaps *caps);
@@ -38,8 +41,10 @@ struct _GstWsSinkClass {
 // For subclasses: queue one message for every client (the buffer is referenced, not copied).
 // Any thread.
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe);
-// For subclasses: replace the stream header sent on join (and to everyone on change).
-void gst_ws_sink_set_stream_header(GstWsSink *sink, GstBuffer **buffers, guint n_buffers);
+// For subclasses: replace the stream header sent on join (and to everyone on change), with an
+// optional text message (JSON metadata for the player) before the buffers.
+void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,
+                                   guint n_buffers);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);

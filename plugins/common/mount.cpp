@@ -23,6 +23,7 @@ const char *client_status_nick(ClientStatus status) {
 struct Mount::Command {
   GstBuffer *buffer = nullptr;        // a unit, or
   std::vector<GstBuffer *> header;    // a new stream header (when buffer is null)
+  std::string header_text;            // sent first, as a text message, when not empty
   bool keyframe = false;
   GstClockTime ts = GST_CLOCK_TIME_NONE;
 };
@@ -67,11 +68,12 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts) {
   g_source_set_ready_time(inbox_source_, 0);
 }
 
-void Mount::set_stream_header(const std::vector<GstBuffer *> &header) {
+void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text) {
   std::lock_guard<std::mutex> lk(lock_);
   if (!inbox_source_)
     return;
   Command c;
+  c.header_text = text;
   for (GstBuffer *b : header)
     c.header.push_back(gst_buffer_ref(b));
   inbox_.push_back(std::move(c));
@@ -144,6 +146,13 @@ void Mount::drain_inbox() {
   for (Command &c : commands) {
     if (!c.buffer) {
       std::vector<UnitRef> header;
+      if (!c.header_text.empty()) {
+        GstBuffer *b = gst_buffer_new_memdup(c.header_text.data(), c.header_text.size());
+        auto unit = std::make_shared<Unit>(b, true, GST_CLOCK_TIME_NONE);
+        unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Text, unit->size());
+        header.push_back(std::move(unit));
+        gst_buffer_unref(b);
+      }
       for (GstBuffer *b : c.header) {
         auto unit = std::make_shared<Unit>(b, true, GST_CLOCK_TIME_NONE);
         unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Binary, unit->size());

@@ -90,8 +90,9 @@ public:
   // ---- any thread ----
   // Queues one message; the buffer is referenced, never copied.
   void push(GstBuffer *buffer, bool keyframe, GstClockTime ts);
-  // Replaces the stream header (an empty list removes it). Ordered with push().
-  void set_stream_header(const std::vector<GstBuffer *> &header);
+  // Replaces the stream header (an empty list removes it), optionally preceded by one text
+  // message (stream metadata as JSON, say). Ordered with push().
+  void set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text = {});
   void set_settings(const MountSettings &settings);
   // Stats of one client (false if unknown) or of the whole mount; safe from any thread.
   bool client_stats(uint64_t id, ClientStats *out);

@@ -18,10 +18,11 @@ namespace {
 // fast link busy between two wake-ups, small enough that a slow client's lag stays in our queue,
 // where the lag policy can see it and skip to a keyframe.
 constexpr int kNotSentLowat = 16 * 1024;
-// One writev takes at most this many vectors and bytes, so a client that was behind catches up
-// in large writes without holding many units at once.
+// One writev takes at most this many vectors. A unit joins a batch only while the batch is
+// smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
+// committed to the client, so a bigger batch would hide lag from the lag policy.
 constexpr size_t kMaxIov = 64;
-constexpr size_t kMaxBatchBytes = 256 * 1024;
+constexpr size_t kMaxBatchBytes = kNotSentLowat;
 
 struct ClientSource {
   GSource base;

@@ -159,7 +159,7 @@ int connect_ws(int port, const std::string &path, int rcvbuf) {
 }
 
 struct ProcSample {
-  double cpu_s = 0;
+  double cpu_s = 0, user_s = 0;
   long rss_kb = 0;
 };
 
@@ -180,8 +180,10 @@ ProcSample sample(int pid) {
       i = j + 1;
     }
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    if (f.size() > 12)
+    if (f.size() > 12) {
       p.cpu_s = (atof(f[11].c_str()) + atof(f[12].c_str())) / double(sysconf(_SC_CLK_TCK));
+      p.user_s = atof(f[11].c_str()) / double(sysconf(_SC_CLK_TCK));
+    }
   }
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   while (std::getline(status, line))
@@ -313,7 +315,8 @@ int main(int argc, char **argv) {
            percentile(s.slow_us, 0.5), percentile(s.slow_us, 0.99), percentile(s.slow_us, 1.0),
            (unsigned long long)s.slow_gaps);
   if (server_pid) {
-    printf("server_cpu_s=%.2f cpu_s_per_gbit=%.3f core_share=%.1f%%\n", cpu,
+    printf("server_cpu_s=%.2f (user %.2f, kernel %.2f) cpu_s_per_gbit=%.3f core_share=%.1f%%\n",
+           cpu, after.user_s - before.user_s, cpu - (after.user_s - before.user_s),
            cpu / std::max(fast_gbit + slow_gbit, 1e-9), 100 * cpu / seconds);
     printf("server_rss_mb first=%.1f last=%.1f max=%.1f\n",
            rss.empty() ? 0 : rss.front() / 1024.0, rss.empty() ? 0 : rss.back() / 1024.0,

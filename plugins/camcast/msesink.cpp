@@ -1,0 +1,286 @@
+/**
+ * SECTION:element-msesink
+ * @title: msesink
+ * @see_also: wssink, h264parse
+ *
+ * msesink serves H.264 to web browsers over WebSocket with the least delay it can: each frame
+ * leaves as its own message the moment it arrives, and the page at the stream's path plays it
+ * with Media Source Extensions (ManagedMediaSource on Safari) or WebCodecs.
+ *
+ * With `format=fmp4` (the default) each client gets a JSON description of the stream
+ * (`{"type":"stream","codec":"avc1.64001f","width":…}`), the fragmented-MP4 init segment, and
+ * then one `[prft] moof mdat` per frame. The `prft` box carries the frame's capture wall-clock
+ * time, which the player uses to show glass-to-glass latency. With `format=annexb` each message
+ * is one Annex-B access unit, with SPS and PPS before every IDR, for pages built on jMuxer.
+ *
+ * A viewer joins at the newest keyframe, and `keyframe-on-join` asks the encoder for a new one so
+ * it does not wait a GOP. Everything else — one server per port, lag limits, statistics — comes
+ * from #GstWsSink.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 ! \
+ *     x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! \
+ *     msesink port=8080
+ * ]| Open http://HOST:8080/video to watch.
+ * |[
+ * gst-launch-1.0 libcamerasrc ! video/x-raw,width=1280,height=720,format=NV12 ! v4l2convert ! \
+ *     v4l2h264enc extra-controls="controls,repeat_sequence_header=1" ! \
+ *     'video/x-h264,level=(string)4.1' ! h264parse ! msesink
+ * ]| The same from a Raspberry Pi camera with the Pi 4's hardware encoder.
+ */
+#include "msesink.h"
+
+#include "fmp4.h"
+#include "h264.h"
+
+#include <gst/pbutils/pbutils.h>
+
+#include <mutex>
+#include <string>
+
+GST_DEBUG_CATEGORY_STATIC(gst_mse_sink_debug);
+#define GST_CAT_DEFAULT gst_mse_sink_debug
+
+#define DEFAULT_FORMAT GST_MSE_SINK_FORMAT_FMP4
+#define DEFAULT_PRFT TRUE
+// fMP4 timescale for video: 90 kHz, as RTP and MPEG-TS use.
+#define TIMESCALE 90000
+
+enum { PROP_0, PROP_FORMAT, PROP_PRFT };
+
+using namespace camcast;
+
+struct MseSinkState {
+  std::mutex lock;  // protects format and prft (set from any thread)
+  GstMseSinkFormat format = DEFAULT_FORMAT;
+  bool prft = DEFAULT_PRFT;
+  // Streaming thread only.
+  h264::AvcConfig config;
+  bool have_config = false;
+  uint32_t sequence = 0;
+  GstClockTime last_dts = GST_CLOCK_TIME_NONE;
+  uint64_t last_duration = TIMESCALE / 30;
+};
+
+struct _GstMseSink {
+  GstWsSink parent;
+  MseSinkState *state;
+};
+
+G_DEFINE_TYPE_WITH_CODE(GstMseSink, gst_mse_sink, GST_TYPE_WS_SINK,
+                        GST_DEBUG_CATEGORY_INIT(gst_mse_sink_debug, "msesink", 0,
+                                                "camcast H.264 to MSE/WebCodecs sink"));
+GST_ELEMENT_REGISTER_DEFINE(msesink, "msesink", GST_RANK_NONE, GST_TYPE_MSE_SINK);
+
+GType gst_mse_sink_format_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_MSE_SINK_FORMAT_FMP4, "Fragmented MP4, one frame per fragment (MSE, WebCodecs)",
+       "fmp4"},
+      {GST_MSE_SINK_FORMAT_ANNEXB, "Annex-B access units, one per message (jMuxer pages)",
+       "annexb"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstMseSinkFormat", values));
+  return type;
+}
+
+static uint64_t to_timescale(GstClockTime t) {
+  return gst_util_uint64_scale(t, TIMESCALE, GST_SECOND);
+}
+
+static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  GstMseSink *sink = GST_MSE_SINK(ws);
+  MseSinkState *st = sink->state;
+  GstStructure *s = gst_caps_get_structure(caps, 0);
+  const GValue *codec_data = gst_structure_get_value(s, "codec_data");
+  GstBuffer *avcc = codec_data ? gst_value_get_buffer(codec_data) : nullptr;
+  GstMapInfo map;
+  if (!avcc || !gst_buffer_map(avcc, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 without codec_data in its caps"),
+                      ("put h264parse in front of msesink"));
+    return FALSE;
+  }
+  h264::AvcConfig config;
+  const bool ok = h264::parse_avcc(map.data, map.size, &config);
+  fmp4::VideoTrack track;
+  track.avcc.assign(map.data, map.data + map.size);
+  gst_buffer_unmap(avcc, &map);
+  if (!ok) {
+    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("the H.264 codec_data is not a valid avcC record"),
+                      (nullptr));
+    return FALSE;
+  }
+  gint width = 0, height = 0;
+  gst_structure_get_int(s, "width", &width);
+  gst_structure_get_int(s, "height", &height);
+  track.width = uint32_t(width);
+  track.height = uint32_t(height);
+  st->config = config;
+  st->have_config = true;
+  st->last_dts = GST_CLOCK_TIME_NONE;
+
+  GstMseSinkFormat format;
+  {
+    std::lock_guard<std::mutex> lk(st->lock);
+    format = st->format;
+  }
+  if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
+    // jMuxer pages take every message as video: no metadata, no init segment.
+    gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
+    return TRUE;
+  }
+  g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);
+  g_autofree char *json = g_strdup_printf(
+      "{\"type\":\"stream\",\"format\":\"fmp4\",\"codec\":\"%s\",\"width\":%d,\"height\":%d,"
+      "\"timescale\":%d}", codec ? codec : h264::codec_string(config).c_str(), width, height,
+      TIMESCALE);
+  std::vector<uint8_t> init = fmp4::init_segment(track);
+  GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
+  GST_INFO_OBJECT(sink, "stream %s, %dx%d, init segment of %zu bytes", codec, width, height,
+                  init.size());
+  gst_ws_sink_set_stream_header(ws, json, &init_buffer, 1);
+  gst_buffer_unref(init_buffer);
+  return TRUE;
+}
+
+// The capture wall-clock time of a buffer: its running time mapped onto the real-time clock.
+// For a live source the running time is the capture time (GStreamer's live-source contract).
+static int64_t capture_unix_us(GstMseSink *sink, GstBuffer *buffer) {
+  GstBaseSink *base = GST_BASE_SINK(sink);
+  GstClock *clock = GST_ELEMENT_CLOCK(sink);
+  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer))
+    return g_get_real_time();
+  GstClockTime running = gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME,
+                                                     GST_BUFFER_PTS(buffer));
+  GstClockTime now = gst_clock_get_time(clock);
+  GstClockTime base_time = GST_ELEMENT_CAST(sink)->base_time;
+  if (!GST_CLOCK_TIME_IS_VALID(running) || now < base_time)
+    return g_get_real_time();
+  const int64_t age_us = (int64_t(now - base_time) - int64_t(running)) / 1000;
+  return g_get_real_time() - age_us;
+}
+
+static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+  GstMseSink *sink = GST_MSE_SINK(ws);
+  MseSinkState *st = sink->state;
+  if (!st->have_config)
+    return GST_FLOW_NOT_NEGOTIATED;
+  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  GstMseSinkFormat format;
+  bool prft;
+  {
+    std::lock_guard<std::mutex> lk(st->lock);
+    format = st->format;
+    prft = st->prft;
+  }
+
+  if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
+    GstBuffer *au = h264::annexb_from_avc(buffer, st->config, keyframe);
+    if (!au) {
+      GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("malformed H.264 access unit"),
+                        ("a NAL length runs past the end of the buffer"));
+      return GST_FLOW_ERROR;
+    }
+    gst_ws_sink_push_unit(ws, au, keyframe);
+    gst_buffer_unref(au);
+    return GST_FLOW_OK;
+  }
+
+  // Decode time, composition offset and duration in the 90 kHz timescale. A frame goes out the
+  // moment it arrives, so its duration is known only from the buffer or, failing that, from the
+  // previous interval (protocol-facts §3.3).
+  GstClockTime dts = GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer)
+                                                     : GST_BUFFER_PTS(buffer);
+  if (!GST_CLOCK_TIME_IS_VALID(dts)) {
+    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 frames without timestamps"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  fmp4::Sample sample;
+  sample.decode_time = to_timescale(dts);
+  sample.size = uint32_t(gst_buffer_get_size(buffer));
+  sample.keyframe = keyframe;
+  if (GST_BUFFER_PTS_IS_VALID(buffer))
+    sample.composition_offset = int32_t(int64_t(to_timescale(GST_BUFFER_PTS(buffer))) -
+                                        int64_t(sample.decode_time));
+  if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 0)
+    st->last_duration = to_timescale(GST_BUFFER_DURATION(buffer));
+  else if (GST_CLOCK_TIME_IS_VALID(st->last_dts) && dts > st->last_dts)
+    st->last_duration = to_timescale(dts - st->last_dts);
+  st->last_dts = dts;
+  sample.duration = uint32_t(MAX(st->last_duration, 1));
+  if (prft)
+    sample.ntp_time = fmp4::ntp_from_unix_us(capture_unix_us(sink, buffer));
+
+  std::vector<uint8_t> header = fmp4::fragment_header(++st->sequence, sample);
+  // One message: the fragment header, then the frame's own memory (referenced, not copied).
+  GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
+  unit = gst_buffer_append(unit, gst_buffer_ref(buffer));
+  gst_ws_sink_push_unit(ws, unit, keyframe);
+  gst_buffer_unref(unit);
+  return GST_FLOW_OK;
+}
+
+static void gst_mse_sink_set_property(GObject *object, guint prop_id, const GValue *value,
+                                      GParamSpec *pspec) {
+  MseSinkState *st = GST_MSE_SINK(object)->state;
+  std::lock_guard<std::mutex> lk(st->lock);
+  switch (prop_id) {
+  case PROP_FORMAT: st->format = GstMseSinkFormat(g_value_get_enum(value)); break;
+  case PROP_PRFT: st->prft = g_value_get_boolean(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+static void gst_mse_sink_get_property(GObject *object, guint prop_id, GValue *value,
+                                      GParamSpec *pspec) {
+  MseSinkState *st = GST_MSE_SINK(object)->state;
+  std::lock_guard<std::mutex> lk(st->lock);
+  switch (prop_id) {
+  case PROP_FORMAT: g_value_set_enum(value, st->format); break;
+  case PROP_PRFT: g_value_set_boolean(value, st->prft); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+static void gst_mse_sink_init(GstMseSink *sink) { sink->state = new MseSinkState(); }
+
+static void gst_mse_sink_finalize(GObject *object) {
+  delete GST_MSE_SINK(object)->state;
+  G_OBJECT_CLASS(gst_mse_sink_parent_class)->finalize(object);
+}
+
+static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+
+  gobject_class->set_property = gst_mse_sink_set_property;
+  gobject_class->get_property = gst_mse_sink_get_property;
+  gobject_class->finalize = gst_mse_sink_finalize;
+  ws_class->default_path = "/video";
+  ws_class->page = "/camcast/web/msesink.html";
+  ws_class->caps_changed = gst_mse_sink_caps_changed;
+  ws_class->handle_buffer = gst_mse_sink_handle_buffer;
+
+  const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(gobject_class, PROP_FORMAT,
+      g_param_spec_enum("format", "Format",
+          "What each WebSocket message holds. Takes effect at the next caps",
+          GST_TYPE_MSE_SINK_FORMAT, DEFAULT_FORMAT,
+          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_PRFT,
+      g_param_spec_boolean("prft", "Producer reference time",
+          "Put each frame's capture wall-clock time in a prft box, so players can show latency",
+          DEFAULT_PRFT, flags));
+
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
+      GST_PAD_ALWAYS,
+      GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(element_class, "H.264 to browsers (MSE, WebCodecs)",
+      "Sink/Network", "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
+      "per fragment) or Annex-B, with a player page", "camcast developers");
+  gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
+}

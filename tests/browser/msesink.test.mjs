@@ -1,0 +1,102 @@
+// The page msesink serves plays a live x264 stream in headless Chromium with each backend, and
+// an existing jMuxer page plays format=annexb.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { startPipeline, launchBrowser, waitInPage } from './lib.mjs';
+
+const encode = 'videotestsrc is-live=true pattern=smpte ! ' +
+  'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
+  'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse !';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+async function playsWith(backend) {
+  const pipe = await startPipeline(`${encode} msesink port=0 path=/cam`);
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam?backend=${backend}`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 30);
+    const first = await page.evaluate(() => ({ ...window.camcast.stats }));
+    await page.waitForTimeout(1000);
+    const later = await page.evaluate(() => ({ ...window.camcast.stats }));
+    assert.equal(first.backend, backend);
+    assert.deepEqual(later.errors, [], 'the player reported errors');
+    assert.deepEqual(errors, [], 'the page threw');
+    // Still advancing: about 30 more frames a second.
+    assert.ok(later.framesShown - first.framesShown >= 15,
+              `frames advanced ${first.framesShown} → ${later.framesShown}`);
+    assert.equal(later.width, 320);
+    assert.ok(later.latencyMs !== null && later.latencyMs < 1000, `latency ${later.latencyMs}`);
+    // The picture is the test pattern, not a blank or garbage surface: the SMPTE bars' first
+    // column is light grey, the second yellow.
+    const colours = await page.evaluate(() => {
+      const view = document.querySelector('.camcast-view');
+      const c = document.createElement('canvas');
+      c.width = 320; c.height = 240;
+      const ctx = c.getContext('2d');
+      ctx.drawImage(view, 0, 0, 320, 240);
+      const at = (x, y) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
+      return { grey: at(20, 60), yellow: at(65, 60) };
+    });
+    const [r, g, b] = colours.yellow;
+    assert.ok(r > 150 && g > 150 && b < 80, `yellow bar is ${colours.yellow}`);
+    assert.ok(colours.grey.every((v) => v > 150), `grey bar is ${colours.grey}`);
+    return later;
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+}
+
+test('WebCodecs backend decodes and shows advancing frames', async () => {
+  const stats = await playsWith('webcodecs');
+  console.log(`# webcodecs: ${stats.latencyMs} ms glass-to-glass, ${stats.fps} fps`);
+});
+
+test('MSE backend decodes and shows advancing frames', async () => {
+  const stats = await playsWith('mse');
+  console.log(`# mse: ${stats.latencyMs} ms glass-to-glass, ${stats.fps} fps, buffer ${stats.bufferMs} ms`);
+});
+
+test('a jMuxer page plays format=annexb unchanged', async () => {
+  const pipe = await startPipeline(`${encode} msesink port=0 path=/h264 format=annexb`);
+  const require = createRequire(import.meta.url);
+  const jmuxer = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js'), 'utf8');
+  // The page Pi H264 To Browser serves, in essence: every message fed to jMuxer. It comes from a
+  // separate web server on loopback, as such pages do.
+  const pageServer = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(`<!doctype html><video id="v" autoplay muted playsinline></video>
+      <script>${jmuxer}</script>
+      <script>
+        const jmuxer = new JMuxer({ node: 'v', mode: 'video', flushingTime: 0, fps: 30 });
+        const ws = new WebSocket('ws://127.0.0.1:${pipe.port}/h264');
+        ws.binaryType = 'arraybuffer';
+        ws.onmessage = (e) => jmuxer.feed({ video: new Uint8Array(e.data) });
+      </script>`);
+  });
+  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
+    await waitInPage(page, () => {
+      const v = document.getElementById('v');
+      return v.videoWidth === 320 && v.currentTime > 0.5;
+    });
+    const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
+    await page.waitForTimeout(700);
+    const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
+    assert.ok(t1 > t0, `video time advances (${t0} → ${t1})`);
+  } finally {
+    await page.close();
+    pageServer.close();
+    pipe.stop();
+  }
+});

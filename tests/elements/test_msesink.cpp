@@ -1,0 +1,261 @@
+// msesink: its fragmented MP4 read back by an independent parser (GStreamer's qtdemux) must give
+// every frame with the same bytes, timestamps and keyframe flags; joins, caps changes,
+// keyframe-on-join and the Annex-B format.
+#include "ws_test_client.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+using camcast::test::Frame;
+using camcast::test::WsTestClient;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Sample {
+  std::string bytes;
+  GstClockTime pts, dts;
+  bool keyframe;
+};
+
+std::vector<Sample> pull_all(GstElement *appsink) {
+  std::vector<Sample> out;
+  while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), 5 * GST_SECOND)) {
+    GstBuffer *b = gst_sample_get_buffer(s);
+    Sample x;
+    x.bytes.resize(gst_buffer_get_size(b));
+    gst_buffer_extract(b, 0, x.bytes.data(), x.bytes.size());
+    x.pts = GST_BUFFER_PTS(b);
+    x.dts = GST_BUFFER_DTS(b);
+    x.keyframe = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    out.push_back(std::move(x));
+    gst_sample_unref(s);
+  }
+  return out;
+}
+
+std::string box_type(const std::string &msg, size_t at = 0) {
+  return msg.size() >= at + 8 ? msg.substr(at + 4, 4) : "";
+}
+
+uint32_t be32(const std::string &s, size_t at) {
+  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 |
+         uint32_t(uint8_t(s[at + 2])) << 8 | uint8_t(s[at + 3]);
+}
+
+const char *kEncode =
+    "videotestsrc is-live=true num-buffers=%d ! "
+    "video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 ! "
+    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! tee name=t ! "
+    "queue ! msesink name=sink port=0 path=/v %s t. ! queue ! appsink name=ref sync=false";
+
+void test_qtdemux_reads_back_every_frame() {
+  const int n_frames = 75;
+  g_autofree char *launch = g_strdup_printf(kEncode, n_frames, 320, 240, "");
+  GstElement *pipeline = gst_parse_launch(launch, nullptr);
+  g_assert_nonnull(pipeline);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  GstElement *ref = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
+  // The mount exists from READY: the viewer is there before the first frame.
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  WsTestClient client;
+  g_assert_true(client.connect(port, "/v"));
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+
+  Frame info = client.read_frame(5000);
+  g_assert_cmpint(info.opcode, ==, 1);
+  g_assert_nonnull(strstr(info.payload.c_str(), "\"codec\":\"avc1.42"));  // baseline-ish
+  g_assert_nonnull(strstr(info.payload.c_str(), "\"width\":320"));
+  std::string file;
+  Frame init = client.read_frame(5000);
+  g_assert_cmpstr(box_type(init.payload).c_str(), ==, "ftyp");
+  file += init.payload;
+  int fragments = 0;
+  for (Frame f; (f = client.read_frame(2000)).opcode == 2;) {
+    // prft first (capture time), then the moof whose data offset points into the mdat.
+    g_assert_cmpstr(box_type(f.payload).c_str(), ==, "prft");
+    const size_t moof = be32(f.payload, 0);
+    g_assert_cmpstr(box_type(f.payload, moof).c_str(), ==, "moof");
+    const size_t mdat = moof + be32(f.payload, moof);
+    g_assert_cmpstr(box_type(f.payload, mdat).c_str(), ==, "mdat");
+    g_assert_cmpuint(be32(f.payload, mdat), ==, f.payload.size() - mdat);
+    file += f.payload;
+    fragments++;
+  }
+  std::vector<Sample> expected = pull_all(ref);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  g_assert_cmpint(fragments, ==, n_frames);
+  g_assert_cmpuint(expected.size(), ==, n_frames);
+
+  GstElement *demux = gst_parse_launch(
+      "appsrc name=src ! qtdemux ! appsink name=out sync=false", nullptr);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(demux), "src");
+  GstElement *out = gst_bin_get_by_name(GST_BIN(demux), "out");
+  gst_element_set_state(demux, GST_STATE_PLAYING);
+  gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_new_memdup(file.data(), file.size()));
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  std::vector<Sample> got = pull_all(out);
+  gst_element_set_state(demux, GST_STATE_NULL);
+  g_assert_cmpuint(got.size(), ==, expected.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    g_assert_true(got[i].bytes == expected[i].bytes);
+    g_assert_cmpint(got[i].keyframe, ==, expected[i].keyframe);
+    // 90 kHz ticks: within one tick of the original.
+    g_assert_cmpint(llabs(int64_t(got[i].dts) - int64_t(expected[i].dts)), <=, 11112);
+    g_assert_cmpint(llabs(int64_t(got[i].pts) - int64_t(expected[i].pts)), <=, 11112);
+  }
+  g_assert_true(got[0].keyframe);
+  g_assert_true(got[30].keyframe);
+  g_assert_false(got[1].keyframe);
+  gst_object_unref(src);
+  gst_object_unref(out);
+  gst_object_unref(demux);
+  gst_object_unref(sink);
+  gst_object_unref(ref);
+  gst_object_unref(pipeline);
+}
+
+void push_raw_frame(GstHarness *h, int i) {
+  GstBuffer *b = gst_harness_create_buffer(h, 640 * 480 * 3 / 2);
+  gst_buffer_memset(b, 0, uint8_t(i * 8), gst_buffer_get_size(b));
+  GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+  g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_OK);
+}
+
+// A late joiner gets the stream description, the init segment, then starts at a keyframe; when
+// the resolution changes everyone gets the new init segment before the new frames.
+void test_join_and_resolution_change() {
+  GstHarness *h = gst_harness_new_parse(
+      "videoscale ! capsfilter name=size caps=video/x-raw,width=320,height=240 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! h264parse ! "
+      "msesink name=sink port=0 path=/v keyframe-on-join=false");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=640,height=480,framerate=30/1");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  for (int i = 0; i < 15; i++)
+    push_raw_frame(h, i);
+  guint queued = 0;
+  for (int i = 0; i < 500 && queued != 5; i++) {
+    std::this_thread::sleep_for(2ms);
+    g_object_get(sink, "buffers-queued", &queued, nullptr);
+  }
+  g_assert_cmpuint(queued, ==, 5);  // frames 10..14: the newest GOP
+  WsTestClient client;
+  g_assert_true(client.connect(port, "/v"));
+  g_assert_cmpint(client.read_frame().opcode, ==, 1);
+  g_assert_cmpstr(box_type(client.read_frame().payload).c_str(), ==, "ftyp");
+  Frame first = client.read_frame();
+  // The first fragment's sample is a sync sample: flags 0x02000000 in the trun.
+  const size_t moof = be32(first.payload, 0);
+  g_assert_nonnull(memmem(first.payload.data() + moof, first.payload.size() - moof,
+                          "\x02\x00\x00\x00", 4));
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpint(client.read_frame().opcode, ==, 2);
+  g_assert_cmpint(client.read_frame(200).opcode, ==, 0);
+
+  // New resolution: new description and init segment, then frames.
+  GstElement *size = gst_bin_get_by_name(GST_BIN(h->element), "size");
+  GstCaps *smaller = gst_caps_from_string("video/x-raw,width=160,height=120");
+  g_object_set(size, "caps", smaller, nullptr);
+  gst_caps_unref(smaller);
+  for (int i = 15; i < 18; i++)
+    push_raw_frame(h, i);
+  Frame desc = client.read_frame();
+  g_assert_cmpint(desc.opcode, ==, 1);
+  g_assert_nonnull(strstr(desc.payload.c_str(), "\"width\":160"));
+  g_assert_cmpstr(box_type(client.read_frame().payload).c_str(), ==, "ftyp");
+  g_assert_cmpint(client.read_frame().opcode, ==, 2);
+  gst_object_unref(size);
+  gst_object_unref(sink);
+  gst_harness_teardown(h);
+}
+
+void test_keyframe_on_join_asks_upstream() {
+  GstHarness *h = gst_harness_new_parse("msesink name=sink port=0 path=/v");
+  gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=avc,alignment=au,"
+                                  "codec_data=(buffer)0142c00dffe1000967"
+                                  "42c00d8c8d40a0fd1001000468ce3c80");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  while (GstEvent *e = gst_harness_try_pull_upstream_event(h))
+    gst_event_unref(e);
+  WsTestClient a, b;
+  g_assert_true(a.connect(port, "/v"));
+  GstEvent *event = nullptr;
+  for (int i = 0; i < 1000 && !event; i++) {
+    event = gst_harness_try_pull_upstream_event(h);
+    if (event && !gst_video_event_is_force_key_unit(event)) {
+      gst_event_unref(event);
+      event = nullptr;
+    }
+    if (!event)
+      std::this_thread::sleep_for(2ms);
+  }
+  g_assert_nonnull(event);
+  gboolean all_headers = FALSE;
+  gst_video_event_parse_upstream_force_key_unit(event, nullptr, &all_headers, nullptr);
+  g_assert_true(all_headers);
+  gst_event_unref(event);
+  // A second viewer right after does not ask again (rate limit).
+  g_assert_true(b.connect(port, "/v"));
+  std::this_thread::sleep_for(100ms);
+  g_assert_null(gst_harness_try_pull_upstream_event(h));
+  gst_object_unref(sink);
+  gst_harness_teardown(h);
+}
+
+void test_annexb_has_parameter_sets_before_idr() {
+  g_autofree char *launch = g_strdup_printf(kEncode, 35, 160, 120, "format=annexb");
+  GstElement *pipeline = gst_parse_launch(launch, nullptr);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  gst_element_set_state(pipeline, GST_STATE_READY);
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  WsTestClient client;
+  g_assert_true(client.connect(port, "/v"));
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  int messages = 0, idrs = 0;
+  for (Frame f; (f = client.read_frame(2000)).opcode != 0; messages++) {
+    g_assert_cmpint(f.opcode, ==, 2);  // no text, no init segment: jMuxer takes every message
+    g_assert_true(f.payload.compare(0, 4, std::string("\0\0\0\1", 4)) == 0);
+    const int first_nal = f.payload[4] & 0x1F;
+    if (first_nal == 7) {  // SPS, then PPS, then the IDR slice
+      idrs++;
+      g_assert_nonnull(memmem(f.payload.data(), f.payload.size(), "\0\0\0\1\x68", 5));
+      g_assert_nonnull(memmem(f.payload.data(), f.payload.size(), "\0\0\0\1\x65", 5));
+    } else {
+      g_assert_null(memmem(f.payload.data(), f.payload.size(), "\0\0\0\1\x65", 5));
+    }
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  g_assert_cmpint(messages, ==, 35);
+  g_assert_cmpint(idrs, ==, 2);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/msesink/qtdemux-reads-back-every-frame", test_qtdemux_reads_back_every_frame);
+  g_test_add_func("/msesink/join-and-resolution-change", test_join_and_resolution_change);
+  g_test_add_func("/msesink/keyframe-on-join", test_keyframe_on_join_asks_upstream);
+  g_test_add_func("/msesink/annexb", test_annexb_has_parameter_sets_before_idr);
+  return g_test_run();
+}

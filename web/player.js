@@ -1,0 +1,336 @@
+// camcast's browser player: one WebSocket, fragmented MP4 from msesink, two ways to show it.
+//
+//  - WebCodecs: each frame goes to a VideoDecoder the moment it arrives and is drawn to a canvas
+//    when decoded. Nothing is buffered, so latency is transport + decode.
+//  - MSE: fragments are appended to a SourceBuffer (ManagedMediaSource on Safari/iOS 17.1+) and
+//    the <video> is held near the live edge: gentle playbackRate nudges, a seek when far behind
+//    (seeks only on Safari, where rate changes make it re-buffer), old data trimmed.
+//
+// The prft box of each fragment carries the capture wall-clock time, so both backends report
+// glass-to-glass latency. Everything the player knows is in `player.stats`.
+import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
+
+const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
+
+class WebCodecsBackend {
+  constructor(player, canvas) {
+    this.player = player;
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.decoder = null;
+    this.waitingForKeyframe = true;
+  }
+
+  init(info, initBytes) {
+    const { avcc, width, height } = parseInit(initBytes);
+    this.timescale = info.timescale || 90000;
+    this.canvas.width = width || info.width;
+    this.canvas.height = height || info.height;
+    if (this.decoder) this.decoder.close();
+    this.decoder = new VideoDecoder({
+      output: (frame) => {
+        this.ctx.drawImage(frame, 0, 0, this.canvas.width, this.canvas.height);
+        this.player.frameShown(frame.timestamp);
+        frame.close();
+      },
+      error: (e) => this.player.fail(`decoder: ${e.message}`),
+    });
+    this.decoder.configure({ codec: info.codec, description: avcc, optimizeForLatency: true });
+    this.waitingForKeyframe = true;
+  }
+
+  push(frag) {
+    if (!this.decoder || this.decoder.state !== 'configured') return;
+    // Decoding falls behind only if the machine cannot keep up: then skip to the next keyframe
+    // rather than show old pictures late.
+    if (this.decoder.decodeQueueSize > 10) this.waitingForKeyframe = true;
+    if (this.waitingForKeyframe && !frag.keyframe) return;
+    this.waitingForKeyframe = false;
+    this.decoder.decode(new EncodedVideoChunk({
+      type: frag.keyframe ? 'key' : 'delta',
+      timestamp: this.player.timestampUs(frag),
+      duration: Math.round(frag.duration * 1e6 / this.timescale),
+      data: frag.data,
+    }));
+  }
+
+  close() {
+    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
+    this.decoder = null;
+  }
+}
+
+class MseBackend {
+  constructor(player, video) {
+    this.player = player;
+    this.video = video;
+    this.queue = [];
+    this.sourceBuffer = null;
+    this.timer = null;
+  }
+
+  init(info, initBytes) {
+    this.close();
+    const Source = window.ManagedMediaSource || window.MediaSource;
+    const source = new Source();
+    this.source = source;
+    this.queue = [initBytes];
+    this.timescale = info.timescale || 90000;
+    const video = this.video;
+    video.muted = true;
+    video.playsInline = true;
+    if (window.ManagedMediaSource && source instanceof window.ManagedMediaSource) {
+      // Without this, Safari waits for an AirPlay decision and sourceopen never fires.
+      video.disableRemotePlayback = true;
+      video.srcObject = source;
+    } else {
+      video.src = URL.createObjectURL(source);
+    }
+    source.addEventListener('sourceopen', () => {
+      if (this.source !== source) return;
+      try {
+        this.sourceBuffer = source.addSourceBuffer(`video/mp4; codecs="${info.codec}"`);
+      } catch (e) {
+        this.player.fail(`MSE cannot play ${info.codec}: ${e.message}`);
+        return;
+      }
+      // The tfdt of each fragment places it; joins happen at keyframes (MSE §3.5.8).
+      this.sourceBuffer.mode = 'segments';
+      this.sourceBuffer.addEventListener('updateend', () => this.appendNext());
+      this.appendNext();
+    }, { once: true });
+    this.timer = setInterval(() => this.holdLiveEdge(), 100);
+    if (video.requestVideoFrameCallback) {
+      const onFrame = (now, meta) => {
+        if (this.video !== video || !this.source) return;
+        this.player.frameShown(Math.round(meta.mediaTime * 1e6));
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }
+  }
+
+  push(frag, bytes) {
+    // MSE needs moof+mdat: the prft box before them is for us.
+    this.queue.push(bytes.subarray(frag.moofOffset));
+    this.appendNext();
+  }
+
+  appendNext() {
+    const sb = this.sourceBuffer;
+    if (!sb || sb.updating || this.queue.length === 0) return;
+    const parts = this.queue;
+    this.queue = [];
+    const total = parts.reduce((n, p) => n + p.byteLength, 0);
+    const data = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) { data.set(p, at); at += p.byteLength; }
+    try {
+      sb.appendBuffer(data);
+    } catch (e) {
+      if (e.name === 'QuotaExceededError') {
+        // Full: drop what is behind the playhead and try again later.
+        this.queue.unshift(data);
+        this.trim(0.5);
+      } else {
+        this.player.fail(`append: ${e.message}`);
+      }
+    }
+  }
+
+  trim(keepSeconds) {
+    const sb = this.sourceBuffer;
+    const t = this.video.currentTime;
+    if (!sb || sb.updating || sb.buffered.length === 0) return;
+    const start = sb.buffered.start(0);
+    if (t - start > keepSeconds) sb.remove(start, t - keepSeconds);
+  }
+
+  holdLiveEdge() {
+    const video = this.video;
+    const sb = this.sourceBuffer;
+    if (!sb || sb.buffered.length === 0) return;
+    const start = sb.buffered.start(0);
+    const end = sb.buffered.end(sb.buffered.length - 1);
+    if (video.paused) video.play().catch(() => {});
+    if (video.currentTime < start) video.currentTime = start;
+    const target = this.player.targetLatency;
+    const gap = end - video.currentTime;
+    this.player.stats.bufferMs = Math.round(gap * 1000);
+    if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {
+      video.currentTime = Math.max(start, end - target);
+      this.player.stats.seeks++;
+    } else if (!isSafari) {
+      // Proportional catch-up: 10 % faster per 100 ms over the target, at most 1.5x.
+      const excess = gap - target;
+      video.playbackRate = excess > 0.02 ? Math.min(1.5, 1 + excess) : 1.0;
+    }
+    this.trim(3);
+  }
+
+  close() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.sourceBuffer = null;
+    this.queue = [];
+    if (this.source && this.source.readyState === 'open') {
+      try { this.source.endOfStream(); } catch (e) { /* already ended */ }
+    }
+    this.source = null;
+    this.video.removeAttribute('src');
+    this.video.srcObject = null;
+  }
+}
+
+export function chooseBackend(requested) {
+  if (requested === 'webcodecs' || requested === 'mse') return requested;
+  return 'VideoDecoder' in window ? 'webcodecs' : 'mse';
+}
+
+export class CamcastPlayer {
+  // container: an element the player fills with a <video> or <canvas> and the stats overlay.
+  constructor(container, { url, backend = 'auto', targetLatency = 0.1, showStats = false } = {}) {
+    this.container = container;
+    this.url = url;
+    this.backendName = chooseBackend(backend);
+    this.targetLatency = targetLatency;
+    this.stats = {
+      backend: this.backendName, state: 'connecting', codec: '', width: 0, height: 0,
+      framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
+      latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
+    };
+    this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
+    this.retryMs = 500;
+    this.window = { shown: 0, bytes: 0, since: performance.now() };
+    this.view = document.createElement(this.backendName === 'webcodecs' ? 'canvas' : 'video');
+    this.view.className = 'camcast-view';
+    container.appendChild(this.view);
+    if (showStats) {
+      this.overlay = document.createElement('div');
+      this.overlay.className = 'camcast-stats';
+      container.appendChild(this.overlay);
+    }
+    this.statsTimer = setInterval(() => this.updateStats(), 500);
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) this.disconnect('hidden');
+      else this.connect();
+    });
+  }
+
+  start() {
+    this.connect();
+    return this;
+  }
+
+  connect() {
+    if (this.ws) return;
+    this.stats.state = 'connecting';
+    const ws = new WebSocket(this.url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.lastSequence = null;
+    ws.onmessage = (event) => this.onMessage(event.data);
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.closeBackend();
+      if (document.hidden) return;
+      this.stats.state = 'reconnecting';
+      this.stats.reconnects++;
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 8000);
+    };
+  }
+
+  disconnect(state) {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close();
+    this.closeBackend();
+    this.stats.state = state;
+  }
+
+  closeBackend() {
+    if (this.backend) this.backend.close();
+    this.backend = null;
+  }
+
+  onMessage(data) {
+    try {
+      if (typeof data === 'string') {
+        const info = JSON.parse(data);
+        if (info.type === 'stream') {
+          this.info = info;
+          Object.assign(this.stats, { codec: info.codec, width: info.width, height: info.height });
+        }
+        return;
+      }
+      const bytes = new Uint8Array(data);
+      this.window.bytes += bytes.byteLength;
+      if (isInitSegment(bytes)) {
+        this.closeBackend();
+        this.backend = this.backendName === 'webcodecs'
+          ? new WebCodecsBackend(this, this.view) : new MseBackend(this, this.view);
+        this.backend.init(this.info || {}, bytes);
+        this.stats.state = 'playing';
+        return;
+      }
+      const frag = parseFragment(bytes);
+      frag.moofOffset = this.moofOffset(bytes);
+      this.stats.framesReceived++;
+      this.retryMs = 500;
+      // Sequence numbers count every frame the server produced: a gap is frames it skipped for
+      // us to stay live.
+      if (this.lastSequence !== null && frag.sequence > this.lastSequence + 1)
+        this.stats.skipped += frag.sequence - this.lastSequence - 1;
+      this.lastSequence = frag.sequence;
+      if (frag.captureMs !== null) {
+        this.captureTimes.set(this.timestampUs(frag), frag.captureMs);
+        if (this.captureTimes.size > 300)
+          this.captureTimes.delete(this.captureTimes.keys().next().value);
+      }
+      if (this.backend) this.backend.push(frag, bytes);
+    } catch (e) {
+      this.fail(e.message);
+    }
+  }
+
+  moofOffset(bytes) {
+    // prft, when present, is the first box; the moof follows it.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const first = String.fromCharCode(...bytes.subarray(4, 8));
+    return first === 'prft' ? view.getUint32(0) : 0;
+  }
+
+  timestampUs(frag) {
+    const timescale = (this.info && this.info.timescale) || 90000;
+    return Math.round((frag.decodeTime + frag.cts) * 1e6 / timescale);
+  }
+
+  frameShown(timestampUs) {
+    this.stats.framesShown++;
+    this.window.shown++;
+    const capture = this.captureTimes.get(timestampUs);
+    if (capture !== undefined) this.stats.latencyMs = Math.max(0, Date.now() - capture);
+  }
+
+  fail(message) {
+    this.stats.errors.push(message);
+    if (this.stats.errors.length > 20) this.stats.errors.shift();
+    console.error(`camcast: ${message}`);
+  }
+
+  updateStats() {
+    const now = performance.now();
+    const seconds = (now - this.window.since) / 1000;
+    this.stats.fps = Math.round(this.window.shown / seconds);
+    this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
+    this.window = { shown: 0, bytes: 0, since: now };
+    if (this.overlay) {
+      const s = this.stats;
+      const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;
+      this.overlay.textContent = `${s.backend} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
+        `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}`;
+    }
+  }
+}
