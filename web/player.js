@@ -21,6 +21,8 @@ class WebCodecsBackend {
     this.waitingForKeyframe = true;
   }
 
+  prepare() {}  // nothing to open ahead of the init segment
+
   init(info, initBytes) {
     const { avcc, width, height } = parseInit(initBytes);
     this.timescale = info.timescale || 90000;
@@ -69,16 +71,19 @@ class MseBackend {
     this.timer = null;
   }
 
-  init(info, initBytes) {
+  // Called when the stream is described, before its init segment: the MediaSource opens while
+  // the init segment is on its way, which shortens the join.
+  prepare(info) {
     this.close();
     const Source = window.ManagedMediaSource || window.MediaSource;
     const source = new Source();
     this.source = source;
-    this.queue = [initBytes];
+    this.info = info;
     this.timescale = info.timescale || 90000;
     const video = this.video;
     video.muted = true;
     video.playsInline = true;
+    video.autoplay = true;
     if (window.ManagedMediaSource && source instanceof window.ManagedMediaSource) {
       // Without this, Safari waits for an AirPlay decision and sourceopen never fires.
       video.disableRemotePlayback = true;
@@ -96,7 +101,10 @@ class MseBackend {
       }
       // The tfdt of each fragment places it; joins happen at keyframes (MSE §3.5.8).
       this.sourceBuffer.mode = 'segments';
-      this.sourceBuffer.addEventListener('updateend', () => this.appendNext());
+      this.sourceBuffer.addEventListener('updateend', () => {
+        this.holdLiveEdge();
+        this.appendNext();
+      });
       this.appendNext();
     }, { once: true });
     this.timer = setInterval(() => this.holdLiveEdge(), 100);
@@ -108,6 +116,12 @@ class MseBackend {
       };
       video.requestVideoFrameCallback(onFrame);
     }
+  }
+
+  init(info, initBytes) {
+    if (!this.source || this.info !== info) this.prepare(info);
+    this.queue.unshift(initBytes);
+    this.appendNext();
   }
 
   push(frag, bytes) {
@@ -154,7 +168,7 @@ class MseBackend {
     const end = sb.buffered.end(sb.buffered.length - 1);
     if (video.paused) video.play().catch(() => {});
     if (video.currentTime < start) video.currentTime = start;
-    const target = this.player.targetLatency;
+    const target = this.player.targetLatency ?? this.player.frameSeconds;
     const gap = end - video.currentTime;
     this.player.stats.bufferMs = Math.round(gap * 1000);
     if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {
@@ -189,7 +203,9 @@ export function chooseBackend(requested) {
 
 export class CamcastPlayer {
   // container: an element the player fills with a <video> or <canvas> and the stats overlay.
-  constructor(container, { url, backend = 'auto', targetLatency = 0.1, showStats = false } = {}) {
+  // targetLatency: how far behind the newest frame MSE playback is held, in seconds; by default
+  // one frame (measured: the lowest that plays every frame, docs/benchmarks.md).
+  constructor(container, { url, backend = 'auto', targetLatency = null, showStats = false } = {}) {
     this.container = container;
     this.url = url;
     this.backendName = chooseBackend(backend);
@@ -199,6 +215,7 @@ export class CamcastPlayer {
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
     };
+    this.frameSeconds = 1 / 30;  // updated from the fragments' durations
     this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
     this.retryMs = 500;
     this.window = { shown: 0, bytes: 0, since: performance.now() };
@@ -262,16 +279,18 @@ export class CamcastPlayer {
         if (info.type === 'stream') {
           this.info = info;
           Object.assign(this.stats, { codec: info.codec, width: info.width, height: info.height });
+          this.closeBackend();
+          this.backend = this.backendName === 'webcodecs'
+            ? new WebCodecsBackend(this, this.view) : new MseBackend(this, this.view);
+          this.backend.prepare(info);
         }
         return;
       }
       const bytes = new Uint8Array(data);
       this.window.bytes += bytes.byteLength;
       if (isInitSegment(bytes)) {
-        this.closeBackend();
-        this.backend = this.backendName === 'webcodecs'
-          ? new WebCodecsBackend(this, this.view) : new MseBackend(this, this.view);
-        this.backend.init(this.info || {}, bytes);
+        if (!this.backend) throw new Error('init segment before the stream description');
+        this.backend.init(this.info, bytes);
         this.stats.state = 'playing';
         return;
       }
@@ -279,6 +298,7 @@ export class CamcastPlayer {
       frag.moofOffset = this.moofOffset(bytes);
       this.stats.framesReceived++;
       this.retryMs = 500;
+      if (frag.duration > 0) this.frameSeconds = frag.duration / ((this.info && this.info.timescale) || 90000);
       // Sequence numbers count every frame the server produced: a gap is frames it skipped for
       // us to stay live.
       if (this.lastSequence !== null && frag.sequence > this.lastSequence + 1)
@@ -308,6 +328,7 @@ export class CamcastPlayer {
   }
 
   frameShown(timestampUs) {
+    if (this.onFrameShown) this.onFrameShown();  // for measurements (tests/bench/latency)
     this.stats.framesShown++;
     this.window.shown++;
     const capture = this.captureTimes.get(timestampUs);

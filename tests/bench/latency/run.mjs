@@ -1,0 +1,143 @@
+// Glass-to-glass latency: the time each frame was made (written into the picture by
+// bench-latency-server) against the time the browser shows it, read back from the shown pixels.
+// Same machine, same clock. Runs camcast's player with WebCodecs and with MSE, and the peer —
+// the same H.264 as Annex-B into a jMuxer page, the Pi H264 To Browser design — one after the
+// other in headless Chromium.
+//
+//   node tests/bench/latency/run.mjs [--seconds 60] [--only webcodecs,mse,jmuxer] [--soak]
+// --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { launchBrowser } from '../../browser/lib.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const soak = args.includes('--soak');
+const latency = opt('latency', '');  // the MSE target, seconds (default: the player's)
+const seconds = Number(opt('seconds', soak ? 600 : 60));
+const only = opt('only', soak ? 'mse' : 'webcodecs,mse,jmuxer').split(',');
+const port = 18090;
+const require = createRequire(import.meta.url);
+const jmuxerJs = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js', {
+  paths: [new URL('../../browser/', import.meta.url).pathname] }), 'utf8');
+
+// Runs in the page: decodes the time code from whatever is on screen.
+const measureScript = `
+  window.bench = { latencies: [], shownAt: [], bad: 0, last: -1, firstFrameAt: null };
+  const scratch = document.createElement('canvas');
+  scratch.width = 640; scratch.height = 32;
+  const sctx = scratch.getContext('2d', { willReadFrequently: true });
+  window.benchMeasure = (source) => {
+    const now = Date.now();
+    const w = source.videoWidth || source.width;
+    sctx.drawImage(source, 0, 0, 640, 32 * w / 640 > 0 ? 32 : 32, 0, 0, 640, 32);
+    const px = sctx.getImageData(0, 0, 640, 32).data;
+    let ms = 0;
+    for (let b = 0; b < 40; b++) {
+      const top = px[(8 * 640 + b * 16 + 8) * 4 + 1] > 128;
+      const bottom = px[(24 * 640 + b * 16 + 8) * 4 + 1] > 128;
+      if (top === bottom) { window.bench.bad++; return; }
+      ms = ms * 2 + (top ? 1 : 0);
+    }
+    const span = 2 ** 40;
+    let t = Math.floor(now / span) * span + ms;
+    if (t > now + 1000) t -= span;
+    if (t === window.bench.last) return;  // the same frame again
+    window.bench.last = t;
+    if (window.bench.firstFrameAt === null) window.bench.firstFrameAt = performance.now();
+    window.bench.latencies.push(now - t);
+    window.bench.shownAt.push(now);
+  };`;
+
+function jmuxerPage() {
+  return `<!doctype html><body style="margin:0"><video id="v" autoplay muted playsinline></video>
+    <script>${jmuxerJs}</script><script>${measureScript}
+    const video = document.getElementById('v');
+    const jmuxer = new JMuxer({ node: 'v', mode: 'video', flushingTime: 0, fps: 30 });
+    const ws = new WebSocket('ws://127.0.0.1:${port}/h264');
+    ws.binaryType = 'arraybuffer';
+    ws.onmessage = (e) => jmuxer.feed({ video: new Uint8Array(e.data) });
+    const onFrame = () => { window.benchMeasure(video); video.requestVideoFrameCallback(onFrame); };
+    video.requestVideoFrameCallback(onFrame);
+    </script></body>`;
+}
+
+function stats(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const q = (p) => v.length ? v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))] : NaN;
+  return { n: v.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: v[v.length - 1] };
+}
+
+async function measure(browser, name, pageServerPort) {
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  const url = name === 'jmuxer' ? `http://127.0.0.1:${pageServerPort}/`
+    : `http://127.0.0.1:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
+  if (name !== 'jmuxer') {
+    await page.addInitScript(`${measureScript}
+      const hook = setInterval(() => {
+        if (!window.camcast) return;
+        clearInterval(hook);
+        const player = window.camcast;
+        player.onFrameShown = () => window.benchMeasure(player.view);
+      }, 5);`);
+  }
+  await page.goto(url);
+  await page.waitForFunction(() => window.bench && window.bench.latencies.length > 0,
+                             null, { timeout: 20000 });
+  const join = await page.evaluate(() => window.bench.firstFrameAt);
+  await page.waitForTimeout(5000);  // warm-up, then measure from a clean slate
+  await page.evaluate(() => { window.bench.latencies = []; window.bench.shownAt = []; });
+  const minutes = [];
+  for (let left = seconds; left > 0; left -= 60) {
+    await page.waitForTimeout(Math.min(left, 60) * 1000);
+    minutes.push(await page.evaluate(() => {
+      const out = { latencies: window.bench.latencies, shownAt: window.bench.shownAt };
+      window.bench.latencies = [];
+      window.bench.shownAt = [];
+      return out;
+    }));
+  }
+  const bad = await page.evaluate(() => window.bench.bad);
+  await page.close();
+  const all = minutes.flatMap((m) => m.latencies);
+  const shown = minutes.flatMap((m) => m.shownAt);
+  let stalls = 0;
+  for (let i = 1; i < shown.length; i++) if (shown[i] - shown[i - 1] > 250) stalls++;
+  return { name, join, ...stats(all), fps: all.length / seconds, stalls, bad,
+           minuteP50: minutes.map((m) => stats(m.latencies).p50) };
+}
+
+const server = spawn(new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname,
+  [String(port), '640', '480', '30', '1000', '60'], { stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, GST_PLUGIN_PATH: new URL('../../../build/plugins/camcast', import.meta.url).pathname } });
+await new Promise((resolve, reject) => {
+  server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
+  server.on('exit', (code) => reject(new Error(`bench-latency-server exited with ${code}`)));
+});
+const pageServer = http.createServer((req, res) => { res.setHeader('Content-Type', 'text/html');
+                                                     res.end(jmuxerPage()); });
+await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+const browser = await launchBrowser();
+const results = [];
+try {
+  for (const name of only) {
+    const r = await measure(browser, name, pageServer.address().port);
+    results.push(r);
+    console.log(`${name.padEnd(10)} p50 ${r.p50} ms  p95 ${r.p95}  p99 ${r.p99}  max ${r.max}  ` +
+      `fps ${r.fps.toFixed(1)}  stalls ${r.stalls}  join ${Math.round(r.join)} ms  ` +
+      `unreadable ${r.bad}  per-minute p50 ${r.minuteP50.join(' ')}`);
+  }
+} finally {
+  await browser.close();
+  pageServer.close();
+  server.kill('SIGINT');
+}
+const peer = results.find((r) => r.name === 'jmuxer');
+for (const r of results)
+  if (peer && r !== peer) console.log(`${r.name}: p50 ${(peer.p50 / r.p50).toFixed(2)}x lower than jmuxer`);
+process.exit(0);
