@@ -8,19 +8,10 @@
 
 #include <sys/resource.h>
 
-#include <csignal>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
-static volatile sig_atomic_t stop;
-
-static uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
+#include "../bench_clock.h"
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
@@ -36,8 +27,7 @@ int main(int argc, char **argv) {
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
-  signal(SIGTERM, [](int) { stop = 1; });
-  signal(SIGINT, [](int) { stop = 1; });
+  bench::stop_on_signals();
 
   g_autofree char *launch = g_strdup_printf(
       "appsrc name=src is-live=true format=time "
@@ -55,21 +45,18 @@ int main(int argc, char **argv) {
     return 1;
   }
   g_print("ready port=%d frame=%zu bytes\n", port, frame_size);
-  const uint64_t interval = 1000000000ull / fps;
-  uint64_t next = now_ns();
-  for (uint64_t i = 0; !stop; i++) {
-    next += interval;
-    timespec until{time_t(next / 1000000000ull), long(next % 1000000000ull)};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
+  bench::Pacer pacer(fps);
+  while (!bench::stop_requested) {
+    const uint64_t i = pacer.wait();
     GstBuffer *buf = gst_buffer_new_allocate(nullptr, frame_size, nullptr);
     GstMapInfo map;
     gst_buffer_map(buf, &map, GST_MAP_WRITE);
     memset(map.data + 16, int(i & 0xFF), frame_size - 16);
-    const uint64_t t = now_ns();
+    const uint64_t t = bench::mono_ns();
     memcpy(map.data, &t, 8);
     memcpy(map.data + 8, &i, 8);
     gst_buffer_unmap(buf, &map);
-    GST_BUFFER_PTS(buf) = i * interval;
+    GST_BUFFER_PTS(buf) = i * pacer.interval_ns();
     if (i % gop)
       GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
     gst_app_src_push_buffer(GST_APP_SRC(src), buf);

@@ -8,26 +8,12 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
-#include <csignal>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
-static volatile sig_atomic_t stop;
+#include "../bench_clock.h"
+
 constexpr int kBits = 40, kBlock = 16;
-
-static uint64_t wall_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
-
-static uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
@@ -41,8 +27,7 @@ int main(int argc, char **argv) {
     g_printerr("the picture must be at least %dx%d\n", kBits * kBlock, 4 * kBlock);
     return 2;
   }
-  signal(SIGTERM, [](int) { stop = 1; });
-  signal(SIGINT, [](int) { stop = 1; });
+  bench::stop_on_signals();
   g_autofree char *launch = g_strdup_printf(
       "appsrc name=src is-live=true do-timestamp=true format=time "
       "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
@@ -63,12 +48,9 @@ int main(int argc, char **argv) {
   }
   g_print("ready port=%d\n", port);
   const size_t y_size = size_t(width) * height, c_size = y_size / 4;
-  const uint64_t interval = 1000000000ull / fps;
-  uint64_t next = mono_ns();
-  for (uint64_t i = 0; !stop; i++) {
-    next += interval;
-    timespec until{time_t(next / 1000000000ull), long(next % 1000000000ull)};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
+  bench::Pacer pacer(fps);
+  while (!bench::stop_requested) {
+    const uint64_t i = pacer.wait();
     GstBuffer *buf = gst_buffer_new_allocate(nullptr, y_size + 2 * c_size, nullptr);
     GstMapInfo map;
     gst_buffer_map(buf, &map, GST_MAP_WRITE);
@@ -76,7 +58,7 @@ int main(int argc, char **argv) {
     for (int y = 2 * kBlock; y < height; y++)
       memset(map.data + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
     memset(map.data + y_size, 128, 2 * c_size);
-    const uint64_t ms = wall_ms() & ((1ull << kBits) - 1);
+    const uint64_t ms = bench::wall_ms() & ((1ull << kBits) - 1);
     for (int b = 0; b < kBits; b++) {
       const bool one = (ms >> (kBits - 1 - b)) & 1;
       for (int y = 0; y < 2 * kBlock; y++) {
