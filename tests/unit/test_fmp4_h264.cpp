@@ -114,7 +114,7 @@ void test_avcc_parsing() {
   g_assert_cmpuint(c.sps.size(), ==, 1);
   g_assert_cmpuint(c.pps.size(), ==, 1);
   g_assert_cmpuint(c.nal_length_size, ==, 4);
-  g_assert_cmpstr(h264::codec_string(c).c_str(), ==, "avc1.42c00d");
+  g_assert_true(h264::codec_string(c) == "avc1.42c00d");
   for (size_t n = 0; n < sizeof kAvcc; n++)
     g_assert_false(h264::parse_avcc(kAvcc, n, &c));  // every truncation is refused
 }
