@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../bench_clock.h"
+#include "../bench_source.h"
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
@@ -33,17 +33,10 @@ int main(int argc, char **argv) {
       "appsrc name=src is-live=true format=time "
       "caps=application/x-camcast-bench ! wssink name=sink address=127.0.0.1 port=%d path=/bench "
       "keepalive-interval=0", port);
-  GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch(launch, &error);
-  if (!pipeline) {
-    g_printerr("%s\n", error->message);
+  GstElement *src = nullptr;
+  GstElement *pipeline = bench::start_pipeline(launch, &src);
+  if (!pipeline)
     return 1;
-  }
-  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    g_printerr("cannot start the pipeline\n");
-    return 1;
-  }
   g_print("ready port=%d frame=%zu bytes\n", port, frame_size);
   bench::Pacer pacer(fps);
   while (!bench::stop_requested) {

@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../bench_clock.h"
+#include "../bench_source.h"
 
 constexpr int kBits = 40, kBlock = 16;
 
@@ -35,17 +35,10 @@ int main(int argc, char **argv) {
       "tee name=t ! queue ! msesink address=127.0.0.1 port=%d path=/video "
       "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb",
       width, height, fps, kbps, gop, port, port);
-  GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch(launch, &error);
-  if (!pipeline) {
-    g_printerr("%s\n", error->message);
+  GstElement *src = nullptr;
+  GstElement *pipeline = bench::start_pipeline(launch, &src);
+  if (!pipeline)
     return 1;
-  }
-  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    g_printerr("cannot start the pipeline\n");
-    return 1;
-  }
   g_print("ready port=%d\n", port);
   const size_t y_size = size_t(width) * height, c_size = y_size / 4;
   bench::Pacer pacer(fps);

@@ -1,6 +1,8 @@
-// What the benchmark sources share: clocks, pacing at a fixed frame rate, and stopping cleanly
-// on SIGINT/SIGTERM.
+// What the benchmark sources share: starting their pipeline, clocks, pacing at a fixed frame
+// rate, and stopping cleanly on SIGINT/SIGTERM.
 #pragma once
+
+#include <gst/gst.h>
 
 #include <csignal>
 #include <cstdint>
@@ -42,5 +44,23 @@ public:
 private:
   uint64_t interval_, next_, tick_ = 0;
 };
+
+// Starts `launch` (which has an appsrc named "src") playing; returns the pipeline and the appsrc,
+// or null after printing why.
+inline GstElement *start_pipeline(const char *launch, GstElement **src) {
+  GError *error = nullptr;
+  GstElement *pipeline = gst_parse_launch(launch, &error);
+  if (!pipeline) {
+    g_printerr("%s\n", error->message);
+    g_error_free(error);
+    return nullptr;
+  }
+  *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    g_printerr("cannot start the pipeline\n");
+    return nullptr;
+  }
+  return pipeline;
+}
 
 }  // namespace bench
