@@ -65,6 +65,30 @@ test('MSE backend decodes and shows advancing frames', async () => {
   console.log(`# mse: ${stats.latencyMs} ms glass-to-glass, ${stats.fps} fps, buffer ${stats.bufferMs} ms`);
 });
 
+test('the player reconnects by itself when the stream comes back', async () => {
+  const first = await startPipeline(`${encode} msesink port=0 path=/cam`);
+  const port = first.port;
+  const page = await browser.newPage();
+  let second;
+  try {
+    await page.goto(`http://127.0.0.1:${port}/cam?backend=webcodecs`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+    first.stop();  // the camera pipeline goes away, as when the launcher restarts it
+    await waitInPage(page, () => window.camcast.stats.state === 'reconnecting');
+    const before = await page.evaluate(() => window.camcast.stats.framesShown);
+    second = await startPipeline(`${encode} msesink port=${port} path=/cam`);
+    await waitInPage(page, (n) => window.camcast.stats.framesShown >= n + 30, before);
+    const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
+    assert.ok(stats.reconnects >= 1);
+    assert.equal(stats.state, 'playing');
+    assert.deepEqual(stats.errors, []);
+  } finally {
+    await page.close();
+    first.stop();
+    second?.stop();
+  }
+});
+
 test('a jMuxer page plays format=annexb unchanged', async () => {
   const pipe = await startPipeline(`${encode} msesink port=0 path=/h264 format=annexb`);
   const require = createRequire(import.meta.url);
