@@ -60,12 +60,40 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts) {
   std::lock_guard<std::mutex> lk(lock_);
   if (!inbox_source_)
     return;  // not served: nobody could receive it
+  if (inbox_units_ >= kMaxInboxUnits && !inbox_overflowed_) {
+    GST_WARNING("%s: the server thread is %zu frames behind; dropping them up to the next "
+                "keyframe", path_.c_str(), inbox_units_);
+    drop_inbox_units();
+    inbox_overflowed_ = true;
+  }
+  if (inbox_overflowed_) {
+    if (!keyframe) {
+      units_dropped_in_++;
+      return;
+    }
+    inbox_overflowed_ = false;
+  }
   Command c;
   c.buffer = gst_buffer_ref(buffer);
   c.keyframe = keyframe;
   c.ts = ts;
   inbox_.push_back(std::move(c));
+  inbox_units_++;
   g_source_set_ready_time(inbox_source_, 0);
+}
+
+void Mount::drop_inbox_units() {
+  std::vector<Command> kept;
+  for (Command &c : inbox_) {
+    if (c.buffer) {
+      gst_buffer_unref(c.buffer);
+      units_dropped_in_++;
+    } else {
+      kept.push_back(std::move(c));  // headers stay: they describe what comes next
+    }
+  }
+  inbox_.swap(kept);
+  inbox_units_ = 0;
 }
 
 void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text) {
@@ -137,6 +165,7 @@ void Mount::drain_inbox() {
   {
     std::lock_guard<std::mutex> lk(lock_);
     commands.swap(inbox_);
+    inbox_units_ = 0;
     settings.swap(pending_settings_);
   }
   if (settings) {
@@ -251,6 +280,7 @@ MountStats Mount::stats_on_server_thread() {
   s.queued_units = queue_.queued_units();
   s.queued_bytes = queue_.queued_bytes();
   s.clients_total = clients_total_;
+  s.units_dropped_in = units_dropped_in_;
   for (auto &entry : clients_) {
     ClientStats c;
     entry.second->fill_stats(&c);

@@ -61,6 +61,7 @@ struct MountStats {
   size_t queued_units = 0;
   uint64_t queued_bytes = 0;
   uint64_t clients_total = 0;
+  uint64_t units_dropped_in = 0;  // dropped before the fan-out: the server thread fell behind
   std::vector<ClientStats> clients;
 };
 
@@ -83,6 +84,10 @@ public:
   ~Mount();
   Mount(const Mount &) = delete;
   Mount &operator=(const Mount &) = delete;
+
+  // Units waiting for the server thread beyond this many are dropped, and so is everything up
+  // to the next keyframe: a stalled server thread costs frames, never unbounded memory.
+  static constexpr size_t kMaxInboxUnits = 256;
 
   const std::string &path() const { return path_; }
   const std::string &kind() const { return kind_; }
@@ -123,6 +128,7 @@ private:
   struct Command;
   static gboolean inbox_dispatch(gpointer self);
   void drain_inbox();
+  void drop_inbox_units();  // with lock_ held
   void fan_out();
   static gboolean reap(gpointer self);
   MountStats stats_on_server_thread();
@@ -136,6 +142,8 @@ private:
   // into libsoup, GStreamer or the delegate.
   std::mutex lock_;
   std::vector<Command> inbox_;
+  size_t inbox_units_ = 0;           // units (not headers) in inbox_
+  bool inbox_overflowed_ = false;    // dropping until the next keyframe
   std::unique_ptr<MountSettings> pending_settings_;
   GSource *inbox_source_ = nullptr;  // wakes the server thread; set while attached
 
@@ -150,6 +158,7 @@ private:
   uint64_t clients_total_ = 0;
 
   void update_gauges();
+  std::atomic<uint64_t> units_dropped_in_{0};
   std::atomic<size_t> n_clients_{0};
   std::atomic<size_t> queued_units_{0};
   std::atomic<uint64_t> queued_bytes_{0};

@@ -96,10 +96,10 @@ std::string render_streams_json(const std::vector<MountStats> &mounts) {
     out += (i ? "," : "") + format("{\"path\":%s,\"kind\":%s,\"frames_in\":%" PRIu64
                                    ",\"bytes_in\":%" PRIu64 ",\"queued_frames\":%zu,"
                                    "\"queued_bytes\":%" PRIu64 ",\"clients_total\":%" PRIu64
-                                   ",\"clients\":[",
+                                   ",\"frames_dropped_in\":%" PRIu64 ",\"clients\":[",
                                    json_string(m.path).c_str(), json_string(m.kind).c_str(),
                                    m.units_in, m.bytes_in, m.queued_units, m.queued_bytes,
-                                   m.clients_total);
+                                   m.clients_total, m.units_dropped_in);
     for (size_t j = 0; j < m.clients.size(); j++) {
       const ClientStats &c = m.clients[j];
       out += (j ? "," : "") +

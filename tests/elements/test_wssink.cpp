@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -524,6 +525,53 @@ void test_shared_server_paths_and_errors() {
   close(fd);
 }
 
+// A signal handler that blocks the server thread (an application's mistake) must cost frames,
+// not memory: the inbox is bounded and resumes at a keyframe.
+void test_stalled_server_thread_drops_to_a_keyframe() {
+  Harness h("wssink port=0 path=/t units-soft-max=-1 units-max=-1");
+  gst_harness_set_src_caps_str(h.h, "application/x-camcast-test");
+  struct Gate {
+    std::mutex lock;
+    std::condition_variable cond;
+    bool entered = false, open = false;
+  } gate;
+  g_signal_connect(h.sink(), "client-added", G_CALLBACK(+[](GstElement *, guint64, Gate *g) {
+                     std::unique_lock<std::mutex> lk(g->lock);
+                     g->entered = true;
+                     g->cond.notify_all();
+                     g->cond.wait(lk, [&] { return g->open; });
+                   }), &gate);
+  WsTestClient c;
+  g_assert_true(c.connect(h.port(), "/t"));
+  {
+    std::unique_lock<std::mutex> lk(gate.lock);
+    g_assert_true(gate.cond.wait_for(lk, 5s, [&] { return gate.entered; }));
+  }
+  const uint32_t pushed = 1000;
+  for (uint32_t i = 0; i < pushed; i++)
+    gst_harness_push(h.h, make_frame(i, 10, 1000));
+  {
+    std::lock_guard<std::mutex> lk(gate.lock);
+    gate.open = true;
+    gate.cond.notify_all();
+  }
+  std::vector<uint32_t> got;
+  for (Frame f; (f = c.read_frame(500)).opcode == 2;)
+    got.push_back(frame_index(f));
+  g_assert_cmpuint(got.size(), >, 0);
+  g_assert_cmpuint(got.size(), <=, 256);
+  g_assert_cmpuint(got.front() % 10, ==, 0);  // resumes at a keyframe
+  g_assert_cmpuint(got.back(), ==, pushed - 1);
+  for (size_t k = 1; k < got.size(); k++)
+    g_assert_cmpuint(got[k], ==, got[k - 1] + 1);
+  std::string json;
+  g_assert_cmpint(camcast::test::http_get(h.port(), "/api/streams", &json), ==, 200);
+  g_autofree char *expect = g_strdup_printf("\"frames_in\":%zu,", got.size());
+  g_assert_nonnull(strstr(json.c_str(), expect));
+  g_autofree char *dropped = g_strdup_printf("\"frames_dropped_in\":%zu,", pushed - got.size());
+  g_assert_nonnull(strstr(json.c_str(), dropped));
+}
+
 void test_ready_accepts_viewers_and_stop_closes_them() {
   GstElement *sink = gst_element_factory_make("wssink", nullptr);
   g_object_set(sink, "port", 0, "path", "/ready", nullptr);
@@ -556,6 +604,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/unanswered-pings", test_unanswered_pings_close_the_client);
   g_test_add_func("/wssink/connect-cycles", test_connect_disconnect_cycles_leak_nothing);
   g_test_add_func("/wssink/shared-server", test_shared_server_paths_and_errors);
+  g_test_add_func("/wssink/stalled-server-thread",
+                  test_stalled_server_thread_drops_to_a_keyframe);
   g_test_add_func("/wssink/ready-and-stop", test_ready_accepts_viewers_and_stop_closes_them);
   return g_test_run();
 }
