@@ -42,6 +42,16 @@ GSourceFuncs inbox_source_funcs = {
     },
     nullptr, nullptr, nullptr};
 
+// A queued unit whose wire prefix is its WebSocket frame header (the same for every client, so
+// computed once). Takes the caller's reference to `buffer`.
+std::shared_ptr<Unit> websocket_unit(GstBuffer *buffer, bool keyframe, GstClockTime ts,
+                                     ws::Opcode opcode) {
+  auto unit = std::make_shared<Unit>(buffer, keyframe, ts);
+  gst_buffer_unref(buffer);
+  unit->prefix_len = ws::write_server_header(unit->prefix, opcode, unit->size());
+  return unit;
+}
+
 }  // namespace
 
 Mount::Mount(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) {}
@@ -177,24 +187,14 @@ void Mount::drain_inbox() {
       std::vector<UnitRef> header;
       if (!c.header_text.empty()) {
         GstBuffer *b = gst_buffer_new_memdup(c.header_text.data(), c.header_text.size());
-        auto unit = std::make_shared<Unit>(b, true, GST_CLOCK_TIME_NONE);
-        unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Text, unit->size());
-        header.push_back(std::move(unit));
-        gst_buffer_unref(b);
+        header.push_back(websocket_unit(b, true, GST_CLOCK_TIME_NONE, ws::Opcode::Text));
       }
-      for (GstBuffer *b : c.header) {
-        auto unit = std::make_shared<Unit>(b, true, GST_CLOCK_TIME_NONE);
-        unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Binary, unit->size());
-        header.push_back(std::move(unit));
-        gst_buffer_unref(b);
-      }
+      for (GstBuffer *b : c.header)
+        header.push_back(websocket_unit(b, true, GST_CLOCK_TIME_NONE, ws::Opcode::Binary));
       queue_.set_stream_header(std::move(header));
       continue;
     }
-    auto unit = std::make_shared<Unit>(c.buffer, c.keyframe, c.ts);
-    gst_buffer_unref(c.buffer);
-    unit->prefix_len = ws::write_server_header(unit->prefix, ws::Opcode::Binary, unit->size());
-    queue_.push(std::move(unit));
+    queue_.push(websocket_unit(c.buffer, c.keyframe, c.ts, ws::Opcode::Binary));
   }
   fan_out();
   update_gauges();
