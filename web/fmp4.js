@@ -61,12 +61,11 @@ export function parseInit(bytes) {
 const NTP_UNIX_OFFSET_S = 2208988800;
 
 // One fragment: capture time (ms since the epoch, or null), sequence number, timing in track
-// units, sync flag and the frame's bytes.
+// units, sync flag, the frame's bytes and where the moof starts in the message.
 export function parseFragment(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const frag = { captureMs: null, sequence: 0, decodeTime: 0, duration: 0, cts: 0,
-                 keyframe: false, data: null };
-  let moofStart = -1;
+                 keyframe: false, data: null, moofOffset: 0 };
   for (const box of boxes(bytes)) {
     if (box.type === 'prft') {
       // version 1: flags(3) track(4) ntp(8) media_time(8)
@@ -74,7 +73,7 @@ export function parseFragment(bytes) {
       const fraction = u32(view, box.body + 12);
       frag.captureMs = (seconds - NTP_UNIX_OFFSET_S) * 1000 + (fraction / 2 ** 32) * 1000;
     } else if (box.type === 'moof') {
-      moofStart = box.start;
+      frag.moofOffset = box.start;  // MSE gets the message from here: prft is for us
       const mfhd = find(bytes, ['mfhd'], box.body, box.end);
       if (mfhd) frag.sequence = u32(view, mfhd.body + 4);
       const traf = find(bytes, ['traf'], box.body, box.end);
@@ -95,7 +94,7 @@ export function parseFragment(bytes) {
       if (flags & 0x200) { size = u32(view, pos); pos += 4; }
       if (flags & 0x400) { frag.keyframe = (u32(view, pos) & 0x10000) === 0; pos += 4; }
       if (flags & 0x800) { frag.cts = view.getInt32(pos); pos += 4; }
-      const start = moofStart + dataOffset;
+      const start = frag.moofOffset + dataOffset;
       if (start + size > bytes.byteLength) throw new Error('sample runs past the message');
       frag.data = bytes.subarray(start, start + size);
     }

@@ -25,7 +25,6 @@ class WebCodecsBackend {
 
   init(info, initBytes) {
     const { avcc, width, height } = parseInit(initBytes);
-    this.timescale = info.timescale || 90000;
     this.canvas.width = width || info.width;
     this.canvas.height = height || info.height;
     if (this.decoder) this.decoder.close();
@@ -51,7 +50,7 @@ class WebCodecsBackend {
     this.decoder.decode(new EncodedVideoChunk({
       type: frag.keyframe ? 'key' : 'delta',
       timestamp: this.player.timestampUs(frag),
-      duration: Math.round(frag.duration * 1e6 / this.timescale),
+      duration: Math.round(frag.duration * 1e6 / this.player.timescale),
       data: frag.data,
     }));
   }
@@ -79,7 +78,6 @@ class MseBackend {
     const source = new Source();
     this.source = source;
     this.info = info;
-    this.timescale = info.timescale || 90000;
     const video = this.video;
     video.muted = true;
     video.playsInline = true;
@@ -215,6 +213,7 @@ export class CamcastPlayer {
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
     };
+    this.timescale = 90000;      // ticks per second of fragment times, from the description
     this.frameSeconds = 1 / 30;  // updated from the fragments' durations
     this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
     this.retryMs = 500;
@@ -278,6 +277,7 @@ export class CamcastPlayer {
         const info = JSON.parse(data);
         if (info.type === 'stream') {
           this.info = info;
+          this.timescale = info.timescale || 90000;
           Object.assign(this.stats, { codec: info.codec, width: info.width, height: info.height });
           this.closeBackend();
           this.backend = this.backendName === 'webcodecs'
@@ -295,10 +295,9 @@ export class CamcastPlayer {
         return;
       }
       const frag = parseFragment(bytes);
-      frag.moofOffset = this.moofOffset(bytes);
       this.stats.framesReceived++;
       this.retryMs = 500;
-      if (frag.duration > 0) this.frameSeconds = frag.duration / ((this.info && this.info.timescale) || 90000);
+      if (frag.duration > 0) this.frameSeconds = frag.duration / this.timescale;
       // Sequence numbers count every frame the server produced: a gap is frames it skipped for
       // us to stay live.
       if (this.lastSequence !== null && frag.sequence > this.lastSequence + 1)
@@ -315,16 +314,8 @@ export class CamcastPlayer {
     }
   }
 
-  moofOffset(bytes) {
-    // prft, when present, is the first box; the moof follows it.
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const first = String.fromCharCode(...bytes.subarray(4, 8));
-    return first === 'prft' ? view.getUint32(0) : 0;
-  }
-
   timestampUs(frag) {
-    const timescale = (this.info && this.info.timescale) || 90000;
-    return Math.round((frag.decodeTime + frag.cts) * 1e6 / timescale);
+    return Math.round((frag.decodeTime + frag.cts) * 1e6 / this.timescale);
   }
 
   frameShown(timestampUs) {
