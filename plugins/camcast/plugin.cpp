@@ -5,6 +5,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ret = FALSE;
   ret |= GST_ELEMENT_REGISTER(wssink, plugin);
   ret |= GST_ELEMENT_REGISTER(msesink, plugin);
+  ret |= GST_ELEMENT_REGISTER(mpeg1enc, plugin);
+  ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
   return ret;
 }
 

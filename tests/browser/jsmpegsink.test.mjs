@@ -1,0 +1,118 @@
+// The pages jsmpegsink serves decode camcast's own MPEG-1 in headless Chromium: JSMpeg (from
+// npm, compiled into the plugin) in mpegts mode, with and without MP2 audio, and the legacy
+// jsmpg.js in jsmp mode. A viewer joining mid-GOP never sees a broken picture.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPipeline, launchBrowser, waitInPage } from './lib.mjs';
+
+const video = 'videotestsrc is-live=true pattern=smpte ! ' +
+  'video/x-raw,width=320,height=240,framerate=30/1 ! mpeg1enc bitrate=800';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+// Runs in the page before anything else: checks the SMPTE bars in every frame the player
+// draws, so a single broken picture (decoding from a P-picture without its I-picture, a torn
+// message) is caught, not just the last one.
+function watchFrames() {
+  // The SMPTE bars: grey, yellow, cyan, green, magenta, red, blue (1 = channel lit). Players
+  // differ in levels, so a lit channel is > 140 and a dark one < 80.
+  const bars = [[1, 1, 1], [1, 1, 0], [0, 1, 1], [0, 1, 0], [1, 0, 1], [1, 0, 0], [0, 0, 1]];
+  const scratch = document.createElement('canvas');
+  scratch.width = 320;
+  scratch.height = 240;
+  const ctx = scratch.getContext('2d', { willReadFrequently: true });
+  window.frameLog = { shown: 0, bad: [], firstAtMs: null };
+  const check = (canvas) => {
+    ctx.drawImage(canvas, 0, 0, 320, 240);
+    if (window.frameLog.shown++ === 0) window.frameLog.firstAtMs = performance.now();
+    bars.forEach((want, i) => {
+      const x = Math.round((i + 0.5) * 320 / 7);
+      for (const y of [20, 80, 140]) {
+        const got = Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
+        if (got.some((v, c) => (want[c] ? v <= 140 : v >= 80))) {
+          window.frameLog.bad.push({ frame: window.frameLog.shown, x, y, want, got });
+          return;
+        }
+      }
+    });
+  };
+  const hook = setInterval(() => {
+    if (!window.camcast) return;
+    window.camcast.onFrameShown = check;
+    clearInterval(hook);
+  }, 1);
+}
+
+async function watch(pipe, path, { frames = 60, delayMs = 0 } = {}) {
+  if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.addInitScript(watchFrames);
+  try {
+    await page.goto(`http://127.0.0.1:${pipe.port}${path}`);
+    await waitInPage(page, () => window.frameLog && window.frameLog.shown >= 10);
+    const first = await page.evaluate(() => window.frameLog.shown);
+    await waitInPage(page, (n) => window.frameLog.shown >= n, frames);
+    const log = await page.evaluate(() => ({ ...window.frameLog, size: [
+      window.camcast.canvas.width, window.camcast.canvas.height] }));
+    assert.deepEqual(errors, [], 'the page threw');
+    assert.deepEqual(log.bad.slice(0, 5), [], 'frames that are not the test pattern');
+    assert.deepEqual(log.size, [320, 240]);
+    assert.ok(log.shown > first, 'the picture keeps updating');
+    // The viewer starts at the newest keyframe already queued, not at the next one to come.
+    assert.ok(log.firstAtMs < 1500, `first picture after ${Math.round(log.firstAtMs)} ms`);
+    return log;
+  } finally {
+    await page.close();
+  }
+}
+
+test('mpegts mode: JSMpeg shows the test pattern and keeps updating', async () => {
+  const pipe = await startPipeline(`${video} ! mpegtsmux ! jsmpegsink port=0`);
+  try {
+    await watch(pipe, '/jsmpeg');
+  } finally {
+    pipe.stop();
+  }
+});
+
+test('mpegts mode: video plays with MP2 audio muxed in', async () => {
+  const pipe = await startPipeline(`${video} ! mpegtsmux name=mux ! jsmpegsink port=0 ` +
+    'audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=44100,channels=1 ! ' +
+    'avenc_mp2 bitrate=64000 ! mux.');
+  try {
+    await watch(pipe, '/jsmpeg?audio=0');
+  } finally {
+    pipe.stop();
+  }
+});
+
+test('jsmp mode: the legacy jsmpg.js shows the test pattern and keeps updating', async () => {
+  const pipe = await startPipeline(`${video} ! jsmpegsink mode=jsmp port=0 path=/legacy`);
+  try {
+    await watch(pipe, '/legacy');
+  } finally {
+    pipe.stop();
+  }
+});
+
+test('a viewer joining mid-GOP never sees a broken picture, in either mode', async () => {
+  // A 4-second GOP and no keyframe on join: the viewer arrives between keyframes.
+  const gop = 'key-int-max=120';
+  const ts = await startPipeline(`${video} ${gop} ! mpegtsmux ! ` +
+    'jsmpegsink port=0 keyframe-on-join=false');
+  const legacy = await startPipeline(`${video} ${gop} ! ` +
+    'jsmpegsink mode=jsmp port=0 path=/legacy keyframe-on-join=false');
+  try {
+    await Promise.all([
+      watch(ts, '/jsmpeg', { frames: 40, delayMs: 1500 }),
+      watch(legacy, '/legacy', { frames: 40, delayMs: 2500 }),
+    ]);
+  } finally {
+    ts.stop();
+    legacy.stop();
+  }
+});

@@ -1,0 +1,231 @@
+// jsmpegsink: what a joining client receives in each mode — the jsmp header, then one picture
+// per message from a sequence header and I-picture; or PAT/PMT, then whole TS packets from a
+// video entry point — from framed and unframed input, across a size change; and a clear error
+// when the mode does not match the input.
+#include "mpeg1.h"
+#include "mpegts.h"
+#include "ws_test_client.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+using camcast::test::Frame;
+using camcast::test::WsTestClient;
+using namespace camcast;
+using namespace std::chrono_literals;
+
+namespace {
+
+void push_frame(GstHarness *h, int i, int width = 320, int height = 240) {
+  GstBuffer *b = gst_harness_create_buffer(h, size_t(width) * height * 3 / 2);
+  gst_buffer_memset(b, 0, 100, gst_buffer_get_size(b));
+  gst_buffer_memset(b, size_t(i % 100), 200, 16);
+  GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+  g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_OK);
+}
+
+int port_of(GstHarness *h) {
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  gst_object_unref(sink);
+  return port;
+}
+
+void wait_queued(GstHarness *h, guint want) {
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  guint queued = 0;
+  for (int i = 0; i < 1000 && queued < want; i++) {
+    std::this_thread::sleep_for(2ms);
+    g_object_get(sink, "buffers-queued", &queued, nullptr);
+  }
+  gst_object_unref(sink);
+  g_assert_cmpuint(queued, >=, want);
+}
+
+std::vector<mpeg1::PictureStart> pictures_of(const std::string &s) {
+  return mpeg1::find_pictures(reinterpret_cast<const uint8_t *>(s.data()), s.size());
+}
+
+bool is_jsmp_header(const Frame &f, int width, int height) {
+  const auto h = mpeg1::jsmp_header(width, height);
+  return f.opcode == 2 && f.payload == std::string(h.begin(), h.end());
+}
+
+// The messages that follow a join in jsmp mode: each exactly one picture, the first an entry
+// point. Returns how many arrived.
+int read_pictures(WsTestClient *client, bool first_is_entry) {
+  int n = 0;
+  for (Frame f; (f = client->read_frame(300)).opcode != 0; n++) {
+    g_assert_cmpint(f.opcode, ==, 2);
+    const auto p = pictures_of(f.payload);
+    g_assert_cmpuint(p.size(), ==, 1);
+    g_assert_cmpuint(p[0].offset, ==, 0);
+    if (n == 0 && first_is_entry)
+      g_assert_true(mpeg1::is_entry_point(p[0]));
+  }
+  return n;
+}
+
+void test_jsmp_join_and_size_change() {
+  GstHarness *h = gst_harness_new_parse(
+      "videoscale ! capsfilter name=size caps=video/x-raw,width=320,height=240 ! "
+      "mpeg1enc key-int-max=10 ! jsmpegsink name=sink mode=jsmp port=0 path=/j "
+      "keyframe-on-join=false");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=320,height=240,framerate=30/1");
+  for (int i = 0; i < 15; i++)
+    push_frame(h, i);
+  wait_queued(h, 5);
+  WsTestClient client;
+  g_assert_true(client.connect(port_of(h), "/j"));
+  g_assert_true(is_jsmp_header(client.read_frame(), 320, 240));
+  g_assert_cmpint(read_pictures(&client, true), ==, 5);  // frames 10..14: the newest GOP
+
+  // A new size: every client gets the new header, then pictures from the new sequence.
+  GstElement *size = gst_bin_get_by_name(GST_BIN(h->element), "size");
+  GstCaps *smaller = gst_caps_from_string("video/x-raw,width=160,height=120");
+  g_object_set(size, "caps", smaller, nullptr);
+  gst_caps_unref(smaller);
+  gst_object_unref(size);
+  for (int i = 15; i < 18; i++)
+    push_frame(h, i);
+  g_assert_true(is_jsmp_header(client.read_frame(), 160, 120));
+  g_assert_cmpint(read_pictures(&client, true), ==, 3);
+  gst_harness_teardown(h);
+}
+
+// Unframed MPEG-1 (as from a file or a pipe) in odd-sized chunks still leaves one picture per
+// message, and the header takes its size from the sequence header.
+void test_jsmp_unframed_input() {
+  GstElement *enc = gst_parse_launch(
+      "videotestsrc num-buffers=25 pattern=smpte ! "
+      "video/x-raw,format=I420,width=176,height=144,framerate=25/1 ! mpeg1enc key-int-max=10 ! "
+      "appsink name=out sync=false", nullptr);
+  GstElement *out = gst_bin_get_by_name(GST_BIN(enc), "out");
+  gst_element_set_state(enc, GST_STATE_PLAYING);
+  std::string es;
+  while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 5 * GST_SECOND)) {
+    GstBuffer *b = gst_sample_get_buffer(s);
+    const size_t at = es.size();
+    es.resize(at + gst_buffer_get_size(b));
+    gst_buffer_extract(b, 0, &es[at], gst_buffer_get_size(b));
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(enc, GST_STATE_NULL);
+  gst_object_unref(out);
+  gst_object_unref(enc);
+  const auto all = pictures_of(es);
+  g_assert_cmpuint(all.size(), ==, 25);
+
+  GstHarness *h = gst_harness_new_parse("jsmpegsink name=sink mode=jsmp port=0 path=/j "
+                                        "keyframe-on-join=false");
+  gst_harness_set_src_caps_str(h, "video/mpeg,mpegversion=1,systemstream=false");
+  WsTestClient client;
+  g_assert_true(client.connect(port_of(h), "/j"));
+  for (size_t pos = 0; pos < es.size(); pos += 1000) {
+    const size_t n = std::min<size_t>(1000, es.size() - pos);
+    g_assert_cmpint(gst_harness_push(h, gst_buffer_new_memdup(es.data() + pos, n)), ==,
+                    GST_FLOW_OK);
+  }
+  g_assert_true(is_jsmp_header(client.read_frame(), 176, 144));
+  // The last picture stays until the next one begins; the rest arrive whole and in order.
+  std::string got;
+  int n = 0;
+  for (Frame f; (f = client.read_frame(300)).opcode != 0; n++) {
+    const auto p = pictures_of(f.payload);
+    g_assert_cmpuint(p.size(), ==, 1);
+    got += f.payload;
+  }
+  g_assert_cmpint(n, ==, 24);
+  g_assert_true(got == es.substr(0, all.back().offset));
+  gst_harness_teardown(h);
+}
+
+void test_mpegts_join() {
+  GstHarness *h = gst_harness_new_parse(
+      "mpeg1enc key-int-max=10 ! mpegtsmux ! jsmpegsink name=sink port=0 "
+      "keyframe-on-join=false");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=320,height=240,framerate=30/1");
+  for (int i = 0; i < 15; i++)
+    push_frame(h, i);
+  wait_queued(h, 3);
+  WsTestClient client;
+  g_assert_true(client.connect(port_of(h), "/jsmpeg"));
+  // The stream header first: PAT (PID 0) and PMT, whole packets.
+  Frame pat = client.read_frame();
+  g_assert_cmpint(pat.opcode, ==, 2);
+  g_assert_cmpuint(pat.payload.size() % mpegts::kPacketSize, ==, 0);
+  g_assert_true(pat.payload.compare(0, 3, std::string("\x47\x40\x00", 3)) == 0);
+  int messages = 0, entries = 0;
+  bool first_data = true;
+  for (Frame f; (f = client.read_frame(500)).opcode != 0; messages++) {
+    g_assert_cmpint(f.opcode, ==, 2);
+    g_assert_cmpuint(f.payload.size() % mpegts::kPacketSize, ==, 0);
+    const auto *bytes = reinterpret_cast<const uint8_t *>(f.payload.data());
+    for (size_t pos = 0; pos < f.payload.size(); pos += mpegts::kPacketSize) {
+      g_assert_cmpint(bytes[pos], ==, mpegts::kSyncByte);
+      const bool entry = mpegts::starts_video_entry_point(bytes + pos);
+      entries += entry;
+      // An entry point only ever starts a message, so a joiner can start there.
+      if (entry)
+        g_assert_cmpuint(pos, ==, 0);
+    }
+    // After the stream header (PAT/PMT packets), the first data starts at an entry point.
+    const uint16_t pid = uint16_t((bytes[1] & 0x1F) << 8 | bytes[2]);
+    if (first_data && pid != 0 && f.payload.size() > 2 * mpegts::kPacketSize) {
+      g_assert_true(mpegts::starts_video_entry_point(bytes));
+      first_data = false;
+    }
+  }
+  g_assert_false(first_data);
+  g_assert_cmpint(entries, ==, 1);  // the keyframe of frame 10
+  g_assert_cmpint(messages, >=, 5);
+  gst_harness_teardown(h);
+}
+
+void expect_mode_error(const char *launch, const char *caps, const char *advice) {
+  GstHarness *h = gst_harness_new_parse(launch);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  gst_harness_set_src_caps_str(h, caps);
+  g_assert_cmpint(gst_harness_push(h, gst_buffer_new_allocate(nullptr, 188, nullptr)), ==,
+                  GST_FLOW_NOT_NEGOTIATED);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull(m);
+  GError *error = nullptr;
+  gchar *debug = nullptr;
+  gst_message_parse_error(m, &error, &debug);
+  g_assert_nonnull(strstr(debug, advice));
+  g_error_free(error);
+  g_free(debug);
+  gst_message_unref(m);
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+}
+
+void test_mode_mismatch_says_what_to_do() {
+  expect_mode_error("jsmpegsink mode=jsmp port=0",
+                    "video/mpegts,systemstream=true,packetsize=188", "set mode=mpegts");
+  expect_mode_error("jsmpegsink port=0", "video/mpeg,mpegversion=1,systemstream=false",
+                    "set mode=jsmp");
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/jsmpegsink/jsmp-join-and-size-change", test_jsmp_join_and_size_change);
+  g_test_add_func("/jsmpegsink/jsmp-unframed-input", test_jsmp_unframed_input);
+  g_test_add_func("/jsmpegsink/mpegts-join", test_mpegts_join);
+  g_test_add_func("/jsmpegsink/mode-mismatch", test_mode_mismatch_says_what_to_do);
+  return g_test_run();
+}

@@ -1,0 +1,174 @@
+// mpeg1enc: one whole picture per buffer with no delay, a sequence header on every GOP, no
+// B-pictures, keyframes on request, the bitrate it is asked for, and clear errors for what
+// MPEG-1 cannot carry.
+#include "mpeg1.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <cstring>
+
+using namespace camcast;
+
+namespace {
+
+const char *kCaps = "video/x-raw,format=I420,width=320,height=240,framerate=30/1";
+
+void push_frame(GstHarness *h, int i) {
+  GstBuffer *b = gst_harness_create_buffer(h, 320 * 240 * 3 / 2);
+  // A still grey picture with a short line moving along the top: no scene cuts, so the
+  // encoder's own I-pictures fall exactly where key-int-max puts them.
+  gst_buffer_memset(b, 0, 100, gst_buffer_get_size(b));
+  gst_buffer_memset(b, size_t(i % 300), 200, 16);
+  GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+  g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_OK);
+}
+
+// The one picture a buffer must hold.
+mpeg1::PictureStart only_picture(GstBuffer *b) {
+  GstMapInfo map;
+  g_assert_true(gst_buffer_map(b, &map, GST_MAP_READ));
+  const auto pictures = mpeg1::find_pictures(map.data, map.size);
+  gst_buffer_unmap(b, &map);
+  g_assert_cmpuint(pictures.size(), ==, 1);
+  g_assert_cmpuint(pictures[0].offset, ==, 0);
+  return pictures[0];
+}
+
+void test_pictures_gops_and_no_delay() {
+  GstHarness *h = gst_harness_new_parse("mpeg1enc key-int-max=10");
+  gst_harness_set_src_caps_str(h, kCaps);
+  for (int i = 0; i < 25; i++) {
+    push_frame(h, i);
+    // Out before the next frame goes in: no frame of delay.
+    g_assert_cmpuint(gst_harness_buffers_received(h), ==, guint(i + 1));
+    GstBuffer *b = gst_harness_pull(h);
+    const mpeg1::PictureStart p = only_picture(b);
+    const bool key = i % 10 == 0;
+    g_assert_cmpint(p.type == mpeg1::PictureType::I, ==, key);
+    g_assert_true(p.type != mpeg1::PictureType::B);
+    g_assert_cmpint(p.sequence_header, ==, key);
+    g_assert_cmpint(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT), ==, !key);
+    g_assert_cmpuint(GST_BUFFER_PTS(b), ==, i * GST_SECOND / 30);
+    if (key) {
+      g_assert_cmpint(p.width, ==, 320);
+      g_assert_cmpint(p.height, ==, 240);
+    }
+    gst_buffer_unref(b);
+  }
+  GstCaps *caps = gst_pad_get_current_caps(h->sinkpad);
+  GstCaps *want = gst_caps_from_string(
+      "video/mpeg,mpegversion=1,systemstream=false,parsed=true,width=320,height=240");
+  g_assert_true(gst_caps_is_subset(caps, want));
+  gst_caps_unref(want);
+  gst_caps_unref(caps);
+  gst_harness_teardown(h);
+}
+
+void test_keyframe_on_request() {
+  GstHarness *h = gst_harness_new_parse("mpeg1enc key-int-max=100");
+  gst_harness_set_src_caps_str(h, kCaps);
+  for (int i = 0; i < 4; i++) {
+    push_frame(h, i);
+    gst_buffer_unref(gst_harness_pull(h));
+  }
+  g_assert_true(gst_harness_push_upstream_event(
+      h, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 1)));
+  push_frame(h, 4);
+  GstBuffer *b = gst_harness_pull(h);
+  const mpeg1::PictureStart p = only_picture(b);
+  g_assert_true(mpeg1::is_entry_point(p));
+  g_assert_false(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT));
+  gst_buffer_unref(b);
+  push_frame(h, 5);
+  b = gst_harness_pull(h);
+  g_assert_true(only_picture(b).type == mpeg1::PictureType::P);
+  gst_buffer_unref(b);
+  gst_harness_teardown(h);
+}
+
+// The error a user sees for caps MPEG-1 cannot carry, and what it tells them to do.
+void expect_refused(const char *caps, const char *message, const char *advice) {
+  GstHarness *h = gst_harness_new_parse("mpeg1enc");
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  gst_harness_set_src_caps_str(h, caps);
+  GstBuffer *b = gst_harness_create_buffer(h, 1000);
+  g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_NOT_NEGOTIATED);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull(m);
+  GError *error = nullptr;
+  gchar *debug = nullptr;
+  gst_message_parse_error(m, &error, &debug);
+  g_assert_nonnull(strstr(error->message, message));
+  g_assert_nonnull(strstr(debug, advice));
+  g_error_free(error);
+  g_free(debug);
+  gst_message_unref(m);
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+}
+
+void test_refuses_what_mpeg1_cannot_carry() {
+  expect_refused("video/x-raw,format=I420,width=320,height=240,framerate=15/1",
+                 "cannot carry 15/1 frames per second", "videorate");
+  expect_refused("video/x-raw,format=I420,width=321,height=240,framerate=30/1",
+                 "cannot carry a 321x240 picture", "videoscale");
+}
+
+// Negotiation picks a rate MPEG-1 has when upstream can choose.
+void test_negotiates_an_mpeg1_rate() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc num-buffers=1 ! video/x-raw,width=320,height=240 ! mpeg1enc ! "
+      "appsink name=out sync=false", nullptr);
+  GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 10 * GST_SECOND);
+  g_assert_nonnull(sample);
+  gint num = 0, den = 0;
+  gst_structure_get_fraction(gst_caps_get_structure(gst_sample_get_caps(sample), 0),
+                             "framerate", &num, &den);
+  g_assert_cmpint(num, ==, 30);
+  g_assert_cmpint(den, ==, 1);
+  gst_sample_unref(sample);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(out);
+  gst_object_unref(pipeline);
+}
+
+// Ten seconds of moving picture come out near the bitrate asked for.
+void test_bitrate() {
+  GstHarness *h = gst_harness_new_parse("mpeg1enc bitrate=400");
+  gst_harness_add_src_parse(h, "videotestsrc pattern=pinwheel horizontal-speed=3 ! capsfilter "
+                               "caps=video/x-raw,format=I420,width=320,height=240,framerate=30/1",
+                            TRUE);
+  g_assert_cmpint(gst_harness_src_crank_and_push_many(h, 0, 300), ==, GST_FLOW_OK);
+  guint64 bytes = 0;
+  while (GstBuffer *b = gst_harness_try_pull(h)) {
+    bytes += gst_buffer_get_size(b);
+    gst_buffer_unref(b);
+  }
+  const double kbps = bytes * 8.0 / 10.0 / 1000.0;
+  g_test_message("400 kbit/s asked, %.0f kbit/s made", kbps);
+  g_assert_cmpfloat(kbps, >, 400 * 0.8);
+  g_assert_cmpfloat(kbps, <, 400 * 1.2);
+  gst_harness_teardown(h);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/mpeg1enc/pictures-gops-no-delay", test_pictures_gops_and_no_delay);
+  g_test_add_func("/mpeg1enc/keyframe-on-request", test_keyframe_on_request);
+  g_test_add_func("/mpeg1enc/refuses-what-mpeg1-cannot-carry",
+                  test_refuses_what_mpeg1_cannot_carry);
+  g_test_add_func("/mpeg1enc/negotiates-an-mpeg1-rate", test_negotiates_an_mpeg1_rate);
+  g_test_add_func("/mpeg1enc/bitrate", test_bitrate);
+  return g_test_run();
+}

@@ -1,0 +1,71 @@
+// The pages of jsmpegsink: JSMpeg (MPEG-TS) or the legacy jsmpg.js (jsmp protocol) on a canvas,
+// with a small overlay. Neither player is ours: both come from npm at build time and are served
+// beside this file. `window.camcast` holds the stats and an `onFrameShown(canvas)` hook.
+export function startJsmpegPage({ mode }) {
+  const base = location.pathname.replace(/\/+$/, '');
+  const params = new URLSearchParams(location.search);
+  const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${base}`;
+  const canvas = document.getElementById('video');
+  const overlay = document.getElementById('stats');
+  const stats = { frames: 0, fps: 0, width: 0, height: 0, reconnects: 0 };
+  const page = { mode, stats, canvas, player: null, onFrameShown: null };
+  window.camcast = page;
+
+  const frameShown = () => {
+    stats.frames++;
+    if (page.onFrameShown) page.onFrameShown(canvas);
+  };
+
+  // npm's jsmpg.js ends with `module.exports = jsmpeg`, for CommonJS: give it something to set.
+  if (mode === 'jsmp' && !('module' in window)) window.module = { exports: {} };
+  const script = document.createElement('script');
+  script.src = `${base}/${mode === 'jsmp' ? 'jsmpg.js' : 'jsmpeg.min.js'}`;
+  script.onload = () => (mode === 'jsmp' ? startLegacy() : startJsmpeg());
+  script.onerror = () => {
+    overlay.textContent = 'This camcast was built without the JSMpeg players: run npm install ' +
+      'in its web/ directory (.ci/setup does) and rebuild.';
+  };
+  document.head.appendChild(script);
+
+  function startJsmpeg() {
+    page.player = new JSMpeg.Player(url, {
+      canvas,
+      audio: params.get('audio') !== '0',
+      disableGl: params.get('gl') === '0',
+      reconnectInterval: 1,
+      onVideoDecode: frameShown,
+    });
+  }
+
+  // jsmpg.js neither reconnects nor takes a new picture size: start a new one when the socket
+  // closes or the server sends a jsmp header with another size.
+  function startLegacy() {
+    const ws = new WebSocket(url);
+    let size = null;
+    ws.addEventListener('message', (event) => {
+      const b = new Uint8Array(event.data);
+      if (b.length !== 8 || String.fromCharCode(b[0], b[1], b[2], b[3]) !== 'jsmp') return;
+      const next = `${b[4] * 256 + b[5]}x${b[6] * 256 + b[7]}`;
+      if (size !== null && next !== size) ws.close();
+      size = next;
+    });
+    ws.addEventListener('close', () => {
+      stats.reconnects++;
+      setTimeout(startLegacy, 1000);
+    });
+    // eslint-disable-next-line new-cap
+    page.player = new jsmpeg(ws, { canvas, forceCanvas2D: params.get('gl') === '0',
+      ondecodeframe: frameShown });
+  }
+
+  let lastFrames = 0;
+  setInterval(() => {
+    stats.fps = stats.frames - lastFrames;
+    lastFrames = stats.frames;
+    stats.width = canvas.width;
+    stats.height = canvas.height;
+    overlay.textContent = stats.frames
+      ? `${stats.width}×${stats.height} · ${stats.fps} fps · ${mode === 'jsmp' ? 'jsmpg.js' : 'JSMpeg'}`
+      : 'waiting for video…';
+  }, 1000);
+}
