@@ -35,6 +35,7 @@
 #include "mpeg1.h"
 #include "mpegts.h"
 
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -240,14 +241,22 @@ static GstFlowReturn gst_jsmpeg_sink_render_list(GstBaseSink *bsink, GstBufferLi
   return handle_ts(sink, buffers.data(), guint(buffers.size()));
 }
 
+// GET <path>: one page for both modes, told which player to load.
 static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
                                            const char *rest) {
   if (rest[0])
     return GST_WS_SINK_CLASS(gst_jsmpeg_sink_parent_class)->serve_http(ws, msg, rest);
-  return gst_ws_sink_serve_resource(msg, GST_JSMPEG_SINK(ws)->state->mode_now() ==
-                                                 GST_JSMPEG_SINK_MODE_JSMP
-                                             ? "/camcast/web/jsmpeg-legacy.html"
-                                             : "/camcast/web/jsmpeg.html");
+  g_autoptr(GBytes) page = g_resources_lookup_data("/camcast/web/jsmpeg.html",
+                                                   G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+  if (!page)
+    return FALSE;
+  const bool jsmp = GST_JSMPEG_SINK(ws)->state->mode_now() == GST_JSMPEG_SINK_MODE_JSMP;
+  g_autofree char *text = g_strndup(static_cast<const char *>(g_bytes_get_data(page, nullptr)),
+                                    g_bytes_get_size(page));
+  g_auto(GStrv) parts = g_strsplit(text, "@MODE@", -1);
+  g_autofree char *html = g_strjoinv(jsmp ? "jsmp" : "mpegts", parts);
+  gst_ws_sink_respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", html, strlen(html));
+  return TRUE;
 }
 
 static void gst_jsmpeg_sink_set_property(GObject *object, guint prop_id, const GValue *value,

@@ -305,7 +305,7 @@ static const char *content_type_for(const char *name) {
   return "text/html; charset=utf-8";
 }
 
-gboolean gst_ws_sink_serve_resource(SoupServerMessage *msg, const char *resource) {
+static gboolean serve_resource(SoupServerMessage *msg, const char *resource) {
   g_autoptr(GBytes) bytes =
       g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   if (!bytes)
@@ -324,10 +324,10 @@ static gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessag
     if (strchr(rest + 1, '/') || !rest[1])
       return FALSE;
     g_autofree char *resource = g_strconcat("/camcast/web", rest, nullptr);
-    return gst_ws_sink_serve_resource(msg, resource);
+    return serve_resource(msg, resource);
   }
   if (klass->page)
-    return gst_ws_sink_serve_resource(msg, klass->page);
+    return serve_resource(msg, klass->page);
   g_autofree char *name = gst_object_get_name(GST_OBJECT(sink));
   g_autofree char *body = g_strdup_printf(
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head><body>"

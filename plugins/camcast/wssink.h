@@ -49,9 +49,6 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);
 
-// For subclasses: reply with a file compiled into the plugin (FALSE when there is none).
-gboolean gst_ws_sink_serve_resource(SoupServerMessage *msg, const char *resource);
-
 GST_ELEMENT_REGISTER_DECLARE(wssink);
 
 G_END_DECLS

@@ -2,6 +2,7 @@
 // per message from a sequence header and I-picture; or PAT/PMT, then whole TS packets from a
 // video entry point — from framed and unframed input, across a size change; and a clear error
 // when the mode does not match the input.
+#include "element_error.h"
 #include "mpeg1.h"
 #include "mpegts.h"
 #include "ws_test_client.h"
@@ -60,10 +61,12 @@ bool is_jsmp_header(const Frame &f, int width, int height) {
 }
 
 // The messages that follow a join in jsmp mode: each exactly one picture, the first an entry
-// point. Returns how many arrived.
-int read_pictures(WsTestClient *client, bool first_is_entry) {
+// point. Returns how many arrived, and appends their bytes to `bytes` if given.
+int read_pictures(WsTestClient *client, bool first_is_entry, std::string *bytes = nullptr) {
   int n = 0;
   for (Frame f; (f = client->read_frame(300)).opcode != 0; n++) {
+    if (bytes)
+      *bytes += f.payload;
     g_assert_cmpint(f.opcode, ==, 2);
     const auto p = pictures_of(f.payload);
     g_assert_cmpuint(p.size(), ==, 1);
@@ -137,13 +140,7 @@ void test_jsmp_unframed_input() {
   g_assert_true(is_jsmp_header(client.read_frame(), 176, 144));
   // The last picture stays until the next one begins; the rest arrive whole and in order.
   std::string got;
-  int n = 0;
-  for (Frame f; (f = client.read_frame(300)).opcode != 0; n++) {
-    const auto p = pictures_of(f.payload);
-    g_assert_cmpuint(p.size(), ==, 1);
-    got += f.payload;
-  }
-  g_assert_cmpint(n, ==, 24);
+  g_assert_cmpint(read_pictures(&client, true, &got), ==, 24);
   g_assert_true(got == es.substr(0, all.back().offset));
   gst_harness_teardown(h);
 }
@@ -190,32 +187,12 @@ void test_mpegts_join() {
   gst_harness_teardown(h);
 }
 
-void expect_mode_error(const char *launch, const char *caps, const char *advice) {
-  GstHarness *h = gst_harness_new_parse(launch);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(h->element, bus);
-  gst_harness_set_src_caps_str(h, caps);
-  g_assert_cmpint(gst_harness_push(h, gst_buffer_new_allocate(nullptr, 188, nullptr)), ==,
-                  GST_FLOW_NOT_NEGOTIATED);
-  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull(m);
-  GError *error = nullptr;
-  gchar *debug = nullptr;
-  gst_message_parse_error(m, &error, &debug);
-  g_assert_nonnull(strstr(debug, advice));
-  g_error_free(error);
-  g_free(debug);
-  gst_message_unref(m);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
-  gst_harness_teardown(h);
-}
-
 void test_mode_mismatch_says_what_to_do() {
-  expect_mode_error("jsmpegsink mode=jsmp port=0",
-                    "video/mpegts,systemstream=true,packetsize=188", "set mode=mpegts");
-  expect_mode_error("jsmpegsink port=0", "video/mpeg,mpegversion=1,systemstream=false",
-                    "set mode=jsmp");
+  test::expect_caps_refused("jsmpegsink mode=jsmp port=0",
+                            "video/mpegts,systemstream=true,packetsize=188", "cannot take MPEG-TS",
+                            "set mode=mpegts");
+  test::expect_caps_refused("jsmpegsink port=0", "video/mpeg,mpegversion=1,systemstream=false",
+                            "cannot take MPEG-1 video", "set mode=jsmp");
 }
 
 }  // namespace

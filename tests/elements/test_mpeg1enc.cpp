@@ -1,6 +1,7 @@
 // mpeg1enc: one whole picture per buffer with no delay, a sequence header on every GOP, no
 // B-pictures, keyframes on request, the bitrate it is asked for, and clear errors for what
 // MPEG-1 cannot carry.
+#include "element_error.h"
 #include "mpeg1.h"
 
 #include <gst/app/gstappsink.h>
@@ -90,34 +91,13 @@ void test_keyframe_on_request() {
   gst_harness_teardown(h);
 }
 
-// The error a user sees for caps MPEG-1 cannot carry, and what it tells them to do.
-void expect_refused(const char *caps, const char *message, const char *advice) {
-  GstHarness *h = gst_harness_new_parse("mpeg1enc");
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(h->element, bus);
-  gst_harness_set_src_caps_str(h, caps);
-  GstBuffer *b = gst_harness_create_buffer(h, 1000);
-  g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_NOT_NEGOTIATED);
-  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull(m);
-  GError *error = nullptr;
-  gchar *debug = nullptr;
-  gst_message_parse_error(m, &error, &debug);
-  g_assert_nonnull(strstr(error->message, message));
-  g_assert_nonnull(strstr(debug, advice));
-  g_error_free(error);
-  g_free(debug);
-  gst_message_unref(m);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
-  gst_harness_teardown(h);
-}
-
 void test_refuses_what_mpeg1_cannot_carry() {
-  expect_refused("video/x-raw,format=I420,width=320,height=240,framerate=15/1",
-                 "cannot carry 15/1 frames per second", "videorate");
-  expect_refused("video/x-raw,format=I420,width=321,height=240,framerate=30/1",
-                 "cannot carry a 321x240 picture", "videoscale");
+  test::expect_caps_refused("mpeg1enc",
+                            "video/x-raw,format=I420,width=320,height=240,framerate=15/1",
+                            "cannot carry 15/1 frames per second", "videorate");
+  test::expect_caps_refused("mpeg1enc",
+                            "video/x-raw,format=I420,width=321,height=240,framerate=30/1",
+                            "cannot carry a 321x240 picture", "videoscale");
 }
 
 // Negotiation picks a rate MPEG-1 has when upstream can choose.
