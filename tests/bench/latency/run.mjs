@@ -1,10 +1,14 @@
 // Glass-to-glass latency: the time each frame was made (written into the picture by
 // bench-latency-server) against the time the browser shows it, read back from the shown pixels.
-// Same machine, same clock. Runs camcast's player with WebCodecs and with MSE, and the peer —
-// the same H.264 as Annex-B into a jMuxer page, the Pi H264 To Browser design — one after the
-// other in headless Chromium.
+// Same machine, same clock, one page after the other in headless Chromium.
 //
-//   node tests/bench/latency/run.mjs [--seconds 60] [--only webcodecs,mse,jmuxer] [--soak]
+// --codec h264 (default): camcast's player with WebCodecs and with MSE, and the peer — the same
+// H.264 as Annex-B into a jMuxer page, the Pi H264 To Browser design.
+// --codec mpeg1: jsmpegsink's pages fed by camcast's mpeg1enc (jsmpeg: MPEG-TS to JSMpeg; jsmp:
+// the legacy jsmpg.js), and the peers — the same frames encoded by ffmpeg, as the seeds do, into
+// the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp).
+//
+//   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
 // --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,7 +24,12 @@ const opt = (name, dflt) => {
 const soak = args.includes('--soak');
 const latency = opt('latency', '');  // the MSE target, seconds (default: the player's)
 const seconds = Number(opt('seconds', soak ? 600 : 60));
-const only = opt('only', soak ? 'mse' : 'webcodecs,mse,jmuxer').split(',');
+const codec = opt('codec', 'h264');
+const only = opt('only', soak ? 'mse' : codec === 'mpeg1'
+  ? 'jsmpeg,ffmpeg-jsmpeg,jsmp,ffmpeg-jsmp' : 'webcodecs,mse,jmuxer').split(',');
+// The jsmpegsink paths bench-latency-server serves in mpeg1 mode.
+const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpeg-ts',
+                      'ffmpeg-jsmp': '/ffmpeg-jsmp' };
 const port = 18090;
 const require = createRequire(import.meta.url);
 const jmuxerJs = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js', {
@@ -76,6 +85,7 @@ function stats(values) {
 async function measure(browser, name, pageServerPort) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   const url = name === 'jmuxer' ? `http://127.0.0.1:${pageServerPort}/`
+    : jsmpegPaths[name] ? `http://127.0.0.1:${port}${jsmpegPaths[name]}?audio=0`
     : `http://127.0.0.1:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
   if (name !== 'jmuxer') {
     await page.addInitScript(`${measureScript}
@@ -83,7 +93,8 @@ async function measure(browser, name, pageServerPort) {
         if (!window.camcast) return;
         clearInterval(hook);
         const player = window.camcast;
-        player.onFrameShown = () => window.benchMeasure(player.view);
+        // camcast's player has a view; the JSMpeg pages pass the canvas they drew.
+        player.onFrameShown = (canvas) => window.benchMeasure(player.view || canvas);
       }, 5);`);
   }
   await page.goto(url);
@@ -113,7 +124,7 @@ async function measure(browser, name, pageServerPort) {
 }
 
 const server = spawn(new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname,
-  [String(port), '640', '480', '30', '1000', '60'], { stdio: ['ignore', 'pipe', 'inherit'],
+  [String(port), '640', '480', '30', '1000', '60', codec], { stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, GST_PLUGIN_PATH: new URL('../../../build/plugins/camcast', import.meta.url).pathname } });
 await new Promise((resolve, reject) => {
   server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
@@ -137,7 +148,10 @@ try {
   pageServer.close();
   server.kill('SIGINT');
 }
-const peer = results.find((r) => r.name === 'jmuxer');
-for (const r of results)
-  if (peer && r !== peer) console.log(`${r.name}: p50 ${(peer.p50 / r.p50).toFixed(2)}x lower than jmuxer`);
+// Each of ours against its peer from the same run.
+const peers = { webcodecs: 'jmuxer', mse: 'jmuxer', jsmpeg: 'ffmpeg-jsmpeg', jsmp: 'ffmpeg-jsmp' };
+for (const r of results) {
+  const peer = results.find((p) => p.name === peers[r.name]);
+  if (peer) console.log(`${r.name}: p50 ${(peer.p50 / r.p50).toFixed(2)}x lower than ${peer.name}`);
+}
 process.exit(0);

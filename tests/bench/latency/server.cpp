@@ -1,15 +1,21 @@
 // Glass-to-glass latency benchmark source: live I420 frames whose top rows encode the
 // wall-clock time (ms) at which each frame was made, in 16x16 black/white blocks that survive
-// lossy encoding (a second row holds the inverted bits, so a damaged read is detected). One
-// x264 encode feeds camcast's msesink (/video, fMP4) and, for the peer, msesink format=annexb
-// (/h264), so both paths carry exactly the same H.264.
+// lossy encoding (a second row holds the inverted bits, so a damaged read is detected).
 //
-//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP
+// h264: one x264 encode feeds camcast's msesink (/video, fMP4) and, for the peer, msesink
+// format=annexb (/h264), so both paths carry exactly the same H.264.
+// mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts) and in jsmp mode (/jsmp); the
+// peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
+// frames piped into Debian's ffmpeg, whose MPEG-TS and MPEG-1 output feed the same sinks
+// (/ffmpeg-ts, /ffmpeg-jsmp).
+//
+//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|mpeg1]
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 #include "../bench_source.h"
 
@@ -17,10 +23,11 @@ constexpr int kBits = 40, kBlock = 16;
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
-  if (argc != 7) {
-    g_printerr("usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP\n", argv[0]);
+  if (argc != 7 && argc != 8) {
+    g_printerr("usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|mpeg1]\n", argv[0]);
     return 2;
   }
+  const bool mpeg1 = argc == 8 && strcmp(argv[7], "mpeg1") == 0;
   const int port = atoi(argv[1]), width = atoi(argv[2]), height = atoi(argv[3]);
   const int fps = atoi(argv[4]), kbps = atoi(argv[5]), gop = atoi(argv[6]);
   if (width < kBits * kBlock || height < 4 * kBlock) {
@@ -28,13 +35,56 @@ int main(int argc, char **argv) {
     return 2;
   }
   bench::stop_on_signals();
-  g_autofree char *launch = g_strdup_printf(
-      "appsrc name=src is-live=true do-timestamp=true format=time "
-      "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! h264parse ! "
-      "tee name=t ! queue ! msesink address=127.0.0.1 port=%d path=/video "
-      "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb",
-      width, height, fps, kbps, gop, port, port);
+  const char *caps_fmt = "appsrc name=src is-live=true do-timestamp=true format=time "
+                         "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! ";
+  g_autofree char *appsrc = g_strdup_printf(caps_fmt, width, height, fps);
+  g_autofree char *launch = nullptr;
+  GPid ffmpeg = 0;
+  if (!mpeg1) {
+    launch = g_strdup_printf(
+        "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
+        "h264parse ! tee name=t ! queue ! msesink address=127.0.0.1 port=%d path=/video "
+        "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb",
+        appsrc, kbps, gop, port, port);
+  } else {
+    // ffmpeg as the seeds run it: raw frames on stdin, -bf 0, the same bitrate and GOP; one
+    // encode written both as MPEG-TS (stdout) and as raw MPEG-1 (fd 3).
+    int in[2], ts[2], es[2];
+    if (pipe(in) || pipe(ts) || pipe(es))
+      return 1;
+    g_autofree char *size = g_strdup_printf("%dx%d", width, height);
+    g_autofree char *rate = g_strdup_printf("%d", fps);
+    g_autofree char *bitrate = g_strdup_printf("%dk", kbps);
+    g_autofree char *gop_s = g_strdup_printf("%d", gop);
+    const char *ffmpeg_argv[] = {"ffmpeg", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt",
+        "yuv420p", "-s", size, "-r", rate, "-i", "pipe:0", "-codec:v", "mpeg1video", "-b:v",
+        bitrate, "-bf", "0", "-g", gop_s, "-map", "0:v", "-f", "tee",
+        "[f=mpegts]pipe\\:1|[f=mpeg1video]pipe\\:3", nullptr};
+    const int source_fds[] = {es[1]}, target_fds[] = {3};
+    GError *error = nullptr;
+    if (!g_spawn_async_with_pipes_and_fds(nullptr, ffmpeg_argv, nullptr, G_SPAWN_SEARCH_PATH,
+                                          nullptr, nullptr, in[0], ts[1], -1, source_fds,
+                                          target_fds, 1, &ffmpeg, nullptr, nullptr, nullptr,
+                                          &error)) {
+      g_printerr("cannot start ffmpeg (apt-get install ffmpeg): %s\n", error->message);
+      return 1;
+    }
+    close(in[0]);
+    close(ts[1]);
+    close(es[1]);
+    launch = g_strdup_printf(
+        "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
+        "m. ! queue ! mpegtsmux ! jsmpegsink address=127.0.0.1 port=%d path=/ts "
+        "m. ! queue ! jsmpegsink address=127.0.0.1 port=%d path=/jsmp mode=jsmp "
+        // The ffmpeg side cannot preroll before ffmpeg has frames: async=false, or PLAYING
+        // would wait for it forever.
+        "raw. ! queue ! fdsink fd=%d sync=false async=false "
+        "fdsrc fd=%d blocksize=4096 ! video/mpegts,systemstream=true,packetsize=188 ! "
+        "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-ts async=false "
+        "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
+        "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
+        appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
+  }
   GstElement *src = nullptr;
   GstElement *pipeline = bench::start_pipeline(launch, &src);
   if (!pipeline)
@@ -65,5 +115,7 @@ int main(int argc, char **argv) {
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(src);
   gst_object_unref(pipeline);
+  if (ffmpeg)
+    kill(ffmpeg, SIGTERM);
   return 0;
 }
