@@ -1,13 +1,17 @@
-// camcast's browser player: one WebSocket, fragmented MP4 from msesink, two ways to show it.
+// camcast's browser player: one WebSocket, and a backend chosen by what the stream is.
 //
+// Fragmented MP4 from msesink, two ways to show it:
 //  - WebCodecs: each frame goes to a VideoDecoder the moment it arrives and is drawn to a canvas
 //    when decoded. Nothing is buffered, so latency is transport + decode.
 //  - MSE: fragments are appended to a SourceBuffer (ManagedMediaSource on Safari/iOS 17.1+) and
 //    the <video> is held near the live edge: gentle playbackRate nudges, a seek when far behind
 //    (seeks only on Safari, where rate changes make it re-buffer), old data trimmed.
+// JPEG from mjpegsink:
+//  - Pull: ask for a picture, draw it, ask for the next, so the rate follows this viewer's link
+//    and machine and every picture shown is the newest the server had.
 //
-// The prft box of each fragment carries the capture wall-clock time, so both backends report
-// glass-to-glass latency. Everything the player knows is in `player.stats`.
+// Each frame carries its capture wall-clock time (fMP4: the prft box; JPEG: the message's first
+// bytes), so every backend reports glass-to-glass latency. All the player knows is in `stats`.
 import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
 
 const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
@@ -194,6 +198,57 @@ class MseBackend {
   }
 }
 
+class JpegBackend {
+  constructor(player, canvas) {
+    this.player = player;
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.closed = false;
+  }
+
+  prepare(info) {
+    if (info.width && info.height) {
+      this.canvas.width = info.width;
+      this.canvas.height = info.height;
+    }
+    this.player.stats.state = 'playing';
+    this.request();
+  }
+
+  request() {
+    const ws = this.player.ws;
+    if (!this.closed && ws && ws.readyState === WebSocket.OPEN) ws.send('next');
+  }
+
+  // bytes: capture time (µs, big-endian i64), frame number (u64), then the JPEG.
+  async push(bytes) {
+    const head = new DataView(bytes.buffer, bytes.byteOffset, 16);
+    const captureUs = Number(head.getBigInt64(0));
+    this.player.countSequence(Number(head.getBigUint64(8)));
+    try {
+      const bitmap = await createImageBitmap(new Blob([bytes.subarray(16)], { type: 'image/jpeg' }));
+      if (this.closed) {
+        bitmap.close();
+        return;
+      }
+      if (this.canvas.width !== bitmap.width || this.canvas.height !== bitmap.height) {
+        this.canvas.width = bitmap.width;
+        this.canvas.height = bitmap.height;
+      }
+      this.ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      this.player.frameShown(null, captureUs >= 0 ? captureUs / 1000 : null);
+    } catch (e) {
+      this.player.fail(`jpeg: ${e.message}`);
+    }
+    this.request();
+  }
+
+  close() {
+    this.closed = true;
+  }
+}
+
 export function chooseBackend(requested) {
   if (requested === 'webcodecs' || requested === 'mse') return requested;
   return 'VideoDecoder' in window ? 'webcodecs' : 'mse';
@@ -206,10 +261,10 @@ export class CamcastPlayer {
   constructor(container, { url, backend = 'auto', targetLatency = null, showStats = false } = {}) {
     this.container = container;
     this.url = url;
-    this.backendName = chooseBackend(backend);
+    this.requestedBackend = backend;
     this.targetLatency = targetLatency;
     this.stats = {
-      backend: this.backendName, state: 'connecting', codec: '', width: 0, height: 0,
+      backend: null, state: 'connecting', codec: '', width: 0, height: 0,
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
     };
@@ -218,9 +273,7 @@ export class CamcastPlayer {
     this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
     this.retryMs = 500;
     this.window = { shown: 0, bytes: 0, since: performance.now() };
-    this.view = document.createElement(this.backendName === 'webcodecs' ? 'canvas' : 'video');
-    this.view.className = 'camcast-view';
-    container.appendChild(this.view);
+    this.view = null;  // a <canvas> or <video>, made when the stream says which backend it needs
     if (showStats) {
       this.overlay = document.createElement('div');
       this.overlay.className = 'camcast-stats';
@@ -278,16 +331,22 @@ export class CamcastPlayer {
         if (info.type === 'stream') {
           this.info = info;
           this.timescale = info.timescale || 90000;
-          Object.assign(this.stats, { codec: info.codec, width: info.width, height: info.height });
+          Object.assign(this.stats, { codec: info.codec || info.format, width: info.width,
+                                      height: info.height });
           this.closeBackend();
-          this.backend = this.backendName === 'webcodecs'
-            ? new WebCodecsBackend(this, this.view) : new MseBackend(this, this.view);
+          this.backend = this.makeBackend(info);
           this.backend.prepare(info);
         }
         return;
       }
       const bytes = new Uint8Array(data);
       this.window.bytes += bytes.byteLength;
+      if (this.info && this.info.format === 'jpeg') {
+        this.stats.framesReceived++;
+        this.retryMs = 500;
+        if (this.backend) this.backend.push(bytes);
+        return;
+      }
       if (isInitSegment(bytes)) {
         if (!this.backend) throw new Error('init segment before the stream description');
         this.backend.init(this.info, bytes);
@@ -298,11 +357,7 @@ export class CamcastPlayer {
       this.stats.framesReceived++;
       this.retryMs = 500;
       if (frag.duration > 0) this.frameSeconds = frag.duration / this.timescale;
-      // Sequence numbers count every frame the server produced: a gap is frames it skipped for
-      // us to stay live.
-      if (this.lastSequence !== null && frag.sequence > this.lastSequence + 1)
-        this.stats.skipped += frag.sequence - this.lastSequence - 1;
-      this.lastSequence = frag.sequence;
+      this.countSequence(frag.sequence);
       if (frag.captureMs !== null) {
         this.captureTimes.set(this.timestampUs(frag), frag.captureMs);
         if (this.captureTimes.size > 300)
@@ -314,15 +369,41 @@ export class CamcastPlayer {
     }
   }
 
+  // The backend a stream needs, and the element it shows in (kept when the kind is the same).
+  makeBackend(info) {
+    const name = info.format === 'jpeg' ? 'jpeg' : chooseBackend(this.requestedBackend);
+    const tag = name === 'mse' ? 'VIDEO' : 'CANVAS';
+    if (!this.view || this.view.tagName !== tag) {
+      const view = document.createElement(tag.toLowerCase());
+      view.className = 'camcast-view';
+      if (this.view) this.view.replaceWith(view);
+      else this.container.insertBefore(view, this.overlay || null);
+      this.view = view;
+    }
+    this.stats.backend = name;
+    if (name === 'jpeg') return new JpegBackend(this, this.view);
+    return name === 'webcodecs' ? new WebCodecsBackend(this, this.view)
+      : new MseBackend(this, this.view);
+  }
+
+  // Frame numbers count every frame the server produced: a gap is frames it skipped for us to
+  // stay live (or, pulling JPEG, frames made while we were busy).
+  countSequence(sequence) {
+    if (this.lastSequence !== null && sequence > this.lastSequence + 1)
+      this.stats.skipped += sequence - this.lastSequence - 1;
+    this.lastSequence = sequence;
+  }
+
   timestampUs(frag) {
     return Math.round((frag.decodeTime + frag.cts) * 1e6 / this.timescale);
   }
 
-  frameShown(timestampUs) {
+  // timestampUs: the frame's media time, to look its capture time up; or captureMs directly.
+  frameShown(timestampUs, captureMs = undefined) {
     if (this.onFrameShown) this.onFrameShown();  // for measurements (tests/bench/latency)
     this.stats.framesShown++;
     this.window.shown++;
-    const capture = this.captureTimes.get(timestampUs);
+    const capture = captureMs ?? this.captureTimes.get(timestampUs);
     if (capture !== undefined) this.stats.latencyMs = Math.max(0, Date.now() - capture);
   }
 
@@ -341,7 +422,7 @@ export class CamcastPlayer {
     if (this.overlay) {
       const s = this.stats;
       const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;
-      this.overlay.textContent = `${s.backend} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
+      this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
         `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}`;
     }
   }

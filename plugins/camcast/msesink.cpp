@@ -145,23 +145,6 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   return TRUE;
 }
 
-// The capture wall-clock time of a buffer: its running time mapped onto the real-time clock.
-// For a live source the running time is the capture time (GStreamer's live-source contract).
-static int64_t capture_unix_us(GstMseSink *sink, GstBuffer *buffer) {
-  GstBaseSink *base = GST_BASE_SINK(sink);
-  GstClock *clock = GST_ELEMENT_CLOCK(sink);
-  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer))
-    return g_get_real_time();
-  GstClockTime running = gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME,
-                                                     GST_BUFFER_PTS(buffer));
-  GstClockTime now = gst_clock_get_time(clock);
-  GstClockTime base_time = GST_ELEMENT_CAST(sink)->base_time;
-  if (!GST_CLOCK_TIME_IS_VALID(running) || now < base_time)
-    return g_get_real_time();
-  const int64_t age_us = (int64_t(now - base_time) - int64_t(running)) / 1000;
-  return g_get_real_time() - age_us;
-}
-
 static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
   GstMseSink *sink = GST_MSE_SINK(ws);
   MseSinkState *st = sink->state;
@@ -211,7 +194,7 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
   st->last_dts = dts;
   sample.duration = uint32_t(MAX(st->last_duration, 1));
   if (prft)
-    sample.ntp_time = fmp4::ntp_from_unix_us(capture_unix_us(sink, buffer));
+    sample.ntp_time = fmp4::ntp_from_unix_us(gst_ws_sink_capture_time(ws, buffer));
 
   std::vector<uint8_t> header = fmp4::fragment_header(++st->sequence, sample);
   // One message: the fragment header, then the frame's own memory (referenced, not copied).
@@ -260,7 +243,7 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   gobject_class->get_property = gst_mse_sink_get_property;
   gobject_class->finalize = gst_mse_sink_finalize;
   ws_class->default_path = "/video";
-  ws_class->page = "/camcast/web/msesink.html";
+  ws_class->page = "/camcast/web/player.html";
   ws_class->caps_changed = gst_mse_sink_caps_changed;
   ws_class->handle_buffer = gst_mse_sink_handle_buffer;
 

@@ -7,6 +7,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(msesink, plugin);
   ret |= GST_ELEMENT_REGISTER(mpeg1enc, plugin);
   ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(mjpegsink, plugin);
   return ret;
 }
 

@@ -238,14 +238,42 @@ GType gst_ws_client_status_get_type(void) {
 
 /* ---- subclass API ---- */
 
+gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer) {
+  GstBaseSink *base = GST_BASE_SINK(sink);
+  GstClock *clock = GST_ELEMENT_CLOCK(sink);
+  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer))
+    return g_get_real_time();
+  GstClockTime running = gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME,
+                                                     GST_BUFFER_PTS(buffer));
+  GstClockTime now = gst_clock_get_time(clock);
+  GstClockTime base_time = GST_ELEMENT_CAST(sink)->base_time;
+  if (!GST_CLOCK_TIME_IS_VALID(running) || now < base_time)
+    return g_get_real_time();
+  const int64_t age_us = (int64_t(now - base_time) - int64_t(running)) / 1000;
+  return g_get_real_time() - age_us;
+}
+
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe) {
   if (auto mount = PRIV(sink)->current_mount()) {
     GstClockTime ts = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer)
                       : GST_BUFFER_DTS_IS_VALID(buffer)
                           ? GST_BUFFER_DTS(buffer)
                           : GstClockTime(g_get_monotonic_time() * GST_USECOND);
-    mount->push(buffer, keyframe, ts);
+    mount->push(buffer, keyframe, ts, gst_ws_sink_capture_time(sink, buffer));
   }
+}
+
+void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg) {
+  if (auto mount = PRIV(sink)->current_mount())
+    mount->accept_multipart(msg);
+}
+
+GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us) {
+  auto mount = PRIV(sink)->current_mount();
+  UnitRef unit = mount ? mount->queue().newest() : nullptr;
+  if (capture_us)
+    *capture_us = unit ? unit->capture_us : -1;
+  return unit ? gst_buffer_ref(unit->buffer()) : nullptr;
 }
 
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,
@@ -373,6 +401,9 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     address = priv->address;
     port = priv->port;
     path = priv->path.empty() ? GST_WS_SINK_GET_CLASS(sink)->default_path : priv->path;
+    // From the class, known only now: during instance init GObject shows the base class.
+    priv->settings.ws_delivery =
+        GST_WS_SINK_GET_CLASS(sink)->websocket_pull ? Delivery::Pull : Delivery::Stream;
     settings = priv->settings;
   }
   std::string canonical;

@@ -26,6 +26,10 @@ struct _GstWsSinkClass {
   // GResource path of the page served at GET <path> (NULL: a short description). The page's
   // scripts load from <path>/<file>, which serves /camcast/web/<file>.
   const char *page;
+  // WebSocket clients pull: each gets the newest frame it has not seen when it sends `next`, and
+  // every message starts with the frame's capture time and number (16 bytes, big-endian). For
+  // streams of keyframes only (JPEG). FALSE: every frame in order, under the lag policy.
+  gboolean websocket_pull;
 
   // New caps: the default sends the caps' `streamheader` buffers as the stream header.
   gboolean (*caps_changed)(GstWsSink *sink, GstCaps *caps);
@@ -45,6 +49,15 @@ void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe
 // optional text message (JSON metadata for the player) before the buffers.
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,
                                    guint n_buffers);
+// The wall-clock capture time of a buffer, µs since the epoch: its running time mapped onto the
+// real-time clock (for a live source the running time is the capture time). Now if unknown.
+gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
+// For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units,
+// each client getting the newest when its socket has drained (MJPEG for <img>).
+void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg);
+// For subclasses, in serve_http (server thread): the newest unit queued (a new reference, NULL when there is
+// none) and its capture time.
+GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);

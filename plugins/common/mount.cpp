@@ -1,7 +1,9 @@
 #include "mount.h"
 
 #include "http_server.h"
-#include "ws_client.h"
+#include "client.h"
+
+#include <cstring>
 
 GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
 #define GST_CAT_DEFAULT camcast_server_debug
@@ -26,6 +28,7 @@ struct Mount::Command {
   std::string header_text;            // sent first, as a text message, when not empty
   bool keyframe = false;
   GstClockTime ts = GST_CLOCK_TIME_NONE;
+  int64_t capture_us = -1;
 };
 
 namespace {
@@ -43,12 +46,21 @@ GSourceFuncs inbox_source_funcs = {
     nullptr, nullptr, nullptr};
 
 // A queued unit whose wire prefix is its WebSocket frame header (the same for every client, so
-// computed once). Takes the caller's reference to `buffer`.
+// computed once). Takes the caller's reference to `buffer`. With `info`, the message starts with
+// the capture time and number `seq` (see MountSettings::ws_delivery).
 std::shared_ptr<Unit> websocket_unit(GstBuffer *buffer, bool keyframe, GstClockTime ts,
-                                     ws::Opcode opcode) {
+                                     ws::Opcode opcode, int64_t capture_us = -1,
+                                     const uint64_t *seq = nullptr) {
   auto unit = std::make_shared<Unit>(buffer, keyframe, ts);
   gst_buffer_unref(buffer);
-  unit->prefix_len = ws::write_server_header(unit->prefix, opcode, unit->size());
+  unit->capture_us = capture_us;
+  const size_t info = seq ? 16 : 0;
+  unit->prefix_len = ws::write_server_header(unit->prefix, opcode, unit->size() + info);
+  if (seq) {
+    const uint64_t fields[2] = {GUINT64_TO_BE(uint64_t(capture_us)), GUINT64_TO_BE(*seq)};
+    memcpy(unit->prefix + unit->prefix_len, fields, info);
+    unit->prefix_len += info;
+  }
   return unit;
 }
 
@@ -66,7 +78,7 @@ Mount::~Mount() {
   }
 }
 
-void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts) {
+void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us) {
   std::lock_guard<std::mutex> lk(lock_);
   if (!inbox_source_)
     return;  // not served: nobody could receive it
@@ -87,6 +99,7 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts) {
   c.buffer = gst_buffer_ref(buffer);
   c.keyframe = keyframe;
   c.ts = ts;
+  c.capture_us = capture_us;
   inbox_.push_back(std::move(c));
   inbox_units_++;
   g_source_set_ready_time(inbox_source_, 0);
@@ -139,10 +152,10 @@ void Mount::attach(HttpServer *server, MountDelegate *delegate) {
 }
 
 void Mount::detach() {
-  std::vector<WsClient *> all;
+  std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
-  for (WsClient *client : all)
+  for (Client *client : all)
     client->close(ClientStatus::Removed, ws::kCloseGoingAway, "stream stopped");
   GSource *source;
   {
@@ -194,7 +207,10 @@ void Mount::drain_inbox() {
       queue_.set_stream_header(std::move(header));
       continue;
     }
-    queue_.push(websocket_unit(c.buffer, c.keyframe, c.ts, ws::Opcode::Binary));
+    const uint64_t seq = queue_.units_pushed();  // the number this unit gets
+    const bool info = settings_.ws_delivery == Delivery::Pull;
+    queue_.push(websocket_unit(c.buffer, c.keyframe, c.ts, ws::Opcode::Binary, c.capture_us,
+                               info ? &seq : nullptr));
   }
   fan_out();
   update_gauges();
@@ -206,11 +222,11 @@ void Mount::update_gauges() {
 }
 
 void Mount::fan_out() {
-  std::vector<WsClient *> all;
+  std::vector<Client *> all;
   all.reserve(clients_.size());
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
-  for (WsClient *client : all) {
+  for (Client *client : all) {
     if (client->cursor.slow) {
       GST_INFO("client %" G_GUINT64_FORMAT ": more than units-max behind; dropping it",
                client->id());
@@ -222,9 +238,39 @@ void Mount::fan_out() {
 }
 
 void Mount::accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer) {
-  const uint64_t id = next_client_id++;
-  auto client = std::make_unique<WsClient>(this, id, stream, socket, peer);
-  WsClient *raw = client.get();
+  add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
+                                      Framing::WebSocket, settings_.ws_delivery));
+}
+
+void Mount::accept_multipart(SoupServerMessage *msg) {
+  GSocket *socket = soup_server_message_get_socket(msg);
+  const char *host = soup_server_message_get_remote_host(msg);
+  const std::string peer = host ? host : "?";
+  if (!socket) {
+    soup_server_message_set_status(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, nullptr);
+    return;
+  }
+  g_object_ref(socket);
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  if (stream && G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))) {
+    std::string head = std::string("HTTP/1.1 200 OK\r\n"
+        "Content-Type: multipart/x-mixed-replace;boundary=") + kMultipartBoundary + "\r\n"
+        "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
+        "Pragma: no-cache\r\n"
+        "Connection: close\r\n\r\n--" + kMultipartBoundary + "\r\n";
+    add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
+                                        Framing::Multipart, Delivery::Latest, std::move(head)));
+  } else if (stream) {
+    g_io_stream_close(stream, nullptr, nullptr);
+  }
+  if (stream)
+    g_object_unref(stream);
+  g_object_unref(socket);
+}
+
+void Mount::add_client(std::unique_ptr<Client> client) {
+  const uint64_t id = client->id();
+  Client *raw = client.get();
   queue_.attach(&raw->cursor);
   clients_.emplace(id, std::move(client));
   clients_total_++;
@@ -235,7 +281,7 @@ void Mount::accept_websocket(GIOStream *stream, GSocket *socket, const std::stri
     raw->start();
 }
 
-void Mount::retire(WsClient *client, ClientStatus status) {
+void Mount::retire(Client *client, ClientStatus status) {
   auto it = clients_.find(client->id());
   if (it == clients_.end())
     return;
@@ -264,10 +310,10 @@ gboolean Mount::reap(gpointer self) {
 }
 
 void Mount::tick(gint64 now) {
-  std::vector<WsClient *> all;
+  std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
-  for (WsClient *client : all)
+  for (Client *client : all)
     client->tick(now);
 }
 

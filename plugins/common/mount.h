@@ -24,7 +24,7 @@
 namespace camcast {
 
 class HttpServer;
-class WsClient;
+class Client;
 
 // Why a client went away; the nicks match multihandlesink's GstClientStatus where shared.
 enum class ClientStatus { Ok, Closed, Removed, Slow, Error, Timeout };
@@ -36,6 +36,10 @@ struct MountSettings {
   guint keepalive_pong_timeout = 20;   // s without the pong before the client is dropped
   guint64 timeout = 0;                 // ns a client may make no write progress, 0 = no limit
   ws::ParserLimits client_limits{4 * 1024, 16 * 1024, 16};  // control messages are small
+  // How WebSocket clients are fed. With Delivery::Pull every binary message starts with 16
+  // bytes: the unit's capture time (µs since the epoch, -1 unknown) and its number, both
+  // big-endian 64-bit, so a player can show latency and count what it skipped.
+  Delivery ws_delivery = Delivery::Stream;
 };
 
 struct ClientStats {
@@ -93,8 +97,9 @@ public:
   const std::string &kind() const { return kind_; }
 
   // ---- any thread ----
-  // Queues one message; the buffer is referenced, never copied.
-  void push(GstBuffer *buffer, bool keyframe, GstClockTime ts);
+  // Queues one message; the buffer is referenced, never copied. `capture_us`: the wall-clock
+  // capture time (µs since the epoch), -1 when unknown.
+  void push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us = -1);
   // Replaces the stream header (an empty list removes it), optionally preceded by one text
   // message (stream metadata as JSON, say). Ordered with push().
   void set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text = {});
@@ -115,19 +120,23 @@ public:
   // Closes every client (status Removed) and stops calling the delegate.
   void detach();
   void accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer);
+  // Answers a GET with a multipart/x-mixed-replace stream of this mount's units, each the newest
+  // when the client's socket has drained (Delivery::Latest). Takes the connection from libsoup.
+  void accept_multipart(SoupServerMessage *msg);
   void tick(gint64 now);
   MountDelegate *delegate() const { return delegate_; }
   HttpServer *server() const { return server_; }
   const MountSettings &settings() const { return settings_; }
   UnitQueue &queue() { return queue_; }
   // Called by a client that has closed: it is deleted once the current dispatch returns.
-  void retire(WsClient *client, ClientStatus status);
+  void retire(Client *client, ClientStatus status);
   void count_bytes_sent(size_t n) { bytes_served_ += n; }
 
 private:
   struct Command;
   static gboolean inbox_dispatch(gpointer self);
   void drain_inbox();
+  void add_client(std::unique_ptr<Client> client);
   void drop_inbox_units();  // with lock_ held
   void fan_out();
   static gboolean reap(gpointer self);
@@ -152,8 +161,8 @@ private:
   MountDelegate *delegate_ = nullptr;
   MountSettings settings_;
   UnitQueue queue_;
-  std::unordered_map<uint64_t, std::unique_ptr<WsClient>> clients_;
-  std::vector<std::unique_ptr<WsClient>> retired_;
+  std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<Client>> retired_;
   GSource *reap_source_ = nullptr;
   uint64_t clients_total_ = 0;
 

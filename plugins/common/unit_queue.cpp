@@ -121,6 +121,13 @@ void UnitQueue::skip_to_next_keyframe(ClientCursor *c) {
   c->recoveries++;
 }
 
+void UnitQueue::skip_to_newest(ClientCursor *c) {
+  if (c->next_seq + 1 < next_seq_) {
+    c->units_skipped += next_seq_ - 1 - c->next_seq;
+    c->next_seq = next_seq_ - 1;
+  }
+}
+
 void UnitQueue::apply_policy(ClientCursor *c) {
   if (c->waiting || c->slow)
     return;
@@ -173,9 +180,11 @@ void UnitQueue::push(std::shared_ptr<Unit> unit) {
       } else if (c->recovering) {
         c->units_skipped++;  // a frame it would have had, had it kept up
       }
-      continue;
+    } else if (c->delivery != Delivery::Stream) {
+      skip_to_newest(c);  // holds nothing older: the queue can let it go
+    } else {
+      apply_policy(c);
     }
-    apply_policy(c);
   }
   trim();
 }
@@ -205,25 +214,35 @@ void UnitQueue::trim() {
 }
 
 bool UnitQueue::has_next(const ClientCursor *c) const {
-  if (c->header_gen != header_gen_ && !header_.empty())
+  if (c->wants_header && c->header_gen != header_gen_ && c->header_pos < header_.size())
     return true;
+  if (c->delivery == Delivery::Pull && c->credits == 0)
+    return false;
   return !c->waiting && c->next_seq < next_seq_;
 }
 
 UnitRef UnitQueue::next(ClientCursor *c) {
+  if (!c->wants_header)
+    c->header_gen = header_gen_;
   if (c->header_gen != header_gen_) {
     if (c->header_pos < header_.size())
       return header_[c->header_pos++];
     c->header_gen = header_gen_;
     c->header_pos = 0;
   }
+  if (c->delivery == Delivery::Pull && c->credits == 0)
+    return nullptr;
   if (c->waiting || c->next_seq >= next_seq_)
     return nullptr;
+  if (c->delivery != Delivery::Stream)
+    skip_to_newest(c);
   if (c->next_seq < units_.front()->seq_)  // only a slow client the caller failed to drop
     skip_to(c, units_.front()->seq_);
   UnitRef unit = units_[c->next_seq - units_.front()->seq_];
   c->next_seq++;
   c->units_sent++;
+  if (c->delivery == Delivery::Pull)
+    c->credits--;
   return unit;
 }
 

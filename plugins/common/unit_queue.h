@@ -27,6 +27,15 @@ enum class SyncMethod { Latest = 0, NextKeyframe = 1, LatestKeyframe = 2, BurstK
 enum class RecoverPolicy { None = 0, Latest = 1, Keyframe = 3 };
 enum class UnitFormat { Buffers, Bytes, Time };
 
+// How a client is fed.
+// - Stream: every unit in order, under the lag policy (video, where a decoder needs them all).
+// - Latest: whenever the client is ready for another unit it gets the newest, so a slow link
+//   sees fewer frames and never a backlog: the client holds no queue (MJPEG; µStreamer's model).
+// - Pull: Latest, but one unit per request (a credit): players that ask for the next picture
+//   once they have shown the last, so the rate follows each viewer (PyImageStream's model).
+// Latest and Pull suit streams whose every unit is a keyframe.
+enum class Delivery { Stream, Latest, Pull };
+
 struct LagPolicy {
   SyncMethod sync_method = SyncMethod::LatestKeyframe;
   RecoverPolicy recover_policy = RecoverPolicy::Keyframe;
@@ -53,15 +62,17 @@ public:
   size_t size() const { return size_; }
   bool keyframe() const { return keyframe_; }
   GstClockTime ts() const { return ts_; }
+  // Wall-clock capture time, µs since the epoch (-1 = unknown), for players to show latency.
+  int64_t capture_us = -1;
   uint64_t seq() const { return seq_; }
   uint64_t offset() const { return offset_; }  // bytes of stream before this unit
   size_t n_chunks() const { return maps_.size(); }
   const uint8_t *chunk_data(size_t i) const { return maps_[i].data; }
   size_t chunk_size(size_t i) const { return maps_[i].size; }
 
-  // Bytes written before the payload on every connection (the WebSocket frame header); the same
-  // for all clients, so it is computed once.
-  uint8_t prefix[16];
+  // Bytes written before the payload on every WebSocket connection (the frame header, and for
+  // pull mounts the frame's capture time and number); the same for all clients, so computed once.
+  uint8_t prefix[32];
   size_t prefix_len = 0;
   size_t wire_size() const { return prefix_len + size_; }
 
@@ -79,6 +90,9 @@ using UnitRef = std::shared_ptr<const Unit>;
 
 // Where one client stands. Owned by the client, registered with the queue while connected.
 struct ClientCursor {
+  Delivery delivery = Delivery::Stream;
+  uint32_t credits = 0;           // Pull: units asked for and not yet handed out
+  bool wants_header = true;       // false: the stream header is not for this client's protocol
   uint64_t next_seq = 0;          // the next unit to send, when not waiting
   bool waiting = true;            // waiting for a join point (next buffer or keyframe)
   bool waiting_keyframe = true;   // ... and that join point must be a keyframe
@@ -125,6 +139,8 @@ public:
   int64_t lag(const ClientCursor *cursor) const { return lag_in(cursor, policy_.unit_format); }
   int64_t lag_in(const ClientCursor *cursor, UnitFormat format) const;
 
+  // The newest unit queued, or null.
+  UnitRef newest() const { return units_.empty() ? nullptr : units_.back(); }
   size_t queued_units() const { return units_.size(); }
   uint64_t queued_bytes() const;
   uint64_t units_pushed() const { return next_seq_; }
@@ -136,6 +152,7 @@ private:
   void apply_policy(ClientCursor *c);
   void skip_to(ClientCursor *c, uint64_t seq);
   void skip_to_next_keyframe(ClientCursor *c);
+  void skip_to_newest(ClientCursor *c);  // Latest and Pull: only the newest unit is of use
   const Unit &at(uint64_t seq) const { return *units_[seq - units_.front()->seq_]; }
   int64_t amount(uint64_t from_seq, UnitFormat format) const;
   void trim();

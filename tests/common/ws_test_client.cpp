@@ -1,5 +1,7 @@
 #include "ws_test_client.h"
 
+#include <glib.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -119,13 +121,23 @@ bool WsTestClient::read_exact(void *out, size_t n, int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, remaining_ms(deadline)) <= 0)
       return false;
-    ssize_t got = recv(fd_, dst, n, 0);
+    // Throttled: small reads, then sleep until the rate allows what was read.
+    ssize_t got = recv(fd_, dst, read_rate_ ? std::min<size_t>(n, 4096) : n, 0);
     if (got <= 0) {
       eof_ = true;
       return false;
     }
     dst += got;
     n -= size_t(got);
+    if (read_rate_) {
+      const int64_t now = g_get_monotonic_time();
+      if (!rate_start_us_)
+        rate_start_us_ = now;
+      rate_bytes_ += size_t(got);
+      const int64_t due = rate_start_us_ + int64_t(rate_bytes_ * 1000000 / read_rate_);
+      if (due > now)
+        g_usleep(gulong(due - now));
+    }
   }
   return true;
 }
@@ -202,17 +214,26 @@ int WsTestClient::wait_closed(int timeout_ms) {
   return -1;
 }
 
-int http_get(int port, const std::string &path, std::string *body, int timeout_ms) {
+int http_open(int port, const std::string &path, std::string *head, std::string *rest,
+              int timeout_ms) {
   int fd = connect_tcp(port, 0);
   if (fd < 0)
     return -1;
   std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  std::string head, rest;
-  if (!write_all(fd, request.data(), request.size())) {
+  if (!write_all(fd, request.data(), request.size()) ||
+      !read_until(fd, "\r\n\r\n", head, rest, timeout_ms)) {
     ::close(fd);
     return -1;
   }
-  read_until(fd, "\r\n\r\n", &head, &rest, timeout_ms);
+  return fd;
+}
+
+int http_get(int port, const std::string &path, std::string *body, int timeout_ms,
+             std::string *head_out) {
+  std::string head, rest;
+  int fd = http_open(port, path, &head, &rest, timeout_ms);
+  if (fd < 0)
+    return -1;
   // Connection: close, so the body runs to the end of the stream.
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
@@ -230,6 +251,8 @@ int http_get(int port, const std::string &path, std::string *body, int timeout_m
     return -1;
   if (body)
     *body = rest;
+  if (head_out)
+    *head_out = head;
   return atoi(head.c_str() + 9);
 }
 

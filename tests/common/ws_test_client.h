@@ -38,6 +38,9 @@ public:
   int wait_closed(int timeout_ms = 5000);
   void close();
   int fd() const { return fd_; }
+  // Reads no faster than this (0 = as fast as possible): a throttled link, together with a
+  // small `rcvbuf`.
+  void set_read_rate(size_t bytes_per_second) { read_rate_ = bytes_per_second; }
 
 private:
   bool read_exact(void *buf, size_t n, int timeout_ms);
@@ -45,9 +48,19 @@ private:
   bool eof_ = false;
   std::string buffered_;  // bytes read past the handshake
   std::string response_;
+  size_t read_rate_ = 0;
+  size_t rate_bytes_ = 0;           // read since rate_start_
+  int64_t rate_start_us_ = 0;
 };
 
-// A plain HTTP GET; returns the status code and body, or -1 on failure.
-int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000);
+// A plain HTTP GET; returns the status code and body (and the head: status line and headers),
+// or -1 on failure.
+int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000,
+             std::string *head = nullptr);
+
+// Starts a GET whose response does not end (a stream): returns the socket with the response
+// head in `head` and whatever body already arrived in `rest`, or -1.
+int http_open(int port, const std::string &path, std::string *head, std::string *rest,
+              int timeout_ms = 3000);
 
 }  // namespace camcast::test

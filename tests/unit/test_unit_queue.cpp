@@ -236,6 +236,64 @@ void test_empty_queue_keeps_only_a_join_point() {
   g_assert_cmpuint(q.queued_units(), ==, 0);
 }
 
+// Latest: a client that is busy misses frames and then gets the newest; the queue keeps only
+// the newest frame however slow the client is (every frame is a keyframe, as with JPEG).
+void test_latest_delivery_holds_no_backlog() {
+  UnitQueue q;
+  q.set_policy(buffers_policy(-1, -1));
+  ClientCursor fast, slow;
+  fast.delivery = slow.delivery = Delivery::Latest;
+  q.push(frame(0, 1));
+  q.attach(&fast);
+  q.attach(&slow);
+  g_assert_cmpuint(index_of(q.next(&fast)), ==, 0);
+  g_assert_cmpuint(index_of(q.next(&slow)), ==, 0);
+  for (uint32_t i = 1; i <= 20; i++) {
+    q.push(frame(i, 1));
+    g_assert_cmpuint(index_of(q.next(&fast)), ==, i);  // keeps up: every frame
+    g_assert_null(q.next(&fast));
+    g_assert_cmpuint(q.queued_units(), ==, 1);         // the slow one pins nothing
+  }
+  g_assert_true(q.has_next(&slow));
+  g_assert_cmpuint(index_of(q.next(&slow)), ==, 20);  // ready again: the newest, not frame 1
+  g_assert_null(q.next(&slow));
+  g_assert_cmpuint(slow.units_skipped, ==, 19);
+  g_assert_cmpuint(slow.units_sent, ==, 2);
+  g_assert_cmpuint(fast.units_skipped, ==, 0);
+  q.detach(&fast);
+  q.detach(&slow);
+}
+
+// Pull: nothing without a request; a request gets the newest frame not yet sent, or waits for
+// the next one; the stream header is not gated.
+void test_pull_delivery_follows_requests() {
+  UnitQueue q;
+  q.set_policy(buffers_policy(-1, -1));
+  q.set_stream_header({header_unit()});
+  ClientCursor c;
+  c.delivery = Delivery::Pull;
+  q.push(frame(0, 1));
+  q.attach(&c);
+  g_assert_true(q.has_next(&c));
+  UnitRef h = q.next(&c);
+  g_assert_cmpuint(gst_buffer_get_size(h->buffer()), ==, 6);  // the header, without a request
+  g_assert_false(q.has_next(&c));
+  q.push(frame(1, 1));
+  q.push(frame(2, 1));
+  g_assert_null(q.next(&c));
+  c.credits = 1;
+  g_assert_cmpuint(index_of(q.next(&c)), ==, 2);  // the newest, not the oldest unseen
+  g_assert_null(q.next(&c));                      // the credit is spent
+  c.credits = 1;
+  g_assert_null(q.next(&c));                      // seen it all: waits for the next frame
+  q.push(frame(3, 1));
+  g_assert_true(q.has_next(&c));
+  g_assert_cmpuint(index_of(q.next(&c)), ==, 3);
+  g_assert_cmpuint(c.credits, ==, 0);
+  g_assert_cmpuint(c.units_skipped, ==, 2);
+  q.detach(&c);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -252,6 +310,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/unit-queue/hard-limit-marks-slow", test_hard_limit_marks_slow);
   g_test_add_func("/unit-queue/time-and-bytes-units", test_time_and_bytes_units);
   g_test_add_func("/unit-queue/header-change", test_header_change_resends_and_resumes_after_it);
+  g_test_add_func("/unit-queue/latest-delivery", test_latest_delivery_holds_no_backlog);
+  g_test_add_func("/unit-queue/pull-delivery", test_pull_delivery_follows_requests);
   g_test_add_func("/unit-queue/empty-queue-keeps-join-point",
                   test_empty_queue_keeps_only_a_join_point);
   return g_test_run();

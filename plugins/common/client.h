@@ -1,10 +1,16 @@
-// One WebSocket viewer on the server thread: its socket, its cursor into the mount's unit queue,
-// the client frames it sends, and keepalive.
+// One viewer on the server thread: its socket, its cursor into the mount's unit queue, and how
+// units are framed on its connection.
 //
-// Data frames are written with one writev of {frame header, mapped payload chunks…} straight
-// from the shared units; control frames (pong, ping, close) go between data frames, never inside
-// one. The socket has TCP_NOTSENT_LOWAT set, so "writable" means the kernel's unsent queue is
-// short and a client's lag is visible to the lag policy instead of hiding in the kernel.
+// - WebSocket: each unit is one binary message; the client's frames are parsed (with limits),
+//   pings keep it alive, and in Pull delivery a text message `next` asks for one more unit.
+// - Multipart: an HTTP `multipart/x-mixed-replace` response (MJPEG for <img>): each unit is one
+//   part. After each part the next boundary goes out at once: Chrome draws a part only when it
+//   sees the next boundary (crbug 527446; µStreamer's "advance headers").
+//
+// Units are written with one writev of {framing, mapped payload chunks…} straight from the shared
+// units; control data (pong, ping, close) goes between units, never inside one. The socket has
+// TCP_NOTSENT_LOWAT set, so "writable" means the kernel's unsent queue is short and a client's
+// lag is visible to the lag policy instead of hiding in the kernel.
 #pragma once
 
 #include "mount.h"
@@ -17,12 +23,19 @@
 
 namespace camcast {
 
-class WsClient {
+enum class Framing { WebSocket, Multipart };
+
+// The multipart boundary (RFC 2046 §5.1.1) of every Multipart response.
+constexpr const char *kMultipartBoundary = "camcast-frame";
+
+class Client {
 public:
-  WsClient(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer);
-  ~WsClient();
-  WsClient(const WsClient &) = delete;
-  WsClient &operator=(const WsClient &) = delete;
+  // `preamble` is written first (the HTTP response head of a Multipart client).
+  Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
+         Framing framing, Delivery delivery, std::string preamble = {});
+  ~Client();
+  Client(const Client &) = delete;
+  Client &operator=(const Client &) = delete;
 
   uint64_t id() const { return id_; }
   const std::string &peer() const { return peer_; }
@@ -44,12 +57,15 @@ public:
   void fill_stats(ClientStats *out) const;
 
 private:
+  // One thing to write, whole: control bytes, then a unit's payload, then the multipart tail.
   struct Pending {
-    UnitRef unit;          // a data frame, or
-    std::string control;   // a whole control frame
+    std::string control;   // a control frame, or the framing a unit needs on this connection
+    UnitRef unit;          // null for control data alone
+    bool tail = false;     // the next multipart boundary follows the unit
     size_t offset = 0;     // bytes of it already written
-    size_t size() const { return unit ? unit->wire_size() : control.size(); }
+    size_t size() const;
   };
+  Pending framed(UnitRef unit) const;
   void on_readable();
   void handle(const ws::ClientMessage &msg);
   void queue_control(std::string frame);
@@ -58,6 +74,7 @@ private:
   Mount *mount_;
   const uint64_t id_;
   const std::string peer_;
+  const Framing framing_;
   GIOStream *stream_;
   GSocket *socket_;
   GPollableInputStream *in_;

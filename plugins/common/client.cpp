@@ -1,4 +1,4 @@
-#include "ws_client.h"
+#include "client.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,9 +24,12 @@ constexpr int kNotSentLowat = 16 * 1024;
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxBatchBytes = kNotSentLowat;
 
+// Ends every multipart part: the next part's boundary, sent at once (see client.h).
+const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
+
 struct ClientSource {
   GSource base;
-  WsClient *client;
+  Client *client;
 };
 
 GSourceFuncs client_source_funcs = {
@@ -38,9 +41,9 @@ GSourceFuncs client_source_funcs = {
 
 }  // namespace
 
-WsClient::WsClient(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket,
-                   std::string peer)
-    : mount_(mount), id_(id), peer_(std::move(peer)),
+Client::Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
+               Framing framing, Delivery delivery, std::string preamble)
+    : mount_(mount), id_(id), peer_(std::move(peer)), framing_(framing),
       stream_(G_IO_STREAM(g_object_ref(stream))), socket_(G_SOCKET(g_object_ref(socket))),
       in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
       out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))),
@@ -52,9 +55,38 @@ WsClient::WsClient(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket
   setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   g_socket_set_blocking(socket_, FALSE);
   last_ping_ = connect_mono_;
+  cursor.delivery = delivery;
+  // The stream header (player metadata, init segments) is WebSocket protocol.
+  cursor.wants_header = framing == Framing::WebSocket;
+  if (!preamble.empty())
+    queue_control(std::move(preamble));
 }
 
-WsClient::~WsClient() {
+size_t Client::Pending::size() const {
+  return control.size() + (unit ? unit->size() : 0) + (tail ? kPartTail.size() : 0);
+}
+
+// How a unit goes on this connection: after its WebSocket prefix, or as one multipart part.
+Client::Pending Client::framed(UnitRef unit) const {
+  Pending p;
+  if (framing_ == Framing::WebSocket) {
+    p.control.assign(reinterpret_cast<const char *>(unit->prefix), unit->prefix_len);
+  } else {
+    char head[128];
+    int n = g_snprintf(head, sizeof head, "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n",
+                       unit->size());
+    if (unit->capture_us >= 0)
+      n += g_snprintf(head + n, sizeof head - n, "X-Timestamp: %" G_GINT64_FORMAT ".%06d\r\n",
+                      unit->capture_us / G_USEC_PER_SEC, int(unit->capture_us % G_USEC_PER_SEC));
+    p.control.assign(head, size_t(n));
+    p.control += "\r\n";
+    p.tail = true;
+  }
+  p.unit = std::move(unit);
+  return p;
+}
+
+Client::~Client() {
   if (source_) {
     g_source_destroy(source_);
     g_source_unref(source_);
@@ -64,12 +96,12 @@ WsClient::~WsClient() {
   g_object_unref(socket_);
 }
 
-void WsClient::start() {
+void Client::start() {
   GSource *source = g_source_new(&client_source_funcs, sizeof(ClientSource));
   reinterpret_cast<ClientSource *>(source)->client = this;
   fd_tag_ = g_source_add_unix_fd(source, g_socket_get_fd(socket_), G_IO_IN);
   g_source_set_callback(source, +[](gpointer self) -> gboolean {
-                          auto *client = static_cast<WsClient *>(self);
+                          auto *client = static_cast<Client *>(self);
                           GIOCondition cond =
                               g_source_query_unix_fd(client->source_, client->fd_tag_);
                           if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
@@ -89,28 +121,28 @@ void WsClient::start() {
     flush();
 }
 
-void WsClient::set_want_write(bool want) {
+void Client::set_want_write(bool want) {
   if (want == want_write_ || !source_)
     return;
   want_write_ = want;
   g_source_modify_unix_fd(source_, fd_tag_, want ? GIOCondition(G_IO_IN | G_IO_OUT) : G_IO_IN);
 }
 
-void WsClient::queue_control(std::string frame) {
+void Client::queue_control(std::string frame) {
   // Pending holds whole frames only, so anything appended starts at a frame boundary.
   Pending p;
   p.control = std::move(frame);
   pending_.push_back(std::move(p));
 }
 
-void WsClient::send_text(const std::string &text) {
-  if (closed_)
+void Client::send_text(const std::string &text) {
+  if (closed_ || framing_ != Framing::WebSocket)
     return;
   queue_control(ws::server_frame(ws::Opcode::Text, text.data(), text.size()));
   flush();
 }
 
-void WsClient::flush() {
+void Client::flush() {
   if (closed_)
     return;
   UnitQueue &queue = mount_->queue();
@@ -123,8 +155,8 @@ void WsClient::flush() {
       UnitRef unit = queue.next(&cursor);
       if (!unit)
         break;
-      batch += unit->wire_size();
-      pending_.push_back(Pending{std::move(unit), {}, 0});
+      pending_.push_back(framed(std::move(unit)));
+      batch += pending_.back().size();
     }
     if (pending_.empty()) {
       set_want_write(false);
@@ -146,13 +178,12 @@ void WsClient::flush() {
           iov[n_iov++] = {static_cast<const uint8_t *>(data) + skip, len - skip};
         skip = 0;
       };
-      if (p.unit) {
-        add(p.unit->prefix, p.unit->prefix_len);
+      add(p.control.data(), p.control.size());
+      if (p.unit)
         for (size_t i = 0; i < p.unit->n_chunks(); i++)
           add(p.unit->chunk_data(i), p.unit->chunk_size(i));
-      } else {
-        add(p.control.data(), p.control.size());
-      }
+      if (p.tail)
+        add(kPartTail.data(), kPartTail.size());
       if (n_iov == kMaxIov)
         break;
     }
@@ -196,7 +227,7 @@ void WsClient::flush() {
   }
 }
 
-void WsClient::on_readable() {
+void Client::on_readable() {
   uint8_t buf[4096];
   std::vector<ws::ClientMessage> messages;
   while (!closed_) {
@@ -216,6 +247,8 @@ void WsClient::on_readable() {
       close(ClientStatus::Closed, 0, nullptr);
       return;
     }
+    if (framing_ == Framing::Multipart)
+      continue;  // an HTTP client has nothing more to say; only the end of it matters
     messages.clear();
     bool ok = parser_.feed(buf, static_cast<size_t>(n), messages);
     for (const ws::ClientMessage &msg : messages) {
@@ -232,7 +265,7 @@ void WsClient::on_readable() {
   }
 }
 
-void WsClient::handle(const ws::ClientMessage &msg) {
+void Client::handle(const ws::ClientMessage &msg) {
   switch (msg.opcode) {
   case ws::Opcode::Ping:
     queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size()));
@@ -252,13 +285,20 @@ void WsClient::handle(const ws::ClientMessage &msg) {
     flush();
     break;
   default:
-    if (MountDelegate *delegate = mount_->delegate())
+    // Pull delivery: "next" asks for one more unit (two may be outstanding, so a player can ask
+    // ahead while it draws).
+    if (cursor.delivery == Delivery::Pull && msg.opcode == ws::Opcode::Text &&
+        msg.payload == "next") {
+      cursor.credits = std::min<uint32_t>(cursor.credits + 1, 2);
+      flush();
+    } else if (MountDelegate *delegate = mount_->delegate()) {
       delegate->client_message(id_, msg);
+    }
     break;
   }
 }
 
-void WsClient::tick(gint64 now) {
+void Client::tick(gint64 now) {
   const MountSettings &s = mount_->settings();
   if (ping_sent_ && s.keepalive_pong_timeout &&
       now - ping_sent_ >= gint64(s.keepalive_pong_timeout) * G_USEC_PER_SEC) {
@@ -273,7 +313,7 @@ void WsClient::tick(gint64 now) {
     close(ClientStatus::Slow, 0, nullptr);
     return;
   }
-  if (s.keepalive_interval && !ping_sent_ &&
+  if (framing_ == Framing::WebSocket && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
     queue_control(ws::server_frame(ws::Opcode::Ping, &now, sizeof now));
@@ -281,13 +321,13 @@ void WsClient::tick(gint64 now) {
   }
 }
 
-void WsClient::close(ClientStatus status, uint16_t code, const char *reason) {
+void Client::close(ClientStatus status, uint16_t code, const char *reason) {
   if (closed_)
     return;
   closed_ = true;
   // A close frame can only go at a frame boundary; mid-frame, the connection just ends.
   const bool at_boundary = pending_.empty() || pending_.front().offset == 0;
-  if (code && at_boundary) {
+  if (code && at_boundary && framing_ == Framing::WebSocket) {
     std::string frame = ws::close_frame(code, reason ? reason : "");
     g_pollable_output_stream_write_nonblocking(out_, frame.data(), frame.size(), nullptr, nullptr);
   }
@@ -303,7 +343,7 @@ void WsClient::close(ClientStatus status, uint16_t code, const char *reason) {
   mount_->retire(this, status);
 }
 
-void WsClient::fill_stats(ClientStats *out) const {
+void Client::fill_stats(ClientStats *out) const {
   const UnitQueue &queue = mount_->queue();
   out->id = id_;
   out->peer = peer_;

@@ -1,0 +1,140 @@
+/**
+ * SECTION:element-mjpegsink
+ * @title: mjpegsink
+ * @see_also: jpegenc, v4l2jpegenc, wssink
+ *
+ * mjpegsink serves JPEG frames three ways, all from one queue that holds only the newest frame:
+ *
+ * - `GET path/snapshot.jpg`: the newest frame at once (`Cache-Control: no-store`), for
+ *   home-automation tools that poll a picture.
+ * - `GET path/stream.mjpg`: MJPEG (`multipart/x-mixed-replace`) for `<img src=…>` in
+ *   dashboards. Each viewer gets the newest frame whenever its socket has drained — nothing
+ *   queues per viewer, so a slow link simply sees fewer frames, never old ones. Every part
+ *   carries `X-Timestamp` (capture time, seconds since the epoch), and the next boundary goes out
+ *   right after each frame so Chrome draws it at once instead of one frame late (crbug 527446).
+ * - WebSocket at `path`: the pull protocol. The client sends the text `next` when it has shown
+ *   a picture and gets the newest one it has not seen (or the next one to come). Each binary
+ *   message is 16 bytes — the capture time in µs since the epoch and the frame's number, both
+ *   big-endian 64-bit — then the JPEG. The rate follows each viewer's link and machine.
+ *
+ * `GET path` serves a page that plays the pull protocol and shows the latency. One server per
+ * port, statistics and the client signals come from #GstWsSink; the lag settings do not apply
+ * (no viewer ever has a backlog).
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=15/1 ! \
+ *     jpegenc quality=80 ! mjpegsink port=8080
+ * ]| Open http://HOST:8080/mjpeg, or put `<img src="http://HOST:8080/mjpeg/stream.mjpg">` in a
+ * page; http://HOST:8080/mjpeg/snapshot.jpg is the newest picture.
+ * |[
+ * gst-launch-1.0 libcamerasrc ! video/x-raw,width=1280,height=720,format=NV12 ! v4l2jpegenc ! \
+ *     mjpegsink port=8080
+ * ]| The same from a Raspberry Pi camera with the Pi's hardware JPEG encoder.
+ */
+#include "mjpegsink.h"
+
+#include <cinttypes>
+#include <cstring>
+
+GST_DEBUG_CATEGORY_STATIC(gst_mjpeg_sink_debug);
+#define GST_CAT_DEFAULT gst_mjpeg_sink_debug
+
+struct _GstMjpegSink {
+  GstWsSink parent;
+};
+
+G_DEFINE_TYPE_WITH_CODE(GstMjpegSink, gst_mjpeg_sink, GST_TYPE_WS_SINK,
+                        GST_DEBUG_CATEGORY_INIT(gst_mjpeg_sink_debug, "mjpegsink", 0,
+                                                "camcast JPEG sink"));
+GST_ELEMENT_REGISTER_DEFINE(mjpegsink, "mjpegsink", GST_RANK_NONE, GST_TYPE_MJPEG_SINK);
+
+// The stream's description for the player, sent to each WebSocket client first.
+static gboolean gst_mjpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  GstStructure *s = gst_caps_get_structure(caps, 0);
+  gint width = 0, height = 0;
+  gst_structure_get_int(s, "width", &width);
+  gst_structure_get_int(s, "height", &height);
+  g_autofree char *json = g_strdup_printf(
+      "{\"type\":\"stream\",\"format\":\"jpeg\",\"width\":%d,\"height\":%d}", width, height);
+  gst_ws_sink_set_stream_header(ws, json, nullptr, 0);
+  return TRUE;
+}
+
+// Every JPEG stands alone: any frame is a place to start.
+static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+  gst_ws_sink_push_unit(ws, buffer, TRUE);
+  return GST_FLOW_OK;
+}
+
+static void set_no_store(SoupServerMessage *msg) {
+  SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(h, "Cache-Control", "no-store, no-cache, must-revalidate, max-age=0");
+}
+
+static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
+  gint64 capture_us = -1;
+  GstBuffer *frame = gst_ws_sink_get_newest(ws, &capture_us);
+  set_no_store(msg);
+  if (!frame) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
+                                 "1");
+    const char *why = "no frame yet: the pipeline has not produced one\n";
+    gst_ws_sink_respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
+    return;
+  }
+  if (capture_us >= 0) {
+    g_autofree char *t = g_strdup_printf("%" G_GINT64_FORMAT ".%06d", capture_us / G_USEC_PER_SEC,
+                                         int(capture_us % G_USEC_PER_SEC));
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "X-Timestamp", t);
+  }
+  GstMapInfo map;
+  if (gst_buffer_map(frame, &map, GST_MAP_READ)) {
+    gst_ws_sink_respond(msg, SOUP_STATUS_OK, "image/jpeg", reinterpret_cast<char *>(map.data),
+                        map.size);
+    gst_buffer_unmap(frame, &map);
+  }
+  gst_buffer_unref(frame);
+}
+
+static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
+                                          const char *rest) {
+  if (strcmp(rest, "/snapshot.jpg") == 0) {
+    serve_snapshot(ws, msg);
+    return TRUE;
+  }
+  if (strcmp(rest, "/stream.mjpg") == 0) {
+    if (soup_server_message_get_method(msg) == SOUP_METHOD_HEAD) {
+      g_autofree char *type =
+          g_strdup_printf("multipart/x-mixed-replace;boundary=%s", "camcast-frame");
+      set_no_store(msg);
+      gst_ws_sink_respond(msg, SOUP_STATUS_OK, type, "", 0);
+    } else {
+      gst_ws_sink_serve_multipart(ws, msg);
+    }
+    return TRUE;
+  }
+  return GST_WS_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);
+}
+
+static void gst_mjpeg_sink_init(GstMjpegSink *sink) {}
+
+static void gst_mjpeg_sink_class_init(GstMjpegSinkClass *klass) {
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+
+  ws_class->default_path = "/mjpeg";
+  ws_class->page = "/camcast/web/player.html";
+  ws_class->websocket_pull = TRUE;
+  ws_class->caps_changed = gst_mjpeg_sink_caps_changed;
+  ws_class->handle_buffer = gst_mjpeg_sink_handle_buffer;
+  ws_class->serve_http = gst_mjpeg_sink_serve_http;
+
+  static GstStaticPadTemplate sink_template =
+      GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("image/jpeg"));
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(element_class, "JPEG to browsers (snapshot, MJPEG, pull)",
+      "Sink/Network", "Serves JPEG frames as a snapshot URL, an MJPEG stream for <img> and a "
+      "pull-based WebSocket stream whose rate follows each viewer, with a player page",
+      "camcast developers");
+}
