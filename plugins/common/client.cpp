@@ -18,6 +18,10 @@ namespace {
 // fast link busy between two wake-ups, small enough that a slow client's lag stays in our queue,
 // where the lag policy can see it and skip to a keyframe.
 constexpr int kNotSentLowat = 16 * 1024;
+// Latest and Pull delivery pick a frame when the socket reports writable, so it should mean
+// "drained": a frame picked while the last one's tail still waits in the kernel would be that
+// much older when it arrives at a slow viewer.
+constexpr int kLatestNotSentLowat = 1024;
 // One writev takes at most this many vectors. A unit joins a batch only while the batch is
 // smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
 // committed to the client, so a bigger batch would hide lag from the lag policy.
@@ -50,7 +54,7 @@ Client::Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, st
       parser_(mount->settings().client_limits), connect_time_(g_get_real_time()),
       connect_mono_(g_get_monotonic_time()), last_progress_(connect_mono_) {
   const int fd = g_socket_get_fd(socket_);
-  int one = 1, lowat = kNotSentLowat;
+  int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kLatestNotSentLowat;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   g_socket_set_blocking(socket_, FALSE);
