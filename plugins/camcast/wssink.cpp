@@ -241,7 +241,8 @@ GType gst_ws_client_status_get_type(void) {
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer) {
   GstBaseSink *base = GST_BASE_SINK(sink);
   GstClock *clock = GST_ELEMENT_CLOCK(sink);
-  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer))
+  // A byte stream (a file, a pipe) has no running time to map.
+  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer) || base->segment.format != GST_FORMAT_TIME)
     return g_get_real_time();
   GstClockTime running = gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME,
                                                      GST_BUFFER_PTS(buffer));

@@ -2,9 +2,13 @@
 // rate, and stopping cleanly on SIGINT/SIGTERM.
 #pragma once
 
+#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
+#include <cstring>
 #include <cstdint>
 #include <ctime>
 
@@ -61,6 +65,42 @@ inline GstElement *start_pipeline(const char *launch, GstElement **src) {
     return nullptr;
   }
   return pipeline;
+}
+
+// As many open files as the hard limit allows: hundreds of clients need more than 1024.
+inline void raise_fd_limit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// Plays `launch` (whose appsrc "src" takes I420 at width x height) and feeds it fps frames a
+// second until SIGINT/SIGTERM: draw(luma, i) paints frame i's luma plane, chroma stays grey.
+// Prints "ready port=PORT" once playing. Returns the exit status.
+template <typename Draw>
+int run_i420_source(const char *launch, int port, int width, int height, int fps, Draw draw) {
+  GstElement *src = nullptr;
+  GstElement *pipeline = start_pipeline(launch, &src);
+  if (!pipeline)
+    return 1;
+  g_print("ready port=%d\n", port);
+  const size_t y_size = size_t(width) * height, c_size = y_size / 4;
+  Pacer pacer(fps);
+  while (!stop_requested) {
+    const uint64_t i = pacer.wait();
+    GstBuffer *buf = gst_buffer_new_allocate(nullptr, y_size + 2 * c_size, nullptr);
+    GstMapInfo map;
+    gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    memset(map.data + y_size, 128, 2 * c_size);
+    draw(map.data, i);
+    gst_buffer_unmap(buf, &map);
+    gst_app_src_push_buffer(GST_APP_SRC(src), buf);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+  return 0;
 }
 
 }  // namespace bench

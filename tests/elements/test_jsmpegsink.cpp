@@ -130,12 +130,20 @@ void test_jsmp_unframed_input() {
   GstHarness *h = gst_harness_new_parse("jsmpegsink name=sink mode=jsmp port=0 path=/j "
                                         "keyframe-on-join=false");
   gst_harness_set_src_caps_str(h, "video/mpeg,mpegversion=1,systemstream=false");
+  // A byte stream, as fdsrc or filesrc make it: a BYTES segment, and timestamps or not, in a
+  // pipeline with a clock.
+  gst_harness_use_systemclock(h);
+  gst_harness_play(h);
+  GstSegment bytes;
+  gst_segment_init(&bytes, GST_FORMAT_BYTES);
+  g_assert_true(gst_harness_push_event(h, gst_event_new_segment(&bytes)));
   WsTestClient client;
   g_assert_true(client.connect(port_of(h), "/j"));
   for (size_t pos = 0; pos < es.size(); pos += 1000) {
     const size_t n = std::min<size_t>(1000, es.size() - pos);
-    g_assert_cmpint(gst_harness_push(h, gst_buffer_new_memdup(es.data() + pos, n)), ==,
-                    GST_FLOW_OK);
+    GstBuffer *chunk = gst_buffer_new_memdup(es.data() + pos, n);
+    GST_BUFFER_PTS(chunk) = pos * GST_USECOND;
+    g_assert_cmpint(gst_harness_push(h, chunk), ==, GST_FLOW_OK);
   }
   g_assert_true(is_jsmp_header(client.read_frame(), 176, 144));
   // The last picture stays until the next one begins; the rest arrive whole and in order.

@@ -23,10 +23,7 @@ int main(int argc, char **argv) {
   const double bitrate = atof(argv[2]);
   const int fps = atoi(argv[3]), gop = atoi(argv[4]);
   const size_t frame_size = size_t(bitrate / 8 / fps);
-  rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
+  bench::raise_fd_limit();
   bench::stop_on_signals();
 
   g_autofree char *launch = g_strdup_printf(

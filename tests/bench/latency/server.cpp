@@ -85,37 +85,21 @@ int main(int argc, char **argv) {
         "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
         appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
   }
-  GstElement *src = nullptr;
-  GstElement *pipeline = bench::start_pipeline(launch, &src);
-  if (!pipeline)
-    return 1;
-  g_print("ready port=%d\n", port);
-  const size_t y_size = size_t(width) * height, c_size = y_size / 4;
-  bench::Pacer pacer(fps);
-  while (!bench::stop_requested) {
-    const uint64_t i = pacer.wait();
-    GstBuffer *buf = gst_buffer_new_allocate(nullptr, y_size + 2 * c_size, nullptr);
-    GstMapInfo map;
-    gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  const int status = bench::run_i420_source(launch, port, width, height, fps,
+                                           [&](uint8_t *luma, uint64_t i) {
     // A moving gradient below the code, so the encoder has real work to do.
     for (int y = 2 * kBlock; y < height; y++)
-      memset(map.data + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
-    memset(map.data + y_size, 128, 2 * c_size);
+      memset(luma + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
     const uint64_t ms = bench::wall_ms() & ((1ull << kBits) - 1);
     for (int b = 0; b < kBits; b++) {
       const bool one = (ms >> (kBits - 1 - b)) & 1;
       for (int y = 0; y < 2 * kBlock; y++) {
         const bool white = (y < kBlock) ? one : !one;
-        memset(map.data + size_t(y) * width + size_t(b) * kBlock, white ? 235 : 16, kBlock);
+        memset(luma + size_t(y) * width + size_t(b) * kBlock, white ? 235 : 16, kBlock);
       }
     }
-    gst_buffer_unmap(buf, &map);
-    gst_app_src_push_buffer(GST_APP_SRC(src), buf);
-  }
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(src);
-  gst_object_unref(pipeline);
+  });
   if (ffmpeg)
     kill(ffmpeg, SIGTERM);
-  return 0;
+  return status;
 }
