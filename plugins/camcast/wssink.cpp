@@ -63,6 +63,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_ws_sink_debug);
 #define DEFAULT_KEEPALIVE_INTERVAL 10
 #define DEFAULT_KEEPALIVE_PONG_TIMEOUT 20
 #define DEFAULT_KEYFRAME_ON_JOIN TRUE
+#define DEFAULT_LINGER 0
 // However many viewers join at once, ask the encoder for a keyframe at most this often.
 #define KEYFRAME_REQUEST_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
 
@@ -84,6 +85,7 @@ enum {
   PROP_KEEPALIVE_INTERVAL,
   PROP_KEEPALIVE_PONG_TIMEOUT,
   PROP_KEYFRAME_ON_JOIN,
+  PROP_LINGER,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
   PROP_BUFFERS_QUEUED,
@@ -127,6 +129,7 @@ struct WsSinkImpl final : public MountDelegate {
   std::string path;  // empty: the class's default path
   MountSettings settings;
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
+  guint linger = DEFAULT_LINGER;  // s
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -428,7 +431,9 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     kind = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
   auto mount = std::make_shared<Mount>(canonical, kind);
   mount->set_settings(settings);
-  if (!server->add_mount(mount, priv, &error)) {
+  // The mount that serves: this one, or a lingering one whose viewers this sink takes over.
+  mount = server->add_mount(mount, priv, &error);
+  if (!mount) {
     GST_ELEMENT_ERROR(sink, RESOURCE, BUSY, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
@@ -448,13 +453,15 @@ static void gst_ws_sink_close(GstWsSink *sink) {
   WsSinkImpl *priv = PRIV(sink);
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
+  guint linger;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     server.swap(priv->server);
     mount.swap(priv->mount);
+    linger = priv->linger;
   }
   if (server && mount)
-    server->remove_mount(mount);
+    server->remove_mount(mount, gint64(linger) * G_USEC_PER_SEC);
   priv->clear_header();
 }
 
@@ -528,6 +535,7 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       priv->settings.keepalive_pong_timeout = g_value_get_uint(value);
       break;
     case PROP_KEYFRAME_ON_JOIN: priv->keyframe_on_join = g_value_get_boolean(value); break;
+    case PROP_LINGER: priv->linger = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); return;
     }
     mount = priv->mount;
@@ -564,6 +572,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     g_value_set_uint(value, priv->settings.keepalive_pong_timeout);
     break;
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
+  case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
   case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0);
     break;
   case PROP_BYTES_SERVED:
@@ -675,6 +684,12 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       g_param_spec_boolean("keyframe-on-join", "Keyframe on join",
           "Ask upstream for a keyframe when a client joins (at most twice a second), so it "
           "does not wait for the next one", DEFAULT_KEYFRAME_ON_JOIN, flags));
+  g_object_class_install_property(gobject_class, PROP_LINGER,
+      g_param_spec_uint("linger", "Linger",
+          "Seconds viewers stay connected after the element stops (READY to NULL). A sink of "
+          "the same kind started at the same port and path within that time takes them over, "
+          "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
+          "0 closes them at once", 0, 3600, DEFAULT_LINGER, flags));
   g_object_class_install_property(gobject_class, PROP_NUM_CLIENTS,
       g_param_spec_uint("num-clients", "Number of clients", "Clients connected now", 0,
           G_MAXUINT, 0, ro));

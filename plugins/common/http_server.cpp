@@ -210,29 +210,59 @@ void HttpServer::invoke_sync(const std::function<void()> &fn) {
   call.cond.wait(lk, [&] { return call.done; });
 }
 
-bool HttpServer::add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate,
-                           GError **error) {
-  bool added = false;
-  invoke_sync([&] {
-    added = mounts_.add(mount->path(), mount);
-    if (added)
-      mount->attach(this, delegate);
-  });
-  if (!added)
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                "path %s on port %d is already served by another sink in this process "
-                "(give each sink its own path)", mount->path().c_str(), port_);
-  return added;
-}
-
-void HttpServer::remove_mount(const std::shared_ptr<Mount> &mount) {
+std::shared_ptr<Mount> HttpServer::add_mount(const std::shared_ptr<Mount> &mount,
+                                             MountDelegate *delegate, GError **error) {
+  std::shared_ptr<Mount> serving;
   invoke_sync([&] {
     std::shared_ptr<Mount> found;
     std::string_view rest;
-    if (mounts_.match(mount->path(), &found, &rest) && found == mount && rest.empty()) {
-      mount->detach();
-      mounts_.remove(mount->path());
+    const bool taken = mounts_.match(mount->path(), &found, &rest) && rest.empty();
+    if (taken && lingering_.count(mount->path())) {
+      lingering_.erase(mount->path());
+      if (found->kind() == mount->kind()) {
+        GST_INFO("%s: taken over with %zu viewers", mount->path().c_str(), found->n_clients());
+        found->set_settings(mount->settings());
+        found->adopt(delegate);
+        serving = found;
+        return;
+      }
+      drop_mount(found);  // another kind of stream: its viewers could not play this one
+    } else if (taken) {
+      return;
     }
+    mounts_.add(mount->path(), mount);
+    mount->attach(this, delegate);
+    serving = mount;
+  });
+  if (!serving)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                "path %s on port %d is already served by another sink in this process "
+                "(give each sink its own path)", mount->path().c_str(), port_);
+  return serving;
+}
+
+void HttpServer::drop_mount(const std::shared_ptr<Mount> &mount) {
+  mount->detach();
+  mounts_.remove(mount->path());
+  lingering_.erase(mount->path());
+}
+
+void HttpServer::remove_mount(const std::shared_ptr<Mount> &mount, gint64 linger_us) {
+  invoke_sync([&] {
+    std::shared_ptr<Mount> found;
+    std::string_view rest;
+    if (!mounts_.match(mount->path(), &found, &rest) || found != mount || !rest.empty())
+      return;
+    if (linger_us <= 0 || mount->n_clients() == 0) {
+      drop_mount(mount);
+      return;
+    }
+    GST_INFO("%s: keeping %zu viewers for %" G_GINT64_FORMAT " ms for a sink to take over",
+             mount->path().c_str(), mount->n_clients(), linger_us / 1000);
+    mount->release();
+    lingering_[mount->path()] = g_get_monotonic_time() + linger_us;
+    if (!self_hold_)
+      self_hold_ = shared_from_this();
   });
 }
 
@@ -250,6 +280,21 @@ gboolean HttpServer::tick(gpointer self) {
   const gint64 now = g_get_monotonic_time();
   for (auto &entry : server->mounts_.all())
     entry.second->tick(now);
+  std::vector<std::string> expired;
+  for (const auto &[path, until] : server->lingering_)
+    if (now >= until)
+      expired.push_back(path);
+  for (const std::string &path : expired) {
+    std::shared_ptr<Mount> mount;
+    std::string_view rest;
+    if (server->mounts_.match(path, &mount, &rest))
+      server->drop_mount(mount);
+    GST_INFO("%s: no sink took the viewers over; closed", path.c_str());
+  }
+  // Nothing lingers: let the server go if nobody else holds it. Not from this thread, which
+  // the server's destructor joins.
+  if (server->lingering_.empty() && server->self_hold_)
+    std::thread([hold = std::move(server->self_hold_)]() mutable { hold.reset(); }).detach();
   return G_SOURCE_CONTINUE;
 }
 

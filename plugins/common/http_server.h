@@ -15,13 +15,14 @@
 #include <libsoup/soup.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 namespace camcast {
 
-class HttpServer {
+class HttpServer : public std::enable_shared_from_this<HttpServer> {
 public:
   // Returns the running server for address:port, starting it if needed. Port 0 starts a new
   // server on a free port (read it back with port()). On failure sets `error` with a message a
@@ -37,10 +38,16 @@ public:
   GMainContext *context() const { return context_; }
   bool on_server_thread() const;
 
-  // Serves `mount` at its path from now on; false with `error` when the path is taken.
-  bool add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate, GError **error);
+  // Serves `mount` at its path from now on and returns the mount that serves it: `mount`
+  // itself, or a lingering mount of the same path and kind, which `delegate` takes over with
+  // its viewers (and `mount`'s settings). Null with `error` when the path is taken.
+  std::shared_ptr<Mount> add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate,
+                                   GError **error);
   // Stops serving it: its clients are closed with status Removed and its delegate is forgotten.
-  void remove_mount(const std::shared_ptr<Mount> &mount);
+  // With `linger_us` > 0 and viewers connected, the mount stays for that long without a
+  // delegate, its viewers connected, so that a sink started again at the same path (a restarted
+  // pipeline) takes them over; the server stays up meanwhile.
+  void remove_mount(const std::shared_ptr<Mount> &mount, gint64 linger_us = 0);
 
   // Runs fn on the server thread and returns when it has run (directly if already there).
   void invoke_sync(const std::function<void()> &fn);
@@ -67,6 +74,9 @@ private:
   SoupServer *soup_ = nullptr;
   MountTable<std::shared_ptr<Mount>> mounts_;
   GSource *tick_source_ = nullptr;
+  std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
+  std::shared_ptr<HttpServer> self_hold_;    // keeps the server up while mounts linger
+  void drop_mount(const std::shared_ptr<Mount> &mount);
 };
 
 }  // namespace camcast

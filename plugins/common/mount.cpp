@@ -151,6 +151,16 @@ void Mount::attach(HttpServer *server, MountDelegate *delegate) {
   inbox_source_ = source;
 }
 
+void Mount::release() {
+  std::lock_guard<std::mutex> lk(lock_);
+  delegate_ = nullptr;
+}
+
+void Mount::adopt(MountDelegate *delegate) {
+  std::lock_guard<std::mutex> lk(lock_);
+  delegate_ = delegate;
+}
+
 void Mount::detach() {
   std::vector<Client *> all;
   for (auto &entry : clients_)

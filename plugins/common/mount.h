@@ -119,6 +119,10 @@ public:
   void attach(HttpServer *server, MountDelegate *delegate);
   // Closes every client (status Removed) and stops calling the delegate.
   void detach();
+  // Stops calling the delegate; clients stay connected (the mount lingers). adopt() gives it a
+  // new delegate, whose stream header and units the clients then receive.
+  void release();
+  void adopt(MountDelegate *delegate);
   void accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer);
   // Answers a GET with a multipart/x-mixed-replace stream of this mount's units, each the newest
   // when the client's socket has drained (Delivery::Latest). Takes the connection from libsoup.

@@ -592,6 +592,47 @@ void test_ready_accepts_viewers_and_stop_closes_them() {
   gst_object_unref(sink);
 }
 
+// A restarted pipeline keeps its viewers: with linger, the viewers of a stopped sink stay
+// connected and a new sink at the same port and path takes them over; without a taker they are
+// closed when the linger time is up.
+void test_linger_lets_a_restarted_sink_keep_viewers() {
+  auto start = [](int port) {
+    g_autofree char *launch =
+        g_strdup_printf("wssink name=sink port=%d path=/cam linger=1 keyframe-on-join=false", port);
+    GstHarness *h = gst_harness_new_parse(launch);
+    gst_harness_set_src_caps_str(h, "application/x-test");
+    return h;
+  };
+  auto port_of = [](GstHarness *h) {
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+    int port = -1;
+    g_object_get(sink, "current-port", &port, nullptr);
+    gst_object_unref(sink);
+    return port;
+  };
+  GstHarness *first = start(0);
+  const int port = port_of(first);
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(port, "/cam"));
+  gst_harness_push(first, make_frame(0, 1, 100));
+  g_assert_cmpuint(frame_index(viewer.read_frame()), ==, 0);
+
+  gst_harness_teardown(first);  // the pipeline stops (an error, a restart)
+  g_assert_cmpint(viewer.wait_closed(300), ==, -1);  // still connected
+  GstHarness *second = start(port);
+  g_assert_cmpint(port_of(second), ==, port);
+  gst_harness_push(second, make_frame(7, 1, 100));
+  Frame f = viewer.read_frame();
+  g_assert_cmpint(f.opcode, ==, 2);
+  g_assert_cmpuint(frame_index(f), ==, 7);  // the same connection, the new pipeline's frames
+
+  // Nobody takes over: closed when the second is up.
+  gst_harness_teardown(second);
+  const gint64 stopped = g_get_monotonic_time();
+  g_assert_cmpint(viewer.wait_closed(5000), ==, 1001);
+  g_assert_cmpint(g_get_monotonic_time() - stopped, >=, 900 * 1000);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -607,5 +648,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/stalled-server-thread",
                   test_stalled_server_thread_drops_to_a_keyframe);
   g_test_add_func("/wssink/ready-and-stop", test_ready_accepts_viewers_and_stop_closes_them);
+  g_test_add_func("/wssink/linger", test_linger_lets_a_restarted_sink_keep_viewers);
   return g_test_run();
 }
