@@ -1,0 +1,291 @@
+// camcast: streams a camera to web browsers. Loads pipeline files (presets or your own), fills
+// them in for the hardware it finds, and keeps them running. See `camcast --help`.
+#include "pipeline_file.h"
+#include "probe.h"
+#include "supervisor.h"
+
+#include <gst/gst.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace camcast::launcher;
+
+namespace {
+
+const char *kUsage =
+    "Usage: camcast [COMMAND] [NAME|FILE...] [OPTION...]\n"
+    "\n"
+    "Streams a camera (a Raspberry Pi camera, a USB webcam, or a test pattern when there is\n"
+    "none) to web browsers. With no command it runs the \"default\" preset on port 8080 and\n"
+    "prints the address to open; \"camcast NAME\" is \"camcast run NAME\".\n"
+    "\n"
+    "Commands:\n"
+    "  run [NAME|FILE...] run pipelines and keep them running (default: the default preset)\n"
+    "  list               list the presets and pipeline files found, and where\n"
+    "  show NAME|FILE     print the gst-launch-1.0 description a pipeline resolves to\n"
+    "  check FILE...      check pipeline files; each problem as FILE:LINE: what is wrong\n"
+    "  probe              print what the probes find on this machine\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE    set a variable, e.g. --set width=640 (may be repeated)\n"
+    "  --port N           the same as --set port=N (0: any free port)\n"
+    "  --inventory FILE   probe a recorded machine description instead of this machine\n"
+    "  -h, --help         show this help\n"
+    "  --version          show the version\n"
+    "\n"
+    "A NAME is looked up as NAME.pipeline in ~/.config/camcast/pipelines, /etc/camcast/pipelines\n"
+    "and the installed presets, in that order. Exit status: 0 success, 1 a pipeline failed for\n"
+    "good, 2 bad usage or a bad pipeline file.\n";
+
+struct Options {
+  std::string command;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> overrides;
+  std::string inventory;
+};
+
+int usage_error(const std::string &message) {
+  g_printerr("camcast: %s\nTry \"camcast --help\".\n", message.c_str());
+  return 2;
+}
+
+// True for the binary in the build tree (not an installed copy): it then uses the presets of
+// the source tree and the plugin built beside it.
+bool running_from_build_tree() {
+  static const bool yes = [] {
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", nullptr);
+    return exe && g_str_has_prefix(exe, CAMCAST_BUILD_ROOT "/");
+  }();
+  return yes;
+}
+
+std::vector<std::string> search_dirs() {
+  std::vector<std::string> dirs;
+  dirs.push_back(std::string(g_get_user_config_dir()) + "/camcast/pipelines");
+  dirs.push_back("/etc/camcast/pipelines");
+  dirs.push_back(CAMCAST_PIPELINES_DIR);
+  if (running_from_build_tree())
+    dirs.push_back(CAMCAST_SOURCE_PIPELINES_DIR);
+  return dirs;
+}
+
+// A file path as given, or NAME found in the search directories.
+bool find_pipeline(const std::string &arg, std::string *path, std::string *error) {
+  if (arg.find('/') != std::string::npos || g_str_has_suffix(arg.c_str(), ".pipeline")) {
+    *path = arg;
+    return true;
+  }
+  for (const std::string &dir : search_dirs()) {
+    std::string candidate = dir + "/" + arg + ".pipeline";
+    if (g_file_test(candidate.c_str(), G_FILE_TEST_IS_REGULAR)) {
+      *path = candidate;
+      return true;
+    }
+  }
+  *error = "no pipeline named \"" + arg + "\" (see \"camcast list\")";
+  return false;
+}
+
+Probed run_probes(const Options &o, std::string *error) {
+  Inventory inv;
+  if (o.inventory.empty())
+    inv = inventory_from_system();
+  else if (!inventory_from_file(o.inventory, &inv, error))
+    return {};
+  return probe(inv);
+}
+
+bool resolve(const std::string &arg, const Options &o, const Probed &probed, RunSpec *spec,
+             std::string *error) {
+  std::string path;
+  PipelineFile file;
+  if (!find_pipeline(arg, &path, error) || !load_pipeline_file(path, &file, error))
+    return false;
+  spec->name = file.name;
+  spec->supervise = file.supervise;
+  return resolve_launch(file, o.overrides, probed.values, &spec->launch, error);
+}
+
+int cmd_list() {
+  std::set<std::string> seen;
+  for (const std::string &dir : search_dirs()) {
+    GDir *d = g_dir_open(dir.c_str(), 0, nullptr);
+    if (!d)
+      continue;
+    std::vector<std::string> names;
+    while (const char *f = g_dir_read_name(d))
+      if (g_str_has_suffix(f, ".pipeline"))
+        names.emplace_back(f, strlen(f) - 9);
+    g_dir_close(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string &name : names) {
+      PipelineFile file;
+      std::string error;
+      const std::string path = dir + "/" + name + ".pipeline";
+      const bool ok = load_pipeline_file(path, &file, &error);
+      g_print("%-12s %s%s\n", name.c_str(), ok ? file.description.c_str() : error.c_str(),
+              seen.insert(name).second ? "" : "  (hidden by the one above)");
+      g_print("%-12s %s\n", "", path.c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_check(const Options &o) {
+  if (o.args.empty())
+    return usage_error("check needs one or more pipeline files");
+  int status = 0;
+  for (const std::string &arg : o.args) {
+    std::string path, error;
+    PipelineFile file;
+    if (!find_pipeline(arg, &path, &error) || !load_pipeline_file(path, &file, &error)) {
+      g_printerr("%s\n", error.c_str());
+      status = 2;
+      continue;
+    }
+    // Variables must resolve against some machine: use one with every probe answered.
+    Inventory full;
+    full.elements = {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc"};
+    std::string launch;
+    if (!resolve_launch(file, o.overrides, probe(full).values, &launch, &error)) {
+      g_printerr("%s\n", error.c_str());
+      status = 2;
+      continue;
+    }
+    GError *err = nullptr;
+    GstElement *p = gst_parse_launch(launch.c_str(), &err);
+    if (err) {
+      g_printerr("%s:%d: the launch line does not build: %s\n", path.c_str(), file.launch.line,
+                 err->message);
+      g_error_free(err);
+      status = 2;
+    } else {
+      g_print("%s: ok\n", path.c_str());
+    }
+    if (p)
+      gst_object_unref(p);
+  }
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (running_from_build_tree()) {
+    const char *old = g_getenv("GST_PLUGIN_PATH");
+    std::string path = CAMCAST_BUILD_ROOT "/plugins/camcast";
+    if (old && *old)
+      path += std::string(":") + old;
+    g_setenv("GST_PLUGIN_PATH", path.c_str(), TRUE);
+  }
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      g_print("%s", kUsage);
+      return 0;
+    }
+    if (a == "--version") {
+      g_print("camcast %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+    if (a == "--set" || a == "--port" || a == "--inventory") {
+      if (i + 1 == argc)
+        return usage_error(a + " needs a value");
+      const std::string v = argv[++i];
+      if (a == "--port") {
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+          return usage_error("--port takes a number, not \"" + v + "\"");
+        o.overrides["port"] = v;
+      } else if (a == "--inventory") {
+        o.inventory = v;
+      } else {
+        const size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0)
+          return usage_error("--set takes KEY=VALUE, not \"" + v + "\"");
+        o.overrides[v.substr(0, eq)] = v.substr(eq + 1);
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      return usage_error("unknown option " + a);
+    } else if (o.command.empty() && (a == "run" || a == "list" || a == "show" || a == "check" ||
+                                     a == "probe")) {
+      o.command = a;
+    } else {
+      o.args.push_back(a);
+    }
+  }
+  if (o.command.empty())
+    o.command = "run";  // `camcast`, `camcast NAME`: run
+  gst_init(nullptr, nullptr);
+
+  if (o.command == "list")
+    return cmd_list();
+  if (o.command == "check")
+    return cmd_check(o);
+  std::string error;
+  if (o.command == "probe") {
+    Probed p = run_probes(o, &error);
+    if (!error.empty())
+      return usage_error(error);
+    for (const std::string &line : p.report)
+      g_print("%s\n", line.c_str());
+    for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc"})
+      if (p.values.count(key))
+        g_print("${%s} = %s\n", key, p.values[key].c_str());
+    return 0;
+  }
+  if (o.command == "show" && o.args.size() != 1)
+    return usage_error("show takes one pipeline name or file");
+  if (o.args.empty())
+    o.args.push_back("default");
+  const Probed probed = run_probes(o, &error);
+  if (!error.empty())
+    return usage_error(error);
+
+  std::vector<RunSpec> specs;
+  for (const std::string &arg : o.args) {
+    RunSpec spec;
+    if (!resolve(arg, o, probed, &spec, &error)) {
+      g_printerr("%s\n", error.c_str());
+      return 2;
+    }
+    specs.push_back(spec);
+  }
+  if (o.command == "show") {
+    g_print("%s\n", specs.front().launch.c_str());
+    return 0;
+  }
+  // Catch a launch line that cannot build before anything starts.
+  for (const RunSpec &spec : specs) {
+    GError *err = nullptr;
+    GstElement *p = gst_parse_launch(spec.launch.c_str(), &err);
+    if (p)
+      gst_object_unref(p);
+    if (err) {
+      g_printerr("camcast: %s: the pipeline does not build: %s\n", spec.name.c_str(),
+                 err->message);
+      g_error_free(err);
+      return 2;
+    }
+  }
+  Supervisor supervisor([o, args = o.args](std::vector<RunSpec> *out) {
+    std::string error;
+    const Probed probed = run_probes(o, &error);
+    out->clear();
+    for (const std::string &arg : args) {
+      RunSpec spec;
+      if (!error.empty() || !resolve(arg, o, probed, &spec, &error)) {
+        g_printerr("%s\n", error.c_str());
+        return false;
+      }
+      out->push_back(spec);
+    }
+    return true;
+  });
+  return supervisor.run(specs);
+}

@@ -1,0 +1,59 @@
+// Pipeline files (*.pipeline): what the launcher runs. GLib key-file syntax —
+//
+//   [pipeline]
+//   description = Camera to H.264 for browsers
+//   launch = ${camera} ! ${h264enc} ! h264parse ! msesink port=${port}
+//   [variables]
+//   port = 8080
+//   [supervise]
+//   restart = always
+//
+// — plus one extension for readable launch lines: a line ending in a backslash continues on the
+// next. Every error names the file and line and says what is wrong.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace camcast::launcher {
+
+enum class Restart { Always, OnFailure, Never };
+
+struct Supervise {
+  Restart restart = Restart::Always;  // on error, end of stream or stall
+  int backoff_initial_ms = 250;       // the first restart's delay, doubled each time after
+  int backoff_max_ms = 30000;
+  int stall_timeout_s = 5;            // no buffer at the sinks for this long is a stall; 0 = off
+  int linger_s = 10;                  // viewers stay connected this long across a restart
+};
+
+struct Value {
+  std::string text;
+  int line = 0;
+};
+
+struct PipelineFile {
+  std::string path;                       // as given or found
+  std::string name;                       // the file name without .pipeline
+  std::string description;
+  Value launch;
+  std::map<std::string, Value> variables;  // [variables] defaults
+  Supervise supervise;
+};
+
+// Parses `text` (the contents of `path`). On failure returns false and sets `error` to
+// "PATH:LINE: what is wrong".
+bool parse_pipeline_file(const std::string &path, const std::string &text, PipelineFile *out,
+                         std::string *error);
+// Reads and parses a file.
+bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string *error);
+
+// The launch line with every ${name} replaced: from `overrides` (--set), then the file's
+// [variables], then `probed` (camera, encoders). Values may use variables themselves. On failure
+// (an unknown variable, a cycle) returns false with "PATH:LINE: …".
+bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
+                    const std::map<std::string, std::string> &probed, std::string *launch,
+                    std::string *error);
+
+}  // namespace camcast::launcher

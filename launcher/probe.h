@@ -1,0 +1,37 @@
+// Probing: what fills ${camera}, ${h264enc}, ${mpeg1enc} and ${jpegenc} on this machine, from
+// what it has — elements and devices — so one preset serves a Raspberry Pi with a camera module
+// and hardware encoders, a PC with a webcam, and a machine with neither (a test pattern).
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace camcast::launcher {
+
+// What a machine has, as far as the probes care.
+struct Inventory {
+  std::string description;
+  std::set<std::string> elements;              // GStreamer element factories present
+  std::vector<std::string> libcamera_cameras;  // libcamera camera names (CSI camera modules)
+  std::vector<std::string> v4l2_capture;       // V4L2 capture device paths (webcams)
+};
+
+// This machine's inventory (GStreamer's registry and device monitor).
+Inventory inventory_from_system();
+// A recorded inventory (tests, bug reports): a key file with [machine] description, elements,
+// libcamera-cameras and v4l2-capture (lists separated by ';').
+bool inventory_from_file(const std::string &path, Inventory *out, std::string *error);
+
+struct Probed {
+  // Variables: the probes' choices, and the built-in defaults they use (width, height,
+  // framerate, bitrate, gop, …), which a file's [variables] or --set override.
+  std::map<std::string, std::string> values;
+  // For `camcast probe`: what each probe chose and why, or what to install.
+  std::vector<std::string> report;
+};
+
+Probed probe(const Inventory &inventory);
+
+}  // namespace camcast::launcher

@@ -1,0 +1,358 @@
+#include "supervisor.h"
+
+#include <glib-unix.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+namespace camcast::launcher {
+
+namespace {
+
+void log(const std::string &name, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void log(const std::string &name, const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  g_autofree char *text = g_strdup_vprintf(fmt, args);
+  va_end(args);
+  g_printerr("camcast: %s: %s\n", name.c_str(), text);
+}
+
+// Calls fn for every element in `bin`, however deep.
+template <typename F> void for_each_element(GstBin *bin, F fn) {
+  GstIterator *it = gst_bin_iterate_recurse(bin);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    fn(GST_ELEMENT(g_value_get_object(&item)));
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+}
+
+bool is_camcast_sink(GstElement *e) {
+  GstElementFactory *f = gst_element_get_factory(e);
+  return f && g_object_class_find_property(G_OBJECT_GET_CLASS(e), "linger") &&
+         g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port");
+}
+
+}  // namespace
+
+void sd_notify_state(const char *state) {
+  const char *path = g_getenv("NOTIFY_SOCKET");
+  if (!path || !*path)
+    return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t len = strlen(path);
+  if (len >= sizeof addr.sun_path)
+    return;
+  memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@')  // an abstract socket
+    addr.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  sendto(fd, state, strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
+         socklen_t(offsetof(sockaddr_un, sun_path) + len));
+  close(fd);
+}
+
+struct Supervisor::Pipeline {
+  RunSpec spec;
+  Supervisor *owner;
+  GstElement *pipeline = nullptr;
+  guint bus_watch = 0;
+  guint restart_timer = 0;
+  int backoff_ms = 0;
+  bool playing = false;
+  bool announced = false;
+  bool stopped = false;                  // for good (restart policy said so)
+  gint64 playing_since = 0;              // monotonic µs
+  std::atomic<gint64> last_buffer{0};    // monotonic µs, from the sinks' streaming threads
+
+  Pipeline(RunSpec s, Supervisor *o) : spec(std::move(s)), owner(o) {
+    backoff_ms = spec.supervise.backoff_initial_ms;
+  }
+  ~Pipeline() {
+    if (restart_timer)
+      g_source_remove(restart_timer);
+    teardown(false);
+  }
+
+  void start() {
+    restart_timer = 0;
+    GError *error = nullptr;
+    GstElement *p = gst_parse_launch(spec.launch.c_str(), &error);
+    if (!p || error) {
+      log(spec.name, "cannot build the pipeline: %s", error ? error->message : "unknown error");
+      g_clear_error(&error);
+      if (p)
+        gst_object_unref(p);
+      schedule_restart("it could not be built", true);
+      return;
+    }
+    pipeline = p;
+    for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+      if (is_camcast_sink(e))
+        g_object_set(e, "linger", guint(spec.supervise.linger_s), nullptr);
+      if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)) {
+        GstPad *pad = gst_element_get_static_pad(e, "sink");
+        if (pad) {
+          gst_pad_add_probe(pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER |
+                                                 GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                            [](GstPad *, GstPadProbeInfo *, gpointer self) {
+                              static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
+                              return GST_PAD_PROBE_OK;
+                            }, this, nullptr);
+          gst_object_unref(pad);
+        }
+      }
+    });
+    GstBus *bus = gst_element_get_bus(pipeline);
+    bus_watch = gst_bus_add_watch(bus, &Pipeline::on_message, this);
+    gst_object_unref(bus);
+    playing = false;
+    last_buffer = g_get_monotonic_time();
+    if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+      log(spec.name, "could not start (the error follows)");
+  }
+
+  // Stops the pipeline; with `keep_viewers`, camcast sinks keep their viewers for `linger`.
+  void teardown(bool keep_viewers) {
+    if (!pipeline)
+      return;
+    if (!keep_viewers)
+      for_each_element(GST_BIN(pipeline), [](GstElement *e) {
+        if (is_camcast_sink(e))
+          g_object_set(e, "linger", 0u, nullptr);
+      });
+    if (bus_watch)
+      g_source_remove(bus_watch);
+    bus_watch = 0;
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(pipeline);
+    pipeline = nullptr;
+    playing = false;
+  }
+
+  void schedule_restart(const char *why, bool failure) {
+    const Restart policy = spec.supervise.restart;
+    if (policy == Restart::Never || (policy == Restart::OnFailure && !failure)) {
+      log(spec.name, "%s; not restarting (restart=%s)", why,
+          policy == Restart::Never ? "never" : "on-failure");
+      teardown(false);
+      stopped = true;
+      if (failure)
+        owner->failed_ = true;
+      owner->check_all_stopped();
+      return;
+    }
+    teardown(true);
+    log(spec.name, "%s; restarting in %d ms", why, backoff_ms);
+    restart_timer = g_timeout_add(guint(backoff_ms), [](gpointer self) {
+      static_cast<Pipeline *>(self)->start();
+      return G_SOURCE_REMOVE;
+    }, this);
+    backoff_ms = std::min(std::max(backoff_ms * 2, 1), spec.supervise.backoff_max_ms);
+  }
+
+  // Prints where to watch: every camcast sink's page, then the list of all streams.
+  void announce() {
+    announced = true;
+    std::vector<std::string> lines;
+    std::string index;
+    for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+      if (!is_camcast_sink(e))
+        return;
+      int port = -1;
+      gchar *path = nullptr, *address = nullptr;
+      g_object_get(e, "current-port", &port, "path", &path, "address", &address, nullptr);
+      const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
+      g_autofree char *base = g_strdup_printf("http://%s:%d", any ? "127.0.0.1" : address, port);
+      lines.push_back(std::string(base) + path + "  (" +
+                      GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
+      index = std::string(base) + "/" +
+              (any ? "  (from other machines, use this machine's address)" : "");
+      g_free(path);
+      g_free(address);
+    });
+    std::sort(lines.begin(), lines.end());
+    for (const std::string &line : lines)
+      g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
+    if (!index.empty())
+      g_print("camcast: %s: every stream: %s\n", spec.name.c_str(), index.c_str());
+  }
+
+  // Called every tick: stall detection and back-off reset.
+  void check(gint64 now) {
+    if (!pipeline || !playing)
+      return;
+    const gint64 stall = gint64(spec.supervise.stall_timeout_s) * G_USEC_PER_SEC;
+    if (stall > 0 && now - last_buffer.load() > stall) {
+      g_autofree char *why = g_strdup_printf("no buffer reached the sinks for %d s (stalled)",
+                                             spec.supervise.stall_timeout_s);
+      schedule_restart(why, true);
+      return;
+    }
+    // Ten healthy seconds: the next failure starts the back-off from the beginning again.
+    if (now - playing_since > 10 * G_USEC_PER_SEC)
+      backoff_ms = spec.supervise.backoff_initial_ms;
+  }
+
+  static gboolean on_message(GstBus *, GstMessage *msg, gpointer self) {
+    auto *p = static_cast<Pipeline *>(self);
+    switch (GST_MESSAGE_TYPE(msg)) {
+    case GST_MESSAGE_ERROR: {
+      GError *error = nullptr;
+      gchar *debug = nullptr;
+      gst_message_parse_error(msg, &error, &debug);
+      g_autofree char *why = g_strdup_printf("error from %s: %s%s%s", GST_OBJECT_NAME(msg->src),
+                                             error->message, debug ? " -- " : "",
+                                             debug ? debug : "");
+      g_error_free(error);
+      g_free(debug);
+      p->bus_watch = 0;
+      p->schedule_restart(why, true);
+      return G_SOURCE_REMOVE;
+    }
+    case GST_MESSAGE_EOS:
+      p->bus_watch = 0;
+      p->schedule_restart("the stream ended (EOS)", false);
+      return G_SOURCE_REMOVE;
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(p->pipeline)) {
+        GstState state;
+        gst_message_parse_state_changed(msg, nullptr, &state, nullptr);
+        if (state == GST_STATE_PLAYING && !p->playing) {
+          p->playing = true;
+          p->playing_since = g_get_monotonic_time();
+          p->last_buffer = p->playing_since;
+          if (!p->announced)
+            p->announce();
+          p->owner->pipeline_playing();
+        }
+      }
+      return G_SOURCE_CONTINUE;
+    default:
+      return G_SOURCE_CONTINUE;
+    }
+  }
+};
+
+Supervisor::Supervisor(std::function<bool(std::vector<RunSpec> *)> reload)
+    : reload_(std::move(reload)) {}
+
+Supervisor::~Supervisor() {
+  pipelines_.clear();
+  if (loop_)
+    g_main_loop_unref(loop_);
+}
+
+void Supervisor::pipeline_playing() {
+  if (ready_sent_)
+    return;
+  for (const auto &p : pipelines_)
+    if (!p->playing && !p->stopped)
+      return;
+  ready_sent_ = true;
+  sd_notify_state("READY=1");
+}
+
+void Supervisor::check_all_stopped() {
+  for (const auto &p : pipelines_)
+    if (!p->stopped)
+      return;
+  g_main_loop_quit(loop_);
+}
+
+void Supervisor::apply(const std::vector<RunSpec> &specs) {
+  // Keep what is unchanged, restart what changed, start what is new, stop what is gone.
+  std::vector<std::unique_ptr<Pipeline>> next;
+  for (const RunSpec &spec : specs) {
+    std::unique_ptr<Pipeline> kept;
+    for (auto &p : pipelines_)
+      if (p && p->spec.name == spec.name && p->spec.launch == spec.launch &&
+          !p->stopped) {
+        kept = std::move(p);
+        kept->spec.supervise = spec.supervise;
+      }
+    if (kept) {
+      next.push_back(std::move(kept));
+      continue;
+    }
+    for (auto &p : pipelines_)
+      if (p && p->spec.name == spec.name) {
+        log(spec.name, "changed; restarting it");
+        p->teardown(true);  // the new one takes its viewers over
+        p.reset();
+      }
+    next.push_back(std::make_unique<Pipeline>(spec, this));
+    next.back()->start();
+  }
+  for (auto &p : pipelines_)
+    if (p)
+      log(p->spec.name, "no longer configured; stopping it");
+  pipelines_.clear();
+  pipelines_ = std::move(next);
+}
+
+void Supervisor::stop_all() {
+  sd_notify_state("STOPPING=1");
+  for (auto &p : pipelines_)
+    p->teardown(false);
+}
+
+gboolean Supervisor::tick(gpointer self) {
+  auto *s = static_cast<Supervisor *>(self);
+  const gint64 now = g_get_monotonic_time();
+  for (auto &p : s->pipelines_)
+    p->check(now);
+  if (s->watchdog_interval_us_ && now - s->last_watchdog_ >= s->watchdog_interval_us_ / 2) {
+    s->last_watchdog_ = now;
+    sd_notify_state("WATCHDOG=1");
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+int Supervisor::run(const std::vector<RunSpec> &specs) {
+  loop_ = g_main_loop_new(nullptr, FALSE);
+  if (const char *usec = g_getenv("WATCHDOG_USEC"))
+    watchdog_interval_us_ = g_ascii_strtoll(usec, nullptr, 10);
+  auto quit = [](gpointer self) -> gboolean {
+    auto *s = static_cast<Supervisor *>(self);
+    g_printerr("camcast: stopping\n");
+    s->stop_all();
+    g_main_loop_quit(s->loop_);
+    return G_SOURCE_CONTINUE;
+  };
+  const guint sigint = g_unix_signal_add(SIGINT, quit, this);
+  const guint sigterm = g_unix_signal_add(SIGTERM, quit, this);
+  const guint sighup = g_unix_signal_add(SIGHUP, [](gpointer self) -> gboolean {
+    auto *s = static_cast<Supervisor *>(self);
+    std::vector<RunSpec> specs;
+    if (!s->reload_ || !s->reload_(&specs)) {
+      g_printerr("camcast: reload failed; still running the pipelines as they were\n");
+      return G_SOURCE_CONTINUE;
+    }
+    g_printerr("camcast: reloading\n");
+    s->apply(specs);
+    return G_SOURCE_CONTINUE;
+  }, this);
+  const guint ticker = g_timeout_add(250, &Supervisor::tick, this);
+  apply(specs);
+  g_main_loop_run(loop_);
+  stop_all();
+  g_source_remove(ticker);
+  g_source_remove(sighup);
+  g_source_remove(sigterm);
+  g_source_remove(sigint);
+  pipelines_.clear();
+  return failed_ ? 1 : 0;
+}
+
+}  // namespace camcast::launcher

@@ -1,0 +1,60 @@
+// The supervisor: runs pipelines and keeps them running. A pipeline that posts an error, ends
+// (EOS) or stalls (no buffer reached its sinks for the stall timeout) is torn down and built
+// again after an exponential back-off, and the log says why. camcast sinks get `linger`, so the
+// viewers stay connected across the restart and resume at the new pipeline's first keyframe.
+// SIGINT/SIGTERM stop everything at once; SIGHUP reloads and restarts only what changed. Under
+// systemd (NOTIFY_SOCKET) it reports READY, STOPPING and the watchdog.
+#pragma once
+
+#include "pipeline_file.h"
+
+#include <gst/gst.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace camcast::launcher {
+
+struct RunSpec {
+  std::string name;
+  std::string launch;  // resolved: no ${variables} left
+  Supervise supervise;
+};
+
+class Supervisor {
+public:
+  // `reload` is called on SIGHUP for the new specs (false: keep running what runs).
+  explicit Supervisor(std::function<bool(std::vector<RunSpec> *)> reload = {});
+  ~Supervisor();
+  Supervisor(const Supervisor &) = delete;
+  Supervisor &operator=(const Supervisor &) = delete;
+
+  // Runs `specs` until a signal stops them, or until every pipeline has stopped for good
+  // (restart=never/on-failure). Returns the process exit status.
+  int run(const std::vector<RunSpec> &specs);
+
+  struct Pipeline;
+
+private:
+  friend struct Pipeline;
+  void pipeline_playing();   // READY=1 to systemd once every pipeline plays
+  void check_all_stopped();  // quits when no pipeline will run again
+  void apply(const std::vector<RunSpec> &specs);
+  void stop_all();
+  static gboolean tick(gpointer self);
+
+  std::function<bool(std::vector<RunSpec> *)> reload_;
+  std::vector<std::unique_ptr<Pipeline>> pipelines_;
+  GMainLoop *loop_ = nullptr;
+  bool failed_ = false;
+  bool ready_sent_ = false;
+  gint64 watchdog_interval_us_ = 0;
+  gint64 last_watchdog_ = 0;
+};
+
+// Tells systemd (when NOTIFY_SOCKET is set) something like "READY=1". No-op otherwise.
+void sd_notify_state(const char *state);
+
+}  // namespace camcast::launcher

@@ -1,0 +1,157 @@
+// The launcher's pipeline files (errors name file and line), variable resolution, and the
+// probes against recorded machines (no camera exists here).
+#include "pipeline_file.h"
+#include "probe.h"
+
+#include <glib.h>
+
+#include <string>
+
+using namespace camcast::launcher;
+
+namespace {
+
+// The error a pipeline file text gives, "" when it parses.
+std::string error_of(const std::string &text) {
+  PipelineFile f;
+  std::string error;
+  return parse_pipeline_file("cam.pipeline", text, &f, &error) ? "" : error;
+}
+
+void expect_error(const std::string &text, const char *want) {
+  const std::string got = error_of(text);
+  if (got.find(want) == std::string::npos)
+    g_error("expected an error containing \"%s\", got \"%s\"", want, got.c_str());
+}
+
+void test_parses_groups_continuations_and_supervise() {
+  PipelineFile f;
+  std::string error;
+  const char *text =
+      "# a comment\n"
+      "[pipeline]\n"
+      "description = A camera\n"
+      "launch = videotestsrc ! \\\n"
+      "    queue ! \\\n"
+      "    fakesink name=${sink}\n"
+      "\n"
+      "[variables]\n"
+      "sink = out\n"
+      "title = two\\swords\n"
+      "[supervise]\n"
+      "restart = on-failure\n"
+      "backoff-initial = 100\n"
+      "stall-timeout = 2\n"
+      "linger = 0\n";
+  g_assert_true(parse_pipeline_file("dir/cam.pipeline", text, &f, &error));
+  g_assert_true(f.name == "cam");
+  g_assert_true(f.description == "A camera");
+  g_assert_true(f.launch.text == "videotestsrc ! queue ! fakesink name=${sink}");
+  g_assert_cmpint(f.launch.line, ==, 4);
+  g_assert_true(f.variables.at("title").text == "two words");
+  g_assert_cmpint(f.variables.at("sink").line, ==, 9);
+  g_assert_true(f.supervise.restart == Restart::OnFailure);
+  g_assert_cmpint(f.supervise.backoff_initial_ms, ==, 100);
+  g_assert_cmpint(f.supervise.stall_timeout_s, ==, 2);
+  g_assert_cmpint(f.supervise.linger_s, ==, 0);
+}
+
+void test_errors_name_the_line() {
+  expect_error("[pipeline]\nlaunch = a ! b\n[camera]\n", "cam.pipeline:3: unknown group [camera]");
+  expect_error("[pipeline]\nlaunch a ! b\n", "cam.pipeline:2: expected KEY = VALUE");
+  expect_error("launch = a\n", "cam.pipeline:1: \"launch\" comes before any [group]");
+  expect_error("[pipeline]\nlaunch = a\nsource = b\n", "cam.pipeline:3: unknown key \"source\"");
+  expect_error("[pipeline]\nlaunch = a\nlaunch = b\n", "cam.pipeline:3: \"launch\" is set twice");
+  expect_error("[pipeline]\ndescription = x\n", "no launch line");
+  expect_error("[pipeline]\nlaunch = a\n[supervise]\nrestart = sometimes\n",
+               "cam.pipeline:4: restart is always, on-failure or never");
+  expect_error("[pipeline]\nlaunch = a\n[supervise]\n\nstall-timeout = soon\n",
+               "cam.pipeline:5: stall-timeout must be a whole number");
+  expect_error("[pipeline]\nlaunch = a\n[pipeline]\n", "cam.pipeline:3: [pipeline] appears twice");
+  expect_error("[pipeline\n", "cam.pipeline:1: a group header must end with ']'");
+  expect_error("[pipeline]\nlaunch = a\\q\n", "cam.pipeline:2: bad escape");
+  // A continued line reports where it starts.
+  expect_error("[pipeline]\nlaunch = a \\\n  b\n[supervise]\nlinger = \\\n  -1\n",
+               "cam.pipeline:5: linger must be");
+}
+
+void test_variables_resolve_in_order() {
+  PipelineFile f;
+  std::string error, launch;
+  g_assert_true(parse_pipeline_file("cam.pipeline",
+      "[pipeline]\nlaunch = ${camera} ! x port=${port} w=${width}\n"
+      "[variables]\nport = 9000\nwidth = ${size}\nsize = 640\n", &f, &error));
+  const std::map<std::string, std::string> probed = {{"camera", "src w=${width}"},
+                                                     {"port", "8080"}};
+  g_assert_true(resolve_launch(f, {}, probed, &launch, &error));
+  g_assert_true(launch == "src w=640 ! x port=9000 w=640");  // the file beats the probes
+  g_assert_true(resolve_launch(f, {{"port", "1"}, {"size", "320"}}, probed, &launch, &error));
+  g_assert_true(launch == "src w=320 ! x port=1 w=320");     // --set beats the file
+}
+
+void test_resolution_errors() {
+  PipelineFile f;
+  std::string error, launch;
+  g_assert_true(parse_pipeline_file("cam.pipeline",
+      "[pipeline]\n\nlaunch = a ! ${nope}\n", &f, &error));
+  g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
+  g_assert_true(error == "cam.pipeline:3: ${nope} is not defined: add it under [variables] or "
+                         "pass --set nope=VALUE");
+  g_assert_true(parse_pipeline_file("cam.pipeline",
+      "[pipeline]\nlaunch = ${a}\n[variables]\na = ${b}\nb = x ${a}\n", &f, &error));
+  g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
+  g_assert_true(error.find("${a} refers to itself") != std::string::npos);
+  g_assert_true(error.rfind("cam.pipeline:5:", 0) == 0);  // where the cycle closes
+}
+
+Probed probe_machine(const char *file) {
+  Inventory inv;
+  std::string error;
+  const std::string path = std::string(CAMCAST_MACHINES_DIR) + "/" + file;
+  if (!inventory_from_file(path, &inv, &error))
+    g_error("%s", error.c_str());
+  return probe(inv);
+}
+
+void test_probes_on_recorded_machines() {
+  Probed pi4 = probe_machine("pi4-camera-module.machine");
+  g_assert_true(pi4.values["camera"].rfind(
+      "libcamerasrc camera-name=\"/base/soc/i2c0mux/i2c@1/imx708@1a\"", 0) == 0);
+  g_assert_true(pi4.values["h264enc"].find("v4l2h264enc") != std::string::npos);
+  // Late joiners need SPS/PPS before every IDR.
+  g_assert_true(pi4.values["h264enc"].find("repeat_sequence_header=1") != std::string::npos);
+  g_assert_true(pi4.values["jpegenc"].find("v4l2jpegenc") != std::string::npos);
+
+  Probed pi5 = probe_machine("pi5-usb-webcam.machine");
+  g_assert_true(pi5.values["camera"].rfind("v4l2src device=/dev/video0 ", 0) == 0);
+  g_assert_true(pi5.values["h264enc"].find("x264enc tune=zerolatency") != std::string::npos);
+  // x264enc picks 4:4:4 for some inputs unless told, which browsers cannot decode.
+  g_assert_true(pi5.values["h264enc"].find("format=I420 ! x264enc") != std::string::npos);
+  g_assert_true(pi5.values["jpegenc"].find("jpegenc quality=") != std::string::npos);
+
+  Probed none = probe_machine("server-no-camera.machine");
+  g_assert_true(none.values["camera"].rfind("videotestsrc is-live=true", 0) == 0);
+  g_assert_true(none.values["camera"].find("timeoverlay") != std::string::npos);
+  g_assert_true(none.values["h264enc"].find("openh264enc") != std::string::npos);
+  g_assert_true(none.values.count("mpeg1enc"));
+
+  Inventory bare;
+  Probed nothing = probe(bare);
+  g_assert_false(nothing.values.count("h264enc"));
+  bool told = false;
+  for (const std::string &line : nothing.report)
+    told |= line.find("install gstreamer1.0-plugins-ugly") != std::string::npos;
+  g_assert_true(told);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/pipeline-files/parse", test_parses_groups_continuations_and_supervise);
+  g_test_add_func("/pipeline-files/errors-name-the-line", test_errors_name_the_line);
+  g_test_add_func("/pipeline-files/variables", test_variables_resolve_in_order);
+  g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);
+  g_test_add_func("/probe/recorded-machines", test_probes_on_recorded_machines);
+  return g_test_run();
+}
