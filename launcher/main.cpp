@@ -4,6 +4,7 @@
 #include "probe.h"
 #include "supervisor.h"
 
+#include <gio/gio.h>
 #include <gst/gst.h>
 
 #include <algorithm>
@@ -48,6 +49,25 @@ struct Options {
   std::map<std::string, std::string> overrides;
   std::string inventory;
 };
+
+// A TCP port nothing listens on now (the kernel's choice for port 0).
+int free_port() {
+  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                            nullptr);
+  GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *addr = g_inet_socket_address_new(any, 0);
+  int port = 0;
+  if (s && g_socket_bind(s, addr, FALSE, nullptr)) {
+    GSocketAddress *bound = g_socket_get_local_address(s, nullptr);
+    port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+    g_object_unref(bound);
+  }
+  g_object_unref(addr);
+  g_object_unref(any);
+  if (s)
+    g_object_unref(s);
+  return port;
+}
 
 int usage_error(const std::string &message) {
   g_printerr("camcast: %s\nTry \"camcast --help\".\n", message.c_str());
@@ -221,6 +241,9 @@ int main(int argc, char **argv) {
   }
   if (o.command.empty())
     o.command = "run";  // `camcast`, `camcast NAME`: run
+  // Port 0 means any free port, but one port for all the sinks of a preset: pick it now.
+  if (o.overrides.count("port") && o.overrides["port"] == "0")
+    o.overrides["port"] = std::to_string(free_port());
   gst_init(nullptr, nullptr);
 
   if (o.command == "list")

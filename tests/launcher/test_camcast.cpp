@@ -1,0 +1,217 @@
+// The camcast launcher as users run it: a real process, real sockets. The default preset
+// serves pages and a playable stream; a failing pipeline is restarted and a connected viewer
+// keeps its connection and gets a fresh stream header and keyframe; a stalled source is
+// restarted; a bad file exits 2 with FILE:LINE: reason; SIGTERM exits 0.
+#include "ws_test_client.h"
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using camcast::test::Frame;
+using camcast::test::WsTestClient;
+
+namespace {
+
+// A camcast process whose stdout and stderr are collected as they come.
+class Camcast {
+public:
+  explicit Camcast(std::vector<std::string> args) {
+    std::vector<char *> argv{const_cast<char *>(CAMCAST_EXE)};
+    for (std::string &a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int out = -1, err = -1;
+    GError *error = nullptr;
+    g_assert_true(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr,
+                                           G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &pid_,
+                                           nullptr, &out, &err, &error));
+    readers_.emplace_back([this, out] { collect(out); });
+    readers_.emplace_back([this, err] { collect(err); });
+  }
+  ~Camcast() {
+    if (!exited_) {
+      kill(pid_, SIGKILL);
+      wait_exit(5000);
+    }
+    for (auto &t : readers_)
+      t.join();
+  }
+
+  // Waits until the output contains `text`; returns the output so far.
+  bool wait_output(const std::string &text, int timeout_ms = 5000) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (output().find(text) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    g_printerr("# waited for \"%s\"; output:\n%s\n", text.c_str(), output().c_str());
+    return false;
+  }
+  std::string output() {
+    std::lock_guard<std::mutex> lk(lock_);
+    return output_;
+  }
+  // The exit status, or -1 if it did not exit in time.
+  int wait_exit(int timeout_ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+
+private:
+  void collect(int fd) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      std::lock_guard<std::mutex> lk(lock_);
+      output_.append(buf, size_t(n));
+    }
+    close(fd);
+  }
+  GPid pid_ = 0;
+  bool exited_ = false;
+  std::mutex lock_;
+  std::string output_;
+  std::vector<std::thread> readers_;
+};
+
+int free_port() {
+  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                            nullptr);
+  GInetAddress *lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *addr = g_inet_socket_address_new(lo, 0);
+  g_assert_true(g_socket_bind(s, addr, FALSE, nullptr));
+  GSocketAddress *bound = g_socket_get_local_address(s, nullptr);
+  const int port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_object_unref(bound);
+  g_object_unref(addr);
+  g_object_unref(lo);
+  g_object_unref(s);
+  return port;
+}
+
+bool is_box(const Frame &f, const char *type) {
+  return f.opcode == 2 && f.payload.size() >= 8 && f.payload.compare(4, 4, type) == 0;
+}
+
+// Reads a joining viewer's start: the description, the init segment, then a keyframe fragment.
+void expect_stream_start(WsTestClient &c, int timeout_ms) {
+  Frame desc = c.read_frame(timeout_ms);
+  g_assert_cmpint(desc.opcode, ==, 1);
+  g_assert_nonnull(strstr(desc.payload.c_str(), "\"type\":\"stream\""));
+  g_assert_true(is_box(c.read_frame(), "ftyp"));
+  Frame first = c.read_frame();
+  g_assert_cmpint(first.opcode, ==, 2);
+  // prft then moof; the sample flags of a sync sample are 0x02000000.
+  g_assert_nonnull(memmem(first.payload.data(), first.payload.size(), "moof", 4));
+  g_assert_nonnull(memmem(first.payload.data(), first.payload.size(), "\x02\x00\x00\x00", 4));
+}
+
+void test_default_preset_serves_pages_and_a_stream() {
+  const int port = free_port();
+  const auto started = std::chrono::steady_clock::now();
+  Camcast camcast({"--port", std::to_string(port), "--set", "width=320", "--set", "height=240"});
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/video";
+  g_assert_true(camcast.wait_output("open " + url));
+  std::string body;
+  g_assert_cmpint(camcast::test::http_get(port, "/video", &body), ==, 200);
+  g_assert_nonnull(strstr(body.c_str(), "player.js"));
+  g_assert_cmpint(camcast::test::http_get(port, "/jsmpeg", &body), ==, 200);
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(port, "/video"));
+  expect_stream_start(viewer, 5000);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       started).count();
+  g_test_message("first keyframe at a viewer %.2f s after camcast started", seconds);
+  g_assert_cmpfloat(seconds, <, 5.0);
+  std::string jpeg;
+  for (int i = 0; i < 100 && camcast::test::http_get(port, "/mjpeg/snapshot.jpg", &jpeg) != 200;
+       i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  g_assert_cmpuint(jpeg.size(), >, 100);
+  g_assert_cmpuint(uint8_t(jpeg[0]), ==, 0xFF);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(2000), ==, 0);
+}
+
+void test_failed_pipeline_restarts_and_viewers_stay() {
+  const int port = free_port();
+  Camcast camcast({"run", CAMCAST_FIXTURES "/fails.pipeline", "--port", std::to_string(port)});
+  g_assert_true(camcast.wait_output("open http://"));
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(port, "/video"));
+  expect_stream_start(viewer, 5000);
+  // The pipeline fails; the same connection then gets the new pipeline's stream.
+  while (true) {
+    Frame f = viewer.read_frame(5000);
+    g_assert_cmpint(f.opcode, !=, 0);  // neither closed nor silent
+    if (f.opcode == 1) {
+      g_assert_nonnull(strstr(f.payload.c_str(), "\"type\":\"stream\""));
+      break;
+    }
+  }
+  g_assert_true(is_box(viewer.read_frame(), "ftyp"));
+  Frame f = viewer.read_frame();
+  g_assert_nonnull(memmem(f.payload.data(), f.payload.size(), "moof", 4));
+  const std::string log = camcast.output();
+  g_assert_nonnull(strstr(log.c_str(), "error from identity"));
+  g_assert_nonnull(strstr(log.c_str(), "restarting in 100 ms"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
+void test_stalled_pipeline_restarts() {
+  Camcast camcast({"run", CAMCAST_FIXTURES "/stalls.pipeline"});
+  g_assert_true(camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting",
+                                    8000));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(5000), ==, 0);
+}
+
+void test_bad_file_and_usage_exit_2() {
+  Camcast bad_file({"run", CAMCAST_FIXTURES "/broken.pipeline"});
+  g_assert_cmpint(bad_file.wait_exit(5000), ==, 2);
+  g_assert_nonnull(strstr(bad_file.output().c_str(),
+                          CAMCAST_FIXTURES "/broken.pipeline:4: unknown key \"source\""));
+  Camcast check({"check", CAMCAST_FIXTURES "/broken.pipeline"});
+  g_assert_cmpint(check.wait_exit(5000), ==, 2);
+  Camcast usage({"--port", "eighty"});
+  g_assert_cmpint(usage.wait_exit(5000), ==, 2);
+  g_assert_nonnull(strstr(usage.output().c_str(), "--port takes a number"));
+  Camcast missing({"no-such-preset"});
+  g_assert_cmpint(missing.wait_exit(5000), ==, 2);
+  g_assert_nonnull(strstr(missing.output().c_str(), "no pipeline named \"no-such-preset\""));
+  Camcast help({"--help"});
+  g_assert_cmpint(help.wait_exit(5000), ==, 0);
+  g_assert_nonnull(strstr(help.output().c_str(), "Usage: camcast"));
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/camcast/default-preset", test_default_preset_serves_pages_and_a_stream);
+  g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
+  g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
+  g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
+  return g_test_run();
+}
