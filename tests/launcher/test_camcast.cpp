@@ -5,6 +5,8 @@
 #include "ws_test_client.h"
 
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 #include <glib.h>
 #include <signal.h>
 #include <unistd.h>
@@ -205,6 +207,68 @@ void test_bad_file_and_usage_exit_2() {
   g_assert_nonnull(strstr(help.output().c_str(), "Usage: camcast"));
 }
 
+// Under systemd: READY=1 once the pipelines play, WATCHDOG=1 at half the watchdog interval,
+// STOPPING=1 on the way out — read from a real NOTIFY_SOCKET.
+void test_systemd_notify() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-notify-XXXXXX", nullptr);
+  g_autofree char *path = g_build_filename(dir, "notify", nullptr);
+  GSocket *sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                               G_SOCKET_PROTOCOL_DEFAULT, nullptr);
+  GSocketAddress *addr = g_unix_socket_address_new(path);
+  g_assert_true(g_socket_bind(sock, addr, FALSE, nullptr));
+  g_setenv("NOTIFY_SOCKET", path, TRUE);
+  g_setenv("WATCHDOG_USEC", "400000", TRUE);
+  Camcast camcast({"h264", "--port", std::to_string(free_port()), "--set", "width=160",
+                   "--set", "height=120"});
+  g_unsetenv("NOTIFY_SOCKET");
+  g_unsetenv("WATCHDOG_USEC");
+  std::string got;
+  auto receive_until = [&](const char *what) {
+    for (int i = 0; i < 50 && got.find(what) == std::string::npos; i++) {
+      if (!g_socket_condition_timed_wait(sock, G_IO_IN, 100000, nullptr, nullptr))
+        continue;
+      char buf[256];
+      gssize n = g_socket_receive(sock, buf, sizeof buf, nullptr, nullptr);
+      if (n > 0)
+        got.append(buf, size_t(n)).append("\n");
+    }
+    return got.find(what) != std::string::npos;
+  };
+  g_assert_true(receive_until("READY=1"));
+  g_assert_true(receive_until("WATCHDOG=1"));
+  camcast.signal(SIGTERM);
+  g_assert_true(receive_until("STOPPING=1"));
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  g_object_unref(addr);
+  g_object_unref(sock);
+  g_unlink(path);
+  g_rmdir(dir);
+}
+
+// SIGHUP re-reads the files and restarts only the pipeline whose file changed.
+void test_sighup_restarts_only_what_changed() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-reload-XXXXXX", nullptr);
+  g_autofree char *a = g_build_filename(dir, "a.pipeline", nullptr);
+  g_autofree char *b = g_build_filename(dir, "b.pipeline", nullptr);
+  const char *text = "[pipeline]\nlaunch = videotestsrc is-live=true ! fakesink\n";
+  g_assert_true(g_file_set_contents(a, text, -1, nullptr));
+  g_assert_true(g_file_set_contents(b, text, -1, nullptr));
+  Camcast camcast({"run", a, b});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  g_assert_true(g_file_set_contents(
+      b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1,
+      nullptr));
+  camcast.signal(SIGHUP);
+  g_assert_true(camcast.wait_output("camcast: b: changed; restarting it"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  g_assert_null(strstr(camcast.output().c_str(), "camcast: a: changed"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  g_unlink(a);
+  g_unlink(b);
+  g_rmdir(dir);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -213,5 +277,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
+  g_test_add_func("/camcast/systemd-notify", test_systemd_notify);
+  g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   return g_test_run();
 }
