@@ -128,7 +128,14 @@ bool resolve(const std::string &arg, const Options &o, const Probed &probed, Run
     return false;
   spec->name = file.name;
   spec->supervise = file.supervise;
-  return resolve_launch(file, o.overrides, probed.values, &spec->launch, error);
+  std::map<std::string, std::string> used;
+  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, &used))
+    return false;
+  // Variables named *-dir are directories the pipeline writes to: made before it starts.
+  for (const auto &[name, value] : used)
+    if (g_str_has_suffix(name.c_str(), "-dir"))
+      spec->directories.push_back(value);
+  return true;
 }
 
 int cmd_list() {

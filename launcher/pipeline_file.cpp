@@ -203,7 +203,7 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
-                    std::string *error) {
+                    std::string *error, std::map<std::string, std::string> *used) {
   std::function<bool(const std::string &, int, std::vector<std::string> &, std::string *)>
       expand = [&](const std::string &in, int line, std::vector<std::string> &stack,
                    std::string *result) {
@@ -247,6 +247,8 @@ bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::s
       stack.pop_back();
       if (!ok)
         return false;
+      if (used)
+        (*used)[name] = expanded;
       *result += expanded;
     }
   };

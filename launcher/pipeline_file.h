@@ -51,9 +51,10 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 
 // The launch line with every ${name} replaced: from `overrides` (--set), then the file's
 // [variables], then `probed` (camera, encoders). Values may use variables themselves. On failure
-// (an unknown variable, a cycle) returns false with "PATH:LINE: …".
+// (an unknown variable, a cycle) returns false with "PATH:LINE: …". `used`, if given, gets
+// every variable the line used, with its final value.
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
-                    std::string *error);
+                    std::string *error, std::map<std::string, std::string> *used = nullptr);
 
 }  // namespace camcast::launcher

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 namespace camcast::launcher {
@@ -86,6 +87,13 @@ struct Supervisor::Pipeline {
 
   void start() {
     restart_timer = 0;
+    for (const std::string &dir : spec.directories)
+      if (g_mkdir_with_parents(dir.c_str(), 0755) != 0) {
+        g_autofree char *why = g_strdup_printf("cannot create the directory %s: %s",
+                                               dir.c_str(), g_strerror(errno));
+        schedule_restart(why, true);
+        return;
+      }
     GError *error = nullptr;
     GstElement *p = gst_parse_launch(spec.launch.c_str(), &error);
     if (!p || error) {

@@ -21,6 +21,7 @@ struct RunSpec {
   std::string name;
   std::string launch;  // resolved: no ${variables} left
   Supervise supervise;
+  std::vector<std::string> directories;  // made before each start (variables named *-dir)
 };
 
 class Supervisor {

@@ -8,6 +8,8 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <glib.h>
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -269,6 +271,98 @@ void test_sighup_restarts_only_what_changed() {
   g_rmdir(dir);
 }
 
+// Waits until fn() holds, up to timeout_ms.
+template <typename F> bool eventually(F fn, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (fn())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return fn();
+}
+
+std::string read_file(const std::string &path) {
+  gchar *data = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents(path.c_str(), &data, &len, nullptr))
+    return "";
+  std::string s(data, len);
+  g_free(data);
+  return s;
+}
+
+const std::vector<std::string> kSmall = {"--set", "width=160", "--set", "height=120", "--set",
+                                         "gop=15"};
+
+std::vector<std::string> args(std::vector<std::string> a) {
+  a.insert(a.end(), kSmall.begin(), kSmall.end());
+  return a;
+}
+
+// The publish presets hand the stream on: HLS files, recorded segments, an SRT receiver.
+void test_publish_presets() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-publish-XXXXXX", nullptr);
+  const std::string hls = std::string(dir) + "/web/hls", rec = std::string(dir) + "/rec";
+  {
+    // Directories that do not exist yet are made (variables named *-dir).
+    Camcast camcast(args({"hls", "--port", "0", "--set", "hls-dir=" + hls}));
+    g_assert_true(eventually([&] {
+      return read_file(hls + "/playlist.m3u8").find("#EXTINF") != std::string::npos;
+    }, 10000));
+    const std::string segment = read_file(hls + "/segment00000.ts");
+    g_assert_cmpuint(segment.size(), >, 188);
+    g_assert_cmpint(segment[0], ==, 0x47);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  {
+    Camcast camcast(args({"record", "--port", "0", "--set", "record-dir=" + rec, "--set",
+                          "segment-seconds=1"}));
+    g_assert_true(eventually([&] {
+      return g_file_test((rec + "/camcast-00001.mkv").c_str(), G_FILE_TEST_EXISTS);
+    }, 10000));
+    g_assert_true(read_file(rec + "/camcast-00000.mkv").rfind("\x1a\x45\xdf\xa3", 0) == 0);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  {
+    // A receiver as a media server would listen: SRT in, MPEG-TS out, joining mid-stream.
+    gst_init(nullptr, nullptr);
+    const int port = free_port();
+    g_autofree char *launch = g_strdup_printf(
+        "srtsrc uri=srt://127.0.0.1:%d?mode=listener ! appsink name=out sync=false", port);
+    GstElement *receiver = gst_parse_launch(launch, nullptr);
+    GstElement *out = gst_bin_get_by_name(GST_BIN(receiver), "out");
+    gst_element_set_state(receiver, GST_STATE_PLAYING);
+    Camcast camcast(args({"srt", "--port", "0", "--set",
+                          "srt-url=srt://127.0.0.1:" + std::to_string(port)}));
+    std::string ts;
+    const gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    // Two keyframes' worth (gop=15): SPS and PPS must come again in-band for a late joiner.
+    while (g_get_monotonic_time() < until && ts.size() < 200 * 1000) {
+      GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(out), GST_SECOND);
+      if (!sample)
+        continue;
+      GstBuffer *b = gst_sample_get_buffer(sample);
+      const size_t at = ts.size();
+      ts.resize(at + gst_buffer_get_size(b));
+      gst_buffer_extract(b, 0, &ts[at], gst_buffer_get_size(b));
+      gst_sample_unref(sample);
+    }
+    g_assert_cmpuint(ts.size(), >=, 200 * 1000);
+    g_assert_cmpint(ts[0], ==, 0x47);
+    g_assert_cmpint(ts[188], ==, 0x47);
+    g_assert_nonnull(memmem(ts.data() + 1000, ts.size() - 1000, "\x00\x00\x01\x67", 4));
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+    gst_element_set_state(receiver, GST_STATE_NULL);
+    gst_object_unref(out);
+    gst_object_unref(receiver);
+  }
+  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
+  g_assert_cmpint(system(rm), ==, 0);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -279,5 +373,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
   g_test_add_func("/camcast/systemd-notify", test_systemd_notify);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
+  g_test_add_func("/camcast/publish-presets", test_publish_presets);
   return g_test_run();
 }
