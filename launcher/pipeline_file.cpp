@@ -171,9 +171,19 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
     else if (key == "backoff-max") ok = parse_int(value, 0, 3600000, &s.backoff_max_ms);
     else if (key == "stall-timeout") ok = parse_int(value, 0, 3600, &s.stall_timeout_s);
     else if (key == "linger") ok = parse_int(value, 0, 3600, &s.linger_s);
-    else {
+    else if (key == "on-demand-linger") ok = parse_int(value, 0, 86400, &s.on_demand_linger_s);
+    else if (key == "on-demand") {
+      if (value.text == "true") s.on_demand = true;
+      else if (value.text == "false") s.on_demand = false;
+      else ok = false;
+      if (!ok) {
+        *error = where(path, value.line) + "on-demand is true or false, not \"" + value.text + "\"";
+        return false;
+      }
+    } else {
       *error = where(path, value.line) + "unknown key \"" + key + "\" in [supervise]; it takes "
-               "restart, backoff-initial, backoff-max (ms), stall-timeout and linger (s)";
+               "restart, backoff-initial, backoff-max (ms), stall-timeout, linger, on-demand "
+               "and on-demand-linger (s)";
       return false;
     }
     if (!ok) {

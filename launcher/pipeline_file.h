@@ -26,6 +26,8 @@ struct Supervise {
   int backoff_max_ms = 30000;
   int stall_timeout_s = 5;            // no buffer at the sinks for this long is a stall; 0 = off
   int linger_s = 10;                  // viewers stay connected this long across a restart
+  bool on_demand = false;             // READY (camera off, pages served) until a viewer comes
+  int on_demand_linger_s = 10;        // on-demand: keep playing this long after the last leaves
 };
 
 struct Value {

@@ -63,10 +63,35 @@ void sd_notify_state(const char *state) {
   close(fd);
 }
 
+// Where a viewer arrived or left, posted from a server thread to the main loop.
+struct ViewerNotice {
+  Supervisor *owner;
+  uint64_t pipeline_id;
+};
+
+void post_viewer_notice(const ViewerNotice *notice) {
+  g_main_context_invoke_full(nullptr, G_PRIORITY_DEFAULT, [](gpointer data) {
+    auto *v = static_cast<ViewerNotice *>(data);
+    v->owner->viewers_changed(v->pipeline_id);
+    return G_SOURCE_REMOVE;
+  }, new ViewerNotice(*notice), [](gpointer data) { delete static_cast<ViewerNotice *>(data); });
+}
+
+void on_client_added(GstElement *, guint64, gpointer notice) {
+  post_viewer_notice(static_cast<const ViewerNotice *>(notice));
+}
+
+void on_client_removed(GstElement *, guint64, gint, gpointer notice) {
+  post_viewer_notice(static_cast<const ViewerNotice *>(notice));
+}
+
 struct Supervisor::Pipeline {
   RunSpec spec;
   Supervisor *owner;
+  const uint64_t id;
   GstElement *pipeline = nullptr;
+  guint idle_timer = 0;                  // on-demand: going back to READY when it fires
+  bool idle = false;                     // on-demand: held in READY, nobody watching
   guint bus_watch = 0;
   guint restart_timer = 0;
   int backoff_ms = 0;
@@ -76,13 +101,58 @@ struct Supervisor::Pipeline {
   gint64 playing_since = 0;              // monotonic µs
   std::atomic<gint64> last_buffer{0};    // monotonic µs, from the sinks' streaming threads
 
-  Pipeline(RunSpec s, Supervisor *o) : spec(std::move(s)), owner(o) {
+  Pipeline(RunSpec s, Supervisor *o, uint64_t pid) : spec(std::move(s)), owner(o), id(pid) {
     backoff_ms = spec.supervise.backoff_initial_ms;
   }
   ~Pipeline() {
     if (restart_timer)
       g_source_remove(restart_timer);
     teardown(false);
+  }
+
+  // Viewers connected to this pipeline's camcast sinks now.
+  guint viewers() {
+    guint total = 0;
+    if (pipeline)
+      for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+        guint n = 0;
+        if (is_camcast_sink(e))
+          g_object_get(e, "num-clients", &n, nullptr);
+        total += n;
+      });
+    return total;
+  }
+
+  // On-demand: the camera runs while anyone watches, and on-demand-linger seconds after.
+  void viewers_changed() {
+    if (!pipeline || !spec.supervise.on_demand)
+      return;
+    if (viewers() > 0) {
+      if (idle_timer)
+        g_source_remove(idle_timer);
+      idle_timer = 0;
+      if (idle) {
+        log(spec.name, "a viewer arrived: starting the camera");
+        idle = false;
+        gst_element_set_state(pipeline, GST_STATE_PLAYING);
+      }
+    } else if (!idle && !idle_timer) {
+      idle_timer = g_timeout_add_seconds(guint(spec.supervise.on_demand_linger_s), [](gpointer self) {
+        auto *p = static_cast<Pipeline *>(self);
+        p->idle_timer = 0;
+        if (p->viewers() == 0)
+          p->go_idle();
+        return G_SOURCE_REMOVE;
+      }, this);
+    }
+  }
+
+  void go_idle() {
+    log(spec.name, "no viewers for %d s: camera off until the next one",
+        spec.supervise.on_demand_linger_s);
+    idle = true;
+    playing = false;
+    gst_element_set_state(pipeline, GST_STATE_READY);
   }
 
   void start() {
@@ -106,8 +176,15 @@ struct Supervisor::Pipeline {
     }
     pipeline = p;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
-      if (is_camcast_sink(e))
+      if (is_camcast_sink(e)) {
         g_object_set(e, "linger", guint(spec.supervise.linger_s), nullptr);
+        // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
+        auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
+        g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
+                              new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+        g_signal_connect_data(e, "client-removed", G_CALLBACK(on_client_removed),
+                              new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+      }
       if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)) {
         GstPad *pad = gst_element_get_static_pad(e, "sink");
         if (pad) {
@@ -126,8 +203,18 @@ struct Supervisor::Pipeline {
     gst_object_unref(bus);
     playing = false;
     last_buffer = g_get_monotonic_time();
-    if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    // On demand with nobody watching (viewers kept across a restart count): READY, where the
+    // sinks serve pages and take viewers while the camera is off.
+    idle = spec.supervise.on_demand && viewers() == 0;
+    if (gst_element_set_state(pipeline, idle ? GST_STATE_READY : GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE)
       log(spec.name, "could not start (the error follows)");
+    if (idle) {
+      if (!announced)
+        announce();
+      log(spec.name, "on demand: the camera starts with the first viewer");
+      owner->pipeline_playing();
+    }
   }
 
   // Stops the pipeline; with `keep_viewers`, camcast sinks keep their viewers for `linger`.
@@ -142,6 +229,9 @@ struct Supervisor::Pipeline {
     if (bus_watch)
       g_source_remove(bus_watch);
     bus_watch = 0;
+    if (idle_timer)
+      g_source_remove(idle_timer);
+    idle_timer = 0;
     gst_element_set_state(pipeline, GST_STATE_NULL);
     gst_object_unref(pipeline);
     pipeline = nullptr;
@@ -261,11 +351,17 @@ Supervisor::~Supervisor() {
     g_main_loop_unref(loop_);
 }
 
+void Supervisor::viewers_changed(uint64_t pipeline_id) {
+  for (auto &p : pipelines_)
+    if (p && p->id == pipeline_id)
+      p->viewers_changed();
+}
+
 void Supervisor::pipeline_playing() {
   if (ready_sent_)
     return;
   for (const auto &p : pipelines_)
-    if (!p->playing && !p->stopped)
+    if (!p->playing && !p->stopped && !p->idle)
       return;
   ready_sent_ = true;
   sd_notify_state("READY=1");
@@ -299,7 +395,7 @@ void Supervisor::apply(const std::vector<RunSpec> &specs) {
         p->teardown(true);  // the new one takes its viewers over
         p.reset();
       }
-    next.push_back(std::make_unique<Pipeline>(spec, this));
+    next.push_back(std::make_unique<Pipeline>(spec, this, next_pipeline_id_++));
     next.back()->start();
   }
   for (auto &p : pipelines_)

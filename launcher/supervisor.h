@@ -1,4 +1,6 @@
-// The supervisor: runs pipelines and keeps them running. A pipeline that posts an error, ends
+// The supervisor: runs pipelines and keeps them running. An on-demand pipeline waits in READY —
+// pages served, viewers accepted, camera off — until the first viewer, and goes back there
+// on-demand-linger seconds after the last one leaves. A pipeline that posts an error, ends
 // (EOS) or stalls (no buffer reached its sinks for the stall timeout) is torn down and built
 // again after an exponential back-off, and the log says why. camcast sinks get `linger`, so the
 // viewers stay connected across the restart and resume at the new pipeline's first keyframe.
@@ -10,6 +12,7 @@
 
 #include <gst/gst.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,10 +40,12 @@ public:
   int run(const std::vector<RunSpec> &specs);
 
   struct Pipeline;
+  // A viewer arrived at or left a pipeline's sinks (main thread).
+  void viewers_changed(uint64_t pipeline_id);
 
 private:
   friend struct Pipeline;
-  void pipeline_playing();   // READY=1 to systemd once every pipeline plays
+  void pipeline_playing();   // READY=1 to systemd once every pipeline plays (or waits on demand)
   void check_all_stopped();  // quits when no pipeline will run again
   void apply(const std::vector<RunSpec> &specs);
   void stop_all();
@@ -50,6 +55,7 @@ private:
   std::vector<std::unique_ptr<Pipeline>> pipelines_;
   GMainLoop *loop_ = nullptr;
   bool failed_ = false;
+  uint64_t next_pipeline_id_ = 1;
   bool ready_sent_ = false;
   gint64 watchdog_interval_us_ = 0;
   gint64 last_watchdog_ = 0;

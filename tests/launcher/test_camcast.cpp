@@ -271,6 +271,42 @@ void test_sighup_restarts_only_what_changed() {
   g_rmdir(dir);
 }
 
+int frames_in(int port) {
+  std::string json;
+  if (camcast::test::http_get(port, "/api/streams", &json) != 200)
+    return -1;
+  const size_t at = json.find("\"frames_in\":");
+  return at == std::string::npos ? -1 : atoi(json.c_str() + at + 12);
+}
+
+// On demand: no frames while nobody watches; the first viewer starts the camera and gets a
+// keyframe; a second after the last viewer leaves, the camera is off again.
+void test_on_demand() {
+  const int port = free_port();
+  Camcast camcast({"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port)});
+  g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  g_assert_cmpint(frames_in(port), ==, 0);
+  {
+    const auto joined = std::chrono::steady_clock::now();
+    WsTestClient viewer;
+    g_assert_true(viewer.connect(port, "/video"));
+    expect_stream_start(viewer, 5000);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - joined).count();
+    g_test_message("on demand: first keyframe %.3f s after the viewer connected", seconds);
+    g_assert_cmpfloat(seconds, <, 5.0);
+    g_assert_true(camcast.wait_output("a viewer arrived: starting the camera"));
+  }
+  g_assert_true(camcast.wait_output("no viewers for 1 s: camera off", 5000));
+  const int stopped_at = frames_in(port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  g_assert_cmpint(frames_in(port), ==, stopped_at);
+  g_assert_cmpint(stopped_at, >, 0);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
 // Waits until fn() holds, up to timeout_ms.
 template <typename F> bool eventually(F fn, int timeout_ms) {
   for (int waited = 0; waited < timeout_ms; waited += 50) {
@@ -374,5 +410,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/systemd-notify", test_systemd_notify);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/publish-presets", test_publish_presets);
+  g_test_add_func("/camcast/on-demand", test_on_demand);
   return g_test_run();
 }

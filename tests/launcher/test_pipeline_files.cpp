@@ -42,7 +42,9 @@ void test_parses_groups_continuations_and_supervise() {
       "restart = on-failure\n"
       "backoff-initial = 100\n"
       "stall-timeout = 2\n"
-      "linger = 0\n";
+      "linger = 0\n"
+      "on-demand = true\n"
+      "on-demand-linger = 30\n";
   g_assert_true(parse_pipeline_file("dir/cam.pipeline", text, &f, &error));
   g_assert_true(f.name == "cam");
   g_assert_true(f.description == "A camera");
@@ -54,6 +56,8 @@ void test_parses_groups_continuations_and_supervise() {
   g_assert_cmpint(f.supervise.backoff_initial_ms, ==, 100);
   g_assert_cmpint(f.supervise.stall_timeout_s, ==, 2);
   g_assert_cmpint(f.supervise.linger_s, ==, 0);
+  g_assert_true(f.supervise.on_demand);
+  g_assert_cmpint(f.supervise.on_demand_linger_s, ==, 30);
 }
 
 void test_errors_name_the_line() {
@@ -68,6 +72,8 @@ void test_errors_name_the_line() {
   expect_error("[pipeline]\nlaunch = a\n[supervise]\n\nstall-timeout = soon\n",
                "cam.pipeline:5: stall-timeout must be a whole number");
   expect_error("[pipeline]\nlaunch = a\n[pipeline]\n", "cam.pipeline:3: [pipeline] appears twice");
+  expect_error("[pipeline]\nlaunch = a\n[supervise]\non-demand = yes\n",
+               "cam.pipeline:4: on-demand is true or false");
   expect_error("[pipeline\n", "cam.pipeline:1: a group header must end with ']'");
   expect_error("[pipeline]\nlaunch = a\\q\n", "cam.pipeline:2: bad escape");
   // A continued line reports where it starts.
