@@ -280,6 +280,8 @@ struct Supervisor::Pipeline {
       g_free(address);
     });
     std::sort(lines.begin(), lines.end());
+    if (lines.empty())
+      log(spec.name, "running");
     for (const std::string &line : lines)
       g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
     if (!index.empty())

@@ -276,7 +276,9 @@ void test_sighup_restarts_only_what_changed() {
   g_assert_true(g_file_set_contents(a, text, -1, nullptr));
   g_assert_true(g_file_set_contents(b, text, -1, nullptr));
   Camcast camcast({"run", a, b});
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Signals before camcast has set itself up would end it: wait until both run.
+  g_assert_true(camcast.wait_output("camcast: a: running", 10000));
+  g_assert_true(camcast.wait_output("camcast: b: running", 10000));
   g_assert_true(g_file_set_contents(
       b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1,
       nullptr));
