@@ -475,6 +475,11 @@ static GstStateChangeReturn gst_ws_sink_change_state(GstElement *element,
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
       (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE))
     gst_ws_sink_close(sink);
+  // Stopped streaming (held in READY, say until a viewer comes): what is queued is no longer
+  // live, and a viewer joining now must wait for the next keyframe, not get minutes-old frames.
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    if (auto mount = PRIV(sink)->current_mount())
+      mount->drop_units();
   return ret;
 }
 

@@ -29,6 +29,7 @@ struct Mount::Command {
   bool keyframe = false;
   GstClockTime ts = GST_CLOCK_TIME_NONE;
   int64_t capture_us = -1;
+  bool drop_units = false;            // instead of a header: forget the queued units
 };
 
 namespace {
@@ -131,6 +132,16 @@ void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std:
   g_source_set_ready_time(inbox_source_, 0);
 }
 
+void Mount::drop_units() {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (!inbox_source_)
+    return;
+  Command c;
+  c.drop_units = true;
+  inbox_.push_back(std::move(c));
+  g_source_set_ready_time(inbox_source_, 0);
+}
+
 void Mount::set_settings(const MountSettings &settings) {
   std::lock_guard<std::mutex> lk(lock_);
   pending_settings_ = std::make_unique<MountSettings>(settings);
@@ -206,6 +217,10 @@ void Mount::drain_inbox() {
     queue_.set_policy(settings_.policy);
   }
   for (Command &c : commands) {
+    if (c.drop_units) {
+      queue_.drop_units();
+      continue;
+    }
     if (!c.buffer) {
       std::vector<UnitRef> header;
       if (!c.header_text.empty()) {

@@ -104,6 +104,9 @@ public:
   // message (stream metadata as JSON, say). Ordered with push().
   void set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text = {});
   void set_settings(const MountSettings &settings);
+  // Forgets the queued units (not the stream header): clients wait for the next keyframe.
+  // Ordered with push().
+  void drop_units();
   // Stats of one client (false if unknown) or of the whole mount; safe from any thread.
   bool client_stats(uint64_t id, ClientStats *out);
   MountStats stats();

@@ -40,6 +40,15 @@ void UnitQueue::set_stream_header(std::vector<UnitRef> header) {
   have_keyframe_ = false;
 }
 
+void UnitQueue::drop_units() {
+  units_.clear();
+  have_keyframe_ = false;
+  for (ClientCursor *c : cursors_) {
+    c->waiting = true;
+    c->waiting_keyframe = true;
+  }
+}
+
 bool UnitQueue::join_point(uint64_t *seq) const {
   if (!have_keyframe_ || units_.empty() || last_keyframe_ < units_.front()->seq_)
     return false;

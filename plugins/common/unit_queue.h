@@ -122,6 +122,9 @@ public:
   const std::vector<UnitRef> &stream_header() const { return header_; }
   uint64_t header_gen() const { return header_gen_; }
 
+  // Forgets every queued unit (the stream stopped): clients wait for the next keyframe.
+  void drop_units();
+
   // Registers a new client at its join point (per sync-method).
   void attach(ClientCursor *cursor);
   void detach(ClientCursor *cursor);

@@ -325,6 +325,26 @@ void test_on_demand() {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   g_assert_cmpint(frames_in(port), ==, stopped_at);
   g_assert_cmpint(stopped_at, >, 0);
+  // The next viewer starts the camera again and sees what it captures from now on, not the
+  // last frames from before it was switched off (their capture times are in the prft box).
+  const gint64 joined_us = g_get_real_time();
+  WsTestClient again;
+  g_assert_true(again.connect(port, "/video"));
+  // (The description and init segment may come twice: on joining, and when the restarted
+  // encoder sets its caps.)
+  Frame first;
+  do
+    first = again.read_frame();
+  while (first.opcode != 0 && !memmem(first.payload.data(), first.payload.size(), "moof", 4));
+  const char *prft = static_cast<const char *>(
+      memmem(first.payload.data(), first.payload.size(), "prft", 4));
+  g_assert_nonnull(prft);
+  uint64_t ntp = 0;
+  for (int i = 0; i < 8; i++)
+    ntp = ntp << 8 | uint8_t(prft[12 + i]);
+  const gint64 captured_us = gint64((ntp >> 32) - 2208988800ull) * G_USEC_PER_SEC +
+                             gint64(((ntp & 0xFFFFFFFFull) * G_USEC_PER_SEC) >> 32);
+  g_assert_cmpint(captured_us, >, joined_us - 200 * 1000);
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
 }
