@@ -3,11 +3,14 @@
 #include "pipeline_file.h"
 #include "probe.h"
 #include "supervisor.h"
+#include "auth.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <set>
@@ -36,6 +39,8 @@ const char *kUsage =
     "  --set KEY=VALUE    set a variable, e.g. --set width=640 (may be repeated)\n"
     "  --port N           the same as --set port=N (0: any free port)\n"
     "  --inventory FILE   probe a recorded machine description instead of this machine\n"
+    "  --no-auth          let anyone who can reach the port watch (by default the pages and\n"
+    "                     streams need the access token in the printed links)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
@@ -48,7 +53,39 @@ struct Options {
   std::vector<std::string> args;
   std::map<std::string, std::string> overrides;
   std::string inventory;
+  bool no_auth = false;
 };
+
+// The access token: made up at first start and kept (0600) in $STATE_DIRECTORY (systemd) or
+// ~/.config/camcast, so the links stay valid across restarts. Empty with `error` on failure.
+std::string access_token(std::string *error) {
+  const char *state = g_getenv("STATE_DIRECTORY");
+  const std::string dir = state && *state ? std::string(state)
+                                          : std::string(g_get_user_config_dir()) + "/camcast";
+  const std::string path = dir + "/access-token";
+  gchar *contents = nullptr;
+  if (g_file_get_contents(path.c_str(), &contents, nullptr, nullptr)) {
+    std::string token = g_strstrip(contents);
+    g_free(contents);
+    GStatBuf st;
+    if (g_stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
+      g_printerr("camcast: warning: %s can be read by others; chmod 600 it\n", path.c_str());
+    if (!token.empty())
+      return token;
+  }
+  const std::string token = camcast::auth::random_token();
+  GError *err = nullptr;
+  if (g_mkdir_with_parents(dir.c_str(), 0700) != 0 ||
+      !g_file_set_contents_full(path.c_str(), (token + "\n").c_str(), -1,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &err)) {
+    *error = "cannot keep the access token in " + path + ": " +
+             (err ? err->message : g_strerror(errno)) + " (or run with --no-auth)";
+    g_clear_error(&err);
+    return "";
+  }
+  g_printerr("camcast: made an access token for this camera, kept in %s\n", path.c_str());
+  return token;
+}
 
 // A TCP port nothing listens on now (the kernel's choice for port 0).
 int free_port() {
@@ -217,6 +254,10 @@ int main(int argc, char **argv) {
       g_print("%s", kUsage);
       return 0;
     }
+    if (a == "--no-auth") {
+      o.no_auth = true;
+      continue;
+    }
     if (a == "--version") {
       g_print("camcast %s\n", PACKAGE_VERSION);
       return 0;
@@ -303,7 +344,17 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  Supervisor supervisor([o, args = o.args](std::vector<RunSpec> *out) {
+  std::string token;
+  if (!o.no_auth) {
+    token = access_token(&error);
+    if (token.empty()) {
+      g_printerr("camcast: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  for (RunSpec &spec : specs)
+    spec.access_token = token;
+  Supervisor supervisor([o, token, args = o.args](std::vector<RunSpec> *out) {
     std::string error;
     const Probed probed = run_probes(o, &error);
     out->clear();
@@ -313,6 +364,7 @@ int main(int argc, char **argv) {
         g_printerr("%s\n", error.c_str());
         return false;
       }
+      spec.access_token = token;
       out->push_back(spec);
     }
     return true;

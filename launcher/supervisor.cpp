@@ -177,7 +177,8 @@ struct Supervisor::Pipeline {
     pipeline = p;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       if (is_camcast_sink(e)) {
-        g_object_set(e, "linger", guint(spec.supervise.linger_s), nullptr);
+        g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
+                     spec.access_token.c_str(), nullptr);
         // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
         auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
         g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
@@ -272,9 +273,10 @@ struct Supervisor::Pipeline {
       g_object_get(e, "current-port", &port, "path", &path, "address", &address, nullptr);
       const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
       g_autofree char *base = g_strdup_printf("http://%s:%d", any ? "127.0.0.1" : address, port);
-      lines.push_back(std::string(base) + path + "  (" +
+      const std::string token = spec.access_token.empty() ? "" : "?token=" + spec.access_token;
+      lines.push_back(std::string(base) + path + token + "  (" +
                       GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
-      index = std::string(base) + "/" +
+      index = std::string(base) + "/" + token +
               (any ? "  (from other machines, use this machine's address)" : "");
       g_free(path);
       g_free(address);

@@ -25,6 +25,7 @@ struct RunSpec {
   std::string launch;  // resolved: no ${variables} left
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
+  std::string access_token;              // set on every camcast sink; empty: open
 };
 
 class Supervisor {

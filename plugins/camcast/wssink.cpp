@@ -86,6 +86,8 @@ enum {
   PROP_KEEPALIVE_PONG_TIMEOUT,
   PROP_KEYFRAME_ON_JOIN,
   PROP_LINGER,
+  PROP_ACCESS_TOKEN,
+  PROP_ALLOWED_ORIGINS,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
   PROP_BUFFERS_QUEUED,
@@ -130,6 +132,7 @@ struct WsSinkImpl final : public MountDelegate {
   MountSettings settings;
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
   guint linger = DEFAULT_LINGER;  // s
+  auth::Policy policy;            // access control for the sink's server (off: no token)
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -410,6 +413,11 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
         GST_WS_SINK_GET_CLASS(sink)->websocket_pull ? Delivery::Pull : Delivery::Stream;
     settings = priv->settings;
   }
+  auth::Policy policy;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    policy = priv->policy;
+  }
   std::string canonical;
   if (!normalize_mount_path(path, &canonical)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
@@ -422,6 +430,11 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
   if (!server) {
     GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ_WRITE, ("%s", error->message),
                       ("address=%s port=%d", address.c_str(), port));
+    g_error_free(error);
+    return FALSE;
+  }
+  if (!policy.access_token.empty() && !server->set_policy(policy, &error)) {
+    GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
   }
@@ -541,6 +554,20 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     case PROP_KEYFRAME_ON_JOIN: priv->keyframe_on_join = g_value_get_boolean(value); break;
     case PROP_LINGER: priv->linger = g_value_get_uint(value); break;
+    case PROP_ACCESS_TOKEN: {
+      const char *t = g_value_get_string(value);
+      priv->policy.access_token = t ? t : "";
+      break;
+    }
+    case PROP_ALLOWED_ORIGINS: {
+      priv->policy.allowed_origins.clear();
+      g_auto(GStrv) parts = g_strsplit(g_value_get_string(value) ? g_value_get_string(value)
+                                                                 : "", ",", -1);
+      for (char **o = parts; *o; o++)
+        if (*g_strstrip(*o))
+          priv->policy.allowed_origins.emplace_back(*o);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); return;
     }
     mount = priv->mount;
@@ -578,6 +605,14 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     break;
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
+  case PROP_ACCESS_TOKEN: g_value_set_string(value, priv->policy.access_token.c_str()); break;
+  case PROP_ALLOWED_ORIGINS: {
+    std::string all;
+    for (const std::string &o : priv->policy.allowed_origins)
+      all += (all.empty() ? "" : ",") + o;
+    g_value_set_string(value, all.c_str());
+    break;
+  }
   case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0);
     break;
   case PROP_BYTES_SERVED:
@@ -695,6 +730,18 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "the same kind started at the same port and path within that time takes them over, "
           "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
           "0 closes them at once", 0, 3600, DEFAULT_LINGER, flags));
+  g_object_class_install_property(gobject_class, PROP_ACCESS_TOKEN,
+      g_param_spec_string("access-token", "Access token",
+          "Make the whole server private: every page, stream, snapshot and report needs this "
+          "token (?token=, which also gives the browser a session cookie), a stream token from "
+          "/api/token, or that session. Empty (the default): anyone who can reach the port "
+          "may watch. Sinks sharing a port need the same token",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_ALLOWED_ORIGINS,
+      g_param_spec_string("allowed-origins", "Allowed origins",
+          "With an access token: the origins (https://example.com, comma-separated) besides "
+          "the server's own whose pages may open WebSocket streams", nullptr,
+          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_NUM_CLIENTS,
       g_param_spec_uint("num-clients", "Number of clients", "Clients connected now", 0,
           G_MAXUINT, 0, ro));

@@ -320,13 +320,82 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
   static_cast<HttpServer *>(self)->route(msg, path);
 }
 
+bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
+  bool ok = true;
+  invoke_sync([&] {
+    if (policy_.access_token.empty())
+      policy_ = policy;
+    else
+      ok = policy_ == policy;
+  });
+  if (!ok)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                "port %d already serves other sinks with another access token or origins "
+                "(give sinks on one port the same access settings)", port_);
+  return ok;
+}
+
+// Applies the access policy; answers the request itself when it is refused.
+bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocket) {
+  if (policy_.access_token.empty())
+    return true;
+  SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+  auto header = [&](const char *name) {
+    const char *v = soup_message_headers_get_one(h, name);
+    return std::string_view(v ? v : "");
+  };
+  GUri *uri = soup_server_message_get_uri(msg);
+  const char *query = g_uri_get_query(uri);
+  const bool tls = g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
+  const auth::Decision d =
+      auth::check(policy_, path, query ? query : "", header("Cookie"), header("Origin"),
+                  header("Host"), websocket, tls, g_get_real_time() / G_USEC_PER_SEC);
+  if (d.allowed) {
+    if (!d.set_cookie.empty())
+      soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
+                                  d.set_cookie.c_str());
+    return true;
+  }
+  const char *host = soup_server_message_get_remote_host(msg);
+  GST_INFO("%s %s refused (%u): %s", host ? host : "?", path, d.status, d.reason.c_str());
+  respond(msg, d.status, "text/html; charset=utf-8",
+          d.status == 403
+              ? "<!doctype html><p>This stream does not accept connections from that page.</p>\n"
+              : "<!doctype html><title>camcast</title><p>This camera is private. Open it with "
+                "the link camcast printed when it started (the one with <code>?token=</code>)."
+                "</p>\n");
+  return false;
+}
+
 void HttpServer::route(SoupServerMessage *msg, const char *path) {
   const char *method = soup_server_message_get_method(msg);
   if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
     respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
     return;
   }
+  if (!allowed(msg, path, wants_websocket(msg)))
+    return;
   const std::string_view p(path);
+  if (p == "/api/token" && !policy_.access_token.empty()) {
+    // A stream token for embedding: GET /api/token?path=/video&ttl=300 (seconds, at most a day).
+    GUri *uri = soup_server_message_get_uri(msg);
+    const std::string query = g_uri_get_query(uri) ? g_uri_get_query(uri) : "";
+    std::string scope = auth::query_param(query, "path");
+    std::string canonical;
+    const std::string ttl_text = auth::query_param(query, "ttl");
+    const long ttl = ttl_text.empty() ? 300 : strtol(ttl_text.c_str(), nullptr, 10);
+    if (!normalize_mount_path(scope, &canonical) || ttl <= 0 || ttl > 86400) {
+      respond(msg, SOUP_STATUS_BAD_REQUEST, "text/plain",
+              "usage: /api/token?path=/video&ttl=300 (ttl in seconds, 1 to 86400)\n");
+      return;
+    }
+    const int64_t expires = g_get_real_time() / G_USEC_PER_SEC + ttl;
+    const std::string token = auth::sign(auth::key_for(policy_.access_token), canonical, expires);
+    respond(msg, SOUP_STATUS_OK, "application/json",
+            "{\"token\":\"" + token + "\",\"path\":\"" + canonical + "\",\"expires\":" +
+                std::to_string(expires) + "}\n");
+    return;
+  }
   if (p == "/api/streams") {
     respond(msg, SOUP_STATUS_OK, "application/json", render_streams_json(all_stats()));
     return;

@@ -8,6 +8,7 @@
 // pipeline restarts); the last release stops the thread and closes the port.
 #pragma once
 
+#include "auth.h"
 #include "mount.h"
 #include "mount_table.h"
 
@@ -49,6 +50,10 @@ public:
   // pipeline) takes them over; the server stays up meanwhile.
   void remove_mount(const std::shared_ptr<Mount> &mount, gint64 linger_us = 0);
 
+  // Access control for every path of this server (see auth.h). The first sink to set a policy
+  // sets it; another policy on the same server is refused with `error`.
+  bool set_policy(const auth::Policy &policy, GError **error);
+
   // Runs fn on the server thread and returns when it has run (directly if already there).
   void invoke_sync(const std::function<void()> &fn);
 
@@ -75,6 +80,8 @@ private:
   MountTable<std::shared_ptr<Mount>> mounts_;
   GSource *tick_source_ = nullptr;
   std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
+  auth::Policy policy_;
+  bool allowed(SoupServerMessage *msg, const char *path, bool websocket);
   std::shared_ptr<HttpServer> self_hold_;    // keeps the server up while mounts linger
   void drop_mount(const std::shared_ptr<Mount> &mount);
 };

@@ -96,7 +96,7 @@ bool WsTestClient::connect(int port, const std::string &path, int rcvbuf, int ti
   std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n";
+                        "Sec-WebSocket-Version: 13\r\n" + headers_ + "\r\n";
   if (!write_all(fd_, request.data(), request.size()))
     return false;
   if (!read_until(fd_, "\r\n\r\n", &response_, &buffered_, timeout_ms))
@@ -215,11 +215,12 @@ int WsTestClient::wait_closed(int timeout_ms) {
 }
 
 int http_open(int port, const std::string &path, std::string *head, std::string *rest,
-              int timeout_ms) {
+              int timeout_ms, const std::string &headers) {
   int fd = connect_tcp(port, 0);
   if (fd < 0)
     return -1;
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                        headers + "\r\n";
   if (!write_all(fd, request.data(), request.size()) ||
       !read_until(fd, "\r\n\r\n", head, rest, timeout_ms)) {
     ::close(fd);
@@ -229,9 +230,9 @@ int http_open(int port, const std::string &path, std::string *head, std::string 
 }
 
 int http_get(int port, const std::string &path, std::string *body, int timeout_ms,
-             std::string *head_out) {
+             std::string *head_out, const std::string &headers) {
   std::string head, rest;
-  int fd = http_open(port, path, &head, &rest, timeout_ms);
+  int fd = http_open(port, path, &head, &rest, timeout_ms, headers);
   if (fd < 0)
     return -1;
   // Connection: close, so the body runs to the end of the stream.

@@ -24,6 +24,8 @@ public:
   // Connects and completes the opening handshake. `rcvbuf` > 0 shrinks the receive buffer
   // before connecting (a slow link that cannot hide lag in the kernel).
   bool connect(int port, const std::string &path, int rcvbuf = 0, int timeout_ms = 3000);
+  // Extra request header lines for the next connect ("Cookie: a=b\r\nOrigin: …\r\n").
+  void set_headers(std::string headers) { headers_ = std::move(headers); }
   // The status line and headers of the server's answer to the handshake.
   const std::string &response() const { return response_; }
 
@@ -48,6 +50,7 @@ private:
   bool eof_ = false;
   std::string buffered_;  // bytes read past the handshake
   std::string response_;
+  std::string headers_;
   size_t read_rate_ = 0;
   size_t rate_bytes_ = 0;           // read since rate_start_
   int64_t rate_start_us_ = 0;
@@ -56,11 +59,11 @@ private:
 // A plain HTTP GET; returns the status code and body (and the head: status line and headers),
 // or -1 on failure.
 int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000,
-             std::string *head = nullptr);
+             std::string *head = nullptr, const std::string &headers = "");
 
 // Starts a GET whose response does not end (a stream): returns the socket with the response
 // head in `head` and whatever body already arrived in `rest`, or -1.
 int http_open(int port, const std::string &path, std::string *head, std::string *rest,
-              int timeout_ms = 3000);
+              int timeout_ms = 3000, const std::string &headers = "");
 
 }  // namespace camcast::test

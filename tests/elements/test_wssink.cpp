@@ -633,6 +633,61 @@ void test_linger_lets_a_restarted_sink_keep_viewers() {
   g_assert_cmpint(g_get_monotonic_time() - stopped, >=, 900 * 1000);
 }
 
+// With an access token, nothing is served without credentials — pages, streams, reports —
+// and what a credential opens is exactly what it should.
+void test_access_token_protects_everything() {
+  GstHarness *h = gst_harness_new_parse(
+      "wssink name=sink port=0 path=/cam access-token=s3cret keyframe-on-join=false");
+  gst_harness_set_src_caps_str(h, "application/x-test");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  std::string body, head;
+  for (const char *path : {"/", "/cam", "/api/streams", "/metrics", "/api/token?path=/cam"})
+    g_assert_cmpint(camcast::test::http_get(port, path, &body), ==, 401);
+  WsTestClient refused;
+  g_assert_false(refused.connect(port, "/cam"));
+  g_assert_true(refused.response().rfind("HTTP/1.1 401", 0) == 0);
+
+  // The access token opens the page and hands out a session cookie.
+  g_assert_cmpint(camcast::test::http_get(port, "/cam?token=s3cret", &body, 3000, &head), ==, 200);
+  const size_t at = head.find("Set-Cookie: ");
+  g_assert_cmpuint(at, !=, std::string::npos);
+  const std::string set_cookie = head.substr(at + 12, head.find("\r\n", at) - at - 12);
+  g_assert_nonnull(strstr(set_cookie.c_str(), "HttpOnly"));
+  g_assert_nonnull(strstr(set_cookie.c_str(), "SameSite=Strict"));
+  const std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';')) + "\r\n";
+  g_assert_cmpint(camcast::test::http_get(port, "/api/streams", &body, 3000, nullptr, cookie),
+                  ==, 200);
+  // The page's WebSocket with the cookie, from the server's own origin: in.
+  WsTestClient viewer;
+  viewer.set_headers(cookie);
+  g_assert_true(viewer.connect(port, "/cam"));
+  // The same cookie ridden by another site's page: refused.
+  WsTestClient hijack;
+  hijack.set_headers(cookie + "Origin: http://evil.example\r\n");
+  g_assert_false(hijack.connect(port, "/cam"));
+  g_assert_true(hijack.response().rfind("HTTP/1.1 403", 0) == 0);
+
+  // A stream token from /api/token opens its path, and only that.
+  g_assert_cmpint(camcast::test::http_get(port, "/api/token?path=/cam&ttl=60&token=s3cret", &body),
+                  ==, 200);
+  const size_t t = body.find("\"token\":\"") + 9;
+  const std::string token = body.substr(t, body.find('"', t) - t);
+  WsTestClient embedded;
+  g_assert_true(embedded.connect(port, "/cam?token=" + token));
+  g_assert_cmpint(camcast::test::http_get(port, "/api/streams?token=" + token, &body), ==, 401);
+  std::string forged = token;
+  forged[forged.size() - 1] = forged.back() == '0' ? '1' : '0';
+  WsTestClient forger;
+  g_assert_false(forger.connect(port, "/cam?token=" + forged));
+  gst_harness_push(h, make_frame(0, 1, 100));
+  g_assert_cmpuint(frame_index(viewer.read_frame()), ==, 0);
+  g_assert_cmpuint(frame_index(embedded.read_frame()), ==, 0);
+  gst_object_unref(sink);
+  gst_harness_teardown(h);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -649,5 +704,6 @@ int main(int argc, char **argv) {
                   test_stalled_server_thread_drops_to_a_keyframe);
   g_test_add_func("/wssink/ready-and-stop", test_ready_accepts_viewers_and_stop_closes_them);
   g_test_add_func("/wssink/linger", test_linger_lets_a_restarted_sink_keep_viewers);
+  g_test_add_func("/wssink/access-token", test_access_token_protects_everything);
   return g_test_run();
 }

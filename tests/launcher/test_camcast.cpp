@@ -154,21 +154,27 @@ void test_default_preset_serves_pages_and_a_stream() {
   }
   const auto started = std::chrono::steady_clock::now();
   Camcast camcast(args);
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/video";
+  // Private by default: the printed link carries the access token.
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/video?token=";
   g_assert_true(camcast.wait_output("open " + url));
+  const std::string out = camcast.output();
+  const size_t at = out.find(url) + url.size();
+  const std::string token = out.substr(at, out.find_first_of(" \n", at) - at);
   std::string body;
-  g_assert_cmpint(camcast::test::http_get(port, "/video", &body), ==, 200);
+  g_assert_cmpint(camcast::test::http_get(port, "/video", &body), ==, 401);
+  g_assert_cmpint(camcast::test::http_get(port, "/video?token=" + token, &body), ==, 200);
   g_assert_nonnull(strstr(body.c_str(), "player.js"));
-  g_assert_cmpint(camcast::test::http_get(port, "/jsmpeg", &body), ==, 200);
+  g_assert_cmpint(camcast::test::http_get(port, "/jsmpeg?token=" + token, &body), ==, 200);
   WsTestClient viewer;
-  g_assert_true(viewer.connect(port, "/video"));
+  g_assert_true(viewer.connect(port, "/video?token=" + token));
   expect_stream_start(viewer, 5000);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                        started).count();
   g_test_message("first keyframe at a viewer %.2f s after camcast started", seconds);
   g_assert_cmpfloat(seconds, <, 5.0);
   std::string jpeg;
-  for (int i = 0; i < 100 && camcast::test::http_get(port, "/mjpeg/snapshot.jpg", &jpeg) != 200;
+  for (int i = 0;
+       i < 100 && camcast::test::http_get(port, "/mjpeg/snapshot.jpg?token=" + token, &jpeg) != 200;
        i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   g_assert_cmpuint(jpeg.size(), >, 100);
@@ -179,7 +185,8 @@ void test_default_preset_serves_pages_and_a_stream() {
 
 void test_failed_pipeline_restarts_and_viewers_stay() {
   const int port = free_port();
-  Camcast camcast({"run", CAMCAST_FIXTURES "/fails.pipeline", "--port", std::to_string(port)});
+  Camcast camcast({"run", CAMCAST_FIXTURES "/fails.pipeline", "--port", std::to_string(port),
+                   "--no-auth"});
   g_assert_true(camcast.wait_output("open http://"));
   WsTestClient viewer;
   g_assert_true(viewer.connect(port, "/video"));
@@ -305,7 +312,8 @@ int frames_in(int port) {
 // keyframe; a second after the last viewer leaves, the camera is off again.
 void test_on_demand() {
   const int port = free_port();
-  Camcast camcast({"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port)});
+  Camcast camcast({"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port),
+                   "--no-auth"});
   g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   g_assert_cmpint(frames_in(port), ==, 0);
@@ -443,8 +451,44 @@ void test_publish_presets() {
 
 }  // namespace
 
+// The access token camcast keeps: made once with mode 0600, the same on the next start, and
+// --no-auth opens the port.
+void test_access_token_is_kept_and_no_auth_opens() {
+  const int port = free_port();
+  const std::vector<std::string> run = {"h264", "--port", std::to_string(port), "--set",
+                                        "width=160", "--set", "height=120"};
+  std::string first, second;
+  for (std::string *token : {&first, &second}) {
+    Camcast camcast(run);
+    g_assert_true(camcast.wait_output("?token="));
+    const std::string out = camcast.output();
+    const size_t at = out.find("?token=") + 7;
+    *token = out.substr(at, out.find_first_of(" \n", at) - at);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  g_assert_true(first == second);
+  g_autofree char *path = g_build_filename(g_getenv("XDG_CONFIG_HOME"), "camcast", "access-token",
+                                           nullptr);
+  GStatBuf st;
+  g_assert_cmpint(g_stat(path, &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  std::vector<std::string> open = run;
+  open.push_back("--no-auth");
+  Camcast camcast(open);
+  g_assert_true(camcast.wait_output("open http://127.0.0.1:" + std::to_string(port) + "/video "));
+  std::string body;
+  g_assert_cmpint(camcast::test::http_get(port, "/video", &body), ==, 200);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
+  // camcast keeps its access token under XDG_CONFIG_HOME: a fresh one for these tests.
+  g_autofree char *config = g_dir_make_tmp("camcast-config-XXXXXX", nullptr);
+  g_setenv("XDG_CONFIG_HOME", config, TRUE);
+  g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
   g_test_add_func("/camcast/default-preset", test_default_preset_serves_pages_and_a_stream);
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
@@ -453,5 +497,9 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/publish-presets", test_publish_presets);
   g_test_add_func("/camcast/on-demand", test_on_demand);
-  return g_test_run();
+  const int status = g_test_run();
+  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", config);
+  if (system(rm) != 0)
+    return 1;
+  return status;
 }

@@ -119,7 +119,7 @@ def bench_start():
     for _ in range(RUNS):
         port = free_port()
         t0 = time.monotonic()
-        c = Camcast('--port', str(port))
+        c = Camcast('--port', str(port), '--no-auth')
         v = Viewer(port)
         times.append(v.first_keyframe() - t0)
         v.close()
@@ -129,7 +129,8 @@ def bench_start():
 
 def bench_demand():
     port = free_port()
-    c = Camcast('run', os.path.join(FIXTURES, 'on-demand.pipeline'), '--port', str(port))
+    c = Camcast('run', os.path.join(FIXTURES, 'on-demand.pipeline'), '--port', str(port),
+                '--no-auth')
     times = []
     time.sleep(1)
     for _ in range(RUNS):
@@ -144,7 +145,8 @@ def bench_demand():
 
 def bench_restart():
     port = free_port()
-    c = Camcast('run', os.path.join(FIXTURES, 'fails.pipeline'), '--port', str(port))
+    c = Camcast('run', os.path.join(FIXTURES, 'fails.pipeline'), '--port', str(port),
+                '--no-auth')
     v = Viewer(port)
     v.first_keyframe()
     times = []

@@ -1,0 +1,35 @@
+// A private stream in headless Chromium: the link with the access token plays (the page gets a
+// session cookie that its WebSocket then carries); without it, the page is refused.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPipeline, launchBrowser, waitInPage } from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+test('the access token link plays; without it the camera is private', async () => {
+  const pipe = await startPipeline('videotestsrc is-live=true ! ' +
+    'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
+    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! ' +
+    'msesink port=0 path=/cam access-token=letmein');
+  const page = await browser.newPage();
+  try {
+    const refused = await page.goto(`http://127.0.0.1:${pipe.port}/cam`);
+    assert.equal(refused.status(), 401);
+    assert.match(await page.textContent('body'), /private/);
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam?token=letmein&backend=webcodecs`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'camcast_session');
+    assert.ok(session, 'a session cookie');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    // The session alone now opens the other pages of the server.
+    const index = await page.goto(`http://127.0.0.1:${pipe.port}/`);
+    assert.equal(index.status(), 200);
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});
