@@ -4,9 +4,12 @@
 #include "probe.h"
 #include "supervisor.h"
 #include "auth.h"
+#include "users.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <termios.h>
+#include <unistd.h>
 #include <gst/gst.h>
 
 #include <algorithm>
@@ -34,6 +37,9 @@ const char *kUsage =
     "  show NAME|FILE     print the gst-launch-1.0 description a pipeline resolves to\n"
     "  check FILE...      check pipeline files; each problem as FILE:LINE: what is wrong\n"
     "  probe              print what the probes find on this machine\n"
+    "  passwd USER        add USER to the users file, or change their password (read from\n"
+    "                     the terminal, or one line of standard input); then camcast asks\n"
+    "                     for a login instead of the access token\n"
     "\n"
     "Options:\n"
     "  --set KEY=VALUE    set a variable, e.g. --set width=640 (may be repeated)\n"
@@ -41,6 +47,7 @@ const char *kUsage =
     "  --inventory FILE   probe a recorded machine description instead of this machine\n"
     "  --no-auth          let anyone who can reach the port watch (by default the pages and\n"
     "                     streams need the access token in the printed links)\n"
+    "  --users FILE       the users file (default: ~/.config/camcast/users, if it exists)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
@@ -53,15 +60,72 @@ struct Options {
   std::vector<std::string> args;
   std::map<std::string, std::string> overrides;
   std::string inventory;
+  std::string users_file;
   bool no_auth = false;
 };
+
+// Where camcast keeps what it makes: $STATE_DIRECTORY under systemd, else ~/.config/camcast.
+std::string state_dir() {
+  const char *state = g_getenv("STATE_DIRECTORY");
+  return state && *state ? std::string(state)
+                         : std::string(g_get_user_config_dir()) + "/camcast";
+}
+
+// A password from the terminal (asked twice, not echoed) or one line of standard input.
+bool read_password(std::string *password, std::string *error) {
+  auto line = [](bool echo_off) {
+    termios old{}, quiet{};
+    const bool tty = isatty(STDIN_FILENO);
+    if (tty && echo_off) {
+      tcgetattr(STDIN_FILENO, &old);
+      quiet = old;
+      quiet.c_lflag &= ~tcflag_t(ECHO);
+      tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string s;
+    int c;
+    while ((c = getchar()) != EOF && c != '\n')
+      s += char(c);
+    if (tty && echo_off) {
+      tcsetattr(STDIN_FILENO, TCSANOW, &old);
+      g_printerr("\n");
+    }
+    return s;
+  };
+  if (isatty(STDIN_FILENO)) {
+    g_printerr("Password: ");
+    *password = line(true);
+    g_printerr("Again: ");
+    if (line(true) != *password) {
+      *error = "the passwords differ";
+      return false;
+    }
+  } else {
+    *password = line(false);
+  }
+  return true;
+}
+
+int usage_error(const std::string &message);
+
+int cmd_passwd(const Options &o) {
+  if (o.args.size() != 1)
+    return usage_error("passwd takes one user name");
+  const std::string path = o.users_file.empty() ? state_dir() + "/users" : o.users_file;
+  std::string password, error;
+  if (!read_password(&password, &error) ||
+      !camcast::users::set_user(path, o.args.front(), password, &error)) {
+    g_printerr("camcast: %s\n", error.c_str());
+    return 2;
+  }
+  g_print("camcast: %s can log in now (%s)\n", o.args.front().c_str(), path.c_str());
+  return 0;
+}
 
 // The access token: made up at first start and kept (0600) in $STATE_DIRECTORY (systemd) or
 // ~/.config/camcast, so the links stay valid across restarts. Empty with `error` on failure.
 std::string access_token(std::string *error) {
-  const char *state = g_getenv("STATE_DIRECTORY");
-  const std::string dir = state && *state ? std::string(state)
-                                          : std::string(g_get_user_config_dir()) + "/camcast";
+  const std::string dir = state_dir();
   const std::string path = dir + "/access-token";
   gchar *contents = nullptr;
   if (g_file_get_contents(path.c_str(), &contents, nullptr, nullptr)) {
@@ -262,7 +326,7 @@ int main(int argc, char **argv) {
       g_print("camcast %s\n", PACKAGE_VERSION);
       return 0;
     }
-    if (a == "--set" || a == "--port" || a == "--inventory") {
+    if (a == "--set" || a == "--port" || a == "--inventory" || a == "--users" || a == "--file") {
       if (i + 1 == argc)
         return usage_error(a + " needs a value");
       const std::string v = argv[++i];
@@ -272,6 +336,8 @@ int main(int argc, char **argv) {
         o.overrides["port"] = v;
       } else if (a == "--inventory") {
         o.inventory = v;
+      } else if (a == "--users" || a == "--file") {
+        o.users_file = v;
       } else {
         const size_t eq = v.find('=');
         if (eq == std::string::npos || eq == 0)
@@ -281,7 +347,7 @@ int main(int argc, char **argv) {
     } else if (a.size() > 1 && a[0] == '-') {
       return usage_error("unknown option " + a);
     } else if (o.command.empty() && (a == "run" || a == "list" || a == "show" || a == "check" ||
-                                     a == "probe")) {
+                                     a == "probe" || a == "passwd")) {
       o.command = a;
     } else {
       o.args.push_back(a);
@@ -294,6 +360,8 @@ int main(int argc, char **argv) {
     o.overrides["port"] = std::to_string(free_port());
   gst_init(nullptr, nullptr);
 
+  if (o.command == "passwd")
+    return cmd_passwd(o);
   if (o.command == "list")
     return cmd_list();
   if (o.command == "check")
@@ -344,17 +412,29 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  std::string token;
+  // Private unless told otherwise: a login for the users of a users file, if there is one,
+  // else the access token in the printed links.
+  std::string token, users;
   if (!o.no_auth) {
+    users = o.users_file.empty() ? state_dir() + "/users" : o.users_file;
+    if (!g_file_test(users.c_str(), G_FILE_TEST_EXISTS)) {
+      if (!o.users_file.empty())
+        return usage_error("no users file " + users + " (make one with camcast passwd USER)");
+      users.clear();
+    }
+  }
+  if (!o.no_auth && users.empty()) {
     token = access_token(&error);
     if (token.empty()) {
       g_printerr("camcast: %s\n", error.c_str());
       return 1;
     }
   }
-  for (RunSpec &spec : specs)
+  for (RunSpec &spec : specs) {
     spec.access_token = token;
-  Supervisor supervisor([o, token, args = o.args](std::vector<RunSpec> *out) {
+    spec.users_file = users;
+  }
+  Supervisor supervisor([o, token, users, args = o.args](std::vector<RunSpec> *out) {
     std::string error;
     const Probed probed = run_probes(o, &error);
     out->clear();
@@ -365,6 +445,7 @@ int main(int argc, char **argv) {
         return false;
       }
       spec.access_token = token;
+      spec.users_file = users;
       out->push_back(spec);
     }
     return true;

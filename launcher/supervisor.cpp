@@ -178,7 +178,7 @@ struct Supervisor::Pipeline {
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       if (is_camcast_sink(e)) {
         g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
-                     spec.access_token.c_str(), nullptr);
+                     spec.access_token.c_str(), "users-file", spec.users_file.c_str(), nullptr);
         // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
         auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
         g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
@@ -288,6 +288,9 @@ struct Supervisor::Pipeline {
       g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
     if (!index.empty())
       g_print("camcast: %s: every stream: %s\n", spec.name.c_str(), index.c_str());
+    if (!spec.users_file.empty() && !lines.empty())
+      g_print("camcast: %s: log in as a user of %s\n", spec.name.c_str(),
+              spec.users_file.c_str());
   }
 
   // Called every tick: stall detection and back-off reset.

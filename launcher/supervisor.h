@@ -25,7 +25,8 @@ struct RunSpec {
   std::string launch;  // resolved: no ${variables} left
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
-  std::string access_token;              // set on every camcast sink; empty: open
+  std::string access_token;              // set on every camcast sink; empty: none
+  std::string users_file;                // login with these users; empty: none
 };
 
 class Supervisor {

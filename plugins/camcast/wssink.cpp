@@ -38,6 +38,7 @@
 #include "wssink.h"
 
 #include "http_server.h"
+#include "users.h"
 
 #include <gst/video/video.h>
 
@@ -87,6 +88,7 @@ enum {
   PROP_KEYFRAME_ON_JOIN,
   PROP_LINGER,
   PROP_ACCESS_TOKEN,
+  PROP_USERS_FILE,
   PROP_ALLOWED_ORIGINS,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
@@ -433,7 +435,15 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     g_error_free(error);
     return FALSE;
   }
-  if (!policy.access_token.empty() && !server->set_policy(policy, &error)) {
+  if (!policy.users_file.empty()) {
+    std::string why;
+    if (!users::load(policy.users_file, &policy.users, &why)) {
+      GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ, ("cannot use the users file: %s", why.c_str()),
+                        (nullptr));
+      return FALSE;
+    }
+  }
+  if (policy.enabled() && !server->set_policy(policy, &error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
@@ -559,6 +569,11 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       priv->policy.access_token = t ? t : "";
       break;
     }
+    case PROP_USERS_FILE: {
+      const char *f = g_value_get_string(value);
+      priv->policy.users_file = f ? f : "";
+      break;
+    }
     case PROP_ALLOWED_ORIGINS: {
       priv->policy.allowed_origins.clear();
       g_auto(GStrv) parts = g_strsplit(g_value_get_string(value) ? g_value_get_string(value)
@@ -606,6 +621,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
   case PROP_ACCESS_TOKEN: g_value_set_string(value, priv->policy.access_token.c_str()); break;
+  case PROP_USERS_FILE: g_value_set_string(value, priv->policy.users_file.c_str()); break;
   case PROP_ALLOWED_ORIGINS: {
     std::string all;
     for (const std::string &o : priv->policy.allowed_origins)
@@ -736,6 +752,12 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "token (?token=, which also gives the browser a session cookie), a stream token from "
           "/api/token, or that session. Empty (the default): anyone who can reach the port "
           "may watch. Sinks sharing a port need the same token",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_USERS_FILE,
+      g_param_spec_string("users-file", "Users file",
+          "Make the whole server private behind a login page (/login): the users of this file "
+          "(NAME:yescrypt-hash lines, made with camcast passwd; mode 600). Failed logins are "
+          "slowed per address. Works with or without access-token",
           nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_ALLOWED_ORIGINS,
       g_param_spec_string("allowed-origins", "Allowed origins",

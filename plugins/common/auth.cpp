@@ -169,11 +169,17 @@ bool origin_allowed(std::string_view origin, std::string_view host,
   return sep != std::string_view::npos && !host.empty() && origin.substr(sep + 3) == host;
 }
 
+std::string session_cookie(const Policy &policy, int64_t now, bool tls, int64_t seconds) {
+  const std::string value = seconds > 0 ? sign(policy.key(), "*", now + seconds) : "";
+  return std::string(kSessionCookie) + "=" + value + "; Path=/; Max-Age=" +
+         std::to_string(seconds) + "; HttpOnly; SameSite=Strict" + (tls ? "; Secure" : "");
+}
+
 Decision check(const Policy &policy, std::string_view path, std::string_view query,
                std::string_view cookie_header, std::string_view origin, std::string_view host,
                bool websocket, bool tls, int64_t now) {
   Decision d;
-  if (policy.access_token.empty()) {
+  if (!policy.enabled()) {
     d.allowed = true;
     return d;
   }
@@ -183,18 +189,15 @@ Decision check(const Policy &policy, std::string_view path, std::string_view que
                ")";
     return d;
   }
-  const std::string key = key_for(policy.access_token);
+  const std::string key = policy.key();
   const std::string token = query_param(query, "token");
   std::string why;
-  if (!token.empty() && constant_time_equal(token, policy.access_token)) {
+  if (!token.empty() && !policy.access_token.empty() &&
+      constant_time_equal(token, policy.access_token)) {
     d.allowed = true;
-    if (!websocket) {
-      // The link was the key: from now on the browser holds a session instead.
-      const std::string session = sign(key, "*", now + policy.session_seconds);
-      d.set_cookie = std::string(kSessionCookie) + "=" + session + "; Path=/; Max-Age=" +
-                     std::to_string(policy.session_seconds) + "; HttpOnly; SameSite=Strict" +
-                     (tls ? "; Secure" : "");
-    }
+    // The link was the key: from now on the browser holds a session instead.
+    if (!websocket)
+      d.set_cookie = session_cookie(policy, now, tls, policy.session_seconds);
     return d;
   }
   if (!token.empty() && verify(key, token, path, now, &why)) {
@@ -208,8 +211,9 @@ Decision check(const Policy &policy, std::string_view path, std::string_view que
     return d;
   }
   d.status = 401;
+  d.login = !policy.users_file.empty();
   d.reason = !token.empty() ? why : !session.empty() ? "session: " + session_why
-                                                     : "no access token";
+                                                     : "no credentials";
   return d;
 }
 

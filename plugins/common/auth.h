@@ -53,17 +53,27 @@ bool origin_allowed(std::string_view origin, std::string_view host,
 constexpr const char *kSessionCookie = "camcast_session";
 
 struct Policy {
-  std::string access_token;            // empty: access control off
+  std::string access_token;            // the link key; empty: none
+  std::string users_file;              // users who log in (users.h); empty: none
+  std::map<std::string, std::string> users;  // loaded from users_file: name → hash
   std::vector<std::string> allowed_origins;
   int64_t session_seconds = 30 * 24 * 3600;
+  std::string signing_key;             // for tokens and sessions (see key())
+  bool enabled() const { return !access_token.empty() || !users_file.empty(); }
+  // Derived from the access token (revoking it revokes all), else signing_key (random per run).
+  std::string key() const { return access_token.empty() ? signing_key : key_for(access_token); }
   bool operator==(const Policy &o) const {
-    return access_token == o.access_token && allowed_origins == o.allowed_origins &&
-           session_seconds == o.session_seconds;
+    return access_token == o.access_token && users_file == o.users_file &&
+           allowed_origins == o.allowed_origins && session_seconds == o.session_seconds;
   }
 };
 
+// The Set-Cookie value for a new session (or, with `seconds` 0, one that ends it).
+std::string session_cookie(const Policy &policy, int64_t now, bool tls, int64_t seconds);
+
 struct Decision {
   bool allowed = false;
+  bool login = false;           // denied, and logging in would help (users are configured)
   unsigned status = 200;        // 401 (no or bad credentials) or 403 (bad Origin) when denied
   std::string reason;
   std::string set_cookie;       // a Set-Cookie header value to send, if any

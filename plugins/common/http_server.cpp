@@ -323,10 +323,13 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
 bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
   bool ok = true;
   invoke_sync([&] {
-    if (policy_.access_token.empty())
+    if (!policy_.enabled()) {
       policy_ = policy;
-    else
+      if (policy_.signing_key.empty())
+        policy_.signing_key = auth::random_token() + auth::random_token();
+    } else {
       ok = policy_ == policy;
+    }
   });
   if (!ok)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
@@ -336,8 +339,91 @@ bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
 }
 
 // Applies the access policy; answers the request itself when it is refused.
+namespace {
+
+// The login page: a plain form, no script. `next` is where to go after.
+std::string login_page(const std::string &next, const char *problem) {
+  g_autofree char *escaped = g_markup_escape_text(next.c_str(), -1);
+  return std::string(
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+      "<title>camcast: log in</title><style>body{font:16px system-ui,sans-serif;background:#111;"
+      "color:#eee;display:flex;justify-content:center;margin-top:15vh}form{display:grid;gap:.6em;"
+      "min-width:16em}input,button{font:inherit;padding:.4em}.problem{color:#f88}</style></head>"
+      "<body><form method=\"post\" action=\"/login\"><h1>camcast</h1>") +
+         (problem ? std::string("<p class=\"problem\">") + problem + "</p>" : "") +
+         "<label>User <input name=\"user\" autocomplete=\"username\" required autofocus></label>"
+         "<label>Password <input name=\"password\" type=\"password\" "
+         "autocomplete=\"current-password\" required></label>"
+         "<input type=\"hidden\" name=\"next\" value=\"" + escaped + "\">"
+         "<button type=\"submit\">Log in</button></form></body></html>\n";
+}
+
+// Only a path on this server: never "//elsewhere" or "https://…" (no open redirect).
+std::string local_path(const std::string &next) {
+  return next.size() > 0 && next[0] == '/' && (next.size() < 2 || next[1] != '/') &&
+                 next.find_first_of("\\\r\n") == std::string::npos
+             ? next : "/";
+}
+
+void redirect(SoupServerMessage *msg, const std::string &location) {
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Location",
+                               location.c_str());
+  soup_server_message_set_status(msg, SOUP_STATUS_SEE_OTHER, nullptr);
+}
+
+}  // namespace
+
+// GET /login: the form. POST /login: check the password, slowed per address after failures.
+// GET /logout: end the session.
+void HttpServer::login(SoupServerMessage *msg) {
+  const char *method = soup_server_message_get_method(msg);
+  GUri *uri = soup_server_message_get_uri(msg);
+  const bool tls = g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
+  const int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+  if (g_str_equal(g_uri_get_path(uri), "/logout")) {
+    soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
+                                auth::session_cookie(policy_, now, tls, 0).c_str());
+    redirect(msg, "/login");
+    return;
+  }
+  const char *query = g_uri_get_query(uri);
+  if (method != SOUP_METHOD_POST) {
+    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8",
+            login_page(local_path(auth::query_param(query ? query : "", "next")), nullptr));
+    return;
+  }
+  SoupMessageBody *body = soup_server_message_get_request_body(msg);
+  const std::string form = body->length <= 4096 ? std::string(body->data, body->length) : "";
+  const std::string user = auth::query_param(form, "user");
+  const std::string next = local_path(auth::query_param(form, "next"));
+  const char *host = soup_server_message_get_remote_host(msg);
+  const std::string address = host ? host : "?";
+  if (!throttle_.allowed(address, now)) {
+    GST_WARNING("%s: login refused: too many failures", address.c_str());
+    respond(msg, 429, "text/html; charset=utf-8",
+            login_page(next, "Too many failed logins from here: wait a minute."));
+    return;
+  }
+  auto found = policy_.users.find(user);
+  if (found == policy_.users.end() ||
+      !users::verify_password(found->second, auth::query_param(form, "password"))) {
+    throttle_.failed(address, now);
+    GST_INFO("%s: failed login as \"%s\"", address.c_str(), user.c_str());
+    respond(msg, SOUP_STATUS_UNAUTHORIZED, "text/html; charset=utf-8",
+            login_page(next, "Wrong user name or password."));
+    return;
+  }
+  throttle_.succeeded(address);
+  GST_INFO("%s: %s logged in", address.c_str(), user.c_str());
+  soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
+                              auth::session_cookie(policy_, now, tls, policy_.session_seconds)
+                                  .c_str());
+  redirect(msg, next);
+}
+
 bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocket) {
-  if (policy_.access_token.empty())
+  if (!policy_.enabled())
     return true;
   SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
   auto header = [&](const char *name) {
@@ -358,6 +444,11 @@ bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocke
   }
   const char *host = soup_server_message_get_remote_host(msg);
   GST_INFO("%s %s refused (%u): %s", host ? host : "?", path, d.status, d.reason.c_str());
+  if (d.login && !websocket) {
+    g_autofree char *next = g_uri_escape_string(path, "/", FALSE);
+    redirect(msg, std::string("/login?next=") + next);
+    return false;
+  }
   respond(msg, d.status, "text/html; charset=utf-8",
           d.status == 403
               ? "<!doctype html><p>This stream does not accept connections from that page.</p>\n"
@@ -369,14 +460,18 @@ bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocke
 
 void HttpServer::route(SoupServerMessage *msg, const char *path) {
   const char *method = soup_server_message_get_method(msg);
+  const std::string_view p(path);
+  if (!policy_.users_file.empty() && (p == "/login" || p == "/logout")) {
+    login(msg);
+    return;
+  }
   if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
     respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
     return;
   }
   if (!allowed(msg, path, wants_websocket(msg)))
     return;
-  const std::string_view p(path);
-  if (p == "/api/token" && !policy_.access_token.empty()) {
+  if (p == "/api/token" && policy_.enabled()) {
     // A stream token for embedding: GET /api/token?path=/video&ttl=300 (seconds, at most a day).
     GUri *uri = soup_server_message_get_uri(msg);
     const std::string query = g_uri_get_query(uri) ? g_uri_get_query(uri) : "";
@@ -390,7 +485,7 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
       return;
     }
     const int64_t expires = g_get_real_time() / G_USEC_PER_SEC + ttl;
-    const std::string token = auth::sign(auth::key_for(policy_.access_token), canonical, expires);
+    const std::string token = auth::sign(policy_.key(), canonical, expires);
     respond(msg, SOUP_STATUS_OK, "application/json",
             "{\"token\":\"" + token + "\",\"path\":\"" + canonical + "\",\"expires\":" +
                 std::to_string(expires) + "}\n");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "auth.h"
+#include "users.h"
 #include "mount.h"
 #include "mount_table.h"
 
@@ -81,7 +82,9 @@ private:
   GSource *tick_source_ = nullptr;
   std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
   auth::Policy policy_;
+  users::LoginThrottle throttle_;
   bool allowed(SoupServerMessage *msg, const char *path, bool websocket);
+  void login(SoupServerMessage *msg);
   std::shared_ptr<HttpServer> self_hold_;    // keeps the server up while mounts linger
   void drop_mount(const std::shared_ptr<Mount> &mount);
 };

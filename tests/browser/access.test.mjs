@@ -2,6 +2,10 @@
 // session cookie that its WebSocket then carries); without it, the page is refused.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startPipeline, launchBrowser, waitInPage } from './lib.mjs';
 
 let browser;
@@ -31,5 +35,35 @@ test('the access token link plays; without it the camera is private', async () =
   } finally {
     await page.close();
     pipe.stop();
+  }
+});
+
+test('logging in on the login page opens the player', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'camcast-users-'));
+  const users = join(dir, 'users');
+  // The users file as camcast passwd makes it (the launcher built beside the plugin).
+  const camcast = new URL('../../build/launcher/camcast', import.meta.url).pathname;
+  execFileSync(camcast, ['passwd', 'alice', '--file', users], { input: 'correct horse\n' });
+  const pipe = await startPipeline('videotestsrc is-live=true ! ' +
+    'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
+    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! ' +
+    `msesink port=0 path=/cam users-file=${users}`);
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam`);
+    assert.match(page.url(), /\/login\?next=\/cam$/);
+    await page.fill('input[name=user]', 'alice');
+    await page.fill('input[name=password]', 'wrong');
+    await page.click('button[type=submit]');
+    assert.match(await page.textContent('body'), /Wrong user name or password/);
+    await page.fill('input[name=user]', 'alice');
+    await page.fill('input[name=password]', 'correct horse');
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/cam$/);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+  } finally {
+    await page.close();
+    pipe.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

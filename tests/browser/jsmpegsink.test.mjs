@@ -62,8 +62,9 @@ async function watch(pipe, path, { frames = 60, delayMs = 0 } = {}) {
     assert.deepEqual(log.bad.slice(0, 5), [], 'frames that are not the test pattern');
     assert.deepEqual(log.size, [320, 240]);
     assert.ok(log.shown > first, 'the picture keeps updating');
-    // The viewer starts at the newest keyframe already queued, not at the next one to come.
-    assert.ok(log.firstAtMs < 1500, `first picture after ${Math.round(log.firstAtMs)} ms`);
+    // The viewer starts at the newest keyframe already queued, not at the next one to come
+    // (with a 10 s GOP that is at least 7.5 s away; the bound leaves room for a busy machine).
+    assert.ok(log.firstAtMs < 5000, `first picture after ${Math.round(log.firstAtMs)} ms`);
     return log;
   } finally {
     await page.close();
@@ -100,8 +101,8 @@ test('jsmp mode: the legacy jsmpg.js shows the test pattern and keeps updating',
 });
 
 test('a viewer joining mid-GOP never sees a broken picture, in either mode', async () => {
-  // A 4-second GOP and no keyframe on join: the viewer arrives between keyframes.
-  const gop = 'key-int-max=120';
+  // A 10-second GOP and no keyframe on join: the viewer arrives between keyframes.
+  const gop = 'key-int-max=300';
   const ts = await startPipeline(`${video} ${gop} ! mpegtsmux ! ` +
     'jsmpegsink port=0 keyframe-on-join=false');
   const legacy = await startPipeline(`${video} ${gop} ! ` +

@@ -229,6 +229,28 @@ int http_open(int port, const std::string &path, std::string *head, std::string 
   return fd;
 }
 
+int http_post(int port, const std::string &path, const std::string &form, std::string *body,
+              std::string *head_out, const std::string &headers) {
+  int fd = connect_tcp(port, 0);
+  if (fd < 0)
+    return -1;
+  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+      "Content-Length: " + std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
+  std::string head, rest;
+  if (!write_all(fd, request.data(), request.size()) ||
+      !read_until(fd, "\r\n\r\n", &head, &rest, 3000)) {
+    ::close(fd);
+    return -1;
+  }
+  ::close(fd);
+  if (body)
+    *body = rest;
+  if (head_out)
+    *head_out = head;
+  return head.rfind("HTTP/1.1 ", 0) == 0 ? atoi(head.c_str() + 9) : -1;
+}
+
 int http_get(int port, const std::string &path, std::string *body, int timeout_ms,
              std::string *head_out, const std::string &headers) {
   std::string head, rest;

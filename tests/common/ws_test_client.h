@@ -61,6 +61,10 @@ private:
 int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000,
              std::string *head = nullptr, const std::string &headers = "");
 
+// A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
+int http_post(int port, const std::string &path, const std::string &form, std::string *body,
+              std::string *head = nullptr, const std::string &headers = "");
+
 // Starts a GET whose response does not end (a stream): returns the socket with the response
 // head in `head` and whatever body already arrived in `rest`, or -1.
 int http_open(int port, const std::string &path, std::string *head, std::string *rest,

@@ -1,7 +1,10 @@
 // wssink end to end: GstHarness pushes frames, real WebSocket clients on loopback receive them.
 // Covers the fan-out (identical bytes, join points), the lag policy with a really slow socket,
 // hostile clients, keepalive, connect/disconnect leaks, the shared server and its status pages.
+#include "users.h"
 #include "ws_test_client.h"
+
+#include <glib/gstdio.h>
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
@@ -688,6 +691,59 @@ void test_access_token_protects_everything() {
   gst_harness_teardown(h);
 }
 
+// With a users file: pages redirect to the login page; a wrong password is refused and
+// repeated failures slow that address down; the right one gives a session for everything.
+void test_login() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-login-XXXXXX", nullptr);
+  const std::string users = std::string(dir) + "/users";
+  std::string error;
+  g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
+  g_autofree char *launch = g_strdup_printf(
+      "wssink name=sink port=0 path=/cam users-file=%s", users.c_str());
+  GstHarness *h = gst_harness_new_parse(launch);
+  gst_harness_set_src_caps_str(h, "application/x-test");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  std::string body, head;
+  g_assert_cmpint(camcast::test::http_get(port, "/cam", &body, 3000, &head), ==, 303);
+  g_assert_nonnull(strstr(head.c_str(), "Location: /login?next=/cam"));
+  g_assert_cmpint(camcast::test::http_get(port, "/login?next=/cam", &body), ==, 200);
+  g_assert_nonnull(strstr(body.c_str(), "type=\"password\""));
+  WsTestClient refused;
+  g_assert_false(refused.connect(port, "/cam"));
+
+  g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=wrong&next=%2Fcam",
+                                           &body), ==, 401);
+  g_assert_cmpint(camcast::test::http_post(port, "/login",
+                                           "user=alice&password=correct+horse&next=%2Fcam",
+                                           &body, &head), ==, 303);
+  g_assert_nonnull(strstr(head.c_str(), "Location: /cam\r\n"));
+  const size_t at = head.find("Set-Cookie: ");
+  g_assert_cmpuint(at, !=, std::string::npos);
+  const std::string cookie =
+      "Cookie: " + head.substr(at + 12, head.find(';', at) - at - 12) + "\r\n";
+  g_assert_cmpint(camcast::test::http_get(port, "/cam", &body, 3000, nullptr, cookie), ==, 200);
+  WsTestClient viewer;
+  viewer.set_headers(cookie);
+  g_assert_true(viewer.connect(port, "/cam"));
+  // An open redirect is not on offer: "next" stays on this server.
+  g_assert_cmpint(camcast::test::http_post(port, "/login",
+                                           "user=alice&password=correct+horse&next=//evil.example",
+                                           &body, &head), ==, 303);
+  g_assert_nonnull(strstr(head.c_str(), "Location: /\r\n"));
+  // Guessing is slowed: after five failures this address is refused even the right password.
+  for (int i = 0; i < 5; i++)
+    g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=guess", &body),
+                    ==, 401);
+  g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=correct+horse",
+                                           &body), ==, 429);
+  gst_object_unref(sink);
+  gst_harness_teardown(h);
+  g_unlink(users.c_str());
+  g_rmdir(dir);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -705,5 +761,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/ready-and-stop", test_ready_accepts_viewers_and_stop_closes_them);
   g_test_add_func("/wssink/linger", test_linger_lets_a_restarted_sink_keep_viewers);
   g_test_add_func("/wssink/access-token", test_access_token_protects_everything);
+  g_test_add_func("/wssink/login", test_login);
   return g_test_run();
 }

@@ -1,6 +1,9 @@
 // Access control: signed tokens and sessions (forged, expired, wrong path refused), the parsing
 // of queries and cookies, Origin checks, and what the server decides for each request.
 #include "auth.h"
+#include "users.h"
+
+#include <glib/gstdio.h>
 
 #include <glib.h>
 
@@ -101,6 +104,53 @@ void test_decisions() {
   g_assert_false(check(p, "/video", "token=secreT", "", "", "cam", false, false, kNow).allowed);
 }
 
+void test_users_file() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-users-XXXXXX", nullptr);
+  const std::string path = std::string(dir) + "/users";
+  std::string error;
+  g_assert_false(camcast::users::set_user(path, "alice", "short", &error));
+  g_assert_false(camcast::users::set_user(path, "a:b", "long enough pass", &error));
+  g_assert_true(camcast::users::set_user(path, "alice", "correct horse", &error));
+  g_assert_true(camcast::users::set_user(path, "bob", "battery staple", &error));
+  gchar *text = nullptr;
+  g_assert_true(g_file_get_contents(path.c_str(), &text, nullptr, nullptr));
+  g_assert_null(strstr(text, "correct horse"));  // never in clear
+  g_assert_nonnull(strstr(text, "alice:$y$"));    // yescrypt
+  g_free(text);
+  GStatBuf st;
+  g_assert_cmpint(g_stat(path.c_str(), &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  std::map<std::string, std::string> users;
+  g_assert_true(camcast::users::load(path, &users, &error));
+  g_assert_cmpuint(users.size(), ==, 2);
+  g_assert_true(camcast::users::verify_password(users["alice"], "correct horse"));
+  g_assert_false(camcast::users::verify_password(users["alice"], "correct horsE"));
+  g_assert_false(camcast::users::verify_password(users["alice"], "battery staple"));
+  g_assert_false(camcast::users::verify_password("", "x"));
+  // A file others can read is refused, and says how to fix it.
+  g_chmod(path.c_str(), 0644);
+  g_assert_false(camcast::users::load(path, &users, &error));
+  g_assert_nonnull(strstr(error.c_str(), "chmod 600"));
+  g_chmod(path.c_str(), 0600);
+  g_assert_true(g_file_set_contents(path.c_str(), "alice:$y$x\nnonsense\n", -1, nullptr));
+  g_chmod(path.c_str(), 0600);
+  g_assert_false(camcast::users::load(path, &users, &error));
+  g_assert_nonnull(strstr(error.c_str(), "users:2: expected NAME:HASH"));
+  g_unlink(path.c_str());
+  g_rmdir(dir);
+}
+
+void test_login_throttle() {
+  camcast::users::LoginThrottle t;
+  for (int i = 0; i < camcast::users::LoginThrottle::kMaxFailures; i++) {
+    g_assert_true(t.allowed("10.0.0.1", kNow));
+    t.failed("10.0.0.1", kNow);
+  }
+  g_assert_false(t.allowed("10.0.0.1", kNow + 10));  // slowed
+  g_assert_true(t.allowed("10.0.0.2", kNow + 10));   // others are not
+  g_assert_true(t.allowed("10.0.0.1", kNow + 60));   // after the window
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -108,5 +158,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/auth/tokens", test_tokens);
   g_test_add_func("/auth/parsing", test_parsing_and_comparison);
   g_test_add_func("/auth/decisions", test_decisions);
+  g_test_add_func("/auth/users-file", test_users_file);
+  g_test_add_func("/auth/login-throttle", test_login_throttle);
   return g_test_run();
 }
