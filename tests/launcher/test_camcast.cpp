@@ -61,7 +61,8 @@ public:
       wait_exit(5000);
     }
     for (auto &t : readers_)
-      t.join();
+      if (t.joinable())
+        t.join();
   }
 
   // Waits until the output contains `text`; returns the output so far.
@@ -86,6 +87,10 @@ public:
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         exited_ = true;
+        // Everything it wrote is read (the pipes end with it) before anyone looks at it.
+        for (auto &t : readers_)
+          if (t.joinable())
+            t.join();
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
