@@ -90,6 +90,8 @@ enum {
   PROP_ACCESS_TOKEN,
   PROP_USERS_FILE,
   PROP_ALLOWED_ORIGINS,
+  PROP_METRICS_TOKEN,
+  PROP_PUBLIC,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
   PROP_BUFFERS_QUEUED,
@@ -135,6 +137,7 @@ struct WsSinkImpl final : public MountDelegate {
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
   guint linger = DEFAULT_LINGER;  // s
   auth::Policy policy;            // access control for the sink's server (off: no token)
+  bool is_public = false;         // this stream needs no credentials on a private server
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -443,7 +446,8 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
       return FALSE;
     }
   }
-  if (policy.enabled() && !server->set_policy(policy, &error)) {
+  if ((policy.enabled() || !policy.metrics_token.empty()) &&
+      !server->set_policy(policy, &error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
@@ -463,6 +467,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
   }
   {
     std::lock_guard<std::mutex> lk(priv->lock);
+    mount->set_public(priv->is_public);
     priv->server = server;
     priv->mount = mount;
   }
@@ -569,6 +574,12 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       priv->policy.access_token = t ? t : "";
       break;
     }
+    case PROP_METRICS_TOKEN: {
+      const char *t = g_value_get_string(value);
+      priv->policy.metrics_token = t ? t : "";
+      break;
+    }
+    case PROP_PUBLIC: priv->is_public = g_value_get_boolean(value); break;
     case PROP_USERS_FILE: {
       const char *f = g_value_get_string(value);
       priv->policy.users_file = f ? f : "";
@@ -622,6 +633,8 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
   case PROP_ACCESS_TOKEN: g_value_set_string(value, priv->policy.access_token.c_str()); break;
   case PROP_USERS_FILE: g_value_set_string(value, priv->policy.users_file.c_str()); break;
+  case PROP_METRICS_TOKEN: g_value_set_string(value, priv->policy.metrics_token.c_str()); break;
+  case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
   case PROP_ALLOWED_ORIGINS: {
     std::string all;
     for (const std::string &o : priv->policy.allowed_origins)
@@ -759,6 +772,15 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "(NAME:yescrypt-hash lines, made with camcast passwd; mode 600). Failed logins are "
           "slowed per address. Works with or without access-token",
           nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_METRICS_TOKEN,
+      g_param_spec_string("metrics-token", "Metrics token",
+          "/metrics also answers a scraper sending \"Authorization: Bearer <this>\"; once set, "
+          "/metrics needs it (or a viewer's credentials) even on an open server", nullptr,
+          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_PUBLIC,
+      g_param_spec_boolean("public", "Public",
+          "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
+          "server is private", FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_ALLOWED_ORIGINS,
       g_param_spec_string("allowed-origins", "Allowed origins",
           "With an access token: the origins (https://example.com, comma-separated) besides "

@@ -57,6 +57,7 @@ struct Policy {
   std::string users_file;              // users who log in (users.h); empty: none
   std::map<std::string, std::string> users;  // loaded from users_file: name → hash
   std::vector<std::string> allowed_origins;
+  std::string metrics_token;           // /metrics also takes "Authorization: Bearer <this>"
   int64_t session_seconds = 30 * 24 * 3600;
   std::string signing_key;             // for tokens and sessions (see key())
   bool enabled() const { return !access_token.empty() || !users_file.empty(); }
@@ -64,7 +65,8 @@ struct Policy {
   std::string key() const { return access_token.empty() ? signing_key : key_for(access_token); }
   bool operator==(const Policy &o) const {
     return access_token == o.access_token && users_file == o.users_file &&
-           allowed_origins == o.allowed_origins && session_seconds == o.session_seconds;
+           allowed_origins == o.allowed_origins && metrics_token == o.metrics_token &&
+           session_seconds == o.session_seconds;
   }
 };
 

@@ -323,7 +323,7 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
 bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
   bool ok = true;
   invoke_sync([&] {
-    if (!policy_.enabled()) {
+    if (!policy_.enabled() && policy_.metrics_token.empty()) {
       policy_ = policy;
       if (policy_.signing_key.empty())
         policy_.signing_key = auth::random_token() + auth::random_token();
@@ -423,7 +423,24 @@ void HttpServer::login(SoupServerMessage *msg) {
 }
 
 bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocket) {
+  SoupMessageHeaders *request = soup_server_message_get_request_headers(msg);
+  // /metrics for a scraper: its own bearer token, required whenever one is set.
+  if (g_str_equal(path, "/metrics") && !policy_.metrics_token.empty()) {
+    const char *authorization = soup_message_headers_get_one(request, "Authorization");
+    if (authorization && auth::constant_time_equal(authorization,
+                                                   "Bearer " + policy_.metrics_token))
+      return true;
+    if (!policy_.enabled()) {
+      respond(msg, SOUP_STATUS_UNAUTHORIZED, "text/plain",
+              "/metrics needs Authorization: Bearer <metrics-token>\n");
+      return false;
+    }
+  }
   if (!policy_.enabled())
+    return true;
+  std::shared_ptr<Mount> mount;
+  std::string_view rest;
+  if (mounts_.match(path, &mount, &rest) && mount->is_public())
     return true;
   SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
   auto header = [&](const char *name) {

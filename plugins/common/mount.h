@@ -117,6 +117,9 @@ public:
   uint64_t queued_bytes() const { return queued_bytes_.load(); }
   // Closes one client with status Removed.
   bool remove_client(uint64_t id);
+  // A public mount needs no credentials on a private server (its page, files and stream).
+  void set_public(bool is_public) { public_ = is_public; }
+  bool is_public() const { return public_.load(); }
 
   // ---- server thread (called by HttpServer) ----
   void attach(HttpServer *server, MountDelegate *delegate);
@@ -179,6 +182,7 @@ private:
   std::atomic<size_t> queued_units_{0};
   std::atomic<uint64_t> queued_bytes_{0};
   std::atomic<uint64_t> bytes_served_{0};
+  std::atomic<bool> public_{false};
 };
 
 }  // namespace camcast

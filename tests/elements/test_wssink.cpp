@@ -687,6 +687,35 @@ void test_access_token_protects_everything() {
   gst_harness_push(h, make_frame(0, 1, 100));
   g_assert_cmpuint(frame_index(viewer.read_frame()), ==, 0);
   g_assert_cmpuint(frame_index(embedded.read_frame()), ==, 0);
+
+  // A public stream on the same private server needs nothing; the others still do.
+  g_autofree char *launch = g_strdup_printf("wssink port=%d path=/open public=true", port);
+  GstHarness *open = gst_harness_new_parse(launch);
+  gst_harness_set_src_caps_str(open, "application/x-test");
+  g_assert_cmpint(camcast::test::http_get(port, "/open", &body), ==, 200);
+  WsTestClient anyone;
+  g_assert_true(anyone.connect(port, "/open"));
+  g_assert_cmpint(camcast::test::http_get(port, "/cam", &body), ==, 401);
+  gst_harness_teardown(open);
+  gst_object_unref(sink);
+  gst_harness_teardown(h);
+}
+
+// metrics-token: a scraper's bearer token for /metrics, required once set.
+void test_metrics_token() {
+  GstHarness *h = gst_harness_new_parse("wssink name=sink port=0 path=/cam metrics-token=scrape");
+  gst_harness_set_src_caps_str(h, "application/x-test");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  std::string body;
+  g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body), ==, 401);
+  g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body, 3000, nullptr,
+                                          "Authorization: Bearer wrong\r\n"), ==, 401);
+  g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body, 3000, nullptr,
+                                          "Authorization: Bearer scrape\r\n"), ==, 200);
+  g_assert_nonnull(strstr(body.c_str(), "camcast_"));
+  g_assert_cmpint(camcast::test::http_get(port, "/cam", &body), ==, 200);  // the rest stays open
   gst_object_unref(sink);
   gst_harness_teardown(h);
 }
@@ -762,5 +791,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/linger", test_linger_lets_a_restarted_sink_keep_viewers);
   g_test_add_func("/wssink/access-token", test_access_token_protects_everything);
   g_test_add_func("/wssink/login", test_login);
+  g_test_add_func("/wssink/metrics-token", test_metrics_token);
   return g_test_run();
 }
