@@ -104,14 +104,7 @@ static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {
-    if (soup_server_message_get_method(msg) == SOUP_METHOD_HEAD) {
-      g_autofree char *type =
-          g_strdup_printf("multipart/x-mixed-replace;boundary=%s", "camcast-frame");
-      set_no_store(msg);
-      gst_ws_sink_respond(msg, SOUP_STATUS_OK, type, "", 0);
-    } else {
-      gst_ws_sink_serve_multipart(ws, msg);
-    }
+    gst_ws_sink_serve_multipart(ws, msg);
     return TRUE;
   }
   return GST_WS_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);

@@ -53,10 +53,10 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 // real-time clock (for a live source the running time is the capture time). Now if unknown.
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
 // For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units,
-// each client getting the newest when its socket has drained (MJPEG for <img>).
+// each client getting the newest when its socket has drained (MJPEG for <img>); HEAD included.
 void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg);
-// For subclasses, in serve_http (server thread): the newest unit queued (a new reference, NULL when there is
-// none) and its capture time.
+// For subclasses, in serve_http (server thread): the newest unit queued (a new reference, NULL
+// when there is none) and its capture time.
 GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,

@@ -268,6 +268,16 @@ void Mount::accept_websocket(GIOStream *stream, GSocket *socket, const std::stri
 }
 
 void Mount::accept_multipart(SoupServerMessage *msg) {
+  const std::string type = std::string("multipart/x-mixed-replace;boundary=") + kMultipartBoundary;
+  const char *no_store = "no-store, no-cache, must-revalidate, max-age=0";
+  if (soup_server_message_get_method(msg) == SOUP_METHOD_HEAD) {
+    // The head of the stream without the stream (libsoup writes it; nothing to take over).
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                                 no_store);
+    soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+    soup_server_message_set_response(msg, type.c_str(), SOUP_MEMORY_STATIC, "", 0);
+    return;
+  }
   GSocket *socket = soup_server_message_get_socket(msg);
   const char *host = soup_server_message_get_remote_host(msg);
   const std::string peer = host ? host : "?";
@@ -278,11 +288,9 @@ void Mount::accept_multipart(SoupServerMessage *msg) {
   g_object_ref(socket);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   if (stream && G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))) {
-    std::string head = std::string("HTTP/1.1 200 OK\r\n"
-        "Content-Type: multipart/x-mixed-replace;boundary=") + kMultipartBoundary + "\r\n"
-        "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
-        "Pragma: no-cache\r\n"
-        "Connection: close\r\n\r\n--" + kMultipartBoundary + "\r\n";
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nCache-Control: " +
+                       no_store + "\r\nPragma: no-cache\r\nConnection: close\r\n\r\n--" +
+                       kMultipartBoundary + "\r\n";
     add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
                                         Framing::Multipart, Delivery::Latest, std::move(head)));
   } else if (stream) {

@@ -131,7 +131,8 @@ public:
   void adopt(MountDelegate *delegate);
   void accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer);
   // Answers a GET with a multipart/x-mixed-replace stream of this mount's units, each the newest
-  // when the client's socket has drained (Delivery::Latest). Takes the connection from libsoup.
+  // when the client's socket has drained (Delivery::Latest), taking the connection from libsoup;
+  // a HEAD with the same head and no body.
   void accept_multipart(SoupServerMessage *msg);
   void tick(gint64 now);
   MountDelegate *delegate() const { return delegate_; }

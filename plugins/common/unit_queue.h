@@ -74,7 +74,6 @@ public:
   // pull mounts the frame's capture time and number); the same for all clients, so computed once.
   uint8_t prefix[32];
   size_t prefix_len = 0;
-  size_t wire_size() const { return prefix_len + size_; }
 
 private:
   friend class UnitQueue;
