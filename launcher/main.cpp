@@ -4,6 +4,7 @@
 #include "probe.h"
 #include "supervisor.h"
 #include "auth.h"
+#include "tls.h"
 #include "users.h"
 
 #include <gio/gio.h>
@@ -48,6 +49,9 @@ const char *kUsage =
     "  --no-auth          let anyone who can reach the port watch (by default the pages and\n"
     "                     streams need the access token in the printed links)\n"
     "  --users FILE       the users file (default: ~/.config/camcast/users, if it exists)\n"
+    "  --tls-certificate FILE, --tls-key FILE\n"
+    "                     serve HTTPS and WSS with this certificate and its key (PEM files)\n"
+    "  --http-port N      with a certificate: also serve plain HTTP on port N\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
@@ -61,6 +65,7 @@ struct Options {
   std::map<std::string, std::string> overrides;
   std::string inventory;
   std::string users_file;
+  camcast::TlsSettings tls;
   bool no_auth = false;
 };
 
@@ -326,14 +331,22 @@ int main(int argc, char **argv) {
       g_print("camcast %s\n", PACKAGE_VERSION);
       return 0;
     }
-    if (a == "--set" || a == "--port" || a == "--inventory" || a == "--users" || a == "--file") {
+    if (a == "--set" || a == "--port" || a == "--inventory" || a == "--users" || a == "--file" ||
+        a == "--tls-certificate" || a == "--tls-key" || a == "--http-port") {
       if (i + 1 == argc)
         return usage_error(a + " needs a value");
       const std::string v = argv[++i];
+      const bool number = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+      if ((a == "--port" || a == "--http-port") && !number)
+        return usage_error(a + " takes a number, not \"" + v + "\"");
       if (a == "--port") {
-        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-          return usage_error("--port takes a number, not \"" + v + "\"");
         o.overrides["port"] = v;
+      } else if (a == "--http-port") {
+        o.tls.http_port = atoi(v.c_str());
+      } else if (a == "--tls-certificate") {
+        o.tls.certificate = v;
+      } else if (a == "--tls-key") {
+        o.tls.key = v;
       } else if (a == "--inventory") {
         o.inventory = v;
       } else if (a == "--users" || a == "--file") {
@@ -430,11 +443,24 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  for (RunSpec &spec : specs) {
-    spec.access_token = token;
-    spec.users_file = users;
+  // HTTPS: a certificate that cannot serve is a usage error now, not a restart loop later.
+  if (o.tls.enabled()) {
+    GError *err = nullptr;
+    GTlsCertificate *certificate = camcast::load_tls_certificate(o.tls, &err);
+    if (!certificate) {
+      const std::string message = err->message;
+      g_error_free(err);
+      return usage_error(message);
+    }
+    g_object_unref(certificate);
+  } else if (o.tls.http_port >= 0) {
+    return usage_error("--http-port goes with --tls-certificate and --tls-key (without them "
+                       "--port is plain HTTP already)");
   }
-  Supervisor supervisor([o, token, users, args = o.args](std::vector<RunSpec> *out) {
+  const ServerSettings server{token, users, o.tls};
+  for (RunSpec &spec : specs)
+    spec.server = server;
+  Supervisor supervisor([o, server, args = o.args](std::vector<RunSpec> *out) {
     std::string error;
     const Probed probed = run_probes(o, &error);
     out->clear();
@@ -444,8 +470,7 @@ int main(int argc, char **argv) {
         g_printerr("%s\n", error.c_str());
         return false;
       }
-      spec.access_token = token;
-      spec.users_file = users;
+      spec.server = server;
       out->push_back(spec);
     }
     return true;

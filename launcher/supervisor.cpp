@@ -177,8 +177,11 @@ struct Supervisor::Pipeline {
     pipeline = p;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       if (is_camcast_sink(e)) {
+        const ServerSettings &server = spec.server;
         g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
-                     spec.access_token.c_str(), "users-file", spec.users_file.c_str(), nullptr);
+                     server.access_token.c_str(), "users-file", server.users_file.c_str(),
+                     "tls-certificate", server.tls.certificate.c_str(), "tls-key",
+                     server.tls.key.c_str(), "http-port", server.tls.http_port, nullptr);
         // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
         auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
         g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
@@ -264,20 +267,28 @@ struct Supervisor::Pipeline {
   void announce() {
     announced = true;
     std::vector<std::string> lines;
-    std::string index;
+    std::string index, plain;
+    const ServerSettings &server = spec.server;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       if (!is_camcast_sink(e))
         return;
-      int port = -1;
+      int port = -1, http_port = -1;
       gchar *path = nullptr, *address = nullptr;
-      g_object_get(e, "current-port", &port, "path", &path, "address", &address, nullptr);
+      g_object_get(e, "current-port", &port, "current-http-port", &http_port, "path", &path,
+                   "address", &address, nullptr);
       const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
-      g_autofree char *base = g_strdup_printf("http://%s:%d", any ? "127.0.0.1" : address, port);
-      const std::string token = spec.access_token.empty() ? "" : "?token=" + spec.access_token;
+      const char *host = any ? "127.0.0.1" : address;
+      g_autofree char *base = g_strdup_printf("%s://%s:%d",
+                                              server.tls.enabled() ? "https" : "http", host, port);
+      const std::string token = server.access_token.empty() ? "" : "?token=" + server.access_token;
       lines.push_back(std::string(base) + path + token + "  (" +
                       GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
       index = std::string(base) + "/" + token +
               (any ? "  (from other machines, use this machine's address)" : "");
+      if (http_port >= 0) {
+        g_autofree char *url = g_strdup_printf("http://%s:%d/", host, http_port);
+        plain = url + token;
+      }
       g_free(path);
       g_free(address);
     });
@@ -288,9 +299,11 @@ struct Supervisor::Pipeline {
       g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
     if (!index.empty())
       g_print("camcast: %s: every stream: %s\n", spec.name.c_str(), index.c_str());
-    if (!spec.users_file.empty() && !lines.empty())
+    if (!plain.empty())
+      g_print("camcast: %s: also over plain HTTP: %s\n", spec.name.c_str(), plain.c_str());
+    if (!server.users_file.empty() && !lines.empty())
       g_print("camcast: %s: log in as a user of %s\n", spec.name.c_str(),
-              spec.users_file.c_str());
+              server.users_file.c_str());
   }
 
   // Called every tick: stall detection and back-off reset.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "pipeline_file.h"
+#include "tls.h"
 
 #include <gst/gst.h>
 
@@ -20,13 +21,19 @@
 
 namespace camcast::launcher {
 
+// What every camcast sink of a run shares: its server's access rules and TLS.
+struct ServerSettings {
+  std::string access_token;  // empty: none
+  std::string users_file;    // login with these users; empty: none
+  TlsSettings tls;           // HTTPS on the sinks' port; off without a certificate
+};
+
 struct RunSpec {
   std::string name;
   std::string launch;  // resolved: no ${variables} left
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
-  std::string access_token;              // set on every camcast sink; empty: none
-  std::string users_file;                // login with these users; empty: none
+  ServerSettings server;                 // set on every camcast sink
 };
 
 class Supervisor {

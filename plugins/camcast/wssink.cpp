@@ -20,8 +20,9 @@
  * default to the newest keyframe, counting the frames it skipped); one that is `units-max`
  * behind is dropped. The words are those of multisocketsink and mean the same.
  *
- * The server is open to anyone who can reach `address`. Listen on 127.0.0.1 to keep a stream
- * on this machine.
+ * The server is open to anyone who can reach `address` unless `access-token` or `users-file` is
+ * set. Listen on 127.0.0.1 to keep a stream on this machine. With `tls-certificate` and
+ * `tls-key` the port speaks HTTPS and WSS (`http-port` adds a plain HTTP port beside it).
  *
  * Threading: the element's streaming thread only queues buffer references. All network I/O
  * happens on the server's own thread, which also emits `client-added` and `client-removed`.
@@ -34,6 +35,10 @@
  * gst-launch-1.0 videotestsrc is-live=true ! x264enc tune=zerolatency key-int-max=30 ! \
  *     mpegtsmux ! wssink port=8080 path=/ts
  * ]| Serves MPEG-TS at ws://HOST:8080/ts; http://HOST:8080/ lists the stream.
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! x264enc tune=zerolatency key-int-max=30 ! \
+ *     mpegtsmux ! wssink port=8443 path=/ts tls-certificate=cert.pem tls-key=key.pem
+ * ]| The same over TLS: wss://HOST:8443/ts.
  */
 #include "wssink.h"
 
@@ -92,6 +97,10 @@ enum {
   PROP_ALLOWED_ORIGINS,
   PROP_METRICS_TOKEN,
   PROP_PUBLIC,
+  PROP_TLS_CERTIFICATE,
+  PROP_TLS_KEY,
+  PROP_HTTP_PORT,
+  PROP_CURRENT_HTTP_PORT,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
   PROP_BUFFERS_QUEUED,
@@ -138,6 +147,7 @@ struct WsSinkImpl final : public MountDelegate {
   guint linger = DEFAULT_LINGER;  // s
   auth::Policy policy;            // access control for the sink's server (off: no token)
   bool is_public = false;         // this stream needs no credentials on a private server
+  TlsSettings tls;                // HTTPS for the sink's server (off: no certificate)
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -372,7 +382,8 @@ static gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessag
   g_autofree char *body = g_strdup_printf(
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head><body>"
       "<h1>%s</h1><p>This is a WebSocket stream: connect to it with "
-      "<code>new WebSocket(\"ws://\" + location.host + location.pathname)</code>.</p>"
+      "<code>new WebSocket((location.protocol == \"https:\" ? \"wss://\" : \"ws://\") + "
+      "location.host + location.pathname)</code>.</p>"
       "<p><a href=\"/\">All streams</a></p></body></html>\n",
       name, name);
   gst_ws_sink_respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", body, strlen(body));
@@ -408,8 +419,10 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
   std::string address, path;
   int port;
   MountSettings settings;
+  TlsSettings tls;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
+    tls = priv->tls;
     address = priv->address;
     port = priv->port;
     path = priv->path.empty() ? GST_WS_SINK_GET_CLASS(sink)->default_path : priv->path;
@@ -431,7 +444,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     return FALSE;
   }
   GError *error = nullptr;
-  std::shared_ptr<HttpServer> server = HttpServer::acquire(address, port, &error);
+  std::shared_ptr<HttpServer> server = HttpServer::acquire(address, port, tls, &error);
   if (!server) {
     GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ_WRITE, ("%s", error->message),
                       ("address=%s port=%d", address.c_str(), port));
@@ -471,9 +484,11 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     priv->server = server;
     priv->mount = mount;
   }
-  GST_INFO_OBJECT(sink, "serving ws://%s:%d%s", address.c_str(), server->port(),
-                  canonical.c_str());
+  GST_INFO_OBJECT(sink, "serving %s://%s:%d%s", server->tls() ? "wss" : "ws", address.c_str(),
+                  server->port(), canonical.c_str());
   g_object_notify(G_OBJECT(sink), "current-port");
+  if (server->http_port() >= 0)
+    g_object_notify(G_OBJECT(sink), "current-http-port");
   return TRUE;
 }
 
@@ -580,6 +595,12 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     }
     case PROP_PUBLIC: priv->is_public = g_value_get_boolean(value); break;
+    case PROP_TLS_CERTIFICATE:
+      priv->tls.certificate = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_TLS_KEY: priv->tls.key = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_HTTP_PORT: priv->tls.http_port = g_value_get_int(value); break;
     case PROP_USERS_FILE: {
       const char *f = g_value_get_string(value);
       priv->policy.users_file = f ? f : "";
@@ -635,6 +656,12 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_USERS_FILE: g_value_set_string(value, priv->policy.users_file.c_str()); break;
   case PROP_METRICS_TOKEN: g_value_set_string(value, priv->policy.metrics_token.c_str()); break;
   case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
+  case PROP_TLS_CERTIFICATE: g_value_set_string(value, priv->tls.certificate.c_str()); break;
+  case PROP_TLS_KEY: g_value_set_string(value, priv->tls.key.c_str()); break;
+  case PROP_HTTP_PORT: g_value_set_int(value, priv->tls.http_port); break;
+  case PROP_CURRENT_HTTP_PORT:
+    g_value_set_int(value, priv->server ? priv->server->http_port() : -1);
+    break;
   case PROP_ALLOWED_ORIGINS: {
     std::string all;
     for (const std::string &o : priv->policy.allowed_origins)
@@ -781,6 +808,24 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       g_param_spec_boolean("public", "Public",
           "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
           "server is private", FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_TLS_CERTIFICATE,
+      g_param_spec_string("tls-certificate", "TLS certificate",
+          "PEM file with the server's certificate (with tls-key): port then speaks HTTPS and "
+          "WSS, and session cookies are Secure. Empty (the default): plain HTTP. Sinks sharing "
+          "a port need the same TLS settings",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_TLS_KEY,
+      g_param_spec_string("tls-key", "TLS key",
+          "PEM file with the private key of tls-certificate (unencrypted; keep it mode 600)",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_HTTP_PORT,
+      g_param_spec_int("http-port", "HTTP port",
+          "With tls-certificate: also serve plain HTTP on this port (0 = any free port, see "
+          "current-http-port; -1 = HTTPS only)", -1, 65535, -1, ready));
+  g_object_class_install_property(gobject_class, PROP_CURRENT_HTTP_PORT,
+      g_param_spec_int("current-http-port", "Current HTTP port",
+          "The plain HTTP port beside the HTTPS one (-1 when there is none)", -1, 65535, -1,
+          ro));
   g_object_class_install_property(gobject_class, PROP_ALLOWED_ORIGINS,
       g_param_spec_string("allowed-origins", "Allowed origins",
           "With an access token: the origins (https://example.com, comma-separated) besides "

@@ -58,7 +58,7 @@ GSocketAddress *resolve(const std::string &address, int port, GError **error) {
 }  // namespace
 
 std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int port,
-                                                GError **error) {
+                                                const TlsSettings &tls, GError **error) {
   init_debug();
   std::unique_lock<std::mutex> lk(registry_lock);
   if (port != 0) {
@@ -67,12 +67,19 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
       auto it = registry.find(key);
       if (it == registry.end())
         break;
-      if (auto server = it->second.lock())
-        return server;
+      if (auto server = it->second.lock()) {
+        if (server->tls_ == tls)
+          return server;
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                    "port %d on %s already serves other sinks with other TLS settings (give "
+                    "sinks on one port the same tls-certificate, tls-key and http-port)", port,
+                    address.c_str());
+        return nullptr;
+      }
       registry_changed.wait(lk);  // the previous server on this port is still closing it
     }
   }
-  auto *server = new HttpServer(address, port);
+  auto *server = new HttpServer(address, port, tls);
   if (!server->start(error)) {
     delete server;
     return nullptr;
@@ -90,9 +97,9 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
   return shared;
 }
 
-HttpServer::HttpServer(std::string address, int port)
-    : address_(std::move(address)), port_(port), context_(g_main_context_new()),
-      loop_(g_main_loop_new(context_, FALSE)) {}
+HttpServer::HttpServer(std::string address, int port, TlsSettings tls)
+    : address_(std::move(address)), port_(port), tls_(std::move(tls)),
+      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)) {}
 
 HttpServer::~HttpServer() {
   if (thread_.joinable()) {
@@ -111,19 +118,72 @@ bool HttpServer::on_server_thread() const {
   return std::this_thread::get_id() == thread_.get_id();
 }
 
+namespace {
+
+// Listens on address:port and returns the port bound (port 0 asks for any), or -1 with `error`
+// in words a person can act on.
+int listen_on(SoupServer *soup, const std::string &address, int port, bool https,
+              GError **error) {
+  GError *err = nullptr;
+  GSocketAddress *sa = resolve(address, port, &err);
+  GSList *before = soup_server_get_listeners(soup);
+  if (sa) {
+    soup_server_listen(soup, sa, https ? SOUP_SERVER_LISTEN_HTTPS : SoupServerListenOptions(0),
+                       &err);
+    g_object_unref(sa);
+  }
+  const char *what = https ? "HTTPS " : "";
+  int bound = -1;
+  if (!err) {
+    // The new listener's port. Not soup_server_get_uris(): in libsoup 3.2 it leaks the address
+    // it reads.
+    GSList *listeners = soup_server_get_listeners(soup);
+    for (GSList *l = listeners; l; l = l->next) {
+      if (g_slist_find(before, l->data))
+        continue;
+      GSocketAddress *local = g_socket_get_local_address(G_SOCKET(l->data), nullptr);
+      bound = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+      g_object_unref(local);
+      // GLib listens with a backlog of 10; a thousand viewers reconnecting at once (after a
+      // restart, a network blip) would overflow it and wait for SYN retries. listen() again
+      // only raises the backlog.
+      listen(g_socket_get_fd(G_SOCKET(l->data)), SOMAXCONN);
+    }
+    g_slist_free(listeners);
+  } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                "%sport %d on %s is already in use by another program (choose another port, "
+                "or port=0 for any free one)", what, port, address.c_str());
+  } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                "not allowed to listen on %sport %d of %s (ports below 1024 need privileges; "
+                "use 8080 or another port above 1023)", what, port, address.c_str());
+  } else {
+    g_set_error(error, err->domain, err->code, "cannot listen on %s %sport %d: %s",
+                address.c_str(), what, port, err->message);
+  }
+  g_clear_error(&err);
+  g_slist_free(before);
+  return bound;
+}
+
+}  // namespace
+
 bool HttpServer::start(GError **error) {
+  GTlsCertificate *certificate = nullptr;
+  if (tls_.enabled() && !(certificate = load_tls_certificate(tls_, error)))
+    return false;
   std::promise<GError *> started;
   auto result = started.get_future();
-  thread_ = std::thread([this, &started] {
+  thread_ = std::thread([this, &started, certificate] {
     g_main_context_push_thread_default(context_);
-    soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", nullptr);
+    soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", "tls-certificate",
+                            certificate, nullptr);
     soup_server_add_handler(soup_, nullptr, &HttpServer::handle_request, this, nullptr);
     GError *err = nullptr;
-    GSocketAddress *sa = resolve(address_, port_, &err);
-    if (sa) {
-      soup_server_listen(soup_, sa, SoupServerListenOptions(0), &err);
-      g_object_unref(sa);
-    }
+    port_ = listen_on(soup_, address_, port_, certificate != nullptr, &err);
+    if (port_ >= 0 && tls_.http_port >= 0)
+      http_port_ = listen_on(soup_, address_, tls_.http_port, false, &err);
     if (err) {
       g_object_unref(soup_);
       soup_ = nullptr;
@@ -131,41 +191,22 @@ bool HttpServer::start(GError **error) {
       started.set_value(err);
       return;
     }
-    // The port actually bound (port 0 asks for any). Not soup_server_get_uris(): in libsoup 3.2
-    // it leaks the address it reads.
-    GSList *listeners = soup_server_get_listeners(soup_);
-    GSocketAddress *local = g_socket_get_local_address(G_SOCKET(listeners->data), nullptr);
-    port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
-    g_object_unref(local);
-    // GLib listens with a backlog of 10; a thousand viewers reconnecting at once (after a
-    // restart, a network blip) would overflow it and wait for SYN retries. listen() again only
-    // raises the backlog.
-    for (GSList *l = listeners; l; l = l->next)
-      listen(g_socket_get_fd(G_SOCKET(l->data)), SOMAXCONN);
-    g_slist_free(listeners);
     tick_source_ = g_timeout_source_new(250);
     g_source_set_callback(tick_source_, &HttpServer::tick, this, nullptr);
     g_source_attach(tick_source_, context_);
-    GST_INFO("serving http://%s:%d/", address_.c_str(), port_);
+    GST_INFO("serving %s://%s:%d/", certificate ? "https" : "http", address_.c_str(), port_);
+    if (http_port_ >= 0)
+      GST_INFO("serving http://%s:%d/", address_.c_str(), http_port_);
     started.set_value(nullptr);
     run();
   });
   GError *err = result.get();
+  if (certificate)
+    g_object_unref(certificate);
   if (!err)
     return true;
   thread_.join();
-  if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                "port %d on %s is already in use by another program (choose another port, or "
-                "port=0 for any free one)", port_, address_.c_str());
-  else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                "not allowed to listen on port %d of %s (ports below 1024 need privileges; "
-                "use 8080 or another port above 1023)", port_, address_.c_str());
-  else
-    g_set_error(error, err->domain, err->code, "cannot listen on %s port %d: %s",
-                address_.c_str(), port_, err->message);
-  g_error_free(err);
+  g_propagate_error(error, err);
   return false;
 }
 

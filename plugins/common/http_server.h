@@ -9,9 +9,10 @@
 #pragma once
 
 #include "auth.h"
-#include "users.h"
 #include "mount.h"
 #include "mount_table.h"
+#include "tls.h"
+#include "users.h"
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
@@ -27,16 +28,21 @@ namespace camcast {
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
 public:
   // Returns the running server for address:port, starting it if needed. Port 0 starts a new
-  // server on a free port (read it back with port()). On failure sets `error` with a message a
-  // person can act on ("port 8080 on 0.0.0.0 is already in use by another program").
+  // server on a free port (read it back with port()). With `tls` enabled the port speaks HTTPS
+  // (and tls.http_port, if set, plain HTTP); a running server must have the same TLS settings.
+  // On failure sets `error` with a message a person can act on ("port 8080 on 0.0.0.0 is
+  // already in use by another program").
   static std::shared_ptr<HttpServer> acquire(const std::string &address, int port,
-                                             GError **error);
+                                             const TlsSettings &tls, GError **error);
   ~HttpServer();
   HttpServer(const HttpServer &) = delete;
   HttpServer &operator=(const HttpServer &) = delete;
 
   const std::string &address() const { return address_; }
   int port() const { return port_; }
+  // The plain HTTP port beside an HTTPS one; -1 when there is none.
+  int http_port() const { return http_port_; }
+  bool tls() const { return tls_.enabled(); }
   GMainContext *context() const { return context_; }
   bool on_server_thread() const;
 
@@ -62,7 +68,7 @@ public:
   std::vector<MountStats> all_stats();
 
 private:
-  HttpServer(std::string address, int port);
+  HttpServer(std::string address, int port, TlsSettings tls);
   bool start(GError **error);
   void run();
   static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
@@ -73,6 +79,8 @@ private:
 
   std::string address_;
   int port_;
+  const TlsSettings tls_;
+  int http_port_ = -1;
   std::thread thread_;
   GMainContext *context_ = nullptr;
   GMainLoop *loop_ = nullptr;

@@ -67,3 +67,34 @@ test('logging in on the login page opens the player', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('over HTTPS the page plays through WSS with a Secure session cookie', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'camcast-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const pipe = await startPipeline('videotestsrc is-live=true ! ' +
+    'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
+    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! ' +
+    `msesink port=0 path=/cam access-token=letmein tls-certificate=${join(dir, 'cert.pem')} ` +
+    `tls-key=${join(dir, 'key.pem')}`);
+  // The test's own certificate is self-signed: this browser context trusts it.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  try {
+    const response = await page.goto(`https://127.0.0.1:${pipe.port}/cam?token=letmein`);
+    assert.equal(response.status(), 200);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+    assert.ok(sockets.length > 0 && sockets.every((u) => u.startsWith('wss://')),
+      `the stream came over WSS: ${sockets}`);
+    const session = (await context.cookies()).find((c) => c.name === 'camcast_session');
+    assert.ok(session, 'a session cookie');
+    assert.equal(session.secure, true);
+  } finally {
+    await context.close();
+    pipe.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

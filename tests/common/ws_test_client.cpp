@@ -40,9 +40,94 @@ int connect_tcp(int port, int rcvbuf) {
   return fd;
 }
 
-bool write_all(int fd, const char *data, size_t len) {
+bool wait_readable(int fd, Clock::time_point deadline) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, remaining_ms(deadline)) > 0;
+}
+
+}  // namespace
+
+bool Connection::open(const Endpoint &to, int rcvbuf, int timeout_ms) {
+  close();
+  fd_ = connect_tcp(to.port, rcvbuf);
+  if (fd_ < 0 || !to.tls)
+    return fd_ >= 0;
+  GSocket *socket = g_socket_new_from_fd(fd_, nullptr);
+  if (!socket) {
+    close();
+    return false;
+  }
+  g_socket_set_timeout(socket, guint(std::max(1, timeout_ms / 1000)));
+  GSocketConnection *tcp = g_socket_connection_factory_create_connection(socket);
+  g_object_unref(socket);
+  GIOStream *tls = g_tls_client_connection_new(G_IO_STREAM(tcp), nullptr, nullptr);
+  g_object_unref(tcp);
+  if (!tls) {
+    close();
+    return false;
+  }
+  tls_ = tls;
+  g_signal_connect(tls, "accept-certificate",
+                   G_CALLBACK(+[](GTlsConnection *, GTlsCertificate *, GTlsCertificateFlags,
+                                  gpointer) -> gboolean { return TRUE; }),
+                   nullptr);
+  if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), nullptr, nullptr)) {
+    close();
+    return false;
+  }
+  g_socket_set_blocking(g_socket_connection_get_socket(G_SOCKET_CONNECTION(tcp)), FALSE);
+  return true;
+}
+
+ssize_t Connection::receive(void *buf, size_t n, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  if (fd_ < 0)
+    return -1;
+  if (!tls_) {
+    if (!wait_readable(fd_, deadline))
+      return -1;
+    ssize_t got = recv(fd_, buf, n, 0);
+    return got < 0 ? -1 : got;
+  }
+  // TLS may hold decrypted bytes the socket no longer shows: read first, wait when told to.
+  GPollableInputStream *in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(tls_));
+  while (true) {
+    GError *error = nullptr;
+    gssize got = g_pollable_input_stream_read_nonblocking(in, buf, n, nullptr, &error);
+    if (got >= 0)
+      return got;
+    const bool again = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+    g_error_free(error);
+    if (!again || !wait_readable(fd_, deadline))
+      return -1;
+  }
+}
+
+bool Connection::send_all(const char *data, size_t len) {
+  if (fd_ < 0)
+    return false;
+  if (tls_) {
+    // The socket is non-blocking once the handshake is done: write as the reads do.
+    GPollableOutputStream *out = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(tls_));
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (len > 0) {
+      GError *error = nullptr;
+      gssize n = g_pollable_output_stream_write_nonblocking(out, data, len, nullptr, &error);
+      if (n < 0) {
+        const bool again = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_error_free(error);
+        pollfd p{fd_, POLLOUT, 0};
+        if (!again || poll(&p, 1, remaining_ms(deadline)) <= 0)
+          return false;
+        continue;
+      }
+      data += n;
+      len -= size_t(n);
+    }
+    return true;
+  }
   while (len > 0) {
-    ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    ssize_t n = send(fd_, data, len, MSG_NOSIGNAL);
     if (n <= 0)
       return false;
     data += n;
@@ -51,9 +136,8 @@ bool write_all(int fd, const char *data, size_t len) {
   return true;
 }
 
-// Reads until `marker` has been seen; what follows it stays in `rest`.
-bool read_until(int fd, const std::string &marker, std::string *head, std::string *rest,
-                int timeout_ms) {
+bool Connection::read_until(const std::string &marker, std::string *head, std::string *rest,
+                            int timeout_ms) {
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string data;
   while (true) {
@@ -63,11 +147,8 @@ bool read_until(int fd, const std::string &marker, std::string *head, std::strin
       *rest = data.substr(pos + marker.size());
       return true;
     }
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, remaining_ms(deadline)) <= 0)
-      return false;
     char buf[4096];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    ssize_t n = receive(buf, sizeof buf, remaining_ms(deadline));
     if (n <= 0) {
       *head = data;
       return false;
@@ -76,30 +157,39 @@ bool read_until(int fd, const std::string &marker, std::string *head, std::strin
   }
 }
 
-}  // namespace
-
-WsTestClient::~WsTestClient() { close(); }
-
-void WsTestClient::close() {
-  if (fd_ >= 0)
+void Connection::close() {
+  if (tls_) {
+    g_object_unref(tls_);  // closes the socket
+    tls_ = nullptr;
+  } else if (fd_ >= 0) {
     ::close(fd_);
+  }
   fd_ = -1;
 }
 
-bool WsTestClient::connect(int port, const std::string &path, int rcvbuf, int timeout_ms) {
-  close();
+int Connection::release() {
+  int fd = tls_ ? -1 : fd_;
+  if (!tls_)
+    fd_ = -1;
+  return fd;
+}
+
+WsTestClient::~WsTestClient() { close(); }
+
+void WsTestClient::close() { conn_.close(); }
+
+bool WsTestClient::connect(const Endpoint &to, const std::string &path, int rcvbuf,
+                           int timeout_ms) {
   eof_ = false;
   buffered_.clear();
-  fd_ = connect_tcp(port, rcvbuf);
-  if (fd_ < 0)
+  if (!conn_.open(to, rcvbuf, timeout_ms))
     return false;
   std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                         "Sec-WebSocket-Version: 13\r\n" + headers_ + "\r\n";
-  if (!write_all(fd_, request.data(), request.size()))
-    return false;
-  if (!read_until(fd_, "\r\n\r\n", &response_, &buffered_, timeout_ms))
+  if (!conn_.send_all(request.data(), request.size()) ||
+      !conn_.read_until("\r\n\r\n", &response_, &buffered_, timeout_ms))
     return false;
   // RFC 6455 §1.3: the accept value for this key is fixed.
   return response_.rfind("HTTP/1.1 101", 0) == 0 &&
@@ -118,15 +208,13 @@ bool WsTestClient::read_exact(void *out, size_t n, int timeout_ms) {
       n -= take;
       continue;
     }
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, remaining_ms(deadline)) <= 0)
-      return false;
     // Throttled: small reads, then sleep until the rate allows what was read.
-    ssize_t got = recv(fd_, dst, read_rate_ ? std::min<size_t>(n, 4096) : n, 0);
-    if (got <= 0) {
+    ssize_t got = conn_.receive(dst, read_rate_ ? std::min<size_t>(n, 4096) : n,
+                                remaining_ms(deadline));
+    if (got == 0)
       eof_ = true;
+    if (got <= 0)
       return false;
-    }
     dst += got;
     n -= size_t(got);
     if (read_rate_) {
@@ -145,7 +233,7 @@ bool WsTestClient::read_exact(void *out, size_t n, int timeout_ms) {
 Frame WsTestClient::read_frame(int timeout_ms) {
   Frame f;
   uint8_t h[2];
-  if (fd_ < 0 || !read_exact(h, 2, timeout_ms))
+  if (conn_.fd() < 0 || !read_exact(h, 2, timeout_ms))
     return f;
   uint64_t len = h[1] & 0x7F;
   if (len == 126) {
@@ -198,7 +286,7 @@ bool WsTestClient::send_frame(uint8_t opcode, const std::string &payload, bool f
 }
 
 bool WsTestClient::send_raw(const std::string &bytes) {
-  return fd_ >= 0 && write_all(fd_, bytes.data(), bytes.size());
+  return conn_.send_all(bytes.data(), bytes.size());
 }
 
 int WsTestClient::wait_closed(int timeout_ms) {
@@ -214,69 +302,76 @@ int WsTestClient::wait_closed(int timeout_ms) {
   return -1;
 }
 
-int http_open(int port, const std::string &path, std::string *head, std::string *rest,
-              int timeout_ms, const std::string &headers) {
-  int fd = connect_tcp(port, 0);
-  if (fd < 0)
-    return -1;
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                        headers + "\r\n";
-  if (!write_all(fd, request.data(), request.size()) ||
-      !read_until(fd, "\r\n\r\n", head, rest, timeout_ms)) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+namespace {
+
+// Sends `request` and reads the response head; the body so far stays in `rest`.
+bool exchange(Connection *conn, const Endpoint &to, const std::string &request,
+              std::string *head, std::string *rest, int timeout_ms) {
+  return conn->open(to, 0, timeout_ms) && conn->send_all(request.data(), request.size()) &&
+         conn->read_until("\r\n\r\n", head, rest, timeout_ms);
 }
 
-int http_post(int port, const std::string &path, const std::string &form, std::string *body,
-              std::string *head_out, const std::string &headers) {
-  int fd = connect_tcp(port, 0);
-  if (fd < 0)
-    return -1;
-  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-      "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-      "Content-Length: " + std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
-  std::string head, rest;
-  if (!write_all(fd, request.data(), request.size()) ||
-      !read_until(fd, "\r\n\r\n", &head, &rest, 3000)) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  if (body)
-    *body = rest;
-  if (head_out)
-    *head_out = head;
+std::string get_request(const std::string &path, const std::string &headers) {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers +
+         "\r\n";
+}
+
+int status_of(const std::string &head) {
   return head.rfind("HTTP/1.1 ", 0) == 0 ? atoi(head.c_str() + 9) : -1;
 }
 
-int http_get(int port, const std::string &path, std::string *body, int timeout_ms,
-             std::string *head_out, const std::string &headers) {
-  std::string head, rest;
-  int fd = http_open(port, path, &head, &rest, timeout_ms, headers);
-  if (fd < 0)
+}  // namespace
+
+int http_open(int port, const std::string &path, std::string *head, std::string *rest,
+              int timeout_ms, const std::string &headers) {
+  Connection conn;
+  if (!exchange(&conn, port, get_request(path, headers), head, rest, timeout_ms))
     return -1;
-  // Connection: close, so the body runs to the end of the stream.
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (true) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, remaining_ms(deadline)) <= 0)
-      break;
-    char buf[4096];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0)
-      break;
-    rest.append(buf, size_t(n));
-  }
-  ::close(fd);
-  if (head.rfind("HTTP/1.1 ", 0) != 0)
+  return conn.release();
+}
+
+int http_post(const Endpoint &to, const std::string &path, const std::string &form,
+              std::string *body, std::string *head_out, const std::string &headers) {
+  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+      "Content-Length: " + std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
+  Connection conn;
+  std::string head, rest;
+  if (!exchange(&conn, to, request, &head, &rest, 3000))
     return -1;
   if (body)
     *body = rest;
   if (head_out)
     *head_out = head;
-  return atoi(head.c_str() + 9);
+  return status_of(head);
+}
+
+int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms,
+             std::string *head_out, const std::string &headers) {
+  Connection conn;
+  std::string head, rest;
+  if (!exchange(&conn, to, get_request(path, headers), &head, &rest, timeout_ms))
+    return -1;
+  // Connection: close, so the body runs to the end of the stream.
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  ssize_t n;
+  while ((n = conn.receive(buf, sizeof buf, remaining_ms(deadline))) > 0)
+    rest.append(buf, size_t(n));
+  if (body)
+    *body = rest;
+  if (head_out)
+    *head_out = head;
+  return status_of(head);
+}
+
+bool make_certificate(const std::string &dir, const std::string &name) {
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                          "-nodes -days 2 -subj /CN=localhost -keyout " + dir + "/" + name +
+                          ".key -out " + dir + "/" + name + ".crt";
+  int status = -1;
+  return g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr) &&
+         g_spawn_check_wait_status(status, nullptr);
 }
 
 }  // namespace camcast::test

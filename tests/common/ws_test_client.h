@@ -3,10 +3,47 @@
 // wire format rather than the server's parser against itself.
 #pragma once
 
+#include <gio/gio.h>
+
 #include <cstdint>
 #include <string>
+#include <sys/types.h>
 
 namespace camcast::test {
+
+// Where to connect on 127.0.0.1: a port, over TLS or not (any certificate is accepted: tests
+// make their own). A plain int converts to a plain-TCP endpoint.
+struct Endpoint {
+  Endpoint(int port, bool tls = false) : port(port), tls(tls) {}
+  int port;
+  bool tls;
+};
+inline Endpoint tls(int port) { return Endpoint(port, true); }
+
+// One connection: TCP, or TLS over TCP through GLib.
+class Connection {
+public:
+  Connection() = default;
+  ~Connection() { close(); }
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  bool open(const Endpoint &to, int rcvbuf = 0, int timeout_ms = 3000);
+  // Some bytes: > 0 read, 0 at the end of the stream, -1 on timeout or error.
+  ssize_t receive(void *buf, size_t n, int timeout_ms);
+  bool send_all(const char *data, size_t len);
+  // Reads until `marker`; what follows it stays in `rest`.
+  bool read_until(const std::string &marker, std::string *head, std::string *rest,
+                  int timeout_ms);
+  void close();
+  int fd() const { return fd_; }
+  // Hands the socket over (plain TCP only): the caller closes it.
+  int release();
+
+private:
+  int fd_ = -1;
+  GIOStream *tls_ = nullptr;  // owns fd_ when set
+};
 
 struct Frame {
   uint8_t opcode = 0;  // 0 when nothing arrived (timeout or closed)
@@ -23,7 +60,8 @@ public:
 
   // Connects and completes the opening handshake. `rcvbuf` > 0 shrinks the receive buffer
   // before connecting (a slow link that cannot hide lag in the kernel).
-  bool connect(int port, const std::string &path, int rcvbuf = 0, int timeout_ms = 3000);
+  bool connect(const Endpoint &to, const std::string &path, int rcvbuf = 0,
+               int timeout_ms = 3000);
   // Extra request header lines for the next connect ("Cookie: a=b\r\nOrigin: …\r\n").
   void set_headers(std::string headers) { headers_ = std::move(headers); }
   // The status line and headers of the server's answer to the handshake.
@@ -39,14 +77,14 @@ public:
   // connection ended without a close frame, -1 on timeout. Data frames before it are skipped.
   int wait_closed(int timeout_ms = 5000);
   void close();
-  int fd() const { return fd_; }
+  int fd() const { return conn_.fd(); }
   // Reads no faster than this (0 = as fast as possible): a throttled link, together with a
   // small `rcvbuf`.
   void set_read_rate(size_t bytes_per_second) { read_rate_ = bytes_per_second; }
 
 private:
   bool read_exact(void *buf, size_t n, int timeout_ms);
-  int fd_ = -1;
+  Connection conn_;
   bool eof_ = false;
   std::string buffered_;  // bytes read past the handshake
   std::string response_;
@@ -58,16 +96,21 @@ private:
 
 // A plain HTTP GET; returns the status code and body (and the head: status line and headers),
 // or -1 on failure.
-int http_get(int port, const std::string &path, std::string *body, int timeout_ms = 3000,
+int http_get(const Endpoint &to, const std::string &path, std::string *body,
+             int timeout_ms = 3000,
              std::string *head = nullptr, const std::string &headers = "");
 
 // A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
-int http_post(int port, const std::string &path, const std::string &form, std::string *body,
+int http_post(const Endpoint &to, const std::string &path, const std::string &form, std::string *body,
               std::string *head = nullptr, const std::string &headers = "");
 
 // Starts a GET whose response does not end (a stream): returns the socket with the response
 // head in `head` and whatever body already arrived in `rest`, or -1.
 int http_open(int port, const std::string &path, std::string *head, std::string *rest,
               int timeout_ms = 3000, const std::string &headers = "");
+
+// Makes a self-signed certificate for localhost and its key with openssl: DIR/NAME.crt and
+// DIR/NAME.key. False if openssl failed.
+bool make_certificate(const std::string &dir, const std::string &name);
 
 }  // namespace camcast::test

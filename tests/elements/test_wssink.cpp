@@ -449,6 +449,29 @@ void test_connect_disconnect_cycles_leak_nothing() {
   g_assert_cmpuint(queued, ==, 2000);  // just the join point
 }
 
+// Takes a pipeline to READY, which must fail, and returns the error it posted ("" if none).
+std::string ready_error(const std::string &launch) {
+  GstElement *e = gst_parse_launch(launch.c_str(), nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  std::string message;
+  if (gst_element_set_state(e, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE) {
+    if (GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      GError *err = nullptr;
+      gst_message_parse_error(msg, &err, nullptr);
+      message = err->message;
+      g_error_free(err);
+      gst_message_unref(msg);
+    }
+  }
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_element_set_bus(e, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+  g_test_message("%s: %s", launch.c_str(), message.c_str());
+  return message;
+}
+
 void test_shared_server_paths_and_errors() {
   Harness a("wssink port=0 path=/a");
   const int port = a.port();
@@ -483,21 +506,9 @@ void test_shared_server_paths_and_errors() {
   g_assert_true(nowhere.response().rfind("HTTP/1.1 404", 0) == 0);
 
   // Same path twice on one server: a clear error, and the first sink is untouched.
-  g_autofree char *launch_dup = g_strdup_printf("wssink port=%d path=/a", port);
-  GstElement *dup = gst_parse_launch(launch_dup, nullptr);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(dup, bus);
-  g_assert_cmpint(gst_element_set_state(dup, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
-  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull(msg);
-  GError *err = nullptr;
-  gst_message_parse_error(msg, &err, nullptr);
-  g_assert_nonnull(strstr(err->message, "/a"));
-  g_assert_nonnull(strstr(err->message, "already served"));
-  g_error_free(err);
-  gst_message_unref(msg);
-  gst_element_set_state(dup, GST_STATE_NULL);
-  gst_object_unref(dup);
+  const std::string dup = ready_error("wssink path=/a port=" + std::to_string(port));
+  g_assert_nonnull(strstr(dup.c_str(), "/a"));
+  g_assert_nonnull(strstr(dup.c_str(), "already served"));
   gst_harness_push(a.h, make_frame(3, 1, 100));
   g_assert_cmpuint(frame_index(ca.read_frame()), ==, 3);
 
@@ -510,21 +521,9 @@ void test_shared_server_paths_and_errors() {
   g_assert_cmpint(listen(fd, 1), ==, 0);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-  g_autofree char *launch_busy =
-      g_strdup_printf("wssink address=127.0.0.1 port=%d", ntohs(addr.sin_port));
-  GstElement *busy = gst_parse_launch(launch_busy, nullptr);
-  gst_element_set_bus(busy, bus);
-  g_assert_cmpint(gst_element_set_state(busy, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
-  msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull(msg);
-  gst_message_parse_error(msg, &err, nullptr);
-  g_test_message("%s", err->message);
-  g_assert_nonnull(strstr(err->message, "already in use by another program"));
-  g_error_free(err);
-  gst_message_unref(msg);
-  gst_element_set_state(busy, GST_STATE_NULL);
-  gst_object_unref(busy);
-  gst_object_unref(bus);
+  const std::string busy = ready_error("wssink address=127.0.0.1 port=" +
+                                       std::to_string(ntohs(addr.sin_port)));
+  g_assert_nonnull(strstr(busy.c_str(), "already in use by another program"));
   close(fd);
 }
 
@@ -773,6 +772,84 @@ void test_login() {
   g_rmdir(dir);
 }
 
+// With tls-certificate and tls-key the port speaks HTTPS and WSS (cookies Secure), http-port
+// adds plain HTTP beside it, and bad files are refused at READY with the reason.
+void test_tls() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-tls-XXXXXX", nullptr);
+  const std::string d = dir;
+  g_assert_true(camcast::test::make_certificate(d, "a"));
+  g_assert_true(camcast::test::make_certificate(d, "b"));
+  const std::string tls_a = " tls-certificate=" + d + "/a.crt tls-key=" + d + "/a.key";
+  Harness h(("wssink port=0 http-port=0 path=/cam access-token=s3cret keyframe-on-join=false" +
+             tls_a).c_str());
+  const int port = h.port();
+  int http_port = -1;
+  g_object_get(h.sink(), "current-http-port", &http_port, nullptr);
+  g_assert_cmpint(port, >, 0);
+  g_assert_cmpint(http_port, >, 0);
+  g_assert_cmpint(http_port, !=, port);
+  gst_harness_set_src_caps_str(h.h, "application/x-camcast-test");
+
+  // HTTPS: refused without the token, in with it, and the session cookie is Secure.
+  std::string body, head;
+  const auto https = camcast::test::tls(port);
+  g_assert_cmpint(camcast::test::http_get(https, "/cam", &body), ==, 401);
+  g_assert_cmpint(camcast::test::http_get(https, "/cam?token=s3cret", &body, 3000, &head), ==,
+                  200);
+  g_assert_nonnull(strstr(body.c_str(), "WebSocket"));
+  const size_t at = head.find("Set-Cookie: ");
+  g_assert_cmpuint(at, !=, std::string::npos);
+  const std::string set_cookie = head.substr(at + 12, head.find("\r\n", at) - at - 12);
+  g_assert_nonnull(strstr(set_cookie.c_str(), "; Secure"));
+  // Plain HTTP on the HTTPS port gets no page; on http-port it does, and its cookie is not
+  // Secure (the browser would not send it back over HTTP).
+  g_assert_cmpint(camcast::test::http_get(port, "/cam?token=s3cret", &body), !=, 200);
+  g_assert_cmpint(camcast::test::http_get(http_port, "/cam?token=s3cret", &body, 3000, &head), ==,
+                  200);
+  g_assert_null(strstr(head.c_str(), "Secure"));
+
+  // WSS: refused without credentials; with them the frames arrive, as they do over plain WS.
+  WsTestClient refused, secure, plain;
+  g_assert_false(refused.connect(https, "/cam"));
+  g_assert_true(refused.response().rfind("HTTP/1.1 401", 0) == 0);
+  g_assert_true(secure.connect(https, "/cam?token=s3cret"));
+  g_assert_true(plain.connect(http_port, "/cam?token=s3cret"));
+  g_assert_true(wait_for([&] { return h.clients() == 2; }));
+  for (uint32_t i = 0; i < 30; i++)
+    gst_harness_push(h.h, make_frame(i, 10, 50000));
+  for (uint32_t i = 0; i < 30; i++) {
+    Frame f = secure.read_frame();
+    g_assert_cmpuint(frame_index(f), ==, i);
+    g_assert_cmpuint(f.payload.size(), ==, 50000);
+    g_assert_cmpuint(frame_index(plain.read_frame()), ==, i);
+  }
+  // A client that closes is noticed over TLS too.
+  secure.close();
+  g_assert_true(wait_for([&] { return h.clients() == 1; }));
+
+  // Another sink on the same port must bring the same TLS settings.
+  const std::string other = ready_error("wssink path=/other port=" + std::to_string(port));
+  g_assert_nonnull(strstr(other.c_str(), "other TLS settings"));
+
+  // Files that cannot serve: each refused with what is wrong.
+  const std::string mismatched = ready_error("wssink port=0 tls-certificate=" + d +
+                                             "/a.crt tls-key=" + d + "/b.key");
+  g_assert_nonnull(strstr(mismatched.c_str(), "does not belong to the certificate"));
+  const std::string missing = ready_error("wssink port=0 tls-certificate=" + d +
+                                          "/none.crt tls-key=" + d + "/a.key");
+  g_assert_nonnull(strstr(missing.c_str(), "cannot read the TLS certificate"));
+  g_assert_nonnull(strstr(missing.c_str(), "none.crt"));
+  const std::string swapped = ready_error("wssink port=0 tls-certificate=" + d +
+                                          "/a.key tls-key=" + d + "/a.crt");
+  g_assert_nonnull(strstr(swapped.c_str(), "cannot use"));
+  const std::string half = ready_error("wssink port=0 tls-certificate=" + d + "/a.crt");
+  g_assert_nonnull(strstr(half.c_str(), "needs both a certificate and its key"));
+
+  for (const char *f : {"a.crt", "a.key", "b.crt", "b.key"})
+    g_unlink((d + "/" + f).c_str());
+  g_rmdir(dir);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -792,5 +869,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/access-token", test_access_token_protects_everything);
   g_test_add_func("/wssink/login", test_login);
   g_test_add_func("/wssink/metrics-token", test_metrics_token);
+  g_test_add_func("/wssink/tls", test_tls);
   return g_test_run();
 }

@@ -501,6 +501,49 @@ void test_access_token_is_kept_and_no_auth_opens() {
   g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
 }
 
+// HTTPS from the launcher: the links it prints are https:// and work, --http-port adds plain
+// HTTP, and a key that is not the certificate's stops it at once with the reason.
+void test_tls() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-tls-XXXXXX", nullptr);
+  const std::string d = dir;
+  g_assert_true(camcast::test::make_certificate(d, "a"));
+  g_assert_true(camcast::test::make_certificate(d, "b"));
+  const int port = free_port(), http_port = free_port();
+  std::vector<std::string> run = {"h264", "--port", std::to_string(port), "--set", "width=160",
+                                  "--set", "height=120", "--tls-certificate", d + "/a.crt"};
+  {
+    std::vector<std::string> args = run;
+    for (const char *a : {"--tls-key", "", "--http-port", ""})
+      args.push_back(a);
+    args[args.size() - 3] = d + "/a.key";
+    args.back() = std::to_string(http_port);
+    Camcast camcast(args);
+    const std::string https = "open https://127.0.0.1:" + std::to_string(port) + "/video?token=";
+    g_assert_true(camcast.wait_output(https));
+    g_assert_true(camcast.wait_output("also over plain HTTP: http://127.0.0.1:" +
+                                      std::to_string(http_port) + "/?token="));
+    const std::string out = camcast.output();
+    const size_t at = out.find(https) + https.size();
+    const std::string token = out.substr(at, out.find_first_of(" \n", at) - at);
+    std::string body;
+    g_assert_cmpint(camcast::test::http_get(camcast::test::tls(port), "/video?token=" + token,
+                                            &body), ==, 200);
+    g_assert_cmpint(camcast::test::http_get(http_port, "/video?token=" + token, &body), ==, 200);
+    WsTestClient viewer;
+    g_assert_true(viewer.connect(camcast::test::tls(port), "/video?token=" + token));
+    g_assert_cmpint(viewer.read_frame(5000 * kSlowdown).opcode, ==, 1);  // the stream's metadata
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  run.push_back("--tls-key");
+  run.push_back(d + "/b.key");
+  Camcast mismatched(run);
+  g_assert_cmpint(mismatched.wait_exit(5000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(mismatched.output().c_str(), "does not belong to the certificate"));
+  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
+  g_assert_cmpint(system(rm), ==, 0);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   // camcast keeps its access token under XDG_CONFIG_HOME: a fresh one for these tests.
@@ -515,6 +558,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/publish-presets", test_publish_presets);
   g_test_add_func("/camcast/on-demand", test_on_demand);
+  g_test_add_func("/camcast/tls", test_tls);
   const int status = g_test_run();
   g_autofree char *rm = g_strdup_printf("rm -rf '%s'", config);
   if (system(rm) != 0)
