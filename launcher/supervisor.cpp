@@ -35,6 +35,15 @@ template <typename F> void for_each_element(GstBin *bin, F fn) {
   gst_iterator_free(it);
 }
 
+bool is_camcast_element(GstElement *e) {
+  GstElementFactory *f = gst_element_get_factory(e);
+  GstPlugin *plugin = f ? gst_plugin_feature_get_plugin(GST_PLUGIN_FEATURE(f)) : nullptr;
+  const bool ours = plugin && g_str_equal(gst_plugin_get_name(plugin), "camcast");
+  if (plugin)
+    gst_object_unref(plugin);
+  return ours;
+}
+
 bool is_camcast_sink(GstElement *e) {
   GstElementFactory *f = gst_element_get_factory(e);
   return f && g_object_class_find_property(G_OBJECT_GET_CLASS(e), "linger") &&
@@ -176,12 +185,17 @@ struct Supervisor::Pipeline {
     }
     pipeline = p;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+      // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
+      if (is_camcast_element(e) && g_object_class_find_property(G_OBJECT_GET_CLASS(e),
+                                                                "tls-certificate"))
+        g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
+                     spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port,
+                     nullptr);
       if (is_camcast_sink(e)) {
         const ServerSettings &server = spec.server;
         g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
                      server.access_token.c_str(), "users-file", server.users_file.c_str(),
-                     "tls-certificate", server.tls.certificate.c_str(), "tls-key",
-                     server.tls.key.c_str(), "http-port", server.tls.http_port, nullptr);
+                     nullptr);
         // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
         auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
         g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
@@ -356,6 +370,21 @@ struct Supervisor::Pipeline {
         }
       }
       return G_SOURCE_CONTINUE;
+    case GST_MESSAGE_ELEMENT: {
+      // The relay's ends say who is connected and why not: worth a line in the log.
+      const GstStructure *s = gst_message_get_structure(msg);
+      gboolean up = FALSE;
+      const char *reason = gst_structure_get_string(s, "reason");
+      if (gst_structure_has_name(s, "relaysink") &&
+          gst_structure_get_boolean(s, "connected", &up))
+        log(p->spec.name, up ? "connected to the relay" : "not connected to the relay: %s",
+            reason ? reason : "");
+      else if (gst_structure_has_name(s, "relaysrc-publisher") &&
+               gst_structure_get_boolean(s, "live", &up))
+        log(p->spec.name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
+            gst_structure_get_string(s, "peer"), reason ? reason : "");
+      return G_SOURCE_CONTINUE;
+    }
     default:
       return G_SOURCE_CONTINUE;
     }

@@ -8,6 +8,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(mpeg1enc, plugin);
   ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(mjpegsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);
+  ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
   return ret;
 }
 

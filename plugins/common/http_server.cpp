@@ -180,6 +180,8 @@ bool HttpServer::start(GError **error) {
     soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", "tls-certificate",
                             certificate, nullptr);
     soup_server_add_handler(soup_, nullptr, &HttpServer::handle_request, this, nullptr);
+    soup_server_add_early_handler(soup_, nullptr, &HttpServer::handle_request_head, this,
+                                  nullptr);
     GError *err = nullptr;
     port_ = listen_on(soup_, address_, port_, certificate != nullptr, &err);
     if (port_ >= 0 && tls_.http_port >= 0)
@@ -341,6 +343,9 @@ gboolean HttpServer::tick(gpointer self) {
 
 namespace {
 
+// The login form is a user name and a password: nothing larger is read.
+constexpr goffset kMaxFormBytes = 4096;
+
 void respond(SoupServerMessage *msg, guint status, const char *content_type,
              const std::string &body) {
   soup_server_message_set_status(msg, status, nullptr);
@@ -359,6 +364,33 @@ bool wants_websocket(SoupServerMessage *msg) {
 void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
                                 GHashTable *, gpointer self) {
   static_cast<HttpServer *>(self)->route(msg, path);
+}
+
+// Before a request's body is read: libsoup would otherwise keep all of it in memory, however
+// large. A body is read only where one is wanted: a small login form, or an upload a mount takes
+// (a relay's publisher), which reads it as it comes. Everything else is answered now.
+void HttpServer::handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
+                                     GHashTable *, gpointer data) {
+  auto *self = static_cast<HttpServer *>(data);
+  const char *method = soup_server_message_get_method(msg);
+  if (method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD)
+    return;
+  const std::string_view p(path);
+  if (method == SOUP_METHOD_POST && !self->policy_.users_file.empty() && p == "/login") {
+    if (soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg)) >
+        kMaxFormBytes)
+      respond(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "text/plain", "form too large\n");
+    return;
+  }
+  std::shared_ptr<Mount> mount;
+  std::string_view rest;
+  if ((method == SOUP_METHOD_POST || method == SOUP_METHOD_PUT) &&
+      self->mounts_.match(p, &mount, &rest) && mount->delegate() &&
+      mount->delegate()->upload(msg, rest)) {
+    g_object_set_data(G_OBJECT(msg), "camcast-upload", GINT_TO_POINTER(1));
+    return;
+  }
+  respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
 }
 
 bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
@@ -435,7 +467,8 @@ void HttpServer::login(SoupServerMessage *msg) {
     return;
   }
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
-  const std::string form = body->length <= 4096 ? std::string(body->data, body->length) : "";
+  const std::string form =
+      body->length <= kMaxFormBytes ? std::string(body->data, body->length) : "";
   const std::string user = auth::query_param(form, "user");
   const std::string next = local_path(auth::query_param(form, "next"));
   const char *host = soup_server_message_get_remote_host(msg);
@@ -521,6 +554,10 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   const std::string_view p(path);
   if (!policy_.users_file.empty() && (p == "/login" || p == "/logout")) {
     login(msg);
+    return;
+  }
+  if (g_object_get_data(G_OBJECT(msg), "camcast-upload")) {
+    respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload
     return;
   }
   if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {

@@ -73,6 +73,8 @@ private:
   void run();
   static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
                              GHashTable *query, gpointer self);
+  static void handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
+                                  GHashTable *query, gpointer self);
   void route(SoupServerMessage *msg, const char *path);
   void upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount);
   static gboolean tick(gpointer self);

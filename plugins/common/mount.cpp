@@ -348,6 +348,8 @@ void Mount::tick(gint64 now) {
     all.push_back(entry.second.get());
   for (Client *client : all)
     client->tick(now);
+  if (delegate_)
+    delegate_->tick(now);
 }
 
 MountStats Mount::stats_on_server_thread() {

@@ -80,6 +80,12 @@ public:
   virtual bool serve_http(SoupServerMessage *msg, std::string_view rest) = 0;
   // A text or binary message from a client (control protocols); the default ignores it.
   virtual void client_message(uint64_t id, const ws::ClientMessage &msg) {}
+  // A POST or PUT to <path><rest>, before its body is read (libsoup's early handler). Return
+  // false to refuse uploads here (405). To take the body, turn off its accumulation and read
+  // it from the message's got-chunk signal; or set a status to refuse it without reading it.
+  virtual bool upload(SoupServerMessage *msg, std::string_view rest) { return false; }
+  // Every server tick (a quarter second): timeouts of the delegate's own.
+  virtual void tick(gint64 now) {}
 };
 
 class Mount {

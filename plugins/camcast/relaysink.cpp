@@ -1,0 +1,275 @@
+/**
+ * SECTION:element-relaysink
+ * @title: relaysink
+ * @see_also: relaysrc, mpegtsmux
+ *
+ * relaysink is the camera side of a relay. A camera behind a home router cannot be reached from
+ * the internet, but it can reach out: relaysink pushes its input — MPEG-TS from `mpegtsmux`,
+ * with H.264 and/or MPEG-1 in it — to a public host as one long HTTP POST with a chunked body,
+ * and the host re-serves it to browsers (`relaysrc` on camcast, the JSMpeg project's
+ * `websocket-relay.js`, or anything that takes `ffmpeg -f mpegts http://…`). No port
+ * forwarding is needed.
+ *
+ * The secret goes in the path of `location` (`http://relay:8080/publish/SECRET`, the JSMpeg
+ * relay's convention) or in `secret`, sent as `Authorization: Bearer`. `https://` locations
+ * use TLS (a self-signed relay is trusted with `tls-ca-file`).
+ *
+ * A network thread of its own does the pushing, so the pipeline never waits for the network.
+ * When the connection fails, the relay refuses the stream (wrong secret, another camera
+ * publishing) or a write makes no progress for `timeout` seconds, it reconnects with
+ * exponential back-off up to `backoff-max`. Meanwhile it drops data — counted in
+ * `buffers-dropped`, never queued without bound — and each connection starts with the stream
+ * header (PAT/PMT) and then a keyframe, for which it asks the encoder at once. Every connection
+ * made or lost posts a `relaysink` element message (`connected`, `reason`, `buffers-dropped`).
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 libcamerasrc ! video/x-raw,width=1280,height=720,format=NV12 ! v4l2convert ! \
+ *     v4l2h264enc extra-controls="controls,repeat_sequence_header=1" ! \
+ *     'video/x-h264,level=(string)4.1' ! h264parse config-interval=-1 ! mpegtsmux ! \
+ *     relaysink location=http://relay.example:8080/publish/s3cret
+ * ]| Pushes a Raspberry Pi camera to a relay running `camcast relay-serve`.
+ */
+#include "relaysink.h"
+
+#include "http_push.h"
+
+#include <gst/video/video.h>
+
+#include <memory>
+#include <mutex>
+
+GST_DEBUG_CATEGORY_STATIC(gst_relay_sink_debug);
+#define GST_CAT_DEFAULT gst_relay_sink_debug
+
+#define DEFAULT_BACKOFF_MAX 10000
+#define DEFAULT_TIMEOUT 10
+
+using namespace camcast;
+
+enum {
+  PROP_0,
+  PROP_LOCATION,
+  PROP_SECRET,
+  PROP_TLS_CA_FILE,
+  PROP_BACKOFF_MAX,
+  PROP_TIMEOUT,
+  PROP_CONNECTED,
+  PROP_BYTES_SENT,
+  PROP_BUFFERS_DROPPED,
+};
+
+// The C++ side of the element. `lock` protects the settings and `push`.
+struct RelaySinkImpl {
+  std::mutex lock;
+  HttpPush::Settings settings;
+  std::unique_ptr<HttpPush> push;
+  std::vector<GstBuffer *> header;  // streaming thread
+  ~RelaySinkImpl() { clear_header(); }
+  void clear_header() {
+    for (GstBuffer *b : header)
+      gst_buffer_unref(b);
+    header.clear();
+  }
+};
+
+struct _GstRelaySink {
+  GstBaseSink parent;
+  RelaySinkImpl *impl;
+};
+
+G_DEFINE_TYPE_WITH_CODE(GstRelaySink, gst_relay_sink, GST_TYPE_BASE_SINK,
+                        GST_DEBUG_CATEGORY_INIT(gst_relay_sink_debug, "relaysink", 0,
+                                                "camcast relay publisher"));
+GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELAY_SINK);
+
+// The push thread made or lost its connection.
+static void on_push_event(GstRelaySink *sink, bool connected, const std::string &why) {
+  guint64 dropped = 0;
+  {
+    std::lock_guard<std::mutex> lk(sink->impl->lock);
+    if (sink->impl->push)
+      dropped = sink->impl->push->stats().units_dropped;
+  }
+  if (connected) {
+    GST_INFO_OBJECT(sink, "connected to the relay");
+    // The relay's viewers start at a keyframe: ask for one now rather than wait a GOP.
+    gst_pad_push_event(GST_BASE_SINK_PAD(sink),
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  } else {
+    GST_WARNING_OBJECT(sink, "not connected to the relay: %s", why.c_str());
+  }
+  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_element(GST_OBJECT(sink),
+      gst_structure_new("relaysink", "connected", G_TYPE_BOOLEAN, connected, "reason",
+                        G_TYPE_STRING, why.c_str(), "buffers-dropped", G_TYPE_UINT64, dropped,
+                        nullptr)));
+}
+
+static gboolean gst_relay_sink_start(GstBaseSink *base) {
+  GstRelaySink *sink = GST_RELAY_SINK(base);
+  RelaySinkImpl *impl = sink->impl;
+  std::lock_guard<std::mutex> lk(impl->lock);
+  if (impl->settings.location.empty()) {
+    GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
+                      ("no location: set it to the relay's URL, like "
+                       "http://relay.example:8080/publish/SECRET"), (nullptr));
+    return FALSE;
+  }
+  auto push = std::make_unique<HttpPush>(
+      impl->settings, [sink](bool connected, const std::string &why) {
+        on_push_event(sink, connected, why);
+      });
+  GError *error = nullptr;
+  if (!push->start(&error)) {
+    GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
+    g_error_free(error);
+    return FALSE;
+  }
+  push->set_header(impl->header);
+  impl->push = std::move(push);
+  return TRUE;
+}
+
+static gboolean gst_relay_sink_stop(GstBaseSink *base) {
+  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
+  std::unique_ptr<HttpPush> push;
+  {
+    std::lock_guard<std::mutex> lk(impl->lock);
+    push.swap(impl->push);
+  }
+  push.reset();  // ends the upload cleanly, outside the lock (its events take it)
+  return TRUE;
+}
+
+static gboolean gst_relay_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
+  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
+  impl->clear_header();
+  const GValue *sh = gst_structure_get_value(gst_caps_get_structure(caps, 0), "streamheader");
+  if (sh && GST_VALUE_HOLDS_ARRAY(sh))
+    for (guint i = 0; i < gst_value_array_get_size(sh); i++) {
+      const GValue *v = gst_value_array_get_value(sh, i);
+      if (G_VALUE_HOLDS(v, GST_TYPE_BUFFER))
+        impl->header.push_back(gst_buffer_ref(gst_value_get_buffer(v)));
+    }
+  std::lock_guard<std::mutex> lk(impl->lock);
+  if (impl->push)
+    impl->push->set_header(impl->header);
+  return TRUE;
+}
+
+static GstFlowReturn gst_relay_sink_render(GstBaseSink *base, GstBuffer *buffer) {
+  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
+  std::lock_guard<std::mutex> lk(impl->lock);
+  if (impl->push)
+    impl->push->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn gst_relay_sink_render_list(GstBaseSink *base, GstBufferList *list) {
+  for (guint i = 0; i < gst_buffer_list_length(list); i++)
+    gst_relay_sink_render(base, gst_buffer_list_get(list, i));
+  return GST_FLOW_OK;
+}
+
+static void gst_relay_sink_set_property(GObject *object, guint prop_id, const GValue *value,
+                                        GParamSpec *pspec) {
+  RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
+  std::lock_guard<std::mutex> lk(impl->lock);
+  HttpPush::Settings &s = impl->settings;
+  auto text = [value] {
+    return std::string(g_value_get_string(value) ? g_value_get_string(value) : "");
+  };
+  switch (prop_id) {
+  case PROP_LOCATION: s.location = text(); break;
+  case PROP_SECRET: s.secret = text(); break;
+  case PROP_TLS_CA_FILE: s.ca_file = text(); break;
+  case PROP_BACKOFF_MAX: s.backoff_max_ms = int(g_value_get_uint(value)); break;
+  case PROP_TIMEOUT: s.timeout_s = int(g_value_get_uint(value)); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *value,
+                                        GParamSpec *pspec) {
+  RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
+  std::lock_guard<std::mutex> lk(impl->lock);
+  const HttpPush::Settings &s = impl->settings;
+  const HttpPush::Stats stats = impl->push ? impl->push->stats() : HttpPush::Stats{};
+  switch (prop_id) {
+  case PROP_LOCATION: g_value_set_string(value, s.location.c_str()); break;
+  case PROP_SECRET: g_value_set_string(value, s.secret.c_str()); break;
+  case PROP_TLS_CA_FILE: g_value_set_string(value, s.ca_file.c_str()); break;
+  case PROP_BACKOFF_MAX: g_value_set_uint(value, guint(s.backoff_max_ms)); break;
+  case PROP_TIMEOUT: g_value_set_uint(value, guint(s.timeout_s)); break;
+  case PROP_CONNECTED: g_value_set_boolean(value, stats.connected); break;
+  case PROP_BYTES_SENT: g_value_set_uint64(value, stats.bytes_sent); break;
+  case PROP_BUFFERS_DROPPED: g_value_set_uint64(value, stats.units_dropped); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+static void gst_relay_sink_init(GstRelaySink *sink) {
+  sink->impl = new RelaySinkImpl;
+  sink->impl->settings.backoff_max_ms = DEFAULT_BACKOFF_MAX;
+  sink->impl->settings.timeout_s = DEFAULT_TIMEOUT;
+  gst_base_sink_set_sync(GST_BASE_SINK(sink), FALSE);
+}
+
+static void gst_relay_sink_finalize(GObject *object) {
+  delete GST_RELAY_SINK(object)->impl;
+  G_OBJECT_CLASS(gst_relay_sink_parent_class)->finalize(object);
+}
+
+static void gst_relay_sink_class_init(GstRelaySinkClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
+  gobject_class->set_property = gst_relay_sink_set_property;
+  gobject_class->get_property = gst_relay_sink_get_property;
+  gobject_class->finalize = gst_relay_sink_finalize;
+  basesink_class->start = gst_relay_sink_start;
+  basesink_class->stop = gst_relay_sink_stop;
+  basesink_class->set_caps = gst_relay_sink_set_caps;
+  basesink_class->render = gst_relay_sink_render;
+  basesink_class->render_list = gst_relay_sink_render_list;
+
+  const auto ready = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                 GST_PARAM_MUTABLE_READY);
+  const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(gobject_class, PROP_LOCATION,
+      g_param_spec_string("location", "Location",
+          "The relay's publish URL, http:// or https://, with the secret in the path where the "
+          "relay expects it (http://relay:8080/publish/SECRET)", nullptr, ready));
+  g_object_class_install_property(gobject_class, PROP_SECRET,
+      g_param_spec_string("secret", "Secret",
+          "Sent as \"Authorization: Bearer SECRET\" (empty: not sent)", nullptr, ready));
+  g_object_class_install_property(gobject_class, PROP_TLS_CA_FILE,
+      g_param_spec_string("tls-ca-file", "TLS CA file",
+          "PEM certificates to trust for an https:// relay besides the system's (a relay with "
+          "a self-signed certificate)", nullptr, ready));
+  g_object_class_install_property(gobject_class, PROP_BACKOFF_MAX,
+      g_param_spec_uint("backoff-max", "Back-off max",
+          "Longest wait between reconnection attempts, in ms (the first is 250 ms, doubled each "
+          "time)", 250, 3600000, DEFAULT_BACKOFF_MAX, ready));
+  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint("timeout", "Timeout",
+          "Seconds to connect, and without progress sending, before the connection counts as "
+          "lost", 1, 3600, DEFAULT_TIMEOUT, ready));
+  g_object_class_install_property(gobject_class, PROP_CONNECTED,
+      g_param_spec_boolean("connected", "Connected", "Connected to the relay now", FALSE, ro));
+  g_object_class_install_property(gobject_class, PROP_BYTES_SENT,
+      g_param_spec_uint64("bytes-sent", "Bytes sent", "Bytes sent to the relay", 0,
+          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, PROP_BUFFERS_DROPPED,
+      g_param_spec_uint64("buffers-dropped", "Buffers dropped",
+          "Buffers dropped while not connected or while the link was slower than the stream",
+          0, G_MAXUINT64, 0, ro));
+
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
+      GST_PAD_ALWAYS, GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true"));
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(element_class, "Relay publisher", "Sink/Network",
+      "Pushes MPEG-TS to a public relay as one long HTTP POST (camcast's relaysrc, the JSMpeg "
+      "relay, anything ffmpeg pushes to), reconnecting with back-off and resuming at a keyframe",
+      "camcast developers");
+}

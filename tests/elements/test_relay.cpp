@@ -1,0 +1,261 @@
+// relaysink → relaysrc over real loopback sockets: a camera's push arrives as H.264 frames at the
+// relay; a wrong secret and a second publisher are refused with the reason; a publisher that
+// stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
+// push plays too.
+#include "ws_test_client.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The relay: relaysrc → tsdemux → h264parse → appsink, counting the frames that come out.
+struct Relay {
+  GstElement *pipeline;
+  GstElement *src;
+  std::atomic<int> frames{0};
+  int port = -1;
+
+  explicit Relay(const char *extra = "") {
+    g_autofree char *launch = g_strdup_printf(
+        "relaysrc name=src port=0 secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
+        "h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
+        extra);
+    pipeline = gst_parse_launch(launch, nullptr);
+    src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+    GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+    GstAppSinkCallbacks callbacks{};
+    callbacks.new_sample = [](GstAppSink *sink, gpointer self) {
+      gst_sample_unref(gst_app_sink_pull_sample(sink));
+      static_cast<Relay *>(self)->frames++;
+      return GST_FLOW_OK;
+    };
+    gst_app_sink_set_callbacks(GST_APP_SINK(out), &callbacks, this, nullptr);
+    gst_object_unref(out);
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
+                    GST_STATE_CHANGE_FAILURE);
+    g_object_get(src, "current-port", &port, nullptr);
+    g_assert_cmpint(port, >, 0);
+  }
+  ~Relay() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(pipeline);
+  }
+  bool publishing() {
+    gboolean live = FALSE;
+    g_object_get(src, "publishing", &live, nullptr);
+    return live;
+  }
+  std::string url(const std::string &secret = "s3cret") {
+    return "http://127.0.0.1:" + std::to_string(port) + "/publish/" + secret;
+  }
+};
+
+// A camera: a live test pattern as H.264 in MPEG-TS, pushed by relaysink.
+struct Camera {
+  GstElement *pipeline;
+  GstBus *bus;
+  explicit Camera(const std::string &location) {
+    const std::string launch =
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+        "h264parse config-interval=-1 ! mpegtsmux latency=0 ! relaysink name=push location=" +
+        location;
+    pipeline = gst_parse_launch(launch.c_str(), nullptr);
+    bus = gst_element_get_bus(pipeline);
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~Camera() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(pipeline);
+  }
+  // The next `relaysink` message within the timeout: connected, and the reason when not.
+  bool next_event(bool *connected, std::string *reason, int timeout_ms = 5000) {
+    const gint64 until = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+    while (g_get_monotonic_time() < until) {
+      GstMessage *m = gst_bus_timed_pop_filtered(
+          bus, GstClockTime(until - g_get_monotonic_time()) * 1000, GST_MESSAGE_ELEMENT);
+      if (!m)
+        break;
+      const GstStructure *s = gst_message_get_structure(m);
+      gboolean up = FALSE;
+      const bool ours = gst_structure_has_name(s, "relaysink") &&
+                        gst_structure_get_boolean(s, "connected", &up);
+      if (ours) {
+        *connected = up;
+        *reason = gst_structure_get_string(s, "reason");
+      }
+      gst_message_unref(m);
+      if (ours)
+        return true;
+    }
+    return false;
+  }
+};
+
+template <typename F> bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// A publisher by hand: the request head of a chunked POST, then whatever the test sends.
+int raw_publisher(int port, const std::string &path) {
+  camcast::test::Connection conn;
+  g_assert_true(conn.open(port));
+  const std::string head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n";
+  g_assert_true(conn.send_all(head.data(), head.size()));
+  return conn.release();
+}
+
+bool send_chunk(int fd, const std::string &data) {
+  char line[32];
+  const std::string chunk =
+      std::string(line, size_t(g_snprintf(line, sizeof line, "%zx\r\n", data.size()))) + data +
+      "\r\n";
+  return send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) == ssize_t(chunk.size());
+}
+
+// True when the relay has closed the connection (EOF or reset) within the timeout.
+bool closed_by_relay(int fd, int timeout_ms) {
+  const gint64 until = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  char buf[512];
+  while (g_get_monotonic_time() < until) {
+    struct timeval tv{0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      return true;
+  }
+  return false;
+}
+
+void test_push_refusals_and_reconnect() {
+  Relay relay;
+  bool up = false;
+  std::string reason;
+  {
+    auto camera = std::make_unique<Camera>(relay.url());
+    g_assert_true(camera->next_event(&up, &reason));
+    g_assert_true(up);
+    g_assert_true(wait_for([&] { return relay.frames >= 30; }));
+    g_assert_true(relay.publishing());
+
+    // A second camera while the first is live: refused, with the reason; the first goes on.
+    Camera second(relay.url());
+    g_assert_true(second.next_event(&up, &reason));
+    if (up)  // connected, then the relay's verdict
+      g_assert_true(second.next_event(&up, &reason));
+    g_assert_false(up);
+    g_test_message("second publisher: %s", reason.c_str());
+    g_assert_nonnull(strstr(reason.c_str(), "409"));
+    g_assert_nonnull(strstr(reason.c_str(), "another camera is publishing there"));
+    const int before = relay.frames;
+    g_assert_true(wait_for([&] { return relay.frames >= before + 15; }));
+
+    // The wrong secret: refused, and told to check it.
+    Camera wrong(relay.url("guess"));
+    g_assert_true(wrong.next_event(&up, &reason));
+    if (up)
+      g_assert_true(wrong.next_event(&up, &reason));
+    g_assert_false(up);
+    g_assert_nonnull(strstr(reason.c_str(), "403"));
+    g_assert_nonnull(strstr(reason.c_str(), "check the secret"));
+  }
+  // The camera stopped: the relay waits for the next, and frames flow again soon after it comes.
+  g_assert_true(wait_for([&] { return !relay.publishing(); }));
+  const int before = relay.frames;
+  const auto back = std::chrono::steady_clock::now();
+  Camera again(relay.url());
+  g_assert_true(wait_for([&] { return relay.frames > before; }, 3000ms));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - back).count();
+  g_test_message("frames again %.3f s after the camera came back", seconds);
+  g_assert_cmpfloat(seconds, <, 2.0);
+}
+
+void test_garbage_and_stalled_publishers_lose_the_slot() {
+  Relay relay;
+  // Garbage: bytes that never line up as MPEG-TS. Cut off; nothing else is disturbed.
+  int fd = raw_publisher(relay.port, "/publish/s3cret");
+  g_assert_true(wait_for([&] { return relay.publishing(); }));
+  std::mt19937 rng(7);
+  std::string junk(8192, '\0');
+  for (int i = 0; i < 40 && !closed_by_relay(fd, 1); i++) {
+    for (char &c : junk)
+      c = char(rng() % 0x47);  // never a sync byte
+    send_chunk(fd, junk);
+  }
+  g_assert_true(closed_by_relay(fd, 3000));
+  close(fd);
+  g_assert_true(wait_for([&] { return !relay.publishing(); }));
+
+  // Stalled: the request head and then nothing. Cut off after stall-timeout (1 s).
+  fd = raw_publisher(relay.port, "/publish/s3cret");
+  g_assert_true(wait_for([&] { return relay.publishing(); }));
+  g_assert_true(closed_by_relay(fd, 4000));
+  close(fd);
+  g_assert_true(wait_for([&] { return !relay.publishing(); }));
+
+  // A broken chunked body: libsoup ends that request; the slot is free again.
+  fd = raw_publisher(relay.port, "/publish/s3cret");
+  g_assert_true(wait_for([&] { return relay.publishing(); }));
+  const std::string broken = "zz-not-a-chunk-size\r\n";
+  send(fd, broken.data(), broken.size(), MSG_NOSIGNAL);
+  g_assert_true(closed_by_relay(fd, 4000));
+  close(fd);
+  g_assert_true(wait_for([&] { return !relay.publishing(); }));
+
+  // Then a real camera is served.
+  Camera camera(relay.url());
+  g_assert_true(wait_for([&] { return relay.frames >= 15; }));
+  std::string page;
+  g_assert_cmpint(camcast::test::http_get(relay.port, "/publish", &page), ==, 200);
+  g_assert_nonnull(strstr(page.c_str(), "A publisher is live now"));
+}
+
+// What `ffmpeg -f mpegts http://relay/...` sends (no Expect, chunked) plays at the relay.
+void test_ffmpeg_push() {
+  Relay relay;
+  g_autofree char *ffmpeg = g_find_program_in_path("ffmpeg");
+  g_assert_nonnull(ffmpeg);  // .ci/setup installs it
+  const std::string cmd = std::string(ffmpeg) +
+      " -hide_banner -loglevel error -re -f lavfi -i testsrc=size=160x120:rate=30 -t 3 "
+      "-c:v libx264 -tune zerolatency -preset ultrafast -g 30 -f mpegts " + relay.url();
+  int status = -1;
+  g_assert_true(g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr));
+  g_assert_true(g_spawn_check_wait_status(status, nullptr));
+  g_test_message("ffmpeg's push: %d frames at the relay", relay.frames.load());
+  g_assert_cmpint(relay.frames, >=, 60);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/relay/push-refusals-reconnect", test_push_refusals_and_reconnect);
+  g_test_add_func("/relay/garbage-and-stalls", test_garbage_and_stalled_publishers_lose_the_slot);
+  g_test_add_func("/relay/ffmpeg-push", test_ffmpeg_push);
+  return g_test_run();
+}
