@@ -42,36 +42,24 @@ std::string chunk(const std::vector<GstBuffer *> &buffers) {
   return out + "\r\n";
 }
 
-// What a refusal's status code asks of the person running the camera.
-const char *hint_for(int code) {
-  return code == 403 || code == 401 ? " (check the secret)"
-         : code == 409             ? " (another camera is publishing there)"
-         : code == 404             ? " (check the path in location)"
-                                   : "";
-}
-
 // Waiting for "100 Continue" no longer than this: a relay that ignores Expect (older servers)
 // answers nothing, and the stream then just goes.
 constexpr int kContinueWaitMs = 1000;
 
-// What the relay's answer means for a person ("" while it has said nothing).
-std::string answer_from(GInputStream *in) {
+// The relay's answer so far ("" while it has said nothing), or why reading it failed.
+std::string read_answer(GInputStream *in) {
   char buf[256];
   GError *error = nullptr;
   const gssize n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in), buf,
-                                                            sizeof buf - 1, nullptr, &error);
+                                                            sizeof buf, nullptr, &error);
   if (n == 0)
     return "the relay closed the connection";
-  if (n < 0) {
-    const bool again = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
-    std::string why = again ? "" : std::string("reading from the relay failed: ") + error->message;
-    g_error_free(error);
-    return why;
-  }
-  buf[n] = '\0';
-  std::string status(buf, strcspn(buf, "\r\n"));
-  return "the relay answered \"" + status + "\"" +
-         hint_for(g_str_has_prefix(buf, "HTTP/1.") && strlen(buf) > 12 ? atoi(buf + 9) : 0);
+  if (n > 0)
+    return describe_relay_answer(std::string_view(buf, size_t(n)));
+  const bool again = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  std::string why = again ? "" : std::string("reading from the relay failed: ") + error->message;
+  g_error_free(error);
+  return why;
 }
 
 // Waits up to `ms` for the relay's verdict on the request head: "" to go on (100 Continue, or
@@ -87,22 +75,40 @@ std::string await_continue(GInputStream *in, int ms) {
                                                               sizeof buf, nullptr, &error);
     if (n > 0) {
       head.append(buf, size_t(n));
-    } else if (n == 0) {
-      return "the relay closed the connection";
-    } else {
-      const bool again = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
-      g_error_free(error);
-      if (!again)
-        return "the relay closed the connection";
-      g_usleep(5000);
+      continue;
     }
+    const bool again = n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+    g_clear_error(&error);
+    if (!again)
+      return "the relay closed the connection";
+    g_usleep(5000);
   }
-  if (head.empty() || g_str_has_prefix(head.c_str(), "HTTP/1.1 100") ||
-      g_str_has_prefix(head.c_str(), "HTTP/1.0 100"))
-    return "";
-  return "the relay answered \"" + head.substr(0, head.find_first_of("\r\n")) + "\"" +
-         hint_for(head.size() > 12 ? atoi(head.c_str() + 9) : 0);
+  return head.empty() ? "" : describe_relay_answer(head);
 }
+
+}  // namespace
+
+std::string describe_relay_answer(std::string_view answer) {
+  const std::string_view line = answer.substr(0, std::min(answer.find_first_of("\r\n"),
+                                                          size_t(120)));
+  int code = 0;
+  if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ')
+    for (size_t i = 9; i < 12 && g_ascii_isdigit(line[i]); i++)
+      code = code * 10 + (line[i] - '0');
+  if (code == 100)
+    return "";
+  // Only printable ASCII of it reaches the log.
+  std::string shown;
+  for (char c : line)
+    shown += g_ascii_isprint(c) ? c : '?';
+  const char *hint = code == 403 || code == 401 ? " (check the secret)"
+                     : code == 409             ? " (another camera is publishing there)"
+                     : code == 404             ? " (check the path in location)"
+                                               : "";
+  return "the relay answered \"" + shown + "\"" + hint;
+}
+
+namespace {
 
 bool write_all(GOutputStream *out, const std::string &data, GCancellable *cancellable,
                std::string *why) {
@@ -318,7 +324,7 @@ std::string HttpPush::connect_and_stream() {
         ending = stopping_;
       }
       // The relay says something only to refuse the stream, or to end it.
-      why = answer_from(in);
+      why = read_answer(in);
       std::string data = batch.empty() || !why.empty() ? "" : chunk(batch);
       unref_all(&batch);
       if (ending && why.empty()) {

@@ -19,10 +19,15 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace camcast {
+
+// What a relay's answer (bytes it sent back, untrusted) means for the person running the camera:
+// "" for "100 Continue" (go on), else why the relay refused, with a hint.
+std::string describe_relay_answer(std::string_view answer);
 
 class HttpPush {
 public:
