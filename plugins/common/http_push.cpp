@@ -177,8 +177,7 @@ void HttpPush::stop() {
   stopping_ = true;
   wake_.notify_all();
   // Let it send what is queued and the last chunk; then cut whatever it is blocked in.
-  if (!wake_.wait_for(lk, kStopGrace, [this] { return !connected_; }))
-    g_cancellable_cancel(cancellable_);
+  wake_.wait_for(lk, kStopGrace, [this] { return !connected_; });
   lk.unlock();
   g_cancellable_cancel(cancellable_);
   thread_.join();
