@@ -89,22 +89,35 @@ std::string await_continue(GInputStream *in, int ms) {
 }  // namespace
 
 std::string describe_relay_answer(std::string_view answer) {
-  const std::string_view line = answer.substr(0, std::min(answer.find_first_of("\r\n"),
-                                                          size_t(120)));
+  // Interim answers ("100 Continue") say go on; what follows them, if anything, is the verdict.
   int code = 0;
-  if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ')
-    for (size_t i = 9; i < 12 && g_ascii_isdigit(line[i]); i++)
-      code = code * 10 + (line[i] - '0');
-  if (code == 100)
+  std::string_view line;
+  while (true) {
+    line = answer.substr(0, std::min(answer.find_first_of("\r\n"), size_t(120)));
+    code = 0;
+    if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ')
+      for (size_t i = 9; i < 12 && g_ascii_isdigit(line[i]); i++)
+        code = code * 10 + (line[i] - '0');
+    const size_t end = answer.find("\r\n\r\n");
+    if (code < 100 || code > 199 || end == std::string_view::npos)
+      break;
+    answer.remove_prefix(end + 4);
+  }
+  if ((code >= 100 && code <= 199) || answer.empty())
     return "";
   // Only printable ASCII of it reaches the log.
   std::string shown;
   for (char c : line)
     shown += g_ascii_isprint(c) ? c : '?';
-  const char *hint = code == 403 || code == 401 ? " (check the secret)"
-                     : code == 409             ? " (another camera is publishing there)"
-                     : code == 404             ? " (check the path in location)"
-                                               : "";
+  const char *hint =
+      code == 403 || code == 401 ? " (check the secret)"
+      : code == 409              ? " (another camera is publishing there)"
+      : code == 404              ? " (check the path in location)"
+      : code == 408              ? " (it limits how long a request lasts: Node's http server "
+                                   "ends each after 5 minutes)"
+      : code >= 200 && code <= 299
+          ? " before the stream ended (JSMpeg's websocket-relay.js does so for a wrong secret)"
+          : "";
   return "the relay answered \"" + shown + "\"" + hint;
 }
 
@@ -268,6 +281,9 @@ std::string HttpPush::connect_and_stream() {
   if (!conn) {
     std::string why = std::string("cannot connect to ") + host + ":" + std::to_string(port) +
                       ": " + error->message;
+    if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
+      why += ca_ ? " (not signed by tls-ca-file, or not for this host)"
+                 : " (a relay with its own certificate needs tls-ca-file)";
     g_error_free(error);
     return why;
   }

@@ -26,7 +26,8 @@
 namespace camcast {
 
 // What a relay's answer (bytes it sent back, untrusted) means for the person running the camera:
-// "" for "100 Continue" (go on), else why the relay refused, with a hint.
+// "" for nothing yet or only interim answers like "100 Continue" (go on), else why the relay
+// refused or ended the stream, with a hint.
 std::string describe_relay_answer(std::string_view answer);
 
 class HttpPush {

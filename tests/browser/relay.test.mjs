@@ -1,10 +1,13 @@
 // A relay with two camcast processes on loopback: the public host (relay-serve) and a camera
 // behind NAT that pushes to it (relay-push). Chromium watches the relay's player; the camera is
 // stopped and started again, and the same page plays on without a reload.
+// And the peer's relay: a camera (jsmpeg-push) pushing to JSMpeg's websocket-relay.js (our model
+// of it, jsmpeg-relay.mjs), watched with the JSMpeg player as its README does.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, waitInPage } from './lib.mjs';
@@ -18,11 +21,11 @@ after(async () => {
   rmSync(config, { recursive: true, force: true });
 });
 
-// A camcast process; waitFor resolves with the match once its output shows `pattern`.
-function camcast(args) {
-  const proc = spawn(camcastExe, args, {
+// A process; waitFor resolves with the match once its output shows `pattern`.
+function watched(exe, args, env = {}) {
+  const proc = spawn(exe, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_CONFIG_HOME: config },
+    env: { ...process.env, XDG_CONFIG_HOME: config, ...env },
   });
   let output = '';
   const waiters = [];
@@ -62,6 +65,7 @@ function camcast(args) {
     async stop() { proc.kill('SIGTERM'); return exited; },
   };
 }
+const camcast = (args) => watched(camcastExe, args);
 
 test('a camera pushed through the relay plays, and plays on after the camera restarts',
   async () => {
@@ -74,7 +78,7 @@ test('a camera pushed through the relay plays, and plays on after the camera res
       const push = ['relay-push', '--no-auth', '--set', 'width=320', '--set', 'height=240',
                     '--set', `relay-url=http://127.0.0.1:${port}/publish/s3cret`];
       camera = camcast(push);
-      await camera.waitFor(/connected to the relay/);
+      await camera.waitFor(/: connected to the relay/);
       await page.goto(`http://127.0.0.1:${port}/video?token=${token}&backend=webcodecs`);
       await page.evaluate(() => { window.sameDocument = true; });
       await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
@@ -93,6 +97,87 @@ test('a camera pushed through the relay plays, and plays on after the camera res
     } finally {
       await page.close();
       await camera?.stop();
+      await relay.stop();
+    }
+  });
+
+// JSMpeg's relay: the player from npm (the one jsmpegsink serves) on a page of our own.
+function jsmpegRelay(env = {}) {
+  return watched(process.execPath, [new URL('jsmpeg-relay.mjs', import.meta.url).pathname,
+                                    's3cret', '0', '0'], env);
+}
+const jsmpegJs = readFileSync(new URL(
+  '../../web/node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js',
+  import.meta.url), 'utf8');
+
+test('relaysink pushes MPEG-1 to JSMpeg\'s websocket-relay.js, and JSMpeg plays it', async () => {
+  const relay = jsmpegRelay();
+  const [, streamPort, wsPort] = await relay.waitFor(/listening stream=(\d+) websocket=(\d+)/);
+  // Pages must come from a loopback server for Chromium to let them open loopback WebSockets.
+  const pages = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(`<!doctype html><body><canvas id="c"></canvas><script>${jsmpegJs}</script><script>
+      window.decoded = 0;
+      new JSMpeg.Player('ws://127.0.0.1:${wsPort}/', { canvas: document.getElementById('c'),
+        onVideoDecode: () => { window.decoded++; } });
+    </script></body>`);
+  });
+  await new Promise((resolve) => pages.listen(0, '127.0.0.1', resolve));
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const push = (secret) => camcast(['jsmpeg-push', '--set', 'width=320', '--set', 'height=240',
+    '--set', `relay-url=http://127.0.0.1:${streamPort}/${secret}`]);
+  let camera;
+  try {
+    camera = push('s3cret');
+    await camera.waitFor(/: connected to the relay/);
+    await relay.waitFor(/Stream Connected/);
+    await page.goto(`http://127.0.0.1:${pages.address().port}/`);
+    await waitInPage(page, () => window.decoded >= 30);
+    const size = await page.evaluate(() => [document.getElementById('c').width,
+                                            document.getElementById('c').height]);
+    assert.deepEqual(size, [320, 240]);
+    const decoded = await page.evaluate(() => window.decoded);
+    await waitInPage(page, (n) => window.decoded >= n + 30, decoded);
+    assert.deepEqual(errors, []);
+    await camera.stop();
+    camera = null;
+
+    // A wrong secret: that relay answers an empty 200 at once (and relays anyway); the camera
+    // says what the answer means and tries again.
+    const wrong = push('guess');
+    try {
+      const [line] = await wrong.waitFor(/not connected to the relay: .*/);
+      assert.match(line, /200 OK.*wrong secret/);
+      await relay.waitFor(/Failed Stream Connection: .* - wrong secret/);
+    } finally {
+      await wrong.stop();
+    }
+  } finally {
+    await page.close();
+    await camera?.stop();
+    await relay.stop();
+    pages.close();
+  }
+});
+
+test('Node ends the push after requestTimeout (408): relaysink says so and is back at once',
+  async () => {
+    const relay = jsmpegRelay({ REQUEST_TIMEOUT_MS: '2000' });
+    const [, streamPort] = await relay.waitFor(/listening stream=(\d+)/);
+    const camera = camcast(['jsmpeg-push', '--set', 'width=160', '--set', 'height=120',
+      '--set', `relay-url=http://127.0.0.1:${streamPort}/s3cret`]);
+    try {
+      await camera.waitFor(/: connected to the relay/);
+      const next = camera.mark();
+      const [line] = await next(/not connected to the relay: .*/, 10000);
+      assert.match(line, /408.*5 minutes/);
+      const cut = Date.now();
+      await next(/: connected to the relay/, 5000);
+      console.log(`pushing again ${Date.now() - cut} ms after the relay's 408`);
+    } finally {
+      await camera.stop();
       await relay.stop();
     }
   });

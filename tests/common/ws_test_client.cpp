@@ -367,7 +367,8 @@ int http_get(const Endpoint &to, const std::string &path, std::string *body, int
 
 bool make_certificate(const std::string &dir, const std::string &name) {
   const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                          "-nodes -days 2 -subj /CN=localhost -keyout " + dir + "/" + name +
+                          "-nodes -days 2 -subj /CN=localhost "
+                          "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + dir + "/" + name +
                           ".key -out " + dir + "/" + name + ".crt";
   int status = -1;
   return g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr) &&

@@ -1,7 +1,7 @@
 // relaysink → relaysrc over real loopback sockets: a camera's push arrives as H.264 frames at the
 // relay; a wrong secret and a second publisher are refused with the reason; a publisher that
 // stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
-// push plays too.
+// push plays too; and all of it over HTTPS, the relay's certificate trusted with tls-ca-file.
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
@@ -60,8 +60,8 @@ struct Relay {
     g_object_get(src, "publishing", &live, nullptr);
     return live;
   }
-  std::string url(const std::string &secret = "s3cret") {
-    return "http://127.0.0.1:" + std::to_string(port) + "/publish/" + secret;
+  std::string url(const std::string &secret = "s3cret", const char *scheme = "http") {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/publish/" + secret;
   }
 };
 
@@ -69,12 +69,12 @@ struct Relay {
 struct Camera {
   GstElement *pipeline;
   GstBus *bus;
-  explicit Camera(const std::string &location) {
+  explicit Camera(const std::string &location, const std::string &extra = "") {
     const std::string launch =
         "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
         "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
         "h264parse config-interval=-1 ! mpegtsmux latency=0 ! relaysink name=push location=" +
-        location;
+        location + " " + extra;
     pipeline = gst_parse_launch(launch.c_str(), nullptr);
     bus = gst_element_get_bus(pipeline);
     gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -249,6 +249,35 @@ void test_ffmpeg_push() {
   g_assert_cmpint(relay.frames, >=, 60);
 }
 
+// The relay serves HTTPS: a camera that trusts its certificate (tls-ca-file) pushes; one that
+// doesn't is told why, and is never connected.
+void test_https_push() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-relay-tls-XXXXXX", nullptr);
+  const std::string d(dir);
+  g_assert_true(camcast::test::make_certificate(d, "relay"));
+  const std::string tls = "tls-certificate=" + d + "/relay.crt tls-key=" + d + "/relay.key";
+  {
+    Relay relay(tls.c_str());
+    bool up = true;
+    std::string reason;
+    {
+      Camera untrusting(relay.url("s3cret", "https"));
+      g_assert_true(untrusting.next_event(&up, &reason));
+      g_test_message("without tls-ca-file: %s", reason.c_str());
+      g_assert_false(up);
+      g_assert_nonnull(strstr(reason.c_str(), "needs tls-ca-file"));
+      g_assert_cmpint(relay.frames, ==, 0);
+    }
+    Camera camera(relay.url("s3cret", "https"), "tls-ca-file=" + d + "/relay.crt");
+    g_assert_true(camera.next_event(&up, &reason));
+    g_assert_true(up);
+    g_assert_true(wait_for([&] { return relay.frames >= 30; }));
+  }
+  for (const char *f : {"relay.crt", "relay.key"})
+    unlink((d + "/" + f).c_str());
+  rmdir(dir);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -257,5 +286,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/relay/push-refusals-reconnect", test_push_refusals_and_reconnect);
   g_test_add_func("/relay/garbage-and-stalls", test_garbage_and_stalled_publishers_lose_the_slot);
   g_test_add_func("/relay/ffmpeg-push", test_ffmpeg_push);
+  g_test_add_func("/relay/tls", test_https_push);
   return g_test_run();
 }
