@@ -22,12 +22,14 @@
  * `peer`, `reason`).
  *
  * Until the first publisher comes nothing flows, so sinks downstream would wait for a first
- * buffer before the pipeline plays: give them `async=false`.
+ * buffer before the pipeline plays: give them `async=false`. relaysink and ffmpeg put each
+ * frame in one PES, but tsdemux does not say so, and h264parse would hold every frame until
+ * the next one begins: `capssetter caps=video/x-h264,alignment=au` in between tells it.
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 relaysrc port=8080 secret=s3cret ! tsdemux latency=0 ! h264parse ! \
- *     msesink port=8080 async=false
+ * gst-launch-1.0 relaysrc port=8080 secret=s3cret ! tsdemux latency=0 ! \
+ *     capssetter caps=video/x-h264,alignment=au ! h264parse ! msesink port=8080 async=false
  * ]| Takes a camera pushing to http://HOST:8080/publish/s3cret and serves it at
  * http://HOST:8080/video.
  */

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The relay: relaysrc → tsdemux → h264parse → appsink, counting the frames that come out.
+// The relay: relaysrc → tsdemux → h264parse → appsink (as documented), counting the frames.
 struct Relay {
   GstElement *pipeline;
   GstElement *src;
@@ -32,7 +32,8 @@ struct Relay {
   explicit Relay(const char *extra = "") {
     g_autofree char *launch = g_strdup_printf(
         "relaysrc name=src port=0 secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
-        "h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
+        "capssetter caps=video/x-h264,alignment=au ! h264parse ! "
+        "video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
         extra);
     pipeline = gst_parse_launch(launch, nullptr);
     src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
