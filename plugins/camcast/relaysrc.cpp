@@ -37,6 +37,7 @@
 
 #include "http_server.h"
 #include "ingest.h"
+#include "tls_properties.h"
 
 #include <condition_variable>
 #include <deque>
@@ -265,10 +266,10 @@ static void gst_relay_src_set_property(GObject *object, guint prop_id, const GVa
   case PROP_STALL_TIMEOUT:
     impl->settings.stall_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
     break;
-  case PROP_TLS_CERTIFICATE: impl->tls.certificate = text(""); break;
-  case PROP_TLS_KEY: impl->tls.key = text(""); break;
-  case PROP_HTTP_PORT: impl->tls.http_port = g_value_get_int(value); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  default:
+    if (!set_tls_property(&impl->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
   }
 }
 
@@ -285,12 +286,12 @@ static void gst_relay_src_get_property(GObject *object, guint prop_id, GValue *v
   case PROP_STALL_TIMEOUT:
     g_value_set_uint(value, guint(impl->settings.stall_timeout_us / G_USEC_PER_SEC));
     break;
-  case PROP_TLS_CERTIFICATE: g_value_set_string(value, impl->tls.certificate.c_str()); break;
-  case PROP_TLS_KEY: g_value_set_string(value, impl->tls.key.c_str()); break;
-  case PROP_HTTP_PORT: g_value_set_int(value, impl->tls.http_port); break;
   case PROP_PUBLISHING: g_value_set_boolean(value, impl->publishing); break;
   case PROP_BYTES_RECEIVED: g_value_set_uint64(value, impl->bytes_received); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  default:
+    if (!get_tls_property(impl->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
   }
 }
 
@@ -344,17 +345,7 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
       g_param_spec_uint("stall-timeout", "Stall timeout",
           "Cut off a publisher that sends nothing for this many seconds, so that the camera "
           "can reconnect (0 = never)", 0, 3600, DEFAULT_STALL_TIMEOUT, ready));
-  g_object_class_install_property(gobject_class, PROP_TLS_CERTIFICATE,
-      g_param_spec_string("tls-certificate", "TLS certificate",
-          "PEM certificate: the port speaks HTTPS (the same on every camcast element of a port)",
-          nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_TLS_KEY,
-      g_param_spec_string("tls-key", "TLS key", "PEM private key of tls-certificate", nullptr,
-          ready));
-  g_object_class_install_property(gobject_class, PROP_HTTP_PORT,
-      g_param_spec_int("http-port", "HTTP port",
-          "With tls-certificate: also plain HTTP on this port (0 = any; -1 = none)", -1, 65535,
-          -1, ready));
+  install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
   g_object_class_install_property(gobject_class, PROP_PUBLISHING,
       g_param_spec_boolean("publishing", "Publishing", "A publisher is live now", FALSE, ro));
   g_object_class_install_property(gobject_class, PROP_BYTES_RECEIVED,

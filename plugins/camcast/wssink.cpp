@@ -43,6 +43,7 @@
 #include "wssink.h"
 
 #include "http_server.h"
+#include "tls_properties.h"
 #include "users.h"
 
 #include <gst/video/video.h>
@@ -595,12 +596,6 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     }
     case PROP_PUBLIC: priv->is_public = g_value_get_boolean(value); break;
-    case PROP_TLS_CERTIFICATE:
-      priv->tls.certificate = g_value_get_string(value) ? g_value_get_string(value) : "";
-      break;
-    case PROP_TLS_KEY: priv->tls.key = g_value_get_string(value) ? g_value_get_string(value) : "";
-      break;
-    case PROP_HTTP_PORT: priv->tls.http_port = g_value_get_int(value); break;
     case PROP_USERS_FILE: {
       const char *f = g_value_get_string(value);
       priv->policy.users_file = f ? f : "";
@@ -615,7 +610,11 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
           priv->policy.allowed_origins.emplace_back(*o);
       break;
     }
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); return;
+    default:
+      if (!set_tls_property(&priv->tls, prop_id, PROP_TLS_CERTIFICATE, value)) {
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        return;
+      }
     }
     mount = priv->mount;
     settings = priv->settings;
@@ -656,9 +655,6 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_USERS_FILE: g_value_set_string(value, priv->policy.users_file.c_str()); break;
   case PROP_METRICS_TOKEN: g_value_set_string(value, priv->policy.metrics_token.c_str()); break;
   case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
-  case PROP_TLS_CERTIFICATE: g_value_set_string(value, priv->tls.certificate.c_str()); break;
-  case PROP_TLS_KEY: g_value_set_string(value, priv->tls.key.c_str()); break;
-  case PROP_HTTP_PORT: g_value_set_int(value, priv->tls.http_port); break;
   case PROP_CURRENT_HTTP_PORT:
     g_value_set_int(value, priv->server ? priv->server->http_port() : -1);
     break;
@@ -680,7 +676,10 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
   case PROP_BYTES_QUEUED:
     g_value_set_uint64(value, priv->mount ? priv->mount->queued_bytes() : 0);
     break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  default:
+    if (!get_tls_property(priv->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
   }
 }
 
@@ -808,20 +807,7 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       g_param_spec_boolean("public", "Public",
           "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
           "server is private", FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_TLS_CERTIFICATE,
-      g_param_spec_string("tls-certificate", "TLS certificate",
-          "PEM file with the server's certificate (with tls-key): port then speaks HTTPS and "
-          "WSS, and session cookies are Secure. Empty (the default): plain HTTP. Sinks sharing "
-          "a port need the same TLS settings",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_TLS_KEY,
-      g_param_spec_string("tls-key", "TLS key",
-          "PEM file with the private key of tls-certificate (unencrypted; keep it mode 600)",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_HTTP_PORT,
-      g_param_spec_int("http-port", "HTTP port",
-          "With tls-certificate: also serve plain HTTP on this port (0 = any free port, see "
-          "current-http-port; -1 = HTTPS only)", -1, 65535, -1, ready));
+  install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
   g_object_class_install_property(gobject_class, PROP_CURRENT_HTTP_PORT,
       g_param_spec_int("current-http-port", "Current HTTP port",
           "The plain HTTP port beside the HTTPS one (-1 when there is none)", -1, 65535, -1,
