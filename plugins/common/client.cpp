@@ -1,7 +1,10 @@
 #include "client.h"
 
+#include "http_server.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -30,18 +33,6 @@ constexpr size_t kMaxBatchBytes = kNotSentLowat;
 
 // Ends every multipart part: the next part's boundary, sent at once (see client.h).
 const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
-
-struct ClientSource {
-  GSource base;
-  Client *client;
-};
-
-GSourceFuncs client_source_funcs = {
-    nullptr, nullptr,
-    [](GSource *source, GSourceFunc callback, gpointer data) -> gboolean {
-      return callback(data);
-    },
-    nullptr, nullptr, nullptr};
 
 }  // namespace
 
@@ -91,32 +82,16 @@ Client::Pending Client::framed(UnitRef unit) const {
 }
 
 Client::~Client() {
-  if (source_) {
-    g_source_destroy(source_);
-    g_source_unref(source_);
-  }
+  if (poller_)
+    poller_->remove(g_socket_get_fd(socket_));
   g_io_stream_close(stream_, nullptr, nullptr);
   g_object_unref(stream_);
   g_object_unref(socket_);
 }
 
 void Client::start() {
-  GSource *source = g_source_new(&client_source_funcs, sizeof(ClientSource));
-  reinterpret_cast<ClientSource *>(source)->client = this;
-  fd_tag_ = g_source_add_unix_fd(source, g_socket_get_fd(socket_), G_IO_IN);
-  g_source_set_callback(source, +[](gpointer self) -> gboolean {
-                          auto *client = static_cast<Client *>(self);
-                          GIOCondition cond =
-                              g_source_query_unix_fd(client->source_, client->fd_tag_);
-                          if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-                            client->on_readable();
-                          if (!client->closed_ && (cond & G_IO_OUT))
-                            client->flush();
-                          return G_SOURCE_CONTINUE;
-                        },
-                        this, nullptr);
-  g_source_attach(source, g_main_context_get_thread_default());
-  source_ = source;
+  poller_ = mount_->server()->client_poller();
+  poller_->add(g_socket_get_fd(socket_), this, false);
   GST_DEBUG("client %" G_GUINT64_FORMAT ": connected from %s to %s", id_, peer_.c_str(),
             mount_->path().c_str());
   // libsoup may already have read bytes the client sent right after the handshake.
@@ -125,11 +100,18 @@ void Client::start() {
     flush();
 }
 
+void Client::on_fd_events(uint32_t events) {
+  if (!closed_ && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    on_readable();
+  if (!closed_ && (events & EPOLLOUT))
+    flush();
+}
+
 void Client::set_want_write(bool want) {
-  if (want == want_write_ || !source_)
+  if (want == want_write_ || !poller_)
     return;
   want_write_ = want;
-  g_source_modify_unix_fd(source_, fd_tag_, want ? GIOCondition(G_IO_IN | G_IO_OUT) : G_IO_IN);
+  poller_->modify(g_socket_get_fd(socket_), this, want);
 }
 
 void Client::queue_control(std::string frame) {
@@ -336,10 +318,9 @@ void Client::close(ClientStatus status, uint16_t code, const char *reason) {
     g_pollable_output_stream_write_nonblocking(out_, frame.data(), frame.size(), nullptr, nullptr);
   }
   pending_.clear();
-  if (source_) {
-    g_source_destroy(source_);
-    g_source_unref(source_);
-    source_ = nullptr;
+  if (poller_) {
+    poller_->remove(g_socket_get_fd(socket_));
+    poller_ = nullptr;
   }
   // Half-close first so the peer reads everything sent before it sees the end.
   g_socket_shutdown(socket_, FALSE, TRUE, nullptr);

@@ -13,6 +13,7 @@
 // lag is visible to the lag policy instead of hiding in the kernel.
 #pragma once
 
+#include "epoll_source.h"
 #include "mount.h"
 #include "ws_frame.h"
 
@@ -28,12 +29,12 @@ enum class Framing { WebSocket, Multipart };
 // The multipart boundary (RFC 2046 §5.1.1) of every Multipart response.
 constexpr const char *kMultipartBoundary = "camcast-frame";
 
-class Client {
+class Client : public FdWatcher {
 public:
   // `preamble` is written first (the HTTP response head of a Multipart client).
   Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
          Framing framing, Delivery delivery, std::string preamble = {});
-  ~Client();
+  ~Client() override;
   Client(const Client &) = delete;
   Client &operator=(const Client &) = delete;
 
@@ -66,6 +67,7 @@ private:
     size_t size() const;
   };
   Pending framed(UnitRef unit) const;
+  void on_fd_events(uint32_t events) override;
   void on_readable();
   void handle(const ws::ClientMessage &msg);
   void queue_control(std::string frame);
@@ -79,8 +81,7 @@ private:
   GSocket *socket_;
   GPollableInputStream *in_;
   GPollableOutputStream *out_;
-  GSource *source_ = nullptr;
-  gpointer fd_tag_ = nullptr;
+  EpollSource *poller_ = nullptr;     // the server's, while started and not closed
   bool want_write_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;

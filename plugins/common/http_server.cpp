@@ -99,7 +99,8 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
 
 HttpServer::HttpServer(std::string address, int port, TlsSettings tls)
     : address_(std::move(address)), port_(port), tls_(std::move(tls)),
-      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)) {}
+      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)),
+      client_poller_(std::make_unique<EpollSource>(context_)) {}
 
 HttpServer::~HttpServer() {
   if (thread_.joinable()) {
@@ -110,6 +111,7 @@ HttpServer::~HttpServer() {
     });
     thread_.join();
   }
+  client_poller_.reset();
   g_main_loop_unref(loop_);
   g_main_context_unref(context_);
 }

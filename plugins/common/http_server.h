@@ -23,6 +23,8 @@
 #include <string>
 #include <thread>
 
+#include "epoll_source.h"
+
 namespace camcast {
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
@@ -67,6 +69,9 @@ public:
   // Every mount's statistics, in path order (server thread).
   std::vector<MountStats> all_stats();
 
+  // Where the clients' sockets are watched (server thread; see epoll_source.h).
+  EpollSource *client_poller() { return client_poller_.get(); }
+
 private:
   HttpServer(std::string address, int port, TlsSettings tls);
   bool start(GError **error);
@@ -86,6 +91,7 @@ private:
   std::thread thread_;
   GMainContext *context_ = nullptr;
   GMainLoop *loop_ = nullptr;
+  std::unique_ptr<EpollSource> client_poller_;  // gone before context_
   // Server thread only.
   SoupServer *soup_ = nullptr;
   MountTable<std::shared_ptr<Mount>> mounts_;
