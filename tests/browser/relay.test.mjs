@@ -63,6 +63,7 @@ function watched(exe, args, env = {}) {
       });
     },
     async stop() { proc.kill('SIGTERM'); return exited; },
+    exited,  // the exit code once it has ended by itself
   };
 }
 const camcast = (args) => watched(camcastExe, args);
@@ -181,3 +182,48 @@ test('Node ends the push after requestTimeout (408): relaysink says so and is ba
       await relay.stop();
     }
   });
+
+test('a JSMpeg camera (ffmpeg\'s MPEG-1 push) plays through camcast jsmpeg-relay, and a camcast ' +
+     'camera after it on the same page', async () => {
+  const relay = camcast(['jsmpeg-relay', '--port', '0', '--set', 'relay-secret=s3cret']);
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.addInitScript(() => {
+    window.shown = 0;
+    const hook = setInterval(() => {
+      if (!window.camcast) return;
+      window.camcast.onFrameShown = () => { window.shown++; };
+      clearInterval(hook);
+    }, 1);
+  });
+  let ffmpeg, camera;
+  try {
+    const [, port, token] = await relay.waitFor(
+      /open http:\/\/127\.0\.0\.1:(\d+)\/jsmpeg\?token=(\S+)/);
+    const publish = `http://127.0.0.1:${port}/publish/s3cret`;
+    // JSMpeg's README command, a test source for the webcam and this relay's URL for its own.
+    ffmpeg = watched('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi',
+      '-i', 'testsrc=size=320x240:rate=30', '-t', '6', '-f', 'mpegts', '-codec:v', 'mpeg1video',
+      '-s', '320x240', '-b:v', '800k', '-bf', '0', publish]);
+    await relay.waitFor(/a camera is publishing/);
+    await page.goto(`http://127.0.0.1:${port}/jsmpeg?token=${token}`);
+    await waitInPage(page, () => window.shown >= 30);
+    await page.evaluate(() => { window.sameDocument = true; });
+
+    assert.equal(await ffmpeg.exited, 0);  // its 6 s are over: the camera goes away
+    ffmpeg = null;
+    await relay.waitFor(/the camera at 127\.0\.0\.1 stopped/);
+    const shown = await page.evaluate(() => window.shown);
+    camera = camcast(['jsmpeg-push', '--set', 'width=320', '--set', 'height=240',
+                      '--set', `relay-url=${publish}`]);
+    await waitInPage(page, (n) => window.shown >= n + 30, shown, 20000);
+    assert.equal(await page.evaluate(() => window.sameDocument), true, 'no reload');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await ffmpeg?.stop();
+    await camera?.stop();
+    await relay.stop();
+  }
+});
