@@ -343,9 +343,18 @@ struct Supervisor::Pipeline {
       GError *error = nullptr;
       gchar *debug = nullptr;
       gst_message_parse_error(msg, &error, &debug);
-      g_autofree char *why = g_strdup_printf("error from %s: %s%s%s", GST_OBJECT_NAME(msg->src),
-                                             error->message, debug ? " -- " : "",
-                                             debug ? debug : "");
+      // A relay fed a codec its pipeline does not take fails with not-negotiated, which says
+      // nothing to the person who pointed that camera at it.
+      GstElementFactory *factory =
+          GST_IS_ELEMENT(msg->src) ? gst_element_get_factory(GST_ELEMENT(msg->src)) : nullptr;
+      const bool wrong_codec = factory && debug && strstr(debug, "not-negotiated") &&
+                               g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0;
+      g_autofree char *why = g_strdup_printf(
+          "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message,
+          debug ? " -- " : "", debug ? debug : "",
+          wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
+                        "takes H.264, jsmpeg-relay MPEG-1)"
+                      : "");
       g_error_free(error);
       g_free(debug);
       p->bus_watch = 0;

@@ -227,3 +227,18 @@ test('a JSMpeg camera (ffmpeg\'s MPEG-1 push) plays through camcast jsmpeg-relay
     await relay.stop();
   }
 });
+
+test('an MPEG-1 camera pushed to relay-serve (H.264) is told to use jsmpeg-relay', async () => {
+  const relay = camcast(['relay-serve', '--port', '0', '--set', 'relay-secret=s3cret']);
+  let ffmpeg;
+  try {
+    const [, port] = await relay.waitFor(/open http:\/\/127\.0\.0\.1:(\d+)\/video/);
+    ffmpeg = watched('ffmpeg', ['-hide_banner', '-loglevel', 'quiet', '-re', '-f', 'lavfi',
+      '-i', 'testsrc=size=320x240:rate=30', '-t', '5', '-f', 'mpegts', '-codec:v', 'mpeg1video',
+      '-bf', '0', `http://127.0.0.1:${port}/publish/s3cret`]);
+    await relay.waitFor(/codec this pipeline cannot take \(relay-serve takes H\.264, jsmpeg-relay/);
+  } finally {
+    await ffmpeg?.stop();
+    await relay.stop();
+  }
+});
