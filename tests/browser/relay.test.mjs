@@ -5,7 +5,7 @@
 // of it, jsmpeg-relay.mjs), watched with the JSMpeg player as its README does.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -242,3 +242,26 @@ test('an MPEG-1 camera pushed to relay-serve (H.264) is told to use jsmpeg-relay
     await relay.stop();
   }
 });
+
+test('relay-push reaches an HTTPS relay-serve whose certificate it is given (relay-ca-file)',
+  async () => {
+    const cert = join(config, 'relay.crt'), key = join(config, 'relay.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+      'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' });
+    const relay = camcast(['relay-serve', '--port', '0', '--tls-certificate', cert,
+                           '--tls-key', key, '--set', 'relay-secret=s3cret']);
+    let camera;
+    try {
+      const [, port] = await relay.waitFor(/open https:\/\/127\.0\.0\.1:(\d+)\/video/);
+      camera = camcast(['relay-push', '--set', 'width=320', '--set', 'height=240',
+        '--set', `relay-url=https://127.0.0.1:${port}/publish/s3cret`,
+        '--set', `relay-ca-file=${cert}`]);
+      await camera.waitFor(/: connected to the relay/);
+      await relay.waitFor(/a camera is publishing from 127\.0\.0\.1/);
+    } finally {
+      await camera?.stop();
+      await relay.stop();
+    }
+  });
