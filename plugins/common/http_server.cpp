@@ -552,7 +552,8 @@ bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocke
 }
 
 void HttpServer::route(SoupServerMessage *msg, const char *path) {
-  const char *method = soup_server_message_get_method(msg);
+  // Other methods than GET and HEAD got here only for the login form or an upload: the early
+  // handler answered the rest (libsoup skips this handler once a status is set).
   const std::string_view p(path);
   if (!policy_.users_file.empty() && (p == "/login" || p == "/logout")) {
     login(msg);
@@ -560,10 +561,6 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   }
   if (g_object_get_data(G_OBJECT(msg), "camcast-upload")) {
     respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload
-    return;
-  }
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
-    respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
     return;
   }
   if (!allowed(msg, path, wants_websocket(msg)))

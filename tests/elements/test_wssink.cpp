@@ -498,6 +498,10 @@ void test_shared_server_paths_and_errors() {
   g_assert_nonnull(strstr(body.c_str(), "WebSocket"));
   g_assert_cmpint(camcast::test::http_get(port, "/a/nothing", &body), ==, 404);
   g_assert_cmpint(camcast::test::http_get(port, "/c", &body), ==, 404);
+  // Only GET is served: a POST (to a stream, or to /login where no login is set up) is refused
+  // before its body is read.
+  g_assert_cmpint(camcast::test::http_post(port, "/a", "x=1", &body), ==, 405);
+  g_assert_cmpint(camcast::test::http_post(port, "/login", "user=a", &body), ==, 405);
   g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body), ==, 200);
   g_assert_nonnull(strstr(body.c_str(), "camcast_stream_clients{stream=\"/a\"} 1"));
   g_assert_nonnull(strstr(body.c_str(), "camcast_client_frames_sent_total{stream=\"/b\""));
