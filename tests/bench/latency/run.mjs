@@ -15,17 +15,14 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { launchBrowser } from '../../browser/lib.mjs';
+import { option, stats } from '../lib.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const soak = args.includes('--soak');
-const latency = opt('latency', '');  // the MSE target, seconds (default: the player's)
-const seconds = Number(opt('seconds', soak ? 600 : 60));
-const codec = opt('codec', 'h264');
-const only = opt('only', soak ? 'mse' : codec === 'mpeg1'
+const latency = option('latency', '');  // the MSE target, seconds (default: the player's)
+const seconds = Number(option('seconds', soak ? 600 : 60));
+const codec = option('codec', 'h264');
+const only = option('only', soak ? 'mse' : codec === 'mpeg1'
   ? 'jsmpeg,ffmpeg-jsmpeg,jsmp,ffmpeg-jsmp' : 'webcodecs,mse,jmuxer').split(',');
 // The jsmpegsink paths bench-latency-server serves in mpeg1 mode.
 const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpeg-ts',
@@ -74,12 +71,6 @@ function jmuxerPage() {
     const onFrame = () => { window.benchMeasure(video); video.requestVideoFrameCallback(onFrame); };
     video.requestVideoFrameCallback(onFrame);
     </script></body>`;
-}
-
-function stats(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const q = (p) => v.length ? v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))] : NaN;
-  return { n: v.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: v[v.length - 1] };
 }
 
 async function measure(browser, name, pageServerPort) {

@@ -8,15 +8,10 @@
 //   node tests/bench/relay/jsmpeg.mjs [--seconds 60] [--kbps 1000]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpuSeconds, option, stats } from '../lib.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const seconds = opt('seconds', 60), kbps = opt('kbps', 1000);
+const seconds = Number(option('seconds', 60)), kbps = Number(option('kbps', 1000));
 const cameraPort = 18091, camcastPort = 18092, peerStreamPort = 18093, peerWsPort = 18094;
 const browserDir = new URL('../../browser/', import.meta.url).pathname;
 const WebSocket = createRequire(browserDir)('ws');
@@ -80,15 +75,6 @@ watch(cameraPort, '/direct', 'direct');
 watch(camcastPort, '/jsmpeg', 'camcast');
 watch(peerWsPort, '/', 'peer');
 
-const cpuSeconds = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-const stats = (values) => {
-  const v = [...values].sort((a, b) => a - b);
-  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))];
-  return { n: v.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: v[v.length - 1] };
-};
 try {
   await new Promise((r) => setTimeout(r, 5000));
   measuring = true;

@@ -9,15 +9,11 @@
 //   node tests/bench/relay/run.mjs [--seconds 60] [--reconnects 5] [--kbps 2000]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpuSeconds, option, stats } from '../lib.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const seconds = opt('seconds', 60), reconnects = opt('reconnects', 5), kbps = opt('kbps', 2000);
+const seconds = Number(option('seconds', 60)), reconnects = Number(option('reconnects', 5));
+const kbps = Number(option('kbps', 2000));
 const cameraPort = 18091, relayPort = 18092;
 const WebSocket = createRequire(new URL('../../browser/', import.meta.url).pathname)('ws');
 const env = { ...process.env,
@@ -77,16 +73,7 @@ function watch(port, path, name, onFrame) {
   return () => { closed = true; ws.close(); };
 }
 
-const cpuSeconds = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;  // utime + stime, in clock ticks of 10 ms
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function stats(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))];
-  return { n: v.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: v[v.length - 1] };
-}
 
 // Arrival times by frame on each path, until the other path's copy comes (either may be first).
 const seen = { direct: new Map(), relayed: new Map() };
