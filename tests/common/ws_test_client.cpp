@@ -1,6 +1,7 @@
 #include "ws_test_client.h"
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -374,5 +375,32 @@ bool make_certificate(const std::string &dir, const std::string &name) {
   return g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr) &&
          g_spawn_check_wait_status(status, nullptr);
 }
+
+namespace {
+
+void remove_tree(const std::string &path) {
+  GDir *dir = g_file_test(path.c_str(), G_FILE_TEST_IS_SYMLINK)
+                  ? nullptr
+                  : g_dir_open(path.c_str(), 0, nullptr);
+  if (dir) {
+    while (const char *name = g_dir_read_name(dir))
+      remove_tree(path + "/" + name);
+    g_dir_close(dir);
+    g_rmdir(path.c_str());
+  } else {
+    g_unlink(path.c_str());
+  }
+}
+
+}  // namespace
+
+TempDir::TempDir(const char *name) {
+  g_autofree char *template_ = g_strdup_printf("%s-XXXXXX", name);
+  g_autofree char *dir = g_dir_make_tmp(template_, nullptr);
+  g_assert_nonnull(dir);
+  path_ = dir;
+}
+
+TempDir::~TempDir() { remove_tree(path_); }
 
 }  // namespace camcast::test

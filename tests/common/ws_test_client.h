@@ -113,4 +113,19 @@ int http_open(int port, const std::string &path, std::string *head, std::string 
 // DIR/NAME.key. False if openssl failed.
 bool make_certificate(const std::string &dir, const std::string &name);
 
+// A new directory under the temporary directory (NAME-XXXXXX) for one test, removed with all it
+// holds when this goes.
+class TempDir {
+public:
+  explicit TempDir(const char *name);
+  ~TempDir();
+  TempDir(const TempDir &) = delete;
+  TempDir &operator=(const TempDir &) = delete;
+  const std::string &path() const { return path_; }
+  std::string file(const std::string &name) const { return path_ + "/" + name; }
+
+private:
+  std::string path_;
+};
+
 }  // namespace camcast::test

@@ -253,30 +253,25 @@ void test_ffmpeg_push() {
 // The relay serves HTTPS: a camera that trusts its certificate (tls-ca-file) pushes; one that
 // doesn't is told why, and is never connected.
 void test_https_push() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-relay-tls-XXXXXX", nullptr);
-  const std::string d(dir);
-  g_assert_true(camcast::test::make_certificate(d, "relay"));
-  const std::string tls = "tls-certificate=" + d + "/relay.crt tls-key=" + d + "/relay.key";
+  const camcast::test::TempDir dir("camcast-relay-tls");
+  g_assert_true(camcast::test::make_certificate(dir.path(), "relay"));
+  const std::string tls =
+      "tls-certificate=" + dir.file("relay.crt") + " tls-key=" + dir.file("relay.key");
+  Relay relay(tls.c_str());
+  bool up = true;
+  std::string reason;
   {
-    Relay relay(tls.c_str());
-    bool up = true;
-    std::string reason;
-    {
-      Camera untrusting(relay.url("s3cret", "https"));
-      g_assert_true(untrusting.next_event(&up, &reason));
-      g_test_message("without tls-ca-file: %s", reason.c_str());
-      g_assert_false(up);
-      g_assert_nonnull(strstr(reason.c_str(), "needs tls-ca-file"));
-      g_assert_cmpint(relay.frames, ==, 0);
-    }
-    Camera camera(relay.url("s3cret", "https"), "tls-ca-file=" + d + "/relay.crt");
-    g_assert_true(camera.next_event(&up, &reason));
-    g_assert_true(up);
-    g_assert_true(wait_for([&] { return relay.frames >= 30; }));
+    Camera untrusting(relay.url("s3cret", "https"));
+    g_assert_true(untrusting.next_event(&up, &reason));
+    g_test_message("without tls-ca-file: %s", reason.c_str());
+    g_assert_false(up);
+    g_assert_nonnull(strstr(reason.c_str(), "needs tls-ca-file"));
+    g_assert_cmpint(relay.frames, ==, 0);
   }
-  for (const char *f : {"relay.crt", "relay.key"})
-    unlink((d + "/" + f).c_str());
-  rmdir(dir);
+  Camera camera(relay.url("s3cret", "https"), "tls-ca-file=" + dir.file("relay.crt"));
+  g_assert_true(camera.next_event(&up, &reason));
+  g_assert_true(up);
+  g_assert_true(wait_for([&] { return relay.frames >= 30; }));
 }
 
 }  // namespace

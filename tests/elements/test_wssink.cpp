@@ -726,8 +726,8 @@ void test_metrics_token() {
 // With a users file: pages redirect to the login page; a wrong password is refused and
 // repeated failures slow that address down; the right one gives a session for everything.
 void test_login() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-login-XXXXXX", nullptr);
-  const std::string users = std::string(dir) + "/users";
+  const camcast::test::TempDir dir("camcast-login");
+  const std::string users = dir.file("users");
   std::string error;
   g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
   g_autofree char *launch = g_strdup_printf(
@@ -772,15 +772,13 @@ void test_login() {
                                            &body), ==, 429);
   gst_object_unref(sink);
   gst_harness_teardown(h);
-  g_unlink(users.c_str());
-  g_rmdir(dir);
 }
 
 // With tls-certificate and tls-key the port speaks HTTPS and WSS (cookies Secure), http-port
 // adds plain HTTP beside it, and bad files are refused at READY with the reason.
 void test_tls() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-tls-XXXXXX", nullptr);
-  const std::string d = dir;
+  const camcast::test::TempDir dir("camcast-tls");
+  const std::string &d = dir.path();
   g_assert_true(camcast::test::make_certificate(d, "a"));
   g_assert_true(camcast::test::make_certificate(d, "b"));
   const std::string tls_a = " tls-certificate=" + d + "/a.crt tls-key=" + d + "/a.key";
@@ -848,10 +846,6 @@ void test_tls() {
   g_assert_nonnull(strstr(swapped.c_str(), "cannot use"));
   const std::string half = ready_error("wssink port=0 tls-certificate=" + d + "/a.crt");
   g_assert_nonnull(strstr(half.c_str(), "needs both a certificate and its key"));
-
-  for (const char *f : {"a.crt", "a.key", "b.crt", "b.key"})
-    g_unlink((d + "/" + f).c_str());
-  g_rmdir(dir);
 }
 
 }  // namespace

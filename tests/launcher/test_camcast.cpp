@@ -257,8 +257,9 @@ void test_bad_file_and_usage_exit_2() {
 // Under systemd: READY=1 once the pipelines play, WATCHDOG=1 at half the watchdog interval,
 // STOPPING=1 on the way out — read from a real NOTIFY_SOCKET.
 void test_systemd_notify() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-notify-XXXXXX", nullptr);
-  g_autofree char *path = g_build_filename(dir, "notify", nullptr);
+  const camcast::test::TempDir dir("camcast-notify");
+  const std::string notify = dir.file("notify");
+  const char *path = notify.c_str();
   GSocket *sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
                                G_SOCKET_PROTOCOL_DEFAULT, nullptr);
   GSocketAddress *addr = g_unix_socket_address_new(path);
@@ -288,15 +289,13 @@ void test_systemd_notify() {
   g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
   g_object_unref(addr);
   g_object_unref(sock);
-  g_unlink(path);
-  g_rmdir(dir);
 }
 
 // SIGHUP re-reads the files and restarts only the pipeline whose file changed.
 void test_sighup_restarts_only_what_changed() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-reload-XXXXXX", nullptr);
-  g_autofree char *a = g_build_filename(dir, "a.pipeline", nullptr);
-  g_autofree char *b = g_build_filename(dir, "b.pipeline", nullptr);
+  const camcast::test::TempDir dir("camcast-reload");
+  const std::string a_file = dir.file("a.pipeline"), b_file = dir.file("b.pipeline");
+  const char *a = a_file.c_str(), *b = b_file.c_str();
   const char *text = "[pipeline]\nlaunch = videotestsrc is-live=true ! fakesink\n";
   g_assert_true(g_file_set_contents(a, text, -1, nullptr));
   g_assert_true(g_file_set_contents(b, text, -1, nullptr));
@@ -313,9 +312,6 @@ void test_sighup_restarts_only_what_changed() {
   g_assert_null(strstr(camcast.output().c_str(), "camcast: a: changed"));
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
-  g_unlink(a);
-  g_unlink(b);
-  g_rmdir(dir);
 }
 
 int frames_in(int port) {
@@ -405,8 +401,8 @@ std::vector<std::string> args(std::vector<std::string> a) {
 
 // The publish presets hand the stream on: HLS files, recorded segments, an SRT receiver.
 void test_publish_presets() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-publish-XXXXXX", nullptr);
-  const std::string hls = std::string(dir) + "/web/hls", rec = std::string(dir) + "/rec";
+  const camcast::test::TempDir dir("camcast-publish");
+  const std::string hls = dir.file("web/hls"), rec = dir.file("rec");
   {
     // Directories that do not exist yet are made (variables named *-dir).
     Camcast camcast(args({"hls", "--port", "0", "--set", "hls-dir=" + hls}));
@@ -463,8 +459,6 @@ void test_publish_presets() {
     gst_object_unref(out);
     gst_object_unref(receiver);
   }
-  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
-  g_assert_cmpint(system(rm), ==, 0);
 }
 
 }  // namespace
@@ -504,8 +498,8 @@ void test_access_token_is_kept_and_no_auth_opens() {
 // HTTPS from the launcher: the links it prints are https:// and work, --http-port adds plain
 // HTTP, and a key that is not the certificate's stops it at once with the reason.
 void test_tls() {
-  g_autofree char *dir = g_dir_make_tmp("camcast-tls-XXXXXX", nullptr);
-  const std::string d = dir;
+  const camcast::test::TempDir dir("camcast-tls");
+  const std::string &d = dir.path();
   g_assert_true(camcast::test::make_certificate(d, "a"));
   g_assert_true(camcast::test::make_certificate(d, "b"));
   const int port = free_port(), http_port = free_port();
@@ -540,15 +534,13 @@ void test_tls() {
   Camcast mismatched(run);
   g_assert_cmpint(mismatched.wait_exit(5000 * kSlowdown), ==, 2);
   g_assert_nonnull(strstr(mismatched.output().c_str(), "does not belong to the certificate"));
-  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
-  g_assert_cmpint(system(rm), ==, 0);
 }
 
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   // camcast keeps its access token under XDG_CONFIG_HOME: a fresh one for these tests.
-  g_autofree char *config = g_dir_make_tmp("camcast-config-XXXXXX", nullptr);
-  g_setenv("XDG_CONFIG_HOME", config, TRUE);
+  const camcast::test::TempDir config("camcast-config");
+  g_setenv("XDG_CONFIG_HOME", config.path().c_str(), TRUE);
   g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
   g_test_add_func("/camcast/default-preset", test_default_preset_serves_pages_and_a_stream);
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
@@ -559,9 +551,5 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/publish-presets", test_publish_presets);
   g_test_add_func("/camcast/on-demand", test_on_demand);
   g_test_add_func("/camcast/tls", test_tls);
-  const int status = g_test_run();
-  g_autofree char *rm = g_strdup_printf("rm -rf '%s'", config);
-  if (system(rm) != 0)
-    return 1;
-  return status;
+  return g_test_run();
 }
