@@ -1,7 +1,11 @@
 #include "epoll_source.h"
 
+#include <gio/gio.h>
+
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 namespace camcast {
 
@@ -29,9 +33,18 @@ uint32_t interest(bool want_write) { return want_write ? EPOLLIN | EPOLLOUT : EP
 
 }  // namespace
 
-EpollSource::EpollSource(GMainContext *context) : epfd_(epoll_create1(EPOLL_CLOEXEC)) {
-  if (epfd_ < 0)
-    g_error("epoll_create1: %s", g_strerror(errno));  // only when out of descriptors at start
+std::unique_ptr<EpollSource> EpollSource::create(GMainContext *context, GError **error) {
+  const int epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    const int err = errno;
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+                "cannot watch the clients' sockets (epoll_create1: %s)", g_strerror(err));
+    return nullptr;
+  }
+  return std::unique_ptr<EpollSource>(new EpollSource(context, epfd));
+}
+
+EpollSource::EpollSource(GMainContext *context, int epfd) : epfd_(epfd) {
   source_ = g_source_new(&funcs, sizeof(Source));
   reinterpret_cast<Source *>(source_)->epfd = epfd_;
   g_source_add_unix_fd(source_, epfd_, G_IO_IN);

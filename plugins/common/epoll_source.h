@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include <cstdint>
+#include <memory>
 
 namespace camcast {
 
@@ -22,7 +23,8 @@ public:
 
 class EpollSource {
 public:
-  explicit EpollSource(GMainContext *context);
+  // Attached to `context`; null with `error` when the system gives no epoll descriptor.
+  static std::unique_ptr<EpollSource> create(GMainContext *context, GError **error);
   ~EpollSource();
   EpollSource(const EpollSource &) = delete;
   EpollSource &operator=(const EpollSource &) = delete;
@@ -34,6 +36,7 @@ public:
   void remove(int fd);
 
 private:
+  EpollSource(GMainContext *context, int epfd);
   GSource *source_;
   int epfd_;
 };

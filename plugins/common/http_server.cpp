@@ -99,8 +99,7 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
 
 HttpServer::HttpServer(std::string address, int port, TlsSettings tls)
     : address_(std::move(address)), port_(port), tls_(std::move(tls)),
-      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)),
-      client_poller_(std::make_unique<EpollSource>(context_)) {}
+      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)) {}
 
 HttpServer::~HttpServer() {
   if (thread_.joinable()) {
@@ -172,6 +171,8 @@ int listen_on(SoupServer *soup, const std::string &address, int port, bool https
 }  // namespace
 
 bool HttpServer::start(GError **error) {
+  if (!(client_poller_ = EpollSource::create(context_, error)))
+    return false;
   GTlsCertificate *certificate = nullptr;
   if (tls_.enabled() && !(certificate = load_tls_certificate(tls_, error)))
     return false;
