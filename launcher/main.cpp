@@ -3,9 +3,9 @@
 #include "pipeline_file.h"
 #include "probe.h"
 #include "supervisor.h"
-#include "auth.h"
-#include "tls.h"
-#include "users.h"
+#include "access/auth.h"
+#include "access/tls.h"
+#include "access/users.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>

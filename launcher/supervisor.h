@@ -9,7 +9,7 @@
 #pragma once
 
 #include "pipeline_file.h"
-#include "tls.h"
+#include "access/tls.h"
 
 #include <gst/gst.h>
 

@@ -32,8 +32,8 @@
  */
 #include "jsmpegsink.h"
 
-#include "mpeg1.h"
-#include "mpegts.h"
+#include "formats/mpeg1.h"
+#include "formats/mpegts.h"
 
 #include <cstring>
 #include <mutex>

@@ -31,8 +31,8 @@
  */
 #include "msesink.h"
 
-#include "fmp4.h"
-#include "h264.h"
+#include "formats/fmp4.h"
+#include "formats/h264.h"
 
 #include <gst/pbutils/pbutils.h>
 

@@ -32,7 +32,7 @@
  */
 #include "relaysink.h"
 
-#include "http_push.h"
+#include "relay/publisher.h"
 
 #include <gst/video/video.h>
 
@@ -62,8 +62,8 @@ enum {
 // The C++ side of the element. `lock` protects the settings and `push`.
 struct RelaySinkImpl {
   std::mutex lock;
-  HttpPush::Settings settings;
-  std::unique_ptr<HttpPush> push;
+  RelayPublisher::Settings settings;
+  std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
   ~RelaySinkImpl() { clear_header(); }
   void clear_header() {
@@ -115,7 +115,7 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
                        "http://relay.example:8080/publish/SECRET"), (nullptr));
     return FALSE;
   }
-  auto push = std::make_unique<HttpPush>(
+  auto push = std::make_unique<RelayPublisher>(
       impl->settings, [sink](bool connected, const std::string &why) {
         on_push_event(sink, connected, why);
       });
@@ -132,7 +132,7 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
 
 static gboolean gst_relay_sink_stop(GstBaseSink *base) {
   RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
-  std::unique_ptr<HttpPush> push;
+  std::unique_ptr<RelayPublisher> push;
   {
     std::lock_guard<std::mutex> lk(impl->lock);
     push.swap(impl->push);
@@ -175,7 +175,7 @@ static void gst_relay_sink_set_property(GObject *object, guint prop_id, const GV
                                         GParamSpec *pspec) {
   RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
   std::lock_guard<std::mutex> lk(impl->lock);
-  HttpPush::Settings &s = impl->settings;
+  RelayPublisher::Settings &s = impl->settings;
   auto text = [value] {
     return std::string(g_value_get_string(value) ? g_value_get_string(value) : "");
   };
@@ -193,8 +193,8 @@ static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *
                                         GParamSpec *pspec) {
   RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
   std::lock_guard<std::mutex> lk(impl->lock);
-  const HttpPush::Settings &s = impl->settings;
-  const HttpPush::Stats stats = impl->push ? impl->push->stats() : HttpPush::Stats{};
+  const RelayPublisher::Settings &s = impl->settings;
+  const RelayPublisher::Stats stats = impl->push ? impl->push->stats() : RelayPublisher::Stats{};
   switch (prop_id) {
   case PROP_LOCATION: g_value_set_string(value, s.location.c_str()); break;
   case PROP_SECRET: g_value_set_string(value, s.secret.c_str()); break;

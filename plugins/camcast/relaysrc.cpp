@@ -35,8 +35,8 @@
  */
 #include "relaysrc.h"
 
-#include "http_server.h"
-#include "ingest.h"
+#include "net/http_server.h"
+#include "relay/publish_point.h"
 #include "tls_properties.h"
 
 #include <condition_variable>
@@ -71,7 +71,7 @@ enum {
   PROP_BYTES_RECEIVED,
 };
 
-// The C++ side of the element. `lock` protects everything here; the Ingest itself is used on the
+// The C++ side of the element. `lock` protects everything here; the PublishPoint itself is used on the
 // server thread only (its callbacks take `lock`).
 struct RelaySrcImpl {
   explicit RelaySrcImpl(GstRelaySrc *src) : src(src) {}
@@ -81,11 +81,11 @@ struct RelaySrcImpl {
   std::string address = DEFAULT_ADDRESS;
   int port = DEFAULT_PORT;
   std::string path = DEFAULT_PATH;
-  Ingest::Settings settings;
+  PublishPoint::Settings settings;
   TlsSettings tls;
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
-  std::unique_ptr<Ingest> ingest;
+  std::unique_ptr<PublishPoint> publish_point;
   std::deque<GstBuffer *> queue;
   size_t queued_bytes = 0;
   bool flushing = false;
@@ -156,7 +156,7 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   std::string address, path;
   int port;
   TlsSettings tls;
-  Ingest::Settings settings;
+  PublishPoint::Settings settings;
   {
     std::lock_guard<std::mutex> lk(impl->lock);
     address = impl->address;
@@ -175,7 +175,7 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   }
   GError *error = nullptr;
   auto server = HttpServer::acquire(address, port, tls, &error);
-  auto ingest = std::make_unique<Ingest>(
+  auto publish_point = std::make_unique<PublishPoint>(
       settings,
       [impl](std::vector<uint8_t> &&packets, bool discont) {
         impl->packets(std::move(packets), discont);
@@ -185,7 +185,7 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
       });
   std::shared_ptr<Mount> mount;
   if (server)
-    mount = server->add_mount(std::make_shared<Mount>(canonical, "relaysrc"), ingest.get(),
+    mount = server->add_mount(std::make_shared<Mount>(canonical, "relaysrc"), publish_point.get(),
                               &error);
   if (!mount) {
     GST_ELEMENT_ERROR(base, RESOURCE, OPEN_READ, ("%s", error->message),
@@ -198,7 +198,7 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   std::lock_guard<std::mutex> lk(impl->lock);
   impl->server = server;
   impl->mount = mount;
-  impl->ingest = std::move(ingest);
+  impl->publish_point = std::move(publish_point);
   return TRUE;
 }
 
@@ -206,16 +206,16 @@ static gboolean gst_relay_src_stop(GstBaseSrc *base) {
   RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
-  std::unique_ptr<Ingest> ingest;
+  std::unique_ptr<PublishPoint> publish_point;
   {
     std::lock_guard<std::mutex> lk(impl->lock);
     server.swap(impl->server);
     mount.swap(impl->mount);
-    ingest.swap(impl->ingest);
+    publish_point.swap(impl->publish_point);
   }
   if (server) {
     server->remove_mount(mount);
-    server->invoke_sync([&] { ingest.reset(); });  // its publisher lives on the server thread
+    server->invoke_sync([&] { publish_point.reset(); });  // its publisher lives on the server thread
   }
   std::lock_guard<std::mutex> lk(impl->lock);
   impl->clear();

@@ -3,7 +3,7 @@
 // they must agree on these (HttpServer::acquire refuses a mismatch with the reason).
 #pragma once
 
-#include "tls.h"
+#include "access/tls.h"
 
 #include <glib-object.h>
 

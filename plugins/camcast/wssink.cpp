@@ -42,9 +42,9 @@
  */
 #include "wssink.h"
 
-#include "http_server.h"
+#include "net/http_server.h"
 #include "tls_properties.h"
-#include "users.h"
+#include "access/users.h"
 
 #include <gst/video/video.h>
 

@@ -3,8 +3,8 @@
 // video entry point — from framed and unframed input, across a size change; and a clear error
 // when the mode does not match the input.
 #include "element_error.h"
-#include "mpeg1.h"
-#include "mpegts.h"
+#include "formats/mpeg1.h"
+#include "formats/mpegts.h"
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>

@@ -2,7 +2,7 @@
 // B-pictures, keyframes on request, the bitrate it is asked for, and clear errors for what
 // MPEG-1 cannot carry.
 #include "element_error.h"
-#include "mpeg1.h"
+#include "formats/mpeg1.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/check/gstharness.h>

@@ -1,7 +1,7 @@
 // wssink end to end: GstHarness pushes frames, real WebSocket clients on loopback receive them.
 // Covers the fan-out (identical bytes, join points), the lag policy with a really slow socket,
 // hostile clients, keepalive, connect/disconnect leaks, the shared server and its status pages.
-#include "users.h"
+#include "access/users.h"
 #include "ws_test_client.h"
 
 #include <glib/gstdio.h>

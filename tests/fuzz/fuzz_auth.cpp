@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as the credentials, queries, cookies and Origins a client
 // sends. Nothing may crash or read out of bounds, and nothing unsigned may be let in.
-#include "auth.h"
+#include "access/auth.h"
 
 #include <cassert>
 #include <cstdint>

@@ -2,8 +2,8 @@
 // (and that a relay takes from a publisher). Nothing may crash or read out of bounds; pictures
 // are found in order inside the data; the aligner returns only whole packets and accounts for
 // every byte.
-#include "mpeg1.h"
-#include "mpegts.h"
+#include "formats/mpeg1.h"
+#include "formats/mpegts.h"
 
 #include <cassert>
 #include <cstddef>

@@ -1,7 +1,7 @@
 // libFuzzer target: whatever a relay sends back to relaysink (untrusted bytes) becomes a line in
 // the camera's log. Nothing may crash or read out of bounds; "100 Continue" alone means go on;
 // any other answer (also one after a "100 Continue") is described, short and printable.
-#include "http_push.h"
+#include "relay/publisher.h"
 
 #include <cassert>
 #include <cstddef>

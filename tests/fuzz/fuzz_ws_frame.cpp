@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary bytes from a client into the WebSocket frame parser. The parser
 // must never crash, read out of bounds or hold more memory than its limits, and once it has
 // reported an error it must stay failed.
-#include "ws_frame.h"
+#include "formats/ws_frame.h"
 
 #include <cassert>
 #include <cstddef>

@@ -1,7 +1,7 @@
 // Access control: signed tokens and sessions (forged, expired, wrong path refused), the parsing
 // of queries and cookies, Origin checks, and what the server decides for each request.
-#include "auth.h"
-#include "users.h"
+#include "access/auth.h"
+#include "access/users.h"
 
 #include <glib/gstdio.h>
 

@@ -1,8 +1,8 @@
 // The fMP4 box writer's layout (what MSE checks: empty sample tables, mvex, tfdt, relative
 // data offsets, sample flags) and the H.264 helpers. qtdemux reading it all back is in
 // tests/elements/test_msesink.cpp.
-#include "fmp4.h"
-#include "h264.h"
+#include "formats/fmp4.h"
+#include "formats/h264.h"
 
 #include <gst/gst.h>
 

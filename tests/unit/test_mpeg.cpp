@@ -1,7 +1,7 @@
 // MPEG-1 picture finding, the jsmp header, MPEG-TS entry points and packet alignment: what
 // jsmpegsink builds its messages and join points from.
-#include "mpeg1.h"
-#include "mpegts.h"
+#include "formats/mpeg1.h"
+#include "formats/mpegts.h"
 
 #include <glib.h>
 

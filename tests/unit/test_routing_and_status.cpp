@@ -1,6 +1,6 @@
 // Mount paths, longest-prefix routing on '/' boundaries, and the status pages' formats.
-#include "mount_table.h"
-#include "status_pages.h"
+#include "net/mount_table.h"
+#include "net/status_pages.h"
 
 #include <glib.h>
 

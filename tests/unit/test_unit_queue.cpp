@@ -1,6 +1,6 @@
 // The fan-out's lag policy, without sockets: join points, recovery to keyframes, hard limits,
 // memory bounds and header changes.
-#include "unit_queue.h"
+#include "fanout/unit_queue.h"
 
 #include <gst/gst.h>
 

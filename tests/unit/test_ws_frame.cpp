@@ -1,5 +1,5 @@
 // RFC 6455 framing: server headers, and the client-frame parser's limits and close codes.
-#include "ws_frame.h"
+#include "formats/ws_frame.h"
 
 #include <glib.h>
 

@@ -1,0 +1,31 @@
+// Layer formats: wire formats, bytes in and bytes out; uses nothing else of camcast's.
+// H.264 helpers for the sinks: reading the avcC record (ISO/IEC 14496-15 §5.3.3.1) and turning
+// length-prefixed access units into Annex-B without copying the NAL units.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace camcast::h264 {
+
+struct AvcConfig {
+  unsigned nal_length_size = 4;
+  uint8_t profile = 0, constraints = 0, level = 0;
+  std::vector<std::vector<uint8_t>> sps, pps;
+};
+
+// Parses an AVCDecoderConfigurationRecord; false when it is truncated or not version 1.
+bool parse_avcc(const uint8_t *data, size_t size, AvcConfig *out);
+
+// "avc1.PPCCLL" (RFC 6381 §3.3), as browsers want it in a MIME type.
+std::string codec_string(const AvcConfig &config);
+
+// An Annex-B access unit made of the AVC one's NAL units (shared, not copied) behind start
+// codes. With `parameter_sets` (an IDR), the SPS and PPS go first, as decoders joining there
+// need them. Returns null when a length prefix runs past the end of the buffer.
+GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool parameter_sets);
+
+}  // namespace camcast::h264

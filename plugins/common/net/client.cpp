@@ -1,0 +1,347 @@
+#include "net/client.h"
+
+#include "net/http_server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
+#define GST_CAT_DEFAULT camcast_server_debug
+
+namespace camcast {
+
+namespace {
+
+// Below this much unsent data the kernel reports the socket writable (tcp(7)): enough to keep a
+// fast link busy between two wake-ups, small enough that a slow client's lag stays in our queue,
+// where the lag policy can see it and skip to a keyframe.
+constexpr int kNotSentLowat = 16 * 1024;
+// Latest and Pull delivery pick a frame when the socket reports writable, so it should mean
+// "drained": a frame picked while the last one's tail still waits in the kernel would be that
+// much older when it arrives at a slow viewer.
+constexpr int kLatestNotSentLowat = 1024;
+// One writev takes at most this many vectors. A unit joins a batch only while the batch is
+// smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
+// committed to the client, so a bigger batch would hide lag from the lag policy.
+constexpr size_t kMaxIov = 64;
+constexpr size_t kMaxBatchBytes = kNotSentLowat;
+
+// Ends every multipart part: the next part's boundary, sent at once (see client.h).
+const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
+
+}  // namespace
+
+Client::Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
+               Framing framing, Delivery delivery, std::string preamble)
+    : mount_(mount), id_(id), peer_(std::move(peer)), framing_(framing),
+      stream_(G_IO_STREAM(g_object_ref(stream))), socket_(G_SOCKET(g_object_ref(socket))),
+      in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
+      out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))),
+      parser_(mount->settings().client_limits), connect_time_(g_get_real_time()),
+      connect_mono_(g_get_monotonic_time()), last_progress_(connect_mono_) {
+  const int fd = g_socket_get_fd(socket_);
+  int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kLatestNotSentLowat;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+  g_socket_set_blocking(socket_, FALSE);
+  last_ping_ = connect_mono_;
+  cursor.delivery = delivery;
+  // The stream header (player metadata, init segments) is WebSocket protocol.
+  cursor.wants_header = framing == Framing::WebSocket;
+  if (!preamble.empty())
+    queue_control(std::move(preamble));
+}
+
+size_t Client::Pending::size() const {
+  return control.size() + (unit ? unit->size() : 0) + (tail ? kPartTail.size() : 0);
+}
+
+// How a unit goes on this connection: after its WebSocket prefix, or as one multipart part.
+Client::Pending Client::framed(UnitRef unit) const {
+  Pending p;
+  if (framing_ == Framing::WebSocket) {
+    p.control.assign(reinterpret_cast<const char *>(unit->prefix), unit->prefix_len);
+  } else {
+    char head[128];
+    int n = g_snprintf(head, sizeof head, "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n",
+                       unit->size());
+    if (unit->capture_us >= 0)
+      n += g_snprintf(head + n, sizeof head - n, "X-Timestamp: %" G_GINT64_FORMAT ".%06d\r\n",
+                      unit->capture_us / G_USEC_PER_SEC, int(unit->capture_us % G_USEC_PER_SEC));
+    p.control.assign(head, size_t(n));
+    p.control += "\r\n";
+    p.tail = true;
+  }
+  p.unit = std::move(unit);
+  return p;
+}
+
+Client::~Client() {
+  if (poller_)
+    poller_->remove(g_socket_get_fd(socket_));
+  g_io_stream_close(stream_, nullptr, nullptr);
+  g_object_unref(stream_);
+  g_object_unref(socket_);
+}
+
+void Client::start() {
+  poller_ = mount_->server()->client_poller();
+  poller_->add(g_socket_get_fd(socket_), this, false);
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": connected from %s to %s", id_, peer_.c_str(),
+            mount_->path().c_str());
+  // libsoup may already have read bytes the client sent right after the handshake.
+  on_readable();
+  if (!closed_)
+    flush();
+}
+
+void Client::on_fd_events(uint32_t events) {
+  if (!closed_ && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    on_readable();
+  if (!closed_ && (events & EPOLLOUT))
+    flush();
+}
+
+void Client::set_want_write(bool want) {
+  if (want == want_write_ || !poller_)
+    return;
+  want_write_ = want;
+  poller_->modify(g_socket_get_fd(socket_), this, want);
+}
+
+void Client::queue_control(std::string frame) {
+  // Pending holds whole frames only, so anything appended starts at a frame boundary.
+  Pending p;
+  p.control = std::move(frame);
+  pending_.push_back(std::move(p));
+}
+
+void Client::send_text(const std::string &text) {
+  if (closed_ || framing_ != Framing::WebSocket)
+    return;
+  queue_control(ws::server_frame(ws::Opcode::Text, text.data(), text.size()));
+  flush();
+}
+
+void Client::flush() {
+  if (closed_)
+    return;
+  UnitQueue &queue = mount_->queue();
+  while (true) {
+    // Control frames were queued after whole frames; top the batch up with data frames.
+    size_t batch = 0;
+    for (const Pending &p : pending_)
+      batch += p.size() - p.offset;
+    while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
+      UnitRef unit = queue.next(&cursor);
+      if (!unit)
+        break;
+      pending_.push_back(framed(std::move(unit)));
+      batch += pending_.back().size();
+    }
+    if (pending_.empty()) {
+      set_want_write(false);
+      if (close_after_flush_)
+        close(ClientStatus::Closed, 0, nullptr);
+      return;
+    }
+
+    GOutputVector iov[kMaxIov];
+    size_t n_iov = 0;
+    for (const Pending &p : pending_) {
+      size_t skip = p.offset;
+      auto add = [&](const void *data, size_t len) {
+        if (skip >= len) {
+          skip -= len;
+          return;
+        }
+        if (n_iov < kMaxIov)
+          iov[n_iov++] = {static_cast<const uint8_t *>(data) + skip, len - skip};
+        skip = 0;
+      };
+      add(p.control.data(), p.control.size());
+      if (p.unit)
+        for (size_t i = 0; i < p.unit->n_chunks(); i++)
+          add(p.unit->chunk_data(i), p.unit->chunk_size(i));
+      if (p.tail)
+        add(kPartTail.data(), kPartTail.size());
+      if (n_iov == kMaxIov)
+        break;
+    }
+
+    gsize written = 0;
+    GError *error = nullptr;
+    GPollableReturn ret =
+        g_pollable_output_stream_writev_nonblocking(out_, iov, n_iov, &written, nullptr, &error);
+    if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
+      set_want_write(true);
+      return;
+    }
+    if (ret == G_POLLABLE_RETURN_FAILED) {
+      GST_DEBUG("client %" G_GUINT64_FORMAT ": write failed: %s", id_, error->message);
+      g_error_free(error);
+      close(ClientStatus::Error, 0, nullptr);
+      return;
+    }
+    last_progress_ = g_get_monotonic_time();
+    bytes_sent_ += written;
+    mount_->count_bytes_sent(written);
+    size_t total = 0;
+    while (written > 0 && !pending_.empty()) {
+      Pending &p = pending_.front();
+      size_t left = p.size() - p.offset;
+      size_t take = std::min<size_t>(left, written);
+      p.offset += take;
+      written -= take;
+      total += take;
+      if (p.offset == p.size())
+        pending_.pop_front();
+    }
+    // A short write means the kernel's queue is full: wait until it drains.
+    size_t wanted = 0;
+    for (size_t i = 0; i < n_iov; i++)
+      wanted += iov[i].size;
+    if (total < wanted) {
+      set_want_write(true);
+      return;
+    }
+  }
+}
+
+void Client::on_readable() {
+  uint8_t buf[4096];
+  std::vector<ws::ClientMessage> messages;
+  while (!closed_) {
+    GError *error = nullptr;
+    gssize n = g_pollable_input_stream_read_nonblocking(in_, buf, sizeof buf, nullptr, &error);
+    if (n < 0) {
+      bool would_block = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      if (!would_block)
+        GST_DEBUG("client %" G_GUINT64_FORMAT ": read failed: %s", id_, error->message);
+      g_error_free(error);
+      if (!would_block)
+        close(ClientStatus::Error, 0, nullptr);
+      return;
+    }
+    if (n == 0) {
+      GST_DEBUG("client %" G_GUINT64_FORMAT ": connection closed by peer", id_);
+      close(ClientStatus::Closed, 0, nullptr);
+      return;
+    }
+    if (framing_ == Framing::Multipart)
+      continue;  // an HTTP client has nothing more to say; only the end of it matters
+    messages.clear();
+    bool ok = parser_.feed(buf, static_cast<size_t>(n), messages);
+    for (const ws::ClientMessage &msg : messages) {
+      handle(msg);
+      if (closed_)
+        return;
+    }
+    if (!ok) {
+      GST_INFO("client %" G_GUINT64_FORMAT ": %s; closing (%u)", id_, parser_.error_reason(),
+               parser_.error_code());
+      close(ClientStatus::Error, parser_.error_code(), parser_.error_reason());
+      return;
+    }
+  }
+}
+
+void Client::handle(const ws::ClientMessage &msg) {
+  switch (msg.opcode) {
+  case ws::Opcode::Ping:
+    queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size()));
+    flush();
+    break;
+  case ws::Opcode::Pong:
+    if (ping_sent_) {
+      rtt_us_ = g_get_monotonic_time() - ping_sent_;
+      ping_sent_ = 0;
+    }
+    break;
+  case ws::Opcode::Close:
+    // Echo the close (§5.5.1) once the frame in progress is out, then hang up.
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": sent close %u", id_, msg.close_code);
+    queue_control(ws::close_frame(msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, ""));
+    close_after_flush_ = true;
+    flush();
+    break;
+  default:
+    // Pull delivery: "next" asks for one more unit (two may be outstanding, so a player can ask
+    // ahead while it draws).
+    if (cursor.delivery == Delivery::Pull && msg.opcode == ws::Opcode::Text &&
+        msg.payload == "next") {
+      cursor.credits = std::min<uint32_t>(cursor.credits + 1, 2);
+      flush();
+    } else if (MountDelegate *delegate = mount_->delegate()) {
+      delegate->client_message(id_, msg);
+    }
+    break;
+  }
+}
+
+void Client::tick(gint64 now) {
+  const MountSettings &s = mount_->settings();
+  if (ping_sent_ && s.keepalive_pong_timeout &&
+      now - ping_sent_ >= gint64(s.keepalive_pong_timeout) * G_USEC_PER_SEC) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": no pong for %u s; closing", id_,
+             s.keepalive_pong_timeout);
+    close(ClientStatus::Timeout, ws::kCloseGoingAway, "no pong");
+    return;
+  }
+  if (s.timeout && want_write_ && (now - last_progress_) * 1000 >= gint64(s.timeout)) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": no write progress for %" G_GINT64_FORMAT " ms; "
+             "closing", id_, (now - last_progress_) / 1000);
+    close(ClientStatus::Slow, 0, nullptr);
+    return;
+  }
+  if (framing_ == Framing::WebSocket && s.keepalive_interval && !ping_sent_ &&
+      now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
+    last_ping_ = ping_sent_ = now;
+    queue_control(ws::server_frame(ws::Opcode::Ping, &now, sizeof now));
+    flush();
+  }
+}
+
+void Client::close(ClientStatus status, uint16_t code, const char *reason) {
+  if (closed_)
+    return;
+  closed_ = true;
+  // A close frame can only go at a frame boundary; mid-frame, the connection just ends.
+  const bool at_boundary = pending_.empty() || pending_.front().offset == 0;
+  if (code && at_boundary && framing_ == Framing::WebSocket) {
+    std::string frame = ws::close_frame(code, reason ? reason : "");
+    g_pollable_output_stream_write_nonblocking(out_, frame.data(), frame.size(), nullptr, nullptr);
+  }
+  pending_.clear();
+  if (poller_) {
+    poller_->remove(g_socket_get_fd(socket_));
+    poller_ = nullptr;
+  }
+  // Half-close first so the peer reads everything sent before it sees the end.
+  g_socket_shutdown(socket_, FALSE, TRUE, nullptr);
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": closed (%s)", id_, client_status_nick(status));
+  mount_->retire(this, status);
+}
+
+void Client::fill_stats(ClientStats *out) const {
+  const UnitQueue &queue = mount_->queue();
+  out->id = id_;
+  out->peer = peer_;
+  out->connect_time = connect_time_;
+  out->connected_us = g_get_monotonic_time() - connect_mono_;
+  out->bytes_sent = bytes_sent_;
+  out->units_sent = cursor.units_sent;
+  out->units_skipped = cursor.units_skipped;
+  out->recoveries = cursor.recoveries;
+  out->lag_units = queue.lag_in(&cursor, UnitFormat::Buffers);
+  out->lag_bytes = queue.lag_in(&cursor, UnitFormat::Bytes);
+  out->lag_time = queue.lag_in(&cursor, UnitFormat::Time);
+  out->rtt_us = rtt_us_;
+}
+
+}  // namespace camcast

@@ -1,0 +1,109 @@
+// Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses fanout, formats, access.
+// One HTTP/WebSocket server per address:port, shared by every sink of the process that names
+// it — as gst-rtsp-server shares one server among many mount points.
+//
+// Each server owns a thread with its own GMainContext. libsoup is not thread-safe
+// (protocol-facts §2.2), so every libsoup call, every client socket read and write and every
+// mount's fan-out happen on that thread; other threads reach it with invoke_sync(). A server lives
+// while anyone holds its shared_ptr (sinks, or the launcher to keep viewers connected across
+// pipeline restarts); the last release stops the thread and closes the port.
+#pragma once
+
+#include "access/auth.h"
+#include "net/mount.h"
+#include "net/mount_table.h"
+#include "access/tls.h"
+#include "access/users.h"
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "net/epoll_source.h"
+
+namespace camcast {
+
+class HttpServer : public std::enable_shared_from_this<HttpServer> {
+public:
+  // Returns the running server for address:port, starting it if needed. Port 0 starts a new
+  // server on a free port (read it back with port()). With `tls` enabled the port speaks HTTPS
+  // (and tls.http_port, if set, plain HTTP); a running server must have the same TLS settings.
+  // On failure sets `error` with a message a person can act on ("port 8080 on 0.0.0.0 is
+  // already in use by another program").
+  static std::shared_ptr<HttpServer> acquire(const std::string &address, int port,
+                                             const TlsSettings &tls, GError **error);
+  ~HttpServer();
+  HttpServer(const HttpServer &) = delete;
+  HttpServer &operator=(const HttpServer &) = delete;
+
+  const std::string &address() const { return address_; }
+  int port() const { return port_; }
+  // The plain HTTP port beside an HTTPS one; -1 when there is none.
+  int http_port() const { return http_port_; }
+  bool tls() const { return tls_.enabled(); }
+  GMainContext *context() const { return context_; }
+  bool on_server_thread() const;
+
+  // Serves `mount` at its path from now on and returns the mount that serves it: `mount`
+  // itself, or a lingering mount of the same path and kind, which `delegate` takes over with
+  // its viewers (and `mount`'s settings). Null with `error` when the path is taken.
+  std::shared_ptr<Mount> add_mount(const std::shared_ptr<Mount> &mount, MountDelegate *delegate,
+                                   GError **error);
+  // Stops serving it: its clients are closed with status Removed and its delegate is forgotten.
+  // With `linger_us` > 0 and viewers connected, the mount stays for that long without a
+  // delegate, its viewers connected, so that a sink started again at the same path (a restarted
+  // pipeline) takes them over; the server stays up meanwhile.
+  void remove_mount(const std::shared_ptr<Mount> &mount, gint64 linger_us = 0);
+
+  // Access control for every path of this server (see auth.h). The first sink to set a policy
+  // sets it; another policy on the same server is refused with `error`.
+  bool set_policy(const auth::Policy &policy, GError **error);
+
+  // Runs fn on the server thread and returns when it has run (directly if already there).
+  void invoke_sync(const std::function<void()> &fn);
+
+  // Every mount's statistics, in path order (server thread).
+  std::vector<MountStats> all_stats();
+
+  // Where the clients' sockets are watched (server thread; see epoll_source.h).
+  EpollSource *client_poller() { return client_poller_.get(); }
+
+private:
+  HttpServer(std::string address, int port, TlsSettings tls);
+  bool start(GError **error);
+  void run();
+  static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
+                             GHashTable *query, gpointer self);
+  static void handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
+                                  GHashTable *query, gpointer self);
+  void route(SoupServerMessage *msg, const char *path);
+  void upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount);
+  static gboolean tick(gpointer self);
+
+  std::string address_;
+  int port_;
+  const TlsSettings tls_;
+  int http_port_ = -1;
+  std::thread thread_;
+  GMainContext *context_ = nullptr;
+  GMainLoop *loop_ = nullptr;
+  std::unique_ptr<EpollSource> client_poller_;  // gone before context_
+  // Server thread only.
+  SoupServer *soup_ = nullptr;
+  MountTable<std::shared_ptr<Mount>> mounts_;
+  GSource *tick_source_ = nullptr;
+  std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
+  auth::Policy policy_;
+  users::LoginThrottle throttle_;
+  bool allowed(SoupServerMessage *msg, const char *path, bool websocket);
+  void login(SoupServerMessage *msg);
+  std::shared_ptr<HttpServer> self_hold_;    // keeps the server up while mounts linger
+  void drop_mount(const std::shared_ptr<Mount> &mount);
+};
+
+}  // namespace camcast

@@ -1,0 +1,147 @@
+#include "relay/publish_point.h"
+
+#include "access/auth.h"
+
+#include <gst/gst.h>
+
+GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
+#define GST_CAT_DEFAULT camcast_server_debug
+
+namespace camcast {
+
+namespace {
+
+void answer(SoupServerMessage *msg, guint status, const std::string &text) {
+  soup_server_message_set_status(msg, status, nullptr);
+  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                   text.data(), text.size());
+}
+
+// Refuses a publisher before its body. With "Expect: 100-continue" (relaysink, curl) libsoup
+// sends the answer now and the body never comes. Without it, libsoup 3.2 would answer only after
+// reading the whole body, and a stream's body never ends: that publisher is cut off instead.
+// Either way, nothing of a refused body is kept.
+void refuse(SoupServerMessage *msg, guint status, const std::string &text) {
+  answer(msg, status, text);
+  soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+  if (soup_message_headers_get_expectations(soup_server_message_get_request_headers(msg)) &
+      SOUP_EXPECTATION_CONTINUE)
+    return;
+  if (GSocket *socket = soup_server_message_get_socket(msg))
+    g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+}
+
+}  // namespace
+
+PublishPoint::PublishPoint(Settings settings, PacketsFn packets, PublisherFn publisher)
+    : settings_(std::move(settings)), packets_(std::move(packets)),
+      publisher_fn_(std::move(publisher)) {}
+
+PublishPoint::~PublishPoint() {
+  if (publisher_) {
+    if (GSocket *socket = soup_server_message_get_socket(publisher_))
+      g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+    g_signal_handlers_disconnect_by_data(publisher_, this);
+    g_object_unref(publisher_);
+  }
+}
+
+bool PublishPoint::serve_http(SoupServerMessage *msg, std::string_view) {
+  answer(msg, SOUP_STATUS_OK,
+         std::string("This is a camcast relay's publish point. A camera publishes here with one "
+                     "long POST of MPEG-TS to this path followed by /SECRET (or with "
+                     "\"Authorization: Bearer SECRET\"), for example:\n"
+                     "  gst-launch-1.0 ... ! mpegtsmux ! relaysink location=http://THIS-HOST") +
+             g_uri_get_path(soup_server_message_get_uri(msg)) + "/SECRET\n" +
+             "  ffmpeg ... -f mpegts http://THIS-HOST" +
+             g_uri_get_path(soup_server_message_get_uri(msg)) + "/SECRET\n" +
+             (live() ? "A publisher is live now.\n" : "Nobody is publishing now.\n"));
+  return true;
+}
+
+bool PublishPoint::upload(SoupServerMessage *msg, std::string_view rest) {
+  const char *host = soup_server_message_get_remote_host(msg);
+  const std::string peer = host ? host : "?";
+  // The secret: the first segment after the path (JSMpeg's relay also put width and height
+  // after it), or a bearer token.
+  std::string given(rest.substr(rest.empty() ? 0 : 1));
+  given = given.substr(0, given.find('/'));
+  const char *authorization = soup_message_headers_get_one(
+      soup_server_message_get_request_headers(msg), "Authorization");
+  if (authorization && g_str_has_prefix(authorization, "Bearer "))
+    given = authorization + 7;
+  if (!settings_.secret.empty() && !auth::constant_time_equal(given, settings_.secret)) {
+    GST_WARNING("%s: publisher refused: wrong secret", peer.c_str());
+    refuse(msg, SOUP_STATUS_FORBIDDEN, "wrong secret\n");
+    return true;
+  }
+  if (publisher_) {
+    GST_WARNING("%s: publisher refused: %s is publishing", peer.c_str(), peer_.c_str());
+    refuse(msg, SOUP_STATUS_CONFLICT, "another publisher is live here\n");
+    return true;
+  }
+  publisher_ = SOUP_SERVER_MESSAGE(g_object_ref(msg));
+  peer_ = peer;
+  aligner_.reset();
+  skipped_at_packet_ = aligner_.bytes_skipped();
+  discont_ = true;
+  last_data_ = g_get_monotonic_time();
+  // Read the body as it comes, keeping nothing (libsoup's early-handler contract).
+  soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+  g_signal_connect(msg, "got-chunk", G_CALLBACK(&PublishPoint::got_chunk), this);
+  g_signal_connect(msg, "finished", G_CALLBACK(&PublishPoint::finished), this);
+  GST_INFO("%s: publishing", peer.c_str());
+  publisher_fn_(true, peer_, "");
+  return true;
+}
+
+void PublishPoint::got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data) {
+  auto *self = static_cast<PublishPoint *>(data);
+  if (msg != self->publisher_)
+    return;
+  gsize size = 0;
+  const auto *bytes = static_cast<const uint8_t *>(g_bytes_get_data(chunk, &size));
+  self->bytes_received_ += size;
+  self->last_data_ = g_get_monotonic_time();
+  std::vector<uint8_t> packets;
+  self->aligner_.push(bytes, size, &packets);
+  if (!packets.empty()) {
+    self->skipped_at_packet_ = self->aligner_.bytes_skipped();
+    self->packets_(std::move(packets), self->discont_);
+    self->discont_ = false;
+  } else if (self->aligner_.bytes_skipped() - self->skipped_at_packet_ > kMaxGarbage) {
+    self->cut_off("it sends no MPEG-TS");
+  }
+}
+
+void PublishPoint::finished(SoupServerMessage *msg, gpointer data) {
+  auto *self = static_cast<PublishPoint *>(data);
+  if (msg == self->publisher_)
+    self->forget_publisher("it ended its upload");
+}
+
+void PublishPoint::tick(gint64 now) {
+  if (publisher_ && settings_.stall_timeout_us > 0 &&
+      now - last_data_ > settings_.stall_timeout_us)
+    cut_off("it sent nothing for " + std::to_string(settings_.stall_timeout_us / G_USEC_PER_SEC) +
+            " s");
+}
+
+void PublishPoint::cut_off(const std::string &why) {
+  GST_WARNING("%s: publisher cut off: %s", peer_.c_str(), why.c_str());
+  // libsoup then fails the request on its own; the slot is free at once.
+  if (GSocket *socket = soup_server_message_get_socket(publisher_))
+    g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+  forget_publisher(why);
+}
+
+void PublishPoint::forget_publisher(const std::string &why) {
+  SoupServerMessage *msg = publisher_;
+  g_signal_handlers_disconnect_by_data(msg, this);
+  publisher_ = nullptr;
+  GST_INFO("%s: stopped publishing (%s)", peer_.c_str(), why.c_str());
+  publisher_fn_(false, peer_, why);
+  g_object_unref(msg);
+}
+
+}  // namespace camcast
