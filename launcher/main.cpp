@@ -1,17 +1,17 @@
 // camcast: streams a camera to web browsers. Loads pipeline files (presets or your own), fills
 // them in for the hardware it finds, and keeps them running. See `camcast --help`.
-#include "pipeline_file.h"
-#include "probe.h"
-#include "supervisor.h"
 #include "access/auth.h"
 #include "access/tls.h"
 #include "access/users.h"
+#include "pipeline_file.h"
+#include "probe.h"
+#include "supervisor.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <gst/gst.h>
 #include <termios.h>
 #include <unistd.h>
-#include <gst/gst.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -72,8 +72,7 @@ struct Options {
 // Where camcast keeps what it makes: $STATE_DIRECTORY under systemd, else ~/.config/camcast.
 std::string state_dir() {
   const char *state = g_getenv("STATE_DIRECTORY");
-  return state && *state ? std::string(state)
-                         : std::string(g_get_user_config_dir()) + "/camcast";
+  return state && *state ? std::string(state) : std::string(g_get_user_config_dir()) + "/camcast";
 }
 
 // A password from the terminal (asked twice, not echoed) or one line of standard input.
@@ -158,8 +157,8 @@ std::string access_token(std::string *error) {
 
 // A TCP port nothing listens on now (the kernel's choice for port 0).
 int free_port() {
-  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                            nullptr);
+  GSocket *s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
   GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
   GSocketAddress *addr = g_inet_socket_address_new(any, 0);
   int port = 0;
@@ -419,8 +418,7 @@ int main(int argc, char **argv) {
     if (p)
       gst_object_unref(p);
     if (err) {
-      g_printerr("camcast: %s: the pipeline does not build: %s\n", spec.name.c_str(),
-                 err->message);
+      g_printerr("camcast: %s: the pipeline does not build: %s\n", spec.name.c_str(), err->message);
       g_error_free(err);
       return 2;
     }
@@ -454,8 +452,9 @@ int main(int argc, char **argv) {
     }
     g_object_unref(certificate);
   } else if (o.tls.http_port >= 0) {
-    return usage_error("--http-port goes with --tls-certificate and --tls-key (without them "
-                       "--port is plain HTTP already)");
+    return usage_error(
+        "--http-port goes with --tls-certificate and --tls-key (without them "
+        "--port is plain HTTP already)");
   }
   const ServerSettings server{token, users, o.tls};
   for (RunSpec &spec : specs)

@@ -61,7 +61,8 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
   out->path = path;
   std::string base = path.substr(path.find_last_of('/') + 1);
   out->name = base.size() > 9 && base.compare(base.size() - 9, 9, ".pipeline") == 0
-                  ? base.substr(0, base.size() - 9) : base;
+                  ? base.substr(0, base.size() - 9)
+                  : base;
   std::string group;
   std::map<std::string, Value> pipeline, supervise;
   std::set<std::string> groups_seen;
@@ -73,8 +74,8 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
     const int first_line = line_no + 1;
     while (true) {
       const size_t end = text.find('\n', pos);
-      std::string physical = text.substr(pos, end == std::string::npos ? std::string::npos
-                                                                        : end - pos);
+      std::string physical =
+          text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
       pos = end == std::string::npos ? text.size() : end + 1;
       line_no++;
       if (!physical.empty() && physical.back() == '\r')
@@ -110,13 +111,13 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
     }
     const size_t eq = t.find('=');
     if (eq == std::string::npos) {
-      *error = where(path, first_line) + "expected KEY = VALUE, a [group] or a # comment, not: " +
-               t;
+      *error =
+          where(path, first_line) + "expected KEY = VALUE, a [group] or a # comment, not: " + t;
       return false;
     }
     if (group.empty()) {
-      *error = where(path, first_line) + "\"" + trim(t.substr(0, eq)) +
-               "\" comes before any [group]";
+      *error =
+          where(path, first_line) + "\"" + trim(t.substr(0, eq)) + "\" comes before any [group]";
       return false;
     }
     const std::string key = trim(t.substr(0, eq));
@@ -127,8 +128,9 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
                             : "bad escape in the value (GLib key files know \\s \\n \\t \\r \\\\)");
       return false;
     }
-    auto &target = group == "pipeline" ? pipeline : group == "supervise" ? supervise
-                                                                         : out->variables;
+    auto &target = group == "pipeline"    ? pipeline
+                   : group == "supervise" ? supervise
+                                          : out->variables;
     if (target.count(key)) {
       *error = where(path, first_line) + "\"" + key + "\" is set twice in [" + group + "]";
       return false;
@@ -156,10 +158,14 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
   for (const auto &[key, value] : supervise) {
     bool ok = true;
     if (key == "restart") {
-      if (value.text == "always") s.restart = Restart::Always;
-      else if (value.text == "on-failure") s.restart = Restart::OnFailure;
-      else if (value.text == "never") s.restart = Restart::Never;
-      else ok = false;
+      if (value.text == "always")
+        s.restart = Restart::Always;
+      else if (value.text == "on-failure")
+        s.restart = Restart::OnFailure;
+      else if (value.text == "never")
+        s.restart = Restart::Never;
+      else
+        ok = false;
       if (!ok) {
         *error = where(path, value.line) + "restart is always, on-failure or never, not \"" +
                  value.text + "\"";
@@ -167,21 +173,30 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
       }
       continue;
     }
-    if (key == "backoff-initial") ok = parse_int(value, 0, 600000, &s.backoff_initial_ms);
-    else if (key == "backoff-max") ok = parse_int(value, 0, 3600000, &s.backoff_max_ms);
-    else if (key == "stall-timeout") ok = parse_int(value, 0, 3600, &s.stall_timeout_s);
-    else if (key == "linger") ok = parse_int(value, 0, 3600, &s.linger_s);
-    else if (key == "on-demand-linger") ok = parse_int(value, 0, 86400, &s.on_demand_linger_s);
+    if (key == "backoff-initial")
+      ok = parse_int(value, 0, 600000, &s.backoff_initial_ms);
+    else if (key == "backoff-max")
+      ok = parse_int(value, 0, 3600000, &s.backoff_max_ms);
+    else if (key == "stall-timeout")
+      ok = parse_int(value, 0, 3600, &s.stall_timeout_s);
+    else if (key == "linger")
+      ok = parse_int(value, 0, 3600, &s.linger_s);
+    else if (key == "on-demand-linger")
+      ok = parse_int(value, 0, 86400, &s.on_demand_linger_s);
     else if (key == "on-demand") {
-      if (value.text == "true") s.on_demand = true;
-      else if (value.text == "false") s.on_demand = false;
-      else ok = false;
+      if (value.text == "true")
+        s.on_demand = true;
+      else if (value.text == "false")
+        s.on_demand = false;
+      else
+        ok = false;
       if (!ok) {
         *error = where(path, value.line) + "on-demand is true or false, not \"" + value.text + "\"";
         return false;
       }
     } else {
-      *error = where(path, value.line) + "unknown key \"" + key + "\" in [supervise]; it takes "
+      *error = where(path, value.line) + "unknown key \"" + key +
+               "\" in [supervise]; it takes "
                "restart, backoff-initial, backoff-max (ms), stall-timeout, linger, on-demand "
                "and on-demand-linger (s)";
       return false;
@@ -214,54 +229,55 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
                     std::string *error, std::map<std::string, std::string> *used) {
-  std::function<bool(const std::string &, int, std::vector<std::string> &, std::string *)>
-      expand = [&](const std::string &in, int line, std::vector<std::string> &stack,
-                   std::string *result) {
-    result->clear();
-    size_t pos = 0;
-    while (true) {
-      const size_t start = in.find("${", pos);
-      if (start == std::string::npos) {
-        *result += in.substr(pos);
-        return true;
-      }
-      *result += in.substr(pos, start - pos);
-      const size_t end = in.find('}', start);
-      if (end == std::string::npos) {
-        *error = where(file.path, line) + "\"${\" without a closing \"}\"";
-        return false;
-      }
-      const std::string name = in.substr(start + 2, end - start - 2);
-      pos = end + 1;
-      if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
-        *error = where(file.path, line) + "${" + name + "} refers to itself";
-        return false;
-      }
-      std::string value;
-      int value_line = line;
-      if (auto o = overrides.find(name); o != overrides.end()) {
-        value = o->second;
-      } else if (auto v = file.variables.find(name); v != file.variables.end()) {
-        value = v->second.text;
-        value_line = v->second.line;
-      } else if (auto p = probed.find(name); p != probed.end()) {
-        value = p->second;
-      } else {
-        *error = where(file.path, line) + "${" + name + "} is not defined: add it under "
-                 "[variables] or pass --set " + name + "=VALUE";
-        return false;
-      }
-      stack.push_back(name);
-      std::string expanded;
-      const bool ok = expand(value, value_line, stack, &expanded);
-      stack.pop_back();
-      if (!ok)
-        return false;
-      if (used)
-        (*used)[name] = expanded;
-      *result += expanded;
-    }
-  };
+  std::function<bool(const std::string &, int, std::vector<std::string> &, std::string *)> expand =
+      [&](const std::string &in, int line, std::vector<std::string> &stack, std::string *result) {
+        result->clear();
+        size_t pos = 0;
+        while (true) {
+          const size_t start = in.find("${", pos);
+          if (start == std::string::npos) {
+            *result += in.substr(pos);
+            return true;
+          }
+          *result += in.substr(pos, start - pos);
+          const size_t end = in.find('}', start);
+          if (end == std::string::npos) {
+            *error = where(file.path, line) + "\"${\" without a closing \"}\"";
+            return false;
+          }
+          const std::string name = in.substr(start + 2, end - start - 2);
+          pos = end + 1;
+          if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
+            *error = where(file.path, line) + "${" + name + "} refers to itself";
+            return false;
+          }
+          std::string value;
+          int value_line = line;
+          if (auto o = overrides.find(name); o != overrides.end()) {
+            value = o->second;
+          } else if (auto v = file.variables.find(name); v != file.variables.end()) {
+            value = v->second.text;
+            value_line = v->second.line;
+          } else if (auto p = probed.find(name); p != probed.end()) {
+            value = p->second;
+          } else {
+            *error = where(file.path, line) + "${" + name +
+                     "} is not defined: add it under "
+                     "[variables] or pass --set " +
+                     name + "=VALUE";
+            return false;
+          }
+          stack.push_back(name);
+          std::string expanded;
+          const bool ok = expand(value, value_line, stack, &expanded);
+          stack.pop_back();
+          if (!ok)
+            return false;
+          if (used)
+            (*used)[name] = expanded;
+          *result += expanded;
+        }
+      };
   std::vector<std::string> stack;
   return expand(file.launch.text, file.launch.line, stack, launch);
 }

@@ -24,10 +24,10 @@ struct Supervise {
   Restart restart = Restart::Always;  // on error, end of stream or stall
   int backoff_initial_ms = 250;       // the first restart's delay, doubled each time after
   int backoff_max_ms = 30000;
-  int stall_timeout_s = 5;            // no buffer at the sinks for this long is a stall; 0 = off
-  int linger_s = 10;                  // viewers stay connected this long across a restart
-  bool on_demand = false;             // READY (camera off, pages served) until a viewer comes
-  int on_demand_linger_s = 10;        // on-demand: keep playing this long after the last leaves
+  int stall_timeout_s = 5;      // no buffer at the sinks for this long is a stall; 0 = off
+  int linger_s = 10;            // viewers stay connected this long across a restart
+  bool on_demand = false;       // READY (camera off, pages served) until a viewer comes
+  int on_demand_linger_s = 10;  // on-demand: keep playing this long after the last leaves
 };
 
 struct Value {
@@ -36,8 +36,8 @@ struct Value {
 };
 
 struct PipelineFile {
-  std::string path;                       // as given or found
-  std::string name;                       // the file name without .pipeline
+  std::string path;  // as given or found
+  std::string name;  // the file name without .pipeline
   std::string description;
   Value launch;
   std::map<std::string, Value> variables;  // [variables] defaults

@@ -7,9 +7,9 @@ namespace camcast::launcher {
 namespace {
 
 // The element factories any probe may choose.
-const char *const kProbedElements[] = {
-    "libcamerasrc", "v4l2src",  "videotestsrc", "timeoverlay", "v4l2h264enc", "x264enc",
-    "openh264enc",  "v4l2jpegenc", "jpegenc",   "mpeg1enc",    "v4l2convert"};
+const char *const kProbedElements[] = {"libcamerasrc", "v4l2src",  "videotestsrc", "timeoverlay",
+                                       "v4l2h264enc",  "x264enc",  "openh264enc",  "v4l2jpegenc",
+                                       "jpegenc",      "mpeg1enc", "v4l2convert"};
 
 std::vector<std::string> split_list(const char *s) {
   std::vector<std::string> out;
@@ -90,17 +90,16 @@ Probed probe(const Inventory &inv) {
   Probed p;
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   // Defaults the probes' choices use; a pipeline file's [variables] or --set override them.
-  p.values = {{"address", "0.0.0.0"}, {"port", "8080"},       {"width", "1280"},
-              {"height", "720"},      {"framerate", "30"},    {"bitrate", "2000"},
-              {"gop", "60"},          {"mpeg1-bitrate", "1000"}, {"jpeg-quality", "80"},
+  p.values = {{"address", "0.0.0.0"},  {"port", "8080"},          {"width", "1280"},
+              {"height", "720"},       {"framerate", "30"},       {"bitrate", "2000"},
+              {"gop", "60"},           {"mpeg1-bitrate", "1000"}, {"jpeg-quality", "80"},
               {"jpeg-framerate", "15"}};
-  const std::string size =
-      "video/x-raw,width=${width},height=${height},framerate=${framerate}/1";
+  const std::string size = "video/x-raw,width=${width},height=${height},framerate=${framerate}/1";
 
   // ${camera}: raw video at ${width}x${height}, ${framerate} frames a second.
   if (has("libcamerasrc") && !inv.libcamera_cameras.empty()) {
-    p.values["camera"] = "libcamerasrc camera-name=\"" + inv.libcamera_cameras.front() +
-                         "\" ! " + size + ",format=NV12";
+    p.values["camera"] = "libcamerasrc camera-name=\"" + inv.libcamera_cameras.front() + "\" ! " +
+                         size + ",format=NV12";
     p.report.push_back("camera: libcamerasrc, camera \"" + inv.libcamera_cameras.front() + "\"");
   } else if (has("v4l2src") && !inv.v4l2_capture.empty()) {
     p.values["camera"] = "v4l2src device=" + inv.v4l2_capture.front() +
@@ -113,8 +112,9 @@ Probed probe(const Inventory &inv) {
     p.values["camera"] = pattern;
     p.report.push_back(std::string("camera: none found; a live test pattern") +
                        (has("timeoverlay") ? " with a clock" : "") +
-                       (has("libcamerasrc") ? "" : " (no libcamerasrc: for a Raspberry Pi "
-                                                   "camera install gstreamer1.0-libcamera)"));
+                       (has("libcamerasrc") ? ""
+                                            : " (no libcamerasrc: for a Raspberry Pi "
+                                              "camera install gstreamer1.0-libcamera)"));
   }
 
   // ${h264enc}: from raw video to H.264 that browsers decode (4:2:0, SPS/PPS before every IDR).
@@ -126,12 +126,14 @@ Probed probe(const Inventory &inv) {
     p.report.push_back("h264enc: v4l2h264enc (hardware)");
   } else if (has("x264enc")) {
     // Without format=I420, x264enc picks 4:4:4 for some inputs, which browsers cannot decode.
-    p.values["h264enc"] = "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
-                          "speed-preset=ultrafast bitrate=${bitrate} key-int-max=${gop}";
+    p.values["h264enc"] =
+        "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
+        "speed-preset=ultrafast bitrate=${bitrate} key-int-max=${gop}";
     p.report.push_back("h264enc: x264enc (software, zero latency)");
   } else if (has("openh264enc")) {
-    p.values["h264enc"] = "videoconvert ! video/x-raw,format=I420 ! openh264enc "
-                          "bitrate=${bitrate}000 gop-size=${gop} complexity=low";
+    p.values["h264enc"] =
+        "videoconvert ! video/x-raw,format=I420 ! openh264enc "
+        "bitrate=${bitrate}000 gop-size=${gop} complexity=low";
     p.report.push_back("h264enc: openh264enc (software)");
   } else {
     p.report.push_back("h264enc: none (install gstreamer1.0-plugins-ugly for x264enc)");
@@ -139,8 +141,9 @@ Probed probe(const Inventory &inv) {
 
   // ${mpeg1enc}: MPEG-1 for JSMpeg at a frame rate MPEG-1 has.
   if (has("mpeg1enc")) {
-    p.values["mpeg1enc"] = "videoconvert ! videorate ! video/x-raw,format=I420,framerate="
-                           "${framerate}/1 ! mpeg1enc bitrate=${mpeg1-bitrate} key-int-max=${gop}";
+    p.values["mpeg1enc"] =
+        "videoconvert ! videorate ! video/x-raw,format=I420,framerate="
+        "${framerate}/1 ! mpeg1enc bitrate=${mpeg1-bitrate} key-int-max=${gop}";
     p.report.push_back("mpeg1enc: mpeg1enc");
   } else {
     p.report.push_back("mpeg1enc: none (camcast's plugin is not on GST_PLUGIN_PATH)");

@@ -24,7 +24,8 @@ void log(const std::string &name, const char *fmt, ...) {
 }
 
 // Calls fn for every element in `bin`, however deep.
-template <typename F> void for_each_element(GstBin *bin, F fn) {
+template <typename F>
+void for_each_element(GstBin *bin, F fn) {
   GstIterator *it = gst_bin_iterate_recurse(bin);
   GValue item = G_VALUE_INIT;
   while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
@@ -79,11 +80,14 @@ struct ViewerNotice {
 };
 
 void post_viewer_notice(const ViewerNotice *notice) {
-  g_main_context_invoke_full(nullptr, G_PRIORITY_DEFAULT, [](gpointer data) {
-    auto *v = static_cast<ViewerNotice *>(data);
-    v->owner->viewers_changed(v->pipeline_id);
-    return G_SOURCE_REMOVE;
-  }, new ViewerNotice(*notice), [](gpointer data) { delete static_cast<ViewerNotice *>(data); });
+  g_main_context_invoke_full(
+      nullptr, G_PRIORITY_DEFAULT,
+      [](gpointer data) {
+        auto *v = static_cast<ViewerNotice *>(data);
+        v->owner->viewers_changed(v->pipeline_id);
+        return G_SOURCE_REMOVE;
+      },
+      new ViewerNotice(*notice), [](gpointer data) { delete static_cast<ViewerNotice *>(data); });
 }
 
 void on_client_added(GstElement *, guint64, gpointer notice) {
@@ -99,16 +103,16 @@ struct Supervisor::Pipeline {
   Supervisor *owner;
   const uint64_t id;
   GstElement *pipeline = nullptr;
-  guint idle_timer = 0;                  // on-demand: going back to READY when it fires
-  bool idle = false;                     // on-demand: held in READY, nobody watching
+  guint idle_timer = 0;  // on-demand: going back to READY when it fires
+  bool idle = false;     // on-demand: held in READY, nobody watching
   guint bus_watch = 0;
   guint restart_timer = 0;
   int backoff_ms = 0;
   bool playing = false;
   bool announced = false;
-  bool stopped = false;                  // for good (restart policy said so)
-  gint64 playing_since = 0;              // monotonic µs
-  std::atomic<gint64> last_buffer{0};    // monotonic µs, from the sinks' streaming threads
+  bool stopped = false;                // for good (restart policy said so)
+  gint64 playing_since = 0;            // monotonic µs
+  std::atomic<gint64> last_buffer{0};  // monotonic µs, from the sinks' streaming threads
 
   Pipeline(RunSpec s, Supervisor *o, uint64_t pid) : spec(std::move(s)), owner(o), id(pid) {
     backoff_ms = spec.supervise.backoff_initial_ms;
@@ -146,13 +150,16 @@ struct Supervisor::Pipeline {
         gst_element_set_state(pipeline, GST_STATE_PLAYING);
       }
     } else if (!idle && !idle_timer) {
-      idle_timer = g_timeout_add_seconds(guint(spec.supervise.on_demand_linger_s), [](gpointer self) {
-        auto *p = static_cast<Pipeline *>(self);
-        p->idle_timer = 0;
-        if (p->viewers() == 0)
-          p->go_idle();
-        return G_SOURCE_REMOVE;
-      }, this);
+      idle_timer = g_timeout_add_seconds(
+          guint(spec.supervise.on_demand_linger_s),
+          [](gpointer self) {
+            auto *p = static_cast<Pipeline *>(self);
+            p->idle_timer = 0;
+            if (p->viewers() == 0)
+              p->go_idle();
+            return G_SOURCE_REMOVE;
+          },
+          this);
     }
   }
 
@@ -168,8 +175,8 @@ struct Supervisor::Pipeline {
     restart_timer = 0;
     for (const std::string &dir : spec.directories)
       if (g_mkdir_with_parents(dir.c_str(), 0755) != 0) {
-        g_autofree char *why = g_strdup_printf("cannot create the directory %s: %s",
-                                               dir.c_str(), g_strerror(errno));
+        g_autofree char *why =
+            g_strdup_printf("cannot create the directory %s: %s", dir.c_str(), g_strerror(errno));
         schedule_restart(why, true);
         return;
       }
@@ -186,16 +193,14 @@ struct Supervisor::Pipeline {
     pipeline = p;
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
-      if (is_camcast_element(e) && g_object_class_find_property(G_OBJECT_GET_CLASS(e),
-                                                                "tls-certificate"))
+      if (is_camcast_element(e) &&
+          g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate"))
         g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
-                     spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port,
-                     nullptr);
+                     spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port, nullptr);
       if (is_camcast_sink(e)) {
         const ServerSettings &server = spec.server;
         g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
-                     server.access_token.c_str(), "users-file", server.users_file.c_str(),
-                     nullptr);
+                     server.access_token.c_str(), "users-file", server.users_file.c_str(), nullptr);
         // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
         auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
         g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
@@ -206,12 +211,13 @@ struct Supervisor::Pipeline {
       if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)) {
         GstPad *pad = gst_element_get_static_pad(e, "sink");
         if (pad) {
-          gst_pad_add_probe(pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER |
-                                                 GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                            [](GstPad *, GstPadProbeInfo *, gpointer self) {
-                              static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
-                              return GST_PAD_PROBE_OK;
-                            }, this, nullptr);
+          gst_pad_add_probe(
+              pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+              [](GstPad *, GstPadProbeInfo *, gpointer self) {
+                static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
+                return GST_PAD_PROBE_OK;
+              },
+              this, nullptr);
           gst_object_unref(pad);
         }
       }
@@ -270,10 +276,13 @@ struct Supervisor::Pipeline {
     }
     teardown(true);
     log(spec.name, "%s; restarting in %d ms", why, backoff_ms);
-    restart_timer = g_timeout_add(guint(backoff_ms), [](gpointer self) {
-      static_cast<Pipeline *>(self)->start();
-      return G_SOURCE_REMOVE;
-    }, this);
+    restart_timer = g_timeout_add(
+        guint(backoff_ms),
+        [](gpointer self) {
+          static_cast<Pipeline *>(self)->start();
+          return G_SOURCE_REMOVE;
+        },
+        this);
     backoff_ms = std::min(std::max(backoff_ms * 2, 1), spec.supervise.backoff_max_ms);
   }
 
@@ -292,8 +301,8 @@ struct Supervisor::Pipeline {
                    "address", &address, nullptr);
       const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
       const char *host = any ? "127.0.0.1" : address;
-      g_autofree char *base = g_strdup_printf("%s://%s:%d",
-                                              server.tls.enabled() ? "https" : "http", host, port);
+      g_autofree char *base =
+          g_strdup_printf("%s://%s:%d", server.tls.enabled() ? "https" : "http", host, port);
       const std::string token = server.access_token.empty() ? "" : "?token=" + server.access_token;
       lines.push_back(std::string(base) + path + token + "  (" +
                       GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
@@ -350,8 +359,8 @@ struct Supervisor::Pipeline {
       const bool wrong_codec = factory && debug && strstr(debug, "not-negotiated") &&
                                g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0;
       g_autofree char *why = g_strdup_printf(
-          "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message,
-          debug ? " -- " : "", debug ? debug : "",
+          "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message, debug ? " -- " : "",
+          debug ? debug : "",
           wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
                         "takes H.264, jsmpeg-relay MPEG-1)"
                       : "");
@@ -384,8 +393,7 @@ struct Supervisor::Pipeline {
       const GstStructure *s = gst_message_get_structure(msg);
       gboolean up = FALSE;
       const char *reason = gst_structure_get_string(s, "reason");
-      if (gst_structure_has_name(s, "relaysink") &&
-          gst_structure_get_boolean(s, "connected", &up))
+      if (gst_structure_has_name(s, "relaysink") && gst_structure_get_boolean(s, "connected", &up))
         log(p->spec.name, up ? "connected to the relay" : "not connected to the relay: %s",
             reason ? reason : "");
       else if (gst_structure_has_name(s, "relaysrc-publisher") &&
@@ -394,8 +402,7 @@ struct Supervisor::Pipeline {
             gst_structure_get_string(s, "peer"), reason ? reason : "");
       return G_SOURCE_CONTINUE;
     }
-    default:
-      return G_SOURCE_CONTINUE;
+    default: return G_SOURCE_CONTINUE;
     }
   }
 };
@@ -438,8 +445,7 @@ void Supervisor::apply(const std::vector<RunSpec> &specs) {
   for (const RunSpec &spec : specs) {
     std::unique_ptr<Pipeline> kept;
     for (auto &p : pipelines_)
-      if (p && p->spec.name == spec.name && p->spec.launch == spec.launch &&
-          !p->stopped) {
+      if (p && p->spec.name == spec.name && p->spec.launch == spec.launch && !p->stopped) {
         kept = std::move(p);
         kept->spec.supervise = spec.supervise;
       }
@@ -494,17 +500,20 @@ int Supervisor::run(const std::vector<RunSpec> &specs) {
   };
   const guint sigint = g_unix_signal_add(SIGINT, quit, this);
   const guint sigterm = g_unix_signal_add(SIGTERM, quit, this);
-  const guint sighup = g_unix_signal_add(SIGHUP, [](gpointer self) -> gboolean {
-    auto *s = static_cast<Supervisor *>(self);
-    std::vector<RunSpec> specs;
-    if (!s->reload_ || !s->reload_(&specs)) {
-      g_printerr("camcast: reload failed; still running the pipelines as they were\n");
-      return G_SOURCE_CONTINUE;
-    }
-    g_printerr("camcast: reloading\n");
-    s->apply(specs);
-    return G_SOURCE_CONTINUE;
-  }, this);
+  const guint sighup = g_unix_signal_add(
+      SIGHUP,
+      [](gpointer self) -> gboolean {
+        auto *s = static_cast<Supervisor *>(self);
+        std::vector<RunSpec> specs;
+        if (!s->reload_ || !s->reload_(&specs)) {
+          g_printerr("camcast: reload failed; still running the pipelines as they were\n");
+          return G_SOURCE_CONTINUE;
+        }
+        g_printerr("camcast: reloading\n");
+        s->apply(specs);
+        return G_SOURCE_CONTINUE;
+      },
+      this);
   const guint ticker = g_timeout_add(250, &Supervisor::tick, this);
   apply(specs);
   g_main_loop_run(loop_);

@@ -8,8 +8,8 @@
 // systemd (NOTIFY_SOCKET) it reports READY, STOPPING and the watchdog.
 #pragma once
 
-#include "pipeline_file.h"
 #include "access/tls.h"
+#include "pipeline_file.h"
 
 #include <gst/gst.h>
 

@@ -109,7 +109,8 @@ static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   const bool is_ts = gst_structure_has_name(s, "video/mpegts");
   st->active = st->mode_now();
   if (is_ts != (st->active == GST_JSMPEG_SINK_MODE_MPEGTS)) {
-    GST_ELEMENT_ERROR(sink, CORE, NEGOTIATION,
+    GST_ELEMENT_ERROR(
+        sink, CORE, NEGOTIATION,
         ("jsmpegsink mode=%s cannot take %s", is_ts ? "jsmp" : "mpegts",
          is_ts ? "MPEG-TS" : "MPEG-1 video"),
         (is_ts ? "set mode=mpegts, or feed MPEG-1 video (mpeg1enc) without mpegtsmux"
@@ -142,8 +143,8 @@ static void push_pictures(GstJsmpegSink *sink, GstBuffer *buffer,
     if (p.sequence_header && p.width > 0 && p.height > 0)
       set_jsmp_header(sink, p.width, p.height);
     GstBuffer *picture = gst_buffer_copy_region(
-        buffer, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_TIMESTAMPS),
-        p.offset, stop - p.offset);
+        buffer, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_TIMESTAMPS), p.offset,
+        stop - p.offset);
     gst_ws_sink_push_unit(GST_WS_SINK(sink), picture, mpeg1::is_entry_point(p));
     gst_buffer_unref(picture);
   }
@@ -169,8 +170,7 @@ static GstFlowReturn handle_mpeg1(GstJsmpegSink *sink, GstBuffer *buffer) {
   auto pictures = mpeg1::find_pictures(st->pending.data(), st->pending.size());
   if (pictures.empty()) {
     if (st->pending.size() > MAX_PENDING_BYTES) {
-      GST_WARNING_OBJECT(sink, "no MPEG-1 picture in %zu bytes; dropping them",
-                         st->pending.size());
+      GST_WARNING_OBJECT(sink, "no MPEG-1 picture in %zu bytes; dropping them", st->pending.size());
       st->pending.clear();
     }
     return GST_FLOW_OK;
@@ -246,13 +246,13 @@ static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg
                                            const char *rest) {
   if (rest[0])
     return GST_WS_SINK_CLASS(gst_jsmpeg_sink_parent_class)->serve_http(ws, msg, rest);
-  g_autoptr(GBytes) page = g_resources_lookup_data("/camcast/web/jsmpeg.html",
-                                                   G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+  g_autoptr(GBytes) page =
+      g_resources_lookup_data("/camcast/web/jsmpeg.html", G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   if (!page)
     return FALSE;
   const bool jsmp = GST_JSMPEG_SINK(ws)->state->mode_now() == GST_JSMPEG_SINK_MODE_JSMP;
-  g_autofree char *text = g_strndup(static_cast<const char *>(g_bytes_get_data(page, nullptr)),
-                                    g_bytes_get_size(page));
+  g_autofree char *text =
+      g_strndup(static_cast<const char *>(g_bytes_get_data(page, nullptr)), g_bytes_get_size(page));
   g_auto(GStrv) parts = g_strsplit(text, "@MODE@", -1);
   g_autofree char *html = g_strjoinv(jsmp ? "jsmp" : "mpegts", parts);
   gst_ws_sink_respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", html, strlen(html));
@@ -279,7 +279,9 @@ static void gst_jsmpeg_sink_get_property(GObject *object, guint prop_id, GValue 
   }
 }
 
-static void gst_jsmpeg_sink_init(GstJsmpegSink *sink) { sink->state = new JsmpegSinkState(); }
+static void gst_jsmpeg_sink_init(GstJsmpegSink *sink) {
+  sink->state = new JsmpegSinkState();
+}
 
 static void gst_jsmpeg_sink_finalize(GObject *object) {
   delete GST_JSMPEG_SINK(object)->state;
@@ -301,19 +303,24 @@ static void gst_jsmpeg_sink_class_init(GstJsmpegSinkClass *klass) {
   ws_class->handle_buffer = gst_jsmpeg_sink_handle_buffer;
   ws_class->serve_http = gst_jsmpeg_sink_serve_http;
 
-  g_object_class_install_property(gobject_class, PROP_MODE,
-      g_param_spec_enum("mode", "Mode",
+  g_object_class_install_property(
+      gobject_class, PROP_MODE,
+      g_param_spec_enum(
+          "mode", "Mode",
           "The protocol: MPEG-TS for JSMpeg, or the jsmp header and raw pictures for the legacy "
-          "jsmpg.js. Takes effect at the next caps", GST_TYPE_JSMPEG_SINK_MODE, DEFAULT_MODE,
+          "jsmpg.js. Takes effect at the next caps",
+          GST_TYPE_JSMPEG_SINK_MODE, DEFAULT_MODE,
           GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
-  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-      GST_PAD_ALWAYS,
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+      "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true, packetsize=(int)188; "
                       "video/mpeg, mpegversion=(int)1, systemstream=(boolean)false"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "MPEG-1 to JSMpeg players",
-      "Sink/Network", "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "
-      "the legacy jsmp protocol, with a player page", "camcast developers");
+  gst_element_class_set_static_metadata(
+      element_class, "MPEG-1 to JSMpeg players", "Sink/Network",
+      "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "
+      "the legacy jsmp protocol, with a player page",
+      "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_JSMPEG_SINK_MODE, GstPluginAPIFlags(0));
 }

@@ -69,7 +69,8 @@ static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buff
 
 static void set_no_store(SoupServerMessage *msg) {
   SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(h, "Cache-Control", "no-store, no-cache, must-revalidate, max-age=0");
+  soup_message_headers_replace(h, "Cache-Control",
+                               "no-store, no-cache, must-revalidate, max-age=0");
 }
 
 static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
@@ -77,8 +78,7 @@ static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
   GstBuffer *frame = gst_ws_sink_get_newest(ws, &capture_us);
   set_no_store(msg);
   if (!frame) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
-                                 "1");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "1");
     const char *why = "no frame yet: the pipeline has not produced one\n";
     gst_ws_sink_respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
     return;
@@ -97,8 +97,7 @@ static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
   gst_buffer_unref(frame);
 }
 
-static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
-                                          const char *rest) {
+static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
   if (strcmp(rest, "/snapshot.jpg") == 0) {
     serve_snapshot(ws, msg);
     return TRUE;
@@ -126,8 +125,9 @@ static void gst_mjpeg_sink_class_init(GstMjpegSinkClass *klass) {
   static GstStaticPadTemplate sink_template =
       GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("image/jpeg"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "JPEG to browsers (snapshot, MJPEG, pull)",
-      "Sink/Network", "Serves JPEG frames as a snapshot URL, an MJPEG stream for <img> and a "
+  gst_element_class_set_static_metadata(
+      element_class, "JPEG to browsers (snapshot, MJPEG, pull)", "Sink/Network",
+      "Serves JPEG frames as a snapshot URL, an MJPEG stream for <img> and a "
       "pull-based WebSocket stream whose rate follows each viewer, with a player page",
       "camcast developers");
 }

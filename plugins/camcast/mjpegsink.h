@@ -1,4 +1,4 @@
-// GstMjpegSink (`mjpegsink`): JPEG frames to browsers — snapshots, MJPEG, and pull over WebSocket.
+// GstMjpegSink (`mjpegsink`): JPEG to browsers — snapshots, MJPEG, and pull over WebSocket.
 #pragma once
 
 #include "wssink.h"

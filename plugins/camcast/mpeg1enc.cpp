@@ -44,8 +44,14 @@ GST_DEBUG_CATEGORY_STATIC(gst_mpeg1_enc_debug);
 #define DEFAULT_QUANTIZER_MIN 2
 #define DEFAULT_QUANTIZER_MAX 31
 
-enum { PROP_0, PROP_BITRATE, PROP_KEY_INT_MAX, PROP_QUANTIZER, PROP_QUANTIZER_MIN,
-       PROP_QUANTIZER_MAX };
+enum {
+  PROP_0,
+  PROP_BITRATE,
+  PROP_KEY_INT_MAX,
+  PROP_QUANTIZER,
+  PROP_QUANTIZER_MIN,
+  PROP_QUANTIZER_MAX
+};
 
 // The frame rates MPEG-1 can signal (ISO/IEC 11172-2 §2.4.3.2, frame_rate codes 1 to 8).
 #define MPEG1_FRAMERATES "{ 24000/1001, 24/1, 25/1, 30000/1001, 30/1, 50/1, 60000/1001, 60/1 }"
@@ -61,7 +67,7 @@ struct Settings {
 };
 
 bool is_mpeg1_framerate(int num, int den) {
-  static const int rates[][2] = {{24000, 1001}, {24, 1}, {25, 1}, {30000, 1001},
+  static const int rates[][2] = {{24000, 1001}, {24, 1}, {25, 1},       {30000, 1001},
                                  {30, 1},       {50, 1}, {60000, 1001}, {60, 1}};
   for (const auto &r : rates)
     if (int64_t(num) * r[1] == int64_t(den) * r[0])
@@ -166,9 +172,9 @@ static bool open_codec(GstMpeg1Enc *enc) {
   if (ret < 0) {
     char why[AV_ERROR_MAX_STRING_SIZE];
     av_strerror(ret, why, sizeof why);
-    GST_ELEMENT_ERROR(enc, LIBRARY, INIT, ("could not open the MPEG-1 encoder"),
-                      ("libavcodec: %s (%dx%d at %d/%d fps)", why, ctx->width, ctx->height,
-                       fps_n, fps_d));
+    GST_ELEMENT_ERROR(
+        enc, LIBRARY, INIT, ("could not open the MPEG-1 encoder"),
+        ("libavcodec: %s (%dx%d at %d/%d fps)", why, ctx->width, ctx->height, fps_n, fps_d));
     avcodec_free_context(&ctx);
     return false;
   }
@@ -187,24 +193,24 @@ static gboolean gst_mpeg1_enc_set_format(GstVideoEncoder *encoder, GstVideoCodec
   const int width = GST_VIDEO_INFO_WIDTH(info), height = GST_VIDEO_INFO_HEIGHT(info);
   const int fps_n = GST_VIDEO_INFO_FPS_N(info), fps_d = GST_VIDEO_INFO_FPS_D(info);
   if (!is_mpeg1_framerate(fps_n, fps_d)) {
-    GST_ELEMENT_ERROR(enc, STREAM, FORMAT,
-        ("MPEG-1 cannot carry %d/%d frames per second", fps_n, fps_d),
+    GST_ELEMENT_ERROR(
+        enc, STREAM, FORMAT, ("MPEG-1 cannot carry %d/%d frames per second", fps_n, fps_d),
         ("MPEG-1 allows only 24000/1001, 24, 25, 30000/1001, 30, 50, 60000/1001 or 60 fps. "
          "Put 'videorate ! video/x-raw,framerate=30/1' in front of mpeg1enc"));
     return FALSE;
   }
   if (width % 2 || height % 2 || width > 4094 || height > 4094) {
     GST_ELEMENT_ERROR(enc, STREAM, FORMAT, ("MPEG-1 cannot carry a %dx%d picture", width, height),
-        ("the width and height must be even and at most 4094; put 'videoscale ! "
-         "video/x-raw,width=640,height=480' in front of mpeg1enc"));
+                      ("the width and height must be even and at most 4094; put 'videoscale ! "
+                       "video/x-raw,width=640,height=480' in front of mpeg1enc"));
     return FALSE;
   }
   enc->state->info = *info;
   if (!open_codec(enc))
     return FALSE;
-  GstCaps *caps = gst_caps_new_simple("video/mpeg", "mpegversion", G_TYPE_INT, 1,
-                                      "systemstream", G_TYPE_BOOLEAN, FALSE,
-                                      "parsed", G_TYPE_BOOLEAN, TRUE, nullptr);
+  GstCaps *caps =
+      gst_caps_new_simple("video/mpeg", "mpegversion", G_TYPE_INT, 1, "systemstream",
+                          G_TYPE_BOOLEAN, FALSE, "parsed", G_TYPE_BOOLEAN, TRUE, nullptr);
   GstVideoCodecState *out = gst_video_encoder_set_output_state(encoder, caps, input);
   gst_video_codec_state_unref(out);
   return gst_video_encoder_negotiate(encoder);
@@ -245,8 +251,8 @@ static GstFlowReturn gst_mpeg1_enc_handle_frame(GstVideoEncoder *encoder,
   GstMpeg1Enc *enc = GST_MPEG1_ENC(encoder);
   Mpeg1EncState *st = enc->state;
   // No context: not negotiated yet, or drained at the end of a stream and more comes.
-  if (!st->ctx && (GST_VIDEO_INFO_FORMAT(&st->info) == GST_VIDEO_FORMAT_UNKNOWN ||
-                   !open_codec(enc))) {
+  if (!st->ctx &&
+      (GST_VIDEO_INFO_FORMAT(&st->info) == GST_VIDEO_FORMAT_UNKNOWN || !open_codec(enc))) {
     gst_video_codec_frame_unref(frame);
     return GST_FLOW_NOT_NEGOTIATED;
   }
@@ -266,8 +272,8 @@ static GstFlowReturn gst_mpeg1_enc_handle_frame(GstVideoEncoder *encoder,
     pic->linesize[i] = GST_VIDEO_FRAME_PLANE_STRIDE(&vframe, i);
   }
   pic->pts = frame->system_frame_number;
-  pic->pict_type = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame) ? AV_PICTURE_TYPE_I
-                                                                  : AV_PICTURE_TYPE_NONE;
+  pic->pict_type =
+      GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
   pic->quality = st->quantizer > 0 ? FF_QP2LAMBDA * st->quantizer : 0;
   const int ret = avcodec_send_frame(st->ctx, pic);
   gst_video_frame_unmap(&vframe);
@@ -359,43 +365,55 @@ static void gst_mpeg1_enc_class_init(GstMpeg1EncClass *klass) {
 
   const auto flags =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(gobject_class, PROP_BITRATE,
+  g_object_class_install_property(
+      gobject_class, PROP_BITRATE,
       g_param_spec_uint("bitrate", "Bitrate", "Target bitrate in kbit/s (unless quantizer is set)",
                         16, 100000, DEFAULT_BITRATE, flags));
-  g_object_class_install_property(gobject_class, PROP_KEY_INT_MAX,
-      g_param_spec_uint("key-int-max", "Maximum keyframe interval",
+  g_object_class_install_property(
+      gobject_class, PROP_KEY_INT_MAX,
+      g_param_spec_uint(
+          "key-int-max", "Maximum keyframe interval",
           "Frames from one I-picture (with its sequence header) to the next. A new viewer of a "
-          "jsmpegsink gets a keyframe at once anyway (keyframe-on-join)", 1, 600,
-          DEFAULT_KEY_INT_MAX, flags));
-  g_object_class_install_property(gobject_class, PROP_QUANTIZER,
-      g_param_spec_uint("quantizer", "Constant quantizer",
+          "jsmpegsink gets a keyframe at once anyway (keyframe-on-join)",
+          1, 600, DEFAULT_KEY_INT_MAX, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_QUANTIZER,
+      g_param_spec_uint(
+          "quantizer", "Constant quantizer",
           "Encode every picture with this quantizer (2 = best, 31 = smallest) instead of aiming "
-          "at bitrate; 0 aims at bitrate", 0, 31, DEFAULT_QUANTIZER, flags));
-  g_object_class_install_property(gobject_class, PROP_QUANTIZER_MIN,
+          "at bitrate; 0 aims at bitrate",
+          0, 31, DEFAULT_QUANTIZER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_QUANTIZER_MIN,
       g_param_spec_uint("quantizer-min", "Minimum quantizer",
-          "Best quality rate control may use; raise it to save bits on still scenes", 1, 31,
-          DEFAULT_QUANTIZER_MIN, flags));
-  g_object_class_install_property(gobject_class, PROP_QUANTIZER_MAX,
-      g_param_spec_uint("quantizer-max", "Maximum quantizer",
+                        "Best quality rate control may use; raise it to save bits on still scenes",
+                        1, 31, DEFAULT_QUANTIZER_MIN, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_QUANTIZER_MAX,
+      g_param_spec_uint(
+          "quantizer-max", "Maximum quantizer",
           "Worst quality rate control may use; lower it to keep detail when bitrate allows "
-          "overshooting", 1, 31, DEFAULT_QUANTIZER_MAX, flags));
+          "overshooting",
+          1, 31, DEFAULT_QUANTIZER_MAX, flags));
 
   // The first structure lists the rates MPEG-1 can carry, so negotiation picks one of them when
   // upstream can choose; the second lets any other rate through to a clear error in set_format
   // rather than a bare "not-negotiated".
-  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-      GST_PAD_ALWAYS,
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+      "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-raw, format=(string)I420, width=(int)[16, 4094], "
                       "height=(int)[16, 4094], framerate=(fraction)" MPEG1_FRAMERATES "; "
                       "video/x-raw, format=(string)I420, width=(int)[16, 4094], "
                       "height=(int)[16, 4094], framerate=(fraction)[0/1, 2147483647/1]"));
-  static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-      GST_PAD_ALWAYS,
+  static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+      "src", GST_PAD_SRC, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/mpeg, mpegversion=(int)1, systemstream=(boolean)false, "
                       "parsed=(boolean)true"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "MPEG-1 video encoder for JSMpeg",
-      "Codec/Encoder/Video", "Encodes MPEG-1 video with no added delay: no B-frames, a sequence "
-      "header on every GOP, keyframes on request", "camcast developers");
+  gst_element_class_set_static_metadata(
+      element_class, "MPEG-1 video encoder for JSMpeg", "Codec/Encoder/Video",
+      "Encodes MPEG-1 video with no added delay: no B-frames, a sequence "
+      "header on every GOP, keyframes on request",
+      "camcast developers");
 }

@@ -76,8 +76,7 @@ GST_ELEMENT_REGISTER_DEFINE(msesink, "msesink", GST_RANK_NONE, GST_TYPE_MSE_SINK
 GType gst_mse_sink_format_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_MSE_SINK_FORMAT_FMP4, "Fragmented MP4, one frame per fragment (MSE, WebCodecs)",
-       "fmp4"},
+      {GST_MSE_SINK_FORMAT_FMP4, "Fragmented MP4, one frame per fragment (MSE, WebCodecs)", "fmp4"},
       {GST_MSE_SINK_FORMAT_ANNEXB, "Annex-B access units, one per message (jMuxer pages)",
        "annexb"},
       {0, nullptr, nullptr}};
@@ -134,8 +133,8 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);
   g_autofree char *json = g_strdup_printf(
       "{\"type\":\"stream\",\"format\":\"fmp4\",\"codec\":\"%s\",\"width\":%d,\"height\":%d,"
-      "\"timescale\":%d}", codec ? codec : h264::codec_string(config).c_str(), width, height,
-      TIMESCALE);
+      "\"timescale\":%d}",
+      codec ? codec : h264::codec_string(config).c_str(), width, height, TIMESCALE);
   std::vector<uint8_t> init = fmp4::init_segment(track);
   GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
   GST_INFO_OBJECT(sink, "stream %s, %dx%d, init segment of %zu bytes", codec, width, height,
@@ -174,8 +173,8 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
   // Decode time, composition offset and duration in the 90 kHz timescale. A frame goes out the
   // moment it arrives, so its duration is known only from the buffer or, failing that, from the
   // previous interval (protocol-facts §3.3).
-  GstClockTime dts = GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer)
-                                                     : GST_BUFFER_PTS(buffer);
+  GstClockTime dts =
+      GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
   if (!GST_CLOCK_TIME_IS_VALID(dts)) {
     GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 frames without timestamps"), (nullptr));
     return GST_FLOW_ERROR;
@@ -185,8 +184,8 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
   sample.size = uint32_t(gst_buffer_get_size(buffer));
   sample.keyframe = keyframe;
   if (GST_BUFFER_PTS_IS_VALID(buffer))
-    sample.composition_offset = int32_t(int64_t(to_timescale(GST_BUFFER_PTS(buffer))) -
-                                        int64_t(sample.decode_time));
+    sample.composition_offset =
+        int32_t(int64_t(to_timescale(GST_BUFFER_PTS(buffer))) - int64_t(sample.decode_time));
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 0)
     st->last_duration = to_timescale(GST_BUFFER_DURATION(buffer));
   else if (GST_CLOCK_TIME_IS_VALID(st->last_dts) && dts > st->last_dts)
@@ -227,7 +226,9 @@ static void gst_mse_sink_get_property(GObject *object, guint prop_id, GValue *va
   }
 }
 
-static void gst_mse_sink_init(GstMseSink *sink) { sink->state = new MseSinkState(); }
+static void gst_mse_sink_init(GstMseSink *sink) {
+  sink->state = new MseSinkState();
+}
 
 static void gst_mse_sink_finalize(GObject *object) {
   delete GST_MSE_SINK(object)->state;
@@ -248,22 +249,26 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   ws_class->handle_buffer = gst_mse_sink_handle_buffer;
 
   const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(gobject_class, PROP_FORMAT,
-      g_param_spec_enum("format", "Format",
-          "What each WebSocket message holds. Takes effect at the next caps",
-          GST_TYPE_MSE_SINK_FORMAT, DEFAULT_FORMAT,
-          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_PRFT,
-      g_param_spec_boolean("prft", "Producer reference time",
+  g_object_class_install_property(
+      gobject_class, PROP_FORMAT,
+      g_param_spec_enum(
+          "format", "Format", "What each WebSocket message holds. Takes effect at the next caps",
+          GST_TYPE_MSE_SINK_FORMAT, DEFAULT_FORMAT, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(
+      gobject_class, PROP_PRFT,
+      g_param_spec_boolean(
+          "prft", "Producer reference time",
           "Put each frame's capture wall-clock time in a prft box, so players can show latency",
           DEFAULT_PRFT, flags));
 
-  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-      GST_PAD_ALWAYS,
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+      "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "H.264 to browsers (MSE, WebCodecs)",
-      "Sink/Network", "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
-      "per fragment) or Annex-B, with a player page", "camcast developers");
+  gst_element_class_set_static_metadata(
+      element_class, "H.264 to browsers (MSE, WebCodecs)", "Sink/Network",
+      "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
+      "per fragment) or Annex-B, with a player page",
+      "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
 }

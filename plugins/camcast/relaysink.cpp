@@ -99,10 +99,12 @@ static void on_push_event(GstRelaySink *sink, bool connected, const std::string 
   } else {
     GST_WARNING_OBJECT(sink, "not connected to the relay: %s", why.c_str());
   }
-  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_element(GST_OBJECT(sink),
-      gst_structure_new("relaysink", "connected", G_TYPE_BOOLEAN, connected, "reason",
-                        G_TYPE_STRING, why.c_str(), "buffers-dropped", G_TYPE_UINT64, dropped,
-                        nullptr)));
+  gst_element_post_message(
+      GST_ELEMENT(sink),
+      gst_message_new_element(
+          GST_OBJECT(sink), gst_structure_new("relaysink", "connected", G_TYPE_BOOLEAN, connected,
+                                              "reason", G_TYPE_STRING, why.c_str(),
+                                              "buffers-dropped", G_TYPE_UINT64, dropped, nullptr)));
 }
 
 static gboolean gst_relay_sink_start(GstBaseSink *base) {
@@ -112,13 +114,13 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
   if (impl->settings.location.empty()) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
                       ("no location: set it to the relay's URL, like "
-                       "http://relay.example:8080/publish/SECRET"), (nullptr));
+                       "http://relay.example:8080/publish/SECRET"),
+                      (nullptr));
     return FALSE;
   }
   auto push = std::make_unique<RelayPublisher>(
-      impl->settings, [sink](bool connected, const std::string &why) {
-        on_push_event(sink, connected, why);
-      });
+      impl->settings,
+      [sink](bool connected, const std::string &why) { on_push_event(sink, connected, why); });
   GError *error = nullptr;
   if (!push->start(&error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
@@ -233,42 +235,62 @@ static void gst_relay_sink_class_init(GstRelaySinkClass *klass) {
   basesink_class->render = gst_relay_sink_render;
   basesink_class->render_list = gst_relay_sink_render_list;
 
-  const auto ready = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                                 GST_PARAM_MUTABLE_READY);
+  const auto ready =
+      GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(gobject_class, PROP_LOCATION,
-      g_param_spec_string("location", "Location",
+  g_object_class_install_property(
+      gobject_class, PROP_LOCATION,
+      g_param_spec_string(
+          "location", "Location",
           "The relay's publish URL, http:// or https://, with the secret in the path where the "
-          "relay expects it (http://relay:8080/publish/SECRET)", nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_SECRET,
+          "relay expects it (http://relay:8080/publish/SECRET)",
+          nullptr, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_SECRET,
       g_param_spec_string("secret", "Secret",
-          "Sent as \"Authorization: Bearer SECRET\" (empty: not sent)", nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_TLS_CA_FILE,
-      g_param_spec_string("tls-ca-file", "TLS CA file",
+                          "Sent as \"Authorization: Bearer SECRET\" (empty: not sent)", nullptr,
+                          ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CA_FILE,
+      g_param_spec_string(
+          "tls-ca-file", "TLS CA file",
           "PEM certificates to trust for an https:// relay besides the system's (a relay with "
-          "a self-signed certificate)", nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_BACKOFF_MAX,
-      g_param_spec_uint("backoff-max", "Back-off max",
+          "a self-signed certificate)",
+          nullptr, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_BACKOFF_MAX,
+      g_param_spec_uint(
+          "backoff-max", "Back-off max",
           "Longest wait between reconnection attempts, in ms (the first is 250 ms, doubled each "
-          "time)", 250, 3600000, DEFAULT_BACKOFF_MAX, ready));
-  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint("timeout", "Timeout",
+          "time)",
+          250, 3600000, DEFAULT_BACKOFF_MAX, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint(
+          "timeout", "Timeout",
           "Seconds to connect, and without progress sending, before the connection counts as "
-          "lost", 1, 3600, DEFAULT_TIMEOUT, ready));
-  g_object_class_install_property(gobject_class, PROP_CONNECTED,
+          "lost",
+          1, 3600, DEFAULT_TIMEOUT, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_CONNECTED,
       g_param_spec_boolean("connected", "Connected", "Connected to the relay now", FALSE, ro));
-  g_object_class_install_property(gobject_class, PROP_BYTES_SENT,
-      g_param_spec_uint64("bytes-sent", "Bytes sent", "Bytes sent to the relay", 0,
+  g_object_class_install_property(
+      gobject_class, PROP_BYTES_SENT,
+      g_param_spec_uint64("bytes-sent", "Bytes sent", "Bytes sent to the relay", 0, G_MAXUINT64, 0,
+                          ro));
+  g_object_class_install_property(
+      gobject_class, PROP_BUFFERS_DROPPED,
+      g_param_spec_uint64(
+          "buffers-dropped", "Buffers dropped",
+          "Buffers dropped while not connected or while the link was slower than the stream", 0,
           G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_BUFFERS_DROPPED,
-      g_param_spec_uint64("buffers-dropped", "Buffers dropped",
-          "Buffers dropped while not connected or while the link was slower than the stream",
-          0, G_MAXUINT64, 0, ro));
 
-  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-      GST_PAD_ALWAYS, GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true"));
+  static GstStaticPadTemplate sink_template =
+      GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+                              GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "Relay publisher", "Sink/Network",
+  gst_element_class_set_static_metadata(
+      element_class, "Relay publisher", "Sink/Network",
       "Pushes MPEG-TS to a public relay as one long HTTP POST (camcast's relaysrc, the JSMpeg "
       "relay, anything ffmpeg pushes to), reconnecting with back-off and resuming at a keyframe",
       "camcast developers");

@@ -71,8 +71,8 @@ enum {
   PROP_BYTES_RECEIVED,
 };
 
-// The C++ side of the element. `lock` protects everything here; the PublishPoint itself is used on the
-// server thread only (its callbacks take `lock`).
+// The C++ side of the element. `lock` protects everything here; the PublishPoint itself is used on
+// the server thread only (its callbacks take `lock`).
 struct RelaySrcImpl {
   explicit RelaySrcImpl(GstRelaySrc *src) : src(src) {}
   GstRelaySrc *src;
@@ -134,10 +134,12 @@ struct RelaySrcImpl {
       GST_INFO_OBJECT(src, "%s is publishing", peer.c_str());
     else
       GST_INFO_OBJECT(src, "%s stopped publishing: %s", peer.c_str(), what.c_str());
-    gst_element_post_message(GST_ELEMENT(src), gst_message_new_element(GST_OBJECT(src),
-        gst_structure_new("relaysrc-publisher", "live", G_TYPE_BOOLEAN, live, "peer",
-                          G_TYPE_STRING, peer.c_str(), "reason", G_TYPE_STRING, what.c_str(),
-                          nullptr)));
+    gst_element_post_message(
+        GST_ELEMENT(src),
+        gst_message_new_element(
+            GST_OBJECT(src), gst_structure_new("relaysrc-publisher", "live", G_TYPE_BOOLEAN, live,
+                                               "peer", G_TYPE_STRING, peer.c_str(), "reason",
+                                               G_TYPE_STRING, what.c_str(), nullptr)));
   }
 };
 
@@ -170,7 +172,9 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   if (!normalize_mount_path(path, &canonical) || canonical == "/") {
     GST_ELEMENT_ERROR(base, RESOURCE, SETTINGS,
                       ("\"%s\" is not a usable publish path: use letters, digits and '/' like "
-                       "/publish", path.c_str()), (nullptr));
+                       "/publish",
+                       path.c_str()),
+                      (nullptr));
     return FALSE;
   }
   GError *error = nullptr;
@@ -193,8 +197,8 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
     g_error_free(error);
     return FALSE;
   }
-  GST_INFO_OBJECT(base, "publish point http%s://%s:%d%s", server->tls() ? "s" : "",
-                  address.c_str(), server->port(), canonical.c_str());
+  GST_INFO_OBJECT(base, "publish point http%s://%s:%d%s", server->tls() ? "s" : "", address.c_str(),
+                  server->port(), canonical.c_str());
   std::lock_guard<std::mutex> lk(impl->lock);
   impl->server = server;
   impl->mount = mount;
@@ -215,7 +219,8 @@ static gboolean gst_relay_src_stop(GstBaseSrc *base) {
   }
   if (server) {
     server->remove_mount(mount);
-    server->invoke_sync([&] { publish_point.reset(); });  // its publisher lives on the server thread
+    server->invoke_sync(
+        [&] { publish_point.reset(); });  // its publisher lives on the server thread
   }
   std::lock_guard<std::mutex> lk(impl->lock);
   impl->clear();
@@ -320,43 +325,60 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
   basesrc_class->unlock_stop = gst_relay_src_unlock_stop;
   GST_PUSH_SRC_CLASS(klass)->create = gst_relay_src_create;
 
-  const auto ready = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                                 GST_PARAM_MUTABLE_READY);
+  const auto ready =
+      GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(gobject_class, PROP_ADDRESS,
-      g_param_spec_string("address", "Address",
+  g_object_class_install_property(
+      gobject_class, PROP_ADDRESS,
+      g_param_spec_string(
+          "address", "Address",
           "Address to listen on (shared with the camcast sinks of the same address and port)",
           DEFAULT_ADDRESS, ready));
-  g_object_class_install_property(gobject_class, PROP_PORT,
+  g_object_class_install_property(
+      gobject_class, PROP_PORT,
       g_param_spec_int("port", "Port", "TCP port to listen on (0 = any free port)", 0, 65535,
-          DEFAULT_PORT, ready));
-  g_object_class_install_property(gobject_class, PROP_CURRENT_PORT,
+                       DEFAULT_PORT, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_CURRENT_PORT,
       g_param_spec_int("current-port", "Current port",
-          "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
-  g_object_class_install_property(gobject_class, PROP_PATH,
-      g_param_spec_string("path", "Path",
+                       "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_PATH,
+      g_param_spec_string(
+          "path", "Path",
           "Where publishers POST: PATH/SECRET, or PATH with \"Authorization: Bearer SECRET\"",
           DEFAULT_PATH, ready));
-  g_object_class_install_property(gobject_class, PROP_SECRET,
-      g_param_spec_string("secret", "Secret",
+  g_object_class_install_property(
+      gobject_class, PROP_SECRET,
+      g_param_spec_string(
+          "secret", "Secret",
           "What a publisher must present (empty: anyone who can reach the port may publish)",
           nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_STALL_TIMEOUT,
-      g_param_spec_uint("stall-timeout", "Stall timeout",
+  g_object_class_install_property(
+      gobject_class, PROP_STALL_TIMEOUT,
+      g_param_spec_uint(
+          "stall-timeout", "Stall timeout",
           "Cut off a publisher that sends nothing for this many seconds, so that the camera "
-          "can reconnect (0 = never)", 0, 3600, DEFAULT_STALL_TIMEOUT, ready));
+          "can reconnect (0 = never)",
+          0, 3600, DEFAULT_STALL_TIMEOUT, ready));
   install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
-  g_object_class_install_property(gobject_class, PROP_PUBLISHING,
+  g_object_class_install_property(
+      gobject_class, PROP_PUBLISHING,
       g_param_spec_boolean("publishing", "Publishing", "A publisher is live now", FALSE, ro));
-  g_object_class_install_property(gobject_class, PROP_BYTES_RECEIVED,
+  g_object_class_install_property(
+      gobject_class, PROP_BYTES_RECEIVED,
       g_param_spec_uint64("bytes-received", "Bytes received",
-          "MPEG-TS received from publishers, in whole packets", 0, G_MAXUINT64, 0, ro));
+                          "MPEG-TS received from publishers, in whole packets", 0, G_MAXUINT64, 0,
+                          ro));
 
-  static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-      GST_PAD_ALWAYS, GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true, "
-                                      "packetsize=(int)188"));
+  static GstStaticPadTemplate src_template =
+      GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                              GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true, "
+                                              "packetsize=(int)188"));
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "Relay publish point", "Source/Network",
+  gst_element_class_set_static_metadata(
+      element_class, "Relay publish point", "Source/Network",
       "Receives the MPEG-TS a camera behind NAT pushes (a long HTTP POST, as relaysink and "
-      "ffmpeg send it) on the shared camcast server", "camcast developers");
+      "ffmpeg send it) on the shared camcast server",
+      "camcast developers");
 }

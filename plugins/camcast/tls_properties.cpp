@@ -5,21 +5,29 @@
 namespace camcast {
 
 void install_tls_properties(GObjectClass *klass, guint first) {
-  const auto ready = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                                 GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(klass, first,
-      g_param_spec_string("tls-certificate", "TLS certificate",
+  const auto ready =
+      GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      klass, first,
+      g_param_spec_string(
+          "tls-certificate", "TLS certificate",
           "PEM file with the server's certificate (with tls-key): the port then speaks HTTPS "
           "and WSS, and session cookies are Secure. Empty (the default): plain HTTP. Every "
-          "camcast element on a port needs the same TLS settings", nullptr, ready));
-  g_object_class_install_property(klass, first + 1,
-      g_param_spec_string("tls-key", "TLS key",
+          "camcast element on a port needs the same TLS settings",
+          nullptr, ready));
+  g_object_class_install_property(
+      klass, first + 1,
+      g_param_spec_string(
+          "tls-key", "TLS key",
           "PEM file with the private key of tls-certificate (unencrypted; keep it mode 600)",
           nullptr, ready));
-  g_object_class_install_property(klass, first + 2,
-      g_param_spec_int("http-port", "HTTP port",
+  g_object_class_install_property(
+      klass, first + 2,
+      g_param_spec_int(
+          "http-port", "HTTP port",
           "With tls-certificate: also serve plain HTTP on this port (0 = any free port, see "
-          "current-http-port on the sinks; -1 = HTTPS only)", -1, 65535, -1, ready));
+          "current-http-port on the sinks; -1 = HTTPS only)",
+          -1, 65535, -1, ready));
 }
 
 bool set_tls_property(TlsSettings *tls, guint id, guint first, const GValue *value) {

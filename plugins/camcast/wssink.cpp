@@ -42,9 +42,9 @@
  */
 #include "wssink.h"
 
+#include "access/users.h"
 #include "net/http_server.h"
 #include "tls_properties.h"
-#include "access/users.h"
 
 #include <gst/video/video.h>
 
@@ -58,7 +58,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_ws_sink_debug);
 
 #define DEFAULT_ADDRESS "0.0.0.0"
 #define DEFAULT_PORT 8080
-#define DEFAULT_SYNC_METHOD 2   /* latest-keyframe */
+#define DEFAULT_SYNC_METHOD 2    /* latest-keyframe */
 #define DEFAULT_RECOVER_POLICY 3 /* keyframe */
 #define DEFAULT_UNIT_FORMAT GST_FORMAT_TIME
 #define DEFAULT_UNITS_MAX (10 * GST_SECOND)
@@ -133,8 +133,9 @@ GstFormat unit_format_to_gst(UnitFormat f) {
 
 }  // namespace
 
-// The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before anything of the server's; never held
-// while calling into the server (which may emit signals back into the element).
+// The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before anything
+// of the server's; never held while calling into the server (which may emit signals back into the
+// element).
 struct WsSinkImpl final : public MountDelegate {
   explicit WsSinkImpl(GstWsSink *sink) : sink(sink) {}
 
@@ -145,10 +146,10 @@ struct WsSinkImpl final : public MountDelegate {
   std::string path;  // empty: the class's default path
   MountSettings settings;
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
-  guint linger = DEFAULT_LINGER;  // s
-  auth::Policy policy;            // access control for the sink's server (off: no token)
-  bool is_public = false;         // this stream needs no credentials on a private server
-  TlsSettings tls;                // HTTPS for the sink's server (off: no certificate)
+  guint linger = DEFAULT_LINGER;     // s
+  auth::Policy policy;               // access control for the sink's server (off: no token)
+  bool is_public = false;            // this stream needs no credentials on a private server
+  TlsSettings tls;                   // HTTPS for the sink's server (off: no certificate)
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -184,8 +185,8 @@ struct WsSinkImpl final : public MountDelegate {
       last_keyframe_request = now;
     }
     GST_DEBUG_OBJECT(sink, "asking upstream for a keyframe for a new viewer");
-    gst_pad_push_event(GST_BASE_SINK_PAD(sink), gst_video_event_new_upstream_force_key_unit(
-                                                    GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_pad_push_event(GST_BASE_SINK_PAD(sink),
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   }
   void client_removed(uint64_t id, ClientStatus status) override {
     GST_DEBUG_OBJECT(sink, "client %" G_GUINT64_FORMAT ": removed (%s)", id,
@@ -206,13 +207,12 @@ struct GstWsSinkPrivate {
 
 G_DEFINE_TYPE_WITH_CODE(GstWsSink, gst_ws_sink, GST_TYPE_BASE_SINK,
                         G_ADD_PRIVATE(GstWsSink)
-                        GST_DEBUG_CATEGORY_INIT(gst_ws_sink_debug, "wssink", 0,
-                                                "camcast WebSocket serving sink"));
+                            GST_DEBUG_CATEGORY_INIT(gst_ws_sink_debug, "wssink", 0,
+                                                    "camcast WebSocket serving sink"));
 GST_ELEMENT_REGISTER_DEFINE(wssink, "wssink", GST_RANK_NONE, GST_TYPE_WS_SINK);
 
 static WsSinkImpl *PRIV(gpointer sink) {
-  return static_cast<GstWsSinkPrivate *>(gst_ws_sink_get_instance_private(GST_WS_SINK(sink)))
-      ->impl;
+  return static_cast<GstWsSinkPrivate *>(gst_ws_sink_get_instance_private(GST_WS_SINK(sink)))->impl;
 }
 
 GType gst_ws_sync_method_get_type(void) {
@@ -266,8 +266,8 @@ gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer) {
   // A byte stream (a file, a pipe) has no running time to map.
   if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer) || base->segment.format != GST_FORMAT_TIME)
     return g_get_real_time();
-  GstClockTime running = gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME,
-                                                     GST_BUFFER_PTS(buffer));
+  GstClockTime running =
+      gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
   GstClockTime now = gst_clock_get_time(clock);
   GstClockTime base_time = GST_ELEMENT_CAST(sink)->base_time;
   if (!GST_CLOCK_TIME_IS_VALID(running) || now < base_time)
@@ -343,8 +343,7 @@ static GstFlowReturn gst_ws_sink_default_handle_buffer(GstWsSink *sink, GstBuffe
       if (same)
         return GST_FLOW_OK;
     }
-  gst_ws_sink_push_unit(sink, buffer,
-                        !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
+  gst_ws_sink_push_unit(sink, buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
   return GST_FLOW_OK;
 }
 
@@ -439,9 +438,10 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
   }
   std::string canonical;
   if (!normalize_mount_path(path, &canonical)) {
-    GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
-                      ("\"%s\" is not a usable path: use letters, digits and '/' like /cam",
-                       path.c_str()), (nullptr));
+    GST_ELEMENT_ERROR(
+        sink, RESOURCE, SETTINGS,
+        ("\"%s\" is not a usable path: use letters, digits and '/' like /cam", path.c_str()),
+        (nullptr));
     return FALSE;
   }
   GError *error = nullptr;
@@ -460,8 +460,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
       return FALSE;
     }
   }
-  if ((policy.enabled() || !policy.metrics_token.empty()) &&
-      !server->set_policy(policy, &error)) {
+  if ((policy.enabled() || !policy.metrics_token.empty()) && !server->set_policy(policy, &error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
@@ -538,10 +537,10 @@ static GstStructure *gst_ws_sink_get_stats(GstWsSink *sink, guint64 id) {
   gst_structure_set(s, "peer", G_TYPE_STRING, c.peer.c_str(), "bytes-sent", G_TYPE_UINT64,
                     c.bytes_sent, "frames-sent", G_TYPE_UINT64, c.units_sent, "frames-skipped",
                     G_TYPE_UINT64, c.units_skipped, "recoveries", G_TYPE_UINT64, c.recoveries,
-                    "lag-frames", G_TYPE_INT64, c.lag_units, "lag-bytes", G_TYPE_INT64,
-                    c.lag_bytes, "lag-time", G_TYPE_INT64, c.lag_time, "connect-time",
-                    G_TYPE_UINT64, guint64(c.connect_time) * 1000, "connect-duration",
-                    G_TYPE_UINT64, guint64(c.connected_us) * 1000, "rtt", G_TYPE_INT64,
+                    "lag-frames", G_TYPE_INT64, c.lag_units, "lag-bytes", G_TYPE_INT64, c.lag_bytes,
+                    "lag-time", G_TYPE_INT64, c.lag_time, "connect-time", G_TYPE_UINT64,
+                    guint64(c.connect_time) * 1000, "connect-duration", G_TYPE_UINT64,
+                    guint64(c.connected_us) * 1000, "rtt", G_TYPE_INT64,
                     c.rtt_us < 0 ? gint64(-1) : c.rtt_us * 1000, nullptr);
   return s;
 }
@@ -562,13 +561,15 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
     std::lock_guard<std::mutex> lk(priv->lock);
     LagPolicy &p = priv->settings.policy;
     switch (prop_id) {
-    case PROP_ADDRESS: priv->address = g_value_get_string(value) ? g_value_get_string(value)
-                                                                  : DEFAULT_ADDRESS; break;
+    case PROP_ADDRESS:
+      priv->address = g_value_get_string(value) ? g_value_get_string(value) : DEFAULT_ADDRESS;
+      break;
     case PROP_PORT: priv->port = g_value_get_int(value); break;
     case PROP_PATH: priv->path = g_value_get_string(value) ? g_value_get_string(value) : ""; break;
     case PROP_SYNC_METHOD: p.sync_method = SyncMethod(g_value_get_enum(value)); break;
     case PROP_RECOVER_POLICY: p.recover_policy = RecoverPolicy(g_value_get_enum(value)); break;
-    case PROP_UNIT_FORMAT: p.unit_format = unit_format_from_gst(GstFormat(g_value_get_enum(value)));
+    case PROP_UNIT_FORMAT:
+      p.unit_format = unit_format_from_gst(GstFormat(g_value_get_enum(value)));
       break;
     case PROP_UNITS_MAX: p.units_max = g_value_get_int64(value); break;
     case PROP_UNITS_SOFT_MAX: p.units_soft_max = g_value_get_int64(value); break;
@@ -578,7 +579,8 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     case PROP_BURST_VALUE: p.burst_value = g_value_get_int64(value); break;
     case PROP_TIMEOUT: priv->settings.timeout = g_value_get_uint64(value); break;
-    case PROP_KEEPALIVE_INTERVAL: priv->settings.keepalive_interval = g_value_get_uint(value);
+    case PROP_KEEPALIVE_INTERVAL:
+      priv->settings.keepalive_interval = g_value_get_uint(value);
       break;
     case PROP_KEEPALIVE_PONG_TIMEOUT:
       priv->settings.keepalive_pong_timeout = g_value_get_uint(value);
@@ -603,8 +605,8 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
     }
     case PROP_ALLOWED_ORIGINS: {
       priv->policy.allowed_origins.clear();
-      g_auto(GStrv) parts = g_strsplit(g_value_get_string(value) ? g_value_get_string(value)
-                                                                 : "", ",", -1);
+      g_auto(GStrv) parts =
+          g_strsplit(g_value_get_string(value) ? g_value_get_string(value) : "", ",", -1);
       for (char **o = parts; *o; o++)
         if (*g_strstrip(*o))
           priv->policy.allowed_origins.emplace_back(*o);
@@ -665,8 +667,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     g_value_set_string(value, all.c_str());
     break;
   }
-  case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0);
-    break;
+  case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0); break;
   case PROP_BYTES_SERVED:
     g_value_set_uint64(value, priv->mount ? priv->mount->bytes_served() : 0);
     break;
@@ -716,120 +717,165 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
   const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   const auto ready = GParamFlags(flags | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(gobject_class, PROP_ADDRESS,
-      g_param_spec_string("address", "Address",
+  g_object_class_install_property(
+      gobject_class, PROP_ADDRESS,
+      g_param_spec_string(
+          "address", "Address",
           "Address to listen on (0.0.0.0: every IPv4 interface; 127.0.0.1: this machine only). "
           "Takes effect when the element next goes from NULL to READY",
           DEFAULT_ADDRESS, ready));
-  g_object_class_install_property(gobject_class, PROP_PORT,
-      g_param_spec_int("port", "Port",
+  g_object_class_install_property(
+      gobject_class, PROP_PORT,
+      g_param_spec_int(
+          "port", "Port",
           "TCP port to listen on (0 = any free port, see current-port). Sinks with the same "
           "address and port share one server. Takes effect on the next NULL to READY",
           0, 65535, DEFAULT_PORT, ready));
-  g_object_class_install_property(gobject_class, PROP_CURRENT_PORT,
+  g_object_class_install_property(
+      gobject_class, PROP_CURRENT_PORT,
       g_param_spec_int("current-port", "Current port",
-          "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
-  g_object_class_install_property(gobject_class, PROP_PATH,
-      g_param_spec_string("path", "Path",
+                       "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_PATH,
+      g_param_spec_string(
+          "path", "Path",
           "Path of this stream on the server (the WebSocket URL and the page). Takes effect on "
-          "the next NULL to READY", nullptr, ready));
-  g_object_class_install_property(gobject_class, PROP_SYNC_METHOD,
+          "the next NULL to READY",
+          nullptr, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_SYNC_METHOD,
       g_param_spec_enum("sync-method", "Sync method", "Where a new client starts",
-          GST_TYPE_WS_SYNC_METHOD, DEFAULT_SYNC_METHOD, flags));
-  g_object_class_install_property(gobject_class, PROP_RECOVER_POLICY,
+                        GST_TYPE_WS_SYNC_METHOD, DEFAULT_SYNC_METHOD, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_RECOVER_POLICY,
       g_param_spec_enum("recover-policy", "Recover policy",
-          "What to do with a client that falls units-soft-max behind",
-          GST_TYPE_WS_RECOVER_POLICY, DEFAULT_RECOVER_POLICY, flags));
-  g_object_class_install_property(gobject_class, PROP_UNIT_FORMAT,
+                        "What to do with a client that falls units-soft-max behind",
+                        GST_TYPE_WS_RECOVER_POLICY, DEFAULT_RECOVER_POLICY, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_UNIT_FORMAT,
       g_param_spec_enum("unit-format", "Unit format",
-          "Unit of units-max and units-soft-max (buffers, bytes or time in ns)", GST_TYPE_FORMAT,
-          DEFAULT_UNIT_FORMAT, flags));
-  g_object_class_install_property(gobject_class, PROP_UNITS_MAX,
+                        "Unit of units-max and units-soft-max (buffers, bytes or time in ns)",
+                        GST_TYPE_FORMAT, DEFAULT_UNIT_FORMAT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_UNITS_MAX,
       g_param_spec_int64("units-max", "Units max",
-          "A client this far behind is dropped (in unit-format; -1 = never)", -1, G_MAXINT64,
-          DEFAULT_UNITS_MAX, flags));
-  g_object_class_install_property(gobject_class, PROP_UNITS_SOFT_MAX,
-      g_param_spec_int64("units-soft-max", "Units soft max",
+                         "A client this far behind is dropped (in unit-format; -1 = never)", -1,
+                         G_MAXINT64, DEFAULT_UNITS_MAX, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_UNITS_SOFT_MAX,
+      g_param_spec_int64(
+          "units-soft-max", "Units soft max",
           "A client this far behind is recovered by recover-policy (in unit-format; -1 = never)",
           -1, G_MAXINT64, DEFAULT_UNITS_SOFT_MAX, flags));
-  g_object_class_install_property(gobject_class, PROP_TIME_MIN,
-      g_param_spec_int64("time-min", "Time min",
+  g_object_class_install_property(
+      gobject_class, PROP_TIME_MIN,
+      g_param_spec_int64(
+          "time-min", "Time min",
           "Keep at least this much of the stream queued, in ns (-1 = as little as possible)", -1,
           G_MAXINT64, DEFAULT_TIME_MIN, flags));
-  g_object_class_install_property(gobject_class, PROP_BURST_FORMAT,
-      g_param_spec_enum("burst-format", "Burst format", "Unit of burst-value",
-          GST_TYPE_FORMAT, DEFAULT_BURST_FORMAT, flags));
-  g_object_class_install_property(gobject_class, PROP_BURST_VALUE,
+  g_object_class_install_property(
+      gobject_class, PROP_BURST_FORMAT,
+      g_param_spec_enum("burst-format", "Burst format", "Unit of burst-value", GST_TYPE_FORMAT,
+                        DEFAULT_BURST_FORMAT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_BURST_VALUE,
       g_param_spec_int64("burst-value", "Burst value",
-          "With sync-method=burst-keyframe: how much a new client is sent at once", 0,
-          G_MAXINT64, DEFAULT_BURST_VALUE, flags));
-  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint64("timeout", "Timeout",
+                         "With sync-method=burst-keyframe: how much a new client is sent at once",
+                         0, G_MAXINT64, DEFAULT_BURST_VALUE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint64(
+          "timeout", "Timeout",
           "Drop a client whose socket accepts nothing for this long, in ns (0 = never)", 0,
           G_MAXUINT64, DEFAULT_TIMEOUT, flags));
-  g_object_class_install_property(gobject_class, PROP_KEEPALIVE_INTERVAL,
+  g_object_class_install_property(
+      gobject_class, PROP_KEEPALIVE_INTERVAL,
       g_param_spec_uint("keepalive-interval", "Keepalive interval",
-          "Seconds between WebSocket pings to each client (0 = no pings)", 0, 3600,
-          DEFAULT_KEEPALIVE_INTERVAL, flags));
-  g_object_class_install_property(gobject_class, PROP_KEEPALIVE_PONG_TIMEOUT,
-      g_param_spec_uint("keepalive-pong-timeout", "Keepalive pong timeout",
-          "Drop a client that has not answered a ping after this many seconds (0 = never)", 0,
-          3600, DEFAULT_KEEPALIVE_PONG_TIMEOUT, flags));
-  g_object_class_install_property(gobject_class, PROP_KEYFRAME_ON_JOIN,
-      g_param_spec_boolean("keyframe-on-join", "Keyframe on join",
+                        "Seconds between WebSocket pings to each client (0 = no pings)", 0, 3600,
+                        DEFAULT_KEEPALIVE_INTERVAL, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_KEEPALIVE_PONG_TIMEOUT,
+      g_param_spec_uint(
+          "keepalive-pong-timeout", "Keepalive pong timeout",
+          "Drop a client that has not answered a ping after this many seconds (0 = never)", 0, 3600,
+          DEFAULT_KEEPALIVE_PONG_TIMEOUT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_KEYFRAME_ON_JOIN,
+      g_param_spec_boolean(
+          "keyframe-on-join", "Keyframe on join",
           "Ask upstream for a keyframe when a client joins (at most twice a second), so it "
-          "does not wait for the next one", DEFAULT_KEYFRAME_ON_JOIN, flags));
-  g_object_class_install_property(gobject_class, PROP_LINGER,
-      g_param_spec_uint("linger", "Linger",
+          "does not wait for the next one",
+          DEFAULT_KEYFRAME_ON_JOIN, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_LINGER,
+      g_param_spec_uint(
+          "linger", "Linger",
           "Seconds viewers stay connected after the element stops (READY to NULL). A sink of "
           "the same kind started at the same port and path within that time takes them over, "
           "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
-          "0 closes them at once", 0, 3600, DEFAULT_LINGER, flags));
-  g_object_class_install_property(gobject_class, PROP_ACCESS_TOKEN,
-      g_param_spec_string("access-token", "Access token",
+          "0 closes them at once",
+          0, 3600, DEFAULT_LINGER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ACCESS_TOKEN,
+      g_param_spec_string(
+          "access-token", "Access token",
           "Make the whole server private: every page, stream, snapshot and report needs this "
           "token (?token=, which also gives the browser a session cookie), a stream token from "
           "/api/token, or that session. Empty (the default): anyone who can reach the port "
           "may watch. Sinks sharing a port need the same token",
           nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_USERS_FILE,
-      g_param_spec_string("users-file", "Users file",
+  g_object_class_install_property(
+      gobject_class, PROP_USERS_FILE,
+      g_param_spec_string(
+          "users-file", "Users file",
           "Make the whole server private behind a login page (/login): the users of this file "
           "(NAME:yescrypt-hash lines, made with camcast passwd; mode 600). Failed logins are "
           "slowed per address. Works with or without access-token",
           nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_METRICS_TOKEN,
-      g_param_spec_string("metrics-token", "Metrics token",
+  g_object_class_install_property(
+      gobject_class, PROP_METRICS_TOKEN,
+      g_param_spec_string(
+          "metrics-token", "Metrics token",
           "/metrics also answers a scraper sending \"Authorization: Bearer <this>\"; once set, "
-          "/metrics needs it (or a viewer's credentials) even on an open server", nullptr,
-          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(gobject_class, PROP_PUBLIC,
-      g_param_spec_boolean("public", "Public",
+          "/metrics needs it (or a viewer's credentials) even on an open server",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(
+      gobject_class, PROP_PUBLIC,
+      g_param_spec_boolean(
+          "public", "Public",
           "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
-          "server is private", FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+          "server is private",
+          FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
-  g_object_class_install_property(gobject_class, PROP_CURRENT_HTTP_PORT,
+  g_object_class_install_property(
+      gobject_class, PROP_CURRENT_HTTP_PORT,
       g_param_spec_int("current-http-port", "Current HTTP port",
-          "The plain HTTP port beside the HTTPS one (-1 when there is none)", -1, 65535, -1,
-          ro));
-  g_object_class_install_property(gobject_class, PROP_ALLOWED_ORIGINS,
-      g_param_spec_string("allowed-origins", "Allowed origins",
+                       "The plain HTTP port beside the HTTPS one (-1 when there is none)", -1,
+                       65535, -1, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_ALLOWED_ORIGINS,
+      g_param_spec_string(
+          "allowed-origins", "Allowed origins",
           "With an access token: the origins (https://example.com, comma-separated) besides "
-          "the server's own whose pages may open WebSocket streams", nullptr,
-          GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+          "the server's own whose pages may open WebSocket streams",
+          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_NUM_CLIENTS,
-      g_param_spec_uint("num-clients", "Number of clients", "Clients connected now", 0,
-          G_MAXUINT, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_BYTES_SERVED,
+                                  g_param_spec_uint("num-clients", "Number of clients",
+                                                    "Clients connected now", 0, G_MAXUINT, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_BYTES_SERVED,
       g_param_spec_uint64("bytes-served", "Bytes served", "Bytes sent to all clients", 0,
-          G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_BUFFERS_QUEUED,
-      g_param_spec_uint("buffers-queued", "Buffers queued",
-          "Buffers held for all clients together (one reference each, however many clients)",
-          0, G_MAXUINT, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_BYTES_QUEUED,
-      g_param_spec_uint64("bytes-queued", "Bytes queued",
-          "Bytes held for all clients together", 0, G_MAXUINT64, 0, ro));
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_BUFFERS_QUEUED,
+      g_param_spec_uint(
+          "buffers-queued", "Buffers queued",
+          "Buffers held for all clients together (one reference each, however many clients)", 0,
+          G_MAXUINT, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_BYTES_QUEUED,
+      g_param_spec_uint64("bytes-queued", "Bytes queued", "Bytes held for all clients together", 0,
+                          G_MAXUINT64, 0, ro));
 
   /**
    * GstWsSink::client-added:
@@ -837,8 +883,9 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
    *
    * A client has joined. Emitted from the server thread.
    */
-  signals[SIGNAL_CLIENT_ADDED] = g_signal_new("client-added", G_TYPE_FROM_CLASS(klass),
-      G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr, G_TYPE_NONE, 1, G_TYPE_UINT64);
+  signals[SIGNAL_CLIENT_ADDED] =
+      g_signal_new("client-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr, nullptr,
+                   nullptr, G_TYPE_NONE, 1, G_TYPE_UINT64);
   /**
    * GstWsSink::client-removed:
    * @id: the client's id
@@ -846,9 +893,9 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
    *
    * A client has gone. get-stats no longer knows it. Emitted from the server thread.
    */
-  signals[SIGNAL_CLIENT_REMOVED] = g_signal_new("client-removed", G_TYPE_FROM_CLASS(klass),
-      G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr, G_TYPE_NONE, 2, G_TYPE_UINT64,
-      GST_TYPE_WS_CLIENT_STATUS);
+  signals[SIGNAL_CLIENT_REMOVED] =
+      g_signal_new("client-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr,
+                   nullptr, nullptr, G_TYPE_NONE, 2, G_TYPE_UINT64, GST_TYPE_WS_CLIENT_STATUS);
   /**
    * GstWsSink::get-stats:
    * @id: the client's id
@@ -857,24 +904,26 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
    * lag-frames, lag-bytes, lag-time (ns), connect-time (ns since the epoch),
    * connect-duration (ns) and rtt (ns, -1 if unknown); empty for an unknown id.
    */
-  signals[SIGNAL_GET_STATS] = g_signal_new_class_handler("get-stats", G_TYPE_FROM_CLASS(klass),
-      GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION), G_CALLBACK(gst_ws_sink_get_stats),
-      nullptr, nullptr, nullptr, GST_TYPE_STRUCTURE, 1, G_TYPE_UINT64);
+  signals[SIGNAL_GET_STATS] = g_signal_new_class_handler(
+      "get-stats", G_TYPE_FROM_CLASS(klass), GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_ws_sink_get_stats), nullptr, nullptr, nullptr, GST_TYPE_STRUCTURE, 1,
+      G_TYPE_UINT64);
   /**
    * GstWsSink::remove:
    * @id: the client's id
    *
    * Disconnects a client (status removed). Returns FALSE for an unknown id.
    */
-  signals[SIGNAL_REMOVE] = g_signal_new_class_handler("remove", G_TYPE_FROM_CLASS(klass),
-      GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION), G_CALLBACK(gst_ws_sink_remove),
-      nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_UINT64);
+  signals[SIGNAL_REMOVE] = g_signal_new_class_handler(
+      "remove", G_TYPE_FROM_CLASS(klass), GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_ws_sink_remove), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_UINT64);
 
   static GstStaticPadTemplate sink_template =
       GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "WebSocket stream server",
-      "Sink/Network", "Serves a stream to WebSocket clients, one buffer per message, "
+  gst_element_class_set_static_metadata(
+      element_class, "WebSocket stream server", "Sink/Network",
+      "Serves a stream to WebSocket clients, one buffer per message, "
       "with keyframe-aware joins and per-client lag limits",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_WS_SYNC_METHOD, GstPluginAPIFlags(0));

@@ -8,8 +8,8 @@
 #include <sys/resource.h>
 
 #include <csignal>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 
 namespace bench {

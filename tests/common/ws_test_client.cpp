@@ -175,9 +175,13 @@ int Connection::release() {
   return fd;
 }
 
-WsTestClient::~WsTestClient() { close(); }
+WsTestClient::~WsTestClient() {
+  close();
+}
 
-void WsTestClient::close() { conn_.close(); }
+void WsTestClient::close() {
+  conn_.close();
+}
 
 bool WsTestClient::connect(const Endpoint &to, const std::string &path, int rcvbuf,
                            int timeout_ms) {
@@ -185,10 +189,12 @@ bool WsTestClient::connect(const Endpoint &to, const std::string &path, int rcvb
   buffered_.clear();
   if (!conn_.open(to, rcvbuf, timeout_ms))
     return false;
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+  std::string request = "GET " + path +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        "Sec-WebSocket-Version: 13\r\n" + headers_ + "\r\n";
+                        "Sec-WebSocket-Version: 13\r\n" +
+                        headers_ + "\r\n";
   if (!conn_.send_all(request.data(), request.size()) ||
       !conn_.read_until("\r\n\r\n", &response_, &buffered_, timeout_ms))
     return false;
@@ -210,8 +216,8 @@ bool WsTestClient::read_exact(void *out, size_t n, int timeout_ms) {
       continue;
     }
     // Throttled: small reads, then sleep until the rate allows what was read.
-    ssize_t got = conn_.receive(dst, read_rate_ ? std::min<size_t>(n, 4096) : n,
-                                remaining_ms(deadline));
+    ssize_t got =
+        conn_.receive(dst, read_rate_ ? std::min<size_t>(n, 4096) : n, remaining_ms(deadline));
     if (got == 0)
       eof_ = true;
     if (got <= 0)
@@ -306,15 +312,14 @@ int WsTestClient::wait_closed(int timeout_ms) {
 namespace {
 
 // Sends `request` and reads the response head; the body so far stays in `rest`.
-bool exchange(Connection *conn, const Endpoint &to, const std::string &request,
-              std::string *head, std::string *rest, int timeout_ms) {
+bool exchange(Connection *conn, const Endpoint &to, const std::string &request, std::string *head,
+              std::string *rest, int timeout_ms) {
   return conn->open(to, 0, timeout_ms) && conn->send_all(request.data(), request.size()) &&
          conn->read_until("\r\n\r\n", head, rest, timeout_ms);
 }
 
 std::string get_request(const std::string &path, const std::string &headers) {
-  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers +
-         "\r\n";
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + "\r\n";
 }
 
 int status_of(const std::string &head) {
@@ -333,9 +338,12 @@ int http_open(int port, const std::string &path, std::string *head, std::string 
 
 int http_post(const Endpoint &to, const std::string &path, const std::string &form,
               std::string *body, std::string *head_out, const std::string &headers) {
-  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+  const std::string request =
+      "POST " + path +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
       "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-      "Content-Length: " + std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
+      "Content-Length: " +
+      std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
   Connection conn;
   std::string head, rest;
   if (!exchange(&conn, to, request, &head, &rest, 3000))
@@ -367,10 +375,11 @@ int http_get(const Endpoint &to, const std::string &path, std::string *body, int
 }
 
 bool make_certificate(const std::string &dir, const std::string &name) {
-  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                          "-nodes -days 2 -subj /CN=localhost "
-                          "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + dir + "/" + name +
-                          ".key -out " + dir + "/" + name + ".crt";
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -days 2 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+      dir + "/" + name + ".key -out " + dir + "/" + name + ".crt";
   int status = -1;
   return g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr) &&
          g_spawn_check_wait_status(status, nullptr);
@@ -401,6 +410,8 @@ TempDir::TempDir(const char *name) {
   path_ = dir;
 }
 
-TempDir::~TempDir() { remove_tree(path_); }
+TempDir::~TempDir() {
+  remove_tree(path_);
+}
 
 }  // namespace camcast::test

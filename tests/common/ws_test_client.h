@@ -5,9 +5,9 @@
 
 #include <gio/gio.h>
 
+#include <sys/types.h>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 
 namespace camcast::test {
 
@@ -18,7 +18,9 @@ struct Endpoint {
   int port;
   bool tls;
 };
-inline Endpoint tls(int port) { return Endpoint(port, true); }
+inline Endpoint tls(int port) {
+  return Endpoint(port, true);
+}
 
 // One connection: TCP, or TLS over TCP through GLib.
 class Connection {
@@ -33,8 +35,7 @@ public:
   ssize_t receive(void *buf, size_t n, int timeout_ms);
   bool send_all(const char *data, size_t len);
   // Reads until `marker`; what follows it stays in `rest`.
-  bool read_until(const std::string &marker, std::string *head, std::string *rest,
-                  int timeout_ms);
+  bool read_until(const std::string &marker, std::string *head, std::string *rest, int timeout_ms);
   void close();
   int fd() const { return fd_; }
   // Hands the socket over (plain TCP only): the caller closes it.
@@ -60,8 +61,7 @@ public:
 
   // Connects and completes the opening handshake. `rcvbuf` > 0 shrinks the receive buffer
   // before connecting (a slow link that cannot hide lag in the kernel).
-  bool connect(const Endpoint &to, const std::string &path, int rcvbuf = 0,
-               int timeout_ms = 3000);
+  bool connect(const Endpoint &to, const std::string &path, int rcvbuf = 0, int timeout_ms = 3000);
   // Extra request header lines for the next connect ("Cookie: a=b\r\nOrigin: …\r\n").
   void set_headers(std::string headers) { headers_ = std::move(headers); }
   // The status line and headers of the server's answer to the handshake.
@@ -90,19 +90,18 @@ private:
   std::string response_;
   std::string headers_;
   size_t read_rate_ = 0;
-  size_t rate_bytes_ = 0;           // read since rate_start_
+  size_t rate_bytes_ = 0;  // read since rate_start_
   int64_t rate_start_us_ = 0;
 };
 
 // A plain HTTP GET; returns the status code and body (and the head: status line and headers),
 // or -1 on failure.
-int http_get(const Endpoint &to, const std::string &path, std::string *body,
-             int timeout_ms = 3000,
+int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms = 3000,
              std::string *head = nullptr, const std::string &headers = "");
 
 // A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
-int http_post(const Endpoint &to, const std::string &path, const std::string &form, std::string *body,
-              std::string *head = nullptr, const std::string &headers = "");
+int http_post(const Endpoint &to, const std::string &path, const std::string &form,
+              std::string *body, std::string *head = nullptr, const std::string &headers = "");
 
 // Starts a GET whose response does not end (a stream): returns the socket with the response
 // head in `head` and whatever body already arrived in `rest`, or -1.

@@ -110,7 +110,8 @@ void test_jsmp_unframed_input() {
   GstElement *enc = gst_parse_launch(
       "videotestsrc num-buffers=25 pattern=smpte ! "
       "video/x-raw,format=I420,width=176,height=144,framerate=25/1 ! mpeg1enc key-int-max=10 ! "
-      "appsink name=out sync=false", nullptr);
+      "appsink name=out sync=false",
+      nullptr);
   GstElement *out = gst_bin_get_by_name(GST_BIN(enc), "out");
   gst_element_set_state(enc, GST_STATE_PLAYING);
   std::string es;
@@ -127,8 +128,9 @@ void test_jsmp_unframed_input() {
   const auto all = pictures_of(es);
   g_assert_cmpuint(all.size(), ==, 25);
 
-  GstHarness *h = gst_harness_new_parse("jsmpegsink name=sink mode=jsmp port=0 path=/j "
-                                        "keyframe-on-join=false");
+  GstHarness *h = gst_harness_new_parse(
+      "jsmpegsink name=sink mode=jsmp port=0 path=/j "
+      "keyframe-on-join=false");
   gst_harness_set_src_caps_str(h, "video/mpeg,mpegversion=1,systemstream=false");
   // A byte stream, as fdsrc or filesrc make it: a BYTES segment, and timestamps or not, in a
   // pipeline with a clock.

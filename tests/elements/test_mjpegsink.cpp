@@ -5,9 +5,9 @@
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <gst/video/video.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -33,7 +33,8 @@ const char *kCaps = "image/jpeg,width=320,height=240,framerate=15/1";
 std::vector<std::string> encode(const char *launch, int n) {
   g_autofree char *desc = g_strdup_printf(
       "%s num-buffers=%d ! video/x-raw,width=320,height=240 ! jpegenc ! appsink name=out "
-      "sync=false", launch, n);
+      "sync=false",
+      launch, n);
   GstElement *pipeline = gst_parse_launch(desc, nullptr);
   GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -56,7 +57,8 @@ std::vector<std::string> encode(const char *launch, int n) {
 std::vector<int> decode_centre(const std::string &jpeg) {
   GstElement *pipeline = gst_parse_launch(
       "appsrc name=in caps=image/jpeg ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! "
-      "appsink name=out sync=false", nullptr);
+      "appsink name=out sync=false",
+      nullptr);
   GstElement *in = gst_bin_get_by_name(GST_BIN(pipeline), "in");
   GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
   gst_element_set_state(pipeline, GST_STATE_PLAYING);

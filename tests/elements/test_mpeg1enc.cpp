@@ -104,14 +104,15 @@ void test_refuses_what_mpeg1_cannot_carry() {
 void test_negotiates_an_mpeg1_rate() {
   GstElement *pipeline = gst_parse_launch(
       "videotestsrc num-buffers=1 ! video/x-raw,width=320,height=240 ! mpeg1enc ! "
-      "appsink name=out sync=false", nullptr);
+      "appsink name=out sync=false",
+      nullptr);
   GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 10 * GST_SECOND);
   g_assert_nonnull(sample);
   gint num = 0, den = 0;
-  gst_structure_get_fraction(gst_caps_get_structure(gst_sample_get_caps(sample), 0),
-                             "framerate", &num, &den);
+  gst_structure_get_fraction(gst_caps_get_structure(gst_sample_get_caps(sample), 0), "framerate",
+                             &num, &den);
   g_assert_cmpint(num, ==, 30);
   g_assert_cmpint(den, ==, 1);
   gst_sample_unref(sample);
@@ -123,8 +124,9 @@ void test_negotiates_an_mpeg1_rate() {
 // Ten seconds of moving picture come out near the bitrate asked for.
 void test_bitrate() {
   GstHarness *h = gst_harness_new_parse("mpeg1enc bitrate=400");
-  gst_harness_add_src_parse(h, "videotestsrc pattern=pinwheel horizontal-speed=3 ! capsfilter "
-                               "caps=video/x-raw,format=I420,width=320,height=240,framerate=30/1",
+  gst_harness_add_src_parse(h,
+                            "videotestsrc pattern=pinwheel horizontal-speed=3 ! capsfilter "
+                            "caps=video/x-raw,format=I420,width=320,height=240,framerate=30/1",
                             TRUE);
   g_assert_cmpint(gst_harness_src_crank_and_push_many(h, 0, 300), ==, GST_FLOW_OK);
   guint64 bytes = 0;

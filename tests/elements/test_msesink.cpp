@@ -98,8 +98,8 @@ void test_qtdemux_reads_back_every_frame() {
   g_assert_cmpint(fragments, ==, n_frames);
   g_assert_cmpuint(expected.size(), ==, n_frames);
 
-  GstElement *demux = gst_parse_launch(
-      "appsrc name=src ! qtdemux ! appsink name=out sync=false", nullptr);
+  GstElement *demux =
+      gst_parse_launch("appsrc name=src ! qtdemux ! appsink name=out sync=false", nullptr);
   GstElement *src = gst_bin_get_by_name(GST_BIN(demux), "src");
   GstElement *out = gst_bin_get_by_name(GST_BIN(demux), "out");
   gst_element_set_state(demux, GST_STATE_PLAYING);
@@ -160,8 +160,8 @@ void test_join_and_resolution_change() {
   Frame first = client.read_frame();
   // The first fragment's sample is a sync sample: flags 0x02000000 in the trun.
   const size_t moof = be32(first.payload, 0);
-  g_assert_nonnull(memmem(first.payload.data() + moof, first.payload.size() - moof,
-                          "\x02\x00\x00\x00", 4));
+  g_assert_nonnull(
+      memmem(first.payload.data() + moof, first.payload.size() - moof, "\x02\x00\x00\x00", 4));
   for (int i = 0; i < 4; i++)
     g_assert_cmpint(client.read_frame().opcode, ==, 2);
   g_assert_cmpint(client.read_frame(200).opcode, ==, 0);
@@ -185,9 +185,10 @@ void test_join_and_resolution_change() {
 
 void test_keyframe_on_join_asks_upstream() {
   GstHarness *h = gst_harness_new_parse("msesink name=sink port=0 path=/v");
-  gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=avc,alignment=au,"
-                                  "codec_data=(buffer)0142c00dffe1000967"
-                                  "42c00d8c8d40a0fd1001000468ce3c80");
+  gst_harness_set_src_caps_str(h,
+                               "video/x-h264,stream-format=avc,alignment=au,"
+                               "codec_data=(buffer)0142c00dffe1000967"
+                               "42c00d8c8d40a0fd1001000468ce3c80");
   GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
   int port = -1;
   g_object_get(sink, "current-port", &port, nullptr);

@@ -95,8 +95,8 @@ struct Camera {
         break;
       const GstStructure *s = gst_message_get_structure(m);
       gboolean up = FALSE;
-      const bool ours = gst_structure_has_name(s, "relaysink") &&
-                        gst_structure_get_boolean(s, "connected", &up);
+      const bool ours =
+          gst_structure_has_name(s, "relaysink") && gst_structure_get_boolean(s, "connected", &up);
       if (ours) {
         *connected = up;
         *reason = gst_structure_get_string(s, "reason");
@@ -109,7 +109,8 @@ struct Camera {
   }
 };
 
-template <typename F> bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
+template <typename F>
+bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!cond()) {
     if (std::chrono::steady_clock::now() > deadline)
@@ -123,7 +124,8 @@ template <typename F> bool wait_for(F cond, std::chrono::milliseconds timeout = 
 int raw_publisher(int port, const std::string &path) {
   camcast::test::Connection conn;
   g_assert_true(conn.open(port));
-  const std::string head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+  const std::string head = "POST " + path +
+                           " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n";
   g_assert_true(conn.send_all(head.data(), head.size()));
   return conn.release();
@@ -142,7 +144,9 @@ bool closed_by_relay(int fd, int timeout_ms) {
   const gint64 until = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
   char buf[512];
   while (g_get_monotonic_time() < until) {
-    struct timeval tv{0, 100000};
+    struct timeval tv {
+      0, 100000
+    };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
@@ -240,9 +244,11 @@ void test_ffmpeg_push() {
   Relay relay;
   g_autofree char *ffmpeg = g_find_program_in_path("ffmpeg");
   g_assert_nonnull(ffmpeg);  // .ci/setup installs it
-  const std::string cmd = std::string(ffmpeg) +
+  const std::string cmd =
+      std::string(ffmpeg) +
       " -hide_banner -loglevel error -re -f lavfi -i testsrc=size=160x120:rate=30 -t 3 "
-      "-c:v libx264 -tune zerolatency -preset ultrafast -g 30 -f mpegts " + relay.url();
+      "-c:v libx264 -tune zerolatency -preset ultrafast -g 30 -f mpegts " +
+      relay.url();
   int status = -1;
   g_assert_true(g_spawn_command_line_sync(cmd.c_str(), nullptr, nullptr, &status, nullptr));
   g_assert_true(g_spawn_check_wait_status(status, nullptr));

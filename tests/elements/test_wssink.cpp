@@ -16,9 +16,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -53,7 +53,8 @@ struct Harness {
 };
 
 // Waits for a condition with a deadline (never sleep-and-hope).
-template <typename F> bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
+template <typename F>
+bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!cond()) {
     if (std::chrono::steady_clock::now() > deadline)
@@ -136,8 +137,10 @@ void test_many_clients_receive_identical_bytes() {
   for (int c = 1; c < n_clients; c++)
     g_assert_true(streams[c] == streams[0]);
   GstBuffer *expect = make_frame(41, 10, sizes[41 % 7]);
-  g_assert_cmpint(gst_buffer_memcmp(expect, 0, streams[0].data() + streams[0].size() -
-                                                  sizes[41 % 7], sizes[41 % 7]), ==, 0);
+  g_assert_cmpint(
+      gst_buffer_memcmp(expect, 0, streams[0].data() + streams[0].size() - sizes[41 % 7],
+                        sizes[41 % 7]),
+      ==, 0);
   gst_buffer_unref(expect);
 }
 
@@ -182,8 +185,8 @@ struct Reader {
         if (got.back() == last)
           break;
         if (bytes_per_s > 0)
-          std::this_thread::sleep_until(start + std::chrono::microseconds(
-                                                    int64_t(bytes / bytes_per_s * 1e6)));
+          std::this_thread::sleep_until(
+              start + std::chrono::microseconds(int64_t(bytes / bytes_per_s * 1e6)));
       }
     });
   }
@@ -229,9 +232,8 @@ void test_slow_client_skips_to_keyframes_and_stays_bounded() {
   g_test_message("largest queue: %" G_GUINT64_FORMAT " bytes", max_queued);
   g_assert_cmpuint(max_queued, <=, 61 * frame_size);
   // The slow client stays connected and resumes only at keyframes.
-  g_assert_true(wait_for([&] {
-    return !slow_reader.got.empty() && slow_reader.got.back() == n_frames - 1;
-  }, 15000ms));
+  g_assert_true(wait_for(
+      [&] { return !slow_reader.got.empty() && slow_reader.got.back() == n_frames - 1; }, 15000ms));
   slow_reader.thread.join();
   uint32_t jumps = 0;
   for (size_t k = 1; k < slow_reader.got.size(); k++) {
@@ -308,13 +310,22 @@ void test_hostile_clients_are_closed_and_nobody_notices() {
     std::string bytes;
     int close_code;
   };
-  std::string endless("\x01\x80" "abcd", 6);  // text, not final, empty, masked
+  std::string endless(
+      "\x01\x80"
+      "abcd",
+      6);  // text, not final, empty, masked
   for (int k = 0; k < 100; k++)
-    endless += std::string("\x00\x80" "abcd", 6);
+    endless += std::string(
+        "\x00\x80"
+        "abcd",
+        6);
   const Attack attacks[] = {
       {"random garbage", std::string("\x13\x37\xde\xad\xbe\xef garbage", 14), 1002},
       {"unmasked frame", std::string("\x81\x02hi", 4), 1002},
-      {"oversized frame", std::string("\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00" "abcd", 14),
+      {"oversized frame",
+       std::string("\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00"
+                   "abcd",
+                   14),
        1009},
       {"endless fragments", endless, 1009},
   };
@@ -341,7 +352,11 @@ void test_hostile_clients_are_closed_and_nobody_notices() {
   {
     WsTestClient bad;
     g_assert_true(bad.connect(h.port(), "/t"));
-    bad.send_raw(std::string("\x82\xfe\x10\x00" "abcd" "xx", 10));
+    bad.send_raw(
+        std::string("\x82\xfe\x10\x00"
+                    "abcd"
+                    "xx",
+                    10));
     bad.close();
     push_and_check();
   }
@@ -356,7 +371,9 @@ void test_hostile_clients_are_closed_and_nobody_notices() {
     while (pong.opcode == 2);
     g_assert_cmpint(pong.opcode, ==, 0xA);
     g_assert_cmpstr(pong.payload.c_str(), ==, "are you there");
-    g_assert_true(polite.send_frame(0x8, std::string("\x03\xe8" "bye", 5)));
+    g_assert_true(polite.send_frame(0x8, std::string("\x03\xe8"
+                                                     "bye",
+                                                     5)));
     g_assert_cmpint(polite.wait_closed(), ==, 1000);
     g_assert_true(wait_for([&] { return log.status_of_last() == status_value("closed"); }));
   }
@@ -525,8 +542,8 @@ void test_shared_server_paths_and_errors() {
   g_assert_cmpint(listen(fd, 1), ==, 0);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-  const std::string busy = ready_error("wssink address=127.0.0.1 port=" +
-                                       std::to_string(ntohs(addr.sin_port)));
+  const std::string busy =
+      ready_error("wssink address=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port)));
   g_assert_nonnull(strstr(busy.c_str(), "already in use by another program"));
   close(fd);
 }
@@ -546,7 +563,8 @@ void test_stalled_server_thread_drops_to_a_keyframe() {
                      g->entered = true;
                      g->cond.notify_all();
                      g->cond.wait(lk, [&] { return g->open; });
-                   }), &gate);
+                   }),
+                   &gate);
   WsTestClient c;
   g_assert_true(c.connect(h.port(), "/t"));
   {
@@ -623,7 +641,7 @@ void test_linger_lets_a_restarted_sink_keep_viewers() {
   gst_harness_push(first, make_frame(0, 1, 100));
   g_assert_cmpuint(frame_index(viewer.read_frame()), ==, 0);
 
-  gst_harness_teardown(first);  // the pipeline stops (an error, a restart)
+  gst_harness_teardown(first);                       // the pipeline stops (an error, a restart)
   g_assert_cmpint(viewer.wait_closed(300), ==, -1);  // still connected
   GstHarness *second = start(port);
   g_assert_cmpint(port_of(second), ==, port);
@@ -663,8 +681,8 @@ void test_access_token_protects_everything() {
   g_assert_nonnull(strstr(set_cookie.c_str(), "HttpOnly"));
   g_assert_nonnull(strstr(set_cookie.c_str(), "SameSite=Strict"));
   const std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';')) + "\r\n";
-  g_assert_cmpint(camcast::test::http_get(port, "/api/streams", &body, 3000, nullptr, cookie),
-                  ==, 200);
+  g_assert_cmpint(camcast::test::http_get(port, "/api/streams", &body, 3000, nullptr, cookie), ==,
+                  200);
   // The page's WebSocket with the cookie, from the server's own origin: in.
   WsTestClient viewer;
   viewer.set_headers(cookie);
@@ -714,9 +732,11 @@ void test_metrics_token() {
   std::string body;
   g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body), ==, 401);
   g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body, 3000, nullptr,
-                                          "Authorization: Bearer wrong\r\n"), ==, 401);
+                                          "Authorization: Bearer wrong\r\n"),
+                  ==, 401);
   g_assert_cmpint(camcast::test::http_get(port, "/metrics", &body, 3000, nullptr,
-                                          "Authorization: Bearer scrape\r\n"), ==, 200);
+                                          "Authorization: Bearer scrape\r\n"),
+                  ==, 200);
   g_assert_nonnull(strstr(body.c_str(), "camcast_"));
   g_assert_cmpint(camcast::test::http_get(port, "/cam", &body), ==, 200);  // the rest stays open
   gst_object_unref(sink);
@@ -730,8 +750,8 @@ void test_login() {
   const std::string users = dir.file("users");
   std::string error;
   g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
-  g_autofree char *launch = g_strdup_printf(
-      "wssink name=sink port=0 path=/cam users-file=%s", users.c_str());
+  g_autofree char *launch =
+      g_strdup_printf("wssink name=sink port=0 path=/cam users-file=%s", users.c_str());
   GstHarness *h = gst_harness_new_parse(launch);
   gst_harness_set_src_caps_str(h, "application/x-test");
   GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "sink");
@@ -745,11 +765,13 @@ void test_login() {
   WsTestClient refused;
   g_assert_false(refused.connect(port, "/cam"));
 
-  g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=wrong&next=%2Fcam",
-                                           &body), ==, 401);
-  g_assert_cmpint(camcast::test::http_post(port, "/login",
-                                           "user=alice&password=correct+horse&next=%2Fcam",
-                                           &body, &head), ==, 303);
+  g_assert_cmpint(
+      camcast::test::http_post(port, "/login", "user=alice&password=wrong&next=%2Fcam", &body), ==,
+      401);
+  g_assert_cmpint(
+      camcast::test::http_post(port, "/login", "user=alice&password=correct+horse&next=%2Fcam",
+                               &body, &head),
+      ==, 303);
   g_assert_nonnull(strstr(head.c_str(), "Location: /cam\r\n"));
   const size_t at = head.find("Set-Cookie: ");
   g_assert_cmpuint(at, !=, std::string::npos);
@@ -760,16 +782,18 @@ void test_login() {
   viewer.set_headers(cookie);
   g_assert_true(viewer.connect(port, "/cam"));
   // An open redirect is not on offer: "next" stays on this server.
-  g_assert_cmpint(camcast::test::http_post(port, "/login",
-                                           "user=alice&password=correct+horse&next=//evil.example",
-                                           &body, &head), ==, 303);
+  g_assert_cmpint(
+      camcast::test::http_post(
+          port, "/login", "user=alice&password=correct+horse&next=//evil.example", &body, &head),
+      ==, 303);
   g_assert_nonnull(strstr(head.c_str(), "Location: /\r\n"));
   // Guessing is slowed: after five failures this address is refused even the right password.
   for (int i = 0; i < 5; i++)
     g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=guess", &body),
                     ==, 401);
-  g_assert_cmpint(camcast::test::http_post(port, "/login", "user=alice&password=correct+horse",
-                                           &body), ==, 429);
+  g_assert_cmpint(
+      camcast::test::http_post(port, "/login", "user=alice&password=correct+horse", &body), ==,
+      429);
   gst_object_unref(sink);
   gst_harness_teardown(h);
 }
@@ -782,8 +806,9 @@ void test_tls() {
   g_assert_true(camcast::test::make_certificate(d, "a"));
   g_assert_true(camcast::test::make_certificate(d, "b"));
   const std::string tls_a = " tls-certificate=" + d + "/a.crt tls-key=" + d + "/a.key";
-  Harness h(("wssink port=0 http-port=0 path=/cam access-token=s3cret keyframe-on-join=false" +
-             tls_a).c_str());
+  Harness h(
+      ("wssink port=0 http-port=0 path=/cam access-token=s3cret keyframe-on-join=false" + tls_a)
+          .c_str());
   const int port = h.port();
   int http_port = -1;
   g_object_get(h.sink(), "current-http-port", &http_port, nullptr);
@@ -796,8 +821,7 @@ void test_tls() {
   std::string body, head;
   const auto https = camcast::test::tls(port);
   g_assert_cmpint(camcast::test::http_get(https, "/cam", &body), ==, 401);
-  g_assert_cmpint(camcast::test::http_get(https, "/cam?token=s3cret", &body, 3000, &head), ==,
-                  200);
+  g_assert_cmpint(camcast::test::http_get(https, "/cam?token=s3cret", &body, 3000, &head), ==, 200);
   g_assert_nonnull(strstr(body.c_str(), "WebSocket"));
   const size_t at = head.find("Set-Cookie: ");
   g_assert_cmpuint(at, !=, std::string::npos);
@@ -834,15 +858,15 @@ void test_tls() {
   g_assert_nonnull(strstr(other.c_str(), "other TLS settings"));
 
   // Files that cannot serve: each refused with what is wrong.
-  const std::string mismatched = ready_error("wssink port=0 tls-certificate=" + d +
-                                             "/a.crt tls-key=" + d + "/b.key");
+  const std::string mismatched =
+      ready_error("wssink port=0 tls-certificate=" + d + "/a.crt tls-key=" + d + "/b.key");
   g_assert_nonnull(strstr(mismatched.c_str(), "does not belong to the certificate"));
-  const std::string missing = ready_error("wssink port=0 tls-certificate=" + d +
-                                          "/none.crt tls-key=" + d + "/a.key");
+  const std::string missing =
+      ready_error("wssink port=0 tls-certificate=" + d + "/none.crt tls-key=" + d + "/a.key");
   g_assert_nonnull(strstr(missing.c_str(), "cannot read the TLS certificate"));
   g_assert_nonnull(strstr(missing.c_str(), "none.crt"));
-  const std::string swapped = ready_error("wssink port=0 tls-certificate=" + d +
-                                          "/a.key tls-key=" + d + "/a.crt");
+  const std::string swapped =
+      ready_error("wssink port=0 tls-certificate=" + d + "/a.key tls-key=" + d + "/a.crt");
   g_assert_nonnull(strstr(swapped.c_str(), "cannot use"));
   const std::string half = ready_error("wssink port=0 tls-certificate=" + d + "/a.crt");
   g_assert_nonnull(strstr(half.c_str(), "needs both a certificate and its key"));
@@ -860,8 +884,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/unanswered-pings", test_unanswered_pings_close_the_client);
   g_test_add_func("/wssink/connect-cycles", test_connect_disconnect_cycles_leak_nothing);
   g_test_add_func("/wssink/shared-server", test_shared_server_paths_and_errors);
-  g_test_add_func("/wssink/stalled-server-thread",
-                  test_stalled_server_thread_drops_to_a_keyframe);
+  g_test_add_func("/wssink/stalled-server-thread", test_stalled_server_thread_drops_to_a_keyframe);
   g_test_add_func("/wssink/ready-and-stop", test_ready_accepts_viewers_and_stop_closes_them);
   g_test_add_func("/wssink/linger", test_linger_lets_a_restarted_sink_keep_viewers);
   g_test_add_func("/wssink/access-token", test_access_token_protects_everything);

@@ -6,13 +6,13 @@
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
-#include <glib/gstdio.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <signal.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -49,9 +49,8 @@ public:
     argv.push_back(nullptr);
     int out = -1, err = -1;
     GError *error = nullptr;
-    g_assert_true(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr,
-                                           G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &pid_,
-                                           nullptr, &out, &err, &error));
+    g_assert_true(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
+                                           nullptr, nullptr, &pid_, nullptr, &out, &err, &error));
     readers_.emplace_back([this, out] { collect(out); });
     readers_.emplace_back([this, err] { collect(err); });
   }
@@ -117,8 +116,8 @@ private:
 };
 
 int free_port() {
-  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                            nullptr);
+  GSocket *s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
   GInetAddress *lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
   GSocketAddress *addr = g_inet_socket_address_new(lo, 0);
   g_assert_true(g_socket_bind(s, addr, FALSE, nullptr));
@@ -149,8 +148,8 @@ void expect_stream_start(WsTestClient &c, int timeout_ms) {
 }
 
 bool port_is_free(int port) {
-  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                            nullptr);
+  GSocket *s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
   GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
   GSocketAddress *addr = g_inet_socket_address_new(any, guint16(port));
   const bool free = g_socket_bind(s, addr, FALSE, nullptr);
@@ -186,8 +185,8 @@ void test_default_preset_serves_pages_and_a_stream() {
   WsTestClient viewer;
   g_assert_true(viewer.connect(port, "/video?token=" + token));
   expect_stream_start(viewer, 5000 * kSlowdown);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                       started).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   g_test_message("first keyframe at a viewer %.2f s after camcast started", seconds);
   g_assert_cmpfloat(seconds, <, 5.0 * kSlowdown);
   std::string jpeg;
@@ -203,8 +202,8 @@ void test_default_preset_serves_pages_and_a_stream() {
 
 void test_failed_pipeline_restarts_and_viewers_stay() {
   const int port = free_port();
-  Camcast camcast({"run", CAMCAST_FIXTURES "/fails.pipeline", "--port", std::to_string(port),
-                   "--no-auth"});
+  Camcast camcast(
+      {"run", CAMCAST_FIXTURES "/fails.pipeline", "--port", std::to_string(port), "--no-auth"});
   g_assert_true(camcast.wait_output("open http://"));
   WsTestClient viewer;
   g_assert_true(viewer.connect(port, "/video"));
@@ -230,8 +229,8 @@ void test_failed_pipeline_restarts_and_viewers_stay() {
 
 void test_stalled_pipeline_restarts() {
   Camcast camcast({"run", CAMCAST_FIXTURES "/stalls.pipeline"});
-  g_assert_true(camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting",
-                                    8000));
+  g_assert_true(
+      camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting", 8000));
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(5000), ==, 0);
 }
@@ -266,8 +265,8 @@ void test_systemd_notify() {
   g_assert_true(g_socket_bind(sock, addr, FALSE, nullptr));
   g_setenv("NOTIFY_SOCKET", path, TRUE);
   g_setenv("WATCHDOG_USEC", "400000", TRUE);
-  Camcast camcast({"h264", "--port", std::to_string(free_port()), "--set", "width=160",
-                   "--set", "height=120"});
+  Camcast camcast(
+      {"h264", "--port", std::to_string(free_port()), "--set", "width=160", "--set", "height=120"});
   g_unsetenv("NOTIFY_SOCKET");
   g_unsetenv("WATCHDOG_USEC");
   std::string got;
@@ -304,8 +303,7 @@ void test_sighup_restarts_only_what_changed() {
   g_assert_true(camcast.wait_output("camcast: a: running", 10000));
   g_assert_true(camcast.wait_output("camcast: b: running", 10000));
   g_assert_true(g_file_set_contents(
-      b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1,
-      nullptr));
+      b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1, nullptr));
   camcast.signal(SIGHUP);
   g_assert_true(camcast.wait_output("camcast: b: changed; restarting it"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -326,8 +324,8 @@ int frames_in(int port) {
 // keyframe; a second after the last viewer leaves, the camera is off again.
 void test_on_demand() {
   const int port = free_port();
-  Camcast camcast({"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port),
-                   "--no-auth"});
+  Camcast camcast(
+      {"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port), "--no-auth"});
   g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   g_assert_cmpint(frames_in(port), ==, 0);
@@ -358,8 +356,8 @@ void test_on_demand() {
   do
     first = again.read_frame();
   while (first.opcode != 0 && !memmem(first.payload.data(), first.payload.size(), "moof", 4));
-  const char *prft = static_cast<const char *>(
-      memmem(first.payload.data(), first.payload.size(), "prft", 4));
+  const char *prft =
+      static_cast<const char *>(memmem(first.payload.data(), first.payload.size(), "prft", 4));
   g_assert_nonnull(prft);
   uint64_t ntp = 0;
   for (int i = 0; i < 8; i++)
@@ -372,7 +370,8 @@ void test_on_demand() {
 }
 
 // Waits until fn() holds, up to timeout_ms.
-template <typename F> bool eventually(F fn, int timeout_ms) {
+template <typename F>
+bool eventually(F fn, int timeout_ms) {
   for (int waited = 0; waited < timeout_ms; waited += 50) {
     if (fn())
       return true;
@@ -391,8 +390,8 @@ std::string read_file(const std::string &path) {
   return s;
 }
 
-const std::vector<std::string> kSmall = {"--set", "width=160", "--set", "height=120", "--set",
-                                         "gop=15"};
+const std::vector<std::string> kSmall = {"--set",      "width=160", "--set",
+                                         "height=120", "--set",     "gop=15"};
 
 std::vector<std::string> args(std::vector<std::string> a) {
   a.insert(a.end(), kSmall.begin(), kSmall.end());
@@ -406,9 +405,9 @@ void test_publish_presets() {
   {
     // Directories that do not exist yet are made (variables named *-dir).
     Camcast camcast(args({"hls", "--port", "0", "--set", "hls-dir=" + hls}));
-    g_assert_true(eventually([&] {
-      return read_file(hls + "/playlist.m3u8").find("#EXTINF") != std::string::npos;
-    }, 10000));
+    g_assert_true(eventually(
+        [&] { return read_file(hls + "/playlist.m3u8").find("#EXTINF") != std::string::npos; },
+        10000));
     const std::string segment = read_file(hls + "/segment00000.ts");
     g_assert_cmpuint(segment.size(), >, 188);
     g_assert_cmpint(segment[0], ==, 0x47);
@@ -416,11 +415,11 @@ void test_publish_presets() {
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
   }
   {
-    Camcast camcast(args({"record", "--port", "0", "--set", "record-dir=" + rec, "--set",
-                          "segment-seconds=1"}));
-    g_assert_true(eventually([&] {
-      return g_file_test((rec + "/camcast-00001.mkv").c_str(), G_FILE_TEST_EXISTS);
-    }, 10000));
+    Camcast camcast(args(
+        {"record", "--port", "0", "--set", "record-dir=" + rec, "--set", "segment-seconds=1"}));
+    g_assert_true(eventually(
+        [&] { return g_file_test((rec + "/camcast-00001.mkv").c_str(), G_FILE_TEST_EXISTS); },
+        10000));
     g_assert_true(read_file(rec + "/camcast-00000.mkv").rfind("\x1a\x45\xdf\xa3", 0) == 0);
     camcast.signal(SIGTERM);
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
@@ -434,8 +433,8 @@ void test_publish_presets() {
     GstElement *receiver = gst_parse_launch(launch, nullptr);
     GstElement *out = gst_bin_get_by_name(GST_BIN(receiver), "out");
     gst_element_set_state(receiver, GST_STATE_PLAYING);
-    Camcast camcast(args({"srt", "--port", "0", "--set",
-                          "srt-url=srt://127.0.0.1:" + std::to_string(port)}));
+    Camcast camcast(
+        args({"srt", "--port", "0", "--set", "srt-url=srt://127.0.0.1:" + std::to_string(port)}));
     std::string ts;
     const gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     // Two keyframes' worth (gop=15): SPS and PPS must come again in-band for a late joiner.
@@ -467,8 +466,8 @@ void test_publish_presets() {
 // --no-auth opens the port.
 void test_access_token_is_kept_and_no_auth_opens() {
   const int port = free_port();
-  const std::vector<std::string> run = {"h264", "--port", std::to_string(port), "--set",
-                                        "width=160", "--set", "height=120"};
+  const std::vector<std::string> run = {"h264",      "--port", std::to_string(port), "--set",
+                                        "width=160", "--set",  "height=120"};
   std::string first, second;
   for (std::string *token : {&first, &second}) {
     Camcast camcast(run);
@@ -480,8 +479,8 @@ void test_access_token_is_kept_and_no_auth_opens() {
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
   }
   g_assert_true(first == second);
-  g_autofree char *path = g_build_filename(g_getenv("XDG_CONFIG_HOME"), "camcast", "access-token",
-                                           nullptr);
+  g_autofree char *path =
+      g_build_filename(g_getenv("XDG_CONFIG_HOME"), "camcast", "access-token", nullptr);
   GStatBuf st;
   g_assert_cmpint(g_stat(path, &st), ==, 0);
   g_assert_cmpint(st.st_mode & 0777, ==, 0600);
@@ -503,8 +502,9 @@ void test_tls() {
   g_assert_true(camcast::test::make_certificate(d, "a"));
   g_assert_true(camcast::test::make_certificate(d, "b"));
   const int port = free_port(), http_port = free_port();
-  std::vector<std::string> run = {"h264", "--port", std::to_string(port), "--set", "width=160",
-                                  "--set", "height=120", "--tls-certificate", d + "/a.crt"};
+  std::vector<std::string> run = {"h264",      "--port", std::to_string(port), "--set",
+                                  "width=160", "--set",  "height=120",         "--tls-certificate",
+                                  d + "/a.crt"};
   {
     std::vector<std::string> args = run;
     for (const char *a : {"--tls-key", "", "--http-port", ""})
@@ -514,14 +514,14 @@ void test_tls() {
     Camcast camcast(args);
     const std::string https = "open https://127.0.0.1:" + std::to_string(port) + "/video?token=";
     g_assert_true(camcast.wait_output(https));
-    g_assert_true(camcast.wait_output("also over plain HTTP: http://127.0.0.1:" +
-                                      std::to_string(http_port) + "/?token="));
+    g_assert_true(camcast.wait_output(
+        "also over plain HTTP: http://127.0.0.1:" + std::to_string(http_port) + "/?token="));
     const std::string out = camcast.output();
     const size_t at = out.find(https) + https.size();
     const std::string token = out.substr(at, out.find_first_of(" \n", at) - at);
     std::string body;
-    g_assert_cmpint(camcast::test::http_get(camcast::test::tls(port), "/video?token=" + token,
-                                            &body), ==, 200);
+    g_assert_cmpint(
+        camcast::test::http_get(camcast::test::tls(port), "/video?token=" + token, &body), ==, 200);
     g_assert_cmpint(camcast::test::http_get(http_port, "/video?token=" + token, &body), ==, 200);
     WsTestClient viewer;
     g_assert_true(viewer.connect(camcast::test::tls(port), "/video?token=" + token));

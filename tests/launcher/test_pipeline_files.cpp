@@ -85,26 +85,29 @@ void test_variables_resolve_in_order() {
   PipelineFile f;
   std::string error, launch;
   g_assert_true(parse_pipeline_file("cam.pipeline",
-      "[pipeline]\nlaunch = ${camera} ! x port=${port} w=${width}\n"
-      "[variables]\nport = 9000\nwidth = ${size}\nsize = 640\n", &f, &error));
+                                    "[pipeline]\nlaunch = ${camera} ! x port=${port} w=${width}\n"
+                                    "[variables]\nport = 9000\nwidth = ${size}\nsize = 640\n",
+                                    &f, &error));
   const std::map<std::string, std::string> probed = {{"camera", "src w=${width}"},
                                                      {"port", "8080"}};
   g_assert_true(resolve_launch(f, {}, probed, &launch, &error));
   g_assert_true(launch == "src w=640 ! x port=9000 w=640");  // the file beats the probes
   g_assert_true(resolve_launch(f, {{"port", "1"}, {"size", "320"}}, probed, &launch, &error));
-  g_assert_true(launch == "src w=320 ! x port=1 w=320");     // --set beats the file
+  g_assert_true(launch == "src w=320 ! x port=1 w=320");  // --set beats the file
 }
 
 void test_resolution_errors() {
   PipelineFile f;
   std::string error, launch;
-  g_assert_true(parse_pipeline_file("cam.pipeline",
-      "[pipeline]\n\nlaunch = a ! ${nope}\n", &f, &error));
+  g_assert_true(
+      parse_pipeline_file("cam.pipeline", "[pipeline]\n\nlaunch = a ! ${nope}\n", &f, &error));
   g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
-  g_assert_true(error == "cam.pipeline:3: ${nope} is not defined: add it under [variables] or "
-                         "pass --set nope=VALUE");
-  g_assert_true(parse_pipeline_file("cam.pipeline",
-      "[pipeline]\nlaunch = ${a}\n[variables]\na = ${b}\nb = x ${a}\n", &f, &error));
+  g_assert_true(error ==
+                "cam.pipeline:3: ${nope} is not defined: add it under [variables] or "
+                "pass --set nope=VALUE");
+  g_assert_true(parse_pipeline_file(
+      "cam.pipeline", "[pipeline]\nlaunch = ${a}\n[variables]\na = ${b}\nb = x ${a}\n", &f,
+      &error));
   g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
   g_assert_true(error.find("${a} refers to itself") != std::string::npos);
   g_assert_true(error.rfind("cam.pipeline:5:", 0) == 0);  // where the cycle closes
@@ -122,7 +125,7 @@ Probed probe_machine(const char *file) {
 void test_probes_on_recorded_machines() {
   Probed pi4 = probe_machine("pi4-camera-module.machine");
   g_assert_true(pi4.values["camera"].rfind(
-      "libcamerasrc camera-name=\"/base/soc/i2c0mux/i2c@1/imx708@1a\"", 0) == 0);
+                    "libcamerasrc camera-name=\"/base/soc/i2c0mux/i2c@1/imx708@1a\"", 0) == 0);
   g_assert_true(pi4.values["h264enc"].find("v4l2h264enc") != std::string::npos);
   // Late joiners need SPS/PPS before every IDR.
   g_assert_true(pi4.values["h264enc"].find("repeat_sequence_header=1") != std::string::npos);

@@ -21,11 +21,11 @@ void test_tokens() {
   std::string why;
   const std::string t = sign(key, "/video", kNow + 60);
   g_assert_true(verify(key, t, "/video", kNow, &why));
-  g_assert_true(verify(key, t, "/video/player.js", kNow, &why));   // below its path
-  g_assert_false(verify(key, t, "/videos", kNow, &why));           // not a path boundary
+  g_assert_true(verify(key, t, "/video/player.js", kNow, &why));  // below its path
+  g_assert_false(verify(key, t, "/videos", kNow, &why));          // not a path boundary
   g_assert_true(why == "the token is for another stream");
   g_assert_false(verify(key, t, "/mjpeg", kNow, &why));
-  g_assert_false(verify(key, t, "/video", kNow + 60, &why));       // expired
+  g_assert_false(verify(key, t, "/video", kNow + 60, &why));  // expired
   g_assert_true(why == "the token has expired");
   g_assert_false(verify(key_for("another token"), t, "/video", kNow, &why));  // other key
   g_assert_true(why == "the token's signature does not match");
@@ -80,27 +80,28 @@ void test_decisions() {
   g_assert_nonnull(strstr(page.set_cookie.c_str(), "; HttpOnly"));
   g_assert_nonnull(strstr(page.set_cookie.c_str(), "; SameSite=Strict"));
   g_assert_null(strstr(page.set_cookie.c_str(), "Secure"));
-  g_assert_nonnull(strstr(check(p, "/video", "token=secret", "", "", "cam", false, true, kNow)
-                              .set_cookie.c_str(), "; Secure"));
+  g_assert_nonnull(strstr(
+      check(p, "/video", "token=secret", "", "", "cam", false, true, kNow).set_cookie.c_str(),
+      "; Secure"));
   // That session opens the page's WebSocket, from the same origin only.
-  const std::string cookie =
-      page.set_cookie.substr(0, page.set_cookie.find(';'));
-  g_assert_true(check(p, "/video", "", cookie, "http://cam:8080", "cam:8080", true, false, kNow)
-                    .allowed);
-  Decision hostile = check(p, "/video", "", cookie, "http://evil.example", "cam:8080", true,
-                           false, kNow);
+  const std::string cookie = page.set_cookie.substr(0, page.set_cookie.find(';'));
+  g_assert_true(
+      check(p, "/video", "", cookie, "http://cam:8080", "cam:8080", true, false, kNow).allowed);
+  Decision hostile =
+      check(p, "/video", "", cookie, "http://evil.example", "cam:8080", true, false, kNow);
   g_assert_false(hostile.allowed);
   g_assert_cmpuint(hostile.status, ==, 403);
   // Sessions expire.
-  g_assert_false(check(p, "/video", "", cookie, "", "cam:8080", false, false,
-                       kNow + p.session_seconds + 1).allowed);
+  g_assert_false(
+      check(p, "/video", "", cookie, "", "cam:8080", false, false, kNow + p.session_seconds + 1)
+          .allowed);
   // A stream token opens its own path only, and never earns a session.
   const std::string t = sign(key_for("secret"), "/video", kNow + 30);
   Decision stream = check(p, "/video", "token=" + t, "", "", "cam", false, false, kNow);
   g_assert_true(stream.allowed);
   g_assert_true(stream.set_cookie.empty());
-  g_assert_false(check(p, "/mjpeg/snapshot.jpg", "token=" + t, "", "", "cam", false, false, kNow)
-                     .allowed);
+  g_assert_false(
+      check(p, "/mjpeg/snapshot.jpg", "token=" + t, "", "", "cam", false, false, kNow).allowed);
   g_assert_false(check(p, "/video", "token=secreT", "", "", "cam", false, false, kNow).allowed);
 }
 
@@ -115,7 +116,7 @@ void test_users_file() {
   gchar *text = nullptr;
   g_assert_true(g_file_get_contents(path.c_str(), &text, nullptr, nullptr));
   g_assert_null(strstr(text, "correct horse"));  // never in clear
-  g_assert_nonnull(strstr(text, "alice:$y$"));    // yescrypt
+  g_assert_nonnull(strstr(text, "alice:$y$"));   // yescrypt
   g_free(text);
   GStatBuf st;
   g_assert_cmpint(g_stat(path.c_str(), &st), ==, 0);

@@ -41,8 +41,8 @@ size_t find(const std::vector<uint8_t> &b, std::initializer_list<const char *> p
   return start - 8;
 }
 
-const uint8_t kAvcc[] = {0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x42, 0xc0, 0x0d,
-                         0x01, 0x00, 0x02, 0x68, 0xce};
+const uint8_t kAvcc[] = {0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x04, 0x67,
+                         0x42, 0xc0, 0x0d, 0x01, 0x00, 0x02, 0x68, 0xce};
 
 void test_init_segment() {
   fmp4::VideoTrack t;
@@ -93,7 +93,7 @@ void test_fragment_header() {
   g_assert_cmpuint(h[tfdt + 8], ==, 1);  // version 1: 64-bit decode time
   g_assert_cmpuint(uint64_t(be32(h, tfdt + 12)) << 32 | be32(h, tfdt + 16), ==, s.decode_time);
   const size_t trun = find(h, {"moof", "traf", "trun"});
-  g_assert_cmpuint(be32(h, trun + 12), ==, 1);  // one sample
+  g_assert_cmpuint(be32(h, trun + 12), ==, 1);                // one sample
   g_assert_cmpuint(be32(h, trun + 16), ==, mdat + 8 - moof);  // data offset from the moof
   g_assert_cmpuint(be32(h, trun + 20), ==, 3000);
   g_assert_cmpuint(be32(h, trun + 24), ==, 5000);
@@ -126,8 +126,8 @@ void test_annexb_shares_nal_units() {
   GstBuffer *in = gst_buffer_new_memdup(au, sizeof au);
   GstBuffer *out = h264::annexb_from_avc(in, c, true);
   g_assert_nonnull(out);
-  const uint8_t expect[] = {0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0d, 0, 0, 0, 1, 0x68, 0xce,
-                            0, 0, 0, 1, 0x65, 0xAA, 0xBB, 0, 0, 0, 1, 0x06, 0x01};
+  const uint8_t expect[] = {0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0d, 0, 0, 0, 1,    0x68, 0xce,
+                            0, 0, 0, 1, 0x65, 0xAA, 0xBB, 0,    0, 0, 1, 0x06, 0x01};
   g_assert_cmpuint(gst_buffer_get_size(out), ==, sizeof expect);
   g_assert_cmpint(gst_buffer_memcmp(out, 0, expect, sizeof expect), ==, 0);
   gst_buffer_unref(out);

@@ -21,11 +21,13 @@ void append(Bytes *b, std::initializer_list<int> bytes) {
 
 // A sequence header for width x height (frame rate code 5, 30 fps).
 void sequence_header(Bytes *b, int width, int height) {
-  append(b, {0, 0, 1, 0xB3, width >> 4, ((width & 0xF) << 4) | (height >> 8), height & 0xFF,
-             0x15, 0xFF, 0xFF, 0xE0, 0x18});
+  append(b, {0, 0, 1, 0xB3, width >> 4, ((width & 0xF) << 4) | (height >> 8), height & 0xFF, 0x15,
+             0xFF, 0xFF, 0xE0, 0x18});
 }
 
-void gop_header(Bytes *b) { append(b, {0, 0, 1, 0xB8, 0x00, 0x08, 0x00, 0x00}); }
+void gop_header(Bytes *b) {
+  append(b, {0, 0, 1, 0xB8, 0x00, 0x08, 0x00, 0x00});
+}
 
 // A picture header (temporal reference 1) of `type`, and two slices of filler.
 void picture(Bytes *b, int type) {

@@ -33,12 +33,9 @@ void test_longest_prefix_on_slash_boundaries() {
     int value;
     const char *rest;
   } cases[] = {
-      {"/cam", true, 1, ""},
-      {"/cam/snapshot.jpg", true, 1, "/snapshot.jpg"},
-      {"/cam/hd", true, 2, ""},
-      {"/cam/hd/stream.mjpg", true, 2, "/stream.mjpg"},
-      {"/camera", false, 0, ""},
-      {"/ca", false, 0, ""},
+      {"/cam", true, 1, ""},     {"/cam/snapshot.jpg", true, 1, "/snapshot.jpg"},
+      {"/cam/hd", true, 2, ""},  {"/cam/hd/stream.mjpg", true, 2, "/stream.mjpg"},
+      {"/camera", false, 0, ""}, {"/ca", false, 0, ""},
       {"/", false, 0, ""},
   };
   for (auto &c : cases) {
@@ -94,7 +91,8 @@ void test_metrics_exposition_format() {
   std::string text = render_metrics(sample());
   g_assert_nonnull(strstr(text.c_str(), "# TYPE camcast_client_frames_skipped_total counter\n"));
   g_assert_nonnull(
-      strstr(text.c_str(), "camcast_client_frames_skipped_total{stream=\"/cam\\\"<1>\",client=\"7\"} 3\n"));
+      strstr(text.c_str(),
+             "camcast_client_frames_skipped_total{stream=\"/cam\\\"<1>\",client=\"7\"} 3\n"));
   g_assert_nonnull(strstr(text.c_str(), "camcast_stream_clients{stream=\"/cam\\\"<1>\"} 1\n"));
   // Every sample line is "name{labels} value".
   gchar **lines = g_strsplit(text.c_str(), "\n", -1);

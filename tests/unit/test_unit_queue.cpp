@@ -81,7 +81,7 @@ void test_join_next_keyframe_and_latest() {
   g_assert_false(q.has_next(&latest));
   for (uint32_t i = 15; i < 21; i++)
     q.push(frame(i));
-  g_assert_cmpuint(index_of(q.next(&latest)), ==, 15);  // from the next buffer, keyframe or not
+  g_assert_cmpuint(index_of(q.next(&latest)), ==, 15);   // from the next buffer, keyframe or not
   g_assert_cmpuint(index_of(q.next(&waiting)), ==, 20);  // only from a keyframe
   q.detach(&waiting);
   q.detach(&latest);
@@ -252,7 +252,7 @@ void test_latest_delivery_holds_no_backlog() {
     q.push(frame(i, 1));
     g_assert_cmpuint(index_of(q.next(&fast)), ==, i);  // keeps up: every frame
     g_assert_null(q.next(&fast));
-    g_assert_cmpuint(q.queued_units(), ==, 1);         // the slow one pins nothing
+    g_assert_cmpuint(q.queued_units(), ==, 1);  // the slow one pins nothing
   }
   g_assert_true(q.has_next(&slow));
   g_assert_cmpuint(index_of(q.next(&slow)), ==, 20);  // ready again: the newest, not frame 1
@@ -285,7 +285,7 @@ void test_pull_delivery_follows_requests() {
   g_assert_cmpuint(index_of(q.next(&c)), ==, 2);  // the newest, not the oldest unseen
   g_assert_null(q.next(&c));                      // the credit is spent
   c.credits = 1;
-  g_assert_null(q.next(&c));                      // seen it all: waits for the next frame
+  g_assert_null(q.next(&c));  // seen it all: waits for the next frame
   q.push(frame(3, 1));
   g_assert_true(q.has_next(&c));
   g_assert_cmpuint(index_of(q.next(&c)), ==, 3);

@@ -68,8 +68,8 @@ void test_close_frame_is_bounded() {
 void test_masked_text_and_binary() {
   FrameParser p;
   std::vector<ClientMessage> out;
-  g_assert_true(feed(p, client_frame(0x81, "Hello") + client_frame(0x82, std::string(300, '\1')),
-                     out));
+  g_assert_true(
+      feed(p, client_frame(0x81, "Hello") + client_frame(0x82, std::string(300, '\1')), out));
   g_assert_cmpuint(out.size(), ==, 2);
   g_assert_true(out[0].opcode == Opcode::Text);
   g_assert_cmpstr(out[0].payload.c_str(), ==, "Hello");
@@ -117,8 +117,7 @@ void test_violations_close_with_the_right_code() {
       {"bad utf-8 in fragments", client_frame(0x01, "\xe2\x82") + client_frame(0x80, "x"),
        kCloseInvalidData},
       {"one-byte close", client_frame(0x88, "\x03"), kCloseProtocolError},
-      {"reserved close code", client_frame(0x88, std::string("\x03\xed", 2)),
-       kCloseProtocolError},
+      {"reserved close code", client_frame(0x88, std::string("\x03\xed", 2)), kCloseProtocolError},
   };
   for (const Bad &c : cases) {
     FrameParser p;
@@ -138,7 +137,10 @@ void test_size_limits() {
     // A header announcing a huge frame is refused before any payload is buffered.
     FrameParser p(limits);
     std::vector<ClientMessage> out;
-    std::string header("\x82\xff\x00\x00\x00\x00\x40\x00\x00\x00" "abcd", 14);
+    std::string header(
+        "\x82\xff\x00\x00\x00\x00\x40\x00\x00\x00"
+        "abcd",
+        14);
     g_assert_false(feed(p, header, out));
     g_assert_cmpuint(p.error_code(), ==, kCloseTooBig);
     g_assert_cmpuint(p.bytes_held(), <, 1024);

@@ -11,8 +11,8 @@ namespace {
 constexpr size_t kMaxCredential = 1024;  // longer is not ours: refused before any work
 
 std::string hmac_hex(std::string_view key, std::string_view data) {
-  GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, reinterpret_cast<const guchar *>(key.data()),
-                        key.size());
+  GHmac *h =
+      g_hmac_new(G_CHECKSUM_SHA256, reinterpret_cast<const guchar *>(key.data()), key.size());
   g_hmac_update(h, reinterpret_cast<const guchar *>(data.data()), gssize(data.size()));
   std::string out = g_hmac_get_string(h);
   g_hmac_unref(h);
@@ -20,17 +20,19 @@ std::string hmac_hex(std::string_view key, std::string_view data) {
 }
 
 int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
 std::string percent_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-        hex_value(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       out += char(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
@@ -73,8 +75,8 @@ std::string sign(std::string_view key, std::string_view scope, int64_t expires) 
   return body + "." + hmac_hex(key, body);
 }
 
-bool verify(std::string_view key, std::string_view credential, std::string_view path,
-            int64_t now, std::string *why) {
+bool verify(std::string_view key, std::string_view credential, std::string_view path, int64_t now,
+            std::string *why) {
   if (credential.size() > kMaxCredential || credential.compare(0, 3, "v1.") != 0) {
     *why = "not a camcast token";
     return false;
@@ -104,9 +106,9 @@ bool verify(std::string_view key, std::string_view credential, std::string_view 
     *why = "the token has expired";
     return false;
   }
-  if (scope != "*" && !(path == scope || (path.size() > scope.size() &&
-                                           path.compare(0, scope.size(), scope) == 0 &&
-                                           (scope.back() == '/' || path[scope.size()] == '/')))) {
+  if (scope != "*" &&
+      !(path == scope || (path.size() > scope.size() && path.compare(0, scope.size(), scope) == 0 &&
+                          (scope.back() == '/' || path[scope.size()] == '/')))) {
     *why = "the token is for another stream";
     return false;
   }
@@ -171,8 +173,9 @@ bool origin_allowed(std::string_view origin, std::string_view host,
 
 std::string session_cookie(const Policy &policy, int64_t now, bool tls, int64_t seconds) {
   const std::string value = seconds > 0 ? sign(policy.key(), "*", now + seconds) : "";
-  return std::string(kSessionCookie) + "=" + value + "; Path=/; Max-Age=" +
-         std::to_string(seconds) + "; HttpOnly; SameSite=Strict" + (tls ? "; Secure" : "");
+  return std::string(kSessionCookie) + "=" + value +
+         "; Path=/; Max-Age=" + std::to_string(seconds) + "; HttpOnly; SameSite=Strict" +
+         (tls ? "; Secure" : "");
 }
 
 Decision check(const Policy &policy, std::string_view path, std::string_view query,
@@ -185,8 +188,8 @@ Decision check(const Policy &policy, std::string_view path, std::string_view que
   }
   if (websocket && !origin_allowed(origin, host, policy.allowed_origins)) {
     d.status = 403;
-    d.reason = "WebSocket from a page this server does not trust (Origin " + std::string(origin) +
-               ")";
+    d.reason =
+        "WebSocket from a page this server does not trust (Origin " + std::string(origin) + ")";
     return d;
   }
   const std::string key = policy.key();
@@ -212,8 +215,7 @@ Decision check(const Policy &policy, std::string_view path, std::string_view que
   }
   d.status = 401;
   d.login = !policy.users_file.empty();
-  d.reason = !token.empty() ? why : !session.empty() ? "session: " + session_why
-                                                     : "no credentials";
+  d.reason = !token.empty() ? why : !session.empty() ? "session: " + session_why : "no credentials";
   return d;
 }
 

@@ -33,8 +33,8 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 std::string sign(std::string_view key, std::string_view scope, int64_t expires);
 // True when `credential` was signed with `key`, has not expired at `now`, and its scope is
 // "*" or covers `path` (the path itself or below it). `why` says what is wrong otherwise.
-bool verify(std::string_view key, std::string_view credential, std::string_view path,
-            int64_t now, std::string *why);
+bool verify(std::string_view key, std::string_view credential, std::string_view path, int64_t now,
+            std::string *why);
 
 // The signing key for an access token.
 std::string key_for(std::string_view access_token);
@@ -54,13 +54,13 @@ bool origin_allowed(std::string_view origin, std::string_view host,
 constexpr const char *kSessionCookie = "camcast_session";
 
 struct Policy {
-  std::string access_token;            // the link key; empty: none
-  std::string users_file;              // users who log in (users.h); empty: none
+  std::string access_token;                  // the link key; empty: none
+  std::string users_file;                    // users who log in (users.h); empty: none
   std::map<std::string, std::string> users;  // loaded from users_file: name → hash
   std::vector<std::string> allowed_origins;
-  std::string metrics_token;           // /metrics also takes "Authorization: Bearer <this>"
+  std::string metrics_token;  // /metrics also takes "Authorization: Bearer <this>"
   int64_t session_seconds = 30 * 24 * 3600;
-  std::string signing_key;             // for tokens and sessions (see key())
+  std::string signing_key;  // for tokens and sessions (see key())
   bool enabled() const { return !access_token.empty() || !users_file.empty(); }
   // Derived from the access token (revoking it revokes all), else signing_key (random per run).
   std::string key() const { return access_token.empty() ? signing_key : key_for(access_token); }
@@ -76,10 +76,10 @@ std::string session_cookie(const Policy &policy, int64_t now, bool tls, int64_t 
 
 struct Decision {
   bool allowed = false;
-  bool login = false;           // denied, and logging in would help (users are configured)
-  unsigned status = 200;        // 401 (no or bad credentials) or 403 (bad Origin) when denied
+  bool login = false;     // denied, and logging in would help (users are configured)
+  unsigned status = 200;  // 401 (no or bad credentials) or 403 (bad Origin) when denied
   std::string reason;
-  std::string set_cookie;       // a Set-Cookie header value to send, if any
+  std::string set_cookie;  // a Set-Cookie header value to send, if any
 };
 
 // What the server does with one request. `tls`: the connection is HTTPS (cookies get Secure).

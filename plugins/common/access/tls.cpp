@@ -8,7 +8,8 @@ GTlsCertificate *load_tls_certificate(const TlsSettings &tls, GError **error) {
   if (tls.certificate.empty() || tls.key.empty()) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "HTTPS needs both a certificate and its key (tls-certificate and tls-key, PEM "
-                "files); only the %s is set", tls.certificate.empty() ? "key" : "certificate");
+                "files); only the %s is set",
+                tls.certificate.empty() ? "key" : "certificate");
     return nullptr;
   }
   if (!g_tls_backend_supports_tls(g_tls_backend_get_default())) {
@@ -33,8 +34,8 @@ GTlsCertificate *load_tls_certificate(const TlsSettings &tls, GError **error) {
   if (!cert) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                 "cannot use %s and %s for HTTPS: %s (both must be PEM files: the certificate, "
-                "then its private key, unencrypted)", tls.certificate.c_str(), tls.key.c_str(),
-                err->message);
+                "then its private key, unencrypted)",
+                tls.certificate.c_str(), tls.key.c_str(), err->message);
     g_error_free(err);
     return nullptr;
   }

@@ -37,8 +37,7 @@ bool verify_password(const std::string &hash, const std::string &password) {
   return auth::constant_time_equal(data.output, hash);
 }
 
-bool load(const std::string &path, std::map<std::string, std::string> *users,
-          std::string *error) {
+bool load(const std::string &path, std::map<std::string, std::string> *users, std::string *error) {
   GStatBuf st;
   if (g_stat(path.c_str(), &st) != 0) {
     *error = path + ": " + g_strerror(errno);
@@ -49,8 +48,7 @@ bool load(const std::string &path, std::map<std::string, std::string> *users,
     return false;
   }
   if (st.st_mode & 004) {
-    *error = path + ": every user of this machine can read the password hashes; chmod 600 " +
-             path;
+    *error = path + ": every user of this machine can read the password hashes; chmod 600 " + path;
     return false;
   }
   gchar *contents = nullptr;

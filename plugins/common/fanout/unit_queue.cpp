@@ -97,10 +97,8 @@ int64_t UnitQueue::amount(uint64_t from_seq, UnitFormat format) const {
   if (units_.empty() || from_seq >= next_seq_)
     return 0;
   switch (format) {
-  case UnitFormat::Buffers:
-    return static_cast<int64_t>(next_seq_ - from_seq);
-  case UnitFormat::Bytes:
-    return static_cast<int64_t>(next_offset_ - at(from_seq).offset_);
+  case UnitFormat::Buffers: return static_cast<int64_t>(next_seq_ - from_seq);
+  case UnitFormat::Bytes: return static_cast<int64_t>(next_offset_ - at(from_seq).offset_);
   case UnitFormat::Time: {
     GstClockTime newest = units_.back()->ts_, from = at(from_seq).ts_;
     // The lag of a client is the age of the oldest unit it still has to send.
@@ -148,8 +146,7 @@ void UnitQueue::apply_policy(ClientCursor *c) {
   if (policy_.units_soft_max <= 0 || lag < policy_.units_soft_max)
     return;
   switch (policy_.recover_policy) {
-  case RecoverPolicy::None:
-    break;
+  case RecoverPolicy::None: break;
   case RecoverPolicy::Latest:
     c->units_skipped += next_seq_ - c->next_seq;
     c->waiting = true;

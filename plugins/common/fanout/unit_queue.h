@@ -41,9 +41,9 @@ struct LagPolicy {
   SyncMethod sync_method = SyncMethod::LatestKeyframe;
   RecoverPolicy recover_policy = RecoverPolicy::Keyframe;
   UnitFormat unit_format = UnitFormat::Time;
-  int64_t units_soft_max = GST_SECOND;      // -1 = no soft limit
-  int64_t units_max = 10 * GST_SECOND;      // -1 = no hard limit
-  int64_t time_min = -1;                    // ns of stream always kept queued, -1 = off
+  int64_t units_soft_max = GST_SECOND;            // -1 = no soft limit
+  int64_t units_max = 10 * GST_SECOND;            // -1 = no hard limit
+  int64_t time_min = -1;                          // ns of stream always kept queued, -1 = off
   UnitFormat burst_format = UnitFormat::Buffers;  // for sync-method=burst-keyframe
   int64_t burst_value = 0;
 };
@@ -91,15 +91,15 @@ using UnitRef = std::shared_ptr<const Unit>;
 // Where one client stands. Owned by the client, registered with the queue while connected.
 struct ClientCursor {
   Delivery delivery = Delivery::Stream;
-  uint32_t credits = 0;           // Pull: units asked for and not yet handed out
-  bool wants_header = true;       // false: the stream header is not for this client's protocol
-  uint64_t next_seq = 0;          // the next unit to send, when not waiting
-  bool waiting = true;            // waiting for a join point (next buffer or keyframe)
-  bool waiting_keyframe = true;   // ... and that join point must be a keyframe
-  bool recovering = false;        // waiting because the lag policy moved it: frames count as skipped
-  uint64_t header_gen = 0;        // stream header generation already sent (0 = none)
-  size_t header_pos = 0;          // header units of the current generation already handed out
-  bool slow = false;              // past units-max: the server drops this client
+  uint32_t credits = 0;          // Pull: units asked for and not yet handed out
+  bool wants_header = true;      // false: the stream header is not for this client's protocol
+  uint64_t next_seq = 0;         // the next unit to send, when not waiting
+  bool waiting = true;           // waiting for a join point (next buffer or keyframe)
+  bool waiting_keyframe = true;  // ... and that join point must be a keyframe
+  bool recovering = false;       // waiting because the lag policy moved it: frames count as skipped
+  uint64_t header_gen = 0;       // stream header generation already sent (0 = none)
+  size_t header_pos = 0;         // header units of the current generation already handed out
+  bool slow = false;             // past units-max: the server drops this client
   // Statistics.
   uint64_t units_sent = 0;
   uint64_t units_skipped = 0;
@@ -165,8 +165,8 @@ private:
   std::vector<UnitRef> header_;
   uint64_t header_gen_ = 0;
   std::vector<ClientCursor *> cursors_;
-  uint64_t next_seq_ = 0;       // seq of the next unit pushed
-  uint64_t next_offset_ = 0;    // stream bytes pushed so far
+  uint64_t next_seq_ = 0;     // seq of the next unit pushed
+  uint64_t next_offset_ = 0;  // stream bytes pushed so far
   bool have_keyframe_ = false;
   uint64_t last_keyframe_ = 0;  // seq of the newest keyframe pushed
 };

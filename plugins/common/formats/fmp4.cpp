@@ -70,15 +70,15 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
 
   w.begin("moov");
   w.begin("mvhd", 0);
-  w.u32(0);         // creation time
-  w.u32(0);         // modification time
-  w.u32(1000);      // timescale
-  w.u32(0);         // duration: unknown, live (Chromium then skips its render pre-roll)
+  w.u32(0);           // creation time
+  w.u32(0);           // modification time
+  w.u32(1000);        // timescale
+  w.u32(0);           // duration: unknown, live (Chromium then skips its render pre-roll)
   w.u32(0x00010000);  // rate 1.0
-  w.u16(0x0100);    // volume 1.0
+  w.u16(0x0100);      // volume 1.0
   w.zeros(10);
   unity_matrix(w);
-  w.zeros(24);      // pre_defined
+  w.zeros(24);          // pre_defined
   w.u32(kTrackId + 1);  // next_track_ID
   w.end();
 
@@ -137,8 +137,8 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.u32(0x00480000);  // 72 dpi
   w.u32(0x00480000);
   w.u32(0);
-  w.u16(1);  // frame count
-  w.zeros(32);  // compressor name
+  w.u16(1);       // frame count
+  w.zeros(32);    // compressor name
   w.u16(0x0018);  // depth
   w.u16(0xFFFF);  // pre_defined = -1
   w.begin("avcC");

@@ -45,9 +45,9 @@ struct VideoTrack {
 std::vector<uint8_t> init_segment(const VideoTrack &track);
 
 struct Sample {
-  uint64_t decode_time = 0;  // in the track timescale (tfdt)
-  uint32_t duration = 1;     // > 0 (Safari refuses zero durations)
-  uint32_t size = 0;         // bytes in mdat
+  uint64_t decode_time = 0;        // in the track timescale (tfdt)
+  uint32_t duration = 1;           // > 0 (Safari refuses zero durations)
+  uint32_t size = 0;               // bytes in mdat
   int32_t composition_offset = 0;  // PTS - DTS
   bool keyframe = false;
   // Capture wall-clock time as an NTP timestamp (RFC 5905 64-bit format); 0 = no prft box.

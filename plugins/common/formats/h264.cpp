@@ -46,9 +46,9 @@ namespace {
 const uint8_t kStartCode[4] = {0, 0, 0, 1};
 
 void append_start_code(GstBuffer *out) {
-  gst_buffer_append_memory(out, gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY,
-                                                       const_cast<uint8_t *>(kStartCode), 4, 0,
-                                                       4, nullptr, nullptr));
+  gst_buffer_append_memory(
+      out, gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(kStartCode), 4, 0,
+                                  4, nullptr, nullptr));
 }
 
 void append_copy(GstBuffer *out, const std::vector<uint8_t> &bytes) {
@@ -91,7 +91,8 @@ GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool paramete
     gst_buffer_unref(out);
     return nullptr;
   }
-  gst_buffer_copy_into(out, au, GstBufferCopyFlags(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS), 0, -1);
+  gst_buffer_copy_into(
+      out, au, GstBufferCopyFlags(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS), 0, -1);
   return out;
 }
 

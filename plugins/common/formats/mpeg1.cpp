@@ -54,7 +54,13 @@ std::vector<PictureStart> find_pictures(const uint8_t *data, size_t size) {
 }
 
 std::array<uint8_t, 8> jsmp_header(int width, int height) {
-  return {'j', 's', 'm', 'p', uint8_t(width >> 8), uint8_t(width), uint8_t(height >> 8),
+  return {'j',
+          's',
+          'm',
+          'p',
+          uint8_t(width >> 8),
+          uint8_t(width),
+          uint8_t(height >> 8),
           uint8_t(height)};
 }
 

@@ -35,8 +35,7 @@ void PacketAligner::push(const uint8_t *data, size_t size, std::vector<uint8_t> 
     const size_t left = pending_.size() - pos;
     // In sync, a sync byte is enough. Regaining sync takes a second one 188 bytes on, where the
     // data reaches that far (a lone 0x47 in garbage proves nothing).
-    if (p[0] == kSyncByte &&
-        (synced_ || left < 2 * kPacketSize || p[kPacketSize] == kSyncByte)) {
+    if (p[0] == kSyncByte && (synced_ || left < 2 * kPacketSize || p[kPacketSize] == kSyncByte)) {
       out->insert(out->end(), p, p + kPacketSize);
       pos += kPacketSize;
       synced_ = true;

@@ -20,7 +20,7 @@ bool starts_video_entry_point(const uint8_t *packet);
 // Cuts a byte stream into whole packets, however it is chunked. Bytes that do not line up with
 // sync bytes 188 apart are dropped (and counted) until the stream lines up again.
 class PacketAligner {
- public:
+public:
   // Appends bytes and moves every whole packet now complete to the end of `out`.
   void push(const uint8_t *data, size_t size, std::vector<uint8_t> *out);
   uint64_t bytes_skipped() const { return skipped_; }
@@ -29,7 +29,7 @@ class PacketAligner {
     synced_ = false;
   }
 
- private:
+private:
   std::vector<uint8_t> pending_;
   uint64_t skipped_ = 0;
   bool synced_ = false;  // the last packet taken ended where this one starts

@@ -51,7 +51,9 @@ bool FrameParser::fail(uint16_t code, const char *reason) {
   return false;
 }
 
-static bool is_control(Opcode op) { return static_cast<uint8_t>(op) & 0x8; }
+static bool is_control(Opcode op) {
+  return static_cast<uint8_t>(op) & 0x8;
+}
 
 // Close codes a peer may send (§7.4.1, §7.4.2): 1000–1003, 1007–1011, 3000–4999.
 static bool valid_close_code(uint16_t code) {

@@ -46,15 +46,15 @@ std::string server_frame(Opcode opcode, const void *payload, size_t len);
 std::string close_frame(uint16_t code, const std::string &reason);
 
 struct ParserLimits {
-  size_t max_frame_payload = 64 * 1024;   // one frame's payload
-  size_t max_message = 256 * 1024;        // all fragments of one message together
-  size_t max_fragments = 64;              // bounds "endless" fragmentation with empty frames
+  size_t max_frame_payload = 64 * 1024;  // one frame's payload
+  size_t max_message = 256 * 1024;       // all fragments of one message together
+  size_t max_fragments = 64;             // bounds "endless" fragmentation with empty frames
 };
 
 // One complete client message or control frame.
 struct ClientMessage {
-  Opcode opcode;          // Text, Binary, Close, Ping or Pong (never Continuation)
-  std::string payload;    // unmasked; for Close, the code and reason bytes as sent
+  Opcode opcode;            // Text, Binary, Close, Ping or Pong (never Continuation)
+  std::string payload;      // unmasked; for Close, the code and reason bytes as sent
   uint16_t close_code = 0;  // for Close: the code the client sent, or 1005 when it sent none
 };
 

@@ -38,12 +38,18 @@ const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n
 
 Client::Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
                Framing framing, Delivery delivery, std::string preamble)
-    : mount_(mount), id_(id), peer_(std::move(peer)), framing_(framing),
-      stream_(G_IO_STREAM(g_object_ref(stream))), socket_(G_SOCKET(g_object_ref(socket))),
+    : mount_(mount),
+      id_(id),
+      peer_(std::move(peer)),
+      framing_(framing),
+      stream_(G_IO_STREAM(g_object_ref(stream))),
+      socket_(G_SOCKET(g_object_ref(socket))),
       in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
       out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))),
-      parser_(mount->settings().client_limits), connect_time_(g_get_real_time()),
-      connect_mono_(g_get_monotonic_time()), last_progress_(connect_mono_) {
+      parser_(mount->settings().client_limits),
+      connect_time_(g_get_real_time()),
+      connect_mono_(g_get_monotonic_time()),
+      last_progress_(connect_mono_) {
   const int fd = g_socket_get_fd(socket_);
   int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kLatestNotSentLowat;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -266,7 +272,8 @@ void Client::handle(const ws::ClientMessage &msg) {
   case ws::Opcode::Close:
     // Echo the close (§5.5.1) once the frame in progress is out, then hang up.
     GST_DEBUG("client %" G_GUINT64_FORMAT ": sent close %u", id_, msg.close_code);
-    queue_control(ws::close_frame(msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, ""));
+    queue_control(
+        ws::close_frame(msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, ""));
     close_after_flush_ = true;
     flush();
     break;
@@ -294,8 +301,10 @@ void Client::tick(gint64 now) {
     return;
   }
   if (s.timeout && want_write_ && (now - last_progress_) * 1000 >= gint64(s.timeout)) {
-    GST_INFO("client %" G_GUINT64_FORMAT ": no write progress for %" G_GINT64_FORMAT " ms; "
-             "closing", id_, (now - last_progress_) / 1000);
+    GST_INFO("client %" G_GUINT64_FORMAT ": no write progress for %" G_GINT64_FORMAT
+             " ms; "
+             "closing",
+             id_, (now - last_progress_) / 1000);
     close(ClientStatus::Slow, 0, nullptr);
     return;
   }

@@ -14,9 +14,9 @@
 // lag is visible to the lag policy instead of hiding in the kernel.
 #pragma once
 
+#include "formats/ws_frame.h"
 #include "net/epoll_source.h"
 #include "net/mount.h"
-#include "formats/ws_frame.h"
 
 #include <gio/gio.h>
 
@@ -61,10 +61,10 @@ public:
 private:
   // One thing to write, whole: control bytes, then a unit's payload, then the multipart tail.
   struct Pending {
-    std::string control;   // a control frame, or the framing a unit needs on this connection
-    UnitRef unit;          // null for control data alone
-    bool tail = false;     // the next multipart boundary follows the unit
-    size_t offset = 0;     // bytes of it already written
+    std::string control;  // a control frame, or the framing a unit needs on this connection
+    UnitRef unit;         // null for control data alone
+    bool tail = false;    // the next multipart boundary follows the unit
+    size_t offset = 0;    // bytes of it already written
     size_t size() const;
   };
   Pending framed(UnitRef unit) const;
@@ -82,17 +82,17 @@ private:
   GSocket *socket_;
   GPollableInputStream *in_;
   GPollableOutputStream *out_;
-  EpollSource *poller_ = nullptr;     // the server's, while started and not closed
+  EpollSource *poller_ = nullptr;  // the server's, while started and not closed
   bool want_write_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
   ws::FrameParser parser_;
-  std::deque<Pending> pending_;       // whole frames being written, in order
+  std::deque<Pending> pending_;  // whole frames being written, in order
 
-  const gint64 connect_time_;         // real time, µs
-  const gint64 connect_mono_;         // monotonic, µs
-  gint64 last_progress_;              // last successful write, monotonic µs
-  gint64 ping_sent_ = 0;              // when the outstanding ping left, 0 = none outstanding
+  const gint64 connect_time_;  // real time, µs
+  const gint64 connect_mono_;  // monotonic, µs
+  gint64 last_progress_;       // last successful write, monotonic µs
+  gint64 ping_sent_ = 0;       // when the outstanding ping left, 0 = none outstanding
   gint64 last_ping_ = 0;
   gint64 rtt_us_ = -1;
   uint64_t bytes_sent_ = 0;

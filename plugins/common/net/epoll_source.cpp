@@ -29,7 +29,9 @@ gboolean dispatch(GSource *source, GSourceFunc, gpointer) {
 
 GSourceFuncs funcs = {nullptr, nullptr, dispatch, nullptr, nullptr, nullptr};
 
-uint32_t interest(bool want_write) { return want_write ? EPOLLIN | EPOLLOUT : EPOLLIN; }
+uint32_t interest(bool want_write) {
+  return want_write ? EPOLLIN | EPOLLOUT : EPOLLIN;
+}
 
 }  // namespace
 
@@ -68,6 +70,8 @@ void EpollSource::modify(int fd, FdWatcher *watcher, bool want_write) {
   epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
 }
 
-void EpollSource::remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EpollSource::remove(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 }  // namespace camcast

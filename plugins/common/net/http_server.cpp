@@ -39,8 +39,8 @@ void init_debug() {
 GSocketAddress *resolve(const std::string &address, int port, GError **error) {
   GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
   if (!inet) {
-    GList *found = g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr,
-                                             nullptr);
+    GList *found =
+        g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr, nullptr);
     if (!found) {
       g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                   "address \"%s\" is neither an IP address nor a name this machine can resolve",
@@ -72,8 +72,8 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
           return server;
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                     "port %d on %s already serves other sinks with other TLS settings (give "
-                    "sinks on one port the same tls-certificate, tls-key and http-port)", port,
-                    address.c_str());
+                    "sinks on one port the same tls-certificate, tls-key and http-port)",
+                    port, address.c_str());
         return nullptr;
       }
       registry_changed.wait(lk);  // the previous server on this port is still closing it
@@ -98,8 +98,11 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
 }
 
 HttpServer::HttpServer(std::string address, int port, TlsSettings tls)
-    : address_(std::move(address)), port_(port), tls_(std::move(tls)),
-      context_(g_main_context_new()), loop_(g_main_loop_new(context_, FALSE)) {}
+    : address_(std::move(address)),
+      port_(port),
+      tls_(std::move(tls)),
+      context_(g_main_context_new()),
+      loop_(g_main_loop_new(context_, FALSE)) {}
 
 HttpServer::~HttpServer() {
   if (thread_.joinable()) {
@@ -123,8 +126,7 @@ namespace {
 
 // Listens on address:port and returns the port bound (port 0 asks for any), or -1 with `error`
 // in words a person can act on.
-int listen_on(SoupServer *soup, const std::string &address, int port, bool https,
-              GError **error) {
+int listen_on(SoupServer *soup, const std::string &address, int port, bool https, GError **error) {
   GError *err = nullptr;
   GSocketAddress *sa = resolve(address, port, &err);
   GSList *before = soup_server_get_listeners(soup);
@@ -154,14 +156,16 @@ int listen_on(SoupServer *soup, const std::string &address, int port, bool https
   } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
                 "%sport %d on %s is already in use by another program (choose another port, "
-                "or port=0 for any free one)", what, port, address.c_str());
+                "or port=0 for any free one)",
+                what, port, address.c_str());
   } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                 "not allowed to listen on %sport %d of %s (ports below 1024 need privileges; "
-                "use 8080 or another port above 1023)", what, port, address.c_str());
+                "use 8080 or another port above 1023)",
+                what, port, address.c_str());
   } else {
-    g_set_error(error, err->domain, err->code, "cannot listen on %s %sport %d: %s",
-                address.c_str(), what, port, err->message);
+    g_set_error(error, err->domain, err->code, "cannot listen on %s %sport %d: %s", address.c_str(),
+                what, port, err->message);
   }
   g_clear_error(&err);
   g_slist_free(before);
@@ -183,8 +187,7 @@ bool HttpServer::start(GError **error) {
     soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", "tls-certificate",
                             certificate, nullptr);
     soup_server_add_handler(soup_, nullptr, &HttpServer::handle_request, this, nullptr);
-    soup_server_add_early_handler(soup_, nullptr, &HttpServer::handle_request_head, this,
-                                  nullptr);
+    soup_server_add_early_handler(soup_, nullptr, &HttpServer::handle_request_head, this, nullptr);
     GError *err = nullptr;
     port_ = listen_on(soup_, address_, port_, certificate != nullptr, &err);
     if (port_ >= 0 && tls_.http_port >= 0)
@@ -242,14 +245,17 @@ void HttpServer::invoke_sync(const std::function<void()> &fn) {
   } call{fn};
   GSource *source = g_idle_source_new();
   g_source_set_priority(source, G_PRIORITY_HIGH);
-  g_source_set_callback(source, +[](gpointer data) -> gboolean {
-    auto *c = static_cast<Call *>(data);
-    c->fn();
-    std::lock_guard<std::mutex> lk(c->lock);
-    c->done = true;
-    c->cond.notify_one();
-    return G_SOURCE_REMOVE;
-  }, &call, nullptr);
+  g_source_set_callback(
+      source,
+      +[](gpointer data) -> gboolean {
+        auto *c = static_cast<Call *>(data);
+        c->fn();
+        std::lock_guard<std::mutex> lk(c->lock);
+        c->done = true;
+        c->cond.notify_one();
+        return G_SOURCE_REMOVE;
+      },
+      &call, nullptr);
   g_source_attach(source, context_);
   g_source_unref(source);
   std::unique_lock<std::mutex> lk(call.lock);
@@ -283,7 +289,8 @@ std::shared_ptr<Mount> HttpServer::add_mount(const std::shared_ptr<Mount> &mount
   if (!serving)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                 "path %s on port %d is already served by another sink in this process "
-                "(give each sink its own path)", mount->path().c_str(), port_);
+                "(give each sink its own path)",
+                mount->path().c_str(), port_);
   return serving;
 }
 
@@ -410,7 +417,8 @@ bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
   if (!ok)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                 "port %d already serves other sinks with another access token or origins "
-                "(give sinks on one port the same access settings)", port_);
+                "(give sinks on one port the same access settings)",
+                port_);
   return ok;
 }
 
@@ -421,17 +429,22 @@ namespace {
 std::string login_page(const std::string &next, const char *problem) {
   g_autofree char *escaped = g_markup_escape_text(next.c_str(), -1);
   return std::string(
-      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>camcast: log in</title><style>body{font:16px system-ui,sans-serif;background:#111;"
-      "color:#eee;display:flex;justify-content:center;margin-top:15vh}form{display:grid;gap:.6em;"
-      "min-width:16em}input,button{font:inherit;padding:.4em}.problem{color:#f88}</style></head>"
-      "<body><form method=\"post\" action=\"/login\"><h1>camcast</h1>") +
+             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             "<title>camcast: log in</title><style>body{font:16px "
+             "system-ui,sans-serif;background:#111;"
+             "color:#eee;display:flex;justify-content:center;margin-top:15vh}form{display:grid;gap:"
+             ".6em;"
+             "min-width:16em}input,button{font:inherit;padding:.4em}.problem{color:#f88}</style></"
+             "head>"
+             "<body><form method=\"post\" action=\"/login\"><h1>camcast</h1>") +
          (problem ? std::string("<p class=\"problem\">") + problem + "</p>" : "") +
          "<label>User <input name=\"user\" autocomplete=\"username\" required autofocus></label>"
          "<label>Password <input name=\"password\" type=\"password\" "
          "autocomplete=\"current-password\" required></label>"
-         "<input type=\"hidden\" name=\"next\" value=\"" + escaped + "\">"
+         "<input type=\"hidden\" name=\"next\" value=\"" +
+         escaped +
+         "\">"
          "<button type=\"submit\">Log in</button></form></body></html>\n";
 }
 
@@ -439,7 +452,8 @@ std::string login_page(const std::string &next, const char *problem) {
 std::string local_path(const std::string &next) {
   return next.size() > 0 && next[0] == '/' && (next.size() < 2 || next[1] != '/') &&
                  next.find_first_of("\\\r\n") == std::string::npos
-             ? next : "/";
+             ? next
+             : "/";
 }
 
 void redirect(SoupServerMessage *msg, const std::string &location) {
@@ -493,9 +507,9 @@ void HttpServer::login(SoupServerMessage *msg) {
   }
   throttle_.succeeded(address);
   GST_INFO("%s: %s logged in", address.c_str(), user.c_str());
-  soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
-                              auth::session_cookie(policy_, now, tls, policy_.session_seconds)
-                                  .c_str());
+  soup_message_headers_append(
+      soup_server_message_get_response_headers(msg), "Set-Cookie",
+      auth::session_cookie(policy_, now, tls, policy_.session_seconds).c_str());
   redirect(msg, next);
 }
 
@@ -504,8 +518,8 @@ bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocke
   // /metrics for a scraper: its own bearer token, required whenever one is set.
   if (g_str_equal(path, "/metrics") && !policy_.metrics_token.empty()) {
     const char *authorization = soup_message_headers_get_one(request, "Authorization");
-    if (authorization && auth::constant_time_equal(authorization,
-                                                   "Bearer " + policy_.metrics_token))
+    if (authorization &&
+        auth::constant_time_equal(authorization, "Bearer " + policy_.metrics_token))
       return true;
     if (!policy_.enabled()) {
       respond(msg, SOUP_STATUS_UNAUTHORIZED, "text/plain",
@@ -582,8 +596,8 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
     const int64_t expires = g_get_real_time() / G_USEC_PER_SEC + ttl;
     const std::string token = auth::sign(policy_.key(), canonical, expires);
     respond(msg, SOUP_STATUS_OK, "application/json",
-            "{\"token\":\"" + token + "\",\"path\":\"" + canonical + "\",\"expires\":" +
-                std::to_string(expires) + "}\n");
+            "{\"token\":\"" + token + "\",\"path\":\"" + canonical +
+                "\",\"expires\":" + std::to_string(expires) + "}\n");
     return;
   }
   if (p == "/api/streams") {
@@ -625,8 +639,8 @@ void complete_upgrade(SoupServerMessage *msg, gpointer data) {
   auto *up = static_cast<Upgrade *>(data);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   auto mount = up->mount.lock();
-  if (mount && mount->server() && stream && G_IS_POLLABLE_INPUT_STREAM(
-                   g_io_stream_get_input_stream(stream)))
+  if (mount && mount->server() && stream &&
+      G_IS_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream)))
     mount->accept_websocket(stream, up->socket, up->peer);
   else if (stream)
     g_io_stream_close(stream, nullptr, nullptr);
@@ -648,9 +662,9 @@ void HttpServer::upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &m
   }
   const char *host = soup_server_message_get_remote_host(msg);
   auto *up = new Upgrade{mount, G_SOCKET(g_object_ref(socket)), host ? host : "?"};
-  g_signal_connect_data(msg, "wrote-informational", G_CALLBACK(complete_upgrade), up,
-                        [](gpointer data, GClosure *) { delete static_cast<Upgrade *>(data); },
-                        GConnectFlags(0));
+  g_signal_connect_data(
+      msg, "wrote-informational", G_CALLBACK(complete_upgrade), up,
+      [](gpointer data, GClosure *) { delete static_cast<Upgrade *>(data); }, GConnectFlags(0));
 }
 
 }  // namespace camcast

@@ -10,10 +10,10 @@
 #pragma once
 
 #include "access/auth.h"
-#include "net/mount.h"
-#include "net/mount_table.h"
 #include "access/tls.h"
 #include "access/users.h"
+#include "net/mount.h"
+#include "net/mount_table.h"
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
@@ -102,7 +102,7 @@ private:
   users::LoginThrottle throttle_;
   bool allowed(SoupServerMessage *msg, const char *path, bool websocket);
   void login(SoupServerMessage *msg);
-  std::shared_ptr<HttpServer> self_hold_;    // keeps the server up while mounts linger
+  std::shared_ptr<HttpServer> self_hold_;  // keeps the server up while mounts linger
   void drop_mount(const std::shared_ptr<Mount> &mount);
 };
 

@@ -1,7 +1,7 @@
 #include "net/mount.h"
 
-#include "net/http_server.h"
 #include "net/client.h"
+#include "net/http_server.h"
 
 #include <cstring>
 
@@ -23,13 +23,13 @@ const char *client_status_nick(ClientStatus status) {
 }
 
 struct Mount::Command {
-  GstBuffer *buffer = nullptr;        // a unit, or
-  std::vector<GstBuffer *> header;    // a new stream header (when buffer is null)
-  std::string header_text;            // sent first, as a text message, when not empty
+  GstBuffer *buffer = nullptr;      // a unit, or
+  std::vector<GstBuffer *> header;  // a new stream header (when buffer is null)
+  std::string header_text;          // sent first, as a text message, when not empty
   bool keyframe = false;
   GstClockTime ts = GST_CLOCK_TIME_NONE;
   int64_t capture_us = -1;
-  bool drop_units = false;            // instead of a header: forget the queued units
+  bool drop_units = false;  // instead of a header: forget the queued units
 };
 
 namespace {
@@ -39,12 +39,15 @@ std::atomic<uint64_t> next_client_id{1};
 
 // A source the producer makes ready from any thread (g_source_set_ready_time is thread-safe).
 GSourceFuncs inbox_source_funcs = {
-    nullptr, nullptr,
+    nullptr,
+    nullptr,
     [](GSource *source, GSourceFunc callback, gpointer data) -> gboolean {
       g_source_set_ready_time(source, -1);
       return callback(data);
     },
-    nullptr, nullptr, nullptr};
+    nullptr,
+    nullptr,
+    nullptr};
 
 // A queued unit whose wire prefix is its WebSocket frame header (the same for every client, so
 // computed once). Takes the caller's reference to `buffer`. With `info`, the message starts with
@@ -84,8 +87,10 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capt
   if (!inbox_source_)
     return;  // not served: nobody could receive it
   if (inbox_units_ >= kMaxInboxUnits && !inbox_overflowed_) {
-    GST_WARNING("%s: the server thread is %zu frames behind; dropping them up to the next "
-                "keyframe", path_.c_str(), inbox_units_);
+    GST_WARNING(
+        "%s: the server thread is %zu frames behind; dropping them up to the next "
+        "keyframe",
+        path_.c_str(), inbox_units_);
     drop_inbox_units();
     inbox_overflowed_ = true;
   }
@@ -288,9 +293,9 @@ void Mount::accept_multipart(SoupServerMessage *msg) {
   g_object_ref(socket);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   if (stream && G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))) {
-    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nCache-Control: " +
-                       no_store + "\r\nPragma: no-cache\r\nConnection: close\r\n\r\n--" +
-                       kMultipartBoundary + "\r\n";
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nCache-Control: " + no_store +
+        "\r\nPragma: no-cache\r\nConnection: close\r\n\r\n--" + kMultipartBoundary + "\r\n";
     add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
                                         Framing::Multipart, Delivery::Latest, std::move(head)));
   } else if (stream) {

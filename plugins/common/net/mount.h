@@ -13,8 +13,8 @@
 #include <libsoup/soup.h>
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,9 +33,9 @@ const char *client_status_nick(ClientStatus status);
 
 struct MountSettings {
   LagPolicy policy;
-  guint keepalive_interval = 10;       // s between pings, 0 = no pings
-  guint keepalive_pong_timeout = 20;   // s without the pong before the client is dropped
-  guint64 timeout = 0;                 // ns a client may make no write progress, 0 = no limit
+  guint keepalive_interval = 10;      // s between pings, 0 = no pings
+  guint keepalive_pong_timeout = 20;  // s without the pong before the client is dropped
+  guint64 timeout = 0;                // ns a client may make no write progress, 0 = no limit
   ws::ParserLimits client_limits{4 * 1024, 16 * 1024, 16};  // control messages are small
   // How WebSocket clients are fed. With Delivery::Pull every binary message starts with 16
   // bytes: the unit's capture time (µs since the epoch, -1 unknown) and its number, both
@@ -46,16 +46,16 @@ struct MountSettings {
 struct ClientStats {
   uint64_t id = 0;
   std::string peer;
-  gint64 connect_time = 0;          // real time, µs since the epoch
-  gint64 connected_us = 0;          // how long it has been connected
+  gint64 connect_time = 0;  // real time, µs since the epoch
+  gint64 connected_us = 0;  // how long it has been connected
   uint64_t bytes_sent = 0;
   uint64_t units_sent = 0;
   uint64_t units_skipped = 0;
   uint64_t recoveries = 0;
-  int64_t lag_units = 0;            // in buffers
+  int64_t lag_units = 0;  // in buffers
   int64_t lag_bytes = 0;
-  int64_t lag_time = 0;             // ns
-  gint64 rtt_us = -1;               // from the last ping/pong, -1 = not measured yet
+  int64_t lag_time = 0;  // ns
+  gint64 rtt_us = -1;    // from the last ping/pong, -1 = not measured yet
 };
 
 struct MountStats {
@@ -169,8 +169,8 @@ private:
   // into libsoup, GStreamer or the delegate.
   std::mutex lock_;
   std::vector<Command> inbox_;
-  size_t inbox_units_ = 0;           // units (not headers) in inbox_
-  bool inbox_overflowed_ = false;    // dropping until the next keyframe
+  size_t inbox_units_ = 0;         // units (not headers) in inbox_
+  bool inbox_overflowed_ = false;  // dropping until the next keyframe
   std::unique_ptr<MountSettings> pending_settings_;
   GSource *inbox_source_ = nullptr;  // wakes the server thread; set while attached
 

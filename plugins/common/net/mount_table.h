@@ -14,7 +14,8 @@ namespace camcast {
 // segments. Returns false (and leaves `out` alone) for a path that cannot be a mount.
 bool normalize_mount_path(std::string_view path, std::string *out);
 
-template <typename T> class MountTable {
+template <typename T>
+class MountTable {
 public:
   // False when the path is taken.
   bool add(const std::string &path, T value) { return map_.emplace(path, value).second; }

@@ -75,17 +75,20 @@ std::string render_index(const std::vector<MountStats> &mounts) {
   if (mounts.empty()) {
     out += "<p>No streams are being served right now.</p>\n";
   } else {
-    out += "<table>\n<tr><th>stream</th><th>kind</th><th>viewers</th><th>frames</th>"
-           "<th>received</th></tr>\n";
+    out +=
+        "<table>\n<tr><th>stream</th><th>kind</th><th>viewers</th><th>frames</th>"
+        "<th>received</th></tr>\n";
     for (const MountStats &m : mounts)
-      out += format("<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%zu</td>"
-                    "<td>%" PRIu64 "</td><td>%.1f MB</td></tr>\n",
-                    html(m.path).c_str(), html(m.path).c_str(), html(m.kind).c_str(),
-                    m.clients.size(), m.units_in, m.bytes_in / 1e6);
+      out += format(
+          "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%zu</td>"
+          "<td>%" PRIu64 "</td><td>%.1f MB</td></tr>\n",
+          html(m.path).c_str(), html(m.path).c_str(), html(m.kind).c_str(), m.clients.size(),
+          m.units_in, m.bytes_in / 1e6);
     out += "</table>\n";
   }
-  out += "<p><a href=\"/api/streams\">/api/streams</a> · <a href=\"/metrics\">/metrics</a></p>\n"
-         "</body></html>\n";
+  out +=
+      "<p><a href=\"/api/streams\">/api/streams</a> · <a href=\"/metrics\">/metrics</a></p>\n"
+      "</body></html>\n";
   return out;
 }
 
@@ -93,25 +96,26 @@ std::string render_streams_json(const std::vector<MountStats> &mounts) {
   std::string out = "{\"streams\":[";
   for (size_t i = 0; i < mounts.size(); i++) {
     const MountStats &m = mounts[i];
-    out += (i ? "," : "") + format("{\"path\":%s,\"kind\":%s,\"frames_in\":%" PRIu64
-                                   ",\"bytes_in\":%" PRIu64 ",\"queued_frames\":%zu,"
-                                   "\"queued_bytes\":%" PRIu64 ",\"clients_total\":%" PRIu64
-                                   ",\"frames_dropped_in\":%" PRIu64 ",\"clients\":[",
-                                   json_string(m.path).c_str(), json_string(m.kind).c_str(),
-                                   m.units_in, m.bytes_in, m.queued_units, m.queued_bytes,
-                                   m.clients_total, m.units_dropped_in);
+    out += (i ? "," : "") +
+           format("{\"path\":%s,\"kind\":%s,\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+                  ",\"queued_frames\":%zu,"
+                  "\"queued_bytes\":%" PRIu64 ",\"clients_total\":%" PRIu64
+                  ",\"frames_dropped_in\":%" PRIu64 ",\"clients\":[",
+                  json_string(m.path).c_str(), json_string(m.kind).c_str(), m.units_in, m.bytes_in,
+                  m.queued_units, m.queued_bytes, m.clients_total, m.units_dropped_in);
     for (size_t j = 0; j < m.clients.size(); j++) {
       const ClientStats &c = m.clients[j];
-      out += (j ? "," : "") +
-             format("{\"id\":%" PRIu64 ",\"peer\":%s,\"connected_seconds\":%.3f,"
-                    "\"bytes_sent\":%" PRIu64 ",\"frames_sent\":%" PRIu64
-                    ",\"frames_skipped\":%" PRIu64 ",\"recoveries\":%" PRIu64
-                    ",\"lag_frames\":%" PRId64 ",\"lag_bytes\":%" PRId64
-                    ",\"lag_seconds\":%.3f,\"rtt_ms\":%s}",
-                    c.id, json_string(c.peer).c_str(), c.connected_us / 1e6, c.bytes_sent,
-                    c.units_sent, c.units_skipped, c.recoveries, c.lag_units, c.lag_bytes,
-                    c.lag_time / 1e9,
-                    c.rtt_us < 0 ? "null" : format("%.3f", c.rtt_us / 1e3).c_str());
+      out +=
+          (j ? "," : "") + format("{\"id\":%" PRIu64
+                                  ",\"peer\":%s,\"connected_seconds\":%.3f,"
+                                  "\"bytes_sent\":%" PRIu64 ",\"frames_sent\":%" PRIu64
+                                  ",\"frames_skipped\":%" PRIu64 ",\"recoveries\":%" PRIu64
+                                  ",\"lag_frames\":%" PRId64 ",\"lag_bytes\":%" PRId64
+                                  ",\"lag_seconds\":%.3f,\"rtt_ms\":%s}",
+                                  c.id, json_string(c.peer).c_str(), c.connected_us / 1e6,
+                                  c.bytes_sent, c.units_sent, c.units_skipped, c.recoveries,
+                                  c.lag_units, c.lag_bytes, c.lag_time / 1e9,
+                                  c.rtt_us < 0 ? "null" : format("%.3f", c.rtt_us / 1e3).c_str());
     }
     out += "]}";
   }
@@ -151,15 +155,15 @@ std::string render_metrics(const std::vector<MountStats> &mounts) {
     }
   }
   for (size_t f = 0; f < G_N_ELEMENTS(client_families); f++) {
-    out += format("# HELP %s %s\n# TYPE %s %s\n", client_families[f].name,
-                  client_families[f].help, client_families[f].name, client_families[f].type);
+    out += format("# HELP %s %s\n# TYPE %s %s\n", client_families[f].name, client_families[f].help,
+                  client_families[f].name, client_families[f].type);
     for (const MountStats &m : mounts)
       for (const ClientStats &c : m.clients) {
-        const std::string value =
-            f == 5 ? format("%.3f", c.connected_us / 1e6)
-                   : std::to_string(std::vector<int64_t>{
-                         int64_t(c.bytes_sent), int64_t(c.units_sent), int64_t(c.units_skipped),
-                         c.lag_units, c.lag_bytes}[f]);
+        const std::string value = f == 5
+                                      ? format("%.3f", c.connected_us / 1e6)
+                                      : std::to_string(std::vector<int64_t>{
+                                            int64_t(c.bytes_sent), int64_t(c.units_sent),
+                                            int64_t(c.units_skipped), c.lag_units, c.lag_bytes}[f]);
         out += format("%s{stream=\"%s\",client=\"%" PRIu64 "\"} %s\n", client_families[f].name,
                       label(m.path).c_str(), c.id, value.c_str());
       }

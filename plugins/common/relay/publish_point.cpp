@@ -13,8 +13,8 @@ namespace {
 
 void answer(SoupServerMessage *msg, guint status, const std::string &text) {
   soup_server_message_set_status(msg, status, nullptr);
-  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                   text.data(), text.size());
+  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, text.data(),
+                                   text.size());
 }
 
 // Refuses a publisher before its body. With "Expect: 100-continue" (relaysink, curl) libsoup
@@ -34,7 +34,8 @@ void refuse(SoupServerMessage *msg, guint status, const std::string &text) {
 }  // namespace
 
 PublishPoint::PublishPoint(Settings settings, PacketsFn packets, PublisherFn publisher)
-    : settings_(std::move(settings)), packets_(std::move(packets)),
+    : settings_(std::move(settings)),
+      packets_(std::move(packets)),
       publisher_fn_(std::move(publisher)) {}
 
 PublishPoint::~PublishPoint() {
@@ -66,8 +67,8 @@ bool PublishPoint::upload(SoupServerMessage *msg, std::string_view rest) {
   // after it), or a bearer token.
   std::string given(rest.substr(rest.empty() ? 0 : 1));
   given = given.substr(0, given.find('/'));
-  const char *authorization = soup_message_headers_get_one(
-      soup_server_message_get_request_headers(msg), "Authorization");
+  const char *authorization =
+      soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
   if (authorization && g_str_has_prefix(authorization, "Bearer "))
     given = authorization + 7;
   if (!settings_.secret.empty() && !auth::constant_time_equal(given, settings_.secret)) {
@@ -121,8 +122,7 @@ void PublishPoint::finished(SoupServerMessage *msg, gpointer data) {
 }
 
 void PublishPoint::tick(gint64 now) {
-  if (publisher_ && settings_.stall_timeout_us > 0 &&
-      now - last_data_ > settings_.stall_timeout_us)
+  if (publisher_ && settings_.stall_timeout_us > 0 && now - last_data_ > settings_.stall_timeout_us)
     cut_off("it sent nothing for " + std::to_string(settings_.stall_timeout_us / G_USEC_PER_SEC) +
             " s");
 }

@@ -15,8 +15,8 @@
 // Server thread only, like every MountDelegate.
 #pragma once
 
-#include "net/mount.h"
 #include "formats/mpegts.h"
+#include "net/mount.h"
 
 #include <libsoup/soup.h>
 
@@ -30,14 +30,14 @@ namespace camcast {
 class PublishPoint final : public MountDelegate {
 public:
   struct Settings {
-    std::string secret;         // empty: anyone may publish
+    std::string secret;  // empty: anyone may publish
     gint64 stall_timeout_us = 5 * G_USEC_PER_SEC;
   };
   // Whole packets from the publisher; `discont` on the first of a new publisher.
   using PacketsFn = std::function<void(std::vector<uint8_t> &&packets, bool discont)>;
   // A publisher came (true) or went (false); `what`: its address, or why it went.
-  using PublisherFn = std::function<void(bool live, const std::string &peer,
-                                         const std::string &what)>;
+  using PublisherFn =
+      std::function<void(bool live, const std::string &peer, const std::string &what)>;
 
   // Bytes without a single MPEG-TS packet after which a publisher is cut off.
   static constexpr uint64_t kMaxGarbage = 64 * 1024;
@@ -70,8 +70,8 @@ private:
   std::string peer_;
   mpegts::PacketAligner aligner_;
   bool discont_ = true;
-  gint64 last_data_ = 0;                    // monotonic µs
-  uint64_t skipped_at_packet_ = 0;          // aligner's skipped count at the last packet
+  gint64 last_data_ = 0;            // monotonic µs
+  uint64_t skipped_at_packet_ = 0;  // aligner's skipped count at the last packet
   uint64_t bytes_received_ = 0;
 };
 

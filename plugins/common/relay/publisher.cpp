@@ -141,8 +141,7 @@ bool write_all(GOutputStream *out, const std::string &data, GCancellable *cancel
 }  // namespace
 
 RelayPublisher::RelayPublisher(Settings settings, EventFn event)
-    : settings_(std::move(settings)), event_(std::move(event)),
-      cancellable_(g_cancellable_new()) {
+    : settings_(std::move(settings)), event_(std::move(event)), cancellable_(g_cancellable_new()) {
   static gsize once = 0;
   if (g_once_init_enter(&once)) {
     GST_DEBUG_CATEGORY_INIT(camcast_push_debug, "camcastpush", 0, "camcast relay push");
@@ -170,7 +169,8 @@ bool RelayPublisher::start(GError **error) {
       (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "location \"%s\" is not an http:// or https:// URL of a relay (like "
-                "http://relay.example:8080/publish/SECRET)", settings_.location.c_str());
+                "http://relay.example:8080/publish/SECRET)",
+                settings_.location.c_str());
     g_clear_error(&err);
     return false;
   }
@@ -252,8 +252,7 @@ void RelayPublisher::run() {
     }
     if (g_get_monotonic_time() - began >= kStableUs)
       backoff = settings_.backoff_initial_ms;
-    GST_WARNING("%s: %s; trying again in %d ms", settings_.location.c_str(), why.c_str(),
-                backoff);
+    GST_WARNING("%s: %s; trying again in %d ms", settings_.location.c_str(), why.c_str(), backoff);
     event_(false, why);
     if (!wait_backoff(backoff))
       break;
@@ -270,8 +269,8 @@ std::string RelayPublisher::connect_and_stream() {
   g_socket_client_set_tls(client, https);
   if (ca_)
     g_signal_connect(client, "event",
-                     G_CALLBACK(+[](GSocketClient *, GSocketClientEvent event,
-                                    GSocketConnectable *, GIOStream *connection, gpointer ca) {
+                     G_CALLBACK(+[](GSocketClient *, GSocketClientEvent event, GSocketConnectable *,
+                                    GIOStream *connection, gpointer ca) {
                        if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING)
                          g_tls_connection_set_database(G_TLS_CONNECTION(connection),
                                                        G_TLS_DATABASE(ca));
@@ -282,8 +281,8 @@ std::string RelayPublisher::connect_and_stream() {
       g_socket_client_connect_to_host(client, host, guint16(port), cancellable_, &error);
   g_object_unref(client);
   if (!conn) {
-    std::string why = std::string("cannot connect to ") + host + ":" + std::to_string(port) +
-                      ": " + error->message;
+    std::string why = std::string("cannot connect to ") + host + ":" + std::to_string(port) + ": " +
+                      error->message;
     if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
       why += ca_ ? " (not signed by tls-ca-file, or not for this host)"
                  : " (a relay with its own certificate needs tls-ca-file)";
@@ -301,7 +300,8 @@ std::string RelayPublisher::connect_and_stream() {
     path += std::string("?") + g_uri_get_query(uri_);
   std::string head = "POST " + path + " HTTP/1.1\r\nHost: " + host +
                      (g_uri_get_port(uri_) > 0 ? ":" + std::to_string(port) : "") +
-                     "\r\nUser-Agent: camcast/" PACKAGE_VERSION "\r\n"
+                     "\r\nUser-Agent: camcast/" PACKAGE_VERSION
+                     "\r\n"
                      "Content-Type: video/mp2t\r\nTransfer-Encoding: chunked\r\n"
                      // A relay that refuses (wrong secret, another camera) says so before the
                      // stream: libsoup answers a request without this only after its body.

@@ -34,12 +34,12 @@ std::string describe_relay_answer(std::string_view answer);
 class RelayPublisher {
 public:
   struct Settings {
-    std::string location;        // http://host[:port]/path or https://…
-    std::string secret;          // sent as "Authorization: Bearer"; empty: none (in the URL)
-    std::string ca_file;         // PEM CA certificates to trust besides the system's
+    std::string location;  // http://host[:port]/path or https://…
+    std::string secret;    // sent as "Authorization: Bearer"; empty: none (in the URL)
+    std::string ca_file;   // PEM CA certificates to trust besides the system's
     int backoff_initial_ms = 250;
     int backoff_max_ms = 10000;
-    int timeout_s = 10;          // connecting, and a write that makes no progress
+    int timeout_s = 10;  // connecting, and a write that makes no progress
     size_t max_queued_bytes = 4 * 1024 * 1024;
   };
   struct Stats {

@@ -37,9 +37,9 @@ struct Conn {
   // Frame parser state.
   uint8_t hdr[10];
   size_t hdr_have = 0, hdr_need = 2;
-  uint64_t left = 0;        // payload bytes still to read
-  uint64_t got = 0;         // payload bytes read of the current message
-  uint8_t head[16];         // first 16 payload bytes: timestamp, index
+  uint64_t left = 0;  // payload bytes still to read
+  uint64_t got = 0;   // payload bytes read of the current message
+  uint8_t head[16];   // first 16 payload bytes: timestamp, index
   bool in_payload = false;
   uint8_t opcode = 0;
   int64_t last_index = -1;
@@ -136,7 +136,8 @@ int connect_ws(int port, const std::string &path, int rcvbuf) {
     close(fd);
     return -1;
   }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+  std::string req = "GET " + path +
+                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     "Sec-WebSocket-Version: 13\r\n\r\n";
   if (write(fd, req.data(), req.size()) != ssize_t(req.size())) {
@@ -209,14 +210,22 @@ int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     const char *v = argv[i + 1];
-    if (k == "--port") port = atoi(v);
-    else if (k == "--path") path = v;
-    else if (k == "--clients") clients = atoi(v);
-    else if (k == "--slow") slow = atoi(v);
-    else if (k == "--slow-rate") slow_rate = atof(v);
-    else if (k == "--seconds") seconds = atof(v);
-    else if (k == "--warmup") warmup = atof(v);
-    else if (k == "--server-pid") server_pid = atoi(v);
+    if (k == "--port")
+      port = atoi(v);
+    else if (k == "--path")
+      path = v;
+    else if (k == "--clients")
+      clients = atoi(v);
+    else if (k == "--slow")
+      slow = atoi(v);
+    else if (k == "--slow-rate")
+      slow_rate = atof(v);
+    else if (k == "--seconds")
+      seconds = atof(v);
+    else if (k == "--warmup")
+      warmup = atof(v);
+    else if (k == "--server-pid")
+      server_pid = atoi(v);
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -281,8 +290,8 @@ int main(int argc, char **argv) {
             consume(c, buf, size_t(n), s);
         }
     }
-    int wait_ms = int(std::min<uint64_t>(next_slow_tick > now ? next_slow_tick - now : 0,
-                                         10000000) / 1000000);
+    int wait_ms = int(
+        std::min<uint64_t>(next_slow_tick > now ? next_slow_tick - now : 0, 10000000) / 1000000);
     int n = epoll_wait(ep, events, 256, slow ? wait_ms : 100);
     for (int i = 0; i < n; i++) {
       Conn &c = *static_cast<Conn *>(events[i].data.ptr);
@@ -306,8 +315,8 @@ int main(int argc, char **argv) {
   }
   printf("clients=%d slow=%d seconds=%.0f\n", clients, slow, seconds);
   printf("delivered_gbit=%.3f fast_msgs=%llu expected_fast_msgs=%.0f fast_lost_frames=%llu\n",
-         fast_gbit + slow_gbit, (unsigned long long)s.fast_msgs,
-         (clients - slow) * seconds * 30, (unsigned long long)s.fast_gaps);
+         fast_gbit + slow_gbit, (unsigned long long)s.fast_msgs, (clients - slow) * seconds * 30,
+         (unsigned long long)s.fast_gaps);
   printf("fast_latency_ms p50=%.2f p99=%.2f max=%.2f\n", percentile(s.fast_us, 0.5),
          percentile(s.fast_us, 0.99), percentile(s.fast_us, 1.0));
   if (slow)
@@ -318,8 +327,8 @@ int main(int argc, char **argv) {
     printf("server_cpu_s=%.2f (user %.2f, kernel %.2f) cpu_s_per_gbit=%.3f core_share=%.1f%%\n",
            cpu, after.user_s - before.user_s, cpu - (after.user_s - before.user_s),
            cpu / std::max(fast_gbit + slow_gbit, 1e-9), 100 * cpu / seconds);
-    printf("server_rss_mb first=%.1f last=%.1f max=%.1f\n",
-           rss.empty() ? 0 : rss.front() / 1024.0, rss.empty() ? 0 : rss.back() / 1024.0,
+    printf("server_rss_mb first=%.1f last=%.1f max=%.1f\n", rss.empty() ? 0 : rss.front() / 1024.0,
+           rss.empty() ? 0 : rss.back() / 1024.0,
            rss.empty() ? 0 : *std::max_element(rss.begin(), rss.end()) / 1024.0);
   }
   printf("disconnected=%zu\n", disconnected);

@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
   g_autofree char *launch = g_strdup_printf(
       "appsrc name=src is-live=true format=time "
       "caps=application/x-camcast-bench ! wssink name=sink address=127.0.0.1 port=%d path=/bench "
-      "keepalive-interval=0", port);
+      "keepalive-interval=0",
+      port);
   GstElement *src = nullptr;
   GstElement *pipeline = bench::start_pipeline(launch, &src);
   if (!pipeline)

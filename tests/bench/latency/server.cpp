@@ -13,9 +13,9 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 
 #include "../bench_source.h"
 
@@ -35,8 +35,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   bench::stop_on_signals();
-  const char *caps_fmt = "appsrc name=src is-live=true do-timestamp=true format=time "
-                         "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! ";
+  const char *caps_fmt =
+      "appsrc name=src is-live=true do-timestamp=true format=time "
+      "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! ";
   g_autofree char *appsrc = g_strdup_printf(caps_fmt, width, height, fps);
   g_autofree char *launch = nullptr;
   GPid ffmpeg = 0;
@@ -56,16 +57,25 @@ int main(int argc, char **argv) {
     g_autofree char *rate = g_strdup_printf("%d", fps);
     g_autofree char *bitrate = g_strdup_printf("%dk", kbps);
     g_autofree char *gop_s = g_strdup_printf("%d", gop);
-    const char *ffmpeg_argv[] = {"ffmpeg", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt",
-        "yuv420p", "-s", size, "-r", rate, "-i", "pipe:0", "-codec:v", "mpeg1video", "-b:v",
-        bitrate, "-bf", "0", "-g", gop_s, "-map", "0:v", "-f", "tee",
-        "[f=mpegts]pipe\\:1|[f=mpeg1video]pipe\\:3", nullptr};
+    const char *ffmpeg_argv[] = {"ffmpeg",     "-loglevel",
+                                 "error",      "-f",
+                                 "rawvideo",   "-pix_fmt",
+                                 "yuv420p",    "-s",
+                                 size,         "-r",
+                                 rate,         "-i",
+                                 "pipe:0",     "-codec:v",
+                                 "mpeg1video", "-b:v",
+                                 bitrate,      "-bf",
+                                 "0",          "-g",
+                                 gop_s,        "-map",
+                                 "0:v",        "-f",
+                                 "tee",        "[f=mpegts]pipe\\:1|[f=mpeg1video]pipe\\:3",
+                                 nullptr};
     const int source_fds[] = {es[1]}, target_fds[] = {3};
     GError *error = nullptr;
-    if (!g_spawn_async_with_pipes_and_fds(nullptr, ffmpeg_argv, nullptr, G_SPAWN_SEARCH_PATH,
-                                          nullptr, nullptr, in[0], ts[1], -1, source_fds,
-                                          target_fds, 1, &ffmpeg, nullptr, nullptr, nullptr,
-                                          &error)) {
+    if (!g_spawn_async_with_pipes_and_fds(
+            nullptr, ffmpeg_argv, nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, in[0], ts[1], -1,
+            source_fds, target_fds, 1, &ffmpeg, nullptr, nullptr, nullptr, &error)) {
       g_printerr("cannot start ffmpeg (apt-get install ffmpeg): %s\n", error->message);
       return 1;
     }
@@ -85,20 +95,20 @@ int main(int argc, char **argv) {
         "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
         appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
   }
-  const int status = bench::run_i420_source(launch, port, width, height, fps,
-                                           [&](uint8_t *luma, uint64_t i) {
-    // A moving gradient below the code, so the encoder has real work to do.
-    for (int y = 2 * kBlock; y < height; y++)
-      memset(luma + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
-    const uint64_t ms = bench::wall_ms() & ((1ull << kBits) - 1);
-    for (int b = 0; b < kBits; b++) {
-      const bool one = (ms >> (kBits - 1 - b)) & 1;
-      for (int y = 0; y < 2 * kBlock; y++) {
-        const bool white = (y < kBlock) ? one : !one;
-        memset(luma + size_t(y) * width + size_t(b) * kBlock, white ? 235 : 16, kBlock);
-      }
-    }
-  });
+  const int status =
+      bench::run_i420_source(launch, port, width, height, fps, [&](uint8_t *luma, uint64_t i) {
+        // A moving gradient below the code, so the encoder has real work to do.
+        for (int y = 2 * kBlock; y < height; y++)
+          memset(luma + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
+        const uint64_t ms = bench::wall_ms() & ((1ull << kBits) - 1);
+        for (int b = 0; b < kBits; b++) {
+          const bool one = (ms >> (kBits - 1 - b)) & 1;
+          for (int y = 0; y < 2 * kBlock; y++) {
+            const bool white = (y < kBlock) ? one : !one;
+            memset(luma + size_t(y) * width + size_t(b) * kBlock, white ? 235 : 16, kBlock);
+          }
+        }
+      });
   if (ffmpeg)
     kill(ffmpeg, SIGTERM);
   return status;

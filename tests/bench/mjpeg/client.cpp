@@ -27,16 +27,17 @@ namespace {
 
 int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 struct Conn {
   int fd = -1;
-  bool head_done = false;     // HTTP response head (or WebSocket handshake) read
+  bool head_done = false;  // HTTP response head (or WebSocket handshake) read
   std::string buf;
-  int64_t frame_start = 0;    // when the current frame's first byte arrived, 0 = none yet
+  int64_t frame_start = 0;  // when the current frame's first byte arrived, 0 = none yet
   int64_t rate_start = 0;
-  uint64_t consumed = 0;      // bytes read since rate_start
+  uint64_t consumed = 0;  // bytes read since rate_start
   std::vector<int64_t> ages, transfers;
   uint64_t frames = 0;
 };
@@ -93,13 +94,16 @@ void parse(Conn &c) {
       size_t hdr = 2;
       uint64_t len = b[1] & 0x7F;
       if (len == 126) {
-        if (c.buf.size() < 4) return;
+        if (c.buf.size() < 4)
+          return;
         len = uint64_t(b[2]) << 8 | b[3];
         hdr = 4;
       } else if (len == 127) {
-        if (c.buf.size() < 10) return;
+        if (c.buf.size() < 10)
+          return;
         len = 0;
-        for (int i = 0; i < 8; i++) len = len << 8 | b[2 + i];
+        for (int i = 0; i < 8; i++)
+          len = len << 8 | b[2 + i];
         hdr = 10;
       }
       if (c.buf.size() < hdr + len)
@@ -107,7 +111,8 @@ void parse(Conn &c) {
       const int opcode = b[0] & 0x0F;
       if (opcode == 2 && len >= 16) {
         uint64_t capture = 0;
-        for (int i = 0; i < 8; i++) capture = capture << 8 | b[hdr + i];
+        for (int i = 0; i < 8; i++)
+          capture = capture << 8 | b[hdr + i];
         frame_done(c, int64_t(capture));
         send_next(c);
       } else if (opcode == 1) {
@@ -152,10 +157,12 @@ int connect_to(int port, const std::string &path) {
     perror("connect");
     exit(1);
   }
-  std::string req = pull ? "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n"
-                         : "GET " + path + "/stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string req =
+      pull ? "GET " + path +
+                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n"
+           : "GET " + path + "/stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != ssize_t(req.size())) {
     perror("send");
     exit(1);
@@ -180,7 +187,8 @@ double cpu_seconds(int pid) {
 }
 
 double pct(std::vector<int64_t> v, double q) {
-  if (v.empty()) return -1;
+  if (v.empty())
+    return -1;
   std::sort(v.begin(), v.end());
   return double(v[std::min(v.size() - 1, size_t(q * double(v.size() - 1)))]) / 1000.0;
 }
@@ -193,15 +201,26 @@ int main(int argc, char **argv) {
   std::string path = "/mjpeg";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--port") port = atoi(v.c_str());
-    else if (k == "--path") path = v;
-    else if (k == "--mode") pull = v == "pull";
-    else if (k == "--clients") clients = atoi(v.c_str());
-    else if (k == "--rate") rate = strtoul(v.c_str(), nullptr, 10);
-    else if (k == "--seconds") seconds = atof(v.c_str());
-    else if (k == "--warmup") warmup = atof(v.c_str());
-    else if (k == "--server-pid") server_pid = atoi(v.c_str());
-    else { fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
+    if (k == "--port")
+      port = atoi(v.c_str());
+    else if (k == "--path")
+      path = v;
+    else if (k == "--mode")
+      pull = v == "pull";
+    else if (k == "--clients")
+      clients = atoi(v.c_str());
+    else if (k == "--rate")
+      rate = strtoul(v.c_str(), nullptr, 10);
+    else if (k == "--seconds")
+      seconds = atof(v.c_str());
+    else if (k == "--warmup")
+      warmup = atof(v.c_str());
+    else if (k == "--server-pid")
+      server_pid = atoi(v.c_str());
+    else {
+      fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
   }
   rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -220,7 +239,8 @@ int main(int argc, char **argv) {
     const int64_t t = now_us();
     if (!measuring && t >= measure_from) {
       measuring = true;
-      if (server_pid) cpu_from = cpu_seconds(server_pid);
+      if (server_pid)
+        cpu_from = cpu_seconds(server_pid);
     }
     if (t >= end)
       break;
@@ -234,10 +254,12 @@ int main(int argc, char **argv) {
       size_t budget = sizeof chunk;
       if (rate) {
         const int64_t now = now_us();
-        if (!c.rate_start) c.rate_start = now;
+        if (!c.rate_start)
+          c.rate_start = now;
         const uint64_t allowed = uint64_t(double(now - c.rate_start) * double(rate) / 1e6);
         budget = std::min<size_t>(budget, allowed > c.consumed ? allowed - c.consumed : 0);
-        if (!budget) continue;
+        if (!budget)
+          continue;
       }
       const ssize_t n = recv(c.fd, chunk, budget, 0);
       if (n <= 0) {
@@ -262,9 +284,11 @@ int main(int argc, char **argv) {
   printf("%s x%d%s", pull ? "pull" : "multipart", clients,
          rate ? (" at " + std::to_string(rate / 1000) + " kB/s").c_str() : "");
   if (clients > 0)
-    printf(": %.1f frames/s per client; age p50 %.1f ms p95 %.1f ms; transfer p50 %.1f ms "
-           "p95 %.1f ms", double(frames) / seconds / clients, pct(ages, 0.5), pct(ages, 0.95),
-           pct(transfers, 0.5), pct(transfers, 0.95));
+    printf(
+        ": %.1f frames/s per client; age p50 %.1f ms p95 %.1f ms; transfer p50 %.1f ms "
+        "p95 %.1f ms",
+        double(frames) / seconds / clients, pct(ages, 0.5), pct(ages, 0.95), pct(transfers, 0.5),
+        pct(transfers, 0.95));
   if (server_pid)
     printf("; server CPU %.1f %% of one core", cpu / seconds * 100);
   printf("\n");
