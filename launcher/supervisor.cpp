@@ -194,9 +194,12 @@ struct Supervisor::Pipeline {
     for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
       // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
       if (is_camcast_element(e) &&
-          g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate"))
+          g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate")) {
         g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
                      spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port, nullptr);
+        for (const auto &[name, value] : spec.server.properties)
+          gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
+      }
       if (is_camcast_sink(e)) {
         const ServerSettings &server = spec.server;
         g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",

@@ -26,6 +26,9 @@ struct ServerSettings {
   std::string access_token;  // empty: none
   std::string users_file;    // login with these users; empty: none
   TlsSettings tls;           // HTTPS on the sinks' port; off without a certificate
+  // Other server properties (max-connections, header-timeout, …), as text, for every element
+  // that has them.
+  std::vector<std::pair<std::string, std::string>> properties;
 };
 
 struct RunSpec {

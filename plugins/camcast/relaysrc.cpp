@@ -17,7 +17,8 @@
  * source). Publishers may come and go: the pipeline never sees an end of stream, the first
  * buffer of each new publisher is marked DISCONT, and viewers of the sinks downstream stay
  * connected and carry on at the new publisher's first keyframe. A publisher that sends no
- * MPEG-TS, or nothing for `stall-timeout` seconds, is cut off so that the camera can come back.
+ * MPEG-TS, nothing for `stall-timeout` seconds or no keyframe for `keyframe-timeout` seconds is
+ * cut off so that the camera can come back.
  * Each publisher coming and going posts a `relaysrc-publisher` element message (`live`,
  * `peer`, `reason`).
  *
@@ -37,7 +38,7 @@
 
 #include "net/http_server.h"
 #include "relay/publish_point.h"
-#include "tls_properties.h"
+#include "server_properties.h"
 
 #include <condition_variable>
 #include <deque>
@@ -51,6 +52,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_relay_src_debug);
 #define DEFAULT_PORT 8080
 #define DEFAULT_PATH "/publish"
 #define DEFAULT_STALL_TIMEOUT 5
+#define DEFAULT_KEYFRAME_TIMEOUT 10
 // What may wait for a pipeline that does not keep up before the oldest is dropped.
 #define MAX_QUEUED_BYTES (8 * 1024 * 1024)
 
@@ -64,9 +66,9 @@ enum {
   PROP_PATH,
   PROP_SECRET,
   PROP_STALL_TIMEOUT,
-  PROP_TLS_CERTIFICATE,
-  PROP_TLS_KEY,
-  PROP_HTTP_PORT,
+  PROP_KEYFRAME_TIMEOUT,
+  PROP_SERVER,  // the server properties (server_properties.h)
+  PROP_SERVER_LAST = PROP_SERVER + camcast::kServerProperties - 1,
   PROP_PUBLISHING,
   PROP_BYTES_RECEIVED,
 };
@@ -82,7 +84,7 @@ struct RelaySrcImpl {
   int port = DEFAULT_PORT;
   std::string path = DEFAULT_PATH;
   PublishPoint::Settings settings;
-  TlsSettings tls;
+  ServerSettings server_settings;
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
   std::unique_ptr<PublishPoint> publish_point;
@@ -157,14 +159,14 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
   std::string address, path;
   int port;
-  TlsSettings tls;
+  ServerSettings server_settings;
   PublishPoint::Settings settings;
   {
     std::lock_guard<std::mutex> lk(impl->lock);
     address = impl->address;
     port = impl->port;
     path = impl->path;
-    tls = impl->tls;
+    server_settings = impl->server_settings;
     settings = impl->settings;
     impl->flushing = false;
   }
@@ -178,7 +180,7 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
     return FALSE;
   }
   GError *error = nullptr;
-  auto server = HttpServer::acquire(address, port, tls, &error);
+  auto server = HttpServer::acquire(address, port, server_settings, &error);
   auto publish_point = std::make_unique<PublishPoint>(
       settings,
       [impl](std::vector<uint8_t> &&packets, bool discont) {
@@ -271,8 +273,11 @@ static void gst_relay_src_set_property(GObject *object, guint prop_id, const GVa
   case PROP_STALL_TIMEOUT:
     impl->settings.stall_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
     break;
+  case PROP_KEYFRAME_TIMEOUT:
+    impl->settings.keyframe_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
+    break;
   default:
-    if (!set_tls_property(&impl->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+    if (!set_server_property(&impl->server_settings, prop_id, PROP_SERVER, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
@@ -291,10 +296,13 @@ static void gst_relay_src_get_property(GObject *object, guint prop_id, GValue *v
   case PROP_STALL_TIMEOUT:
     g_value_set_uint(value, guint(impl->settings.stall_timeout_us / G_USEC_PER_SEC));
     break;
+  case PROP_KEYFRAME_TIMEOUT:
+    g_value_set_uint(value, guint(impl->settings.keyframe_timeout_us / G_USEC_PER_SEC));
+    break;
   case PROP_PUBLISHING: g_value_set_boolean(value, impl->publishing); break;
   case PROP_BYTES_RECEIVED: g_value_set_uint64(value, impl->bytes_received); break;
   default:
-    if (!get_tls_property(impl->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+    if (!get_server_property(impl->server_settings, prop_id, PROP_SERVER, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
@@ -361,7 +369,14 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
           "Cut off a publisher that sends nothing for this many seconds, so that the camera "
           "can reconnect (0 = never)",
           0, 3600, DEFAULT_STALL_TIMEOUT, ready));
-  install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
+  g_object_class_install_property(
+      gobject_class, PROP_KEYFRAME_TIMEOUT,
+      g_param_spec_uint("keyframe-timeout", "Keyframe timeout",
+                        "Cut off a publisher that sends no keyframe (a packet with the "
+                        "random-access flag, or an MPEG-1 sequence header) for this many "
+                        "seconds: a trickle of data must not keep the camera out (0 = never)",
+                        0, 3600, DEFAULT_KEYFRAME_TIMEOUT, ready));
+  install_server_properties(gobject_class, PROP_SERVER);
   g_object_class_install_property(
       gobject_class, PROP_PUBLISHING,
       g_param_spec_boolean("publishing", "Publishing", "A publisher is live now", FALSE, ro));

@@ -44,7 +44,7 @@
 
 #include "access/users.h"
 #include "net/http_server.h"
-#include "tls_properties.h"
+#include "server_properties.h"
 
 #include <gst/video/video.h>
 
@@ -98,9 +98,8 @@ enum {
   PROP_ALLOWED_ORIGINS,
   PROP_METRICS_TOKEN,
   PROP_PUBLIC,
-  PROP_TLS_CERTIFICATE,
-  PROP_TLS_KEY,
-  PROP_HTTP_PORT,
+  PROP_SERVER,  // the server properties (server_properties.h)
+  PROP_SERVER_LAST = PROP_SERVER + camcast::kServerProperties - 1,
   PROP_CURRENT_HTTP_PORT,
   PROP_NUM_CLIENTS,
   PROP_BYTES_SERVED,
@@ -149,7 +148,7 @@ struct WsSinkImpl final : public MountDelegate {
   guint linger = DEFAULT_LINGER;     // s
   auth::Policy policy;               // access control for the sink's server (off: no token)
   bool is_public = false;            // this stream needs no credentials on a private server
-  TlsSettings tls;                   // HTTPS for the sink's server (off: no certificate)
+  ServerSettings server_settings;    // TLS and limits of the sink's server
   gint64 last_keyframe_request = 0;  // monotonic µs
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
@@ -419,10 +418,10 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
   std::string address, path;
   int port;
   MountSettings settings;
-  TlsSettings tls;
+  ServerSettings server_settings;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    tls = priv->tls;
+    server_settings = priv->server_settings;
     address = priv->address;
     port = priv->port;
     path = priv->path.empty() ? GST_WS_SINK_GET_CLASS(sink)->default_path : priv->path;
@@ -445,7 +444,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
     return FALSE;
   }
   GError *error = nullptr;
-  std::shared_ptr<HttpServer> server = HttpServer::acquire(address, port, tls, &error);
+  std::shared_ptr<HttpServer> server = HttpServer::acquire(address, port, server_settings, &error);
   if (!server) {
     GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ_WRITE, ("%s", error->message),
                       ("address=%s port=%d", address.c_str(), port));
@@ -613,7 +612,7 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     }
     default:
-      if (!set_tls_property(&priv->tls, prop_id, PROP_TLS_CERTIFICATE, value)) {
+      if (!set_server_property(&priv->server_settings, prop_id, PROP_SERVER, value)) {
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         return;
       }
@@ -678,7 +677,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     g_value_set_uint64(value, priv->mount ? priv->mount->queued_bytes() : 0);
     break;
   default:
-    if (!get_tls_property(priv->tls, prop_id, PROP_TLS_CERTIFICATE, value))
+    if (!get_server_property(priv->server_settings, prop_id, PROP_SERVER, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
@@ -846,7 +845,7 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
           "server is private",
           FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  install_tls_properties(gobject_class, PROP_TLS_CERTIFICATE);
+  install_server_properties(gobject_class, PROP_SERVER);
   g_object_class_install_property(
       gobject_class, PROP_CURRENT_HTTP_PORT,
       g_param_spec_int("current-http-port", "Current HTTP port",

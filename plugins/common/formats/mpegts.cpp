@@ -27,6 +27,16 @@ bool starts_video_entry_point(const uint8_t *p) {
   return !pictures.empty() && pictures.front().offset == 0 && pictures.front().sequence_header;
 }
 
+bool starts_random_access(const uint8_t *p) {
+  if (p[0] != kSyncByte || !(p[1] & 0x40))
+    return false;
+  const unsigned afc = (p[3] >> 4) & 3;
+  // Adaptation field: length, then flags whose bit 6 is random_access_indicator.
+  if ((afc & 2) && p[4] > 0 && (p[5] & 0x40))
+    return true;
+  return starts_video_entry_point(p);
+}
+
 void PacketAligner::push(const uint8_t *data, size_t size, std::vector<uint8_t> *out) {
   pending_.insert(pending_.end(), data, data + size);
   size_t pos = 0;

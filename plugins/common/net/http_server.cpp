@@ -36,29 +36,10 @@ void init_debug() {
   }
 }
 
-GSocketAddress *resolve(const std::string &address, int port, GError **error) {
-  GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
-  if (!inet) {
-    GList *found =
-        g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr, nullptr);
-    if (!found) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                  "address \"%s\" is neither an IP address nor a name this machine can resolve",
-                  address.c_str());
-      return nullptr;
-    }
-    inet = G_INET_ADDRESS(g_object_ref(found->data));
-    g_resolver_free_addresses(found);
-  }
-  GSocketAddress *sa = g_inet_socket_address_new(inet, static_cast<guint16>(port));
-  g_object_unref(inet);
-  return sa;
-}
-
 }  // namespace
 
 std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int port,
-                                                const TlsSettings &tls, GError **error) {
+                                                const ServerSettings &settings, GError **error) {
   init_debug();
   std::unique_lock<std::mutex> lk(registry_lock);
   if (port != 0) {
@@ -68,18 +49,22 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
       if (it == registry.end())
         break;
       if (auto server = it->second.lock()) {
-        if (server->tls_ == tls)
+        const bool same_tls = server->settings_.tls == settings.tls;
+        if (same_tls && server->settings_.limits == settings.limits)
           return server;
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                    "port %d on %s already serves other sinks with other TLS settings (give "
-                    "sinks on one port the same tls-certificate, tls-key and http-port)",
-                    port, address.c_str());
+                    "port %d on %s already serves other sinks with other %s (give sinks on one "
+                    "port the same %s)",
+                    port, address.c_str(), same_tls ? "connection limits" : "TLS settings",
+                    same_tls ? "max-connections, max-connections-per-address, header-timeout "
+                               "and request-timeout"
+                             : "tls-certificate, tls-key and http-port");
         return nullptr;
       }
       registry_changed.wait(lk);  // the previous server on this port is still closing it
     }
   }
-  auto *server = new HttpServer(address, port, tls);
+  auto *server = new HttpServer(address, port, settings);
   if (!server->start(error)) {
     delete server;
     return nullptr;
@@ -97,10 +82,10 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
   return shared;
 }
 
-HttpServer::HttpServer(std::string address, int port, TlsSettings tls)
+HttpServer::HttpServer(std::string address, int port, ServerSettings settings)
     : address_(std::move(address)),
       port_(port),
-      tls_(std::move(tls)),
+      settings_(std::move(settings)),
       context_(g_main_context_new()),
       loop_(g_main_loop_new(context_, FALSE)) {}
 
@@ -122,77 +107,28 @@ bool HttpServer::on_server_thread() const {
   return std::this_thread::get_id() == thread_.get_id();
 }
 
-namespace {
-
-// Listens on address:port and returns the port bound (port 0 asks for any), or -1 with `error`
-// in words a person can act on.
-int listen_on(SoupServer *soup, const std::string &address, int port, bool https, GError **error) {
-  GError *err = nullptr;
-  GSocketAddress *sa = resolve(address, port, &err);
-  GSList *before = soup_server_get_listeners(soup);
-  if (sa) {
-    soup_server_listen(soup, sa, https ? SOUP_SERVER_LISTEN_HTTPS : SoupServerListenOptions(0),
-                       &err);
-    g_object_unref(sa);
-  }
-  const char *what = https ? "HTTPS " : "";
-  int bound = -1;
-  if (!err) {
-    // The new listener's port. Not soup_server_get_uris(): in libsoup 3.2 it leaks the address
-    // it reads.
-    GSList *listeners = soup_server_get_listeners(soup);
-    for (GSList *l = listeners; l; l = l->next) {
-      if (g_slist_find(before, l->data))
-        continue;
-      GSocketAddress *local = g_socket_get_local_address(G_SOCKET(l->data), nullptr);
-      bound = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
-      g_object_unref(local);
-      // GLib listens with a backlog of 10; a thousand viewers reconnecting at once (after a
-      // restart, a network blip) would overflow it and wait for SYN retries. listen() again
-      // only raises the backlog.
-      listen(g_socket_get_fd(G_SOCKET(l->data)), SOMAXCONN);
-    }
-    g_slist_free(listeners);
-  } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                "%sport %d on %s is already in use by another program (choose another port, "
-                "or port=0 for any free one)",
-                what, port, address.c_str());
-  } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                "not allowed to listen on %sport %d of %s (ports below 1024 need privileges; "
-                "use 8080 or another port above 1023)",
-                what, port, address.c_str());
-  } else {
-    g_set_error(error, err->domain, err->code, "cannot listen on %s %sport %d: %s", address.c_str(),
-                what, port, err->message);
-  }
-  g_clear_error(&err);
-  g_slist_free(before);
-  return bound;
-}
-
-}  // namespace
-
 bool HttpServer::start(GError **error) {
   if (!(client_poller_ = EpollSource::create(context_, error)))
     return false;
   GTlsCertificate *certificate = nullptr;
-  if (tls_.enabled() && !(certificate = load_tls_certificate(tls_, error)))
+  if (settings_.tls.enabled() && !(certificate = load_tls_certificate(settings_.tls, error)))
     return false;
   std::promise<GError *> started;
   auto result = started.get_future();
   thread_ = std::thread([this, &started, certificate] {
     g_main_context_push_thread_default(context_);
-    soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", "tls-certificate",
-                            certificate, nullptr);
+    // libsoup parses requests and writes answers; the connections are ours (connections.h).
+    soup_ = soup_server_new("server-header", "camcast/" PACKAGE_VERSION " ", nullptr);
     soup_server_add_handler(soup_, nullptr, &HttpServer::handle_request, this, nullptr);
     soup_server_add_early_handler(soup_, nullptr, &HttpServer::handle_request_head, this, nullptr);
+    connections_ =
+        std::make_unique<Connections>(context_, soup_, client_poller_.get(), settings_.limits);
     GError *err = nullptr;
-    port_ = listen_on(soup_, address_, port_, certificate != nullptr, &err);
-    if (port_ >= 0 && tls_.http_port >= 0)
-      http_port_ = listen_on(soup_, address_, tls_.http_port, false, &err);
+    port_ = connections_->listen(address_, port_, certificate, &err);
+    if (port_ >= 0 && settings_.tls.http_port >= 0)
+      http_port_ = connections_->listen(address_, settings_.tls.http_port, nullptr, &err);
     if (err) {
+      connections_.reset();
       g_object_unref(soup_);
       soup_ = nullptr;
       g_main_context_pop_thread_default(context_);
@@ -222,12 +158,24 @@ void HttpServer::run() {
   g_main_loop_run(loop_);
   g_source_destroy(tick_source_);
   g_source_unref(tick_source_);
+  connections_->close_all();
   soup_server_disconnect(soup_);
-  g_object_unref(soup_);
-  soup_ = nullptr;
-  // Let libsoup finish closing what it was closing.
+  // Let libsoup finish closing what it was closing, and TLS handshakes that were cut short
+  // answer (for a moment at most).
+  GSource *wake = g_timeout_source_new(20);
+  g_source_set_callback(wake, G_SOURCE_FUNC(+[](gpointer) { return G_SOURCE_CONTINUE; }), nullptr,
+                        nullptr);
+  g_source_attach(wake, context_);
+  const gint64 until = g_get_monotonic_time() + G_USEC_PER_SEC;
+  while (connections_->handshakes() > 0 && g_get_monotonic_time() < until)
+    g_main_context_iteration(context_, TRUE);
+  g_source_destroy(wake);
+  g_source_unref(wake);
   while (g_main_context_iteration(context_, FALSE)) {
   }
+  connections_.reset();
+  g_object_unref(soup_);
+  soup_ = nullptr;
   g_main_context_pop_thread_default(context_);
   GST_INFO("stopped serving http://%s:%d/", address_.c_str(), port_);
 }
@@ -331,6 +279,7 @@ std::vector<MountStats> HttpServer::all_stats() {
 gboolean HttpServer::tick(gpointer self) {
   auto *server = static_cast<HttpServer *>(self);
   const gint64 now = g_get_monotonic_time();
+  server->connections_->tick(now);
   for (auto &entry : server->mounts_.all())
     entry.second->tick(now);
   std::vector<std::string> expired;
@@ -382,14 +331,29 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
 void HttpServer::handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
                                      GHashTable *, gpointer data) {
   auto *self = static_cast<HttpServer *>(data);
+  SoupMessageHeaders *request = soup_server_message_get_request_headers(msg);
+  const bool chunked = soup_message_headers_get_encoding(request) == SOUP_ENCODING_CHUNKED;
+  const goffset length = soup_message_headers_get_content_length(request);
+  // Refused before its body: nothing of it is read (see Connection::refuse).
+  auto refuse = [msg](guint status, const std::string &text,
+                      const std::vector<std::pair<std::string, std::string>> &headers = {}) {
+    if (Connection *connection = Connection::of(msg))
+      connection->refuse(msg, status, text, headers);
+    else
+      respond(msg, status, "text/plain", text);
+  };
   const char *method = soup_server_message_get_method(msg);
-  if (method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD)
+  if (method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD) {
+    if (chunked || length > 0)
+      refuse(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "a GET or HEAD request takes no body\n");
     return;
+  }
   const std::string_view p(path);
   if (method == SOUP_METHOD_POST && !self->policy_.users_file.empty() && p == "/login") {
-    if (soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg)) >
-        kMaxFormBytes)
-      respond(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "text/plain", "form too large\n");
+    if (chunked)
+      refuse(SOUP_STATUS_LENGTH_REQUIRED, "send the login form with a Content-Length\n");
+    else if (length > kMaxFormBytes)
+      refuse(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "form too large\n");
     return;
   }
   std::shared_ptr<Mount> mount;
@@ -400,7 +364,8 @@ void HttpServer::handle_request_head(SoupServer *, SoupServerMessage *msg, const
     g_object_set_data(G_OBJECT(msg), "camcast-upload", GINT_TO_POINTER(1));
     return;
   }
-  respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "only GET is served here\n");
+  refuse(SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n",
+         {{"Allow", "GET, HEAD"}});
 }
 
 bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
@@ -628,20 +593,15 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
 
 namespace {
 
-struct Upgrade {
-  std::weak_ptr<Mount> mount;
-  GSocket *socket;
-  std::string peer;
-  ~Upgrade() { g_object_unref(socket); }
-};
-
+// Once the 101 is out: the connection leaves libsoup for the mount's WebSocket client.
 void complete_upgrade(SoupServerMessage *msg, gpointer data) {
-  auto *up = static_cast<Upgrade *>(data);
-  GIOStream *stream = soup_server_message_steal_connection(msg);
-  auto mount = up->mount.lock();
+  auto *mount_ref = static_cast<std::weak_ptr<Mount> *>(data);
+  Connection *connection = Connection::of(msg);
+  GIOStream *stream = connection ? connection->steal(msg) : nullptr;
+  auto mount = mount_ref->lock();
   if (mount && mount->server() && stream &&
       G_IS_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream)))
-    mount->accept_websocket(stream, up->socket, up->peer);
+    mount->accept_websocket(stream, connection->socket(), connection->peer());
   else if (stream)
     g_io_stream_close(stream, nullptr, nullptr);
   if (stream)
@@ -655,16 +615,10 @@ void HttpServer::upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &m
   // video and defeat zero-copy (protocol-facts §2.1).
   if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr))
     return;  // libsoup has set the 400 and the reason
-  GSocket *socket = soup_server_message_get_socket(msg);
-  if (!socket) {
-    respond(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "no socket\n");
-    return;
-  }
-  const char *host = soup_server_message_get_remote_host(msg);
-  auto *up = new Upgrade{mount, G_SOCKET(g_object_ref(socket)), host ? host : "?"};
   g_signal_connect_data(
-      msg, "wrote-informational", G_CALLBACK(complete_upgrade), up,
-      [](gpointer data, GClosure *) { delete static_cast<Upgrade *>(data); }, GConnectFlags(0));
+      msg, "wrote-informational", G_CALLBACK(complete_upgrade), new std::weak_ptr<Mount>(mount),
+      [](gpointer data, GClosure *) { delete static_cast<std::weak_ptr<Mount> *>(data); },
+      GConnectFlags(0));
 }
 
 }  // namespace camcast

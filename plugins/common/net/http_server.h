@@ -12,6 +12,7 @@
 #include "access/auth.h"
 #include "access/tls.h"
 #include "access/users.h"
+#include "net/connections.h"
 #include "net/mount.h"
 #include "net/mount_table.h"
 
@@ -28,15 +29,21 @@
 
 namespace camcast {
 
+// What every sink of one server must agree on: how it speaks (TLS) and its limits.
+struct ServerSettings {
+  TlsSettings tls;
+  ConnectionLimits limits;
+};
+
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
 public:
   // Returns the running server for address:port, starting it if needed. Port 0 starts a new
-  // server on a free port (read it back with port()). With `tls` enabled the port speaks HTTPS
-  // (and tls.http_port, if set, plain HTTP); a running server must have the same TLS settings.
+  // server on a free port (read it back with port()). With TLS enabled the port speaks HTTPS
+  // (and tls.http_port, if set, plain HTTP); a running server must have the same settings.
   // On failure sets `error` with a message a person can act on ("port 8080 on 0.0.0.0 is
   // already in use by another program").
   static std::shared_ptr<HttpServer> acquire(const std::string &address, int port,
-                                             const TlsSettings &tls, GError **error);
+                                             const ServerSettings &settings, GError **error);
   ~HttpServer();
   HttpServer(const HttpServer &) = delete;
   HttpServer &operator=(const HttpServer &) = delete;
@@ -45,7 +52,7 @@ public:
   int port() const { return port_; }
   // The plain HTTP port beside an HTTPS one; -1 when there is none.
   int http_port() const { return http_port_; }
-  bool tls() const { return tls_.enabled(); }
+  bool tls() const { return settings_.tls.enabled(); }
   GMainContext *context() const { return context_; }
   bool on_server_thread() const;
 
@@ -74,7 +81,7 @@ public:
   EpollSource *client_poller() { return client_poller_.get(); }
 
 private:
-  HttpServer(std::string address, int port, TlsSettings tls);
+  HttpServer(std::string address, int port, ServerSettings settings);
   bool start(GError **error);
   void run();
   static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
@@ -87,7 +94,7 @@ private:
 
   std::string address_;
   int port_;
-  const TlsSettings tls_;
+  const ServerSettings settings_;
   int http_port_ = -1;
   std::thread thread_;
   GMainContext *context_ = nullptr;
@@ -95,6 +102,7 @@ private:
   std::unique_ptr<EpollSource> client_poller_;  // gone before context_
   // Server thread only.
   SoupServer *soup_ = nullptr;
+  std::unique_ptr<Connections> connections_;
   MountTable<std::shared_ptr<Mount>> mounts_;
   GSource *tick_source_ = nullptr;
   std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)

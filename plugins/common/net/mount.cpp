@@ -1,6 +1,7 @@
 #include "net/mount.h"
 
 #include "net/client.h"
+#include "net/connections.h"
 #include "net/http_server.h"
 
 #include <cstring>
@@ -283,27 +284,24 @@ void Mount::accept_multipart(SoupServerMessage *msg) {
     soup_server_message_set_response(msg, type.c_str(), SOUP_MEMORY_STATIC, "", 0);
     return;
   }
-  GSocket *socket = soup_server_message_get_socket(msg);
-  const char *host = soup_server_message_get_remote_host(msg);
-  const std::string peer = host ? host : "?";
-  if (!socket) {
+  Connection *connection = Connection::of(msg);
+  if (!connection) {
     soup_server_message_set_status(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, nullptr);
     return;
   }
-  g_object_ref(socket);
-  GIOStream *stream = soup_server_message_steal_connection(msg);
+  GIOStream *stream = connection->steal(msg);
   if (stream && G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))) {
     std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nCache-Control: " + no_store +
         "\r\nPragma: no-cache\r\nConnection: close\r\n\r\n--" + kMultipartBoundary + "\r\n";
-    add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
-                                        Framing::Multipart, Delivery::Latest, std::move(head)));
+    add_client(std::make_unique<Client>(this, next_client_id++, stream, connection->socket(),
+                                        connection->peer(), Framing::Multipart, Delivery::Latest,
+                                        std::move(head)));
   } else if (stream) {
     g_io_stream_close(stream, nullptr, nullptr);
   }
   if (stream)
     g_object_unref(stream);
-  g_object_unref(socket);
 }
 
 void Mount::add_client(std::unique_ptr<Client> client) {

@@ -1,6 +1,7 @@
 #include "relay/publish_point.h"
 
 #include "access/auth.h"
+#include "net/connections.h"
 
 #include <gst/gst.h>
 
@@ -17,18 +18,19 @@ void answer(SoupServerMessage *msg, guint status, const std::string &text) {
                                    text.size());
 }
 
-// Refuses a publisher before its body. With "Expect: 100-continue" (relaysink, curl) libsoup
-// sends the answer now and the body never comes. Without it, libsoup 3.2 would answer only after
-// reading the whole body, and a stream's body never ends: that publisher is cut off instead.
-// Either way, nothing of a refused body is kept.
+// Refuses a publisher before its body: answered at once, nothing of the body read, the
+// connection closed (libsoup alone would read the whole body first, and a stream's never ends).
 void refuse(SoupServerMessage *msg, guint status, const std::string &text) {
-  answer(msg, status, text);
-  soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-  if (soup_message_headers_get_expectations(soup_server_message_get_request_headers(msg)) &
-      SOUP_EXPECTATION_CONTINUE)
-    return;
-  if (GSocket *socket = soup_server_message_get_socket(msg))
-    g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+  if (Connection *connection = Connection::of(msg))
+    connection->refuse(msg, status, text);
+  else
+    answer(msg, status, text);
+}
+
+// Ends a publisher's request from our side; libsoup then fails it on its own.
+void end(SoupServerMessage *msg) {
+  if (Connection *connection = Connection::of(msg))
+    connection->shut_down();
 }
 
 }  // namespace
@@ -40,8 +42,7 @@ PublishPoint::PublishPoint(Settings settings, PacketsFn packets, PublisherFn pub
 
 PublishPoint::~PublishPoint() {
   if (publisher_) {
-    if (GSocket *socket = soup_server_message_get_socket(publisher_))
-      g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+    end(publisher_);
     g_signal_handlers_disconnect_by_data(publisher_, this);
     g_object_unref(publisher_);
   }
@@ -86,7 +87,10 @@ bool PublishPoint::upload(SoupServerMessage *msg, std::string_view rest) {
   aligner_.reset();
   skipped_at_packet_ = aligner_.bytes_skipped();
   discont_ = true;
-  last_data_ = g_get_monotonic_time();
+  last_data_ = last_keyframe_ = g_get_monotonic_time();
+  // Its time is bounded here (stall and keyframe timeouts), not by the request timeout.
+  if (Connection *connection = Connection::of(msg))
+    connection->streaming();
   // Read the body as it comes, keeping nothing (libsoup's early-handler contract).
   soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
   g_signal_connect(msg, "got-chunk", G_CALLBACK(&PublishPoint::got_chunk), this);
@@ -107,6 +111,9 @@ void PublishPoint::got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer dat
   std::vector<uint8_t> packets;
   self->aligner_.push(bytes, size, &packets);
   if (!packets.empty()) {
+    for (size_t pos = 0; pos < packets.size(); pos += mpegts::kPacketSize)
+      if (mpegts::starts_random_access(packets.data() + pos))
+        self->last_keyframe_ = self->last_data_;
     self->skipped_at_packet_ = self->aligner_.bytes_skipped();
     self->packets_(std::move(packets), self->discont_);
     self->discont_ = false;
@@ -122,16 +129,22 @@ void PublishPoint::finished(SoupServerMessage *msg, gpointer data) {
 }
 
 void PublishPoint::tick(gint64 now) {
-  if (publisher_ && settings_.stall_timeout_us > 0 && now - last_data_ > settings_.stall_timeout_us)
+  if (!publisher_)
+    return;
+  if (settings_.stall_timeout_us > 0 && now - last_data_ > settings_.stall_timeout_us)
     cut_off("it sent nothing for " + std::to_string(settings_.stall_timeout_us / G_USEC_PER_SEC) +
             " s");
+  // A trickle (a byte a second, a null packet a second) would keep the slot from the camera:
+  // a publisher is a stream a viewer can start in.
+  else if (settings_.keyframe_timeout_us > 0 &&
+           now - last_keyframe_ > settings_.keyframe_timeout_us)
+    cut_off("it sent no keyframe for " +
+            std::to_string(settings_.keyframe_timeout_us / G_USEC_PER_SEC) + " s");
 }
 
 void PublishPoint::cut_off(const std::string &why) {
   GST_WARNING("%s: publisher cut off: %s", peer_.c_str(), why.c_str());
-  // libsoup then fails the request on its own; the slot is free at once.
-  if (GSocket *socket = soup_server_message_get_socket(publisher_))
-    g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+  end(publisher_);  // the slot is free at once
   forget_publisher(why);
 }
 

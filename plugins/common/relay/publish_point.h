@@ -9,7 +9,8 @@
 // - One publisher at a time: a second is refused with 409 while the first is live.
 // - The body is read as it arrives (libsoup does the HTTP and the chunked coding), cut into whole
 //   188-byte packets and handed on; nothing accumulates. A publisher that sends no MPEG-TS
-//   (kMaxGarbage bytes without a packet) or nothing at all for the stall timeout is cut off, and
+//   (kMaxGarbage bytes without a packet), nothing at all for the stall timeout or no keyframe
+//   for the keyframe timeout (a trickle that would keep the slot from the camera) is cut off, and
 //   the next one may come.
 //
 // Server thread only, like every MountDelegate.
@@ -32,6 +33,7 @@ public:
   struct Settings {
     std::string secret;  // empty: anyone may publish
     gint64 stall_timeout_us = 5 * G_USEC_PER_SEC;
+    gint64 keyframe_timeout_us = 10 * G_USEC_PER_SEC;  // cut off without a keyframe this long
   };
   // Whole packets from the publisher; `discont` on the first of a new publisher.
   using PacketsFn = std::function<void(std::vector<uint8_t> &&packets, bool discont)>;
@@ -71,6 +73,7 @@ private:
   mpegts::PacketAligner aligner_;
   bool discont_ = true;
   gint64 last_data_ = 0;            // monotonic µs
+  gint64 last_keyframe_ = 0;        // monotonic µs: a packet a decoder can start at
   uint64_t skipped_at_packet_ = 0;  // aligner's skipped count at the last packet
   uint64_t bytes_received_ = 0;
 };

@@ -1,0 +1,620 @@
+#include "net/connections.h"
+
+#include "formats/first_bytes.h"
+
+#include <gst/gst.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
+#define GST_CAT_DEFAULT camcast_server_debug
+
+namespace camcast {
+
+namespace {
+
+// Accepted per wake-up of a listener: a flood of connections takes its turn like everyone else.
+constexpr int kAcceptsPerWake = 32;
+// Connections refused at the caps that get their 503 with a lingering close; past this many at
+// once, a refused connection is just closed.
+constexpr size_t kMaxRefusedClosing = 64;
+// A lingering close reads and drops what the client still sends for at most this long and this
+// much, so that the client reads our answer rather than a reset (RFC 9112 §9.6).
+constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
+constexpr size_t kLingerBytes = 64 * 1024;
+// A connection we ended should be let go of at once; if it is still held this much later,
+// something leaked it, and its descriptor is closed anyway.
+constexpr gint64 kReleaseGraceUs = 5 * G_USEC_PER_SEC;
+
+GQuark connection_quark() {
+  static GQuark quark = g_quark_from_static_string("camcast-connection");
+  return quark;
+}
+
+GSocketAddress *resolve(const std::string &address, int port, GError **error) {
+  GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
+  if (!inet) {
+    GList *found =
+        g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr, nullptr);
+    if (!found) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                  "address \"%s\" is neither an IP address nor a name this machine can resolve",
+                  address.c_str());
+      return nullptr;
+    }
+    inet = G_INET_ADDRESS(g_object_ref(found->data));
+    g_resolver_free_addresses(found);
+  }
+  GSocketAddress *sa = g_inet_socket_address_new(inet, static_cast<guint16>(port));
+  g_object_unref(inet);
+  return sa;
+}
+
+std::string peer_of(GSocket *socket) {
+  GSocketAddress *remote = g_socket_get_remote_address(socket, nullptr);
+  if (!remote)
+    return "?";
+  g_autofree char *text =
+      g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
+  g_object_unref(remote);
+  return text;
+}
+
+// "HTTP/1.1 STATUS REASON" with a short text body, closing the connection.
+std::string http_answer(guint status, const std::string &body,
+                        const std::vector<std::pair<std::string, std::string>> &headers = {}) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + soup_status_get_phrase(status) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                    std::to_string(body.size()) +
+                    "\r\nCache-Control: no-store\r\nConnection: close\r\n";
+  for (const auto &[name, value] : headers)
+    out += name + ": " + value + "\r\n";
+  return out + "\r\n" + body;
+}
+
+// libsoup keeps no connection alive here (see connections.h); say so in every answer.
+void on_request_started(SoupServer *, SoupServerMessage *msg, gpointer) {
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                               "close");
+  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
+                     if (Connection *c = Connection::of(m))
+                       c->head_received();
+                   }),
+                   nullptr);
+}
+
+}  // namespace
+
+/* ---- Connection ---- */
+
+Connection *Connection::of(SoupServerMessage *msg) {
+  GSocketAddress *remote = soup_server_message_get_remote_address(msg);
+  return remote
+             ? static_cast<Connection *>(g_object_get_qdata(G_OBJECT(remote), connection_quark()))
+             : nullptr;
+}
+
+Connection::Connection(Connections *owner, uint64_t id, GSocket *socket, std::string peer)
+    : owner_(owner),
+      id_(id),
+      socket_(G_SOCKET(g_object_ref(socket))),
+      peer_(std::move(peer)),
+      since_(g_get_monotonic_time()),
+      accepted_(since_) {}
+
+Connection::~Connection() {
+  if (remote_) {
+    g_object_set_qdata(G_OBJECT(remote_), connection_quark(), nullptr);
+    g_object_unref(remote_);
+  }
+  if (cancellable_)
+    g_object_unref(cancellable_);
+  g_object_unref(socket_);
+}
+
+void Connection::head_received() {
+  if (state_ != State::Head)
+    return;
+  state_ = State::Request;
+  since_ = g_get_monotonic_time();
+}
+
+void Connection::streaming() {
+  if (state_ == State::Head || state_ == State::Request)
+    state_ = State::Streaming;
+}
+
+GIOStream *Connection::steal(SoupServerMessage *msg) {
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  if (stream)
+    state_ = State::Stolen;
+  return stream;
+}
+
+void Connection::refuse(SoupServerMessage *msg, guint status, const std::string &body,
+                        const std::vector<std::pair<std::string, std::string>> &headers) {
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  if (!stream) {  // not libsoup's to give: let it answer (it reads the body first)
+    soup_server_message_set_status(msg, status, nullptr);
+    soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                     body.data(), body.size());
+    return;
+  }
+  answer_and_close(stream, http_answer(status, body, headers));
+}
+
+void Connection::shut_down() {
+  if (dead_)
+    return;
+  switch (state_) {
+  case State::Sniffing:
+  case State::Handshaking:
+  case State::Closing: finish(); return;  // ours alone
+  case State::ShutDown: return;
+  default: break;
+  }
+  g_socket_shutdown(socket_, TRUE, TRUE, nullptr);
+  state_ = State::ShutDown;
+  since_ = g_get_monotonic_time();
+}
+
+void Connection::on_fd_events(uint32_t) {
+  if (dead_)
+    return;
+  if (state_ == State::Sniffing) {
+    sniff();
+    return;
+  }
+  if (state_ != State::Closing)
+    return;
+  // Drop what the client still sends; its end (or enough of it) ends the connection.
+  char buf[4096];
+  for (int i = 0; i < 4; i++) {
+    const ssize_t n = recv(g_socket_get_fd(socket_), buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    if (n <= 0 || (drained_ += size_t(n)) > kLingerBytes) {
+      finish();
+      return;
+    }
+  }
+}
+
+void Connection::sniff() {
+  uint8_t first[first_bytes::kNeeded];
+  const ssize_t n = recv(g_socket_get_fd(socket_), first, sizeof first, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0) {
+    finish();
+    return;
+  }
+  switch (first_bytes::classify(first, size_t(n))) {
+  case first_bytes::Kind::Tls: {
+    int one = 1;
+    setsockopt(g_socket_get_fd(socket_), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    handshake(certificate_);
+    return;
+  }
+  case first_bytes::Kind::TlsTooOld: {
+    GST_INFO("%s: refused a client that offers nothing newer than TLS 1.1", peer_.c_str());
+    uint8_t alert[7];
+    first_bytes::protocol_version_alert(first, size_t(n), alert);
+    answer_and_close(nullptr, std::string(reinterpret_cast<char *>(alert), sizeof alert));
+    return;
+  }
+  case first_bytes::Kind::Http:
+    answer_and_close(nullptr,
+                     http_answer(SOUP_STATUS_BAD_REQUEST,
+                                 "This port speaks HTTPS: use https:// in the address.\n"));
+    return;
+  case first_bytes::Kind::Unknown:
+    if (size_t(n) < first_bytes::kNeeded)
+      return;  // too little to tell yet (the header timeout bounds the wait)
+    finish();
+    return;
+  }
+}
+
+void Connection::handshake(GTlsCertificate *certificate) {
+  if (watched_) {
+    owner_->poller_->remove(g_socket_get_fd(socket_));
+    watched_ = false;
+  }
+  GIOStream *base = G_IO_STREAM(g_socket_connection_factory_create_connection(socket_));
+  GError *error = nullptr;
+  GIOStream *tls = g_tls_server_connection_new(base, certificate, &error);
+  g_object_unref(base);
+  if (!tls) {
+    GST_WARNING("%s: cannot start TLS: %s", peer_.c_str(), error->message);
+    g_error_free(error);
+    finish();
+    return;
+  }
+  handshaking_ = G_TLS_CONNECTION(tls);
+  is_tls_ = true;
+  // As libsoup sets up its own: browsers often end TLS connections without close_notify.
+  g_tls_connection_set_require_close_notify(handshaking_, FALSE);
+  const char *protocols[] = {"http/1.1", nullptr};
+  g_tls_connection_set_advertised_protocols(handshaking_, protocols);
+  cancellable_ = g_cancellable_new();
+  state_ = State::Handshaking;
+  owner_->handshakes_++;
+  // The answer finds the connection by its id: it may have ended meanwhile.
+  g_tls_connection_handshake_async(handshaking_, G_PRIORITY_DEFAULT, cancellable_,
+                                   &Connection::handshake_done,
+                                   new std::pair<Connections *, uint64_t>(owner_, id_));
+}
+
+void Connection::handshake_done(GObject *source, GAsyncResult *result, gpointer data) {
+  auto *ticket = static_cast<std::pair<Connections *, uint64_t> *>(data);
+  Connections *owner = ticket->first;
+  const uint64_t id = ticket->second;
+  delete ticket;
+  owner->handshakes_--;
+  GError *error = nullptr;
+  const bool ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), result, &error);
+  auto it = owner->connections_.find(id);
+  Connection *c = it == owner->connections_.end() ? nullptr : it->second.get();
+  if (!c || c->dead_) {
+    g_clear_error(&error);
+    g_object_unref(source);
+    return;
+  }
+  c->handshaking_ = nullptr;
+  if (!ok) {
+    GST_DEBUG("%s: TLS handshake failed: %s", c->peer_.c_str(), error->message);
+    g_error_free(error);
+    g_object_unref(source);
+    c->finish();
+    return;
+  }
+  c->hand_to_soup(G_IO_STREAM(source));
+  g_object_unref(source);
+}
+
+void Connection::hand_to_soup(GIOStream *stream) {
+  if (watched_) {
+    owner_->poller_->remove(g_socket_get_fd(socket_));
+    watched_ = false;
+  }
+  GSocketAddress *local = g_socket_get_local_address(socket_, nullptr);
+  remote_ = g_socket_get_remote_address(socket_, nullptr);
+  if (!local || !remote_) {  // the client is already gone
+    g_clear_object(&local);
+    finish();
+    return;
+  }
+  // libsoup keeps this address object and gives it back with every message: of() reads it.
+  g_object_set_qdata(G_OBJECT(remote_), connection_quark(), this);
+  stream_ = G_OBJECT(stream);
+  g_object_weak_ref(stream_, &Connection::stream_released, this);
+  state_ = State::Head;
+  since_ = g_get_monotonic_time();
+  soup_server_accept_iostream(owner_->soup_, stream, local, remote_, nullptr);
+  g_object_unref(local);
+}
+
+void Connection::answer_and_close(GIOStream *stream, const std::string &answer) {
+  if (stream) {
+    // On a stream taken from libsoup (TLS included): the answer goes through it.
+    closing_ = stream;
+    g_pollable_output_stream_write_nonblocking(
+        G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream)), answer.data(),
+        answer.size(), nullptr, nullptr);
+  } else {
+    send(g_socket_get_fd(socket_), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  shutdown(g_socket_get_fd(socket_), SHUT_WR);
+  state_ = State::Closing;
+  since_ = g_get_monotonic_time();
+  if (!watched_) {
+    owner_->poller_->add(g_socket_get_fd(socket_), this, false);
+    watched_ = true;
+  }
+}
+
+void Connection::stream_released(gpointer self, GObject *) {
+  auto *c = static_cast<Connection *>(self);
+  c->stream_ = nullptr;
+  c->finish();
+}
+
+void Connection::finish() {
+  if (dead_)
+    return;
+  dead_ = true;
+  if (watched_) {
+    owner_->poller_->remove(g_socket_get_fd(socket_));
+    watched_ = false;
+  }
+  if (cancellable_)
+    g_cancellable_cancel(cancellable_);  // a handshake under way: its answer finds us dead
+  if (stream_) {
+    g_object_weak_unref(stream_, &Connection::stream_released, this);
+    stream_ = nullptr;
+  }
+  if (closing_) {
+    g_io_stream_close(closing_, nullptr, nullptr);
+    g_clear_object(&closing_);
+  }
+  g_socket_close(socket_, nullptr);
+  owner_->forget(this);
+}
+
+/* ---- Connections ---- */
+
+Connections::Connections(GMainContext *context, SoupServer *soup, EpollSource *poller,
+                         const ConnectionLimits &limits)
+    : context_(context), soup_(soup), poller_(poller), limits_(limits) {
+  g_signal_connect(soup_, "request-started", G_CALLBACK(on_request_started), nullptr);
+}
+
+Connections::~Connections() {
+  close_all();
+  for (auto &[id, c] : connections_) {
+    if (c->stream_)
+      g_object_weak_unref(c->stream_, &Connection::stream_released, c.get());
+    if (c->watched_)
+      poller_->remove(g_socket_get_fd(c->socket_));
+    g_socket_close(c->socket_, nullptr);
+  }
+  connections_.clear();
+  if (reap_source_) {
+    g_source_destroy(reap_source_);
+    g_source_unref(reap_source_);
+  }
+  g_signal_handlers_disconnect_by_func(soup_, gpointer(on_request_started), nullptr);
+}
+
+int Connections::listen(const std::string &address, int port, GTlsCertificate *certificate,
+                        GError **error) {
+  GError *err = nullptr;
+  GSocketAddress *sa = resolve(address, port, error);
+  if (!sa)
+    return -1;
+  GSocket *socket = g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, &err);
+  if (socket) {
+    g_socket_set_blocking(socket, FALSE);
+    // A thousand viewers reconnecting at once (after a restart, a network blip) would overflow
+    // GLib's default backlog of 10 and wait for SYN retries.
+    g_socket_set_listen_backlog(socket, SOMAXCONN);
+    if (!g_socket_bind(socket, sa, TRUE, &err) || !g_socket_listen(socket, &err))
+      g_clear_object(&socket);
+  }
+  g_object_unref(sa);
+  const char *what = certificate ? "HTTPS " : "";
+  if (!socket) {
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                  "%sport %d on %s is already in use by another program (choose another port, "
+                  "or port=0 for any free one)",
+                  what, port, address.c_str());
+    else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                  "not allowed to listen on %sport %d of %s (ports below 1024 need privileges; "
+                  "use 8080 or another port above 1023)",
+                  what, port, address.c_str());
+    else
+      g_set_error(error, err->domain, err->code, "cannot listen on %s %sport %d: %s",
+                  address.c_str(), what, port, err->message);
+    g_error_free(err);
+    return -1;
+  }
+  GSocketAddress *local = g_socket_get_local_address(socket, nullptr);
+  const int bound = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+  g_object_unref(local);
+  auto listener = std::make_unique<Listener>();
+  listener->socket = socket;
+  listener->certificate = certificate ? G_TLS_CERTIFICATE(g_object_ref(certificate)) : nullptr;
+  listener->owner = this;
+  listeners_.push_back(std::move(listener));
+  watch(listeners_.back().get());
+  return bound;
+}
+
+void Connections::watch(Listener *listener) {
+  listener->source = g_socket_create_source(listener->socket, G_IO_IN, nullptr);
+  g_source_set_callback(listener->source, G_SOURCE_FUNC(&Connections::on_incoming), listener,
+                        nullptr);
+  g_source_attach(listener->source, context_);
+}
+
+gboolean Connections::on_incoming(GSocket *, GIOCondition, gpointer data) {
+  auto *listener = static_cast<Listener *>(data);
+  listener->owner->accept_from(listener);
+  return G_SOURCE_CONTINUE;
+}
+
+void Connections::accept_from(Listener *listener) {
+  for (int i = 0; i < kAcceptsPerWake && listener->source; i++) {
+    GError *error = nullptr;
+    GSocket *socket = g_socket_accept(listener->socket, nullptr, &error);
+    if (!socket) {
+      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES)) {
+        const gint64 now = g_get_monotonic_time();
+        if (now - last_full_warning_ > 10 * G_USEC_PER_SEC) {
+          last_full_warning_ = now;
+          GST_WARNING(
+              "no descriptor left for a new connection (%zu open here): not accepting "
+              "for a moment; raise the process's limit (ulimit -n, LimitNOFILE=) or "
+              "lower max-connections",
+              connections_.size());
+        }
+        pause_accepting();
+      }
+      g_error_free(error);
+      return;
+    }
+    g_socket_set_blocking(socket, FALSE);
+    const std::string peer = peer_of(socket);
+    const bool tls = listener->certificate != nullptr;
+    if (connections_.size() - refused_closing_ >= limits_.max_connections)
+      refuse_at_cap(socket, peer, tls, "this server's max-connections");
+    else if (per_address_[peer] >= limits_.max_per_address)
+      refuse_at_cap(socket, peer, tls, "max-connections-per-address");
+    else
+      admit(socket, peer, listener->certificate);
+    g_object_unref(socket);
+  }
+}
+
+void Connections::admit(GSocket *socket, const std::string &peer, GTlsCertificate *certificate) {
+  const uint64_t id = next_id_++;
+  auto *c = new Connection(this, id, socket, peer);
+  connections_.emplace(id, c);
+  per_address_[peer]++;
+  c->counted_ = true;
+  if (certificate) {
+    // Woken only once there is enough to tell what the client speaks (or it hung up).
+    int needed = int(first_bytes::kNeeded);
+    setsockopt(g_socket_get_fd(socket), SOL_SOCKET, SO_RCVLOWAT, &needed, sizeof needed);
+    c->certificate_ = certificate;
+    c->state_ = Connection::State::Sniffing;
+    poller_->add(g_socket_get_fd(socket), c, false);
+    c->watched_ = true;
+    return;
+  }
+  GIOStream *stream = G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
+  c->hand_to_soup(stream);
+  g_object_unref(stream);
+}
+
+void Connections::refuse_at_cap(GSocket *socket, const std::string &peer, bool tls,
+                                const char *why) {
+  GST_INFO("%s: connection refused: %s reached", peer.c_str(), why);
+  if (tls || refused_closing_ >= kMaxRefusedClosing) {
+    // A 503 over TLS would need a handshake, the work a flood wants us to do: just close.
+    g_socket_close(socket, nullptr);
+    return;
+  }
+  const uint64_t id = next_id_++;
+  auto *c = new Connection(this, id, socket, peer);
+  connections_.emplace(id, c);
+  refused_closing_++;
+  c->answer_and_close(nullptr, http_answer(SOUP_STATUS_SERVICE_UNAVAILABLE,
+                                           "Too many connections; try again in a moment.\n",
+                                           {{"Retry-After", "5"}}));
+}
+
+void Connections::pause_accepting() {
+  for (auto &listener : listeners_)
+    if (listener->source) {
+      g_source_destroy(listener->source);
+      g_clear_pointer(&listener->source, g_source_unref);
+    }
+  if (resume_source_)
+    return;
+  resume_source_ = g_timeout_source_new(250);
+  g_source_set_callback(
+      resume_source_,
+      +[](gpointer self) -> gboolean {
+        auto *owner = static_cast<Connections *>(self);
+        g_clear_pointer(&owner->resume_source_, g_source_unref);
+        for (auto &listener : owner->listeners_)
+          if (!listener->source && listener->socket)
+            owner->watch(listener.get());
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+  g_source_attach(resume_source_, context_);
+}
+
+void Connections::forget(Connection *c) {
+  if (c->counted_) {
+    auto it = per_address_.find(c->peer_);
+    if (it != per_address_.end() && --it->second == 0)
+      per_address_.erase(it);
+  } else {
+    refused_closing_--;
+  }
+  dead_.push_back(c->id_);
+  if (!reap_source_) {
+    // Deleted once the dispatch that ended it has returned.
+    reap_source_ = g_idle_source_new();
+    g_source_set_priority(reap_source_, G_PRIORITY_HIGH);
+    g_source_set_callback(reap_source_, &Connections::reap, this, nullptr);
+    g_source_attach(reap_source_, context_);
+  }
+}
+
+gboolean Connections::reap(gpointer self) {
+  auto *owner = static_cast<Connections *>(self);
+  for (uint64_t id : owner->dead_)
+    owner->connections_.erase(id);
+  owner->dead_.clear();
+  g_clear_pointer(&owner->reap_source_, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+void Connections::tick(gint64 now) {
+  const gint64 header_us = gint64(limits_.header_timeout_s) * G_USEC_PER_SEC;
+  const gint64 request_us = gint64(limits_.request_timeout_s) * G_USEC_PER_SEC;
+  for (auto &[id, entry] : connections_) {
+    Connection *c = entry.get();
+    if (c->dead_)
+      continue;
+    switch (c->state_) {
+    case Connection::State::Sniffing:
+    case Connection::State::Handshaking:
+    case Connection::State::Head:
+      if (header_us > 0 && now - c->accepted_ > header_us) {
+        GST_INFO("%s: no request within %u s; closed", c->peer_.c_str(), limits_.header_timeout_s);
+        c->shut_down();
+      }
+      break;
+    case Connection::State::Request:
+      if (request_us > 0 && now - c->since_ > request_us) {
+        GST_INFO("%s: request not done within %u s; closed", c->peer_.c_str(),
+                 limits_.request_timeout_s);
+        c->shut_down();
+      }
+      break;
+    case Connection::State::Closing:
+      if (now - c->since_ > kLingerUs)
+        c->finish();
+      break;
+    case Connection::State::ShutDown:
+      if (now - c->since_ > kReleaseGraceUs) {
+        GST_WARNING("%s: connection %" G_GUINT64_FORMAT
+                    " still held %d s after it ended; "
+                    "closing its descriptor anyway",
+                    c->peer_.c_str(), c->id_, int(kReleaseGraceUs / G_USEC_PER_SEC));
+        c->finish();
+      }
+      break;
+    case Connection::State::Streaming:
+    case Connection::State::Stolen: break;
+    }
+  }
+}
+
+void Connections::close_all() {
+  for (auto &listener : listeners_) {
+    if (listener->source) {
+      g_source_destroy(listener->source);
+      g_clear_pointer(&listener->source, g_source_unref);
+    }
+    if (listener->socket) {
+      g_socket_close(listener->socket, nullptr);
+      g_clear_object(&listener->socket);
+    }
+    g_clear_object(&listener->certificate);
+  }
+  if (resume_source_) {
+    g_source_destroy(resume_source_);
+    g_clear_pointer(&resume_source_, g_source_unref);
+  }
+  for (auto &[id, c] : connections_) {
+    const auto s = c->state_;
+    if (s == Connection::State::Sniffing || s == Connection::State::Handshaking ||
+        s == Connection::State::Closing)
+      c->finish();
+  }
+}
+
+}  // namespace camcast
