@@ -796,8 +796,9 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       gobject_class, PROP_KEEPALIVE_PONG_TIMEOUT,
       g_param_spec_uint(
           "keepalive-pong-timeout", "Keepalive pong timeout",
-          "Drop a client that has not answered a ping after this many seconds (0 = never)", 0, 3600,
-          DEFAULT_KEEPALIVE_PONG_TIMEOUT, flags));
+          "Drop a client that has not answered a ping, or taken nothing of what waits for it "
+          "(an MJPEG viewer that stopped reading), after this many seconds (0 = never)",
+          0, 3600, DEFAULT_KEEPALIVE_PONG_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_KEYFRAME_ON_JOIN,
       g_param_spec_boolean(

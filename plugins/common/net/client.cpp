@@ -31,6 +31,13 @@ constexpr int kLatestNotSentLowat = 1024;
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxBatchBytes = kNotSentLowat;
 
+// What one client may take of the server thread and of memory, whatever it sends: bytes read
+// per wake-up (the rest waits for the next turn), and control replies (pongs, the close echo)
+// queued behind a socket it does not read — past that it is closed (1008): a client that pings
+// as fast as it can and never reads would otherwise grow its queue without end.
+constexpr size_t kMaxReadPerWake = 64 * 1024;
+constexpr size_t kMaxControlBytes = 16 * 1024;
+
 // Ends every multipart part: the next part's boundary, sent at once (see client.h).
 const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
 
@@ -120,18 +127,22 @@ void Client::set_want_write(bool want) {
   poller_->modify(g_socket_get_fd(socket_), this, want);
 }
 
-void Client::queue_control(std::string frame) {
+bool Client::queue_control(std::string frame) {
+  size_t queued = 0;
+  for (const Pending &p : pending_)
+    if (!p.unit)
+      queued += p.size() - p.offset;
+  if (queued + frame.size() > kMaxControlBytes) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": %zu bytes of control replies unread; closing", id_,
+             queued);
+    close(ClientStatus::Error, ws::kClosePolicyViolation, "control frames not read");
+    return false;
+  }
   // Pending holds whole frames only, so anything appended starts at a frame boundary.
   Pending p;
   p.control = std::move(frame);
   pending_.push_back(std::move(p));
-}
-
-void Client::send_text(const std::string &text) {
-  if (closed_ || framing_ != Framing::WebSocket)
-    return;
-  queue_control(ws::server_frame(ws::Opcode::Text, text.data(), text.size()));
-  flush();
+  return true;
 }
 
 void Client::flush() {
@@ -222,7 +233,7 @@ void Client::flush() {
 void Client::on_readable() {
   uint8_t buf[4096];
   std::vector<ws::ClientMessage> messages;
-  while (!closed_) {
+  for (size_t taken = 0; !closed_ && taken < kMaxReadPerWake; taken += sizeof buf) {
     GError *error = nullptr;
     gssize n = g_pollable_input_stream_read_nonblocking(in_, buf, sizeof buf, nullptr, &error);
     if (n < 0) {
@@ -260,8 +271,8 @@ void Client::on_readable() {
 void Client::handle(const ws::ClientMessage &msg) {
   switch (msg.opcode) {
   case ws::Opcode::Ping:
-    queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size()));
-    flush();
+    if (queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size())))
+      flush();
     break;
   case ws::Opcode::Pong:
     if (ping_sent_) {
@@ -272,8 +283,9 @@ void Client::handle(const ws::ClientMessage &msg) {
   case ws::Opcode::Close:
     // Echo the close (§5.5.1) once the frame in progress is out, then hang up.
     GST_DEBUG("client %" G_GUINT64_FORMAT ": sent close %u", id_, msg.close_code);
-    queue_control(
-        ws::close_frame(msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, ""));
+    if (!queue_control(ws::close_frame(
+            msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, "")))
+      break;
     close_after_flush_ = true;
     flush();
     break;
@@ -301,18 +313,26 @@ void Client::tick(gint64 now) {
     return;
   }
   if (s.timeout && want_write_ && (now - last_progress_) * 1000 >= gint64(s.timeout)) {
-    GST_INFO("client %" G_GUINT64_FORMAT ": no write progress for %" G_GINT64_FORMAT
-             " ms; "
-             "closing",
+    GST_INFO("client %" G_GUINT64_FORMAT ": no write progress for %" G_GINT64_FORMAT " ms; closing",
              id_, (now - last_progress_) / 1000);
     close(ClientStatus::Slow, 0, nullptr);
+    return;
+  }
+  // A client that takes nothing of what waits for it is as gone as one that does not answer a
+  // ping: that covers the clients without pings (MJPEG over HTTP), whose lag never grows (they
+  // are always handed the newest frame) and so never reaches units-max.
+  if (s.keepalive_pong_timeout && want_write_ &&
+      now - last_progress_ >= gint64(s.keepalive_pong_timeout) * G_USEC_PER_SEC) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": took nothing for %u s; closing", id_,
+             s.keepalive_pong_timeout);
+    close(ClientStatus::Timeout, 0, nullptr);
     return;
   }
   if (framing_ == Framing::WebSocket && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
-    queue_control(ws::server_frame(ws::Opcode::Ping, &now, sizeof now));
-    flush();
+    if (queue_control(ws::server_frame(ws::Opcode::Ping, &now, sizeof now)))
+      flush();
   }
 }
 

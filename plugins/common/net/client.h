@@ -53,8 +53,6 @@ public:
   void tick(gint64 now);
   // Best-effort close frame, then the socket is closed and the mount retires this client.
   void close(ClientStatus status, uint16_t code, const char *reason);
-  // Queues a text message to this client (control protocols).
-  void send_text(const std::string &text);
 
   void fill_stats(ClientStats *out) const;
 
@@ -71,7 +69,8 @@ private:
   void on_fd_events(uint32_t events) override;
   void on_readable();
   void handle(const ws::ClientMessage &msg);
-  void queue_control(std::string frame);
+  // Queues control bytes to go between units; false (and the client closed) past its budget.
+  bool queue_control(std::string frame);
   void set_want_write(bool want);
 
   Mount *mount_;
