@@ -340,7 +340,7 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
   g_autofree char *port = nullptr, *inventory = nullptr, *users = nullptr, *file = nullptr;
   g_autofree char *certificate = nullptr, *key = nullptr, *http_port = nullptr;
   g_autofree char *max_connections = nullptr, *max_per_address = nullptr;
-  g_autofree char *header_timeout = nullptr, *request_timeout = nullptr;
+  g_autofree char *header_timeout = nullptr, *request_timeout = nullptr, *hosts = nullptr;
   gboolean no_auth = FALSE, version = FALSE;
   const GOptionEntry entries[] = {
       {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets,
@@ -367,6 +367,8 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
        "seconds for the TLS handshake and request head (10)", "S"},
       {"request-timeout", 0, 0, G_OPTION_ARG_STRING, &request_timeout,
        "seconds for a request's body and answer (30)", "S"},
+      {"allowed-hosts", 0, 0, G_OPTION_ARG_STRING, &hosts,
+       "names this camera answers to besides its addresses and host name", "NAME,..."},
       {"version", 0, 0, G_OPTION_ARG_NONE, &version, "show the version", nullptr},
       {}};
   g_autoptr(GOptionContext) context = g_option_context_new("[COMMAND] [NAME|FILE...]");
@@ -422,6 +424,8 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
     else
       o->server_properties.emplace_back(n.property, n.value);
   }
+  if (hosts)
+    o->server_properties.emplace_back("allowed-hosts", hosts);
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     if (o->command.empty() && o->args.empty() &&

@@ -198,7 +198,8 @@ struct Supervisor::Pipeline {
         g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
                      spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port, nullptr);
         for (const auto &[name, value] : spec.server.properties)
-          gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
+          if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), name.c_str()))
+            gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
       }
       if (is_camcast_sink(e)) {
         const ServerSettings &server = spec.server;

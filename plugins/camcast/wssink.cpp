@@ -42,7 +42,7 @@
  */
 #include "wssink.h"
 
-#include "access/users.h"
+#include "access_properties.h"
 #include "net/http_server.h"
 #include "server_properties.h"
 
@@ -93,10 +93,8 @@ enum {
   PROP_KEEPALIVE_PONG_TIMEOUT,
   PROP_KEYFRAME_ON_JOIN,
   PROP_LINGER,
-  PROP_ACCESS_TOKEN,
-  PROP_USERS_FILE,
-  PROP_ALLOWED_ORIGINS,
-  PROP_METRICS_TOKEN,
+  PROP_ACCESS,  // the access properties (access_properties.h)
+  PROP_ACCESS_LAST = PROP_ACCESS + camcast::kAccessProperties - 1,
   PROP_PUBLIC,
   PROP_SERVER,  // the server properties (server_properties.h)
   PROP_SERVER_LAST = PROP_SERVER + camcast::kServerProperties - 1,
@@ -146,7 +144,7 @@ struct WsSinkImpl final : public MountDelegate {
   MountSettings settings;
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
   guint linger = DEFAULT_LINGER;     // s
-  auth::Policy policy;               // access control for the sink's server (off: no token)
+  AccessPolicy policy;               // access control for the sink's server (off: no token)
   bool is_public = false;            // this stream needs no credentials on a private server
   ServerSettings server_settings;    // TLS and limits of the sink's server
   gint64 last_keyframe_request = 0;  // monotonic µs
@@ -430,7 +428,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
         GST_WS_SINK_GET_CLASS(sink)->websocket_pull ? Delivery::Pull : Delivery::Stream;
     settings = priv->settings;
   }
-  auth::Policy policy;
+  AccessPolicy policy;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     policy = priv->policy;
@@ -459,7 +457,7 @@ static gboolean gst_ws_sink_open(GstWsSink *sink) {
       return FALSE;
     }
   }
-  if ((policy.enabled() || !policy.metrics_token.empty()) && !server->set_policy(policy, &error)) {
+  if (!server->set_policy(policy, &error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
     g_error_free(error);
     return FALSE;
@@ -586,33 +584,10 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
       break;
     case PROP_KEYFRAME_ON_JOIN: priv->keyframe_on_join = g_value_get_boolean(value); break;
     case PROP_LINGER: priv->linger = g_value_get_uint(value); break;
-    case PROP_ACCESS_TOKEN: {
-      const char *t = g_value_get_string(value);
-      priv->policy.access_token = t ? t : "";
-      break;
-    }
-    case PROP_METRICS_TOKEN: {
-      const char *t = g_value_get_string(value);
-      priv->policy.metrics_token = t ? t : "";
-      break;
-    }
     case PROP_PUBLIC: priv->is_public = g_value_get_boolean(value); break;
-    case PROP_USERS_FILE: {
-      const char *f = g_value_get_string(value);
-      priv->policy.users_file = f ? f : "";
-      break;
-    }
-    case PROP_ALLOWED_ORIGINS: {
-      priv->policy.allowed_origins.clear();
-      g_auto(GStrv) parts =
-          g_strsplit(g_value_get_string(value) ? g_value_get_string(value) : "", ",", -1);
-      for (char **o = parts; *o; o++)
-        if (*g_strstrip(*o))
-          priv->policy.allowed_origins.emplace_back(*o);
-      break;
-    }
     default:
-      if (!set_server_property(&priv->server_settings, prop_id, PROP_SERVER, value)) {
+      if (!set_server_property(&priv->server_settings, prop_id, PROP_SERVER, value) &&
+          !set_access_property(&priv->policy, prop_id, PROP_ACCESS, value)) {
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         return;
       }
@@ -652,20 +627,10 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     break;
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
-  case PROP_ACCESS_TOKEN: g_value_set_string(value, priv->policy.access_token.c_str()); break;
-  case PROP_USERS_FILE: g_value_set_string(value, priv->policy.users_file.c_str()); break;
-  case PROP_METRICS_TOKEN: g_value_set_string(value, priv->policy.metrics_token.c_str()); break;
   case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
   case PROP_CURRENT_HTTP_PORT:
     g_value_set_int(value, priv->server ? priv->server->http_port() : -1);
     break;
-  case PROP_ALLOWED_ORIGINS: {
-    std::string all;
-    for (const std::string &o : priv->policy.allowed_origins)
-      all += (all.empty() ? "" : ",") + o;
-    g_value_set_string(value, all.c_str());
-    break;
-  }
   case PROP_NUM_CLIENTS: g_value_set_uint(value, priv->mount ? priv->mount->n_clients() : 0); break;
   case PROP_BYTES_SERVED:
     g_value_set_uint64(value, priv->mount ? priv->mount->bytes_served() : 0);
@@ -677,7 +642,8 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     g_value_set_uint64(value, priv->mount ? priv->mount->queued_bytes() : 0);
     break;
   default:
-    if (!get_server_property(priv->server_settings, prop_id, PROP_SERVER, value))
+    if (!get_server_property(priv->server_settings, prop_id, PROP_SERVER, value) &&
+        !get_access_property(priv->policy, prop_id, PROP_ACCESS, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
@@ -815,30 +781,7 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
           "0 closes them at once",
           0, 3600, DEFAULT_LINGER, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_ACCESS_TOKEN,
-      g_param_spec_string(
-          "access-token", "Access token",
-          "Make the whole server private: every page, stream, snapshot and report needs this "
-          "token (?token=, which also gives the browser a session cookie), a stream token from "
-          "/api/token, or that session. Empty (the default): anyone who can reach the port "
-          "may watch. Sinks sharing a port need the same token",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(
-      gobject_class, PROP_USERS_FILE,
-      g_param_spec_string(
-          "users-file", "Users file",
-          "Make the whole server private behind a login page (/login): the users of this file "
-          "(NAME:yescrypt-hash lines, made with camcast passwd; mode 600). Failed logins are "
-          "slowed per address. Works with or without access-token",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  g_object_class_install_property(
-      gobject_class, PROP_METRICS_TOKEN,
-      g_param_spec_string(
-          "metrics-token", "Metrics token",
-          "/metrics also answers a scraper sending \"Authorization: Bearer <this>\"; once set, "
-          "/metrics needs it (or a viewer's credentials) even on an open server",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
+  install_access_properties(gobject_class, PROP_ACCESS);
   g_object_class_install_property(
       gobject_class, PROP_PUBLIC,
       g_param_spec_boolean(
@@ -852,13 +795,6 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       g_param_spec_int("current-http-port", "Current HTTP port",
                        "The plain HTTP port beside the HTTPS one (-1 when there is none)", -1,
                        65535, -1, ro));
-  g_object_class_install_property(
-      gobject_class, PROP_ALLOWED_ORIGINS,
-      g_param_spec_string(
-          "allowed-origins", "Allowed origins",
-          "With an access token: the origins (https://example.com, comma-separated) besides "
-          "the server's own whose pages may open WebSocket streams",
-          nullptr, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(gobject_class, PROP_NUM_CLIENTS,
                                   g_param_spec_uint("num-clients", "Number of clients",
                                                     "Clients connected now", 0, G_MAXUINT, 0, ro));

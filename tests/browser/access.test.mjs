@@ -68,7 +68,7 @@ test('logging in on the login page opens the player', async () => {
   }
 });
 
-test('over HTTPS the page plays through WSS with a Secure session cookie', async () => {
+test('over HTTPS the page plays through WSS with a Secure __Host- session cookie', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'camcast-tls-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
     'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost',
@@ -89,9 +89,13 @@ test('over HTTPS the page plays through WSS with a Secure session cookie', async
     await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
     assert.ok(sockets.length > 0 && sockets.every((u) => u.startsWith('wss://')),
       `the stream came over WSS: ${sockets}`);
-    const session = (await context.cookies()).find((c) => c.name === 'camcast_session');
-    assert.ok(session, 'a session cookie');
+    // Over HTTPS the session is a __Host- cookie: one a plain-HTTP page set cannot stand in.
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === '__Host-camcast_session');
+    assert.ok(session, `a __Host- session cookie: ${cookies.map((c) => c.name)}`);
     assert.equal(session.secure, true);
+    assert.equal(session.path, '/');
+    assert.ok(!cookies.some((c) => c.name === 'camcast_session'));
   } finally {
     await context.close();
     pipe.stop();

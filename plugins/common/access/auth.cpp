@@ -44,11 +44,7 @@ std::string percent_decode(std::string_view s) {
 
 // Scopes travel inside a credential; keep them to path characters so '.' separates fields.
 bool scope_ok(std::string_view scope) {
-  if (scope.empty() || scope.size() > 256)
-    return false;
-  if (scope == "*")
-    return true;
-  if (scope[0] != '/')
+  if (scope.empty() || scope.size() > 256 || scope[0] != '/')
     return false;
   for (char c : scope)
     if (!(g_ascii_isalnum(c) || c == '/' || c == '-' || c == '_'))
@@ -106,8 +102,7 @@ bool verify(std::string_view key, std::string_view credential, std::string_view 
     *why = "the token has expired";
     return false;
   }
-  if (scope != "*" &&
-      !(path == scope || (path.size() > scope.size() && path.compare(0, scope.size(), scope) == 0 &&
+  if (!(path == scope || (path.size() > scope.size() && path.compare(0, scope.size(), scope) == 0 &&
                           (scope.back() == '/' || path[scope.size()] == '/')))) {
     *why = "the token is for another stream";
     return false;
@@ -157,66 +152,6 @@ std::string cookie_value(std::string_view header, std::string_view name) {
     pos = end + 1;
   }
   return "";
-}
-
-bool origin_allowed(std::string_view origin, std::string_view host,
-                    const std::vector<std::string> &allowed) {
-  if (origin.empty())
-    return true;  // not a browser: browsers always send Origin on WebSocket upgrades
-  for (const std::string &a : allowed)
-    if (origin == a)
-      return true;
-  // "scheme://host[:port]" against the Host header.
-  const size_t sep = origin.find("://");
-  return sep != std::string_view::npos && !host.empty() && origin.substr(sep + 3) == host;
-}
-
-std::string session_cookie(const Policy &policy, int64_t now, bool tls, int64_t seconds) {
-  const std::string value = seconds > 0 ? sign(policy.key(), "*", now + seconds) : "";
-  return std::string(kSessionCookie) + "=" + value +
-         "; Path=/; Max-Age=" + std::to_string(seconds) + "; HttpOnly; SameSite=Strict" +
-         (tls ? "; Secure" : "");
-}
-
-Decision check(const Policy &policy, std::string_view path, std::string_view query,
-               std::string_view cookie_header, std::string_view origin, std::string_view host,
-               bool websocket, bool tls, int64_t now) {
-  Decision d;
-  if (!policy.enabled()) {
-    d.allowed = true;
-    return d;
-  }
-  if (websocket && !origin_allowed(origin, host, policy.allowed_origins)) {
-    d.status = 403;
-    d.reason =
-        "WebSocket from a page this server does not trust (Origin " + std::string(origin) + ")";
-    return d;
-  }
-  const std::string key = policy.key();
-  const std::string token = query_param(query, "token");
-  std::string why;
-  if (!token.empty() && !policy.access_token.empty() &&
-      constant_time_equal(token, policy.access_token)) {
-    d.allowed = true;
-    // The link was the key: from now on the browser holds a session instead.
-    if (!websocket)
-      d.set_cookie = session_cookie(policy, now, tls, policy.session_seconds);
-    return d;
-  }
-  if (!token.empty() && verify(key, token, path, now, &why)) {
-    d.allowed = true;
-    return d;
-  }
-  const std::string session = cookie_value(cookie_header, kSessionCookie);
-  std::string session_why;
-  if (!session.empty() && verify(key, session, path, now, &session_why)) {
-    d.allowed = true;
-    return d;
-  }
-  d.status = 401;
-  d.login = !policy.users_file.empty();
-  d.reason = !token.empty() ? why : !session.empty() ? "session: " + session_why : "no credentials";
-  return d;
 }
 
 }  // namespace camcast::auth

@@ -1,4 +1,4 @@
-// Layer access: who may see what (tokens, sessions, users, TLS credentials); uses nothing else.
+// Layer access: who may see what (tokens, sessions, users, TLS credentials); uses formats.
 // HTTPS for a server: which certificate, and which ports speak what.
 //
 // With a certificate and key (PEM files) a server's `port` speaks HTTPS (and WSS); `http_port`

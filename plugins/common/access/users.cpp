@@ -111,6 +111,14 @@ bool set_user(const std::string &path, const std::string &user, const std::strin
   return true;
 }
 
+const std::string &dummy_hash() {
+  static const std::string *hash = [] {
+    std::string error;
+    return new std::string(hash_password(auth::random_token(), &error));
+  }();
+  return *hash;
+}
+
 bool LoginThrottle::allowed(const std::string &address, int64_t now) {
   auto it = failures_.find(address);
   if (it == failures_.end())
@@ -119,7 +127,7 @@ bool LoginThrottle::allowed(const std::string &address, int64_t now) {
     failures_.erase(it);
     return true;
   }
-  return it->second.count < kMaxFailures;
+  return it->second.count < max_failures_;
 }
 
 void LoginThrottle::failed(const std::string &address, int64_t now) {

@@ -1,4 +1,4 @@
-// Layer access: who may see what (tokens, sessions, users, TLS credentials); uses nothing else.
+// Layer access: who may see what (tokens, sessions, users, TLS credentials); uses formats.
 // Users for the login page: a users file of "name:hash" lines, passwords hashed with yescrypt
 // (libxcrypt, as /etc/shadow on Debian) and never stored in clear, and a throttle that slows
 // password guessing per client address.
@@ -22,17 +22,23 @@ bool load(const std::string &path, std::map<std::string, std::string> *users, st
 bool set_user(const std::string &path, const std::string &user, const std::string &password,
               std::string *error);
 
-// Failed logins per client address: after kMaxFailures within kWindowSeconds, that address
-// is refused until the window has passed since its last failure.
+// A yescrypt hash of a random password, made once: checking a password against it costs what
+// checking it against a user's hash costs (an unknown user then takes as long as a wrong
+// password). Any thread.
+const std::string &dummy_hash();
+
+// Failed logins per key (a client address, a user name): after `max_failures` within
+// kWindowSeconds, that key is refused until the window has passed since its last failure.
 class LoginThrottle {
 public:
-  static constexpr int kMaxFailures = 5;
   static constexpr int64_t kWindowSeconds = 60;
-  bool allowed(const std::string &address, int64_t now);
-  void failed(const std::string &address, int64_t now);
-  void succeeded(const std::string &address) { failures_.erase(address); }
+  explicit LoginThrottle(int max_failures) : max_failures_(max_failures) {}
+  bool allowed(const std::string &key, int64_t now);
+  void failed(const std::string &key, int64_t now);
+  void succeeded(const std::string &key) { failures_.erase(key); }
 
 private:
+  const int max_failures_;
   struct Failures {
     int count = 0;
     int64_t last = 0;

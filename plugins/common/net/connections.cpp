@@ -65,10 +65,11 @@ std::string peer_of(GSocket *socket) {
 
 // "HTTP/1.1 STATUS REASON" with a short text body, closing the connection.
 std::string http_answer(guint status, const std::string &body,
-                        const std::vector<std::pair<std::string, std::string>> &headers = {}) {
+                        const std::vector<std::pair<std::string, std::string>> &headers = {},
+                        const char *content_type = "text/plain; charset=utf-8") {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + soup_status_get_phrase(status) +
-                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-                    std::to_string(body.size()) +
+                    "\r\nContent-Type: " + content_type +
+                    "\r\nContent-Length: " + std::to_string(body.size()) +
                     "\r\nCache-Control: no-store\r\nConnection: close\r\n";
   for (const auto &[name, value] : headers)
     out += name + ": " + value + "\r\n";
@@ -135,15 +136,15 @@ GIOStream *Connection::steal(SoupServerMessage *msg) {
 }
 
 void Connection::refuse(SoupServerMessage *msg, guint status, const std::string &body,
-                        const std::vector<std::pair<std::string, std::string>> &headers) {
+                        const std::vector<std::pair<std::string, std::string>> &headers,
+                        const char *content_type) {
   GIOStream *stream = soup_server_message_steal_connection(msg);
   if (!stream) {  // not libsoup's to give: let it answer (it reads the body first)
     soup_server_message_set_status(msg, status, nullptr);
-    soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                     body.data(), body.size());
+    soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
     return;
   }
-  answer_and_close(stream, http_answer(status, body, headers));
+  answer_and_close(stream, http_answer(status, body, headers, content_type));
 }
 
 void Connection::shut_down() {

@@ -80,10 +80,11 @@ public:
   // Takes the connection from libsoup for good (a WebSocket, a stream of its own); returns the
   // stream (owned by the caller, who closes it), or null. Call from a handler of `msg`.
   GIOStream *steal(SoupServerMessage *msg);
-  // Answers `msg` without libsoup — "HTTP/1.1 status", a short text `body` and `headers` — and
+  // Answers `msg` without libsoup — "HTTP/1.1 status", a short `body` and `headers` — and
   // closes: for refusals before a body, which libsoup would otherwise read whole first.
   void refuse(SoupServerMessage *msg, guint status, const std::string &body,
-              const std::vector<std::pair<std::string, std::string>> &headers = {});
+              const std::vector<std::pair<std::string, std::string>> &headers = {},
+              const char *content_type = "text/plain; charset=utf-8");
   // Ends it now: the peer sees the end, and whoever has the connection cleans up.
   void shut_down();
 

@@ -123,6 +123,7 @@ bool HttpServer::start(GError **error) {
     soup_server_add_early_handler(soup_, nullptr, &HttpServer::handle_request_head, this, nullptr);
     connections_ =
         std::make_unique<Connections>(context_, soup_, client_poller_.get(), settings_.limits);
+    access_ = make_access(AccessPolicy());
     GError *err = nullptr;
     port_ = connections_->listen(address_, port_, certificate, &err);
     if (port_ >= 0 && settings_.tls.http_port >= 0)
@@ -160,6 +161,7 @@ void HttpServer::run() {
   g_source_unref(tick_source_);
   connections_->close_all();
   soup_server_disconnect(soup_);
+  access_.reset();  // waits for a password check under way; its answer finds nobody
   // Let libsoup finish closing what it was closing, and TLS handshakes that were cut short
   // answer (for a moment at most).
   GSource *wake = g_timeout_source_new(20);
@@ -280,6 +282,7 @@ gboolean HttpServer::tick(gpointer self) {
   auto *server = static_cast<HttpServer *>(self);
   const gint64 now = g_get_monotonic_time();
   server->connections_->tick(now);
+  server->access_->tick(g_get_real_time() / G_USEC_PER_SEC);
   for (auto &entry : server->mounts_.all())
     entry.second->tick(now);
   std::vector<std::string> expired;
@@ -300,325 +303,55 @@ gboolean HttpServer::tick(gpointer self) {
   return G_SOURCE_CONTINUE;
 }
 
-namespace {
-
-// The login form is a user name and a password: nothing larger is read.
-constexpr goffset kMaxFormBytes = 4096;
-
-void respond(SoupServerMessage *msg, guint status, const char *content_type,
-             const std::string &body) {
-  soup_server_message_set_status(msg, status, nullptr);
-  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
-                               "no-store");
-  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
-}
-
-bool wants_websocket(SoupServerMessage *msg) {
-  SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
-  return soup_message_headers_header_contains(h, "Upgrade", "websocket");
-}
-
-}  // namespace
-
-void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
-                                GHashTable *, gpointer self) {
-  static_cast<HttpServer *>(self)->route(msg, path);
-}
-
-// Before a request's body is read: libsoup would otherwise keep all of it in memory, however
-// large. A body is read only where one is wanted: a small login form, or an upload a mount takes
-// (a relay's publisher), which reads it as it comes. Everything else is answered now.
-void HttpServer::handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
-                                     GHashTable *, gpointer data) {
-  auto *self = static_cast<HttpServer *>(data);
-  SoupMessageHeaders *request = soup_server_message_get_request_headers(msg);
-  const bool chunked = soup_message_headers_get_encoding(request) == SOUP_ENCODING_CHUNKED;
-  const goffset length = soup_message_headers_get_content_length(request);
-  // Refused before its body: nothing of it is read (see Connection::refuse).
-  auto refuse = [msg](guint status, const std::string &text,
-                      const std::vector<std::pair<std::string, std::string>> &headers = {}) {
-    if (Connection *connection = Connection::of(msg))
-      connection->refuse(msg, status, text, headers);
-    else
-      respond(msg, status, "text/plain", text);
-  };
-  const char *method = soup_server_message_get_method(msg);
-  if (method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD) {
-    if (chunked || length > 0)
-      refuse(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "a GET or HEAD request takes no body\n");
-    return;
-  }
-  const std::string_view p(path);
-  if (method == SOUP_METHOD_POST && !self->policy_.users_file.empty() && p == "/login") {
-    if (chunked)
-      refuse(SOUP_STATUS_LENGTH_REQUIRED, "send the login form with a Content-Length\n");
-    else if (length > kMaxFormBytes)
-      refuse(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "form too large\n");
-    return;
-  }
-  std::shared_ptr<Mount> mount;
-  std::string_view rest;
-  if ((method == SOUP_METHOD_POST || method == SOUP_METHOD_PUT) &&
-      self->mounts_.match(p, &mount, &rest) && mount->delegate() &&
-      mount->delegate()->upload(msg, rest)) {
-    g_object_set_data(G_OBJECT(msg), "camcast-upload", GINT_TO_POINTER(1));
-    return;
-  }
-  refuse(SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n",
-         {{"Allow", "GET, HEAD"}});
-}
-
-bool HttpServer::set_policy(const auth::Policy &policy, GError **error) {
-  bool ok = true;
+bool HttpServer::set_policy(const AccessPolicy &policy, GError **error) {
+  if (policy.empty())
+    return true;  // this sink sets nothing: it serves under whatever the server has
+  std::string differences;
   invoke_sync([&] {
-    if (!policy_.enabled() && policy_.metrics_token.empty()) {
-      policy_ = policy;
-      if (policy_.signing_key.empty())
-        policy_.signing_key = auth::random_token() + auth::random_token();
-    } else {
-      ok = policy_ == policy;
+    const AccessPolicy &current = access_->policy();
+    if (current == policy)
+      return;
+    // Another policy is taken while no sink serves under the old one (a restarted pipeline,
+    // a changed token or users file): the old sessions end with it.
+    bool serving = false;
+    for (const auto &entry : mounts_.all())
+      serving = serving || entry.second->delegate();
+    if (!current.empty() && serving) {
+      differences = current.differences(policy);
+      return;
     }
+    access_ = make_access(policy);
   });
-  if (!ok)
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                "port %d already serves other sinks with another access token or origins "
-                "(give sinks on one port the same access settings)",
-                port_);
-  return ok;
-}
-
-// Applies the access policy; answers the request itself when it is refused.
-namespace {
-
-// The login page: a plain form, no script. `next` is where to go after.
-std::string login_page(const std::string &next, const char *problem) {
-  g_autofree char *escaped = g_markup_escape_text(next.c_str(), -1);
-  return std::string(
-             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             "<title>camcast: log in</title><style>body{font:16px "
-             "system-ui,sans-serif;background:#111;"
-             "color:#eee;display:flex;justify-content:center;margin-top:15vh}form{display:grid;gap:"
-             ".6em;"
-             "min-width:16em}input,button{font:inherit;padding:.4em}.problem{color:#f88}</style></"
-             "head>"
-             "<body><form method=\"post\" action=\"/login\"><h1>camcast</h1>") +
-         (problem ? std::string("<p class=\"problem\">") + problem + "</p>" : "") +
-         "<label>User <input name=\"user\" autocomplete=\"username\" required autofocus></label>"
-         "<label>Password <input name=\"password\" type=\"password\" "
-         "autocomplete=\"current-password\" required></label>"
-         "<input type=\"hidden\" name=\"next\" value=\"" +
-         escaped +
-         "\">"
-         "<button type=\"submit\">Log in</button></form></body></html>\n";
-}
-
-// Only a path on this server: never "//elsewhere" or "https://…" (no open redirect).
-std::string local_path(const std::string &next) {
-  return next.size() > 0 && next[0] == '/' && (next.size() < 2 || next[1] != '/') &&
-                 next.find_first_of("\\\r\n") == std::string::npos
-             ? next
-             : "/";
-}
-
-void redirect(SoupServerMessage *msg, const std::string &location) {
-  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Location",
-                               location.c_str());
-  soup_server_message_set_status(msg, SOUP_STATUS_SEE_OTHER, nullptr);
-}
-
-}  // namespace
-
-// GET /login: the form. POST /login: check the password, slowed per address after failures.
-// GET /logout: end the session.
-void HttpServer::login(SoupServerMessage *msg) {
-  const char *method = soup_server_message_get_method(msg);
-  GUri *uri = soup_server_message_get_uri(msg);
-  const bool tls = g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
-  const int64_t now = g_get_real_time() / G_USEC_PER_SEC;
-  if (g_str_equal(g_uri_get_path(uri), "/logout")) {
-    soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
-                                auth::session_cookie(policy_, now, tls, 0).c_str());
-    redirect(msg, "/login");
-    return;
-  }
-  const char *query = g_uri_get_query(uri);
-  if (method != SOUP_METHOD_POST) {
-    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8",
-            login_page(local_path(auth::query_param(query ? query : "", "next")), nullptr));
-    return;
-  }
-  SoupMessageBody *body = soup_server_message_get_request_body(msg);
-  const std::string form =
-      body->length <= kMaxFormBytes ? std::string(body->data, body->length) : "";
-  const std::string user = auth::query_param(form, "user");
-  const std::string next = local_path(auth::query_param(form, "next"));
-  const char *host = soup_server_message_get_remote_host(msg);
-  const std::string address = host ? host : "?";
-  if (!throttle_.allowed(address, now)) {
-    GST_WARNING("%s: login refused: too many failures", address.c_str());
-    respond(msg, 429, "text/html; charset=utf-8",
-            login_page(next, "Too many failed logins from here: wait a minute."));
-    return;
-  }
-  auto found = policy_.users.find(user);
-  if (found == policy_.users.end() ||
-      !users::verify_password(found->second, auth::query_param(form, "password"))) {
-    throttle_.failed(address, now);
-    GST_INFO("%s: failed login as \"%s\"", address.c_str(), user.c_str());
-    respond(msg, SOUP_STATUS_UNAUTHORIZED, "text/html; charset=utf-8",
-            login_page(next, "Wrong user name or password."));
-    return;
-  }
-  throttle_.succeeded(address);
-  GST_INFO("%s: %s logged in", address.c_str(), user.c_str());
-  soup_message_headers_append(
-      soup_server_message_get_response_headers(msg), "Set-Cookie",
-      auth::session_cookie(policy_, now, tls, policy_.session_seconds).c_str());
-  redirect(msg, next);
-}
-
-bool HttpServer::allowed(SoupServerMessage *msg, const char *path, bool websocket) {
-  SoupMessageHeaders *request = soup_server_message_get_request_headers(msg);
-  // /metrics for a scraper: its own bearer token, required whenever one is set.
-  if (g_str_equal(path, "/metrics") && !policy_.metrics_token.empty()) {
-    const char *authorization = soup_message_headers_get_one(request, "Authorization");
-    if (authorization &&
-        auth::constant_time_equal(authorization, "Bearer " + policy_.metrics_token))
-      return true;
-    if (!policy_.enabled()) {
-      respond(msg, SOUP_STATUS_UNAUTHORIZED, "text/plain",
-              "/metrics needs Authorization: Bearer <metrics-token>\n");
-      return false;
-    }
-  }
-  if (!policy_.enabled())
+  if (differences.empty())
     return true;
-  std::shared_ptr<Mount> mount;
-  std::string_view rest;
-  if (mounts_.match(path, &mount, &rest) && mount->is_public())
-    return true;
-  SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
-  auto header = [&](const char *name) {
-    const char *v = soup_message_headers_get_one(h, name);
-    return std::string_view(v ? v : "");
-  };
-  GUri *uri = soup_server_message_get_uri(msg);
-  const char *query = g_uri_get_query(uri);
-  const bool tls = g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
-  const auth::Decision d =
-      auth::check(policy_, path, query ? query : "", header("Cookie"), header("Origin"),
-                  header("Host"), websocket, tls, g_get_real_time() / G_USEC_PER_SEC);
-  if (d.allowed) {
-    if (!d.set_cookie.empty())
-      soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie",
-                                  d.set_cookie.c_str());
-    return true;
-  }
-  const char *host = soup_server_message_get_remote_host(msg);
-  GST_INFO("%s %s refused (%u): %s", host ? host : "?", path, d.status, d.reason.c_str());
-  if (d.login && !websocket) {
-    g_autofree char *next = g_uri_escape_string(path, "/", FALSE);
-    redirect(msg, std::string("/login?next=") + next);
-    return false;
-  }
-  respond(msg, d.status, "text/html; charset=utf-8",
-          d.status == 403
-              ? "<!doctype html><p>This stream does not accept connections from that page.</p>\n"
-              : "<!doctype html><title>camcast</title><p>This camera is private. Open it with "
-                "the link camcast printed when it started (the one with <code>?token=</code>)."
-                "</p>\n");
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+              "port %d already serves other sinks with another %s (every camcast element on one "
+              "port needs the same access-token, users-file, allowed-origins, allowed-hosts and "
+              "metrics-token)",
+              port_, differences.c_str());
   return false;
 }
 
-void HttpServer::route(SoupServerMessage *msg, const char *path) {
-  // Other methods than GET and HEAD got here only for the login form or an upload: the early
-  // handler answered the rest (libsoup skips this handler once a status is set).
-  const std::string_view p(path);
-  if (!policy_.users_file.empty() && (p == "/login" || p == "/logout")) {
-    login(msg);
-    return;
-  }
-  if (g_object_get_data(G_OBJECT(msg), "camcast-upload")) {
-    respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload
-    return;
-  }
-  if (!allowed(msg, path, wants_websocket(msg)))
-    return;
-  if (p == "/api/token" && policy_.enabled()) {
-    // A stream token for embedding: GET /api/token?path=/video&ttl=300 (seconds, at most a day).
-    GUri *uri = soup_server_message_get_uri(msg);
-    const std::string query = g_uri_get_query(uri) ? g_uri_get_query(uri) : "";
-    std::string scope = auth::query_param(query, "path");
-    std::string canonical;
-    const std::string ttl_text = auth::query_param(query, "ttl");
-    const long ttl = ttl_text.empty() ? 300 : strtol(ttl_text.c_str(), nullptr, 10);
-    if (!normalize_mount_path(scope, &canonical) || ttl <= 0 || ttl > 86400) {
-      respond(msg, SOUP_STATUS_BAD_REQUEST, "text/plain",
-              "usage: /api/token?path=/video&ttl=300 (ttl in seconds, 1 to 86400)\n");
-      return;
-    }
-    const int64_t expires = g_get_real_time() / G_USEC_PER_SEC + ttl;
-    const std::string token = auth::sign(policy_.key(), canonical, expires);
-    respond(msg, SOUP_STATUS_OK, "application/json",
-            "{\"token\":\"" + token + "\",\"path\":\"" + canonical +
-                "\",\"expires\":" + std::to_string(expires) + "}\n");
-    return;
-  }
-  if (p == "/api/streams") {
-    respond(msg, SOUP_STATUS_OK, "application/json", render_streams_json(all_stats()));
-    return;
-  }
-  if (p == "/metrics") {
-    respond(msg, SOUP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
-            render_metrics(all_stats()));
-    return;
-  }
-  std::shared_ptr<Mount> mount;
-  std::string_view rest;
-  if (mounts_.match(p, &mount, &rest)) {
-    if (rest.empty() && wants_websocket(msg)) {
-      upgrade(msg, mount);
-      return;
-    }
-    MountDelegate *delegate = mount->delegate();
-    if (!wants_websocket(msg) && delegate && delegate->serve_http(msg, rest))
-      return;
-  } else if (p == "/") {
-    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", render_index(all_stats()));
-    return;
-  }
-  respond(msg, SOUP_STATUS_NOT_FOUND, "text/plain", "no stream here; see / for the list\n");
-}
-
-namespace {
-
-// Once the 101 is out: the connection leaves libsoup for the mount's WebSocket client.
-void complete_upgrade(SoupServerMessage *msg, gpointer data) {
-  auto *mount_ref = static_cast<std::weak_ptr<Mount> *>(data);
-  Connection *connection = Connection::of(msg);
-  GIOStream *stream = connection ? connection->steal(msg) : nullptr;
-  auto mount = mount_ref->lock();
-  if (mount && mount->server() && stream &&
-      G_IS_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream)))
-    mount->accept_websocket(stream, connection->socket(), connection->peer());
-  else if (stream)
-    g_io_stream_close(stream, nullptr, nullptr);
-  if (stream)
-    g_object_unref(stream);
-}
-
-}  // namespace
-
-void HttpServer::upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount) {
-  // No extensions are offered: permessage-deflate would cost CPU per client on incompressible
-  // video and defeat zero-copy (protocol-facts §2.1).
-  if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr))
-    return;  // libsoup has set the 400 and the reason
-  g_signal_connect_data(
-      msg, "wrote-informational", G_CALLBACK(complete_upgrade), new std::weak_ptr<Mount>(mount),
-      [](gpointer data, GClosure *) { delete static_cast<std::weak_ptr<Mount> *>(data); },
-      GConnectFlags(0));
+std::unique_ptr<Access> HttpServer::make_access(const AccessPolicy &policy) {
+  // Password checks report back on this thread; stream tokens are made for mounts' paths.
+  GMainContext *context = context_;
+  return std::make_unique<Access>(
+      policy,
+      [context](std::function<void()> fn) {
+        g_main_context_invoke_full(
+            context, G_PRIORITY_DEFAULT,
+            [](gpointer data) -> gboolean {
+              (*static_cast<std::function<void()> *>(data))();
+              return G_SOURCE_REMOVE;
+            },
+            new std::function<void()>(std::move(fn)),
+            [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
+      },
+      [this](std::string_view path) {
+        std::shared_ptr<Mount> mount;
+        std::string_view rest;
+        return mounts_.match(path, &mount, &rest) && rest.empty() && path != "/";
+      });
 }
 
 }  // namespace camcast

@@ -9,9 +9,8 @@
 // pipeline restarts); the last release stops the thread and closes the port.
 #pragma once
 
-#include "access/auth.h"
+#include "access/access.h"
 #include "access/tls.h"
-#include "access/users.h"
 #include "net/connections.h"
 #include "net/mount.h"
 #include "net/mount_table.h"
@@ -67,9 +66,9 @@ public:
   // pipeline) takes them over; the server stays up meanwhile.
   void remove_mount(const std::shared_ptr<Mount> &mount, gint64 linger_us = 0);
 
-  // Access control for every path of this server (see auth.h). The first sink to set a policy
-  // sets it; another policy on the same server is refused with `error`.
-  bool set_policy(const auth::Policy &policy, GError **error);
+  // Access control for every path of this server (access.h). A sink that sets none serves under
+  // the server's; a different one is refused with `error` while other sinks serve under it.
+  bool set_policy(const AccessPolicy &policy, GError **error);
 
   // Runs fn on the server thread and returns when it has run (directly if already there).
   void invoke_sync(const std::function<void()> &fn);
@@ -84,10 +83,14 @@ private:
   HttpServer(std::string address, int port, ServerSettings settings);
   bool start(GError **error);
   void run();
-  static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
-                             GHashTable *query, gpointer self);
+  std::unique_ptr<Access> make_access(const AccessPolicy &policy);
+  // Request handling (requests.cpp).
   static void handle_request_head(SoupServer *, SoupServerMessage *msg, const char *path,
                                   GHashTable *query, gpointer self);
+  static void handle_request(SoupServer *, SoupServerMessage *msg, const char *path,
+                             GHashTable *query, gpointer self);
+  AccessRequest request_of(SoupServerMessage *msg, std::string_view path);
+  void admit(SoupServerMessage *msg, const char *path);
   void route(SoupServerMessage *msg, const char *path);
   void upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount);
   static gboolean tick(gpointer self);
@@ -106,10 +109,7 @@ private:
   MountTable<std::shared_ptr<Mount>> mounts_;
   GSource *tick_source_ = nullptr;
   std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
-  auth::Policy policy_;
-  users::LoginThrottle throttle_;
-  bool allowed(SoupServerMessage *msg, const char *path, bool websocket);
-  void login(SoupServerMessage *msg);
+  std::unique_ptr<Access> access_;
   std::shared_ptr<HttpServer> self_hold_;  // keeps the server up while mounts linger
   void drop_mount(const std::shared_ptr<Mount> &mount);
 };

@@ -1,5 +1,7 @@
 #include "net/status_pages.h"
 
+#include "formats/json.h"
+
 #include <glib.h>
 
 #include <cinttypes>
@@ -8,28 +10,6 @@
 namespace camcast {
 
 namespace {
-
-std::string json_string(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    default:
-      if (ch < 0x20) {
-        char buf[8];
-        snprintf(buf, sizeof buf, "\\u%04x", ch);
-        out += buf;
-      } else {
-        out += static_cast<char>(ch);
-      }
-    }
-  }
-  return out + "\"";
-}
 
 // Label values escape backslash, double quote and newline (exposition format 0.0.4).
 std::string label(const std::string &s) {
