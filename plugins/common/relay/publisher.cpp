@@ -161,16 +161,24 @@ RelayPublisher::~RelayPublisher() {
   g_object_unref(cancellable_);
 }
 
+std::string RelayPublisher::where() const {
+  // Scheme, host and port only: the path (JSMpeg's relays put the secret there) and any user
+  // information stay out of the logs.
+  const int port = g_uri_get_port(uri_);
+  return std::string(g_uri_get_scheme(uri_)) + "://" + g_uri_get_host(uri_) +
+         (port > 0 ? ":" + std::to_string(port) : "") + "/…";
+}
+
 bool RelayPublisher::start(GError **error) {
   GError *err = nullptr;
   uri_ = g_uri_parse(settings_.location.c_str(), G_URI_FLAGS_NONE, &err);
   const char *scheme = uri_ ? g_uri_get_scheme(uri_) : nullptr;
   if (!uri_ || !g_uri_get_host(uri_) || !*g_uri_get_host(uri_) ||
       (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0)) {
+    // Not echoed: it may hold the secret.
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "location \"%s\" is not an http:// or https:// URL of a relay (like "
-                "http://relay.example:8080/publish/SECRET)",
-                settings_.location.c_str());
+                "location is not an http:// or https:// URL of a relay (like "
+                "http://relay.example:8080/publish/SECRET)");
     g_clear_error(&err);
     return false;
   }
@@ -252,7 +260,7 @@ void RelayPublisher::run() {
     }
     if (g_get_monotonic_time() - began >= kStableUs)
       backoff = settings_.backoff_initial_ms;
-    GST_WARNING("%s: %s; trying again in %d ms", settings_.location.c_str(), why.c_str(), backoff);
+    GST_WARNING("%s: %s; trying again in %d ms", where().c_str(), why.c_str(), backoff);
     event_(false, why);
     if (!wait_backoff(backoff))
       break;
@@ -331,7 +339,7 @@ std::string RelayPublisher::connect_and_stream() {
       stats_.connections++;
       stats_.bytes_sent += head.size();
     }
-    GST_INFO("%s: connected", settings_.location.c_str());
+    GST_INFO("%s: connected", where().c_str());
     event_(true, "");
     while (why.empty()) {
       bool ending;

@@ -71,6 +71,8 @@ private:
   // One connection, from connecting to losing it; returns why it ended.
   std::string connect_and_stream();
   bool wait_backoff(int ms);
+  // The relay as logs may show it: no path, no secret.
+  std::string where() const;
 
   const Settings settings_;
   const EventFn event_;
