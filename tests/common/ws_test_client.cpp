@@ -24,12 +24,21 @@ int remaining_ms(Clock::time_point deadline) {
   return left.count() < 0 ? 0 : int(left.count());
 }
 
-int connect_tcp(int port, int rcvbuf) {
+int connect_tcp(int port, int rcvbuf, const char *from) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
   if (rcvbuf > 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (from) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &local.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&local), sizeof local) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(uint16_t(port));
@@ -50,7 +59,7 @@ bool wait_readable(int fd, Clock::time_point deadline) {
 
 bool Connection::open(const Endpoint &to, int rcvbuf, int timeout_ms) {
   close();
-  fd_ = connect_tcp(to.port, rcvbuf);
+  fd_ = connect_tcp(to.port, rcvbuf, to.from);
   if (fd_ < 0 || !to.tls)
     return fd_ >= 0;
   GSocket *socket = g_socket_new_from_fd(fd_, nullptr);
@@ -160,7 +169,9 @@ bool Connection::read_until(const std::string &marker, std::string *head, std::s
 
 void Connection::close() {
   if (tls_) {
-    g_object_unref(tls_);  // closes the socket
+    // Closed first: a reference GLib's TLS still holds would otherwise keep the socket open.
+    g_io_stream_close(tls_, nullptr, nullptr);
+    g_object_unref(tls_);
     tls_ = nullptr;
   } else if (fd_ >= 0) {
     ::close(fd_);

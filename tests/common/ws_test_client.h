@@ -12,11 +12,14 @@
 namespace camcast::test {
 
 // Where to connect on 127.0.0.1: a port, over TLS or not (any certificate is accepted: tests
-// make their own). A plain int converts to a plain-TCP endpoint.
+// make their own), optionally from another loopback address (127.0.0.2, …: another client, as
+// far as the server can tell). A plain int converts to a plain-TCP endpoint.
 struct Endpoint {
-  Endpoint(int port, bool tls = false) : port(port), tls(tls) {}
+  Endpoint(int port, bool tls = false, const char *from = nullptr)
+      : port(port), tls(tls), from(from) {}
   int port;
   bool tls;
+  const char *from;
 };
 inline Endpoint tls(int port) {
   return Endpoint(port, true);

@@ -153,7 +153,8 @@ void test_host_and_origin() {
     r.host = host;
     g_assert_true(open.admit(r) == Admission::Open);
   }
-  r.host = std::string(g_get_host_name()) + ".local:8080";
+  const std::string local_name = std::string(g_get_host_name()) + ".local:8080";
+  r.host = local_name;
   g_assert_true(open.admit(r) == Admission::Open);
   // A page of another site that points its own name at the camera (DNS rebinding).
   AccessAnswer refusal;

@@ -185,6 +185,8 @@ private:
   gint64 last_full_warning_ = 0;
   uint64_t next_id_ = 1;
   size_t refused_closing_ = 0;  // connections refused at the caps, being closed
+  size_t peak_ = 0;             // most connections since memory was last given back
+  gint64 last_trim_ = 0;
   int handshakes_ = 0;
 };
 
