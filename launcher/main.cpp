@@ -339,7 +339,7 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
   g_auto(GStrv) sets = nullptr;
   g_autofree char *port = nullptr, *inventory = nullptr, *users = nullptr, *file = nullptr;
   g_autofree char *certificate = nullptr, *key = nullptr, *http_port = nullptr;
-  g_autofree char *max_connections = nullptr, *max_per_address = nullptr;
+  g_autofree char *max_connections = nullptr, *max_per_address = nullptr, *max_rate = nullptr;
   g_autofree char *header_timeout = nullptr, *request_timeout = nullptr, *hosts = nullptr;
   gboolean no_auth = FALSE, version = FALSE;
   const GOptionEntry entries[] = {
@@ -363,6 +363,8 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
        "connections open at once, viewers included (256)", "N"},
       {"max-connections-per-address", 0, 0, G_OPTION_ARG_STRING, &max_per_address,
        "connections open at once from one address (32)", "N"},
+      {"max-connection-rate", 0, 0, G_OPTION_ARG_STRING, &max_rate,
+       "new connections a second from one address (20)", "N"},
       {"header-timeout", 0, 0, G_OPTION_ARG_STRING, &header_timeout,
        "seconds for the TLS handshake and request head (10)", "S"},
       {"request-timeout", 0, 0, G_OPTION_ARG_STRING, &request_timeout,
@@ -407,6 +409,7 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
                  {"--http-port", "http-port", http_port},
                  {"--max-connections", "max-connections", max_connections},
                  {"--max-connections-per-address", "max-connections-per-address", max_per_address},
+                 {"--max-connection-rate", "max-connection-rate", max_rate},
                  {"--header-timeout", "header-timeout", header_timeout},
                  {"--request-timeout", "request-timeout", request_timeout}};
   for (const auto &n : numbers) {

@@ -13,7 +13,8 @@ enum {
   MAX_CONNECTIONS,
   MAX_PER_ADDRESS,
   HEADER_TIMEOUT,
-  REQUEST_TIMEOUT
+  REQUEST_TIMEOUT,
+  MAX_RATE
 };
 
 }  // namespace
@@ -55,6 +56,12 @@ void install_server_properties(GObjectClass *klass, guint first) {
                         "on this machine, every viewer comes from 127.0.0.1)",
                         1, 65535, defaults.max_per_address, ready));
   g_object_class_install_property(
+      klass, first + MAX_RATE,
+      g_param_spec_uint("max-connection-rate", "Max connection rate",
+                        "New connections one client address may open a second (twice that in "
+                        "a burst); past it they are answered 503 and closed (0 = no limit)",
+                        0, 65535, defaults.max_rate, ready));
+  g_object_class_install_property(
       klass, first + HEADER_TIMEOUT,
       g_param_spec_uint("header-timeout", "Header timeout",
                         "Seconds a new connection has for its TLS handshake and its request's "
@@ -83,6 +90,7 @@ bool set_server_property(ServerSettings *settings, guint id, guint first, const 
   case MAX_PER_ADDRESS: limits.max_per_address = g_value_get_uint(value); break;
   case HEADER_TIMEOUT: limits.header_timeout_s = g_value_get_uint(value); break;
   case REQUEST_TIMEOUT: limits.request_timeout_s = g_value_get_uint(value); break;
+  case MAX_RATE: limits.max_rate = g_value_get_uint(value); break;
   }
   return true;
 }
@@ -100,6 +108,7 @@ bool get_server_property(const ServerSettings &settings, guint id, guint first, 
   case MAX_PER_ADDRESS: g_value_set_uint(value, limits.max_per_address); break;
   case HEADER_TIMEOUT: g_value_set_uint(value, limits.header_timeout_s); break;
   case REQUEST_TIMEOUT: g_value_set_uint(value, limits.request_timeout_s); break;
+  case MAX_RATE: g_value_set_uint(value, limits.max_rate); break;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 // The server properties of every camcast element with a port (the sinks and relaysrc), written
 // once: how the port speaks (tls-certificate, tls-key, http-port) and its limits
-// (max-connections, max-connections-per-address, header-timeout, request-timeout). All elements
+// (max-connections, max-connections-per-address, max-connection-rate, header-timeout,
+// request-timeout). All elements
 // of one port share its server, so they must agree on these (HttpServer::acquire refuses a
 // mismatch with the reason).
 #pragma once
@@ -12,7 +13,7 @@
 namespace camcast {
 
 // How many ids the server properties take: first, first + 1, ... first + kServerProperties - 1.
-constexpr guint kServerProperties = 7;
+constexpr guint kServerProperties = 8;
 
 // Installs them, settable in NULL and READY.
 void install_server_properties(GObjectClass *klass, guint first);

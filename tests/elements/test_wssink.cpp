@@ -430,7 +430,7 @@ size_t open_fds() {
 void test_connect_disconnect_cycles_leak_nothing() {
   RemovedLog log;  // outlives the sink, which reports its last clients when it stops
   // A thousand clients from one address in quick succession: not what the caps are tested with.
-  Harness h("wssink port=0 path=/t max-connections-per-address=1000");
+  Harness h("wssink port=0 path=/t max-connections-per-address=1000 max-connection-rate=0");
   log.connect(h.sink());
   gst_harness_set_src_caps_str(h.h, "application/x-camcast-test");
   gst_harness_push(h.h, make_frame(0, 10, 2000));

@@ -322,10 +322,14 @@ void test_closed_requests_under_rlimit() {
       int status;
     } requests[] = {{"/", 200}, {"/v", 200}, {"/nothing-here", 404}, {"/api/streams", 200}};
     for (int i = 0; i < 2000; i++) {
-      Raw c(server.port);
+      // From 250 addresses, as many clients would (one alone would meet max-connection-rate).
+      const std::string from = "127.0.5." + std::to_string(1 + i % 250);
+      Raw c(server.port, 0, from.c_str());
       g_assert_true(c.send(get(requests[i % 4].path)));
       std::string answer;
       g_assert_true(c.ended(3000, &answer));  // every answer ends its connection
+      if (status_of(answer) != requests[i % 4].status)
+        g_test_message("request %d from %s: %s", i, from.c_str(), answer.c_str());
       g_assert_cmpint(status_of(answer), ==, requests[i % 4].status);
     }
     viewer.kept_frames_since(start);
@@ -449,7 +453,9 @@ void test_half_open() {
     limit.rlim_cur = 4096;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  Server server("header-timeout=2 max-connections=1100 max-connections-per-address=1100");
+  Server server(
+      "header-timeout=2 max-connections=1100 max-connections-per-address=1100 "
+      "max-connection-rate=0");
   Viewer viewer(server.port);
   const Resources before = Resources::now();
   const auto start = Clock::now();
@@ -471,7 +477,7 @@ void test_half_open() {
 // More connections than the caps: one address past max-connections-per-address, then everyone
 // past max-connections. The extra ones get 503 and a close; the viewer never notices.
 void test_connection_caps() {
-  Server server("max-connections=60");
+  Server server("max-connections=60 max-connection-rate=0");
   Viewer viewer(server.port);
   const Resources before = Resources::now();
   const auto start = Clock::now();
@@ -510,6 +516,37 @@ void test_connection_caps() {
     }
     g_assert_cmpint(full, ==, 40 - (60 - 32));
   }
+  viewer.kept_frames_since(start);
+  Resources::back_to(before);
+}
+
+// One address opening connections as fast as it can (a client in a reconnect loop, a flood):
+// past its burst of 40 it gets 503s, at 20 a second after that; others are not held back.
+void test_connection_rate() {
+  Server server;
+  Viewer viewer(server.port);
+  const Resources before = Resources::now();
+  const auto start = Clock::now();
+  auto burst = [&](const char *from, int n) {
+    int taken = 0;
+    for (int i = 0; i < n; i++) {
+      Raw c(server.port, 0, from);
+      g_assert_true(c.send(get("/nothing-here")));
+      std::string answer;
+      g_assert_true(c.ended(3000, &answer));
+      const int status = status_of(answer);
+      g_assert_true(status == 404 || status == 503 || answer.empty());
+      taken += status == 404;
+    }
+    return taken;
+  };
+  const int first = burst("127.0.6.1", 200);
+  g_test_message("%d of 200 quick connections from one address served", first);
+  g_assert_cmpint(first, >=, 40);
+  g_assert_cmpint(first, <, 60);  // the burst, and what a second of refilling allowed
+  g_assert_cmpint(burst("127.0.6.2", 30), ==, 30);
+  std::this_thread::sleep_for(1s);
+  g_assert_cmpint(burst("127.0.6.1", 10), ==, 10);  // 20 more a second
   viewer.kept_frames_since(start);
   Resources::back_to(before);
 }
@@ -809,6 +846,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/endless-bodies", test_endless_bodies);
   g_test_add_func("/hostile/half-open", test_half_open);
   g_test_add_func("/hostile/connection-caps", test_connection_caps);
+  g_test_add_func("/hostile/connection-rate", test_connection_rate);
   g_test_add_func("/hostile/never-reading-mjpeg", test_never_reading_mjpeg);
   g_test_add_func("/hostile/login-timing", test_login_timing);
   g_test_add_func("/hostile/redirects", test_redirects);

@@ -23,6 +23,20 @@ Kind classify(const uint8_t *data, size_t n) {
   return i > 0 && i < n && data[i] == ' ' ? Kind::Http : Kind::Unknown;
 }
 
+size_t head_end(const uint8_t *data, size_t n) {
+  for (size_t i = 1; i < n; i++) {
+    if (data[i] != '\n')
+      continue;
+    if (data[i - 1] == '\n')
+      return i + 1;  // LF LF
+    if (i >= 3 && data[i - 1] == '\r' && data[i - 2] == '\n' && data[i - 3] == '\r')
+      return i + 1;  // CR LF CR LF
+    if (i >= 2 && data[i - 1] == '\r' && data[i - 2] == '\n')
+      return i + 1;  // LF CR LF
+  }
+  return 0;
+}
+
 void protocol_version_alert(const uint8_t *client_hello, size_t n, uint8_t out[7]) {
   out[0] = 21;  // alert
   out[1] = 3;

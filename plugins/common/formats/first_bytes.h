@@ -28,6 +28,11 @@ enum class Kind {
 // has sent less and then stopped; the answer is then what those bytes allow).
 Kind classify(const uint8_t *data, size_t n);
 
+// Where a request head (RFC 9112 §2.1: the start line and header fields, ended by an empty
+// line) ends in the first `n` bytes of a request — the offset just past the empty line — or 0
+// when it has not ended yet. Bare LF line ends count too, as HTTP parsers accept them.
+size_t head_end(const uint8_t *data, size_t n);
+
 // A fatal TLS alert "protocol_version" (RFC 8446 §6.2) in a record of the client's version.
 // `out` receives 7 bytes.
 void protocol_version_alert(const uint8_t *client_hello, size_t n, uint8_t out[7]);

@@ -27,6 +27,8 @@ constexpr size_t kMaxRefusedClosing = 64;
 // much, so that the client reads our answer rather than a reset (RFC 9112 §9.6).
 constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
 constexpr size_t kLingerBytes = 64 * 1024;
+// A request head larger than this is refused (431); nginx allows 4 × 8 KiB by default.
+constexpr size_t kMaxHead = 16 * 1024;
 // After a burst of this many connections has ended, freed memory goes back to the system (at
 // most every few seconds): glibc keeps what a thread freed in that thread's arena, and a flood
 // of a thousand half-open requests would otherwise leave a Pi some 25 MB poorer for good.
@@ -158,6 +160,7 @@ void Connection::shut_down() {
   if (dead_)
     return;
   switch (state_) {
+  case State::Heading:
   case State::Sniffing:
   case State::Handshaking:
   case State::Closing: finish(); return;  // ours alone
@@ -172,6 +175,10 @@ void Connection::shut_down() {
 void Connection::on_fd_events(uint32_t) {
   if (dead_)
     return;
+  if (state_ == State::Heading) {
+    read_head();
+    return;
+  }
   if (state_ == State::Sniffing) {
     sniff();
     return;
@@ -188,6 +195,32 @@ void Connection::on_fd_events(uint32_t) {
       finish();
       return;
     }
+  }
+}
+
+// Looks at what has come of the request head without taking it (libsoup reads it afterwards);
+// until it has all come, waits for more than is there now (SO_RCVLOWAT), however slowly it comes.
+void Connection::read_head() {
+  uint8_t head[kMaxHead];
+  const int fd = g_socket_get_fd(socket_);
+  const ssize_t n = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0) {
+    finish();
+    return;
+  }
+  if (first_bytes::head_end(head, size_t(n))) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    GIOStream *stream = G_IO_STREAM(g_socket_connection_factory_create_connection(socket_));
+    hand_to_soup(stream);
+    g_object_unref(stream);
+  } else if (size_t(n) >= kMaxHead) {
+    answer_and_close(nullptr, http_answer(431, "The request's head is too large.\n"));
+  } else {
+    int more = int(n) + 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &more, sizeof more);
   }
 }
 
@@ -461,7 +494,12 @@ void Connections::accept_from(Listener *listener) {
     g_socket_set_blocking(socket, FALSE);
     const std::string peer = peer_of(socket);
     const bool tls = listener->certificate != nullptr;
-    if (connections_.size() - refused_closing_ >= limits_.max_connections)
+    if (!take_token(peer, g_get_monotonic_time())) {
+      // Past its rate an address is likely flooding: closed at once, costing no more than the
+      // accept (a 503 and a lingering close would be work done for the flood).
+      g_socket_close(socket, nullptr);
+      rate_refused_++;
+    } else if (connections_.size() - refused_closing_ >= limits_.max_connections)
       refuse_at_cap(socket, peer, tls, "this server's max-connections");
     else if (per_address_[peer] >= limits_.max_per_address)
       refuse_at_cap(socket, peer, tls, "max-connections-per-address");
@@ -487,9 +525,26 @@ void Connections::admit(GSocket *socket, const std::string &peer, GTlsCertificat
     c->watched_ = true;
     return;
   }
-  GIOStream *stream = G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
-  c->hand_to_soup(stream);
-  g_object_unref(stream);
+  c->state_ = Connection::State::Heading;
+  poller_->add(g_socket_get_fd(socket), c, false);
+  c->watched_ = true;
+}
+
+bool Connections::take_token(const std::string &peer, gint64 now) {
+  if (limits_.max_rate == 0)
+    return true;
+  const double burst = 2.0 * limits_.max_rate;
+  auto found = rates_.find(peer);
+  if (found == rates_.end())
+    found = rates_.emplace(peer, Bucket{burst, now}).first;
+  Bucket &b = found->second;
+  b.tokens =
+      std::min(burst, b.tokens + double(now - b.updated) / G_USEC_PER_SEC * limits_.max_rate);
+  b.updated = now;
+  if (b.tokens < 1)
+    return false;
+  b.tokens -= 1;
+  return true;
 }
 
 void Connections::refuse_at_cap(GSocket *socket, const std::string &peer, bool tls,
@@ -560,6 +615,19 @@ gboolean Connections::reap(gpointer self) {
 }
 
 void Connections::tick(gint64 now) {
+  if (rate_refused_) {
+    GST_INFO("%" G_GUINT64_FORMAT
+             " connections closed at once: their addresses were past "
+             "max-connection-rate",
+             rate_refused_);
+    rate_refused_ = 0;
+  }
+  // Buckets that have filled up again are forgotten: memory follows the addresses seen lately.
+  for (auto it = rates_.begin(); it != rates_.end();)
+    it = double(now - it->second.updated) / G_USEC_PER_SEC * limits_.max_rate >=
+                 2.0 * limits_.max_rate
+             ? rates_.erase(it)
+             : std::next(it);
   peak_ = std::max(peak_, connections_.size());
   if (peak_ - connections_.size() >= kTrimAfter && now - last_trim_ >= kTrimIntervalUs) {
     malloc_trim(0);
@@ -573,6 +641,7 @@ void Connections::tick(gint64 now) {
     if (c->dead_)
       continue;
     switch (c->state_) {
+    case Connection::State::Heading:
     case Connection::State::Sniffing:
     case Connection::State::Handshaking:
     case Connection::State::Head:
@@ -625,8 +694,8 @@ void Connections::close_all() {
   }
   for (auto &[id, c] : connections_) {
     const auto s = c->state_;
-    if (s == Connection::State::Sniffing || s == Connection::State::Handshaking ||
-        s == Connection::State::Closing)
+    if (s == Connection::State::Heading || s == Connection::State::Sniffing ||
+        s == Connection::State::Handshaking || s == Connection::State::Closing)
       c->finish();
   }
 }

@@ -19,9 +19,14 @@
 //   handler has set the answer: refuse() takes the connection from libsoup, answers it itself
 //   and closes, reading nothing of the body.
 // - libsoup has no timeouts and no limits: this layer caps connections per server and per client
-//   address (503 beyond them), and ends a connection whose TLS handshake and request head take
+//   address (503 beyond them), and how many one address may open a second (a client that
+//   reconnects as fast as it can would otherwise take the server thread for itself: its CPU
+//   share is bounded too), and ends a connection whose TLS handshake and request head take
 //   longer than `header_timeout_s`, or whose request and answer take longer than
 //   `request_timeout_s` (uploads and viewers' streams excepted: their owners bound them).
+// - A request's head is waited for here, in the server's epoll set, and only a whole one (16 KiB at
+//   most) goes to libsoup: GLib polls every source on every turn of the server's loop, and a few
+//   hundred half-open requests in libsoup's hands would slow every frame to every viewer.
 // - TLS is ours too, before libsoup: the first bytes are looked at (first_bytes.h): plain HTTP on
 //   an HTTPS port is answered in plain words, a client that offers nothing newer than TLS 1.1 gets
 //   a protocol_version alert; the rest are handshaken here, under the header timeout.
@@ -53,9 +58,11 @@ struct ConnectionLimits {
   guint max_per_address = 32;    // open connections from one client address
   guint header_timeout_s = 10;   // from connect: TLS handshake and the request head complete
   guint request_timeout_s = 30;  // from the head: body and answer (not uploads, not streams)
+  guint max_rate = 20;           // new connections a second from one address (twice in a burst)
   bool operator==(const ConnectionLimits &o) const {
     return max_connections == o.max_connections && max_per_address == o.max_per_address &&
-           header_timeout_s == o.header_timeout_s && request_timeout_s == o.request_timeout_s;
+           header_timeout_s == o.header_timeout_s && request_timeout_s == o.request_timeout_s &&
+           max_rate == o.max_rate;
   }
   bool operator!=(const ConnectionLimits &o) const { return !(*this == o); }
 };
@@ -93,6 +100,7 @@ public:
 private:
   friend class Connections;
   enum class State {
+    Heading,      // HTTP: the request head arriving, watched here until it has all come
     Sniffing,     // HTTPS: waiting for the first bytes
     Handshaking,  // HTTPS: TLS handshake under way
     Head,         // libsoup has it, reading the request head
@@ -106,6 +114,7 @@ private:
   Connection(Connections *owner, uint64_t id, GSocket *socket, std::string peer);
   void on_fd_events(uint32_t events) override;
   void sniff();
+  void read_head();
   void handshake(GTlsCertificate *certificate);
   static void handshake_done(GObject *source, GAsyncResult *result, gpointer data);
   void hand_to_soup(GIOStream *stream);
@@ -168,6 +177,9 @@ private:
   void accept_from(Listener *listener);
   void admit(GSocket *socket, const std::string &peer, GTlsCertificate *certificate);
   void refuse_at_cap(GSocket *socket, const std::string &peer, bool tls, const char *why);
+  // Takes one of `peer`'s new-connection tokens (a bucket of max_rate a second, twice that at
+  // most); false when it has none left.
+  bool take_token(const std::string &peer, gint64 now);
   void forget(Connection *c);  // at the next reap
   static gboolean reap(gpointer self);
   void pause_accepting();
@@ -179,6 +191,11 @@ private:
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::map<std::string, guint> per_address_;
+  struct Bucket {
+    double tokens;
+    gint64 updated;  // monotonic µs
+  };
+  std::map<std::string, Bucket> rates_;
   std::vector<uint64_t> dead_;
   GSource *reap_source_ = nullptr;
   GSource *resume_source_ = nullptr;  // accepting again after running out of descriptors
@@ -186,6 +203,7 @@ private:
   uint64_t next_id_ = 1;
   size_t refused_closing_ = 0;  // connections refused at the caps, being closed
   size_t peak_ = 0;             // most connections since memory was last given back
+  uint64_t rate_refused_ = 0;   // closed at accept past max-connection-rate (logged each tick)
   gint64 last_trim_ = 0;
   int handshakes_ = 0;
 };

@@ -56,8 +56,8 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
                     "port %d on %s already serves other sinks with other %s (give sinks on one "
                     "port the same %s)",
                     port, address.c_str(), same_tls ? "connection limits" : "TLS settings",
-                    same_tls ? "max-connections, max-connections-per-address, header-timeout "
-                               "and request-timeout"
+                    same_tls ? "max-connections, max-connections-per-address, "
+                               "max-connection-rate, header-timeout and request-timeout"
                              : "tls-certificate, tls-key and http-port");
         return nullptr;
       }

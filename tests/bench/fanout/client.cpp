@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -162,6 +164,7 @@ int connect_ws(int port, const std::string &path, int rcvbuf) {
 struct ProcSample {
   double cpu_s = 0, user_s = 0;
   long rss_kb = 0;
+  long fds = 0;
 };
 
 ProcSample sample(int pid) {
@@ -190,6 +193,12 @@ ProcSample sample(int pid) {
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0)
       p.rss_kb = atol(line.c_str() + 6);
+  if (DIR *dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (readdir(dir))
+      p.fds++;
+    closedir(dir);
+    p.fds -= 2;  // . and ..
+  }
   return p;
 }
 
@@ -263,7 +272,7 @@ int main(int argc, char **argv) {
   const uint64_t measure_from = start + uint64_t(warmup * 1e9);
   const uint64_t end = measure_from + uint64_t(seconds * 1e9);
   ProcSample before{}, after{};
-  std::vector<long> rss;
+  std::vector<long> rss, fds;
   uint64_t next_slow_tick = start, next_rss = measure_from;
   const uint64_t slow_tick = 10000000;  // 10 ms
   const size_t slow_budget = size_t(slow_rate / 8 * 0.01);
@@ -278,7 +287,9 @@ int main(int argc, char **argv) {
     if (now >= end)
       break;
     if (server_pid && now >= next_rss && s.measuring) {
-      rss.push_back(sample(server_pid).rss_kb);
+      const ProcSample now_sample = sample(server_pid);
+      rss.push_back(now_sample.rss_kb);
+      fds.push_back(now_sample.fds);
       next_rss += 1000000000ull;
     }
     if (now >= next_slow_tick) {
@@ -330,6 +341,9 @@ int main(int argc, char **argv) {
     printf("server_rss_mb first=%.1f last=%.1f max=%.1f\n", rss.empty() ? 0 : rss.front() / 1024.0,
            rss.empty() ? 0 : rss.back() / 1024.0,
            rss.empty() ? 0 : *std::max_element(rss.begin(), rss.end()) / 1024.0);
+    if (!fds.empty())
+      printf("server_fds first=%ld last=%ld max=%ld\n", fds.front(), fds.back(),
+             *std::max_element(fds.begin(), fds.end()));
   }
   printf("disconnected=%zu\n", disconnected);
   return 0;

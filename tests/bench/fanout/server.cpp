@@ -2,7 +2,10 @@
 // pipeline (appsrc ! wssink). Each frame starts with the CLOCK_MONOTONIC time it was produced
 // (ns, little endian), so the load client can measure delivery latency on the same clock.
 //
-//   bench-fanout-server PORT BITRATE_BPS FPS GOP
+//   bench-fanout-server PORT BITRATE_BPS FPS GOP [SINK_PROPERTIES]
+//
+// All the load comes from one address, so the connection caps are raised unless
+// SINK_PROPERTIES says otherwise (a server behind a proxy would do the same).
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
@@ -15,8 +18,8 @@
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
-  if (argc != 5) {
-    g_printerr("usage: %s PORT BITRATE_BPS FPS GOP\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    g_printerr("usage: %s PORT BITRATE_BPS FPS GOP [SINK_PROPERTIES]\n", argv[0]);
     return 2;
   }
   const int port = atoi(argv[1]);
@@ -29,8 +32,8 @@ int main(int argc, char **argv) {
   g_autofree char *launch = g_strdup_printf(
       "appsrc name=src is-live=true format=time "
       "caps=application/x-camcast-bench ! wssink name=sink address=127.0.0.1 port=%d path=/bench "
-      "keepalive-interval=0",
-      port);
+      "keepalive-interval=0 %s",
+      port, argc == 6 ? argv[5] : "max-connections=8000 max-connections-per-address=8000");
   GstElement *src = nullptr;
   GstElement *pipeline = bench::start_pipeline(launch, &src);
   if (!pipeline)
