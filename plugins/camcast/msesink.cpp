@@ -172,7 +172,7 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
 
   // Decode time, composition offset and duration in the 90 kHz timescale. A frame goes out the
   // moment it arrives, so its duration is known only from the buffer or, failing that, from the
-  // previous interval (protocol-facts §3.3).
+  // previous interval (docs/protocols.md §3.3).
   GstClockTime dts =
       GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
   if (!GST_CLOCK_TIME_IS_VALID(dts)) {

@@ -775,6 +775,75 @@ void test_foreign_host() {
   viewer.kept_frames_since(start);
 }
 
+// Secrets stay out of the logs at every debug level: the access token, a relay's secret (right
+// or wrong, in a path or a bearer header), a password.
+struct LogCatcher {
+  std::mutex lock;
+  std::string all;
+  static void log(GstDebugCategory *category, GstDebugLevel, const gchar *, const gchar *, gint,
+                  GObject *, GstDebugMessage *message, gpointer self) {
+    auto *catcher = static_cast<LogCatcher *>(self);
+    std::lock_guard<std::mutex> lk(catcher->lock);
+    catcher->all += std::string(gst_debug_category_get_name(category)) + ": " +
+                    gst_debug_message_get(message) + "\n";
+  }
+};
+
+void test_secrets_stay_out_of_logs() {
+  const camcast::test::TempDir dir("camcast-hostile");
+  const std::string users = dir.file("users");
+  std::string error;
+  g_assert_true(camcast::users::set_user(users, "alice", "sesame-password", &error));
+  LogCatcher catcher;
+  // camcast's own categories, at their most talkative.
+  for (const char *name :
+       {"camcastserver", "camcastpush", "wssink", "mjpegsink", "relaysrc", "relaysink"})
+    gst_debug_set_threshold_for_name(name, GST_LEVEL_MEMDUMP);
+  gst_debug_add_log_function(&LogCatcher::log, &catcher, nullptr);
+  {
+    Server server("", std::string("access-token=") + kToken + " users-file=" + users);
+    { Viewer viewer(server.port, std::string("/v?token=") + kToken); }
+    std::string body;
+    camcast::test::http_get(server.port, std::string("/publish/") + kSecret, &body);
+    camcast::test::http_get(server.port, "/publish/wrong-guess-123", &body);
+    camcast::test::http_post(server.port, "/login", "user=alice&password=sesame-password", &body);
+    camcast::test::http_post(server.port, "/login", "user=alice&password=wrong-pass-456", &body);
+    // A camera pushing with the wrong secret in its URL, then the right one as a bearer token.
+    for (const bool right : {false, true}) {
+      const std::string push =
+          "location=http://127.0.0.1:" + std::to_string(server.port) +
+          (right ? std::string("/publish secret=") + kSecret : "/publish/wrong-guess-789");
+      GstElement *camera = gst_parse_launch(
+          ("videotestsrc is-live=true ! video/x-raw,width=64,height=48,framerate=30/1 ! "
+           "x264enc tune=zerolatency speed-preset=ultrafast ! mpegtsmux ! relaysink " +
+           push)
+              .c_str(),
+          nullptr);
+      gst_element_set_state(camera, GST_STATE_PLAYING);
+      if (right) {
+        g_assert_true(wait_for([&] { return server.publishing(); }));
+      } else {  // refused, and told why
+        GstBus *bus = gst_element_get_bus(camera);
+        GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ELEMENT);
+        g_assert_nonnull(m);
+        g_assert_nonnull(
+            strstr(gst_structure_get_string(gst_message_get_structure(m), "reason"), "403"));
+        gst_message_unref(m);
+        gst_object_unref(bus);
+      }
+      gst_element_set_state(camera, GST_STATE_NULL);
+      gst_object_unref(camera);
+    }
+  }
+  gst_debug_remove_log_function(&LogCatcher::log);
+  std::lock_guard<std::mutex> lk(catcher.lock);
+  g_test_message("%zu bytes of camcast's logs read", catcher.all.size());
+  g_assert_cmpuint(catcher.all.size(), >, 1000);  // they did log
+  for (const char *secret :
+       {kToken, kSecret, "wrong-guess-123", "wrong-guess-789", "sesame-password", "wrong-pass-456"})
+    g_assert_null(strstr(catcher.all.c_str(), secret));
+}
+
 // Runs openssl s_client against the port with `args`; returns what it printed.
 std::string s_client(int port, std::vector<std::string> args) {
   std::vector<const char *> argv = {"openssl", "s_client", "-connect", nullptr};
@@ -854,6 +923,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/token-scopes", test_token_scopes);
   g_test_add_func("/hostile/slow-publisher", test_slow_publisher);
   g_test_add_func("/hostile/foreign-host", test_foreign_host);
+  g_test_add_func("/hostile/secrets-stay-out-of-logs", test_secrets_stay_out_of_logs);
   g_test_add_func("/hostile/tls", test_tls);
   return g_test_run();
 }

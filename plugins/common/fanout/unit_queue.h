@@ -6,8 +6,8 @@
 // packets). The queue holds a single reference to each unit's GstBuffer whatever the number of
 // clients; a client is only a position in the queue. When a client falls behind
 // `units-soft-max`, the recover policy moves it forward (to the newest keyframe: H.264 and MPEG-1
-// decoders can only resume at one, protocol-facts §3.1 and §5) and counts what it skipped; past
-// `units-max` it is marked slow and the server drops it. The queue is trimmed after every push
+// decoders can only resume at one, docs/protocols.md §3.1 and §4.1) and counts what it skipped;
+// past `units-max` it is marked slow and the server drops it. The queue is trimmed after every push
 // to what the slowest remaining client still needs, so memory is bounded by the limits, not by
 // the slowest link.
 //

@@ -6,7 +6,7 @@
 // frame becomes [prft] moof mdat: the moof has one traf with tfhd default-base-is-moof, a
 // version 1 tfdt and a one-sample trun with data-offset (MSE-ISO "Media Segments": movie-fragment
 // relative addressing). The fragment header is written here; the frame's bytes follow it on the
-// wire by reference, never copied (protocol-facts §3.2, §3.3).
+// wire by reference, never copied (docs/protocols.md §3.2, §3.3).
 #pragma once
 
 #include <cstddef>

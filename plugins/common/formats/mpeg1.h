@@ -27,7 +27,8 @@ struct PictureStart {
 std::vector<PictureStart> find_pictures(const uint8_t *data, size_t size);
 
 // True where a decoder can start: a sequence header and an I-picture (JSMpeg drops everything
-// before a sequence header and decodes P-pictures even before an I-picture — protocol-facts §5).
+// before a sequence header and decodes P-pictures even before an I-picture — docs/protocols.md
+// §4.1).
 inline bool is_entry_point(const PictureStart &p) {
   return p.sequence_header && p.type == PictureType::I;
 }

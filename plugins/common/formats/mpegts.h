@@ -13,7 +13,7 @@ constexpr size_t kPacketSize = 188;
 constexpr uint8_t kSyncByte = 0x47;
 
 // True when the packet starts a video PES (stream_id 0xE0–0xEF) whose elementary stream begins
-// with an MPEG-1/2 sequence header: JSMpeg's decoder can start there (protocol-facts §5).
+// with an MPEG-1/2 sequence header: JSMpeg's decoder can start there (docs/protocols.md §4.1).
 // `packet` holds kPacketSize bytes.
 bool starts_video_entry_point(const uint8_t *packet);
 

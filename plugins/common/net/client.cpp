@@ -37,6 +37,10 @@ constexpr size_t kMaxBatchBytes = kNotSentLowat;
 // as fast as it can and never reads would otherwise grow its queue without end.
 constexpr size_t kMaxReadPerWake = 64 * 1024;
 constexpr size_t kMaxControlBytes = 16 * 1024;
+// Messages a client may send a second, twice that in a burst: a player asks for at most one
+// picture per frame it shows (pull delivery) and browsers send no pings; a flood of pings would
+// otherwise cost the server thread a pong each until the budget above filled.
+constexpr double kMaxMessagesPerSecond = 100;
 
 // Ends every multipart part: the next part's boundary, sent at once (see client.h).
 const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
@@ -230,7 +234,26 @@ void Client::flush() {
   }
 }
 
+bool Client::take_message_token() {
+  const gint64 now = g_get_monotonic_time();
+  message_tokens_ = std::min(
+      2 * kMaxMessagesPerSecond,
+      message_tokens_ + double(now - tokens_updated_) / G_USEC_PER_SEC * kMaxMessagesPerSecond);
+  tokens_updated_ = now;
+  if (message_tokens_ < 1)
+    return false;
+  message_tokens_ -= 1;
+  return true;
+}
+
 void Client::on_readable() {
+  read_messages();
+  // What the messages asked for (pongs, the close echo, pictures) goes out once, after them.
+  if (!closed_)
+    flush();
+}
+
+void Client::read_messages() {
   uint8_t buf[4096];
   std::vector<ws::ClientMessage> messages;
   for (size_t taken = 0; !closed_ && taken < kMaxReadPerWake; taken += sizeof buf) {
@@ -255,6 +278,12 @@ void Client::on_readable() {
     messages.clear();
     bool ok = parser_.feed(buf, static_cast<size_t>(n), messages);
     for (const ws::ClientMessage &msg : messages) {
+      if (!take_message_token()) {
+        GST_INFO("client %" G_GUINT64_FORMAT ": more than %.0f messages a second; closing", id_,
+                 kMaxMessagesPerSecond);
+        close(ClientStatus::Error, ws::kClosePolicyViolation, "too many messages");
+        return;
+      }
       handle(msg);
       if (closed_)
         return;
@@ -271,8 +300,7 @@ void Client::on_readable() {
 void Client::handle(const ws::ClientMessage &msg) {
   switch (msg.opcode) {
   case ws::Opcode::Ping:
-    if (queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size())))
-      flush();
+    queue_control(ws::server_frame(ws::Opcode::Pong, msg.payload.data(), msg.payload.size()));
     break;
   case ws::Opcode::Pong:
     if (ping_sent_) {
@@ -283,11 +311,9 @@ void Client::handle(const ws::ClientMessage &msg) {
   case ws::Opcode::Close:
     // Echo the close (§5.5.1) once the frame in progress is out, then hang up.
     GST_DEBUG("client %" G_GUINT64_FORMAT ": sent close %u", id_, msg.close_code);
-    if (!queue_control(ws::close_frame(
+    if (queue_control(ws::close_frame(
             msg.close_code == 1005 ? uint16_t(ws::kCloseNormal) : msg.close_code, "")))
-      break;
-    close_after_flush_ = true;
-    flush();
+      close_after_flush_ = true;
     break;
   default:
     // Pull delivery: "next" asks for one more unit (two may be outstanding, so a player can ask
@@ -295,7 +321,6 @@ void Client::handle(const ws::ClientMessage &msg) {
     if (cursor.delivery == Delivery::Pull && msg.opcode == ws::Opcode::Text &&
         msg.payload == "next") {
       cursor.credits = std::min<uint32_t>(cursor.credits + 1, 2);
-      flush();
     } else if (MountDelegate *delegate = mount_->delegate()) {
       delegate->client_message(id_, msg);
     }

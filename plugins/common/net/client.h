@@ -68,6 +68,8 @@ private:
   Pending framed(UnitRef unit) const;
   void on_fd_events(uint32_t events) override;
   void on_readable();
+  void read_messages();
+  bool take_message_token();
   void handle(const ws::ClientMessage &msg);
   // Queues control bytes to go between units; false (and the client closed) past its budget.
   bool queue_control(std::string frame);
@@ -95,6 +97,8 @@ private:
   gint64 last_ping_ = 0;
   gint64 rtt_us_ = -1;
   uint64_t bytes_sent_ = 0;
+  double message_tokens_ = 200;  // see kMaxMessagesPerSecond
+  gint64 tokens_updated_ = g_get_monotonic_time();
 };
 
 }  // namespace camcast

@@ -3,7 +3,7 @@
 // it — as gst-rtsp-server shares one server among many mount points.
 //
 // Each server owns a thread with its own GMainContext. libsoup is not thread-safe
-// (protocol-facts §2.2), so every libsoup call, every client socket read and write and every
+// (docs/protocols.md §1.1), so every libsoup call, every client socket read and write and every
 // mount's fan-out happen on that thread; other threads reach it with invoke_sync(). A server lives
 // while anyone holds its shared_ptr (sinks, or the launcher to keep viewers connected across
 // pipeline restarts); the last release stops the thread and closes the port.

@@ -39,6 +39,15 @@ bool wants_websocket(SoupServerMessage *msg) {
   return soup_message_headers_header_contains(h, "Upgrade", "websocket");
 }
 
+// A path as logs may show it: its first segment only ("/publish/…"), since what follows may be
+// a secret (a relay's publish path) or a guess at one.
+std::string loggable(std::string_view path) {
+  const size_t second = path.find('/', 1);
+  return second == std::string_view::npos
+             ? std::string(path.substr(0, 64))
+             : std::string(path.substr(0, std::min<size_t>(second, 64))) + "/…";
+}
+
 const char *header(SoupServerMessage *msg, const char *name) {
   const char *value =
       soup_message_headers_get_one(soup_server_message_get_request_headers(msg), name);
@@ -137,8 +146,8 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
   std::vector<std::pair<std::string, std::string>> headers;
   const Admission how = access_->admit(r, g_get_real_time() / G_USEC_PER_SEC, &refusal, &headers);
   if (how == Admission::Refused) {
-    GST_INFO("%s: %s %s refused (%u)", std::string(r.peer).c_str(), method,
-             std::string(p.substr(0, 64)).c_str(), refusal.status);
+    GST_INFO("%s: %s %s refused (%u)", std::string(r.peer).c_str(), method, loggable(p).c_str(),
+             refusal.status);
     refuse(refusal);
     return;
   }
@@ -231,7 +240,7 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
 
 void HttpServer::upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount) {
   // No extensions are offered: permessage-deflate would cost CPU per client on incompressible
-  // video and defeat zero-copy (docs/protocols.md).
+  // video and defeat zero-copy (docs/protocols.md §1.6).
   if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr))
     return;  // libsoup has set the 400 and the reason
   g_signal_connect_data(
