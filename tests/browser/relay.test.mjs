@@ -1,15 +1,17 @@
 // A relay with two camcast processes on loopback: the public host (relay-serve) and a camera
 // behind NAT that pushes to it (relay-push). Chromium watches the relay's player; the camera is
 // stopped and started again, and the same page plays on without a reload.
-// And the peer's relay: a camera (jsmpeg-push) pushing to JSMpeg's websocket-relay.js (our model
-// of it, jsmpeg-relay.mjs), watched with the JSMpeg player as its README does.
+// And the peer's relay: a camera (jsmpeg-push) pushing to JSMpeg's websocket-relay.js itself
+// (from npm), watched with the JSMpeg player as its README does.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { launchBrowser, waitInPage } from './lib.mjs';
 
 const camcastExe = new URL('../../build/launcher/camcast', import.meta.url).pathname;
@@ -102,18 +104,38 @@ test('a camera pushed through the relay plays, and plays on after the camera res
     }
   });
 
-// JSMpeg's relay: the player from npm (the one jsmpegsink serves) on a page of our own.
-function jsmpegRelay(env = {}) {
-  return watched(process.execPath, [new URL('jsmpeg-relay.mjs', import.meta.url).pathname,
-                                    's3cret', '0', '0'], env);
+// JSMpeg's relay, websocket-relay.js itself: the copy the npm package jsmpeg-player (3.0.3)
+// publishes of the JSMpeg project's script. It is the project's script but for one later line
+// (upstream 924acfb also sets `streamServer.headersTimeout = 0`, which only matters on Node
+// versions that ended long uploads at the headers timeout; Node 20 does not). It logs what it
+// does, listens on the ports it is given, and answers a wrong secret with an empty 200 and
+// relays the stream anyway. With REQUEST_TIMEOUT_MS, a preload shortens Node's requestTimeout.
+const relayScript = new URL('node_modules/jsmpeg-player/ws/websocket-relay.js', import.meta.url)
+  .pathname;
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function jsmpegRelay(env = {}) {
+  const streamPort = await freePort(), wsPort = await freePort();
+  const preload = env.REQUEST_TIMEOUT_MS
+    ? ['-r', new URL('short-request-timeout.cjs', import.meta.url).pathname] : [];
+  const relay = watched(process.execPath, [...preload, relayScript, 's3cret', String(streamPort),
+                                           String(wsPort)], env);
+  await relay.waitFor(/Awaiting WebSocket connections/);
+  return { relay, streamPort, wsPort };
 }
 const jsmpegJs = readFileSync(new URL(
   '../../web/node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js',
   import.meta.url), 'utf8');
 
 test('relaysink pushes MPEG-1 to JSMpeg\'s websocket-relay.js, and JSMpeg plays it', async () => {
-  const relay = jsmpegRelay();
-  const [, streamPort, wsPort] = await relay.waitFor(/listening stream=(\d+) websocket=(\d+)/);
+  const { relay, streamPort, wsPort } = await jsmpegRelay();
   // Pages must come from a loopback server for Chromium to let them open loopback WebSockets.
   const pages = http.createServer((req, res) => {
     res.setHeader('Content-Type', 'text/html');
@@ -165,8 +187,7 @@ test('relaysink pushes MPEG-1 to JSMpeg\'s websocket-relay.js, and JSMpeg plays 
 
 test('Node ends the push after requestTimeout (408): relaysink says so and is back at once',
   async () => {
-    const relay = jsmpegRelay({ REQUEST_TIMEOUT_MS: '2000' });
-    const [, streamPort] = await relay.waitFor(/listening stream=(\d+)/);
+    const { relay, streamPort } = await jsmpegRelay({ REQUEST_TIMEOUT_MS: '2000' });
     const camera = camcast(['jsmpeg-push', '--set', 'width=160', '--set', 'height=120',
       '--set', `relay-url=http://127.0.0.1:${streamPort}/s3cret`]);
     try {
@@ -254,12 +275,31 @@ test('relay-push reaches an HTTPS relay-serve whose certificate it is given (rel
                            '--tls-key', key, '--set', 'relay-secret=s3cret']);
     let camera;
     try {
-      const [, port] = await relay.waitFor(/open https:\/\/127\.0\.0\.1:(\d+)\/video/);
+      const [, port, token] =
+        await relay.waitFor(/open https:\/\/127\.0\.0\.1:(\d+)\/video\?token=([\w-]+)/);
       camera = camcast(['relay-push', '--set', 'width=320', '--set', 'height=240',
         '--set', `relay-url=https://127.0.0.1:${port}/publish/s3cret`,
         '--set', `relay-ca-file=${cert}`]);
       await camera.waitFor(/: connected to the relay/);
       await relay.waitFor(/a camera is publishing from 127\.0\.0\.1/);
+      // And the pushed stream reaches a viewer of the relay over WSS: 30 fMP4 fragments.
+      const fragments = await new Promise((resolve, reject) => {
+        const viewer = new WebSocket(`wss://127.0.0.1:${port}/video?token=${token}`,
+          { ca: readFileSync(cert) });
+        let got = 0;
+        const timer = setTimeout(() => { viewer.terminate(); reject(new Error(`${got} frames`)); },
+          20000);
+        viewer.on('message', (data, binary) => {
+          // After the description and the init segment: moof boxes (prft first), one a frame.
+          if (binary && data.includes('moof') && ++got === 30) {
+            clearTimeout(timer);
+            viewer.close();
+            resolve(got);
+          }
+        });
+        viewer.on('error', reject);
+      });
+      assert.equal(fragments, 30);
     } finally {
       await camera?.stop();
       await relay.stop();

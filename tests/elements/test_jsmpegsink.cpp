@@ -5,6 +5,7 @@
 #include "element_error.h"
 #include "formats/mpeg1.h"
 #include "formats/mpegts.h"
+#include "mpeg_decode.h"
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
@@ -89,7 +90,12 @@ void test_jsmp_join_and_size_change() {
   WsTestClient client;
   g_assert_true(client.connect(port_of(h), "/j"));
   g_assert_true(is_jsmp_header(client.read_frame(), 320, 240));
-  g_assert_cmpint(read_pictures(&client, true), ==, 5);  // frames 10..14: the newest GOP
+  std::string joined;
+  g_assert_cmpint(read_pictures(&client, true, &joined), ==, 5);  // frames 10..14: the newest GOP
+  // What the viewer got decodes from its first byte with a decoder not camcast's own.
+  const auto decoded = test::decode_mpeg1(joined, false);
+  g_assert_cmpuint(decoded.size(), ==, 5);
+  g_assert_cmpint(decoded[0].width, ==, 320);
 
   // A new size: every client gets the new header, then pictures from the new sequence.
   GstElement *size = gst_bin_get_by_name(GST_BIN(h->element), "size");
@@ -172,8 +178,10 @@ void test_mpegts_join() {
   g_assert_true(pat.payload.compare(0, 3, std::string("\x47\x40\x00", 3)) == 0);
   int messages = 0, entries = 0;
   bool first_data = true;
+  std::string stream = pat.payload;
   for (Frame f; (f = client.read_frame(500)).opcode != 0; messages++) {
     g_assert_cmpint(f.opcode, ==, 2);
+    stream += f.payload;
     g_assert_cmpuint(f.payload.size() % mpegts::kPacketSize, ==, 0);
     const auto *bytes = reinterpret_cast<const uint8_t *>(f.payload.data());
     for (size_t pos = 0; pos < f.payload.size(); pos += mpegts::kPacketSize) {
@@ -194,6 +202,9 @@ void test_mpegts_join() {
   g_assert_false(first_data);
   g_assert_cmpint(entries, ==, 1);  // the keyframe of frame 10
   g_assert_cmpint(messages, >=, 5);
+  // A real demuxer and decoder show the newest GOP from the joiner's first message.
+  const auto decoded = test::decode_mpeg1(stream, true);
+  g_assert_cmpuint(decoded.size(), ==, 5);
   gst_harness_teardown(h);
 }
 

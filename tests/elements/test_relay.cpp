@@ -17,6 +17,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -29,19 +30,25 @@ struct Relay {
   std::atomic<int> frames{0};
   int port = -1;
 
-  explicit Relay(const char *extra = "") {
+  std::atomic<int> first_delta{-1};  // the first frame's DELTA_UNIT flag, once one came
+
+  explicit Relay(const char *extra = "", int at_port = 0) {
     g_autofree char *launch = g_strdup_printf(
-        "relaysrc name=src port=0 secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
+        "relaysrc name=src port=%d secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
         "capssetter caps=video/x-h264,alignment=au ! h264parse ! "
         "video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
-        extra);
+        at_port, extra);
     pipeline = gst_parse_launch(launch, nullptr);
     src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
     GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
     GstAppSinkCallbacks callbacks{};
     callbacks.new_sample = [](GstAppSink *sink, gpointer self) {
-      gst_sample_unref(gst_app_sink_pull_sample(sink));
-      static_cast<Relay *>(self)->frames++;
+      auto *relay = static_cast<Relay *>(self);
+      GstSample *sample = gst_app_sink_pull_sample(sink);
+      if (relay->frames++ == 0)
+        relay->first_delta =
+            GST_BUFFER_FLAG_IS_SET(gst_sample_get_buffer(sample), GST_BUFFER_FLAG_DELTA_UNIT);
+      gst_sample_unref(sample);
       return GST_FLOW_OK;
     };
     gst_app_sink_set_callbacks(GST_APP_SINK(out), &callbacks, this, nullptr);
@@ -199,6 +206,63 @@ void test_push_refusals_and_reconnect() {
   g_assert_cmpfloat(seconds, <, 2.0);
 }
 
+// While the relay is down the camera tries again with a back-off that doubles, drops (and counts)
+// what it cannot send, and once the relay is up its stream begins at a keyframe.
+void test_relay_down_back_off_and_resume_at_a_keyframe() {
+  int port = 0;
+  {
+    Relay probe;  // a port nobody listens on once this is gone
+    port = probe.port;
+  }
+  Camera camera("http://127.0.0.1:" + std::to_string(port) + "/publish/s3cret");
+  std::vector<gint64> failures;
+  bool up = true;
+  std::string reason;
+  while (failures.size() < 4) {
+    g_assert_true(camera.next_event(&up, &reason, 5000));
+    g_assert_false(up);
+    failures.push_back(g_get_monotonic_time());
+  }
+  g_test_message("%s", reason.c_str());
+  g_assert_nonnull(strstr(reason.c_str(), "cannot connect"));
+  // 250 ms, then 500, then 1000: each wait about twice the one before.
+  for (size_t k = 2; k < failures.size(); k++) {
+    const gint64 before = failures[k - 1] - failures[k - 2], now = failures[k] - failures[k - 1];
+    g_test_message("waited %" G_GINT64_FORMAT " ms after %" G_GINT64_FORMAT " ms", now / 1000,
+                   before / 1000);
+    g_assert_cmpint(now, >, before * 3 / 2);
+  }
+  GstElement *push = gst_bin_get_by_name(GST_BIN(camera.pipeline), "push");
+  guint64 dropped = 0;
+  g_object_get(push, "buffers-dropped", &dropped, nullptr);
+  g_assert_cmpuint(dropped, >, 0);
+  // The relay comes up on that port: the camera gets in at its next try, and the relay's first
+  // frame is a keyframe.
+  Relay relay("", port);
+  g_assert_true(camera.next_event(&up, &reason, 10000));
+  g_assert_true(up);
+  g_assert_true(wait_for([&] { return relay.frames >= 10; }));
+  g_assert_cmpint(relay.first_delta, ==, 0);
+  gst_object_unref(push);
+}
+
+// The secret as a bearer token (relaysink secret=) instead of in the path.
+void test_bearer_secret() {
+  Relay relay;
+  Camera camera("http://127.0.0.1:" + std::to_string(relay.port) + "/publish", "secret=s3cret");
+  bool up = false;
+  std::string reason;
+  g_assert_true(camera.next_event(&up, &reason));
+  g_assert_true(up);
+  g_assert_true(wait_for([&] { return relay.frames >= 10; }));
+  Camera wrong("http://127.0.0.1:" + std::to_string(relay.port) + "/publish", "secret=guess");
+  g_assert_true(wrong.next_event(&up, &reason));
+  if (up)
+    g_assert_true(wrong.next_event(&up, &reason));
+  g_assert_false(up);
+  g_assert_nonnull(strstr(reason.c_str(), "403"));
+}
+
 void test_garbage_and_stalled_publishers_lose_the_slot() {
   Relay relay;
   // Garbage: bytes that never line up as MPEG-TS. Cut off; nothing else is disturbed.
@@ -287,6 +351,8 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/relay/push-refusals-reconnect", test_push_refusals_and_reconnect);
   g_test_add_func("/relay/garbage-and-stalls", test_garbage_and_stalled_publishers_lose_the_slot);
+  g_test_add_func("/relay/relay-down", test_relay_down_back_off_and_resume_at_a_keyframe);
+  g_test_add_func("/relay/bearer-secret", test_bearer_secret);
   g_test_add_func("/relay/ffmpeg-push", test_ffmpeg_push);
   g_test_add_func("/relay/tls", test_https_push);
   return g_test_run();

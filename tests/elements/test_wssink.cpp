@@ -289,6 +289,75 @@ int status_value(const char *nick) {
   return v;
 }
 
+// recover-policy=none: a viewer that falls units-max behind is dropped, with status "slow", and
+// the others go on.
+void test_units_max_drops_a_slow_viewer() {
+  RemovedLog log;  // outlives the sink, which reports its last clients when it stops
+  Harness h(
+      "wssink port=0 path=/t recover-policy=none unit-format=buffers units-max=20 "
+      "keepalive-interval=0");
+  log.connect(h.sink());
+  gst_harness_set_src_caps_str(h.h, "application/x-camcast-test");
+  WsTestClient reader, sleeper;
+  g_assert_true(reader.connect(h.port(), "/t"));
+  g_assert_true(sleeper.connect(h.port(), "/t", 4096));  // never reads, a small window
+  g_assert_true(wait_for([&] { return h.clients() == 2; }));
+  uint32_t i = 0;
+  for (; i < 200 && log.n_removed() == 0; i++) {
+    gst_harness_push(h.h, make_frame(i, 10, 16 * 1024));
+    g_assert_cmpuint(frame_index(reader.read_frame()), ==, i);
+  }
+  g_assert_true(wait_for([&] { return log.n_removed() == 1; }));
+  g_assert_cmpint(log.status_of_last(), ==, status_value("slow"));
+  g_test_message("dropped after %u frames", i);
+  g_assert_cmpuint(h.clients(), ==, 1);
+  gst_harness_push(h.h, make_frame(i, 10, 16 * 1024));
+  g_assert_cmpuint(frame_index(reader.read_frame()), ==, i);
+}
+
+// The action signals: get-stats describes a viewer by its id (from client-added), remove
+// disconnects it with status "removed"; an unknown id gets an empty structure and FALSE.
+void test_get_stats_and_remove_actions() {
+  RemovedLog log;
+  Harness h("wssink port=0 path=/t");
+  log.connect(h.sink());
+  std::atomic<guint64> id{0};
+  g_signal_connect(h.sink(), "client-added",
+                   G_CALLBACK(+[](GstElement *, guint64 added, gpointer data) {
+                     *static_cast<std::atomic<guint64> *>(data) = added;
+                   }),
+                   &id);
+  gst_harness_set_src_caps_str(h.h, "application/x-camcast-test");
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(h.port(), "/t"));
+  g_assert_true(wait_for([&] { return id != 0; }));
+  for (uint32_t i = 0; i < 5; i++) {
+    gst_harness_push(h.h, make_frame(i, 10, 1000));
+    g_assert_cmpuint(frame_index(viewer.read_frame()), ==, i);
+  }
+  GstStructure *stats = nullptr;
+  g_signal_emit_by_name(h.sink(), "get-stats", guint64(id), &stats);
+  guint64 frames = 0, bytes = 0;
+  g_assert_true(gst_structure_get_uint64(stats, "frames-sent", &frames));
+  g_assert_true(gst_structure_get_uint64(stats, "bytes-sent", &bytes));
+  g_assert_cmpuint(frames, ==, 5);
+  g_assert_cmpuint(bytes, >=, 5 * 1000);
+  g_assert_cmpstr(gst_structure_get_string(stats, "peer"), ==, "127.0.0.1");
+  gst_structure_free(stats);
+  g_signal_emit_by_name(h.sink(), "get-stats", guint64(999999), &stats);
+  g_assert_cmpint(gst_structure_n_fields(stats), ==, 0);
+  gst_structure_free(stats);
+  gboolean removed = FALSE;
+  g_signal_emit_by_name(h.sink(), "remove", guint64(999999), &removed);
+  g_assert_false(removed);
+  g_signal_emit_by_name(h.sink(), "remove", guint64(id), &removed);
+  g_assert_true(removed);
+  g_assert_true(wait_for([&] { return log.n_removed() == 1; }));
+  g_assert_cmpint(log.status_of_last(), ==, status_value("removed"));
+  g_assert_cmpint(viewer.wait_closed(), ==, 1000);
+  g_assert_cmpuint(h.clients(), ==, 0);
+}
+
 void test_hostile_clients_are_closed_and_nobody_notices() {
   RemovedLog log;  // outlives the sink, which reports its last clients when it stops
   Harness h("wssink port=0 path=/t");
@@ -331,11 +400,15 @@ void test_hostile_clients_are_closed_and_nobody_notices() {
   };
   for (const Attack &a : attacks) {
     g_test_message("%s", a.what);
+    const size_t removed_before = log.n_removed();
     WsTestClient bad;
     g_assert_true(bad.connect(h.port(), "/t"));
     g_assert_true(bad.send_raw(a.bytes));
     g_assert_cmpint(bad.wait_closed(), ==, a.close_code);
-    g_assert_true(wait_for([&] { return log.status_of_last() == status_value("error"); }));
+    // This attacker, and only it, was removed, as a protocol error.
+    g_assert_true(wait_for([&] { return log.n_removed() == removed_before + 1; }));
+    g_assert_cmpint(log.status_of_last(), ==, status_value("error"));
+    g_assert_cmpuint(h.clients(), ==, 1);
     push_and_check();
   }
   // Many fragments that add up past the message limit.
@@ -390,7 +463,7 @@ void test_unanswered_pings_close_the_client() {
   g_assert_true(alive.connect(h.port(), "/t"));
   g_assert_true(wait_for([&] { return h.clients() == 2; }));
   std::atomic<bool> stop{false};
-  int pongs = 0;
+  std::atomic<int> pongs{0};
   std::thread answerer([&] {
     while (!stop) {
       Frame f = alive.read_frame(100);
@@ -406,12 +479,12 @@ void test_unanswered_pings_close_the_client() {
   g_assert_cmpint(mute.wait_closed(4000), ==, 1001);
   g_assert_true(wait_for([&] { return log.n_removed() == 1; }));
   g_assert_cmpint(log.status_of_last(), ==, status_value("timeout"));
-  // The one that answers stays.
-  std::this_thread::sleep_for(1500ms);
+  // The one that answers stays, ping after ping (each past the pong timeout of the one before).
+  g_assert_true(wait_for([&] { return pongs >= 3; }, 6000ms));
   stop = true;
   answerer.join();
-  g_assert_cmpint(pongs, >=, 2);
   g_assert_cmpuint(h.clients(), ==, 1);
+  g_assert_cmpuint(log.n_removed(), ==, 1);
   // Its round-trip time is measured from the pings.
   std::string json;
   g_assert_cmpint(camcast::test::http_get(h.port(), "/api/streams", &json), ==, 200);
@@ -693,6 +766,23 @@ void test_access_token_protects_everything() {
   hijack.set_headers(cookie + "Origin: http://evil.example\r\n");
   g_assert_false(hijack.connect(port, "/cam"));
   g_assert_true(hijack.response().rfind("HTTP/1.1 403", 0) == 0);
+  // Another site may open it only when listed in allowed-origins, scheme and all.
+  {
+    GstHarness *dash = gst_harness_new_parse(
+        "wssink name=dash port=0 path=/dash access-token=s3cret "
+        "allowed-origins=https://dash.example");
+    GstElement *dash_sink = gst_bin_get_by_name(GST_BIN(dash->element), "dash");
+    int dash_port = -1;
+    g_object_get(dash_sink, "current-port", &dash_port, nullptr);
+    WsTestClient listed, other_scheme;
+    listed.set_headers("Origin: https://dash.example\r\n");
+    g_assert_true(listed.connect(dash_port, "/dash?token=s3cret"));
+    other_scheme.set_headers("Origin: http://dash.example\r\n");
+    g_assert_false(other_scheme.connect(dash_port, "/dash?token=s3cret"));
+    g_assert_true(other_scheme.response().rfind("HTTP/1.1 403", 0) == 0);
+    gst_object_unref(dash_sink);
+    gst_harness_teardown(dash);
+  }
 
   // A stream token from /api/token opens its path, and only that.
   g_assert_cmpint(camcast::test::http_get(port, "/api/token?path=/cam&ttl=60&token=s3cret", &body),
@@ -881,6 +971,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/wssink/identical-bytes", test_many_clients_receive_identical_bytes);
   g_test_add_func("/wssink/join-header-then-keyframe", test_join_gets_header_then_latest_keyframe);
   g_test_add_func("/wssink/slow-client", test_slow_client_skips_to_keyframes_and_stays_bounded);
+  g_test_add_func("/wssink/units-max-drops", test_units_max_drops_a_slow_viewer);
+  g_test_add_func("/wssink/get-stats-and-remove", test_get_stats_and_remove_actions);
   g_test_add_func("/wssink/hostile-clients", test_hostile_clients_are_closed_and_nobody_notices);
   g_test_add_func("/wssink/unanswered-pings", test_unanswered_pings_close_the_client);
   g_test_add_func("/wssink/connect-cycles", test_connect_disconnect_cycles_leak_nothing);

@@ -2,6 +2,7 @@
 // serves pages and a playable stream; a failing pipeline is restarted and a connected viewer
 // keeps its connection and gets a fresh stream header and keyframe; a stalled source is
 // restarted; a bad file exits 2 with FILE:LINE: reason; SIGTERM exits 0.
+#include "isobmff.h"
 #include "ws_test_client.h"
 
 #include <gio/gio.h>
@@ -50,11 +51,13 @@ public:
     int out = -1, err = -1;
     GError *error = nullptr;
     g_assert_true(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
-                                           nullptr, nullptr, &pid_, nullptr, &out, &err, &error));
+                                           nullptr, nullptr, &pid_, &in_, &out, &err, &error));
     readers_.emplace_back([this, out] { collect(out); });
     readers_.emplace_back([this, err] { collect(err); });
   }
   ~Camcast() {
+    if (in_ >= 0)
+      close(in_);
     if (!exited_) {
       kill(pid_, SIGKILL);
       wait_exit(5000);
@@ -65,10 +68,10 @@ public:
   }
 
   // Waits until the output contains `text`; returns the output so far.
-  bool wait_output(const std::string &text, int timeout_ms = 5000 * kSlowdown) {
+  bool wait_output(const std::string &text, int timeout_ms = 5000 * kSlowdown, int times = 1) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (std::chrono::steady_clock::now() < until) {
-      if (output().find(text) != std::string::npos)
+      if (count(text) >= times)
         return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -78,6 +81,14 @@ public:
   std::string output() {
     std::lock_guard<std::mutex> lk(lock_);
     return output_;
+  }
+  // How often `text` appears in the output so far.
+  int count(const std::string &text) {
+    const std::string all = output();
+    int n = 0;
+    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1))
+      n++;
+    return n;
   }
   // The exit status, or -1 if it did not exit in time.
   int wait_exit(int timeout_ms) {
@@ -97,6 +108,12 @@ public:
     return -1;
   }
   void signal(int sig) { kill(pid_, sig); }
+  // Writes to its standard input, then closes it.
+  void write_stdin(const std::string &text) {
+    g_assert_cmpint(write(in_, text.data(), text.size()), ==, ssize_t(text.size()));
+    close(in_);
+    in_ = -1;
+  }
 
 private:
   void collect(int fd) {
@@ -113,6 +130,7 @@ private:
   std::mutex lock_;
   std::string output_;
   std::vector<std::thread> readers_;
+  int in_ = -1;
 };
 
 int free_port() {
@@ -142,9 +160,10 @@ void expect_stream_start(WsTestClient &c, int timeout_ms) {
   g_assert_true(is_box(c.read_frame(), "ftyp"));
   Frame first = c.read_frame();
   g_assert_cmpint(first.opcode, ==, 2);
-  // prft then moof; the sample flags of a sync sample are 0x02000000.
-  g_assert_nonnull(memmem(first.payload.data(), first.payload.size(), "moof", 4));
-  g_assert_nonnull(memmem(first.payload.data(), first.payload.size(), "\x02\x00\x00\x00", 4));
+  // prft then moof, whose first sample is a sync sample: the viewer starts at an IDR.
+  auto flags = camcast::test::isobmff::first_sample_flags(first.payload);
+  g_assert_true(flags.has_value());
+  g_assert_true(camcast::test::isobmff::is_sync(*flags));
 }
 
 bool port_is_free(int port) {
@@ -229,10 +248,94 @@ void test_failed_pipeline_restarts_and_viewers_stay() {
 
 void test_stalled_pipeline_restarts() {
   Camcast camcast({"run", CAMCAST_FIXTURES "/stalls.pipeline"});
-  g_assert_true(
-      camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting", 8000));
+  // Stalled, restarted, and stalled again: the second time proves the new pipeline ran (a stall
+  // is only noticed in a playing pipeline).
+  // (A cycle takes about 6 s: the fixture's source sleeps 3 s per buffer, and tearing it down
+  // waits for that sleep.)
+  g_assert_true(camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting",
+                                    20000 * kSlowdown, 2));
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(5000), ==, 0);
+}
+
+// restart = on-failure: an end of stream is the end (exit 0); restart = never: a failure is too
+// (exit 1); restart = always: the back-off doubles up to backoff-max. SIGINT stops at once.
+void test_restart_policies_and_back_off() {
+  {
+    Camcast ends({"run", CAMCAST_FIXTURES "/ends.pipeline"});
+    g_assert_cmpint(ends.wait_exit(10000 * kSlowdown), ==, 0);
+    g_assert_nonnull(strstr(ends.output().c_str(),
+                            "the stream ended (EOS); not restarting (restart=on-failure)"));
+  }
+  {
+    Camcast never({"run", CAMCAST_FIXTURES "/fails-never.pipeline"});
+    g_assert_cmpint(never.wait_exit(10000 * kSlowdown), ==, 1);
+    g_assert_nonnull(strstr(never.output().c_str(), "not restarting (restart=never)"));
+  }
+  {
+    Camcast always({"run", CAMCAST_FIXTURES "/fails-fast.pipeline"});
+    for (const char *wait :
+         {"restarting in 100 ms", "restarting in 200 ms", "restarting in 400 ms"})
+      g_assert_true(always.wait_output(wait, 10000 * kSlowdown));
+    g_assert_true(always.wait_output("restarting in 400 ms", 10000 * kSlowdown, 2));  // the max
+    g_assert_null(strstr(always.output().c_str(), "restarting in 800 ms"));
+    always.signal(SIGINT);
+    g_assert_cmpint(always.wait_exit(3000 * kSlowdown), ==, 0);
+    g_assert_nonnull(strstr(always.output().c_str(), "camcast: stopping"));
+  }
+}
+
+// show, probe and list say what camcast would run and what it found.
+void test_show_probe_list() {
+  Camcast show({"show", "h264", "--set", "width=320", "--port", "9999"});
+  g_assert_cmpint(show.wait_exit(10000 * kSlowdown), ==, 0);
+  const std::string launch = show.output();
+  g_assert_nonnull(strstr(launch.c_str(), "msesink"));
+  g_assert_nonnull(strstr(launch.c_str(), "port=9999"));
+  g_assert_nonnull(strstr(launch.c_str(), "width=320"));
+  g_assert_null(strstr(launch.c_str(), "${"));  // every variable resolved
+  Camcast probe(
+      {"probe", "--inventory", CAMCAST_FIXTURES "/../machines/pi4-camera-module.machine"});
+  g_assert_cmpint(probe.wait_exit(10000 * kSlowdown), ==, 0);
+  g_assert_nonnull(strstr(probe.output().c_str(), "${camera} = libcamerasrc"));
+  g_assert_nonnull(strstr(probe.output().c_str(), "${h264enc} = v4l2convert ! v4l2h264enc"));
+  Camcast list({"list"});
+  g_assert_cmpint(list.wait_exit(10000 * kSlowdown), ==, 0);
+  for (const char *preset : {"default", "h264", "jsmpeg", "mjpeg", "relay-serve", "relay-push"})
+    g_assert_nonnull(strstr(list.output().c_str(), (std::string(preset) + " ").c_str()));
+  g_assert_nonnull(strstr(list.output().c_str(), ".pipeline"));
+}
+
+// --users FILE: the launcher asks for a login instead of printing a token.
+void test_users_file_login() {
+  const camcast::test::TempDir dir("camcast-users");
+  const std::string users = dir.file("users");
+  {
+    Camcast passwd({"passwd", "alice", "--users", users});
+    passwd.write_stdin("correct horse\n");
+    g_assert_cmpint(passwd.wait_exit(10000 * kSlowdown), ==, 0);
+  }
+  const int port = free_port();
+  Camcast camcast({"h264", "--port", std::to_string(port), "--users", users, "--set", "width=160",
+                   "--set", "height=120"});
+  g_assert_true(camcast.wait_output("log in as a user of"));
+  g_assert_null(strstr(camcast.output().c_str(), "?token="));
+  std::string body, head;
+  g_assert_cmpint(camcast::test::http_get(port, "/video", &body, 3000, &head), ==, 303);
+  g_assert_nonnull(strstr(head.c_str(), "Location: /login?next=/video"));
+  g_assert_cmpint(
+      camcast::test::http_post(port, "/login", "user=alice&password=correct+horse", &body, &head),
+      ==, 303);
+  const size_t at = head.find("Set-Cookie: ");
+  g_assert_cmpuint(at, !=, std::string::npos);
+  const std::string cookie =
+      "Cookie: " + head.substr(at + 12, head.find(';', at) - at - 12) + "\r\n";
+  WsTestClient viewer;
+  viewer.set_headers(cookie);
+  g_assert_true(viewer.connect(port, "/video"));
+  expect_stream_start(viewer, 5000 * kSlowdown);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
 void test_bad_file_and_usage_exit_2() {
@@ -307,10 +410,23 @@ void test_sighup_restarts_only_what_changed() {
       b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1, nullptr));
   camcast.signal(SIGHUP);
   g_assert_true(camcast.wait_output("camcast: b: changed; restarting it"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Pipelines are looked at in order, a before b: a was already kept when b's line came.
   g_assert_null(strstr(camcast.output().c_str(), "camcast: a: changed"));
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
+// True when `cond` holds throughout `ms` (checked every 20 ms): something that must not happen
+// within a window the behaviour itself sets.
+template <typename F>
+bool stays_for(F cond, int ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!cond())
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
 }
 
 int frames_in(int port) {
@@ -328,8 +444,8 @@ void test_on_demand() {
   Camcast camcast(
       {"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port), "--no-auth"});
   g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  g_assert_cmpint(frames_in(port), ==, 0);
+  // Half a second of a 30 frames/s camera would be 15 frames: none come while nobody watches.
+  g_assert_true(stays_for([&] { return frames_in(port) == 0; }, 500));
   {
     const auto joined = std::chrono::steady_clock::now();
     WsTestClient viewer;
@@ -343,8 +459,7 @@ void test_on_demand() {
   }
   g_assert_true(camcast.wait_output("no viewers for 1 s: camera off", 5000));
   const int stopped_at = frames_in(port);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  g_assert_cmpint(frames_in(port), ==, stopped_at);
+  g_assert_true(stays_for([&] { return frames_in(port) == stopped_at; }, 500));
   g_assert_cmpint(stopped_at, >, 0);
   // The next viewer starts the camera again and sees what it captures from now on, not the
   // last frames from before it was switched off (their capture times are in the prft box).
@@ -547,6 +662,9 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
+  g_test_add_func("/camcast/restart-policies", test_restart_policies_and_back_off);
+  g_test_add_func("/camcast/show-probe-list", test_show_probe_list);
+  g_test_add_func("/camcast/users-file", test_users_file_login);
   g_test_add_func("/camcast/systemd-notify", test_systemd_notify);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/publish-presets", test_publish_presets);

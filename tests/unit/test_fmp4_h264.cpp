@@ -97,7 +97,8 @@ void test_fragment_header() {
   g_assert_cmpuint(be32(h, trun + 16), ==, mdat + 8 - moof);  // data offset from the moof
   g_assert_cmpuint(be32(h, trun + 20), ==, 3000);
   g_assert_cmpuint(be32(h, trun + 24), ==, 5000);
-  g_assert_cmphex(be32(h, trun + 28), ==, fmp4::kSyncSampleFlags);
+  // ISO/IEC 14496-12 §8.8.3.1: sample_depends_on 2 (on nothing), not a non-sync sample.
+  g_assert_cmphex(be32(h, trun + 28), ==, 0x02000000);
   s.keyframe = false;
   s.ntp_time = 0;
   s.duration = 0;  // never written as 0: Safari refuses it
@@ -105,7 +106,8 @@ void test_fragment_header() {
   g_assert_cmpint(memcmp(&h[4], "moof", 4), ==, 0);  // no prft: the moof comes first
   const size_t trun2 = find(h, {"moof", "traf", "trun"});
   g_assert_cmpuint(be32(h, trun2 + 20), ==, 1);
-  g_assert_cmphex(be32(h, trun2 + 28), ==, fmp4::kNonSyncSampleFlags);
+  // sample_depends_on 1 (on others), sample_is_non_sync_sample set.
+  g_assert_cmphex(be32(h, trun2 + 28), ==, 0x01010000);
 }
 
 void test_avcc_parsing() {

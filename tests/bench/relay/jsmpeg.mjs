@@ -1,7 +1,7 @@
 // An MPEG-1 camera's relay, side by side with the peer's: one camera (mpeg1enc ! mpegtsmux)
 // serves its MPEG-TS directly (jsmpegsink at /direct) and pushes the same bytes with two
-// relaysinks — to camcast's jsmpeg-relay preset and to JSMpeg's websocket-relay.js (our model of
-// it, tests/browser/jsmpeg-relay.mjs: Node's http server and `ws`). One client reads all three
+// relaysinks — to camcast's jsmpeg-relay preset and to JSMpeg's websocket-relay.js itself (the
+// copy npm's jsmpeg-player publishes, installed in tests/browser). One client reads all three
 // and pairs each frame (the TS packet that starts its PES) by its bytes, so each relay's figure
 // is what it adds over the direct path.
 //
@@ -22,8 +22,8 @@ const relays = {
   camcast: spawn(new URL('../../../build/launcher/camcast', import.meta.url).pathname,
     ['jsmpeg-relay', '--no-auth', '--set', 'address=127.0.0.1', '--port', String(camcastPort),
      '--set', 'relay-secret=s3cret'], { stdio: ['ignore', 'ignore', 'inherit'], env }),
-  peer: spawn(process.execPath, [`${browserDir}jsmpeg-relay.mjs`, 's3cret',
-    String(peerStreamPort), String(peerWsPort)], { stdio: 'ignore' }),
+  peer: spawn(process.execPath, [`${browserDir}node_modules/jsmpeg-player/ws/websocket-relay.js`,
+    's3cret', String(peerStreamPort), String(peerWsPort)], { stdio: 'ignore' }),
 };
 await new Promise((r) => setTimeout(r, 1500));
 const camera = spawn('gst-launch-1.0', ['-q', ...(
