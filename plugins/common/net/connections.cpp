@@ -267,7 +267,14 @@ void Connection::handshake(GTlsCertificate *certificate) {
   }
   GIOStream *base = G_IO_STREAM(g_socket_connection_factory_create_connection(socket_));
   GError *error = nullptr;
-  GIOStream *tls = g_tls_server_connection_new(base, certificate, &error);
+  // "database" NULL: we ask no client for a certificate, so there is nothing to verify. Left
+  // unset, glib-networking (2.74) parses the system's whole CA bundle into a trust list for
+  // every connection it is asked to set up: 7 ms of this thread per handshake here (strace),
+  // more than the handshake itself (docs/benchmarks.md, "Keep-alive off"). libsoup's own
+  // listener sets it to NULL too.
+  auto *tls = static_cast<GIOStream *>(g_initable_new(
+      g_tls_backend_get_server_connection_type(g_tls_backend_get_default()), nullptr, &error,
+      "base-io-stream", base, "certificate", certificate, "database", nullptr, nullptr));
   g_object_unref(base);
   if (!tls) {
     GST_WARNING("%s: cannot start TLS: %s", peer_.c_str(), error->message);
