@@ -50,7 +50,7 @@ enum { PROP_0, PROP_MODE };
 
 using namespace camcast;
 
-struct JsmpegSinkState {
+struct JsmpegSinkPrivate {
   std::mutex lock;  // protects mode (set from any thread)
   GstJsmpegSinkMode mode = DEFAULT_MODE;
   // Streaming thread only.
@@ -68,7 +68,7 @@ struct JsmpegSinkState {
 
 struct _GstJsmpegSink {
   GstWsSink parent;
-  JsmpegSinkState *state;
+  JsmpegSinkPrivate *priv;
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstJsmpegSink, gst_jsmpeg_sink, GST_TYPE_WS_SINK,
@@ -90,11 +90,11 @@ GType gst_jsmpeg_sink_mode_get_type(void) {
 
 // jsmp: the 8-byte header every client gets first, and again when the size changes.
 static void set_jsmp_header(GstJsmpegSink *sink, int width, int height) {
-  JsmpegSinkState *st = sink->state;
-  if (width == st->width && height == st->height)
+  JsmpegSinkPrivate *priv = sink->priv;
+  if (width == priv->width && height == priv->height)
     return;
-  st->width = width;
-  st->height = height;
+  priv->width = width;
+  priv->height = height;
   GST_INFO_OBJECT(sink, "jsmp header for %dx%d", width, height);
   const auto header = mpeg1::jsmp_header(width, height);
   GstBuffer *buffer = gst_buffer_new_memdup(header.data(), header.size());
@@ -104,11 +104,11 @@ static void set_jsmp_header(GstJsmpegSink *sink, int width, int height) {
 
 static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(ws);
-  JsmpegSinkState *st = sink->state;
+  JsmpegSinkPrivate *priv = sink->priv;
   GstStructure *s = gst_caps_get_structure(caps, 0);
   const bool is_ts = gst_structure_has_name(s, "video/mpegts");
-  st->active = st->mode_now();
-  if (is_ts != (st->active == GST_JSMPEG_SINK_MODE_MPEGTS)) {
+  priv->active = priv->mode_now();
+  if (is_ts != (priv->active == GST_JSMPEG_SINK_MODE_MPEGTS)) {
     GST_ELEMENT_ERROR(
         sink, CORE, NEGOTIATION,
         ("jsmpegsink mode=%s cannot take %s", is_ts ? "jsmp" : "mpegts",
@@ -117,15 +117,15 @@ static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
                : "set mode=jsmp, or put mpegtsmux in front (mpeg1enc ! mpegtsmux ! jsmpegsink)"));
     return FALSE;
   }
-  st->pending.clear();
-  st->aligner.reset();
+  priv->pending.clear();
+  priv->aligner.reset();
   if (is_ts)  // PAT and PMT from the muxer's streamheader
     return GST_WS_SINK_CLASS(gst_jsmpeg_sink_parent_class)->caps_changed(ws, caps);
 
   gboolean parsed = FALSE;
-  st->framed = gst_structure_get_boolean(s, "parsed", &parsed) && parsed;
+  priv->framed = gst_structure_get_boolean(s, "parsed", &parsed) && parsed;
   gint width = 0, height = 0;
-  st->width = st->height = 0;
+  priv->width = priv->height = 0;
   if (gst_structure_get_int(s, "width", &width) && gst_structure_get_int(s, "height", &height))
     set_jsmp_header(sink, width, height);
   else  // from the first sequence header
@@ -151,11 +151,11 @@ static void push_pictures(GstJsmpegSink *sink, GstBuffer *buffer,
 }
 
 static GstFlowReturn handle_mpeg1(GstJsmpegSink *sink, GstBuffer *buffer) {
-  JsmpegSinkState *st = sink->state;
+  JsmpegSinkPrivate *priv = sink->priv;
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
     return GST_FLOW_ERROR;
-  if (st->framed) {
+  if (priv->framed) {
     const auto pictures = mpeg1::find_pictures(map.data, map.size);
     if (pictures.empty() || pictures.front().offset > 0)
       GST_DEBUG_OBJECT(sink, "%zu bytes outside any picture dropped",
@@ -165,25 +165,26 @@ static GstFlowReturn handle_mpeg1(GstJsmpegSink *sink, GstBuffer *buffer) {
     return GST_FLOW_OK;
   }
   // Unframed: a picture is whole only when the next one begins.
-  st->pending.insert(st->pending.end(), map.data, map.data + map.size);
+  priv->pending.insert(priv->pending.end(), map.data, map.data + map.size);
   gst_buffer_unmap(buffer, &map);
-  auto pictures = mpeg1::find_pictures(st->pending.data(), st->pending.size());
+  auto pictures = mpeg1::find_pictures(priv->pending.data(), priv->pending.size());
   if (pictures.empty()) {
-    if (st->pending.size() > MAX_PENDING_BYTES) {
-      GST_WARNING_OBJECT(sink, "no MPEG-1 picture in %zu bytes; dropping them", st->pending.size());
-      st->pending.clear();
+    if (priv->pending.size() > MAX_PENDING_BYTES) {
+      GST_WARNING_OBJECT(sink, "no MPEG-1 picture in %zu bytes; dropping them",
+                         priv->pending.size());
+      priv->pending.clear();
     }
     return GST_FLOW_OK;
   }
   const size_t keep_from = pictures.back().offset;
   pictures.pop_back();
   if (!pictures.empty()) {
-    GstBuffer *whole = gst_buffer_new_memdup(st->pending.data(), keep_from);
+    GstBuffer *whole = gst_buffer_new_memdup(priv->pending.data(), keep_from);
     GST_BUFFER_PTS(whole) = GST_BUFFER_PTS(buffer);
     push_pictures(sink, whole, pictures, keep_from);
     gst_buffer_unref(whole);
   }
-  st->pending.erase(st->pending.begin(), st->pending.begin() + ptrdiff_t(keep_from));
+  priv->pending.erase(priv->pending.begin(), priv->pending.begin() + ptrdiff_t(keep_from));
   return GST_FLOW_OK;
 }
 
@@ -209,13 +210,13 @@ static void push_packets(GstJsmpegSink *sink, const std::vector<uint8_t> &packet
 }
 
 static GstFlowReturn handle_ts(GstJsmpegSink *sink, GstBuffer **buffers, guint n) {
-  JsmpegSinkState *st = sink->state;
+  JsmpegSinkPrivate *priv = sink->priv;
   std::vector<uint8_t> packets;
   for (guint i = 0; i < n; i++) {
     GstMapInfo map;
     if (!gst_buffer_map(buffers[i], &map, GST_MAP_READ))
       return GST_FLOW_ERROR;
-    st->aligner.push(map.data, map.size, &packets);
+    priv->aligner.push(map.data, map.size, &packets);
     gst_buffer_unmap(buffers[i], &map);
   }
   push_packets(sink, packets, n ? GST_BUFFER_PTS(buffers[0]) : GST_CLOCK_TIME_NONE);
@@ -224,7 +225,7 @@ static GstFlowReturn handle_ts(GstJsmpegSink *sink, GstBuffer **buffers, guint n
 
 static GstFlowReturn gst_jsmpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(ws);
-  if (sink->state->active == GST_JSMPEG_SINK_MODE_MPEGTS)
+  if (sink->priv->active == GST_JSMPEG_SINK_MODE_MPEGTS)
     return handle_ts(sink, &buffer, 1);
   return handle_mpeg1(sink, buffer);
 }
@@ -233,7 +234,7 @@ static GstFlowReturn gst_jsmpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buf
 // messages.
 static GstFlowReturn gst_jsmpeg_sink_render_list(GstBaseSink *bsink, GstBufferList *list) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(bsink);
-  if (sink->state->active != GST_JSMPEG_SINK_MODE_MPEGTS)
+  if (sink->priv->active != GST_JSMPEG_SINK_MODE_MPEGTS)
     return GST_BASE_SINK_CLASS(gst_jsmpeg_sink_parent_class)->render_list(bsink, list);
   std::vector<GstBuffer *> buffers(gst_buffer_list_length(list));
   for (guint i = 0; i < buffers.size(); i++)
@@ -250,7 +251,7 @@ static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg
       g_resources_lookup_data("/camcast/web/jsmpeg.html", G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   if (!page)
     return FALSE;
-  const bool jsmp = GST_JSMPEG_SINK(ws)->state->mode_now() == GST_JSMPEG_SINK_MODE_JSMP;
+  const bool jsmp = GST_JSMPEG_SINK(ws)->priv->mode_now() == GST_JSMPEG_SINK_MODE_JSMP;
   g_autofree char *text =
       g_strndup(static_cast<const char *>(g_bytes_get_data(page, nullptr)), g_bytes_get_size(page));
   g_auto(GStrv) parts = g_strsplit(text, "@MODE@", -1);
@@ -261,30 +262,30 @@ static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg
 
 static void gst_jsmpeg_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                          GParamSpec *pspec) {
-  JsmpegSinkState *st = GST_JSMPEG_SINK(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  JsmpegSinkPrivate *priv = GST_JSMPEG_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_MODE: st->mode = GstJsmpegSinkMode(g_value_get_enum(value)); break;
+  case PROP_MODE: priv->mode = GstJsmpegSinkMode(g_value_get_enum(value)); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_jsmpeg_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                          GParamSpec *pspec) {
-  JsmpegSinkState *st = GST_JSMPEG_SINK(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  JsmpegSinkPrivate *priv = GST_JSMPEG_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_MODE: g_value_set_enum(value, st->mode); break;
+  case PROP_MODE: g_value_set_enum(value, priv->mode); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_jsmpeg_sink_init(GstJsmpegSink *sink) {
-  sink->state = new JsmpegSinkState();
+  sink->priv = new JsmpegSinkPrivate();
 }
 
 static void gst_jsmpeg_sink_finalize(GObject *object) {
-  delete GST_JSMPEG_SINK(object)->state;
+  delete GST_JSMPEG_SINK(object)->priv;
   G_OBJECT_CLASS(gst_jsmpeg_sink_parent_class)->finalize(object);
 }
 

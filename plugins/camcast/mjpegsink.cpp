@@ -34,6 +34,8 @@
  */
 #include "mjpegsink.h"
 
+#include "framing/framer.h"
+
 #include <cinttypes>
 #include <cstring>
 
@@ -67,27 +69,20 @@ static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buff
   return GST_FLOW_OK;
 }
 
-static void set_no_store(SoupServerMessage *msg) {
-  SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(h, "Cache-Control",
-                               "no-store, no-cache, must-revalidate, max-age=0");
-}
-
 static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
   gint64 capture_us = -1;
   GstBuffer *frame = gst_ws_sink_get_newest(ws, &capture_us);
-  set_no_store(msg);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Cache-Control", camcast::kNoStore);
   if (!frame) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "1");
+    soup_message_headers_replace(headers, "Retry-After", "1");
     const char *why = "no frame yet: the pipeline has not produced one\n";
     gst_ws_sink_respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
     return;
   }
-  if (capture_us >= 0) {
-    g_autofree char *t = g_strdup_printf("%" G_GINT64_FORMAT ".%06d", capture_us / G_USEC_PER_SEC,
-                                         int(capture_us % G_USEC_PER_SEC));
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "X-Timestamp", t);
-  }
+  if (capture_us >= 0)
+    soup_message_headers_replace(headers, "X-Timestamp",
+                                 camcast::timestamp_header(capture_us).c_str());
   GstMapInfo map;
   if (gst_buffer_map(frame, &map, GST_MAP_READ)) {
     gst_ws_sink_respond(msg, SOUP_STATUS_OK, "image/jpeg", reinterpret_cast<char *>(map.data),
@@ -103,7 +98,7 @@ static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {
-    gst_ws_sink_serve_multipart(ws, msg);
+    gst_ws_sink_serve_multipart(ws, msg, "image/jpeg");
     return TRUE;
   }
   return GST_WS_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);

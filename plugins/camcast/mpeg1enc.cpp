@@ -95,7 +95,7 @@ void log_to_gst(void *avcl, int level, const char *fmt, va_list args) {
 
 }  // namespace
 
-struct Mpeg1EncState {
+struct Mpeg1EncPrivate {
   std::mutex lock;  // protects settings (properties are set from any thread)
   Settings settings;
   // Streaming thread only.
@@ -105,7 +105,7 @@ struct Mpeg1EncState {
   int quantizer = 0;  // the fixed quantizer of the open context, 0 for none
   GstVideoInfo info;  // of the input
 
-  ~Mpeg1EncState() { close(); }
+  ~Mpeg1EncPrivate() { close(); }
   void close() {
     avcodec_free_context(&ctx);
     av_frame_free(&frame);
@@ -115,7 +115,7 @@ struct Mpeg1EncState {
 
 struct _GstMpeg1Enc {
   GstVideoEncoder parent;
-  Mpeg1EncState *state;
+  Mpeg1EncPrivate *priv;
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstMpeg1Enc, gst_mpeg1_enc, GST_TYPE_VIDEO_ENCODER,
@@ -123,16 +123,16 @@ G_DEFINE_TYPE_WITH_CODE(GstMpeg1Enc, gst_mpeg1_enc, GST_TYPE_VIDEO_ENCODER,
                                                 "camcast MPEG-1 video encoder"));
 GST_ELEMENT_REGISTER_DEFINE(mpeg1enc, "mpeg1enc", GST_RANK_NONE, GST_TYPE_MPEG1_ENC);
 
-// Opens libavcodec's encoder for st->info with the current settings.
+// Opens libavcodec's encoder for priv->info with the current settings.
 static bool open_codec(GstMpeg1Enc *enc) {
-  Mpeg1EncState *st = enc->state;
-  const GstVideoInfo *info = &st->info;
+  Mpeg1EncPrivate *priv = enc->priv;
+  const GstVideoInfo *info = &priv->info;
   Settings s;
   {
-    std::lock_guard<std::mutex> lk(st->lock);
-    s = st->settings;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    s = priv->settings;
   }
-  st->close();
+  priv->close();
   const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MPEG1VIDEO);
   if (!codec) {
     GST_ELEMENT_ERROR(enc, LIBRARY, INIT, ("this libavcodec has no MPEG-1 video encoder"),
@@ -178,10 +178,10 @@ static bool open_codec(GstMpeg1Enc *enc) {
     avcodec_free_context(&ctx);
     return false;
   }
-  st->ctx = ctx;
-  st->frame = av_frame_alloc();
-  st->packet = av_packet_alloc();
-  st->quantizer = s.quantizer;
+  priv->ctx = ctx;
+  priv->frame = av_frame_alloc();
+  priv->packet = av_packet_alloc();
+  priv->quantizer = s.quantizer;
   GST_INFO_OBJECT(enc, "encoding %dx%d at %d/%d fps, %s, GOP %d", ctx->width, ctx->height, fps_n,
                   fps_d, s.quantizer > 0 ? "fixed quantizer" : "rate by bitrate", s.key_int_max);
   return true;
@@ -205,7 +205,7 @@ static gboolean gst_mpeg1_enc_set_format(GstVideoEncoder *encoder, GstVideoCodec
                        "video/x-raw,width=640,height=480' in front of mpeg1enc"));
     return FALSE;
   }
-  enc->state->info = *info;
+  enc->priv->info = *info;
   if (!open_codec(enc))
     return FALSE;
   GstCaps *caps =
@@ -219,28 +219,28 @@ static gboolean gst_mpeg1_enc_set_format(GstVideoEncoder *encoder, GstVideoCodec
 // Hands every packet libavcodec has ready to GstVideoEncoder. Without B-frames each frame
 // comes out as soon as it goes in, so this finishes the frame just given.
 static GstFlowReturn drain_packets(GstMpeg1Enc *enc) {
-  Mpeg1EncState *st = enc->state;
+  Mpeg1EncPrivate *priv = enc->priv;
   GstVideoEncoder *encoder = GST_VIDEO_ENCODER(enc);
   GstFlowReturn flow = GST_FLOW_OK;
   while (flow == GST_FLOW_OK) {
-    const int ret = avcodec_receive_packet(st->ctx, st->packet);
+    const int ret = avcodec_receive_packet(priv->ctx, priv->packet);
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
       break;
     if (ret < 0) {
       GST_ELEMENT_ERROR(enc, STREAM, ENCODE, ("MPEG-1 encoding failed"), ("libavcodec: %d", ret));
       return GST_FLOW_ERROR;
     }
-    GstVideoCodecFrame *frame = gst_video_encoder_get_frame(encoder, int(st->packet->pts));
+    GstVideoCodecFrame *frame = gst_video_encoder_get_frame(encoder, int(priv->packet->pts));
     if (!frame) {
       GST_WARNING_OBJECT(enc, "a packet for unknown frame %" G_GINT64_FORMAT,
-                         int64_t(st->packet->pts));
-      av_packet_unref(st->packet);
+                         int64_t(priv->packet->pts));
+      av_packet_unref(priv->packet);
       continue;
     }
-    frame->output_buffer = gst_buffer_new_memdup(st->packet->data, st->packet->size);
-    if (st->packet->flags & AV_PKT_FLAG_KEY)
+    frame->output_buffer = gst_buffer_new_memdup(priv->packet->data, priv->packet->size);
+    if (priv->packet->flags & AV_PKT_FLAG_KEY)
       GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
-    av_packet_unref(st->packet);
+    av_packet_unref(priv->packet);
     flow = gst_video_encoder_finish_frame(encoder, frame);
   }
   return flow;
@@ -249,24 +249,24 @@ static GstFlowReturn drain_packets(GstMpeg1Enc *enc) {
 static GstFlowReturn gst_mpeg1_enc_handle_frame(GstVideoEncoder *encoder,
                                                 GstVideoCodecFrame *frame) {
   GstMpeg1Enc *enc = GST_MPEG1_ENC(encoder);
-  Mpeg1EncState *st = enc->state;
+  Mpeg1EncPrivate *priv = enc->priv;
   // No context: not negotiated yet, or drained at the end of a stream and more comes.
-  if (!st->ctx &&
-      (GST_VIDEO_INFO_FORMAT(&st->info) == GST_VIDEO_FORMAT_UNKNOWN || !open_codec(enc))) {
+  if (!priv->ctx &&
+      (GST_VIDEO_INFO_FORMAT(&priv->info) == GST_VIDEO_FORMAT_UNKNOWN || !open_codec(enc))) {
     gst_video_codec_frame_unref(frame);
     return GST_FLOW_NOT_NEGOTIATED;
   }
   GstVideoFrame vframe;
-  if (!gst_video_frame_map(&vframe, &st->info, frame->input_buffer, GST_MAP_READ)) {
+  if (!gst_video_frame_map(&vframe, &priv->info, frame->input_buffer, GST_MAP_READ)) {
     gst_video_codec_frame_unref(frame);
     GST_ELEMENT_ERROR(enc, STREAM, ENCODE, ("could not read an input frame"), (nullptr));
     return GST_FLOW_ERROR;
   }
   // libavcodec reads the planes where they are (it copies what it must keep).
-  AVFrame *pic = st->frame;
+  AVFrame *pic = priv->frame;
   pic->format = AV_PIX_FMT_YUV420P;
-  pic->width = st->ctx->width;
-  pic->height = st->ctx->height;
+  pic->width = priv->ctx->width;
+  pic->height = priv->ctx->height;
   for (int i = 0; i < 3; i++) {
     pic->data[i] = static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&vframe, i));
     pic->linesize[i] = GST_VIDEO_FRAME_PLANE_STRIDE(&vframe, i);
@@ -274,8 +274,8 @@ static GstFlowReturn gst_mpeg1_enc_handle_frame(GstVideoEncoder *encoder,
   pic->pts = frame->system_frame_number;
   pic->pict_type =
       GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-  pic->quality = st->quantizer > 0 ? FF_QP2LAMBDA * st->quantizer : 0;
-  const int ret = avcodec_send_frame(st->ctx, pic);
+  pic->quality = priv->quantizer > 0 ? FF_QP2LAMBDA * priv->quantizer : 0;
+  const int ret = avcodec_send_frame(priv->ctx, pic);
   gst_video_frame_unmap(&vframe);
   for (int i = 0; i < 3; i++)
     pic->data[i] = nullptr;
@@ -289,19 +289,19 @@ static GstFlowReturn gst_mpeg1_enc_handle_frame(GstVideoEncoder *encoder,
 
 static GstFlowReturn gst_mpeg1_enc_finish(GstVideoEncoder *encoder) {
   GstMpeg1Enc *enc = GST_MPEG1_ENC(encoder);
-  if (!enc->state->ctx)
+  if (!enc->priv->ctx)
     return GST_FLOW_OK;
-  avcodec_send_frame(enc->state->ctx, nullptr);
+  avcodec_send_frame(enc->priv->ctx, nullptr);
   GstFlowReturn flow = drain_packets(enc);
   // A drained encoder takes no more frames; the next frame opens a fresh one.
-  enc->state->close();
+  enc->priv->close();
   return flow;
 }
 
 static gboolean gst_mpeg1_enc_stop(GstVideoEncoder *encoder) {
-  Mpeg1EncState *st = GST_MPEG1_ENC(encoder)->state;
-  st->close();
-  gst_video_info_init(&st->info);
+  Mpeg1EncPrivate *priv = GST_MPEG1_ENC(encoder)->priv;
+  priv->close();
+  gst_video_info_init(&priv->info);
   return TRUE;
 }
 
@@ -312,39 +312,39 @@ static gboolean gst_mpeg1_enc_propose_allocation(GstVideoEncoder *encoder, GstQu
 
 static void gst_mpeg1_enc_set_property(GObject *object, guint prop_id, const GValue *value,
                                        GParamSpec *pspec) {
-  Mpeg1EncState *st = GST_MPEG1_ENC(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  Mpeg1EncPrivate *priv = GST_MPEG1_ENC(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_BITRATE: st->settings.bitrate = int(g_value_get_uint(value)); break;
-  case PROP_KEY_INT_MAX: st->settings.key_int_max = int(g_value_get_uint(value)); break;
-  case PROP_QUANTIZER: st->settings.quantizer = int(g_value_get_uint(value)); break;
-  case PROP_QUANTIZER_MIN: st->settings.quantizer_min = int(g_value_get_uint(value)); break;
-  case PROP_QUANTIZER_MAX: st->settings.quantizer_max = int(g_value_get_uint(value)); break;
+  case PROP_BITRATE: priv->settings.bitrate = int(g_value_get_uint(value)); break;
+  case PROP_KEY_INT_MAX: priv->settings.key_int_max = int(g_value_get_uint(value)); break;
+  case PROP_QUANTIZER: priv->settings.quantizer = int(g_value_get_uint(value)); break;
+  case PROP_QUANTIZER_MIN: priv->settings.quantizer_min = int(g_value_get_uint(value)); break;
+  case PROP_QUANTIZER_MAX: priv->settings.quantizer_max = int(g_value_get_uint(value)); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_mpeg1_enc_get_property(GObject *object, guint prop_id, GValue *value,
                                        GParamSpec *pspec) {
-  Mpeg1EncState *st = GST_MPEG1_ENC(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  Mpeg1EncPrivate *priv = GST_MPEG1_ENC(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_BITRATE: g_value_set_uint(value, guint(st->settings.bitrate)); break;
-  case PROP_KEY_INT_MAX: g_value_set_uint(value, guint(st->settings.key_int_max)); break;
-  case PROP_QUANTIZER: g_value_set_uint(value, guint(st->settings.quantizer)); break;
-  case PROP_QUANTIZER_MIN: g_value_set_uint(value, guint(st->settings.quantizer_min)); break;
-  case PROP_QUANTIZER_MAX: g_value_set_uint(value, guint(st->settings.quantizer_max)); break;
+  case PROP_BITRATE: g_value_set_uint(value, guint(priv->settings.bitrate)); break;
+  case PROP_KEY_INT_MAX: g_value_set_uint(value, guint(priv->settings.key_int_max)); break;
+  case PROP_QUANTIZER: g_value_set_uint(value, guint(priv->settings.quantizer)); break;
+  case PROP_QUANTIZER_MIN: g_value_set_uint(value, guint(priv->settings.quantizer_min)); break;
+  case PROP_QUANTIZER_MAX: g_value_set_uint(value, guint(priv->settings.quantizer_max)); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_mpeg1_enc_init(GstMpeg1Enc *enc) {
-  enc->state = new Mpeg1EncState();
-  gst_video_info_init(&enc->state->info);
+  enc->priv = new Mpeg1EncPrivate();
+  gst_video_info_init(&enc->priv->info);
 }
 
 static void gst_mpeg1_enc_finalize(GObject *object) {
-  delete GST_MPEG1_ENC(object)->state;
+  delete GST_MPEG1_ENC(object)->priv;
   G_OBJECT_CLASS(gst_mpeg1_enc_parent_class)->finalize(object);
 }
 

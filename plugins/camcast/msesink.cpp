@@ -51,7 +51,7 @@ enum { PROP_0, PROP_FORMAT, PROP_PRFT };
 
 using namespace camcast;
 
-struct MseSinkState {
+struct MseSinkPrivate {
   std::mutex lock;  // protects format and prft (set from any thread)
   GstMseSinkFormat format = DEFAULT_FORMAT;
   bool prft = DEFAULT_PRFT;
@@ -65,7 +65,7 @@ struct MseSinkState {
 
 struct _GstMseSink {
   GstWsSink parent;
-  MseSinkState *state;
+  MseSinkPrivate *priv;
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstMseSink, gst_mse_sink, GST_TYPE_WS_SINK,
@@ -91,7 +91,7 @@ static uint64_t to_timescale(GstClockTime t) {
 
 static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   GstMseSink *sink = GST_MSE_SINK(ws);
-  MseSinkState *st = sink->state;
+  MseSinkPrivate *priv = sink->priv;
   GstStructure *s = gst_caps_get_structure(caps, 0);
   const GValue *codec_data = gst_structure_get_value(s, "codec_data");
   GstBuffer *avcc = codec_data ? gst_value_get_buffer(codec_data) : nullptr;
@@ -116,14 +116,14 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   gst_structure_get_int(s, "height", &height);
   track.width = uint32_t(width);
   track.height = uint32_t(height);
-  st->config = config;
-  st->have_config = true;
-  st->last_dts = GST_CLOCK_TIME_NONE;
+  priv->config = config;
+  priv->have_config = true;
+  priv->last_dts = GST_CLOCK_TIME_NONE;
 
   GstMseSinkFormat format;
   {
-    std::lock_guard<std::mutex> lk(st->lock);
-    format = st->format;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    format = priv->format;
   }
   if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
     // jMuxer pages take every message as video: no metadata, no init segment.
@@ -146,20 +146,20 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
 
 static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
   GstMseSink *sink = GST_MSE_SINK(ws);
-  MseSinkState *st = sink->state;
-  if (!st->have_config)
+  MseSinkPrivate *priv = sink->priv;
+  if (!priv->have_config)
     return GST_FLOW_NOT_NEGOTIATED;
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   GstMseSinkFormat format;
   bool prft;
   {
-    std::lock_guard<std::mutex> lk(st->lock);
-    format = st->format;
-    prft = st->prft;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    format = priv->format;
+    prft = priv->prft;
   }
 
   if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
-    GstBuffer *au = h264::annexb_from_avc(buffer, st->config, keyframe);
+    GstBuffer *au = h264::annexb_from_avc(buffer, priv->config, keyframe);
     if (!au) {
       GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("malformed H.264 access unit"),
                         ("a NAL length runs past the end of the buffer"));
@@ -187,15 +187,15 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
     sample.composition_offset =
         int32_t(int64_t(to_timescale(GST_BUFFER_PTS(buffer))) - int64_t(sample.decode_time));
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 0)
-    st->last_duration = to_timescale(GST_BUFFER_DURATION(buffer));
-  else if (GST_CLOCK_TIME_IS_VALID(st->last_dts) && dts > st->last_dts)
-    st->last_duration = to_timescale(dts - st->last_dts);
-  st->last_dts = dts;
-  sample.duration = uint32_t(MAX(st->last_duration, 1));
+    priv->last_duration = to_timescale(GST_BUFFER_DURATION(buffer));
+  else if (GST_CLOCK_TIME_IS_VALID(priv->last_dts) && dts > priv->last_dts)
+    priv->last_duration = to_timescale(dts - priv->last_dts);
+  priv->last_dts = dts;
+  sample.duration = uint32_t(MAX(priv->last_duration, 1));
   if (prft)
     sample.ntp_time = fmp4::ntp_from_unix_us(gst_ws_sink_capture_time(ws, buffer));
 
-  std::vector<uint8_t> header = fmp4::fragment_header(++st->sequence, sample);
+  std::vector<uint8_t> header = fmp4::fragment_header(++priv->sequence, sample);
   // One message: the fragment header, then the frame's own memory (referenced, not copied).
   GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
   unit = gst_buffer_append(unit, gst_buffer_ref(buffer));
@@ -206,32 +206,32 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
 
 static void gst_mse_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                       GParamSpec *pspec) {
-  MseSinkState *st = GST_MSE_SINK(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  MseSinkPrivate *priv = GST_MSE_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_FORMAT: st->format = GstMseSinkFormat(g_value_get_enum(value)); break;
-  case PROP_PRFT: st->prft = g_value_get_boolean(value); break;
+  case PROP_FORMAT: priv->format = GstMseSinkFormat(g_value_get_enum(value)); break;
+  case PROP_PRFT: priv->prft = g_value_get_boolean(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_mse_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                       GParamSpec *pspec) {
-  MseSinkState *st = GST_MSE_SINK(object)->state;
-  std::lock_guard<std::mutex> lk(st->lock);
+  MseSinkPrivate *priv = GST_MSE_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_FORMAT: g_value_set_enum(value, st->format); break;
-  case PROP_PRFT: g_value_set_boolean(value, st->prft); break;
+  case PROP_FORMAT: g_value_set_enum(value, priv->format); break;
+  case PROP_PRFT: g_value_set_boolean(value, priv->prft); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 static void gst_mse_sink_init(GstMseSink *sink) {
-  sink->state = new MseSinkState();
+  sink->priv = new MseSinkPrivate();
 }
 
 static void gst_mse_sink_finalize(GObject *object) {
-  delete GST_MSE_SINK(object)->state;
+  delete GST_MSE_SINK(object)->priv;
   G_OBJECT_CLASS(gst_mse_sink_parent_class)->finalize(object);
 }
 

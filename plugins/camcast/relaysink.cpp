@@ -60,12 +60,12 @@ enum {
 };
 
 // The C++ side of the element. `lock` protects the settings and `push`.
-struct RelaySinkImpl {
+struct RelaySinkPrivate {
   std::mutex lock;
   RelayPublisher::Settings settings;
   std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
-  ~RelaySinkImpl() { clear_header(); }
+  ~RelaySinkPrivate() { clear_header(); }
   void clear_header() {
     for (GstBuffer *b : header)
       gst_buffer_unref(b);
@@ -75,7 +75,7 @@ struct RelaySinkImpl {
 
 struct _GstRelaySink {
   GstBaseSink parent;
-  RelaySinkImpl *impl;
+  RelaySinkPrivate *priv;
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstRelaySink, gst_relay_sink, GST_TYPE_BASE_SINK,
@@ -87,9 +87,9 @@ GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELA
 static void on_push_event(GstRelaySink *sink, bool connected, const std::string &why) {
   guint64 dropped = 0;
   {
-    std::lock_guard<std::mutex> lk(sink->impl->lock);
-    if (sink->impl->push)
-      dropped = sink->impl->push->stats().units_dropped;
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    if (sink->priv->push)
+      dropped = sink->priv->push->stats().units_dropped;
   }
   if (connected) {
     GST_INFO_OBJECT(sink, "connected to the relay");
@@ -109,9 +109,9 @@ static void on_push_event(GstRelaySink *sink, bool connected, const std::string 
 
 static gboolean gst_relay_sink_start(GstBaseSink *base) {
   GstRelaySink *sink = GST_RELAY_SINK(base);
-  RelaySinkImpl *impl = sink->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  if (impl->settings.location.empty()) {
+  RelaySinkPrivate *priv = sink->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (priv->settings.location.empty()) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
                       ("no location: set it to the relay's URL, like "
                        "http://relay.example:8080/publish/SECRET"),
@@ -119,7 +119,7 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
     return FALSE;
   }
   auto push = std::make_unique<RelayPublisher>(
-      impl->settings,
+      priv->settings,
       [sink](bool connected, const std::string &why) { on_push_event(sink, connected, why); });
   GError *error = nullptr;
   if (!push->start(&error)) {
@@ -127,43 +127,43 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
     g_error_free(error);
     return FALSE;
   }
-  push->set_header(impl->header);
-  impl->push = std::move(push);
+  push->set_header(priv->header);
+  priv->push = std::move(push);
   return TRUE;
 }
 
 static gboolean gst_relay_sink_stop(GstBaseSink *base) {
-  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
+  RelaySinkPrivate *priv = GST_RELAY_SINK(base)->priv;
   std::unique_ptr<RelayPublisher> push;
   {
-    std::lock_guard<std::mutex> lk(impl->lock);
-    push.swap(impl->push);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    push.swap(priv->push);
   }
   push.reset();  // ends the upload cleanly, outside the lock (its events take it)
   return TRUE;
 }
 
 static gboolean gst_relay_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
-  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
-  impl->clear_header();
+  RelaySinkPrivate *priv = GST_RELAY_SINK(base)->priv;
+  priv->clear_header();
   const GValue *sh = gst_structure_get_value(gst_caps_get_structure(caps, 0), "streamheader");
   if (sh && GST_VALUE_HOLDS_ARRAY(sh))
     for (guint i = 0; i < gst_value_array_get_size(sh); i++) {
       const GValue *v = gst_value_array_get_value(sh, i);
       if (G_VALUE_HOLDS(v, GST_TYPE_BUFFER))
-        impl->header.push_back(gst_buffer_ref(gst_value_get_buffer(v)));
+        priv->header.push_back(gst_buffer_ref(gst_value_get_buffer(v)));
     }
-  std::lock_guard<std::mutex> lk(impl->lock);
-  if (impl->push)
-    impl->push->set_header(impl->header);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (priv->push)
+    priv->push->set_header(priv->header);
   return TRUE;
 }
 
 static GstFlowReturn gst_relay_sink_render(GstBaseSink *base, GstBuffer *buffer) {
-  RelaySinkImpl *impl = GST_RELAY_SINK(base)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  if (impl->push)
-    impl->push->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
+  RelaySinkPrivate *priv = GST_RELAY_SINK(base)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (priv->push)
+    priv->push->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
   return GST_FLOW_OK;
 }
 
@@ -175,9 +175,9 @@ static GstFlowReturn gst_relay_sink_render_list(GstBaseSink *base, GstBufferList
 
 static void gst_relay_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                         GParamSpec *pspec) {
-  RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  RelayPublisher::Settings &s = impl->settings;
+  RelaySinkPrivate *priv = GST_RELAY_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  RelayPublisher::Settings &s = priv->settings;
   auto text = [value] {
     return std::string(g_value_get_string(value) ? g_value_get_string(value) : "");
   };
@@ -193,10 +193,10 @@ static void gst_relay_sink_set_property(GObject *object, guint prop_id, const GV
 
 static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                         GParamSpec *pspec) {
-  RelaySinkImpl *impl = GST_RELAY_SINK(object)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  const RelayPublisher::Settings &s = impl->settings;
-  const RelayPublisher::Stats stats = impl->push ? impl->push->stats() : RelayPublisher::Stats{};
+  RelaySinkPrivate *priv = GST_RELAY_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  const RelayPublisher::Settings &s = priv->settings;
+  const RelayPublisher::Stats stats = priv->push ? priv->push->stats() : RelayPublisher::Stats{};
   switch (prop_id) {
   case PROP_LOCATION: g_value_set_string(value, s.location.c_str()); break;
   case PROP_SECRET: g_value_set_string(value, s.secret.c_str()); break;
@@ -211,14 +211,14 @@ static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *
 }
 
 static void gst_relay_sink_init(GstRelaySink *sink) {
-  sink->impl = new RelaySinkImpl;
-  sink->impl->settings.backoff_max_ms = DEFAULT_BACKOFF_MAX;
-  sink->impl->settings.timeout_s = DEFAULT_TIMEOUT;
+  sink->priv = new RelaySinkPrivate;
+  sink->priv->settings.backoff_max_ms = DEFAULT_BACKOFF_MAX;
+  sink->priv->settings.timeout_s = DEFAULT_TIMEOUT;
   gst_base_sink_set_sync(GST_BASE_SINK(sink), FALSE);
 }
 
 static void gst_relay_sink_finalize(GObject *object) {
-  delete GST_RELAY_SINK(object)->impl;
+  delete GST_RELAY_SINK(object)->priv;
   G_OBJECT_CLASS(gst_relay_sink_parent_class)->finalize(object);
 }
 

@@ -75,8 +75,8 @@ enum {
 
 // The C++ side of the element. `lock` protects everything here; the PublishPoint itself is used on
 // the server thread only (its callbacks take `lock`).
-struct RelaySrcImpl {
-  explicit RelaySrcImpl(GstRelaySrc *src) : src(src) {}
+struct RelaySrcPrivate {
+  explicit RelaySrcPrivate(GstRelaySrc *src) : src(src) {}
   GstRelaySrc *src;
   std::mutex lock;
   std::condition_variable cond;
@@ -94,7 +94,7 @@ struct RelaySrcImpl {
   bool publishing = false;
   uint64_t bytes_received = 0;
 
-  ~RelaySrcImpl() { clear(); }
+  ~RelaySrcPrivate() { clear(); }
   void clear() {
     for (GstBuffer *b : queue)
       gst_buffer_unref(b);
@@ -147,7 +147,7 @@ struct RelaySrcImpl {
 
 struct _GstRelaySrc {
   GstPushSrc parent;
-  RelaySrcImpl *impl;
+  RelaySrcPrivate *priv;
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstRelaySrc, gst_relay_src, GST_TYPE_PUSH_SRC,
@@ -156,19 +156,19 @@ G_DEFINE_TYPE_WITH_CODE(GstRelaySrc, gst_relay_src, GST_TYPE_PUSH_SRC,
 GST_ELEMENT_REGISTER_DEFINE(relaysrc, "relaysrc", GST_RANK_NONE, GST_TYPE_RELAY_SRC);
 
 static gboolean gst_relay_src_start(GstBaseSrc *base) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
+  RelaySrcPrivate *priv = GST_RELAY_SRC(base)->priv;
   std::string address, path;
   int port;
   ServerSettings server_settings;
   PublishPoint::Settings settings;
   {
-    std::lock_guard<std::mutex> lk(impl->lock);
-    address = impl->address;
-    port = impl->port;
-    path = impl->path;
-    server_settings = impl->server_settings;
-    settings = impl->settings;
-    impl->flushing = false;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    address = priv->address;
+    port = priv->port;
+    path = priv->path;
+    server_settings = priv->server_settings;
+    settings = priv->settings;
+    priv->flushing = false;
   }
   std::string canonical;
   if (!normalize_mount_path(path, &canonical) || canonical == "/") {
@@ -183,11 +183,11 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   auto server = HttpServer::acquire(address, port, server_settings, &error);
   auto publish_point = std::make_unique<PublishPoint>(
       settings,
-      [impl](std::vector<uint8_t> &&packets, bool discont) {
-        impl->packets(std::move(packets), discont);
+      [priv](std::vector<uint8_t> &&packets, bool discont) {
+        priv->packets(std::move(packets), discont);
       },
-      [impl](bool live, const std::string &peer, const std::string &what) {
-        impl->publisher(live, peer, what);
+      [priv](bool live, const std::string &peer, const std::string &what) {
+        priv->publisher(live, peer, what);
       });
   std::shared_ptr<Mount> mount;
   if (server)
@@ -201,83 +201,83 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
   }
   GST_INFO_OBJECT(base, "publish point http%s://%s:%d%s", server->tls() ? "s" : "", address.c_str(),
                   server->port(), canonical.c_str());
-  std::lock_guard<std::mutex> lk(impl->lock);
-  impl->server = server;
-  impl->mount = mount;
-  impl->publish_point = std::move(publish_point);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->server = server;
+  priv->mount = mount;
+  priv->publish_point = std::move(publish_point);
   return TRUE;
 }
 
 static gboolean gst_relay_src_stop(GstBaseSrc *base) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
+  RelaySrcPrivate *priv = GST_RELAY_SRC(base)->priv;
   std::shared_ptr<HttpServer> server;
   std::shared_ptr<Mount> mount;
   std::unique_ptr<PublishPoint> publish_point;
   {
-    std::lock_guard<std::mutex> lk(impl->lock);
-    server.swap(impl->server);
-    mount.swap(impl->mount);
-    publish_point.swap(impl->publish_point);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    server.swap(priv->server);
+    mount.swap(priv->mount);
+    publish_point.swap(priv->publish_point);
   }
   if (server) {
     server->remove_mount(mount);
     server->invoke_sync(
         [&] { publish_point.reset(); });  // its publisher lives on the server thread
   }
-  std::lock_guard<std::mutex> lk(impl->lock);
-  impl->clear();
-  impl->publishing = false;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->clear();
+  priv->publishing = false;
   return TRUE;
 }
 
 static GstFlowReturn gst_relay_src_create(GstPushSrc *push, GstBuffer **out) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(push)->impl;
-  std::unique_lock<std::mutex> lk(impl->lock);
+  RelaySrcPrivate *priv = GST_RELAY_SRC(push)->priv;
+  std::unique_lock<std::mutex> lk(priv->lock);
   // No publisher is no end of stream: wait for the next one.
-  impl->cond.wait(lk, [impl] { return impl->flushing || !impl->queue.empty(); });
-  if (impl->flushing)
+  priv->cond.wait(lk, [priv] { return priv->flushing || !priv->queue.empty(); });
+  if (priv->flushing)
     return GST_FLOW_FLUSHING;
-  *out = impl->queue.front();
-  impl->queue.pop_front();
-  impl->queued_bytes -= gst_buffer_get_size(*out);
+  *out = priv->queue.front();
+  priv->queue.pop_front();
+  priv->queued_bytes -= gst_buffer_get_size(*out);
   return GST_FLOW_OK;
 }
 
 static gboolean gst_relay_src_unlock(GstBaseSrc *base) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  impl->flushing = true;
-  impl->cond.notify_all();
+  RelaySrcPrivate *priv = GST_RELAY_SRC(base)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->flushing = true;
+  priv->cond.notify_all();
   return TRUE;
 }
 
 static gboolean gst_relay_src_unlock_stop(GstBaseSrc *base) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(base)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
-  impl->flushing = false;
+  RelaySrcPrivate *priv = GST_RELAY_SRC(base)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->flushing = false;
   return TRUE;
 }
 
 static void gst_relay_src_set_property(GObject *object, guint prop_id, const GValue *value,
                                        GParamSpec *pspec) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(object)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
+  RelaySrcPrivate *priv = GST_RELAY_SRC(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   auto text = [value](const char *fallback) {
     return std::string(g_value_get_string(value) ? g_value_get_string(value) : fallback);
   };
   switch (prop_id) {
-  case PROP_ADDRESS: impl->address = text(DEFAULT_ADDRESS); break;
-  case PROP_PORT: impl->port = g_value_get_int(value); break;
-  case PROP_PATH: impl->path = text(DEFAULT_PATH); break;
-  case PROP_SECRET: impl->settings.secret = text(""); break;
+  case PROP_ADDRESS: priv->address = text(DEFAULT_ADDRESS); break;
+  case PROP_PORT: priv->port = g_value_get_int(value); break;
+  case PROP_PATH: priv->path = text(DEFAULT_PATH); break;
+  case PROP_SECRET: priv->settings.secret = text(""); break;
   case PROP_STALL_TIMEOUT:
-    impl->settings.stall_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
+    priv->settings.stall_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
     break;
   case PROP_KEYFRAME_TIMEOUT:
-    impl->settings.keyframe_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
+    priv->settings.keyframe_timeout_us = gint64(g_value_get_uint(value)) * G_USEC_PER_SEC;
     break;
   default:
-    if (!set_server_property(&impl->server_settings, prop_id, PROP_SERVER, value))
+    if (!set_server_property(&priv->server_settings, prop_id, PROP_SERVER, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
@@ -285,38 +285,38 @@ static void gst_relay_src_set_property(GObject *object, guint prop_id, const GVa
 
 static void gst_relay_src_get_property(GObject *object, guint prop_id, GValue *value,
                                        GParamSpec *pspec) {
-  RelaySrcImpl *impl = GST_RELAY_SRC(object)->impl;
-  std::lock_guard<std::mutex> lk(impl->lock);
+  RelaySrcPrivate *priv = GST_RELAY_SRC(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
-  case PROP_ADDRESS: g_value_set_string(value, impl->address.c_str()); break;
-  case PROP_PORT: g_value_set_int(value, impl->port); break;
-  case PROP_CURRENT_PORT: g_value_set_int(value, impl->server ? impl->server->port() : -1); break;
-  case PROP_PATH: g_value_set_string(value, impl->path.c_str()); break;
-  case PROP_SECRET: g_value_set_string(value, impl->settings.secret.c_str()); break;
+  case PROP_ADDRESS: g_value_set_string(value, priv->address.c_str()); break;
+  case PROP_PORT: g_value_set_int(value, priv->port); break;
+  case PROP_CURRENT_PORT: g_value_set_int(value, priv->server ? priv->server->port() : -1); break;
+  case PROP_PATH: g_value_set_string(value, priv->path.c_str()); break;
+  case PROP_SECRET: g_value_set_string(value, priv->settings.secret.c_str()); break;
   case PROP_STALL_TIMEOUT:
-    g_value_set_uint(value, guint(impl->settings.stall_timeout_us / G_USEC_PER_SEC));
+    g_value_set_uint(value, guint(priv->settings.stall_timeout_us / G_USEC_PER_SEC));
     break;
   case PROP_KEYFRAME_TIMEOUT:
-    g_value_set_uint(value, guint(impl->settings.keyframe_timeout_us / G_USEC_PER_SEC));
+    g_value_set_uint(value, guint(priv->settings.keyframe_timeout_us / G_USEC_PER_SEC));
     break;
-  case PROP_PUBLISHING: g_value_set_boolean(value, impl->publishing); break;
-  case PROP_BYTES_RECEIVED: g_value_set_uint64(value, impl->bytes_received); break;
+  case PROP_PUBLISHING: g_value_set_boolean(value, priv->publishing); break;
+  case PROP_BYTES_RECEIVED: g_value_set_uint64(value, priv->bytes_received); break;
   default:
-    if (!get_server_property(impl->server_settings, prop_id, PROP_SERVER, value))
+    if (!get_server_property(priv->server_settings, prop_id, PROP_SERVER, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
   }
 }
 
 static void gst_relay_src_init(GstRelaySrc *src) {
-  src->impl = new RelaySrcImpl(src);
+  src->priv = new RelaySrcPrivate(src);
   gst_base_src_set_live(GST_BASE_SRC(src), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(src), GST_FORMAT_TIME);
   gst_base_src_set_do_timestamp(GST_BASE_SRC(src), TRUE);
 }
 
 static void gst_relay_src_finalize(GObject *object) {
-  delete GST_RELAY_SRC(object)->impl;
+  delete GST_RELAY_SRC(object)->priv;
   G_OBJECT_CLASS(gst_relay_src_parent_class)->finalize(object);
 }
 

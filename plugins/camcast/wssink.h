@@ -52,9 +52,10 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 // The wall-clock capture time of a buffer, µs since the epoch: its running time mapped onto the
 // real-time clock (for a live source the running time is the capture time). Now if unknown.
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
-// For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units,
-// each client getting the newest when its socket has drained (MJPEG for <img>); HEAD included.
-void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg);
+// For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units as
+// parts of type `part_type` ("image/jpeg" makes MJPEG for <img>), each client getting the newest
+// when its socket has drained; HEAD included.
+void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const char *part_type);
 // For subclasses, in serve_http (server thread): the newest unit queued (a new reference, NULL
 // when there is none) and its capture time.
 GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us);

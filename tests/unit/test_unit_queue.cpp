@@ -73,7 +73,7 @@ void test_join_next_keyframe_and_latest() {
     q.push(frame(i));
   ClientCursor waiting;
   q.attach(&waiting);
-  p.sync_method = SyncMethod::Latest;
+  p.sync_method = SyncMethod::NextBuffer;
   q.set_policy(p);
   ClientCursor latest;
   q.attach(&latest);
@@ -230,19 +230,19 @@ void test_empty_queue_keeps_only_a_join_point() {
   // No client: only the newest GOP stays, for the next joiner.
   g_assert_cmpuint(q.queued_units(), ==, 5);
   LagPolicy p = buffers_policy(-1, 100);
-  p.sync_method = SyncMethod::Latest;
+  p.sync_method = SyncMethod::NextBuffer;
   q.set_policy(p);
   q.push(frame(95));
   g_assert_cmpuint(q.queued_units(), ==, 0);
 }
 
-// Latest: a client that is busy misses frames and then gets the newest; the queue keeps only
+// Newest: a client that is busy misses frames and then gets the newest; the queue keeps only
 // the newest frame however slow the client is (every frame is a keyframe, as with JPEG).
-void test_latest_delivery_holds_no_backlog() {
+void test_newest_delivery_holds_no_backlog() {
   UnitQueue q;
   q.set_policy(buffers_policy(-1, -1));
   ClientCursor fast, slow;
-  fast.delivery = slow.delivery = Delivery::Latest;
+  fast.delivery = slow.delivery = Delivery::Newest;
   q.push(frame(0, 1));
   q.attach(&fast);
   q.attach(&slow);
@@ -310,7 +310,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/unit-queue/hard-limit-marks-slow", test_hard_limit_marks_slow);
   g_test_add_func("/unit-queue/time-and-bytes-units", test_time_and_bytes_units);
   g_test_add_func("/unit-queue/header-change", test_header_change_resends_and_resumes_after_it);
-  g_test_add_func("/unit-queue/latest-delivery", test_latest_delivery_holds_no_backlog);
+  g_test_add_func("/unit-queue/newest-delivery", test_newest_delivery_holds_no_backlog);
   g_test_add_func("/unit-queue/pull-delivery", test_pull_delivery_follows_requests);
   g_test_add_func("/unit-queue/empty-queue-keeps-join-point",
                   test_empty_queue_keeps_only_a_join_point);

@@ -92,6 +92,17 @@ std::string local_path(std::string_view next) {
   return std::string(next);
 }
 
+bool AccessPolicy::load_users(std::string *why) {
+  users.clear();
+  if (users_file.empty())
+    return true;
+  std::string error;
+  if (users::load(users_file, &users, &error))
+    return true;
+  *why = "cannot use the users file: " + error;
+  return false;
+}
+
 std::string AccessPolicy::differences(const AccessPolicy &o) const {
   std::string out;
   auto add = [&](bool differ, const char *name) {

@@ -58,6 +58,8 @@ struct AccessPolicy {
   bool operator!=(const AccessPolicy &o) const { return !(*this == o); }
   // The properties that differ from `o`, for messages ("access-token, users-file").
   std::string differences(const AccessPolicy &o) const;
+  // Reads users_file into `users` (nothing to do without one); false with the reason in words.
+  bool load_users(std::string *why);
 };
 
 // A request as access control sees it.

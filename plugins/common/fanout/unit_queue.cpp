@@ -76,7 +76,7 @@ void UnitQueue::attach(ClientCursor *cursor) {
   cursor->slow = false;
   cursor->recovering = false;
   cursor->waiting = true;
-  cursor->waiting_keyframe = policy_.sync_method != SyncMethod::Latest;
+  cursor->waiting_keyframe = policy_.sync_method != SyncMethod::NextBuffer;
   if (policy_.sync_method == SyncMethod::LatestKeyframe ||
       policy_.sync_method == SyncMethod::BurstKeyframe) {
     uint64_t seq;
@@ -147,7 +147,7 @@ void UnitQueue::apply_policy(ClientCursor *c) {
     return;
   switch (policy_.recover_policy) {
   case RecoverPolicy::None: break;
-  case RecoverPolicy::Latest:
+  case RecoverPolicy::NextBuffer:
     c->units_skipped += next_seq_ - c->next_seq;
     c->waiting = true;
     c->waiting_keyframe = false;

@@ -23,19 +23,20 @@
 
 namespace camcast {
 
-// Values match GstSyncMethod / GstRecoverPolicy of multihandlesink where the names are shared.
-enum class SyncMethod { Latest = 0, NextKeyframe = 1, LatestKeyframe = 2, BurstKeyframe = 4 };
-enum class RecoverPolicy { None = 0, Latest = 1, Keyframe = 3 };
+// Values match GstSyncMethod / GstRecoverPolicy of multihandlesink, whose nick for NextBuffer is
+// "latest" (it starts, or resumes, at the next buffer that arrives).
+enum class SyncMethod { NextBuffer = 0, NextKeyframe = 1, LatestKeyframe = 2, BurstKeyframe = 4 };
+enum class RecoverPolicy { None = 0, NextBuffer = 1, Keyframe = 3 };
 enum class UnitFormat { Buffers, Bytes, Time };
 
 // How a client is fed.
 // - Stream: every unit in order, under the lag policy (video, where a decoder needs them all).
-// - Latest: whenever the client is ready for another unit it gets the newest, so a slow link
+// - Newest: whenever the client is ready for another unit it gets the newest, so a slow link
 //   sees fewer frames and never a backlog: the client holds no queue (MJPEG; µStreamer's model).
-// - Pull: Latest, but one unit per request (a credit): players that ask for the next picture
+// - Pull: Newest, but one unit per request (a credit): players that ask for the next picture
 //   once they have shown the last, so the rate follows each viewer (PyImageStream's model).
-// Latest and Pull suit streams whose every unit is a keyframe.
-enum class Delivery { Stream, Latest, Pull };
+// Newest and Pull suit streams whose every unit is a keyframe.
+enum class Delivery { Stream, Newest, Pull };
 
 struct LagPolicy {
   SyncMethod sync_method = SyncMethod::LatestKeyframe;
@@ -71,10 +72,10 @@ public:
   const uint8_t *chunk_data(size_t i) const { return maps_[i].data; }
   size_t chunk_size(size_t i) const { return maps_[i].size; }
 
-  // Bytes written before the payload on every WebSocket connection (the frame header, and for
-  // pull mounts the frame's capture time and number); the same for all clients, so computed once.
-  uint8_t prefix[32];
-  size_t prefix_len = 0;
+  // Part of the stream header (set_stream_header), not a numbered unit of the stream.
+  bool header = false;
+  // Text rather than bytes (a WebSocket text message: stream metadata as JSON, say).
+  bool text = false;
 
 private:
   friend class UnitQueue;
@@ -155,7 +156,7 @@ private:
   void apply_policy(ClientCursor *c);
   void skip_to(ClientCursor *c, uint64_t seq);
   void skip_to_next_keyframe(ClientCursor *c);
-  void skip_to_newest(ClientCursor *c);  // Latest and Pull: only the newest unit is of use
+  void skip_to_newest(ClientCursor *c);  // Newest and Pull: only the newest unit is of use
   const Unit &at(uint64_t seq) const { return *units_[seq - units_.front()->seq_]; }
   int64_t amount(uint64_t from_seq, UnitFormat format) const;
   void trim();

@@ -1,7 +1,5 @@
 #include "net/client.h"
 
-#include "net/http_server.h"
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -21,10 +19,10 @@ namespace {
 // fast link busy between two wake-ups, small enough that a slow client's lag stays in our queue,
 // where the lag policy can see it and skip to a keyframe.
 constexpr int kNotSentLowat = 16 * 1024;
-// Latest and Pull delivery pick a frame when the socket reports writable, so it should mean
+// Newest and Pull delivery pick a frame when the socket reports writable, so it should mean
 // "drained": a frame picked while the last one's tail still waits in the kernel would be that
 // much older when it arrives at a slow viewer.
-constexpr int kLatestNotSentLowat = 1024;
+constexpr int kNewestNotSentLowat = 1024;
 // One writev takes at most this many vectors. A unit joins a batch only while the batch is
 // smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
 // committed to the client, so a bigger batch would hide lag from the lag policy.
@@ -42,60 +40,51 @@ constexpr size_t kMaxControlBytes = 16 * 1024;
 // otherwise cost the server thread a pong each until the budget above filled.
 constexpr double kMaxMessagesPerSecond = 100;
 
-// Ends every multipart part: the next part's boundary, sent at once (see client.h).
-const std::string kPartTail = std::string("\r\n--") + kMultipartBoundary + "\r\n";
-
 }  // namespace
 
-Client::Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
-               Framing framing, Delivery delivery, std::string preamble)
-    : mount_(mount),
+const char *client_status_nick(ClientStatus status) {
+  switch (status) {
+  case ClientStatus::Ok: return "ok";
+  case ClientStatus::Closed: return "closed";
+  case ClientStatus::Removed: return "removed";
+  case ClientStatus::Slow: return "slow";
+  case ClientStatus::Error: return "error";
+  case ClientStatus::Timeout: return "timeout";
+  }
+  return "unknown";
+}
+
+Client::Client(ClientHost *host, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
+               std::unique_ptr<Framer> framer, Delivery delivery)
+    : host_(host),
       id_(id),
       peer_(std::move(peer)),
-      framing_(framing),
+      framer_(std::move(framer)),
+      websocket_(framer_->kind() == Framer::Kind::WebSocket),
       stream_(G_IO_STREAM(g_object_ref(stream))),
       socket_(G_SOCKET(g_object_ref(socket))),
       in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
       out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))),
-      parser_(mount->settings().client_limits),
+      parser_(host->client_settings().client_limits),
       connect_time_(g_get_real_time()),
       connect_mono_(g_get_monotonic_time()),
       last_progress_(connect_mono_) {
   const int fd = g_socket_get_fd(socket_);
-  int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kLatestNotSentLowat;
+  int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kNewestNotSentLowat;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   g_socket_set_blocking(socket_, FALSE);
   last_ping_ = connect_mono_;
   cursor.delivery = delivery;
   // The stream header (player metadata, init segments) is WebSocket protocol.
-  cursor.wants_header = framing == Framing::WebSocket;
+  cursor.wants_header = websocket_;
+  std::string preamble = framer_->preamble();
   if (!preamble.empty())
     queue_control(std::move(preamble));
 }
 
 size_t Client::Pending::size() const {
-  return control.size() + (unit ? unit->size() : 0) + (tail ? kPartTail.size() : 0);
-}
-
-// How a unit goes on this connection: after its WebSocket prefix, or as one multipart part.
-Client::Pending Client::framed(UnitRef unit) const {
-  Pending p;
-  if (framing_ == Framing::WebSocket) {
-    p.control.assign(reinterpret_cast<const char *>(unit->prefix), unit->prefix_len);
-  } else {
-    char head[128];
-    int n = g_snprintf(head, sizeof head, "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n",
-                       unit->size());
-    if (unit->capture_us >= 0)
-      n += g_snprintf(head + n, sizeof head - n, "X-Timestamp: %" G_GINT64_FORMAT ".%06d\r\n",
-                      unit->capture_us / G_USEC_PER_SEC, int(unit->capture_us % G_USEC_PER_SEC));
-    p.control.assign(head, size_t(n));
-    p.control += "\r\n";
-    p.tail = true;
-  }
-  p.unit = std::move(unit);
-  return p;
+  return control.size() + (unit ? framed.head_len + unit->size() + framed.tail.size() : 0);
 }
 
 Client::~Client() {
@@ -107,10 +96,9 @@ Client::~Client() {
 }
 
 void Client::start() {
-  poller_ = mount_->server()->client_poller();
+  poller_ = host_->poller();
   poller_->add(g_socket_get_fd(socket_), this, false);
-  GST_DEBUG("client %" G_GUINT64_FORMAT ": connected from %s to %s", id_, peer_.c_str(),
-            mount_->path().c_str());
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": connected from %s", id_, peer_.c_str());
   // libsoup may already have read bytes the client sent right after the handshake.
   on_readable();
   if (!closed_)
@@ -150,88 +138,93 @@ bool Client::queue_control(std::string frame) {
 }
 
 void Client::flush() {
-  if (closed_)
-    return;
-  UnitQueue &queue = mount_->queue();
-  while (true) {
-    // Control frames were queued after whole frames; top the batch up with data frames.
-    size_t batch = 0;
-    for (const Pending &p : pending_)
-      batch += p.size() - p.offset;
-    while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
-      UnitRef unit = queue.next(&cursor);
-      if (!unit)
-        break;
-      pending_.push_back(framed(std::move(unit)));
-      batch += pending_.back().size();
-    }
-    if (pending_.empty()) {
-      set_want_write(false);
-      if (close_after_flush_)
-        close(ClientStatus::Closed, 0, nullptr);
-      return;
-    }
-
-    GOutputVector iov[kMaxIov];
-    size_t n_iov = 0;
-    for (const Pending &p : pending_) {
-      size_t skip = p.offset;
-      auto add = [&](const void *data, size_t len) {
-        if (skip >= len) {
-          skip -= len;
-          return;
-        }
-        if (n_iov < kMaxIov)
-          iov[n_iov++] = {static_cast<const uint8_t *>(data) + skip, len - skip};
-        skip = 0;
-      };
-      add(p.control.data(), p.control.size());
-      if (p.unit)
-        for (size_t i = 0; i < p.unit->n_chunks(); i++)
-          add(p.unit->chunk_data(i), p.unit->chunk_size(i));
-      if (p.tail)
-        add(kPartTail.data(), kPartTail.size());
-      if (n_iov == kMaxIov)
-        break;
-    }
-
-    gsize written = 0;
-    GError *error = nullptr;
-    GPollableReturn ret =
-        g_pollable_output_stream_writev_nonblocking(out_, iov, n_iov, &written, nullptr, &error);
-    if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
-      set_want_write(true);
-      return;
-    }
-    if (ret == G_POLLABLE_RETURN_FAILED) {
-      GST_DEBUG("client %" G_GUINT64_FORMAT ": write failed: %s", id_, error->message);
-      g_error_free(error);
-      close(ClientStatus::Error, 0, nullptr);
-      return;
-    }
-    last_progress_ = g_get_monotonic_time();
-    bytes_sent_ += written;
-    mount_->count_bytes_sent(written);
-    size_t total = 0;
-    while (written > 0 && !pending_.empty()) {
-      Pending &p = pending_.front();
-      size_t left = p.size() - p.offset;
-      size_t take = std::min<size_t>(left, written);
-      p.offset += take;
-      written -= take;
-      total += take;
-      if (p.offset == p.size())
-        pending_.pop_front();
-    }
-    // A short write means the kernel's queue is full: wait until it drains.
-    size_t wanted = 0;
-    for (size_t i = 0; i < n_iov; i++)
-      wanted += iov[i].size;
-    if (total < wanted) {
-      set_want_write(true);
-      return;
-    }
+  while (!closed_ && write_batch()) {
   }
+}
+
+bool Client::write_batch() {
+  // Control frames were queued after whole frames; top the batch up with data frames.
+  size_t batch = 0;
+  for (const Pending &p : pending_)
+    batch += p.size() - p.offset;
+  UnitQueue &queue = host_->queue();
+  while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
+    UnitRef unit = queue.next(&cursor);
+    if (!unit)
+      break;
+    Pending p;
+    framer_->frame(*unit, &p.framed);
+    p.unit = std::move(unit);
+    batch += p.size();
+    pending_.push_back(std::move(p));
+  }
+  if (pending_.empty()) {
+    set_want_write(false);
+    if (close_after_flush_)
+      close(ClientStatus::Closed, 0, nullptr);
+    return false;
+  }
+
+  GOutputVector iov[kMaxIov];
+  size_t n_iov = 0;
+  for (const Pending &p : pending_) {
+    size_t skip = p.offset;
+    auto add = [&](const void *data, size_t len) {
+      if (skip >= len) {
+        skip -= len;
+        return;
+      }
+      if (n_iov < kMaxIov)
+        iov[n_iov++] = {static_cast<const uint8_t *>(data) + skip, len - skip};
+      skip = 0;
+    };
+    add(p.control.data(), p.control.size());
+    if (p.unit) {
+      add(p.framed.head, p.framed.head_len);
+      for (size_t i = 0; i < p.unit->n_chunks(); i++)
+        add(p.unit->chunk_data(i), p.unit->chunk_size(i));
+      add(p.framed.tail.data(), p.framed.tail.size());
+    }
+    if (n_iov == kMaxIov)
+      break;
+  }
+
+  gsize written = 0;
+  GError *error = nullptr;
+  GPollableReturn ret =
+      g_pollable_output_stream_writev_nonblocking(out_, iov, n_iov, &written, nullptr, &error);
+  if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
+    set_want_write(true);
+    return false;
+  }
+  if (ret == G_POLLABLE_RETURN_FAILED) {
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": write failed: %s", id_, error->message);
+    g_error_free(error);
+    close(ClientStatus::Error, 0, nullptr);
+    return false;
+  }
+  last_progress_ = g_get_monotonic_time();
+  bytes_sent_ += written;
+  host_->sent(written);
+  size_t total = 0;
+  while (written > 0 && !pending_.empty()) {
+    Pending &p = pending_.front();
+    size_t take = std::min<size_t>(p.size() - p.offset, written);
+    p.offset += take;
+    written -= take;
+    total += take;
+    if (p.offset == p.size())
+      pending_.pop_front();
+  }
+  // A short write means the kernel's queue is full: wait until it drains.
+  size_t wanted = 0;
+  for (size_t i = 0; i < n_iov; i++)
+    wanted += iov[i].size;
+  if (total < wanted) {
+    set_want_write(true);
+    return false;
+  }
+  return true;
 }
 
 bool Client::take_message_token() {
@@ -273,7 +266,7 @@ void Client::read_messages() {
       close(ClientStatus::Closed, 0, nullptr);
       return;
     }
-    if (framing_ == Framing::Multipart)
+    if (!websocket_)
       continue;  // an HTTP client has nothing more to say; only the end of it matters
     messages.clear();
     bool ok = parser_.feed(buf, static_cast<size_t>(n), messages);
@@ -321,15 +314,15 @@ void Client::handle(const ws::ClientMessage &msg) {
     if (cursor.delivery == Delivery::Pull && msg.opcode == ws::Opcode::Text &&
         msg.payload == "next") {
       cursor.credits = std::min<uint32_t>(cursor.credits + 1, 2);
-    } else if (MountDelegate *delegate = mount_->delegate()) {
-      delegate->client_message(id_, msg);
+    } else {
+      host_->message(id_, msg);
     }
     break;
   }
 }
 
 void Client::tick(gint64 now) {
-  const MountSettings &s = mount_->settings();
+  const ClientSettings &s = host_->client_settings();
   if (ping_sent_ && s.keepalive_pong_timeout &&
       now - ping_sent_ >= gint64(s.keepalive_pong_timeout) * G_USEC_PER_SEC) {
     GST_INFO("client %" G_GUINT64_FORMAT ": no pong for %u s; closing", id_,
@@ -353,7 +346,7 @@ void Client::tick(gint64 now) {
     close(ClientStatus::Timeout, 0, nullptr);
     return;
   }
-  if (framing_ == Framing::WebSocket && s.keepalive_interval && !ping_sent_ &&
+  if (websocket_ && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
     if (queue_control(ws::server_frame(ws::Opcode::Ping, &now, sizeof now)))
@@ -367,7 +360,7 @@ void Client::close(ClientStatus status, uint16_t code, const char *reason) {
   closed_ = true;
   // A close frame can only go at a frame boundary; mid-frame, the connection just ends.
   const bool at_boundary = pending_.empty() || pending_.front().offset == 0;
-  if (code && at_boundary && framing_ == Framing::WebSocket) {
+  if (code && at_boundary && websocket_) {
     std::string frame = ws::close_frame(code, reason ? reason : "");
     g_pollable_output_stream_write_nonblocking(out_, frame.data(), frame.size(), nullptr, nullptr);
   }
@@ -379,11 +372,11 @@ void Client::close(ClientStatus status, uint16_t code, const char *reason) {
   // Half-close first so the peer reads everything sent before it sees the end.
   g_socket_shutdown(socket_, FALSE, TRUE, nullptr);
   GST_DEBUG("client %" G_GUINT64_FORMAT ": closed (%s)", id_, client_status_nick(status));
-  mount_->retire(this, status);
+  host_->closed(this, status);
 }
 
 void Client::fill_stats(ClientStats *out) const {
-  const UnitQueue &queue = mount_->queue();
+  const UnitQueue &queue = host_->queue();
   out->id = id_;
   out->peer = peer_;
   out->connect_time = connect_time_;

@@ -1,40 +1,85 @@
-// Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses fanout, formats, access.
-// One viewer on the server thread: its socket, its cursor into the mount's unit queue, and how
-// units are framed on its connection.
+// Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses framing, fanout, formats.
+// One viewer on the server thread: its socket, its cursor into the mount's unit queue, and its
+// connection's protocol.
 //
-// - WebSocket: each unit is one binary message; the client's frames are parsed (with limits),
-//   pings keep it alive, and in Pull delivery a text message `next` asks for one more unit.
-// - Multipart: an HTTP `multipart/x-mixed-replace` response (MJPEG for <img>): each unit is one
-//   part. After each part the next boundary goes out at once: Chrome draws a part only when it
-//   sees the next boundary (crbug 527446; µStreamer's "advance headers").
+// - WebSocket: each unit is one message; the client's frames are parsed (with limits), pings
+//   keep it alive, and in Pull delivery a text message `next` asks for one more unit.
+// - Multipart: an HTTP response of parts; the client has nothing more to say, only its end
+//   matters.
 //
-// Units are written with one writev of {framing, mapped payload chunks…} straight from the shared
-// units; control data (pong, ping, close) goes between units, never inside one. The socket has
-// TCP_NOTSENT_LOWAT set, so "writable" means the kernel's unsent queue is short and a client's
-// lag is visible to the lag policy instead of hiding in the kernel.
+// Units are written with one writev of {framing head, mapped payload chunks…, framing tail}
+// straight from the shared units (framing/framer.h says what goes around them); control data
+// (pong, ping, close) goes between units, never inside one. The socket has TCP_NOTSENT_LOWAT set,
+// so "writable" means the kernel's unsent queue is short and a client's lag is visible to the lag
+// policy instead of hiding in the kernel.
+//
+// A client knows its mount only as a ClientHost, so it can be run (and tested) on any thread
+// that has a main context and an epoll set, no server needed.
 #pragma once
 
+#include "fanout/unit_queue.h"
 #include "formats/ws_frame.h"
+#include "framing/framer.h"
 #include "net/epoll_source.h"
-#include "net/mount.h"
 
 #include <gio/gio.h>
 
 #include <deque>
+#include <memory>
 #include <string>
 
 namespace camcast {
 
-enum class Framing { WebSocket, Multipart };
+// Why a client went away; the nicks match multihandlesink's GstClientStatus where shared.
+enum class ClientStatus { Ok, Closed, Removed, Slow, Error, Timeout };
+const char *client_status_nick(ClientStatus status);
 
-// The multipart boundary (RFC 2046 §5.1.1) of every Multipart response.
-constexpr const char *kMultipartBoundary = "camcast-frame";
+// How long a client may be stuck or silent, and how much it may send.
+struct ClientSettings {
+  guint keepalive_interval = 10;      // s between pings, 0 = no pings
+  guint keepalive_pong_timeout = 20;  // s without the pong before the client is dropped
+  guint64 timeout = 0;                // ns a client may make no write progress, 0 = no limit
+  ws::ParserLimits client_limits{4 * 1024, 16 * 1024, 16};  // control messages are small
+};
+
+struct ClientStats {
+  uint64_t id = 0;
+  std::string peer;
+  gint64 connect_time = 0;  // real time, µs since the epoch
+  gint64 connected_us = 0;  // how long it has been connected
+  uint64_t bytes_sent = 0;
+  uint64_t units_sent = 0;
+  uint64_t units_skipped = 0;
+  uint64_t recoveries = 0;
+  int64_t lag_units = 0;  // in buffers
+  int64_t lag_bytes = 0;
+  int64_t lag_time = 0;  // ns
+  gint64 rtt_us = -1;    // from the last ping/pong, -1 = not measured yet
+};
+
+class Client;
+
+// What a client needs of the mount it belongs to. Called on the client's thread only.
+class ClientHost {
+public:
+  virtual UnitQueue &queue() = 0;
+  virtual const ClientSettings &client_settings() const = 0;
+  virtual EpollSource *poller() = 0;
+  virtual void sent(size_t bytes) = 0;
+  // A message the client's protocol does not answer itself (a sink's control protocol).
+  virtual void message(uint64_t id, const ws::ClientMessage &msg) = 0;
+  // The client has closed: the host deletes it once the current dispatch returns.
+  virtual void closed(Client *client, ClientStatus status) = 0;
+
+protected:
+  ~ClientHost() = default;
+};
 
 class Client : public FdWatcher {
 public:
-  // `preamble` is written first (the HTTP response head of a Multipart client).
-  Client(Mount *mount, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
-         Framing framing, Delivery delivery, std::string preamble = {});
+  // The framer's preamble (the HTTP response head of a multipart client) is written first.
+  Client(ClientHost *host, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
+         std::unique_ptr<Framer> framer, Delivery delivery);
   ~Client() override;
   Client(const Client &) = delete;
   Client &operator=(const Client &) = delete;
@@ -43,7 +88,7 @@ public:
   const std::string &peer() const { return peer_; }
   ClientCursor cursor;
 
-  // Starts reading and writing (the mount has attached the cursor).
+  // Starts reading and writing (the host has attached the cursor).
   void start();
   // Writes as much as the socket takes; does nothing while waiting for it to drain.
   void flush();
@@ -51,21 +96,20 @@ public:
   bool closed() const { return closed_; }
   // Keepalive, pong timeout and write timeout.
   void tick(gint64 now);
-  // Best-effort close frame, then the socket is closed and the mount retires this client.
+  // Best-effort close frame, then the socket is closed and the host retires this client.
   void close(ClientStatus status, uint16_t code, const char *reason);
 
   void fill_stats(ClientStats *out) const;
 
 private:
-  // One thing to write, whole: control bytes, then a unit's payload, then the multipart tail.
+  // One thing to write, whole: control bytes, or a unit with its framing.
   struct Pending {
-    std::string control;  // a control frame, or the framing a unit needs on this connection
+    std::string control;  // a control frame (or a preamble); empty for a unit
     UnitRef unit;         // null for control data alone
-    bool tail = false;    // the next multipart boundary follows the unit
+    Framed framed;        // the unit's head and tail on this connection
     size_t offset = 0;    // bytes of it already written
     size_t size() const;
   };
-  Pending framed(UnitRef unit) const;
   void on_fd_events(uint32_t events) override;
   void on_readable();
   void read_messages();
@@ -74,16 +118,20 @@ private:
   // Queues control bytes to go between units; false (and the client closed) past its budget.
   bool queue_control(std::string frame);
   void set_want_write(bool want);
+  // Tops the pending list up with units from the queue, then one writev; false when the client
+  // must wait (socket full) or has closed.
+  bool write_batch();
 
-  Mount *mount_;
+  ClientHost *host_;
   const uint64_t id_;
   const std::string peer_;
-  const Framing framing_;
+  const std::unique_ptr<Framer> framer_;
+  const bool websocket_;
   GIOStream *stream_;
   GSocket *socket_;
   GPollableInputStream *in_;
   GPollableOutputStream *out_;
-  EpollSource *poller_ = nullptr;  // the server's, while started and not closed
+  EpollSource *poller_ = nullptr;  // the host's, while started and not closed
   bool want_write_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;

@@ -137,11 +137,20 @@ void Connection::streaming() {
     state_ = State::Streaming;
 }
 
-GIOStream *Connection::steal(SoupServerMessage *msg) {
-  GIOStream *stream = soup_server_message_steal_connection(msg);
-  if (stream)
-    state_ = State::Stolen;
-  return stream;
+bool Connection::hand_off(SoupServerMessage *msg,
+                          const std::function<void(const Handoff &)> &take) {
+  Connection *c = of(msg);
+  GIOStream *stream = c ? soup_server_message_steal_connection(msg) : nullptr;
+  if (!stream)
+    return false;
+  c->state_ = State::Stolen;
+  if (take && G_IS_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream)) &&
+      G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream)))
+    take({stream, c->socket_, c->peer_});
+  else
+    g_io_stream_close(stream, nullptr, nullptr);
+  g_object_unref(stream);
+  return true;
 }
 
 void Connection::refuse(SoupServerMessage *msg, guint status, const std::string &body,

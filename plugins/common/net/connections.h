@@ -44,6 +44,7 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -84,9 +85,17 @@ public:
   void head_received();
   // The request streams in (an upload): its owner bounds its time, not the request timeout.
   void streaming();
-  // Takes the connection from libsoup for good (a WebSocket, a stream of its own); returns the
-  // stream (owned by the caller, who closes it), or null. Call from a handler of `msg`.
-  GIOStream *steal(SoupServerMessage *msg);
+  // A connection taken from libsoup for good, for a viewer: its stream (pollable both ways; the
+  // taker keeps a reference of its own), socket and client address.
+  struct Handoff {
+    GIOStream *stream;
+    GSocket *socket;
+    const std::string &peer;
+  };
+  // Takes the connection of `msg` from libsoup (a WebSocket after its 101, a stream of our own)
+  // and gives it to `take`; when `take` is empty or the stream is not pollable, closes it. False
+  // when the connection was not libsoup's to give. Call from a handler of `msg`.
+  static bool hand_off(SoupServerMessage *msg, const std::function<void(const Handoff &)> &take);
   // Answers `msg` without libsoup — "HTTP/1.1 status", a short `body` and `headers` — and
   // closes: for refusals before a body, which libsoup would otherwise read whole first.
   void refuse(SoupServerMessage *msg, guint status, const std::string &body,

@@ -12,6 +12,7 @@
 #include "access/access.h"
 #include "access/tls.h"
 #include "net/connections.h"
+#include "net/epoll_source.h"
 #include "net/mount.h"
 #include "net/mount_table.h"
 
@@ -24,8 +25,6 @@
 #include <string>
 #include <thread>
 
-#include "net/epoll_source.h"
-
 namespace camcast {
 
 // What every sink of one server must agree on: how it speaks (TLS) and its limits.
@@ -34,7 +33,7 @@ struct ServerSettings {
   ConnectionLimits limits;
 };
 
-class HttpServer : public std::enable_shared_from_this<HttpServer> {
+class HttpServer final : public MountContext, public std::enable_shared_from_this<HttpServer> {
 public:
   // Returns the running server for address:port, starting it if needed. Port 0 starts a new
   // server on a free port (read it back with port()). With TLS enabled the port speaks HTTPS
@@ -52,7 +51,7 @@ public:
   // The plain HTTP port beside an HTTPS one; -1 when there is none.
   int http_port() const { return http_port_; }
   bool tls() const { return settings_.tls.enabled(); }
-  GMainContext *context() const { return context_; }
+  GMainContext *context() const override { return context_; }
   bool on_server_thread() const;
 
   // Serves `mount` at its path from now on and returns the mount that serves it: `mount`
@@ -71,13 +70,13 @@ public:
   bool set_policy(const AccessPolicy &policy, GError **error);
 
   // Runs fn on the server thread and returns when it has run (directly if already there).
-  void invoke_sync(const std::function<void()> &fn);
+  void invoke_sync(const std::function<void()> &fn) override;
 
   // Every mount's statistics, in path order (server thread).
   std::vector<MountStats> all_stats();
 
   // Where the clients' sockets are watched (server thread; see epoll_source.h).
-  EpollSource *client_poller() { return client_poller_.get(); }
+  EpollSource *poller() override { return client_poller_.get(); }
 
 private:
   HttpServer(std::string address, int port, ServerSettings settings);

@@ -1,8 +1,6 @@
 #include "net/mount.h"
 
-#include "net/client.h"
-#include "net/connections.h"
-#include "net/http_server.h"
+#include "framing/framer.h"
 
 #include <cstring>
 
@@ -10,18 +8,6 @@ GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
 #define GST_CAT_DEFAULT camcast_server_debug
 
 namespace camcast {
-
-const char *client_status_nick(ClientStatus status) {
-  switch (status) {
-  case ClientStatus::Ok: return "ok";
-  case ClientStatus::Closed: return "closed";
-  case ClientStatus::Removed: return "removed";
-  case ClientStatus::Slow: return "slow";
-  case ClientStatus::Error: return "error";
-  case ClientStatus::Timeout: return "timeout";
-  }
-  return "unknown";
-}
 
 struct Mount::Command {
   GstBuffer *buffer = nullptr;      // a unit, or
@@ -50,22 +36,21 @@ GSourceFuncs inbox_source_funcs = {
     nullptr,
     nullptr};
 
-// A queued unit whose wire prefix is its WebSocket frame header (the same for every client, so
-// computed once). Takes the caller's reference to `buffer`. With `info`, the message starts with
-// the capture time and number `seq` (see MountSettings::ws_delivery).
-std::shared_ptr<Unit> websocket_unit(GstBuffer *buffer, bool keyframe, GstClockTime ts,
-                                     ws::Opcode opcode, int64_t capture_us = -1,
-                                     const uint64_t *seq = nullptr) {
+// A queued unit; takes the caller's reference to `buffer`.
+std::shared_ptr<Unit> make_unit(GstBuffer *buffer, bool keyframe, GstClockTime ts,
+                                int64_t capture_us) {
   auto unit = std::make_shared<Unit>(buffer, keyframe, ts);
   gst_buffer_unref(buffer);
   unit->capture_us = capture_us;
-  const size_t info = seq ? 16 : 0;
-  unit->prefix_len = ws::write_server_header(unit->prefix, opcode, unit->size() + info);
-  if (seq) {
-    const uint64_t fields[2] = {GUINT64_TO_BE(uint64_t(capture_us)), GUINT64_TO_BE(*seq)};
-    memcpy(unit->prefix + unit->prefix_len, fields, info);
-    unit->prefix_len += info;
-  }
+  return unit;
+}
+
+// A unit of the stream header (binary, or text).
+UnitRef header_unit(GstBuffer *buffer, bool text) {
+  auto unit = std::make_shared<Unit>(buffer, true, GST_CLOCK_TIME_NONE);
+  gst_buffer_unref(buffer);
+  unit->header = true;
+  unit->text = text;
   return unit;
 }
 
@@ -157,13 +142,13 @@ void Mount::set_settings(const MountSettings &settings) {
     settings_ = settings, queue_.set_policy(settings.policy);  // not attached: nobody reads them
 }
 
-void Mount::attach(HttpServer *server, MountDelegate *delegate) {
+void Mount::attach(MountContext *context, MountDelegate *delegate) {
   GSource *source = g_source_new(&inbox_source_funcs, sizeof(GSource));
   g_source_set_priority(source, G_PRIORITY_HIGH);
   g_source_set_callback(source, &Mount::inbox_dispatch, this, nullptr);
-  g_source_attach(source, server->context());
+  g_source_attach(source, context->context());
   std::lock_guard<std::mutex> lk(lock_);
-  server_ = server;
+  context_ = context;
   delegate_ = delegate;
   inbox_source_ = source;
 }
@@ -201,7 +186,7 @@ void Mount::detach() {
     reap_source_ = nullptr;
   }
   retired_.clear();
-  server_ = nullptr;
+  context_ = nullptr;
 }
 
 gboolean Mount::inbox_dispatch(gpointer self) {
@@ -229,19 +214,15 @@ void Mount::drain_inbox() {
     }
     if (!c.buffer) {
       std::vector<UnitRef> header;
-      if (!c.header_text.empty()) {
-        GstBuffer *b = gst_buffer_new_memdup(c.header_text.data(), c.header_text.size());
-        header.push_back(websocket_unit(b, true, GST_CLOCK_TIME_NONE, ws::Opcode::Text));
-      }
+      if (!c.header_text.empty())
+        header.push_back(
+            header_unit(gst_buffer_new_memdup(c.header_text.data(), c.header_text.size()), true));
       for (GstBuffer *b : c.header)
-        header.push_back(websocket_unit(b, true, GST_CLOCK_TIME_NONE, ws::Opcode::Binary));
+        header.push_back(header_unit(b, false));
       queue_.set_stream_header(std::move(header));
       continue;
     }
-    const uint64_t seq = queue_.units_pushed();  // the number this unit gets
-    const bool info = settings_.ws_delivery == Delivery::Pull;
-    queue_.push(websocket_unit(c.buffer, c.keyframe, c.ts, ws::Opcode::Binary, c.capture_us,
-                               info ? &seq : nullptr));
+    queue_.push(make_unit(c.buffer, c.keyframe, c.ts, c.capture_us));
   }
   fan_out();
   update_gauges();
@@ -268,40 +249,34 @@ void Mount::fan_out() {
   }
 }
 
-void Mount::accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer) {
-  add_client(std::make_unique<Client>(this, next_client_id++, stream, socket, peer,
-                                      Framing::WebSocket, settings_.ws_delivery));
+void Mount::accept(const Connection::Handoff &connection, std::unique_ptr<Framer> framer,
+                   Delivery delivery) {
+  ClientHost *host = this;  // a private base: converted here, where it is accessible
+  add_client(std::make_unique<Client>(host, next_client_id++, connection.stream, connection.socket,
+                                      connection.peer, std::move(framer), delivery));
 }
 
-void Mount::accept_multipart(SoupServerMessage *msg) {
-  const std::string type = std::string("multipart/x-mixed-replace;boundary=") + kMultipartBoundary;
-  const char *no_store = "no-store, no-cache, must-revalidate, max-age=0";
+void Mount::accept_websocket(const Connection::Handoff &connection) {
+  const Delivery delivery = settings_.ws_delivery;
+  accept(connection, std::make_unique<WebSocketFramer>(delivery == Delivery::Pull), delivery);
+}
+
+void Mount::accept_multipart(SoupServerMessage *msg, const char *part_type) {
   if (soup_server_message_get_method(msg) == SOUP_METHOD_HEAD) {
     // The head of the stream without the stream (libsoup writes it; nothing to take over).
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
-                                 no_store);
+                                 kNoStore);
     soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
-    soup_server_message_set_response(msg, type.c_str(), SOUP_MEMORY_STATIC, "", 0);
+    soup_server_message_set_response(msg, MultipartFramer::content_type().c_str(),
+                                     SOUP_MEMORY_STATIC, "", 0);
     return;
   }
-  Connection *connection = Connection::of(msg);
-  if (!connection) {
+  auto framer = std::make_unique<MultipartFramer>(part_type);
+  const bool ours = Connection::hand_off(msg, [&](const Connection::Handoff &connection) {
+    accept(connection, std::move(framer), Delivery::Newest);
+  });
+  if (!ours)
     soup_server_message_set_status(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, nullptr);
-    return;
-  }
-  GIOStream *stream = connection->steal(msg);
-  if (stream && G_IS_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))) {
-    std::string head =
-        "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nCache-Control: " + no_store +
-        "\r\nPragma: no-cache\r\nConnection: close\r\n\r\n--" + kMultipartBoundary + "\r\n";
-    add_client(std::make_unique<Client>(this, next_client_id++, stream, connection->socket(),
-                                        connection->peer(), Framing::Multipart, Delivery::Latest,
-                                        std::move(head)));
-  } else if (stream) {
-    g_io_stream_close(stream, nullptr, nullptr);
-  }
-  if (stream)
-    g_object_unref(stream);
 }
 
 void Mount::add_client(std::unique_ptr<Client> client) {
@@ -317,7 +292,7 @@ void Mount::add_client(std::unique_ptr<Client> client) {
     raw->start();
 }
 
-void Mount::retire(Client *client, ClientStatus status) {
+void Mount::closed(Client *client, ClientStatus status) {
   auto it = clients_.find(client->id());
   if (it == clients_.end())
     return;
@@ -328,12 +303,12 @@ void Mount::retire(Client *client, ClientStatus status) {
   n_clients_--;
   if (delegate_)
     delegate_->client_removed(client->id(), status);
-  if (!reap_source_ && server_) {
+  if (!reap_source_ && context_) {
     // Deleted once the dispatch that closed it has returned.
     reap_source_ = g_idle_source_new();
     g_source_set_priority(reap_source_, G_PRIORITY_HIGH);
     g_source_set_callback(reap_source_, &Mount::reap, this, nullptr);
-    g_source_attach(reap_source_, server_->context());
+    g_source_attach(reap_source_, context_->context());
   }
 }
 
@@ -374,15 +349,20 @@ MountStats Mount::stats_on_server_thread() {
 }
 
 bool Mount::run_on_server(const std::function<void()> &fn) {
-  HttpServer *server;
+  MountContext *context;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    server = inbox_source_ ? server_ : nullptr;
+    context = inbox_source_ ? context_ : nullptr;
   }
-  if (!server)
+  if (!context)
     return false;
-  server->invoke_sync(fn);
+  context->invoke_sync(fn);
   return true;
+}
+
+void Mount::message(uint64_t id, const ws::ClientMessage &msg) {
+  if (delegate_)
+    delegate_->client_message(id, msg);
 }
 
 MountStats Mount::stats() {

@@ -1,14 +1,19 @@
-// Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses fanout, formats, access.
+// Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses framing, fanout, formats.
 // A mount: one stream at one path of a server, with its clients.
 //
 // The producer (a sink's streaming thread) only appends GstBuffer refs to the mount's inbox and
 // wakes the server thread; everything else — the unit queue, the lag policy, every client and
 // every socket write — lives on the server thread. The inbox keeps headers and units in the
 // order they were produced.
+//
+// A mount knows the server it runs on only as a MountContext (a main context, an epoll set, a
+// way to run code there), so it can be run (and tested) without one.
 #pragma once
 
 #include "fanout/unit_queue.h"
 #include "formats/ws_frame.h"
+#include "net/client.h"
+#include "net/connections.h"
 
 #include <libsoup/soup.h>
 
@@ -24,38 +29,11 @@
 
 namespace camcast {
 
-class HttpServer;
-class Client;
-
-// Why a client went away; the nicks match multihandlesink's GstClientStatus where shared.
-enum class ClientStatus { Ok, Closed, Removed, Slow, Error, Timeout };
-const char *client_status_nick(ClientStatus status);
-
-struct MountSettings {
+struct MountSettings : ClientSettings {
   LagPolicy policy;
-  guint keepalive_interval = 10;      // s between pings, 0 = no pings
-  guint keepalive_pong_timeout = 20;  // s without the pong before the client is dropped
-  guint64 timeout = 0;                // ns a client may make no write progress, 0 = no limit
-  ws::ParserLimits client_limits{4 * 1024, 16 * 1024, 16};  // control messages are small
-  // How WebSocket clients are fed. With Delivery::Pull every binary message starts with 16
-  // bytes: the unit's capture time (µs since the epoch, -1 unknown) and its number, both
-  // big-endian 64-bit, so a player can show latency and count what it skipped.
+  // How WebSocket clients are fed; with Delivery::Pull each binary message starts with the
+  // unit's capture time and number (framing/framer.h, WebSocketFramer).
   Delivery ws_delivery = Delivery::Stream;
-};
-
-struct ClientStats {
-  uint64_t id = 0;
-  std::string peer;
-  gint64 connect_time = 0;  // real time, µs since the epoch
-  gint64 connected_us = 0;  // how long it has been connected
-  uint64_t bytes_sent = 0;
-  uint64_t units_sent = 0;
-  uint64_t units_skipped = 0;
-  uint64_t recoveries = 0;
-  int64_t lag_units = 0;  // in buffers
-  int64_t lag_bytes = 0;
-  int64_t lag_time = 0;  // ns
-  gint64 rtt_us = -1;    // from the last ping/pong, -1 = not measured yet
 };
 
 struct MountStats {
@@ -70,12 +48,13 @@ struct MountStats {
   std::vector<ClientStats> clients;
 };
 
-// What a mount asks of its owner (the sink element). Called on the server thread only.
+// What a mount asks of its owner (the sink element). Called on the server thread only; what is
+// not overridden does nothing.
 class MountDelegate {
 public:
   virtual ~MountDelegate() = default;
-  virtual void client_added(uint64_t id) = 0;
-  virtual void client_removed(uint64_t id, ClientStatus status) = 0;
+  virtual void client_added(uint64_t id) {}
+  virtual void client_removed(uint64_t id, ClientStatus status) {}
   // Serves GET <path><rest> without a WebSocket upgrade ("" is the mount itself). Returns false
   // for 404.
   virtual bool serve_http(SoupServerMessage *msg, std::string_view rest) = 0;
@@ -89,7 +68,20 @@ public:
   virtual void tick(gint64 now) {}
 };
 
-class Mount {
+// Where a mount runs: a thread's main context, the epoll set its clients' sockets join there, and
+// a way for other threads to run code on it. HttpServer is one.
+class MountContext {
+public:
+  virtual GMainContext *context() const = 0;
+  virtual EpollSource *poller() = 0;
+  // Runs fn on the context's thread and returns when it has run.
+  virtual void invoke_sync(const std::function<void()> &fn) = 0;
+
+protected:
+  ~MountContext() = default;
+};
+
+class Mount final : private ClientHost {
 public:
   Mount(std::string path, std::string kind);
   ~Mount();
@@ -129,28 +121,38 @@ public:
   bool is_public() const { return public_.load(); }
 
   // ---- server thread (called by HttpServer) ----
-  void attach(HttpServer *server, MountDelegate *delegate);
+  void attach(MountContext *context, MountDelegate *delegate);
+  bool attached() const { return context_ != nullptr; }
   // Closes every client (status Removed) and stops calling the delegate.
   void detach();
   // Stops calling the delegate; clients stay connected (the mount lingers). adopt() gives it a
   // new delegate, whose stream header and units the clients then receive.
   void release();
   void adopt(MountDelegate *delegate);
-  void accept_websocket(GIOStream *stream, GSocket *socket, const std::string &peer);
-  // Answers a GET with a multipart/x-mixed-replace stream of this mount's units, each the newest
-  // when the client's socket has drained (Delivery::Latest), taking the connection from libsoup;
-  // a HEAD with the same head and no body.
-  void accept_multipart(SoupServerMessage *msg);
+  // A new viewer on a connection taken from libsoup, fed units framed by `framer`.
+  void accept(const Connection::Handoff &connection, std::unique_ptr<Framer> framer,
+              Delivery delivery);
+  // A WebSocket viewer, after its 101 (fed per MountSettings::ws_delivery).
+  void accept_websocket(const Connection::Handoff &connection);
+  // Answers a GET with a multipart/x-mixed-replace stream of this mount's units as parts of
+  // `part_type`, each the newest when the client's socket has drained (Delivery::Newest),
+  // taking the connection from libsoup; a HEAD with the same head and no body.
+  void accept_multipart(SoupServerMessage *msg, const char *part_type);
   void tick(gint64 now);
   MountDelegate *delegate() const { return delegate_; }
-  HttpServer *server() const { return server_; }
   const MountSettings &settings() const { return settings_; }
-  UnitQueue &queue() { return queue_; }
-  // Called by a client that has closed: it is deleted once the current dispatch returns.
-  void retire(Client *client, ClientStatus status);
-  void count_bytes_sent(size_t n) { bytes_served_ += n; }
+  // The newest unit queued, or null (server thread).
+  UnitRef newest() const { return queue_.newest(); }
 
 private:
+  // ClientHost
+  UnitQueue &queue() override { return queue_; }
+  const ClientSettings &client_settings() const override { return settings_; }
+  EpollSource *poller() override { return context_->poller(); }
+  void sent(size_t bytes) override { bytes_served_ += bytes; }
+  void message(uint64_t id, const ws::ClientMessage &msg) override;
+  void closed(Client *client, ClientStatus status) override;  // deleted once dispatch returns
+
   struct Command;
   static gboolean inbox_dispatch(gpointer self);
   void drain_inbox();
@@ -159,7 +161,7 @@ private:
   void fan_out();
   static gboolean reap(gpointer self);
   MountStats stats_on_server_thread();
-  // Runs fn on the server thread and waits; false when the mount is not served.
+  // Runs fn on the mount's thread and waits; false when the mount is not served.
   bool run_on_server(const std::function<void()> &fn);
 
   const std::string path_;
@@ -175,7 +177,7 @@ private:
   GSource *inbox_source_ = nullptr;  // wakes the server thread; set while attached
 
   // Server thread only.
-  HttpServer *server_ = nullptr;
+  MountContext *context_ = nullptr;
   MountDelegate *delegate_ = nullptr;
   MountSettings settings_;
   UnitQueue queue_;

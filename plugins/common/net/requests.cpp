@@ -56,17 +56,11 @@ const char *header(SoupServerMessage *msg, const char *name) {
 
 // Once the 101 is out: the connection leaves libsoup for the mount's WebSocket client.
 void complete_upgrade(SoupServerMessage *msg, gpointer data) {
-  auto *mount_ref = static_cast<std::weak_ptr<Mount> *>(data);
-  Connection *connection = Connection::of(msg);
-  GIOStream *stream = connection ? connection->steal(msg) : nullptr;
-  auto mount = mount_ref->lock();
-  if (mount && mount->server() && stream &&
-      G_IS_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream)))
-    mount->accept_websocket(stream, connection->socket(), connection->peer());
-  else if (stream)
-    g_io_stream_close(stream, nullptr, nullptr);
-  if (stream)
-    g_object_unref(stream);
+  auto mount = static_cast<std::weak_ptr<Mount> *>(data)->lock();
+  if (mount && mount->attached())
+    Connection::hand_off(msg, [&](const Connection::Handoff &h) { mount->accept_websocket(h); });
+  else
+    Connection::hand_off(msg, nullptr);
 }
 
 }  // namespace

@@ -52,8 +52,6 @@ public:
   uint64_t bytes_received() const { return bytes_received_; }
 
   // MountDelegate
-  void client_added(uint64_t) override {}
-  void client_removed(uint64_t, ClientStatus) override {}
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
   void tick(gint64 now) override;

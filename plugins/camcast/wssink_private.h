@@ -1,0 +1,72 @@
+// The serving side of GstWsSink, shared by wssink.cpp (the GObject: properties, signals, states)
+// and wssink_serving.cpp (the mount it serves through, and the API its subclasses use).
+#pragma once
+
+#include "net/http_server.h"
+#include "wssink.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_EXTERN(gst_ws_sink_debug);
+
+enum { SIGNAL_CLIENT_ADDED, SIGNAL_CLIENT_REMOVED, SIGNAL_GET_STATS, SIGNAL_REMOVE, N_SIGNALS };
+extern guint gst_ws_sink_signals[N_SIGNALS];
+
+#define DEFAULT_ADDRESS "0.0.0.0"
+#define DEFAULT_PORT 8080
+#define DEFAULT_KEYFRAME_ON_JOIN TRUE
+#define DEFAULT_LINGER 0
+
+// The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before
+// anything of the server's; never held while calling into the server (which may emit signals back
+// into the element).
+struct WsSinkPrivate final : public camcast::MountDelegate {
+  explicit WsSinkPrivate(GstWsSink *sink) : sink(sink) {}
+  ~WsSinkPrivate() override { clear_header(); }
+
+  GstWsSink *sink;
+  std::mutex lock;  // protects the settings below and `mount`/`server` pointers
+  std::string address = DEFAULT_ADDRESS;
+  int port = DEFAULT_PORT;
+  std::string path;  // empty: the class's default path
+  camcast::MountSettings settings;
+  bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;
+  guint linger = DEFAULT_LINGER;            // s
+  camcast::AccessPolicy policy;             // access control for the sink's server (off: no token)
+  bool is_public = false;                   // this stream needs no credentials on a private server
+  camcast::ServerSettings server_settings;  // TLS and limits of the sink's server
+  gint64 last_keyframe_request = 0;         // monotonic µs
+  std::shared_ptr<camcast::HttpServer> server;
+  std::shared_ptr<camcast::Mount> mount;
+  // Streaming thread: buffers of the current streamheader, not queued as units again.
+  std::vector<GstBuffer *> header;
+
+  void clear_header();
+  std::shared_ptr<camcast::Mount> current_mount();
+
+  // NULL to READY: joins (or starts) the server of address:port and mounts the stream; false
+  // with an element error posted. READY to NULL: unmounts it (lingering, with `linger`).
+  bool open();
+  void close();
+
+  // MountDelegate: server thread.
+  void client_added(uint64_t id) override;
+  void client_removed(uint64_t id, camcast::ClientStatus status) override;
+  bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
+
+private:
+  void request_keyframe();
+};
+
+WsSinkPrivate *gst_ws_sink_priv(gpointer sink);
+
+// The class's default virtual methods.
+gboolean gst_ws_sink_default_caps_changed(GstWsSink *sink, GstCaps *caps);
+GstFlowReturn gst_ws_sink_default_handle_buffer(GstWsSink *sink, GstBuffer *buffer);
+gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessage *msg, const char *rest);
+// The action signals.
+GstStructure *gst_ws_sink_get_stats(GstWsSink *sink, guint64 id);
+gboolean gst_ws_sink_remove(GstWsSink *sink, guint64 id);
