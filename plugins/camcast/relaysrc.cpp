@@ -36,6 +36,7 @@
  */
 #include "relaysrc.h"
 
+#include "fanout/drop_gate.h"
 #include "net/http_server.h"
 #include "relay/publish_point.h"
 #include "server_properties.h"
@@ -53,7 +54,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_relay_src_debug);
 #define DEFAULT_PATH "/publish"
 #define DEFAULT_STALL_TIMEOUT 5
 #define DEFAULT_KEYFRAME_TIMEOUT 10
-// What may wait for a pipeline that does not keep up before the oldest is dropped.
+// What may wait for a pipeline that does not keep up before it is dropped.
 #define MAX_QUEUED_BYTES (8 * 1024 * 1024)
 
 using namespace camcast;
@@ -89,7 +90,8 @@ struct RelaySrcPrivate {
   std::shared_ptr<Mount> mount;
   std::unique_ptr<PublishPoint> publish_point;
   std::deque<GstBuffer *> queue;
-  size_t queued_bytes = 0;
+  // Any TS packet is a place to start (the demuxer finds its way), so every one is a "keyframe".
+  DropGate gate{SIZE_MAX, MAX_QUEUED_BYTES};
   bool flushing = false;
   bool publishing = false;
   uint64_t bytes_received = 0;
@@ -99,7 +101,7 @@ struct RelaySrcPrivate {
     for (GstBuffer *b : queue)
       gst_buffer_unref(b);
     queue.clear();
-    queued_bytes = 0;
+    gate.taken_all();
   }
 
   // Server thread: whole packets from the publisher.
@@ -112,17 +114,17 @@ struct RelaySrcPrivate {
       GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
     std::lock_guard<std::mutex> lk(lock);
     bytes_received += bytes->size();
-    queued_bytes += bytes->size();
-    queue.push_back(buffer);
-    bool dropped = false;
-    while (queued_bytes > MAX_QUEUED_BYTES && queue.size() > 1) {
-      queued_bytes -= gst_buffer_get_size(queue.front());
-      gst_buffer_unref(queue.front());
-      queue.pop_front();
-      dropped = true;
+    const DropGate::Verdict verdict = gate.admit(bytes->size(), true);
+    if (verdict.flush) {  // the pipeline fell behind: go on from now
+      for (GstBuffer *b : queue)
+        gst_buffer_unref(b);
+      queue.clear();
+      GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
     }
-    if (dropped)
-      GST_BUFFER_FLAG_SET(queue.front(), GST_BUFFER_FLAG_DISCONT);
+    if (verdict.queue)
+      queue.push_back(buffer);
+    else
+      gst_buffer_unref(buffer);
     cond.notify_one();
   }
 
@@ -239,7 +241,7 @@ static GstFlowReturn gst_relay_src_create(GstPushSrc *push, GstBuffer **out) {
     return GST_FLOW_FLUSHING;
   *out = priv->queue.front();
   priv->queue.pop_front();
-  priv->queued_bytes -= gst_buffer_get_size(*out);
+  priv->gate.taken(gst_buffer_get_size(*out));
   return GST_FLOW_OK;
 }
 

@@ -1,5 +1,6 @@
 // The fan-out's lag policy, without sockets: join points, recovery to keyframes, hard limits,
 // memory bounds and header changes.
+#include "fanout/drop_gate.h"
 #include "fanout/unit_queue.h"
 
 #include <gst/gst.h>
@@ -294,6 +295,35 @@ void test_pull_delivery_follows_requests() {
   q.detach(&c);
 }
 
+// The hand-off rule: bounded in units and bytes; a unit that does not fit flushes what is queued
+// and everything up to the next keyframe is dropped, counted.
+void test_drop_gate() {
+  DropGate gate(3, 1000);
+  g_assert_true(gate.admit(100, true).queue);
+  g_assert_true(gate.admit(100, false).queue);
+  g_assert_true(gate.admit(100, false).queue);
+  DropGate::Verdict v = gate.admit(100, false);  // a fourth unit: over the unit bound
+  g_assert_true(v.flush);
+  g_assert_false(v.queue);
+  g_assert_cmpuint(gate.dropped(), ==, 4);
+  g_assert_cmpuint(gate.units(), ==, 0);
+  v = gate.admit(100, false);  // still waiting for a keyframe
+  g_assert_false(v.flush);
+  g_assert_false(v.queue);
+  g_assert_true(gate.admit(900, true).queue);  // a keyframe starts again
+  v = gate.admit(200, true);                   // over the byte bound: flush, keep the keyframe
+  g_assert_true(v.flush);
+  g_assert_true(v.queue);
+  g_assert_cmpuint(gate.units(), ==, 1);
+  g_assert_cmpuint(gate.bytes(), ==, 200);
+  gate.taken(200);
+  g_assert_false(gate.admit(1001, true).queue);  // never fits
+  gate.interrupt();
+  g_assert_false(gate.admit(10, false).queue);
+  g_assert_true(gate.admit(10, true).queue);
+  g_assert_cmpuint(gate.dropped(), ==, 8);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -314,5 +344,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/unit-queue/pull-delivery", test_pull_delivery_follows_requests);
   g_test_add_func("/unit-queue/empty-queue-keeps-join-point",
                   test_empty_queue_keeps_only_a_join_point);
+  g_test_add_func("/unit-queue/drop-gate", test_drop_gate);
   return g_test_run();
 }

@@ -72,43 +72,28 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capt
   std::lock_guard<std::mutex> lk(lock_);
   if (!inbox_source_)
     return;  // not served: nobody could receive it
-  if (inbox_units_ >= kMaxInboxUnits && !inbox_overflowed_) {
-    GST_WARNING(
-        "%s: the server thread is %zu frames behind; dropping them up to the next "
-        "keyframe",
-        path_.c_str(), inbox_units_);
-    drop_inbox_units();
-    inbox_overflowed_ = true;
-  }
-  if (inbox_overflowed_) {
-    if (!keyframe) {
-      units_dropped_in_++;
-      return;
+  const DropGate::Verdict verdict = inbox_gate_.admit(gst_buffer_get_size(buffer), keyframe);
+  if (verdict.flush) {
+    GST_WARNING("%s: the server thread is too far behind; dropping frames up to the next keyframe",
+                path_.c_str());
+    std::vector<Command> kept;  // headers stay: they describe what comes next
+    for (Command &c : inbox_) {
+      if (c.buffer)
+        gst_buffer_unref(c.buffer);
+      else
+        kept.push_back(std::move(c));
     }
-    inbox_overflowed_ = false;
+    inbox_.swap(kept);
   }
+  if (!verdict.queue)
+    return;
   Command c;
   c.buffer = gst_buffer_ref(buffer);
   c.keyframe = keyframe;
   c.ts = ts;
   c.capture_us = capture_us;
   inbox_.push_back(std::move(c));
-  inbox_units_++;
   g_source_set_ready_time(inbox_source_, 0);
-}
-
-void Mount::drop_inbox_units() {
-  std::vector<Command> kept;
-  for (Command &c : inbox_) {
-    if (c.buffer) {
-      gst_buffer_unref(c.buffer);
-      units_dropped_in_++;
-    } else {
-      kept.push_back(std::move(c));  // headers stay: they describe what comes next
-    }
-  }
-  inbox_.swap(kept);
-  inbox_units_ = 0;
 }
 
 void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text) {
@@ -200,7 +185,7 @@ void Mount::drain_inbox() {
   {
     std::lock_guard<std::mutex> lk(lock_);
     commands.swap(inbox_);
-    inbox_units_ = 0;
+    inbox_gate_.taken_all();
     settings.swap(pending_settings_);
   }
   if (settings) {
@@ -339,7 +324,10 @@ MountStats Mount::stats_on_server_thread() {
   s.queued_units = queue_.queued_units();
   s.queued_bytes = queue_.queued_bytes();
   s.clients_total = clients_total_;
-  s.units_dropped_in = units_dropped_in_;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    s.units_dropped_in = inbox_gate_.dropped();
+  }
   for (auto &entry : clients_) {
     ClientStats c;
     entry.second->fill_stats(&c);

@@ -10,6 +10,7 @@
 // way to run code there), so it can be run (and tested) without one.
 #pragma once
 
+#include "fanout/drop_gate.h"
 #include "fanout/unit_queue.h"
 #include "formats/ws_frame.h"
 #include "net/client.h"
@@ -88,9 +89,11 @@ public:
   Mount(const Mount &) = delete;
   Mount &operator=(const Mount &) = delete;
 
-  // Units waiting for the server thread beyond this many are dropped, and so is everything up
-  // to the next keyframe: a stalled server thread costs frames, never unbounded memory.
+  // Units waiting for the server thread beyond these bounds are dropped, and so is everything up
+  // to the next keyframe (fanout/drop_gate.h): a stalled server thread costs frames, never
+  // unbounded memory.
   static constexpr size_t kMaxInboxUnits = 256;
+  static constexpr uint64_t kMaxInboxBytes = 64 * 1024 * 1024;
 
   const std::string &path() const { return path_; }
   const std::string &kind() const { return kind_; }
@@ -157,7 +160,6 @@ private:
   static gboolean inbox_dispatch(gpointer self);
   void drain_inbox();
   void add_client(std::unique_ptr<Client> client);
-  void drop_inbox_units();  // with lock_ held
   void fan_out();
   static gboolean reap(gpointer self);
   MountStats stats_on_server_thread();
@@ -171,8 +173,7 @@ private:
   // into libsoup, GStreamer or the delegate.
   std::mutex lock_;
   std::vector<Command> inbox_;
-  size_t inbox_units_ = 0;         // units (not headers) in inbox_
-  bool inbox_overflowed_ = false;  // dropping until the next keyframe
+  DropGate inbox_gate_{kMaxInboxUnits, kMaxInboxBytes};  // the units (not headers) in inbox_
   std::unique_ptr<MountSettings> pending_settings_;
   GSource *inbox_source_ = nullptr;  // wakes the server thread; set while attached
 
@@ -187,7 +188,6 @@ private:
   uint64_t clients_total_ = 0;
 
   void update_gauges();
-  std::atomic<uint64_t> units_dropped_in_{0};
   std::atomic<size_t> n_clients_{0};
   std::atomic<size_t> queued_units_{0};
   std::atomic<uint64_t> queued_bytes_{0};

@@ -141,7 +141,10 @@ bool write_all(GOutputStream *out, const std::string &data, GCancellable *cancel
 }  // namespace
 
 RelayPublisher::RelayPublisher(Settings settings, EventFn event)
-    : settings_(std::move(settings)), event_(std::move(event)), cancellable_(g_cancellable_new()) {
+    : settings_(std::move(settings)),
+      event_(std::move(event)),
+      cancellable_(g_cancellable_new()),
+      gate_(SIZE_MAX, settings_.max_queued_bytes) {
   static gsize once = 0;
   if (g_once_init_enter(&once)) {
     GST_DEBUG_CATEGORY_INIT(camcast_push_debug, "camcastpush", 0, "camcast relay push");
@@ -152,8 +155,7 @@ RelayPublisher::RelayPublisher(Settings settings, EventFn event)
 RelayPublisher::~RelayPublisher() {
   stop();
   unref_all(&header_);
-  for (GstBuffer *b : queue_)
-    gst_buffer_unref(b);
+  unref_all(&queue_);
   if (uri_)
     g_uri_unref(uri_);
   if (ca_)
@@ -216,24 +218,25 @@ void RelayPublisher::set_header(const std::vector<GstBuffer *> &header) {
 
 void RelayPublisher::push(GstBuffer *buffer, bool keyframe) {
   std::lock_guard<std::mutex> lk(lock_);
-  const size_t size = gst_buffer_get_size(buffer);
-  if (!connected_ || (need_keyframe_ && !keyframe) ||
-      queued_bytes_ + size > settings_.max_queued_bytes) {
-    // Not connected, or the link is slower than the stream: drop, and go on from a keyframe
-    // (a decoder at the relay cannot pick up anywhere else).
+  if (!connected_) {
     stats_.units_dropped++;
-    need_keyframe_ = true;
+    gate_.interrupt();  // a decoder at the relay can only start at a keyframe
     return;
   }
-  need_keyframe_ = false;
+  // The link is slower than the stream: what is queued is stale, go on from a keyframe.
+  const DropGate::Verdict verdict = gate_.admit(gst_buffer_get_size(buffer), keyframe);
+  if (verdict.flush)
+    unref_all(&queue_);
+  if (!verdict.queue)
+    return;
   queue_.push_back(gst_buffer_ref(buffer));
-  queued_bytes_ += size;
   wake_.notify_all();
 }
 
 RelayPublisher::Stats RelayPublisher::stats() {
   std::lock_guard<std::mutex> lk(lock_);
   Stats s = stats_;
+  s.units_dropped += gate_.dropped();
   s.connected = connected_;
   return s;
 }
@@ -335,7 +338,7 @@ std::string RelayPublisher::connect_and_stream() {
     {
       std::lock_guard<std::mutex> lk(lock_);
       connected_ = true;
-      need_keyframe_ = true;
+      gate_.interrupt();
       stats_.connections++;
       stats_.bytes_sent += head.size();
     }
@@ -347,9 +350,8 @@ std::string RelayPublisher::connect_and_stream() {
         std::unique_lock<std::mutex> lk(lock_);
         wake_.wait_for(lk, std::chrono::milliseconds(200),
                        [this] { return stopping_ || !queue_.empty(); });
-        batch.assign(queue_.begin(), queue_.end());
-        queue_.clear();
-        queued_bytes_ = 0;
+        batch.swap(queue_);
+        gate_.taken_all();
         ending = stopping_;
       }
       // The relay says something only to refuse the stream, or to end it.
@@ -373,10 +375,8 @@ std::string RelayPublisher::connect_and_stream() {
   g_object_unref(conn);
   std::lock_guard<std::mutex> lk(lock_);
   connected_ = false;
-  for (GstBuffer *b : queue_)
-    gst_buffer_unref(b);
-  queue_.clear();
-  queued_bytes_ = 0;
+  unref_all(&queue_);
+  gate_.taken_all();
   wake_.notify_all();
   return why;
 }

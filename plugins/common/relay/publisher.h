@@ -11,12 +11,13 @@
 // the stream resumes at a keyframe.
 #pragma once
 
+#include "fanout/drop_gate.h"
+
 #include <gio/gio.h>
 #include <gst/gst.h>
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -86,10 +87,9 @@ private:
   std::condition_variable wake_;
   bool stopping_ = false;
   bool connected_ = false;
-  bool need_keyframe_ = true;
   std::vector<GstBuffer *> header_;
-  std::deque<GstBuffer *> queue_;
-  size_t queued_bytes_ = 0;
+  std::vector<GstBuffer *> queue_;
+  DropGate gate_;  // bounds queue_ (fanout/drop_gate.h)
   Stats stats_;
 };
 
