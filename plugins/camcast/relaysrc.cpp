@@ -63,7 +63,7 @@ enum {
   PROP_0,
   PROP_ADDRESS,
   PROP_PORT,
-  PROP_CURRENT_PORT,
+  PROP_CURRENT_PORT,  // the listen properties (server_properties.h): address to current-port
   PROP_PATH,
   PROP_SECRET,
   PROP_STALL_TIMEOUT,
@@ -338,20 +338,7 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
   const auto ready =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(
-      gobject_class, PROP_ADDRESS,
-      g_param_spec_string(
-          "address", "Address",
-          "Address to listen on (shared with the camcast sinks of the same address and port)",
-          DEFAULT_ADDRESS, ready));
-  g_object_class_install_property(
-      gobject_class, PROP_PORT,
-      g_param_spec_int("port", "Port", "TCP port to listen on (0 = any free port)", 0, 65535,
-                       DEFAULT_PORT, ready));
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_PORT,
-      g_param_spec_int("current-port", "Current port",
-                       "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
+  install_listen_properties(gobject_class, PROP_ADDRESS, DEFAULT_ADDRESS, DEFAULT_PORT);
   g_object_class_install_property(
       gobject_class, PROP_PATH,
       g_param_spec_string(

@@ -12,6 +12,13 @@
 
 namespace camcast {
 
+// address, port and current-port: where an element with a port listens. Installed with ids
+// first, first + 1 and first + 2 (address and port settable in NULL and READY); each element
+// keeps and reports their values itself.
+constexpr guint kListenProperties = 3;
+void install_listen_properties(GObjectClass *klass, guint first, const char *default_address,
+                               int default_port);
+
 // How many ids the server properties take: first, first + 1, ... first + kServerProperties - 1.
 constexpr guint kServerProperties = 8;
 

@@ -61,7 +61,7 @@ enum {
   PROP_0,
   PROP_ADDRESS,
   PROP_PORT,
-  PROP_CURRENT_PORT,
+  PROP_CURRENT_PORT,  // the listen properties (server_properties.h): address to current-port
   PROP_PATH,
   PROP_LAG,  // the lag properties (lag_properties.h)
   PROP_LAG_LAST = PROP_LAG + camcast::kLagProperties - 1,
@@ -239,45 +239,11 @@ static void gst_ws_sink_finalize(GObject *object) {
   G_OBJECT_CLASS(gst_ws_sink_parent_class)->finalize(object);
 }
 
-static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
-  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
-
-  gobject_class->set_property = gst_ws_sink_set_property;
-  gobject_class->get_property = gst_ws_sink_get_property;
-  gobject_class->finalize = gst_ws_sink_finalize;
-  element_class->change_state = gst_ws_sink_change_state;
-  basesink_class->set_caps = gst_ws_sink_set_caps;
-  basesink_class->render = gst_ws_sink_render;
-  basesink_class->render_list = gst_ws_sink_render_list;
-  klass->default_path = "/ws";
-  klass->page = nullptr;
-  klass->caps_changed = gst_ws_sink_default_caps_changed;
-  klass->handle_buffer = gst_ws_sink_default_handle_buffer;
-  klass->serve_http = gst_ws_sink_default_serve_http;
-
-  const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  const auto ready = GParamFlags(flags | GST_PARAM_MUTABLE_READY);
-  const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_property(
-      gobject_class, PROP_ADDRESS,
-      g_param_spec_string(
-          "address", "Address",
-          "Address to listen on (0.0.0.0: every IPv4 interface; 127.0.0.1: this machine only). "
-          "Takes effect when the element next goes from NULL to READY",
-          DEFAULT_ADDRESS, ready));
-  g_object_class_install_property(
-      gobject_class, PROP_PORT,
-      g_param_spec_int(
-          "port", "Port",
-          "TCP port to listen on (0 = any free port, see current-port). Sinks with the same "
-          "address and port share one server. Takes effect on the next NULL to READY",
-          0, 65535, DEFAULT_PORT, ready));
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_PORT,
-      g_param_spec_int("current-port", "Current port",
-                       "The port being listened on (-1 when not listening)", -1, 65535, -1, ro));
+// Where the stream is served: address, port, path.
+static void install_where_properties(GObjectClass *gobject_class) {
+  const auto ready =
+      GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  install_listen_properties(gobject_class, PROP_ADDRESS, DEFAULT_ADDRESS, DEFAULT_PORT);
   g_object_class_install_property(
       gobject_class, PROP_PATH,
       g_param_spec_string(
@@ -285,7 +251,11 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "Path of this stream on the server (the WebSocket URL and the page). Takes effect on "
           "the next NULL to READY",
           nullptr, ready));
-  install_lag_properties(gobject_class, PROP_LAG);
+}
+
+// How viewers join and leave: keyframe-on-join, linger, public.
+static void install_viewer_properties(GObjectClass *gobject_class) {
+  const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject_class, PROP_KEYFRAME_ON_JOIN,
       g_param_spec_boolean(
@@ -302,7 +272,10 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
           "0 closes them at once",
           0, 3600, DEFAULT_LINGER, flags));
-  install_access_properties(gobject_class, PROP_ACCESS);
+}
+
+static void install_public_property(GObjectClass *gobject_class) {
+  const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject_class, PROP_PUBLIC,
       g_param_spec_boolean(
@@ -310,7 +283,11 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
           "This stream (page, files, WebSocket, snapshots) needs no credentials even when the "
           "server is private",
           FALSE, GParamFlags(flags | GST_PARAM_MUTABLE_READY)));
-  install_server_properties(gobject_class, PROP_SERVER);
+}
+
+// What is going on now (read-only).
+static void install_statistics_properties(GObjectClass *gobject_class) {
+  const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject_class, PROP_CURRENT_HTTP_PORT,
       g_param_spec_int("current-http-port", "Current HTTP port",
@@ -333,7 +310,9 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
       gobject_class, PROP_BYTES_QUEUED,
       g_param_spec_uint64("bytes-queued", "Bytes queued", "Bytes held for all clients together", 0,
                           G_MAXUINT64, 0, ro));
+}
 
+static void install_signals(GstWsSinkClass *klass) {
   /**
    * GstWsSink::client-added:
    * @id: the client's id, unique in the process
@@ -374,6 +353,34 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
   gst_ws_sink_signals[SIGNAL_REMOVE] = g_signal_new_class_handler(
       "remove", G_TYPE_FROM_CLASS(klass), GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
       G_CALLBACK(gst_ws_sink_remove), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_UINT64);
+}
+
+static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
+
+  gobject_class->set_property = gst_ws_sink_set_property;
+  gobject_class->get_property = gst_ws_sink_get_property;
+  gobject_class->finalize = gst_ws_sink_finalize;
+  element_class->change_state = gst_ws_sink_change_state;
+  basesink_class->set_caps = gst_ws_sink_set_caps;
+  basesink_class->render = gst_ws_sink_render;
+  basesink_class->render_list = gst_ws_sink_render_list;
+  klass->default_path = "/ws";
+  klass->page = nullptr;
+  klass->caps_changed = gst_ws_sink_default_caps_changed;
+  klass->handle_buffer = gst_ws_sink_default_handle_buffer;
+  klass->serve_http = gst_ws_sink_default_serve_http;
+
+  install_where_properties(gobject_class);
+  install_lag_properties(gobject_class, PROP_LAG);
+  install_viewer_properties(gobject_class);
+  install_access_properties(gobject_class, PROP_ACCESS);
+  install_public_property(gobject_class);
+  install_server_properties(gobject_class, PROP_SERVER);
+  install_statistics_properties(gobject_class);
+  install_signals(klass);
 
   static GstStaticPadTemplate sink_template =
       GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);

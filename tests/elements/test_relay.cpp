@@ -2,6 +2,7 @@
 // relay; a wrong secret and a second publisher are refused with the reason; a publisher that
 // stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
 // push plays too; and all of it over HTTPS, the relay's certificate trusted with tls-ca-file.
+#include "wait.h"
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
@@ -20,6 +21,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using camcast::test::wait_for;
 
 namespace {
 
@@ -115,17 +117,6 @@ struct Camera {
     return false;
   }
 };
-
-template <typename F>
-bool wait_for(F cond, std::chrono::milliseconds timeout = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 // A publisher by hand: the request head of a chunked POST, then whatever the test sends.
 int raw_publisher(int port, const std::string &path) {

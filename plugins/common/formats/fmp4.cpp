@@ -54,11 +54,8 @@ void unity_matrix(BoxWriter &w) {
     w.u32(v);
 }
 
-}  // namespace
-
-std::vector<uint8_t> init_segment(const VideoTrack &t) {
-  std::vector<uint8_t> out;
-  BoxWriter w(out);
+// The file type (ISO/IEC 14496-12 §4.3): ISO BMFF with fragments, H.264.
+void write_ftyp(BoxWriter &w) {
   w.begin("ftyp");
   w.fourcc("iso5");
   w.u32(512);
@@ -67,8 +64,10 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.fourcc("avc1");
   w.fourcc("mp41");
   w.end();
+}
 
-  w.begin("moov");
+// The movie header: a live movie of one track.
+void write_mvhd(BoxWriter &w) {
   w.begin("mvhd", 0);
   w.u32(0);           // creation time
   w.u32(0);           // modification time
@@ -81,8 +80,9 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.zeros(24);          // pre_defined
   w.u32(kTrackId + 1);  // next_track_ID
   w.end();
+}
 
-  w.begin("trak");
+void write_tkhd(BoxWriter &w, const VideoTrack &t) {
   w.begin("tkhd", 0, 0x000003);  // enabled, in movie
   w.u32(0);
   w.u32(0);
@@ -98,8 +98,10 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.u32(t.width << 16);
   w.u32(t.height << 16);
   w.end();
+}
 
-  w.begin("mdia");
+// The media header and handler: a video track in the track's own timescale.
+void write_mdhd_hdlr(BoxWriter &w, const VideoTrack &t) {
   w.begin("mdhd", 0);
   w.u32(0);
   w.u32(0);
@@ -114,7 +116,10 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.zeros(12);
   w.bytes("camcast video", 14);  // name, NUL-terminated
   w.end();
-  w.begin("minf");
+}
+
+// The video media header and the data reference (the media is in this file).
+void write_vmhd_dinf(BoxWriter &w) {
   w.begin("vmhd", 0, 1);
   w.zeros(8);  // graphicsmode, opcolor
   w.end();
@@ -125,6 +130,11 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.end();
   w.end();
   w.end();
+}
+
+// The sample description: avc1 with the stream's avcC; and empty sample tables, since the
+// samples come in fragments.
+void write_stbl(BoxWriter &w, const VideoTrack &t) {
   w.begin("stbl");
   w.begin("stsd", 0);
   w.u32(1);
@@ -156,11 +166,11 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.u32(0);
   w.u32(0);
   w.end();
-  w.end();  // stbl
-  w.end();  // minf
-  w.end();  // mdia
-  w.end();  // trak
+  w.end();
+}
 
+// Fragments follow, each sample describing itself (§8.8).
+void write_mvex(BoxWriter &w) {
   w.begin("mvex");
   w.begin("trex", 0);
   w.u32(kTrackId);
@@ -170,6 +180,27 @@ std::vector<uint8_t> init_segment(const VideoTrack &t) {
   w.u32(0);
   w.end();
   w.end();
+}
+
+}  // namespace
+
+std::vector<uint8_t> init_segment(const VideoTrack &t) {
+  std::vector<uint8_t> out;
+  BoxWriter w(out);
+  write_ftyp(w);
+  w.begin("moov");
+  write_mvhd(w);
+  w.begin("trak");
+  write_tkhd(w, t);
+  w.begin("mdia");
+  write_mdhd_hdlr(w, t);
+  w.begin("minf");
+  write_vmhd_dinf(w);
+  write_stbl(w, t);
+  w.end();  // minf
+  w.end();  // mdia
+  w.end();  // trak
+  write_mvex(w);
   w.end();  // moov
   return out;
 }

@@ -120,6 +120,16 @@ private:
     ShutDown,     // ended by us; waiting for libsoup or the owner to release it
   };
 
+  // A lingering close reads and drops what the client still sends for at most this long and
+  // this much, so that the client reads our answer rather than a reset (RFC 9112 §9.6).
+  static constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
+  static constexpr size_t kLingerBytes = 64 * 1024;
+  // "HTTP/1.1 STATUS REASON" with a short text body, closing the connection.
+  static std::string http_answer(
+      guint status, const std::string &body,
+      const std::vector<std::pair<std::string, std::string>> &headers = {},
+      const char *content_type = "text/plain; charset=utf-8");
+
   Connection(Connections *owner, uint64_t id, GSocket *socket, std::string peer);
   void on_fd_events(uint32_t events) override;
   void sniff();

@@ -271,7 +271,7 @@ void RelayPublisher::run() {
   }
 }
 
-std::string RelayPublisher::connect_and_stream() {
+GSocketConnection *RelayPublisher::connect(std::string *why) {
   const bool https = g_strcmp0(g_uri_get_scheme(uri_), "https") == 0;
   const char *host = g_uri_get_host(uri_);
   const int port = g_uri_get_port(uri_) > 0 ? g_uri_get_port(uri_) : https ? 443 : 80;
@@ -292,20 +292,20 @@ std::string RelayPublisher::connect_and_stream() {
       g_socket_client_connect_to_host(client, host, guint16(port), cancellable_, &error);
   g_object_unref(client);
   if (!conn) {
-    std::string why = std::string("cannot connect to ") + host + ":" + std::to_string(port) + ": " +
-                      error->message;
+    *why = std::string("cannot connect to ") + host + ":" + std::to_string(port) + ": " +
+           error->message;
     if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
-      why += ca_ ? " (not signed by tls-ca-file, or not for this host)"
-                 : " (a relay with its own certificate needs tls-ca-file)";
+      *why += ca_ ? " (not signed by tls-ca-file, or not for this host)"
+                  : " (a relay with its own certificate needs tls-ca-file)";
     g_error_free(error);
-    return why;
   }
-  // Each chunk goes at once: with Nagle's algorithm a frame waits for the relay to acknowledge
-  // the one before, which its delayed ACK holds back (10 ms more for one frame in twenty).
-  g_socket_set_option(g_socket_connection_get_socket(conn), IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
-  GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
-  GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+  return conn;
+}
 
+std::string RelayPublisher::request_head() const {
+  const bool https = g_strcmp0(g_uri_get_scheme(uri_), "https") == 0;
+  const char *host = g_uri_get_host(uri_);
+  const int port = g_uri_get_port(uri_) > 0 ? g_uri_get_port(uri_) : https ? 443 : 80;
   std::string path = *g_uri_get_path(uri_) ? g_uri_get_path(uri_) : "/";
   if (g_uri_get_query(uri_))
     path += std::string("?") + g_uri_get_query(uri_);
@@ -320,11 +320,56 @@ std::string RelayPublisher::connect_and_stream() {
   if (!settings_.secret.empty())
     head += "Authorization: Bearer " + settings_.secret + "\r\n";
   head += "\r\n";
+  return head;
+}
+
+std::string RelayPublisher::stream(GInputStream *in, GOutputStream *out) {
   std::string why;
+  std::vector<GstBuffer *> batch;
+  while (why.empty()) {
+    bool ending;
+    {
+      std::unique_lock<std::mutex> lk(lock_);
+      wake_.wait_for(lk, std::chrono::milliseconds(200),
+                     [this] { return stopping_ || !queue_.empty(); });
+      batch.swap(queue_);
+      gate_.taken_all();
+      ending = stopping_;
+    }
+    // The relay says something only to refuse the stream, or to end it.
+    why = read_answer(in);
+    std::string data = batch.empty() || !why.empty() ? "" : chunk(batch);
+    unref_all(&batch);
+    if (ending && why.empty()) {
+      data += "0\r\n\r\n";  // the last chunk: a clean end of the upload
+      why = "stopped";
+    }
+    if (!data.empty()) {
+      std::string failed;
+      if (!write_all(out, data, cancellable_, &failed))
+        why = failed;
+      std::lock_guard<std::mutex> lk(lock_);
+      stats_.bytes_sent += data.size();
+    }
+  }
+  return why;
+}
+
+std::string RelayPublisher::connect_and_stream() {
+  std::string why;
+  GSocketConnection *conn = connect(&why);
+  if (!conn)
+    return why;
+  // Each chunk goes at once: with Nagle's algorithm a frame waits for the relay to acknowledge
+  // the one before, which its delayed ACK holds back (10 ms more for one frame in twenty).
+  g_socket_set_option(g_socket_connection_get_socket(conn), IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+  GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+  GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+  std::string head = request_head();
   if (write_all(out, head, cancellable_, &why))
     why = await_continue(in, kContinueWaitMs);
-  std::vector<GstBuffer *> batch;
   if (why.empty()) {
+    std::vector<GstBuffer *> batch;
     {
       std::lock_guard<std::mutex> lk(lock_);
       for (GstBuffer *b : header_)
@@ -344,32 +389,7 @@ std::string RelayPublisher::connect_and_stream() {
     }
     GST_INFO("%s: connected", where().c_str());
     event_(true, "");
-    while (why.empty()) {
-      bool ending;
-      {
-        std::unique_lock<std::mutex> lk(lock_);
-        wake_.wait_for(lk, std::chrono::milliseconds(200),
-                       [this] { return stopping_ || !queue_.empty(); });
-        batch.swap(queue_);
-        gate_.taken_all();
-        ending = stopping_;
-      }
-      // The relay says something only to refuse the stream, or to end it.
-      why = read_answer(in);
-      std::string data = batch.empty() || !why.empty() ? "" : chunk(batch);
-      unref_all(&batch);
-      if (ending && why.empty()) {
-        data += "0\r\n\r\n";  // the last chunk: a clean end of the upload
-        why = "stopped";
-      }
-      if (!data.empty()) {
-        std::string failed;
-        if (!write_all(out, data, cancellable_, &failed))
-          why = failed;
-        std::lock_guard<std::mutex> lk(lock_);
-        stats_.bytes_sent += data.size();
-      }
-    }
+    why = stream(in, out);
   }
   g_io_stream_close(G_IO_STREAM(conn), nullptr, nullptr);
   g_object_unref(conn);

@@ -71,6 +71,13 @@ private:
   void run();
   // One connection, from connecting to losing it; returns why it ended.
   std::string connect_and_stream();
+  // Connects (TLS for https://); null with why not.
+  GSocketConnection *connect(std::string *why);
+  // The POST's head: chunked, 100-continue, the secret as a bearer token.
+  std::string request_head() const;
+  // Writes the queue as it fills until the relay answers, a write fails, or stop(); returns why
+  // it ended.
+  std::string stream(GInputStream *in, GOutputStream *out);
   bool wait_backoff(int ms);
   // The relay as logs may show it: no path, no secret.
   std::string where() const;

@@ -2,6 +2,8 @@
 # Fan-out benchmark: camcast's wssink against the JSMpeg relay model (Node `ws` broadcast), same
 # stream (2 Mbit/s, 30 frames/s, 2 s GOP), same load client, same machine, one after the other.
 #   tests/bench/fanout/run.sh [SECONDS] [CLIENT_COUNTS...]
+# With OLD_PLUGIN_DIR set (an older commit's build/plugins/camcast), each count also runs
+# "camcast-old": the same server program with that plugin, to compare commits in one run.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 seconds="${1:-20}"
@@ -19,7 +21,11 @@ bitrate=2000000 fps=30 gop=60 port=18080
 run() {  # name clients slow
   local name=$1 clients=$2 slow=$3 pid
   if [ "$name" = camcast ]; then
-    "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
+    GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-ours.bin \
+      "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
+  elif [ "$name" = camcast-old ]; then
+    GST_PLUGIN_PATH="$OLD_PLUGIN_DIR" GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-old.bin \
+      "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
   else
     node "$here/relay.js" $port $bitrate $fps >/dev/null & pid=$!
   fi
@@ -35,6 +41,7 @@ run() {  # name clients slow
 
 for n in "${counts[@]}"; do
   run camcast "$n" 0
+  [ -z "${OLD_PLUGIN_DIR:-}" ] || run camcast-old "$n" 0
   run node-ws-relay "$n" 0
 done
 run camcast 100 10

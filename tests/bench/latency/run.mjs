@@ -9,7 +9,10 @@
 // the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp).
 //
 //   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
+//                                    [--compare PLUGIN_DIR]
 // --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
+// --compare: after each of ours, the same with the camcast plugin (and so its player pages) in
+// PLUGIN_DIR, e.g. an older commit's build/plugins/camcast: "old-mse" against "mse".
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -27,6 +30,7 @@ const only = option('only', soak ? 'mse' : codec === 'mpeg1'
 // The jsmpegsink paths bench-latency-server serves in mpeg1 mode.
 const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpeg-ts',
                       'ffmpeg-jsmp': '/ffmpeg-jsmp' };
+const compare = option('compare', '');
 const port = 18090;
 const require = createRequire(import.meta.url);
 const jmuxerJs = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js', {
@@ -114,25 +118,47 @@ async function measure(browser, name, pageServerPort) {
            minuteP50: minutes.map((m) => stats(m.latencies).p50) };
 }
 
-const server = spawn(new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname,
-  [String(port), '640', '480', '30', '1000', '60', codec], { stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, GST_PLUGIN_PATH: new URL('../../../build/plugins/camcast', import.meta.url).pathname } });
-await new Promise((resolve, reject) => {
-  server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
-  server.on('exit', (code) => reject(new Error(`bench-latency-server exited with ${code}`)));
-});
+// bench-latency-server with the camcast plugin of `pluginDir` (a registry of its own for each).
+async function startServer(pluginDir, tag) {
+  const server = spawn(new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname,
+    [String(port), '640', '480', '30', '1000', '60', codec], { stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, GST_PLUGIN_PATH: pluginDir,
+           GST_REGISTRY_1_0: `/tmp/camcast-bench-latency-${tag}.bin` } });
+  await new Promise((resolve, reject) => {
+    server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
+    server.on('exit', (code) => reject(new Error(`bench-latency-server exited with ${code}`)));
+  });
+  return server;
+}
+async function stopServer(server) {
+  const gone = new Promise((resolve) => server.on('exit', resolve));
+  server.kill('SIGINT');
+  await gone;
+}
+const ourPlugin = new URL('../../../build/plugins/camcast', import.meta.url).pathname;
+let server = await startServer(ourPlugin, 'ours');
 const pageServer = http.createServer((req, res) => { res.setHeader('Content-Type', 'text/html');
                                                      res.end(jmuxerPage()); });
 await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
 const browser = await launchBrowser();
 const results = [];
 try {
+  const report = (r) => console.log(`${r.name.padEnd(10)} p50 ${r.p50} ms  p95 ${r.p95}  ` +
+    `p99 ${r.p99}  max ${r.max}  fps ${r.fps.toFixed(1)}  stalls ${r.stalls}  ` +
+    `join ${Math.round(r.join)} ms  unreadable ${r.bad}  per-minute p50 ${r.minuteP50.join(' ')}`);
   for (const name of only) {
     const r = await measure(browser, name, pageServer.address().port);
     results.push(r);
-    console.log(`${name.padEnd(10)} p50 ${r.p50} ms  p95 ${r.p95}  p99 ${r.p99}  max ${r.max}  ` +
-      `fps ${r.fps.toFixed(1)}  stalls ${r.stalls}  join ${Math.round(r.join)} ms  ` +
-      `unreadable ${r.bad}  per-minute p50 ${r.minuteP50.join(' ')}`);
+    report(r);
+    if (compare && name !== 'jmuxer' && !name.startsWith('ffmpeg')) {
+      await stopServer(server);
+      server = await startServer(compare, 'compare');
+      const old = { ...(await measure(browser, name, pageServer.address().port)), name: `old-${name}` };
+      results.push(old);
+      report(old);
+      await stopServer(server);
+      server = await startServer(ourPlugin, 'ours');
+    }
   }
 } finally {
   await browser.close();
@@ -144,5 +170,8 @@ const peers = { webcodecs: 'jmuxer', mse: 'jmuxer', jsmpeg: 'ffmpeg-jsmpeg', jsm
 for (const r of results) {
   const peer = results.find((p) => p.name === peers[r.name]);
   if (peer) console.log(`${r.name}: p50 ${(peer.p50 / r.p50).toFixed(2)}x lower than ${peer.name}`);
+  const old = results.find((p) => p.name === `old-${r.name}`);
+  if (old) console.log(`${r.name}: p50 / old p50 = ${(r.p50 / old.p50).toFixed(2)}, ` +
+                       `p99 / old p99 = ${(r.p99 / old.p99).toFixed(2)}`);
 }
 process.exit(0);

@@ -1,0 +1,261 @@
+#include "commands.h"
+
+#include "access/auth.h"
+#include "access/users.h"
+#include "pipeline_file.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace camcast::launcher {
+
+namespace {
+
+// A password from the terminal (asked twice, not echoed) or one line of standard input.
+bool read_password(std::string *password, std::string *error) {
+  auto line = [](bool echo_off) {
+    termios old{}, quiet{};
+    const bool tty = isatty(STDIN_FILENO);
+    if (tty && echo_off) {
+      tcgetattr(STDIN_FILENO, &old);
+      quiet = old;
+      quiet.c_lflag &= ~tcflag_t(ECHO);
+      tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string s;
+    int c;
+    while ((c = getchar()) != EOF && c != '\n')
+      s += char(c);
+    if (tty && echo_off) {
+      tcsetattr(STDIN_FILENO, TCSANOW, &old);
+      g_printerr("\n");
+    }
+    return s;
+  };
+  if (isatty(STDIN_FILENO)) {
+    g_printerr("Password: ");
+    *password = line(true);
+    g_printerr("Again: ");
+    if (line(true) != *password) {
+      *error = "the passwords differ";
+      return false;
+    }
+  } else {
+    *password = line(false);
+  }
+  return true;
+}
+
+std::vector<std::string> search_dirs() {
+  std::vector<std::string> dirs;
+  dirs.push_back(std::string(g_get_user_config_dir()) + "/camcast/pipelines");
+  dirs.push_back("/etc/camcast/pipelines");
+  dirs.push_back(CAMCAST_PIPELINES_DIR);
+  if (running_from_build_tree())
+    dirs.push_back(CAMCAST_SOURCE_PIPELINES_DIR);
+  return dirs;
+}
+
+// A file path as given, or NAME found in the search directories.
+bool find_pipeline(const std::string &arg, std::string *path, std::string *error) {
+  if (arg.find('/') != std::string::npos || g_str_has_suffix(arg.c_str(), ".pipeline")) {
+    *path = arg;
+    return true;
+  }
+  for (const std::string &dir : search_dirs()) {
+    std::string candidate = dir + "/" + arg + ".pipeline";
+    if (g_file_test(candidate.c_str(), G_FILE_TEST_IS_REGULAR)) {
+      *path = candidate;
+      return true;
+    }
+  }
+  *error = "no pipeline named \"" + arg + "\" (see \"camcast list\")";
+  return false;
+}
+
+}  // namespace
+
+std::string state_dir() {
+  const char *state = g_getenv("STATE_DIRECTORY");
+  return state && *state ? std::string(state) : std::string(g_get_user_config_dir()) + "/camcast";
+}
+
+bool running_from_build_tree() {
+  static const bool yes = [] {
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", nullptr);
+    return exe && g_str_has_prefix(exe, CAMCAST_BUILD_ROOT "/");
+  }();
+  return yes;
+}
+
+Probed run_probes(const Options &o, std::string *error) {
+  Inventory inv;
+  if (o.inventory.empty())
+    inv = inventory_from_system();
+  else if (!inventory_from_file(o.inventory, &inv, error))
+    return {};
+  return probe(inv);
+}
+
+bool resolve(const std::string &arg, const Options &o, const Probed &probed, RunSpec *spec,
+             std::string *error) {
+  std::string path;
+  PipelineFile file;
+  if (!find_pipeline(arg, &path, error) || !load_pipeline_file(path, &file, error))
+    return false;
+  spec->name = file.name;
+  spec->supervise = file.supervise;
+  std::map<std::string, std::string> used;
+  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, &used))
+    return false;
+  // Variables named *-dir are directories the pipeline writes to: made before it starts.
+  for (const auto &[name, value] : used)
+    if (g_str_has_suffix(name.c_str(), "-dir"))
+      spec->directories.push_back(value);
+  return true;
+}
+
+int cmd_passwd(const Options &o) {
+  if (o.args.size() != 1)
+    return usage_error("passwd takes one user name");
+  const std::string path = o.users_file.empty() ? state_dir() + "/users" : o.users_file;
+  std::string password, error;
+  if (!read_password(&password, &error) ||
+      !camcast::users::set_user(path, o.args.front(), password, &error)) {
+    g_printerr("camcast: %s\n", error.c_str());
+    return 2;
+  }
+  g_print("camcast: %s can log in now (%s)\n", o.args.front().c_str(), path.c_str());
+  return 0;
+}
+
+std::string access_token(std::string *error) {
+  const std::string dir = state_dir();
+  const std::string path = dir + "/access-token";
+  gchar *contents = nullptr;
+  if (g_file_get_contents(path.c_str(), &contents, nullptr, nullptr)) {
+    std::string token = g_strstrip(contents);
+    g_free(contents);
+    GStatBuf st;
+    if (g_stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
+      g_printerr("camcast: warning: %s can be read by others; chmod 600 it\n", path.c_str());
+    if (!token.empty())
+      return token;
+  }
+  const std::string token = camcast::auth::random_token();
+  GError *err = nullptr;
+  if (g_mkdir_with_parents(dir.c_str(), 0700) != 0 ||
+      !g_file_set_contents_full(path.c_str(), (token + "\n").c_str(), -1,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &err)) {
+    *error = "cannot keep the access token in " + path + ": " +
+             (err ? err->message : g_strerror(errno)) + " (or run with --no-auth)";
+    g_clear_error(&err);
+    return "";
+  }
+  g_printerr("camcast: made an access token for this camera, kept in %s\n", path.c_str());
+  return token;
+}
+
+int free_port() {
+  GSocket *s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+  GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *addr = g_inet_socket_address_new(any, 0);
+  int port = 0;
+  if (s && g_socket_bind(s, addr, FALSE, nullptr)) {
+    GSocketAddress *bound = g_socket_get_local_address(s, nullptr);
+    port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+    g_object_unref(bound);
+  }
+  g_object_unref(addr);
+  g_object_unref(any);
+  if (s)
+    g_object_unref(s);
+  return port;
+}
+
+int cmd_list() {
+  std::set<std::string> seen;
+  for (const std::string &dir : search_dirs()) {
+    GDir *d = g_dir_open(dir.c_str(), 0, nullptr);
+    if (!d)
+      continue;
+    std::vector<std::string> names;
+    while (const char *f = g_dir_read_name(d))
+      if (g_str_has_suffix(f, ".pipeline"))
+        names.emplace_back(f, strlen(f) - 9);
+    g_dir_close(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string &name : names) {
+      PipelineFile file;
+      std::string error;
+      const std::string path = dir + "/" + name + ".pipeline";
+      const bool ok = load_pipeline_file(path, &file, &error);
+      g_print("%-12s %s%s\n", name.c_str(), ok ? file.description.c_str() : error.c_str(),
+              seen.insert(name).second ? "" : "  (hidden by the one above)");
+      g_print("%-12s %s\n", "", path.c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_check(const Options &o) {
+  if (o.args.empty())
+    return usage_error("check needs one or more pipeline files");
+  int status = 0;
+  for (const std::string &arg : o.args) {
+    std::string path, error;
+    PipelineFile file;
+    if (!find_pipeline(arg, &path, &error) || !load_pipeline_file(path, &file, &error)) {
+      g_printerr("%s\n", error.c_str());
+      status = 2;
+      continue;
+    }
+    // Variables must resolve against some machine: use one with every probe answered.
+    Inventory full;
+    full.elements = {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc"};
+    std::string launch;
+    if (!resolve_launch(file, o.overrides, probe(full).values, &launch, &error)) {
+      g_printerr("%s\n", error.c_str());
+      status = 2;
+      continue;
+    }
+    GError *err = nullptr;
+    GstElement *p = gst_parse_launch(launch.c_str(), &err);
+    if (err) {
+      g_printerr("%s:%d: the launch line does not build: %s\n", path.c_str(), file.launch.line,
+                 err->message);
+      g_error_free(err);
+      status = 2;
+    } else {
+      g_print("%s: ok\n", path.c_str());
+    }
+    if (p)
+      gst_object_unref(p);
+  }
+  return status;
+}
+
+int cmd_probe(const Options &o) {
+  std::string error;
+  Probed p = run_probes(o, &error);
+  if (!error.empty())
+    return usage_error(error);
+  for (const std::string &line : p.report)
+    g_print("%s\n", line.c_str());
+  for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc"})
+    if (p.values.count(key))
+      g_print("${%s} = %s\n", key, p.values[key].c_str());
+  return 0;
+}
+
+}  // namespace camcast::launcher

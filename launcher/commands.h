@@ -1,0 +1,36 @@
+// The launcher's commands besides `run`, and what they share with it: where pipelines are
+// found, the probes, the access token.
+#pragma once
+
+#include "options.h"
+#include "probe.h"
+#include "supervisor.h"
+
+#include <string>
+#include <vector>
+
+namespace camcast::launcher {
+
+// Where camcast keeps what it makes: $STATE_DIRECTORY under systemd, else ~/.config/camcast.
+std::string state_dir();
+// True for the binary in the build tree (not an installed copy): it then uses the presets of
+// the source tree and the plugin built beside it.
+bool running_from_build_tree();
+// What the probes find on this machine, or in the recorded description of --inventory.
+Probed run_probes(const Options &o, std::string *error);
+// A pipeline name or file, loaded and filled in for this machine.
+bool resolve(const std::string &arg, const Options &o, const Probed &probed, RunSpec *spec,
+             std::string *error);
+// The access token: made up at first start and kept (0600) in state_dir(), so the links stay
+// valid across restarts. Empty with `error` on failure.
+std::string access_token(std::string *error);
+// A TCP port nothing listens on now (the kernel's choice for port 0).
+int free_port();
+
+// The commands; each returns the exit status.
+int cmd_passwd(const Options &o);
+int cmd_list();
+int cmd_check(const Options &o);
+int cmd_probe(const Options &o);
+
+}  // namespace camcast::launcher

@@ -1,0 +1,357 @@
+#include "supervised_pipeline.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace camcast::launcher {
+
+namespace {
+
+// Calls fn for every element in `bin`, however deep.
+template <typename F>
+void for_each_element(GstBin *bin, F fn) {
+  GstIterator *it = gst_bin_iterate_recurse(bin);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    fn(GST_ELEMENT(g_value_get_object(&item)));
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+}
+
+bool is_camcast_element(GstElement *e) {
+  GstElementFactory *f = gst_element_get_factory(e);
+  GstPlugin *plugin = f ? gst_plugin_feature_get_plugin(GST_PLUGIN_FEATURE(f)) : nullptr;
+  const bool ours = plugin && g_str_equal(gst_plugin_get_name(plugin), "camcast");
+  if (plugin)
+    gst_object_unref(plugin);
+  return ours;
+}
+
+bool is_camcast_sink(GstElement *e) {
+  GstElementFactory *f = gst_element_get_factory(e);
+  return f && g_object_class_find_property(G_OBJECT_GET_CLASS(e), "linger") &&
+         g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port");
+}
+
+// Where a viewer arrived or left, posted from a server thread to the main loop.
+struct ViewerNotice {
+  Supervisor *owner;
+  uint64_t pipeline_id;
+};
+
+void post_viewer_notice(const ViewerNotice *notice) {
+  g_main_context_invoke_full(
+      nullptr, G_PRIORITY_DEFAULT,
+      [](gpointer data) {
+        auto *v = static_cast<ViewerNotice *>(data);
+        v->owner->viewers_changed(v->pipeline_id);
+        return G_SOURCE_REMOVE;
+      },
+      new ViewerNotice(*notice), [](gpointer data) { delete static_cast<ViewerNotice *>(data); });
+}
+
+void on_client_added(GstElement *, guint64, gpointer notice) {
+  post_viewer_notice(static_cast<const ViewerNotice *>(notice));
+}
+
+void on_client_removed(GstElement *, guint64, gint, gpointer notice) {
+  post_viewer_notice(static_cast<const ViewerNotice *>(notice));
+}
+
+}  // namespace
+
+Supervisor::Pipeline::Pipeline(RunSpec s, Supervisor *o, uint64_t pid)
+    : spec(std::move(s)), owner(o), id(pid) {
+  backoff_ms = spec.supervise.backoff_initial_ms;
+}
+
+Supervisor::Pipeline::~Pipeline() {
+  if (restart_timer)
+    g_source_remove(restart_timer);
+  teardown(false);
+}
+
+guint Supervisor::Pipeline::viewers() {
+  guint total = 0;
+  if (pipeline)
+    for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+      guint n = 0;
+      if (is_camcast_sink(e))
+        g_object_get(e, "num-clients", &n, nullptr);
+      total += n;
+    });
+  return total;
+}
+
+void Supervisor::Pipeline::viewers_changed() {
+  if (!pipeline || !spec.supervise.on_demand)
+    return;
+  if (viewers() > 0) {
+    if (idle_timer)
+      g_source_remove(idle_timer);
+    idle_timer = 0;
+    if (idle) {
+      log(spec.name, "a viewer arrived: starting the camera");
+      idle = false;
+      gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    }
+  } else if (!idle && !idle_timer) {
+    idle_timer = g_timeout_add_seconds(
+        guint(spec.supervise.on_demand_linger_s),
+        [](gpointer self) {
+          auto *p = static_cast<Pipeline *>(self);
+          p->idle_timer = 0;
+          if (p->viewers() == 0)
+            p->go_idle();
+          return G_SOURCE_REMOVE;
+        },
+        this);
+  }
+}
+
+void Supervisor::Pipeline::go_idle() {
+  log(spec.name, "no viewers for %d s: camera off until the next one",
+      spec.supervise.on_demand_linger_s);
+  idle = true;
+  playing = false;
+  gst_element_set_state(pipeline, GST_STATE_READY);
+}
+
+void Supervisor::Pipeline::start() {
+  restart_timer = 0;
+  for (const std::string &dir : spec.directories)
+    if (g_mkdir_with_parents(dir.c_str(), 0755) != 0) {
+      g_autofree char *why =
+          g_strdup_printf("cannot create the directory %s: %s", dir.c_str(), g_strerror(errno));
+      schedule_restart(why, true);
+      return;
+    }
+  GError *error = nullptr;
+  GstElement *p = gst_parse_launch(spec.launch.c_str(), &error);
+  if (!p || error) {
+    log(spec.name, "cannot build the pipeline: %s", error ? error->message : "unknown error");
+    g_clear_error(&error);
+    if (p)
+      gst_object_unref(p);
+    schedule_restart("it could not be built", true);
+    return;
+  }
+  pipeline = p;
+  for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+    // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
+    if (is_camcast_element(e) &&
+        g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate")) {
+      g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
+                   spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port, nullptr);
+      for (const auto &[name, value] : spec.server.properties)
+        if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), name.c_str()))
+          gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
+    }
+    if (is_camcast_sink(e)) {
+      const ServerSettings &server = spec.server;
+      g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
+                   server.access_token.c_str(), "users-file", server.users_file.c_str(), nullptr);
+      // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
+      auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
+      g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
+                            new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+      g_signal_connect_data(e, "client-removed", G_CALLBACK(on_client_removed),
+                            new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+    }
+    if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)) {
+      GstPad *pad = gst_element_get_static_pad(e, "sink");
+      if (pad) {
+        gst_pad_add_probe(
+            pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad *, GstPadProbeInfo *, gpointer self) {
+              static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
+              return GST_PAD_PROBE_OK;
+            },
+            this, nullptr);
+        gst_object_unref(pad);
+      }
+    }
+  });
+  GstBus *bus = gst_element_get_bus(pipeline);
+  bus_watch = gst_bus_add_watch(bus, &Pipeline::on_message, this);
+  gst_object_unref(bus);
+  playing = false;
+  last_buffer = g_get_monotonic_time();
+  // On demand with nobody watching (viewers kept across a restart count): READY, where the
+  // sinks serve pages and take viewers while the camera is off.
+  idle = spec.supervise.on_demand && viewers() == 0;
+  if (gst_element_set_state(pipeline, idle ? GST_STATE_READY : GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE)
+    log(spec.name, "could not start (the error follows)");
+  if (idle) {
+    if (!announced)
+      announce();
+    log(spec.name, "on demand: the camera starts with the first viewer");
+    owner->pipeline_playing();
+  }
+}
+
+void Supervisor::Pipeline::teardown(bool keep_viewers) {
+  if (!pipeline)
+    return;
+  if (!keep_viewers)
+    for_each_element(GST_BIN(pipeline), [](GstElement *e) {
+      if (is_camcast_sink(e))
+        g_object_set(e, "linger", 0u, nullptr);
+    });
+  if (bus_watch)
+    g_source_remove(bus_watch);
+  bus_watch = 0;
+  if (idle_timer)
+    g_source_remove(idle_timer);
+  idle_timer = 0;
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  pipeline = nullptr;
+  playing = false;
+}
+
+void Supervisor::Pipeline::schedule_restart(const char *why, bool failure) {
+  const Restart policy = spec.supervise.restart;
+  if (policy == Restart::Never || (policy == Restart::OnFailure && !failure)) {
+    log(spec.name, "%s; not restarting (restart=%s)", why,
+        policy == Restart::Never ? "never" : "on-failure");
+    teardown(false);
+    stopped = true;
+    if (failure)
+      owner->failed_ = true;
+    owner->check_all_stopped();
+    return;
+  }
+  teardown(true);
+  log(spec.name, "%s; restarting in %d ms", why, backoff_ms);
+  restart_timer = g_timeout_add(
+      guint(backoff_ms),
+      [](gpointer self) {
+        static_cast<Pipeline *>(self)->start();
+        return G_SOURCE_REMOVE;
+      },
+      this);
+  backoff_ms = std::min(std::max(backoff_ms * 2, 1), spec.supervise.backoff_max_ms);
+}
+
+void Supervisor::Pipeline::announce() {
+  announced = true;
+  std::vector<std::string> lines;
+  std::string index, plain;
+  const ServerSettings &server = spec.server;
+  for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+    if (!is_camcast_sink(e))
+      return;
+    int port = -1, http_port = -1;
+    gchar *path = nullptr, *address = nullptr;
+    g_object_get(e, "current-port", &port, "current-http-port", &http_port, "path", &path,
+                 "address", &address, nullptr);
+    const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
+    const char *host = any ? "127.0.0.1" : address;
+    g_autofree char *base =
+        g_strdup_printf("%s://%s:%d", server.tls.enabled() ? "https" : "http", host, port);
+    const std::string token = server.access_token.empty() ? "" : "?token=" + server.access_token;
+    lines.push_back(std::string(base) + path + token + "  (" +
+                    GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
+    index = std::string(base) + "/" + token +
+            (any ? "  (from other machines, use this machine's address)" : "");
+    if (http_port >= 0) {
+      g_autofree char *url = g_strdup_printf("http://%s:%d/", host, http_port);
+      plain = url + token;
+    }
+    g_free(path);
+    g_free(address);
+  });
+  std::sort(lines.begin(), lines.end());
+  if (lines.empty())
+    log(spec.name, "running");
+  for (const std::string &line : lines)
+    g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
+  if (!index.empty())
+    g_print("camcast: %s: every stream: %s\n", spec.name.c_str(), index.c_str());
+  if (!plain.empty())
+    g_print("camcast: %s: also over plain HTTP: %s\n", spec.name.c_str(), plain.c_str());
+  if (!server.users_file.empty() && !lines.empty())
+    g_print("camcast: %s: log in as a user of %s\n", spec.name.c_str(), server.users_file.c_str());
+}
+
+void Supervisor::Pipeline::check(gint64 now) {
+  if (!pipeline || !playing)
+    return;
+  const gint64 stall = gint64(spec.supervise.stall_timeout_s) * G_USEC_PER_SEC;
+  if (stall > 0 && now - last_buffer.load() > stall) {
+    g_autofree char *why = g_strdup_printf("no buffer reached the sinks for %d s (stalled)",
+                                           spec.supervise.stall_timeout_s);
+    schedule_restart(why, true);
+    return;
+  }
+  // Ten healthy seconds: the next failure starts the back-off from the beginning again.
+  if (now - playing_since > 10 * G_USEC_PER_SEC)
+    backoff_ms = spec.supervise.backoff_initial_ms;
+}
+
+gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer self) {
+  auto *p = static_cast<Pipeline *>(self);
+  switch (GST_MESSAGE_TYPE(msg)) {
+  case GST_MESSAGE_ERROR: {
+    GError *error = nullptr;
+    gchar *debug = nullptr;
+    gst_message_parse_error(msg, &error, &debug);
+    // A relay fed a codec its pipeline does not take fails with not-negotiated, which says
+    // nothing to the person who pointed that camera at it.
+    GstElementFactory *factory =
+        GST_IS_ELEMENT(msg->src) ? gst_element_get_factory(GST_ELEMENT(msg->src)) : nullptr;
+    const bool wrong_codec = factory && debug && strstr(debug, "not-negotiated") &&
+                             g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0;
+    g_autofree char *why = g_strdup_printf(
+        "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message, debug ? " -- " : "",
+        debug ? debug : "",
+        wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
+                      "takes H.264, jsmpeg-relay MPEG-1)"
+                    : "");
+    g_error_free(error);
+    g_free(debug);
+    p->bus_watch = 0;
+    p->schedule_restart(why, true);
+    return G_SOURCE_REMOVE;
+  }
+  case GST_MESSAGE_EOS:
+    p->bus_watch = 0;
+    p->schedule_restart("the stream ended (EOS)", false);
+    return G_SOURCE_REMOVE;
+  case GST_MESSAGE_STATE_CHANGED:
+    if (GST_MESSAGE_SRC(msg) == GST_OBJECT(p->pipeline)) {
+      GstState state;
+      gst_message_parse_state_changed(msg, nullptr, &state, nullptr);
+      if (state == GST_STATE_PLAYING && !p->playing) {
+        p->playing = true;
+        p->playing_since = g_get_monotonic_time();
+        p->last_buffer = p->playing_since;
+        if (!p->announced)
+          p->announce();
+        p->owner->pipeline_playing();
+      }
+    }
+    return G_SOURCE_CONTINUE;
+  case GST_MESSAGE_ELEMENT: {
+    // The relay's ends say who is connected and why not: worth a line in the log.
+    const GstStructure *s = gst_message_get_structure(msg);
+    gboolean up = FALSE;
+    const char *reason = gst_structure_get_string(s, "reason");
+    if (gst_structure_has_name(s, "relaysink") && gst_structure_get_boolean(s, "connected", &up))
+      log(p->spec.name, up ? "connected to the relay" : "not connected to the relay: %s",
+          reason ? reason : "");
+    else if (gst_structure_has_name(s, "relaysrc-publisher") &&
+             gst_structure_get_boolean(s, "live", &up))
+      log(p->spec.name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
+          gst_structure_get_string(s, "peer"), reason ? reason : "");
+    return G_SOURCE_CONTINUE;
+  }
+  default: return G_SOURCE_CONTINUE;
+  }
+}
+
+}  // namespace camcast::launcher

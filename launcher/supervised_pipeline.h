@@ -1,0 +1,57 @@
+// One pipeline under the supervisor (supervisor.h): built, started, watched, restarted; on
+// demand, held in READY while nobody watches. Private to the supervisor.
+#pragma once
+
+#include "supervisor.h"
+
+#include <atomic>
+
+namespace camcast::launcher {
+
+// "camcast: NAME: what happened" on standard error.
+void log(const std::string &name, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+struct Supervisor::Pipeline {
+  RunSpec spec;
+  Supervisor *owner;
+  const uint64_t id;
+  GstElement *pipeline = nullptr;
+  guint idle_timer = 0;  // on-demand: going back to READY when it fires
+  bool idle = false;     // on-demand: held in READY, nobody watching
+  guint bus_watch = 0;
+  guint restart_timer = 0;
+  int backoff_ms = 0;
+  bool playing = false;
+  bool announced = false;
+  bool stopped = false;                // for good (restart policy said so)
+  gint64 playing_since = 0;            // monotonic µs
+  std::atomic<gint64> last_buffer{0};  // monotonic µs, from the sinks' streaming threads
+
+  Pipeline(RunSpec s, Supervisor *o, uint64_t pid);
+  ~Pipeline();
+
+  // Viewers connected to this pipeline's camcast sinks now.
+  guint viewers();
+
+  // On-demand: the camera runs while anyone watches, and on-demand-linger seconds after.
+  void viewers_changed();
+
+  void go_idle();
+
+  void start();
+
+  // Stops the pipeline; with `keep_viewers`, camcast sinks keep their viewers for `linger`.
+  void teardown(bool keep_viewers);
+
+  void schedule_restart(const char *why, bool failure);
+
+  // Prints where to watch: every camcast sink's page, then the list of all streams.
+  void announce();
+
+  // Called every tick: stall detection and back-off reset.
+  void check(gint64 now);
+
+  static gboolean on_message(GstBus *, GstMessage *msg, gpointer self);
+};
+
+}  // namespace camcast::launcher

@@ -1,0 +1,273 @@
+// The launcher over time and in its other modes: SIGHUP reloads, on-demand cameras, the publish
+// presets to a relay, the access token kept across starts, HTTPS.
+#include "camcast_process.h"
+
+using namespace launcher_test;
+
+namespace {
+
+// SIGHUP re-reads the files and restarts only the pipeline whose file changed.
+void test_sighup_restarts_only_what_changed() {
+  const camcast::test::TempDir dir("camcast-reload");
+  const std::string a_file = dir.file("a.pipeline"), b_file = dir.file("b.pipeline");
+  const char *a = a_file.c_str(), *b = b_file.c_str();
+  const char *text = "[pipeline]\nlaunch = videotestsrc is-live=true ! fakesink\n";
+  g_assert_true(g_file_set_contents(a, text, -1, nullptr));
+  g_assert_true(g_file_set_contents(b, text, -1, nullptr));
+  Camcast camcast({"run", a, b});
+  // Signals before camcast has set itself up would end it: wait until both run.
+  g_assert_true(camcast.wait_output("camcast: a: running", 10000));
+  g_assert_true(camcast.wait_output("camcast: b: running", 10000));
+  g_assert_true(g_file_set_contents(
+      b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1, nullptr));
+  camcast.signal(SIGHUP);
+  g_assert_true(camcast.wait_output("camcast: b: changed; restarting it"));
+  // Pipelines are looked at in order, a before b: a was already kept when b's line came.
+  g_assert_null(strstr(camcast.output().c_str(), "camcast: a: changed"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
+// True when `cond` holds throughout `ms` (checked every 20 ms): something that must not happen
+// within a window the behaviour itself sets.
+template <typename F>
+bool stays_for(F cond, int ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!cond())
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+int frames_in(int port) {
+  std::string json;
+  if (camcast::test::http_get(port, "/api/streams", &json) != 200)
+    return -1;
+  const size_t at = json.find("\"frames_in\":");
+  return at == std::string::npos ? -1 : atoi(json.c_str() + at + 12);
+}
+
+// On demand: no frames while nobody watches; the first viewer starts the camera and gets a
+// keyframe; a second after the last viewer leaves, the camera is off again.
+void test_on_demand() {
+  const int port = free_port();
+  Camcast camcast(
+      {"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port), "--no-auth"});
+  g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
+  // Half a second of a 30 frames/s camera would be 15 frames: none come while nobody watches.
+  g_assert_true(stays_for([&] { return frames_in(port) == 0; }, 500));
+  {
+    const auto joined = std::chrono::steady_clock::now();
+    WsTestClient viewer;
+    g_assert_true(viewer.connect(port, "/video"));
+    expect_stream_start(viewer, 5000 * kSlowdown);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - joined).count();
+    g_test_message("on demand: first keyframe %.3f s after the viewer connected", seconds);
+    g_assert_cmpfloat(seconds, <, 5.0);
+    g_assert_true(camcast.wait_output("a viewer arrived: starting the camera"));
+  }
+  g_assert_true(camcast.wait_output("no viewers for 1 s: camera off", 5000));
+  const int stopped_at = frames_in(port);
+  g_assert_true(stays_for([&] { return frames_in(port) == stopped_at; }, 500));
+  g_assert_cmpint(stopped_at, >, 0);
+  // The next viewer starts the camera again and sees what it captures from now on, not the
+  // last frames from before it was switched off (their capture times are in the prft box).
+  const gint64 joined_us = g_get_real_time();
+  WsTestClient again;
+  g_assert_true(again.connect(port, "/video"));
+  // (The description and init segment may come twice: on joining, and when the restarted
+  // encoder sets its caps.)
+  Frame first;
+  do
+    first = again.read_frame();
+  while (first.opcode != 0 && !memmem(first.payload.data(), first.payload.size(), "moof", 4));
+  const char *prft =
+      static_cast<const char *>(memmem(first.payload.data(), first.payload.size(), "prft", 4));
+  g_assert_nonnull(prft);
+  uint64_t ntp = 0;
+  for (int i = 0; i < 8; i++)
+    ntp = ntp << 8 | uint8_t(prft[12 + i]);
+  const gint64 captured_us = gint64((ntp >> 32) - 2208988800ull) * G_USEC_PER_SEC +
+                             gint64(((ntp & 0xFFFFFFFFull) * G_USEC_PER_SEC) >> 32);
+  g_assert_cmpint(captured_us, >, joined_us - 200 * 1000);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
+// Waits until fn() holds, up to timeout_ms.
+template <typename F>
+bool eventually(F fn, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (fn())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return fn();
+}
+
+std::string read_file(const std::string &path) {
+  gchar *data = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents(path.c_str(), &data, &len, nullptr))
+    return "";
+  std::string s(data, len);
+  g_free(data);
+  return s;
+}
+
+const std::vector<std::string> kSmall = {"--set",      "width=160", "--set",
+                                         "height=120", "--set",     "gop=15"};
+
+std::vector<std::string> args(std::vector<std::string> a) {
+  a.insert(a.end(), kSmall.begin(), kSmall.end());
+  return a;
+}
+
+// The publish presets hand the stream on: HLS files, recorded segments, an SRT receiver.
+void test_publish_presets() {
+  const camcast::test::TempDir dir("camcast-publish");
+  const std::string hls = dir.file("web/hls"), rec = dir.file("rec");
+  {
+    // Directories that do not exist yet are made (variables named *-dir).
+    Camcast camcast(args({"hls", "--port", "0", "--set", "hls-dir=" + hls}));
+    g_assert_true(eventually(
+        [&] { return read_file(hls + "/playlist.m3u8").find("#EXTINF") != std::string::npos; },
+        10000));
+    const std::string segment = read_file(hls + "/segment00000.ts");
+    g_assert_cmpuint(segment.size(), >, 188);
+    g_assert_cmpint(segment[0], ==, 0x47);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  {
+    Camcast camcast(args(
+        {"record", "--port", "0", "--set", "record-dir=" + rec, "--set", "segment-seconds=1"}));
+    g_assert_true(eventually(
+        [&] { return g_file_test((rec + "/camcast-00001.mkv").c_str(), G_FILE_TEST_EXISTS); },
+        10000));
+    g_assert_true(read_file(rec + "/camcast-00000.mkv").rfind("\x1a\x45\xdf\xa3", 0) == 0);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  {
+    // A receiver as a media server would listen: SRT in, MPEG-TS out, joining mid-stream.
+    gst_init(nullptr, nullptr);
+    const int port = free_port();
+    g_autofree char *launch = g_strdup_printf(
+        "srtsrc uri=srt://127.0.0.1:%d?mode=listener ! appsink name=out sync=false", port);
+    GstElement *receiver = gst_parse_launch(launch, nullptr);
+    GstElement *out = gst_bin_get_by_name(GST_BIN(receiver), "out");
+    gst_element_set_state(receiver, GST_STATE_PLAYING);
+    Camcast camcast(
+        args({"srt", "--port", "0", "--set", "srt-url=srt://127.0.0.1:" + std::to_string(port)}));
+    std::string ts;
+    const gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    // Two keyframes' worth (gop=15): SPS and PPS must come again in-band for a late joiner.
+    while (g_get_monotonic_time() < until && ts.size() < 200 * 1000) {
+      GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(out), GST_SECOND);
+      if (!sample)
+        continue;
+      GstBuffer *b = gst_sample_get_buffer(sample);
+      const size_t at = ts.size();
+      ts.resize(at + gst_buffer_get_size(b));
+      gst_buffer_extract(b, 0, &ts[at], gst_buffer_get_size(b));
+      gst_sample_unref(sample);
+    }
+    g_assert_cmpuint(ts.size(), >=, 200 * 1000);
+    g_assert_cmpint(ts[0], ==, 0x47);
+    g_assert_cmpint(ts[188], ==, 0x47);
+    g_assert_nonnull(memmem(ts.data() + 1000, ts.size() - 1000, "\x00\x00\x01\x67", 4));
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+    gst_element_set_state(receiver, GST_STATE_NULL);
+    gst_object_unref(out);
+    gst_object_unref(receiver);
+  }
+}
+
+// The access token camcast keeps: made once with mode 0600, the same on the next start, and
+// --no-auth opens the port.
+void test_access_token_is_kept_and_no_auth_opens() {
+  const int port = free_port();
+  const std::vector<std::string> run = {"h264",      "--port", std::to_string(port), "--set",
+                                        "width=160", "--set",  "height=120"};
+  std::string first, second;
+  for (std::string *token : {&first, &second}) {
+    Camcast camcast(run);
+    g_assert_true(camcast.wait_output("?token="));
+    const std::string out = camcast.output();
+    const size_t at = out.find("?token=") + 7;
+    *token = out.substr(at, out.find_first_of(" \n", at) - at);
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  g_assert_true(first == second);
+  g_autofree char *path =
+      g_build_filename(g_getenv("XDG_CONFIG_HOME"), "camcast", "access-token", nullptr);
+  GStatBuf st;
+  g_assert_cmpint(g_stat(path, &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  std::vector<std::string> open = run;
+  open.push_back("--no-auth");
+  Camcast camcast(open);
+  g_assert_true(camcast.wait_output("open http://127.0.0.1:" + std::to_string(port) + "/video "));
+  std::string body;
+  g_assert_cmpint(camcast::test::http_get(port, "/video", &body), ==, 200);
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
+// HTTPS from the launcher: the links it prints are https:// and work, --http-port adds plain
+// HTTP, and a key that is not the certificate's stops it at once with the reason.
+void test_tls() {
+  const camcast::test::TempDir dir("camcast-tls");
+  const std::string &d = dir.path();
+  g_assert_true(camcast::test::make_certificate(d, "a"));
+  g_assert_true(camcast::test::make_certificate(d, "b"));
+  const int port = free_port(), http_port = free_port();
+  std::vector<std::string> run = {"h264",      "--port", std::to_string(port), "--set",
+                                  "width=160", "--set",  "height=120",         "--tls-certificate",
+                                  d + "/a.crt"};
+  {
+    std::vector<std::string> args = run;
+    for (const char *a : {"--tls-key", "", "--http-port", ""})
+      args.push_back(a);
+    args[args.size() - 3] = d + "/a.key";
+    args.back() = std::to_string(http_port);
+    Camcast camcast(args);
+    const std::string https = "open https://127.0.0.1:" + std::to_string(port) + "/video?token=";
+    g_assert_true(camcast.wait_output(https));
+    g_assert_true(camcast.wait_output(
+        "also over plain HTTP: http://127.0.0.1:" + std::to_string(http_port) + "/?token="));
+    const std::string out = camcast.output();
+    const size_t at = out.find(https) + https.size();
+    const std::string token = out.substr(at, out.find_first_of(" \n", at) - at);
+    std::string body;
+    g_assert_cmpint(
+        camcast::test::http_get(camcast::test::tls(port), "/video?token=" + token, &body), ==, 200);
+    g_assert_cmpint(camcast::test::http_get(http_port, "/video?token=" + token, &body), ==, 200);
+    WsTestClient viewer;
+    g_assert_true(viewer.connect(camcast::test::tls(port), "/video?token=" + token));
+    g_assert_cmpint(viewer.read_frame(5000 * kSlowdown).opcode, ==, 1);  // the stream's metadata
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  run.push_back("--tls-key");
+  run.push_back(d + "/b.key");
+  Camcast mismatched(run);
+  g_assert_cmpint(mismatched.wait_exit(5000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(mismatched.output().c_str(), "does not belong to the certificate"));
+}
+
+}  // namespace
+
+void launcher_test::add_more_tests() {
+  g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
+  g_test_add_func("/camcast/on-demand", test_on_demand);
+  g_test_add_func("/camcast/publish-presets", test_publish_presets);
+  g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
+  g_test_add_func("/camcast/tls", test_tls);
+}
