@@ -27,7 +27,8 @@ const char *kCommands =
 const char *kMore =
     "A NAME is looked up as NAME.pipeline in ~/.config/camcast/pipelines, /etc/camcast/pipelines\n"
     "and the installed presets, in that order. Exit status: 0 success, 1 a pipeline failed for\n"
-    "good, 2 bad usage or a bad pipeline file.\n";
+    "good, 2 bad usage, a bad pipeline file, or a mistake no restart can fix (a port in use, a\n"
+    "users file others can read, a certificate that does not fit its key).\n";
 
 // `value` for the property `name` of camcast's sinks, checked against the property itself (its
 // type and range): "" when it fits, else what is wrong, in words naming `option`.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <set>
 
 namespace camcast::launcher {
@@ -44,6 +45,19 @@ bool unescape(const std::string &in, std::string *out) {
   return true;
 }
 
+// A line without its trailing comment: a '#' after a space or tab, outside double quotes, starts
+// one (GLib key files have none; these files are meant to be commented as written).
+std::string strip_comment(const std::string &line) {
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); i++) {
+    if (line[i] == '"' && (i == 0 || line[i - 1] != '\\'))
+      quoted = !quoted;
+    else if (line[i] == '#' && !quoted && i > 0 && (line[i - 1] == ' ' || line[i - 1] == '\t'))
+      return line.substr(0, i);
+  }
+  return line;
+}
+
 bool parse_int(const Value &v, int min, int max, int *out) {
   char *end = nullptr;
   const long n = strtol(v.text.c_str(), &end, 10);
@@ -51,6 +65,51 @@ bool parse_int(const Value &v, int min, int max, int *out) {
     return false;
   *out = int(n);
   return true;
+}
+
+// The [supervise] group's keys into `s`; each bad one is a problem at its line.
+void read_supervise(const std::map<std::string, Value> &supervise, Supervise *s,
+                    const std::function<void(int, const std::string &)> &problem) {
+  const struct {
+    const char *key;
+    int max;
+    int *field;
+  } numbers[] = {{"backoff-initial", 600000, &s->backoff_initial_ms},
+                 {"backoff-max", 3600000, &s->backoff_max_ms},
+                 {"stall-timeout", 3600, &s->stall_timeout_s},
+                 {"linger", 3600, &s->linger_s},
+                 {"on-demand-linger", 86400, &s->on_demand_linger_s}};
+  for (const auto &entry : supervise) {
+    const std::string &key = entry.first;
+    const Value &value = entry.second;
+    const auto number = std::find_if(std::begin(numbers), std::end(numbers),
+                                     [&](const auto &n) { return key == n.key; });
+    if (number != std::end(numbers)) {
+      if (!parse_int(value, 0, number->max, number->field))
+        problem(value.line, key + " must be a whole number from 0 to " +
+                                std::to_string(number->max) + ", not \"" + value.text + "\"");
+    } else if (key == "restart") {
+      if (value.text == "always")
+        s->restart = Restart::Always;
+      else if (value.text == "on-failure")
+        s->restart = Restart::OnFailure;
+      else if (value.text == "never")
+        s->restart = Restart::Never;
+      else
+        problem(value.line, "restart is always, on-failure or never, not \"" + value.text + "\"");
+    } else if (key == "on-demand") {
+      if (value.text == "true" || value.text == "false")
+        s->on_demand = value.text == "true";
+      else
+        problem(value.line, "on-demand is true or false, not \"" + value.text + "\"");
+    } else {
+      problem(value.line, "unknown key \"" + key +
+                              "\" in [supervise]; it takes restart, backoff-initial, backoff-max "
+                              "(ms), stall-timeout, linger, on-demand and on-demand-linger (s)");
+    }
+  }
+  if (s->backoff_max_ms < s->backoff_initial_ms)
+    s->backoff_max_ms = s->backoff_initial_ms;
 }
 
 }  // namespace
@@ -63,6 +122,9 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
   out->name = base.size() > 9 && base.compare(base.size() - 9, 9, ".pipeline") == 0
                   ? base.substr(0, base.size() - 9)
                   : base;
+  // Every problem, reported together in line order.
+  std::vector<std::pair<int, std::string>> problems;
+  auto problem = [&](int line, const std::string &what) { problems.emplace_back(line, what); };
   std::string group;
   std::map<std::string, Value> pipeline, supervise;
   std::set<std::string> groups_seen;
@@ -80,6 +142,8 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
       line_no++;
       if (!physical.empty() && physical.back() == '\r')
         physical.pop_back();
+      physical = strip_comment(physical);
+      physical.erase(physical.find_last_not_of(" \t") + 1);
       const bool more = !physical.empty() && physical.back() == '\\' && pos < text.size();
       if (more) {
         physical.pop_back();
@@ -93,123 +157,56 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
     if (t.empty() || t[0] == '#')
       continue;
     if (t[0] == '[') {
-      if (t.back() != ']') {
-        *error = where(path, first_line) + "a group header must end with ']': " + t;
-        return false;
-      }
-      group = t.substr(1, t.size() - 2);
-      if (group != "pipeline" && group != "variables" && group != "supervise") {
-        *error = where(path, first_line) + "unknown group [" + group +
-                 "]; a pipeline file has [pipeline], [variables] and [supervise]";
-        return false;
-      }
-      if (!groups_seen.insert(group).second) {
-        *error = where(path, first_line) + "[" + group + "] appears twice";
-        return false;
-      }
+      group = t.back() == ']' ? t.substr(1, t.size() - 2) : "";
+      if (t.back() != ']')
+        problem(first_line, "a group header must end with ']': " + t);
+      else if (group != "pipeline" && group != "variables" && group != "supervise")
+        problem(first_line, "unknown group [" + group +
+                                "]; a pipeline file has [pipeline], [variables] and [supervise]");
+      else if (!groups_seen.insert(group).second)
+        problem(first_line, "[" + group + "] appears twice");
       continue;
     }
     const size_t eq = t.find('=');
-    if (eq == std::string::npos) {
-      *error =
-          where(path, first_line) + "expected KEY = VALUE, a [group] or a # comment, not: " + t;
-      return false;
-    }
-    if (group.empty()) {
-      *error =
-          where(path, first_line) + "\"" + trim(t.substr(0, eq)) + "\" comes before any [group]";
-      return false;
-    }
     const std::string key = trim(t.substr(0, eq));
     Value value{"", first_line};
-    if (key.empty() || !unescape(trim(t.substr(eq + 1)), &value.text)) {
-      *error = where(path, first_line) +
-               (key.empty() ? "a key is missing before '='"
-                            : "bad escape in the value (GLib key files know \\s \\n \\t \\r \\\\)");
-      return false;
+    if (eq == std::string::npos) {
+      problem(first_line, "expected KEY = VALUE, a [group] or a # comment, not: " + t);
+    } else if (key.empty()) {
+      problem(first_line, "a key is missing before '='");
+    } else if (group.empty()) {
+      problem(first_line, "\"" + key + "\" comes before any [group]");
+    } else if (!unescape(trim(t.substr(eq + 1)), &value.text)) {
+      problem(first_line, "bad escape in the value (GLib key files know \\s \\n \\t \\r \\\\)");
+    } else if (group == "pipeline" || group == "supervise" || group == "variables") {
+      auto &target = group == "pipeline"    ? pipeline
+                     : group == "supervise" ? supervise
+                                            : out->variables;
+      if (!target.emplace(key, value).second)
+        problem(first_line, "\"" + key + "\" is set twice in [" + group + "]");
     }
-    auto &target = group == "pipeline"    ? pipeline
-                   : group == "supervise" ? supervise
-                                          : out->variables;
-    if (target.count(key)) {
-      *error = where(path, first_line) + "\"" + key + "\" is set twice in [" + group + "]";
-      return false;
-    }
-    target[key] = value;
   }
 
   for (const auto &[key, value] : pipeline) {
-    if (key == "description") {
+    if (key == "description")
       out->description = value.text;
-    } else if (key == "launch") {
+    else if (key == "launch")
       out->launch = value;
-    } else {
-      *error = where(path, value.line) + "unknown key \"" + key +
-               "\" in [pipeline]; it takes description and launch";
-      return false;
-    }
+    else
+      problem(value.line,
+              "unknown key \"" + key + "\" in [pipeline]; it takes description and launch");
   }
-  if (out->launch.text.empty()) {
-    *error = path + ":" + std::to_string(line_no) +
-             ": no launch line: [pipeline] needs launch = <a gst-launch-1.0 description>";
-    return false;
-  }
-  Supervise &s = out->supervise;
-  for (const auto &[key, value] : supervise) {
-    bool ok = true;
-    if (key == "restart") {
-      if (value.text == "always")
-        s.restart = Restart::Always;
-      else if (value.text == "on-failure")
-        s.restart = Restart::OnFailure;
-      else if (value.text == "never")
-        s.restart = Restart::Never;
-      else
-        ok = false;
-      if (!ok) {
-        *error = where(path, value.line) + "restart is always, on-failure or never, not \"" +
-                 value.text + "\"";
-        return false;
-      }
-      continue;
-    }
-    if (key == "backoff-initial")
-      ok = parse_int(value, 0, 600000, &s.backoff_initial_ms);
-    else if (key == "backoff-max")
-      ok = parse_int(value, 0, 3600000, &s.backoff_max_ms);
-    else if (key == "stall-timeout")
-      ok = parse_int(value, 0, 3600, &s.stall_timeout_s);
-    else if (key == "linger")
-      ok = parse_int(value, 0, 3600, &s.linger_s);
-    else if (key == "on-demand-linger")
-      ok = parse_int(value, 0, 86400, &s.on_demand_linger_s);
-    else if (key == "on-demand") {
-      if (value.text == "true")
-        s.on_demand = true;
-      else if (value.text == "false")
-        s.on_demand = false;
-      else
-        ok = false;
-      if (!ok) {
-        *error = where(path, value.line) + "on-demand is true or false, not \"" + value.text + "\"";
-        return false;
-      }
-    } else {
-      *error = where(path, value.line) + "unknown key \"" + key +
-               "\" in [supervise]; it takes "
-               "restart, backoff-initial, backoff-max (ms), stall-timeout, linger, on-demand "
-               "and on-demand-linger (s)";
-      return false;
-    }
-    if (!ok) {
-      *error = where(path, value.line) + key + " must be a whole number in range, not \"" +
-               value.text + "\"";
-      return false;
-    }
-  }
-  if (s.backoff_max_ms < s.backoff_initial_ms)
-    s.backoff_max_ms = s.backoff_initial_ms;
-  return true;
+  if (out->launch.text.empty())
+    problem(line_no, "no launch line: [pipeline] needs launch = <a gst-launch-1.0 description>");
+  read_supervise(supervise, &out->supervise, problem);
+  if (problems.empty())
+    return true;
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const auto &a, const auto &b) { return a.first < b.first; });
+  error->clear();
+  for (const auto &[line, what] : problems)
+    *error += (error->empty() ? "" : "\n") + where(path, line) + what;
+  return false;
 }
 
 bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string *error) {

@@ -182,10 +182,11 @@ void Supervisor::Pipeline::start() {
   // On demand with nobody watching (viewers kept across a restart count): READY, where the
   // sinks serve pages and take viewers while the camera is off.
   idle = spec.supervise.on_demand && viewers() == 0;
-  if (gst_element_set_state(pipeline, idle ? GST_STATE_READY : GST_STATE_PLAYING) ==
-      GST_STATE_CHANGE_FAILURE)
+  const bool failed = gst_element_set_state(pipeline, idle ? GST_STATE_READY : GST_STATE_PLAYING) ==
+                      GST_STATE_CHANGE_FAILURE;
+  if (failed)
     log(spec.name, "could not start (the error follows)");
-  if (idle) {
+  if (idle && !failed) {
     if (!announced)
       announce();
     log(spec.name, "on demand: the camera starts with the first viewer");
@@ -312,9 +313,28 @@ gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer se
         wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
                       "takes H.264, jsmpeg-relay MPEG-1)"
                     : "");
+    // A camcast element that refuses what it was given before the pipeline ever ran — a users
+    // file others can read, a port in use, a certificate that does not fit — is a mistake in
+    // the configuration: restarting would repeat it for ever.
+    const bool mistake = !p->announced && error->domain == GST_RESOURCE_ERROR &&
+                         GST_IS_ELEMENT(msg->src) && is_camcast_element(GST_ELEMENT(msg->src)) &&
+                         (error->code == GST_RESOURCE_ERROR_SETTINGS ||
+                          error->code == GST_RESOURCE_ERROR_OPEN_READ ||
+                          error->code == GST_RESOURCE_ERROR_OPEN_READ_WRITE ||
+                          error->code == GST_RESOURCE_ERROR_BUSY);
     g_error_free(error);
     g_free(debug);
     p->bus_watch = 0;
+    if (mistake) {
+      log(p->spec.name, "%s\nthat is a configuration mistake no restart can fix: stopping%s", why,
+          strstr(why, "already in use")
+              ? " (camcast --port N takes another port, --port 0 any free one)"
+              : "");
+      p->teardown(false);
+      p->stopped = true;
+      p->owner->configuration_mistake();
+      return G_SOURCE_REMOVE;
+    }
     p->schedule_restart(why, true);
     return G_SOURCE_REMOVE;
   }
@@ -348,6 +368,9 @@ gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer se
              gst_structure_get_boolean(s, "live", &up))
       log(p->spec.name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
           gst_structure_get_string(s, "peer"), reason ? reason : "");
+    else if (gst_structure_has_name(s, "relaysrc-refused"))
+      log(p->spec.name, "refused a camera at %s: %s", gst_structure_get_string(s, "peer"),
+          reason ? reason : "");
     return G_SOURCE_CONTINUE;
   }
   default: return G_SOURCE_CONTINUE;

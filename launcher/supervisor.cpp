@@ -74,6 +74,11 @@ void Supervisor::check_all_stopped() {
   g_main_loop_quit(loop_);
 }
 
+void Supervisor::configuration_mistake() {
+  mistake_ = true;
+  g_main_loop_quit(loop_);
+}
+
 void Supervisor::apply(const std::vector<RunSpec> &specs) {
   // Keep what is unchanged, restart what changed, start what is new, stop what is gone.
   std::vector<std::unique_ptr<Pipeline>> next;
@@ -158,7 +163,7 @@ int Supervisor::run(const std::vector<RunSpec> &specs) {
   g_source_remove(sigterm);
   g_source_remove(sigint);
   pipelines_.clear();
-  return failed_ ? 1 : 0;
+  return mistake_ ? 2 : failed_ ? 1 : 0;
 }
 
 }  // namespace camcast::launcher

@@ -59,6 +59,8 @@ private:
   friend struct Pipeline;
   void pipeline_playing();   // READY=1 to systemd once every pipeline plays (or waits on demand)
   void check_all_stopped();  // quits when no pipeline will run again
+  // A pipeline refused its configuration before it ever ran: stops everything (exit 2).
+  void configuration_mistake();
   void apply(const std::vector<RunSpec> &specs);
   void stop_all();
   static gboolean tick(gpointer self);
@@ -67,6 +69,7 @@ private:
   std::vector<std::unique_ptr<Pipeline>> pipelines_;
   GMainLoop *loop_ = nullptr;
   bool failed_ = false;
+  bool mistake_ = false;  // a configuration mistake stopped everything: exit 2
   uint64_t next_pipeline_id_ = 1;
   bool ready_sent_ = false;
   gint64 watchdog_interval_us_ = 0;

@@ -111,6 +111,12 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
                       (nullptr));
     return FALSE;
   }
+  if (const char *profile = h264::unplayable_profile(config))
+    GST_ELEMENT_WARNING(sink, STREAM, FORMAT,
+                        ("H.264 %s: most browsers cannot play this profile", profile),
+                        ("only 8-bit 4:2:0 H.264 (Baseline, Main, High) plays everywhere "
+                         "(docs/protocols.md 3.6): put video/x-raw,format=I420 in front of the "
+                         "encoder (x264enc chooses its profile from the format it gets)"));
   gint width = 0, height = 0;
   gst_structure_get_int(s, "width", &width);
   gst_structure_get_int(s, "height", &height);
@@ -192,14 +198,17 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
     priv->last_duration = to_timescale(dts - priv->last_dts);
   priv->last_dts = dts;
   sample.duration = uint32_t(MAX(priv->last_duration, 1));
+  const gint64 capture_us = gst_ws_sink_capture_time(ws, buffer);
   if (prft)
-    sample.ntp_time = fmp4::ntp_from_unix_us(gst_ws_sink_capture_time(ws, buffer));
+    sample.ntp_time = fmp4::ntp_from_unix_us(capture_us);
 
   std::vector<uint8_t> header = fmp4::fragment_header(++priv->sequence, sample);
-  // One message: the fragment header, then the frame's own memory (referenced, not copied).
+  // One message: the fragment header, then the frame's own memory (referenced, not copied). The
+  // message keeps the frame's timestamps (gst_buffer_append() keeps the first buffer's).
   GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
+  gst_buffer_copy_into(unit, buffer, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   unit = gst_buffer_append(unit, gst_buffer_ref(buffer));
-  gst_ws_sink_push_unit(ws, unit, keyframe);
+  gst_ws_sink_push_unit_at(ws, unit, keyframe, capture_us);
   gst_buffer_unref(unit);
   return GST_FLOW_OK;
 }
@@ -268,7 +277,8 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   gst_element_class_set_static_metadata(
       element_class, "H.264 to browsers (MSE, WebCodecs)", "Sink/Network",
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
-      "per fragment) or Annex-B, with a player page",
+      "per fragment) or Annex-B, with a player page. Takes H.264 as h264parse gives it "
+      "(put h264parse in front of it) in a profile browsers play (I420 into the encoder)",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
 }

@@ -65,6 +65,7 @@ struct RelaySinkPrivate {
   RelayPublisher::Settings settings;
   std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
+  std::string refusal;              // the relay's last refusal, said once as a warning
   ~RelaySinkPrivate() { clear_header(); }
   void clear_header() {
     for (GstBuffer *b : header)
@@ -86,10 +87,17 @@ GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELA
 // The push thread made or lost its connection.
 static void on_push_event(GstRelaySink *sink, bool connected, const std::string &why) {
   guint64 dropped = 0;
+  // A refusal (wrong secret, another camera publishing, wrong path) is not fixed by retrying:
+  // say it as a warning, which gst-launch-1.0 prints, once for each new one.
+  const bool refused = !connected && g_str_has_prefix(why.c_str(), "the relay answered");
+  bool warn = false;
   {
     std::lock_guard<std::mutex> lk(sink->priv->lock);
     if (sink->priv->push)
       dropped = sink->priv->push->stats().units_dropped;
+    warn = refused && why != sink->priv->refusal;
+    if (connected || refused)
+      sink->priv->refusal = connected ? "" : why;
   }
   if (connected) {
     GST_INFO_OBJECT(sink, "connected to the relay");
@@ -105,6 +113,9 @@ static void on_push_event(GstRelaySink *sink, bool connected, const std::string 
           GST_OBJECT(sink), gst_structure_new("relaysink", "connected", G_TYPE_BOOLEAN, connected,
                                               "reason", G_TYPE_STRING, why.c_str(),
                                               "buffers-dropped", G_TYPE_UINT64, dropped, nullptr)));
+  if (warn)
+    GST_ELEMENT_WARNING(sink, RESOURCE, OPEN_WRITE, ("%s", why.c_str()),
+                        ("relaysink keeps retrying with back-off"));
 }
 
 static gboolean gst_relay_sink_start(GstBaseSink *base) {

@@ -128,8 +128,19 @@ struct RelaySrcPrivate {
     cond.notify_one();
   }
 
-  // Server thread: a publisher came or went.
-  void publisher(bool live, const std::string &peer, const std::string &what) {
+  // Server thread: a publisher came, went or was refused.
+  void publisher(PublishPoint::Event event, const std::string &peer, const std::string &what) {
+    if (event == PublishPoint::Event::Refused) {
+      GST_INFO_OBJECT(src, "refused a publisher from %s: %s", peer.c_str(), what.c_str());
+      gst_element_post_message(
+          GST_ELEMENT(src),
+          gst_message_new_element(
+              GST_OBJECT(src),
+              gst_structure_new("relaysrc-refused", "peer", G_TYPE_STRING, peer.c_str(), "reason",
+                                G_TYPE_STRING, what.c_str(), nullptr)));
+      return;
+    }
+    const bool live = event == PublishPoint::Event::Live;
     {
       std::lock_guard<std::mutex> lk(lock);
       publishing = live;
@@ -188,8 +199,8 @@ static gboolean gst_relay_src_start(GstBaseSrc *base) {
       [priv](std::vector<uint8_t> &&packets, bool discont) {
         priv->packets(std::move(packets), discont);
       },
-      [priv](bool live, const std::string &peer, const std::string &what) {
-        priv->publisher(live, peer, what);
+      [priv](PublishPoint::Event event, const std::string &peer, const std::string &what) {
+        priv->publisher(event, peer, what);
       });
   std::shared_ptr<Mount> mount;
   if (server)

@@ -43,8 +43,11 @@ struct _GstWsSinkClass {
 };
 
 // For subclasses: queue one message for every client (the buffer is referenced, not copied).
-// Any thread.
+// Any thread. Its capture time is gst_ws_sink_capture_time()'s.
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe);
+// The same with a capture time the subclass has already worked out (µs since the epoch).
+void gst_ws_sink_push_unit_at(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe,
+                              gint64 capture_us);
 // For subclasses: replace the stream header sent on join (and to everyone on change), with an
 // optional text message (JSON metadata for the player) before the buffers.
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,

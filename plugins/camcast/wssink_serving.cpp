@@ -159,12 +159,17 @@ gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer) {
 }
 
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe) {
+  gst_ws_sink_push_unit_at(sink, buffer, keyframe, gst_ws_sink_capture_time(sink, buffer));
+}
+
+void gst_ws_sink_push_unit_at(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe,
+                              gint64 capture_us) {
   if (auto mount = gst_ws_sink_priv(sink)->current_mount()) {
     GstClockTime ts = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer)
                       : GST_BUFFER_DTS_IS_VALID(buffer)
                           ? GST_BUFFER_DTS(buffer)
                           : GstClockTime(g_get_monotonic_time() * GST_USECOND);
-    mount->push(buffer, keyframe, ts, gst_ws_sink_capture_time(sink, buffer));
+    mount->push(buffer, keyframe, ts, capture_us);
   }
 }
 

@@ -163,6 +163,17 @@ void test_push_refusals_and_reconnect() {
     g_assert_true(up);
     g_assert_true(wait_for([&] { return relay.frames >= 30; }));
     g_assert_true(relay.publishing());
+    // The status API counts what the publisher sent on the publish path's row.
+    std::string streams;
+    g_assert_cmpint(camcast::test::http_get(relay.port, "/api/streams", &streams), ==, 200);
+    const size_t row = streams.find("\"path\":\"/publish\"");
+    g_assert_cmpuint(row, !=, std::string::npos);
+    const size_t frames = streams.find("\"frames_in\":", row);
+    const size_t bytes = streams.find("\"bytes_in\":", row);
+    g_assert_cmpuint(frames, !=, std::string::npos);
+    g_assert_cmpuint(bytes, !=, std::string::npos);
+    g_assert_cmpint(atoll(streams.c_str() + frames + 12), >, 0);
+    g_assert_cmpint(atoll(streams.c_str() + bytes + 11), >, 10000);
 
     // A second camera while the first is live: refused, with the reason; the first goes on.
     Camera second(relay.url());
@@ -184,6 +195,15 @@ void test_push_refusals_and_reconnect() {
     g_assert_false(up);
     g_assert_nonnull(strstr(reason.c_str(), "403"));
     g_assert_nonnull(strstr(reason.c_str(), "check the secret"));
+    // A refusal no retry fixes is also a warning, which gst-launch-1.0 prints.
+    GstMessage *warning =
+        gst_bus_timed_pop_filtered(wrong.bus, 2 * GST_SECOND, GST_MESSAGE_WARNING);
+    g_assert_nonnull(warning);
+    GError *error = nullptr;
+    gst_message_parse_warning(warning, &error, nullptr);
+    g_assert_nonnull(strstr(error->message, "check the secret"));
+    g_error_free(error);
+    gst_message_unref(warning);
   }
   // The camera stopped: the relay waits for the next, and frames flow again soon after it comes.
   g_assert_true(wait_for([&] { return !relay.publishing(); }));

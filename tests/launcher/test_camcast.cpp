@@ -4,6 +4,8 @@
 // restarted; a bad file exits 2 with FILE:LINE: reason; SIGTERM exits 0.
 #include "camcast_process.h"
 
+#include <sys/stat.h>
+
 using namespace launcher_test;
 
 namespace {
@@ -168,6 +170,46 @@ void test_users_file_login() {
   g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
+// Mistakes no restart can fix stop camcast at once with exit 2 and the fix: a users file others
+// can read, a port another program holds (named, with the launcher's spelling of the way out).
+void test_configuration_mistakes_stop_at_once() {
+  const camcast::test::TempDir dir("camcast-mistakes");
+  const std::string users = dir.file("users");
+  {
+    Camcast passwd({"passwd", "alice", "--users", users});
+    passwd.write_stdin("correct horse\n");
+    g_assert_cmpint(passwd.wait_exit(10000 * kSlowdown), ==, 0);
+  }
+  g_assert_cmpint(chmod(users.c_str(), 0644), ==, 0);
+  const auto started = std::chrono::steady_clock::now();
+  Camcast readable({"h264", "--port", std::to_string(free_port()), "--users", users});
+  g_assert_cmpint(readable.wait_exit(5000 * kSlowdown), ==, 2);
+  g_test_message("users file 0644: exit 2 after %lld ms",
+                 (long long)std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  g_assert_nonnull(strstr(readable.output().c_str(), "chmod 600"));
+  g_assert_nonnull(strstr(readable.output().c_str(), "no restart can fix"));
+  g_assert_null(strstr(readable.output().c_str(), "restarting in"));
+
+  GSocket *holder =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+  GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *address = g_inet_socket_address_new(any, guint16(free_port()));
+  g_assert_true(g_socket_bind(holder, address, FALSE, nullptr));
+  g_assert_true(g_socket_listen(holder, nullptr));
+  const int port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(address));
+  Camcast busy({"h264", "--port", std::to_string(port), "--no-auth"});
+  g_assert_cmpint(busy.wait_exit(5000 * kSlowdown), ==, 2);
+  g_test_message("%s", busy.output().c_str());
+  g_assert_nonnull(strstr(busy.output().c_str(), "already in use by test-camcast (process "));
+  g_assert_nonnull(strstr(busy.output().c_str(), "--port 0 any free one"));
+  g_assert_null(strstr(busy.output().c_str(), "restarting in"));
+  g_object_unref(address);
+  g_object_unref(any);
+  g_object_unref(holder);
+}
+
 void test_bad_file_and_usage_exit_2() {
   Camcast bad_file({"run", CAMCAST_FIXTURES "/broken.pipeline"});
   g_assert_cmpint(bad_file.wait_exit(5000), ==, 2);
@@ -235,6 +277,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
+  g_test_add_func("/camcast/mistakes-stop-at-once", test_configuration_mistakes_stop_at_once);
   g_test_add_func("/camcast/restart-policies", test_restart_policies_and_back_off);
   g_test_add_func("/camcast/show-probe-list", test_show_probe_list);
   g_test_add_func("/camcast/users-file", test_users_file_login);

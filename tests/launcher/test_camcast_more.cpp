@@ -262,9 +262,34 @@ void test_tls() {
   g_assert_nonnull(strstr(mismatched.output().c_str(), "does not belong to the certificate"));
 }
 
+// relay-serve says whom it refused and why (never the secret), at most once a second however
+// many a scanner sends, counting the rest; each refused publisher gets its 403 at once.
+void test_relay_serve_logs_refusals() {
+  const int port = free_port();
+  Camcast camcast(args({"relay-serve", "--port", std::to_string(port), "--set",
+                        "relay-secret=right-secret", "--no-auth"}));
+  g_assert_true(camcast.wait_output("http://"));
+  std::string body;
+  g_assert_cmpint(camcast::test::http_post(port, "/publish/wrong-guess", "x", &body), ==, 403);
+  g_assert_true(camcast.wait_output("refused a camera at 127.0.0.1: wrong secret"));
+  for (int i = 0; i < 5; i++)
+    g_assert_cmpint(
+        camcast::test::http_post(port, "/publish/guess-" + std::to_string(i), "x", &body), ==, 403);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  g_assert_cmpint(camcast::test::http_post(port, "/publish/last-guess", "x", &body), ==, 403);
+  g_assert_true(camcast.wait_output("more refused since the last report)"));
+  g_assert_cmpint(camcast.count("refused a camera at"), ==, 2);
+  const std::string out = camcast.output();
+  g_assert_null(strstr(out.c_str(), "guess"));  // what a publisher tried is not logged
+  g_assert_null(strstr(out.c_str(), "right-secret"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
+}
+
 }  // namespace
 
 void launcher_test::add_more_tests() {
+  g_test_add_func("/camcast/relay-serve-logs-refusals", test_relay_serve_logs_refusals);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/on-demand", test_on_demand);
   g_test_add_func("/camcast/publish-presets", test_publish_presets);

@@ -81,6 +81,46 @@ void test_errors_name_the_line() {
                "cam.pipeline:5: linger must be");
 }
 
+// A '#' after a space starts a comment, also after a value or a continuation's backslash; not
+// inside quotes, not in a word.
+void test_trailing_comments() {
+  PipelineFile f;
+  std::string error;
+  const char *text =
+      "[pipeline]  # the pipeline\n"
+      "launch = videotestsrc ! textoverlay text=\"cam #1\" ! \\  # continued\n"
+      "  fakesink name=a#b   # the sink\n"
+      "[supervise]\n"
+      "backoff-initial = 250   # ms before the first restart, doubling each time\n"
+      "on-demand = true\t# camera off while nobody watches\n";
+  g_assert_true(parse_pipeline_file("cam.pipeline", text, &f, &error));
+  g_assert_cmpstr(f.launch.text.c_str(), ==,
+                  "videotestsrc ! textoverlay text=\"cam #1\" ! fakesink name=a#b");
+  g_assert_cmpint(f.supervise.backoff_initial_ms, ==, 250);
+  g_assert_true(f.supervise.on_demand);
+}
+
+// Every problem of a file in one run, in line order, each on its own line.
+void test_every_problem_in_line_order() {
+  const std::string got = error_of(
+      "[pipeline]\n"
+      "launch = a\n"
+      "colour = red\n"
+      "[supervise]\n"
+      "stall-timeout = soon\n"
+      "backoff-initial = -1\n"
+      "restart = sometimes\n"
+      "linger = x\n");
+  g_test_message("%s", got.c_str());
+  const std::string want =
+      "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description and launch\n"
+      "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
+      "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
+      "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"
+      "cam.pipeline:8: linger must be a whole number from 0 to 3600, not \"x\"";
+  g_assert_cmpstr(got.c_str(), ==, want.c_str());
+}
+
 void test_variables_resolve_in_order() {
   PipelineFile f;
   std::string error, launch;
@@ -159,6 +199,8 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/pipeline-files/parse", test_parses_groups_continuations_and_supervise);
   g_test_add_func("/pipeline-files/errors-name-the-line", test_errors_name_the_line);
+  g_test_add_func("/pipeline-files/trailing-comments", test_trailing_comments);
+  g_test_add_func("/pipeline-files/every-problem-in-line-order", test_every_problem_in_line_order);
   g_test_add_func("/pipeline-files/variables", test_variables_resolve_in_order);
   g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);
   g_test_add_func("/probe/recorded-machines", test_probes_on_recorded_machines);

@@ -41,6 +41,16 @@ std::string codec_string(const AvcConfig &c) {
   return s;
 }
 
+const char *unplayable_profile(const AvcConfig &c) {
+  switch (c.profile) {  // profile_idc, H.264 Annex A
+  case 110: return "High 10";
+  case 122: return "High 4:2:2";
+  case 244: return "High 4:4:4 Predictive";
+  case 44: return "CAVLC 4:4:4 Intra";
+  default: return nullptr;
+  }
+}
+
 namespace {
 
 const uint8_t kStartCode[4] = {0, 0, 0, 1};

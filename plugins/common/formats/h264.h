@@ -23,6 +23,11 @@ bool parse_avcc(const uint8_t *data, size_t size, AvcConfig *out);
 // "avc1.PPCCLL" (RFC 6381 §3.3), as browsers want it in a MIME type.
 std::string codec_string(const AvcConfig &config);
 
+// The name of the profile when it is one that most browsers cannot decode (High 10, High 4:2:2,
+// the 4:4:4 profiles), else null: only 8-bit 4:2:0 plays everywhere (docs/protocols.md §3.6).
+// x264 picks High 4:4:4 Predictive for 4:4:4 input.
+const char *unplayable_profile(const AvcConfig &config);
+
 // An Annex-B access unit made of the AVC one's NAL units (shared, not copied) behind start
 // codes. With `parameter_sets` (an IDR), the SPS and PPS go first, as decoders joining there
 // need them. Returns null when a length prefix runs past the end of the buffer.

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <set>
 
 GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
 #define GST_CAT_DEFAULT camcast_server_debug
@@ -33,6 +35,52 @@ constexpr gint64 kTrimIntervalUs = 5 * G_USEC_PER_SEC;
 // A connection we ended should be let go of at once; if it is still held this much later,
 // something leaked it, and its descriptor is closed anyway.
 constexpr gint64 kReleaseGraceUs = 5 * G_USEC_PER_SEC;
+
+// Who listens on TCP `port` of this machine: "NAME (process N)", or "" when it cannot be seen
+// (a process of another user, no /proc). Looked up only to explain a port in use: the listening
+// socket's inode from /proc/net/tcp{,6}, then the process that has it among its descriptors.
+std::string port_holder(int port) {
+  std::set<std::string> inodes;
+  for (const char *table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    g_autofree char *text = nullptr;
+    if (!g_file_get_contents(table, &text, nullptr, nullptr))
+      continue;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **line = lines; *line; line++) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      g_auto(GStrv) f = g_strsplit_set(g_strstrip(*line), " ", -1);
+      std::vector<const char *> fields;
+      for (char **x = f; *x; x++)
+        if (**x)
+          fields.push_back(*x);
+      const char *colon = fields.size() > 9 ? strrchr(fields[1], ':') : nullptr;
+      if (colon && strtol(colon + 1, nullptr, 16) == port && strcmp(fields[3], "0A") == 0)
+        inodes.insert(std::string("socket:[") + fields[9] + "]");
+    }
+  }
+  GDir *proc = inodes.empty() ? nullptr : g_dir_open("/proc", 0, nullptr);
+  std::string found;
+  while (const char *pid = proc && found.empty() ? g_dir_read_name(proc) : nullptr) {
+    if (!g_ascii_isdigit(pid[0]))
+      continue;
+    const std::string fd_dir = std::string("/proc/") + pid + "/fd";
+    GDir *fds = g_dir_open(fd_dir.c_str(), 0, nullptr);
+    while (const char *fd = fds && found.empty() ? g_dir_read_name(fds) : nullptr) {
+      g_autofree char *target = g_file_read_link((fd_dir + "/" + fd).c_str(), nullptr);
+      if (target && inodes.count(target)) {
+        g_autofree char *comm = nullptr;
+        g_file_get_contents((std::string("/proc/") + pid + "/comm").c_str(), &comm, nullptr,
+                            nullptr);
+        found = std::string(comm ? g_strstrip(comm) : "?") + " (process " + pid + ")";
+      }
+    }
+    if (fds)
+      g_dir_close(fds);
+  }
+  if (proc)
+    g_dir_close(proc);
+  return found;
+}
 
 GSocketAddress *resolve(const std::string &address, int port, GError **error) {
   GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
@@ -117,12 +165,13 @@ int Connections::listen(const std::string &address, int port, GTlsCertificate *c
   g_object_unref(sa);
   const char *what = certificate ? "HTTPS " : "";
   if (!socket) {
-    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+      const std::string holder = port_holder(port);
       g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                  "%sport %d on %s is already in use by another program (choose another port, "
-                  "or port=0 for any free one)",
-                  what, port, address.c_str());
-    else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+                  "%sport %d on %s is already in use by %s (choose another port, or port 0 for "
+                  "any free one)",
+                  what, port, address.c_str(), holder.empty() ? "another program" : holder.c_str());
+    } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
       g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                   "not allowed to listen on %sport %d of %s (ports below 1024 need privileges; "
                   "use 8080 or another port above 1023)",

@@ -333,6 +333,8 @@ MountStats Mount::stats_on_server_thread() {
     entry.second->fill_stats(&c);
     s.clients.push_back(std::move(c));
   }
+  if (delegate_)
+    delegate_->fill_stats(&s);
   return s;
 }
 

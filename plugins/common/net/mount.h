@@ -67,6 +67,8 @@ public:
   virtual bool upload(SoupServerMessage *msg, std::string_view rest) { return false; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
+  // Adds what the mount does not see itself to its statistics (a publish point: what came in).
+  virtual void fill_stats(MountStats *stats) {}
 };
 
 // Where a mount runs: a thread's main context, the epoll set its clients' sockets join there, and

@@ -20,7 +20,7 @@ void answer(SoupServerMessage *msg, guint status, const std::string &text) {
 
 // Refuses a publisher before its body: answered at once, nothing of the body read, the
 // connection closed (libsoup alone would read the whole body first, and a stream's never ends).
-void refuse(SoupServerMessage *msg, guint status, const std::string &text) {
+void refuse_early(SoupServerMessage *msg, guint status, const std::string &text) {
   if (Connection *connection = Connection::of(msg))
     connection->refuse(msg, status, text);
   else
@@ -73,13 +73,11 @@ bool PublishPoint::upload(SoupServerMessage *msg, std::string_view rest) {
   if (authorization && g_str_has_prefix(authorization, "Bearer "))
     given = authorization + 7;
   if (!settings_.secret.empty() && !auth::constant_time_equal(given, settings_.secret)) {
-    GST_WARNING("%s: publisher refused: wrong secret", peer.c_str());
-    refuse(msg, SOUP_STATUS_FORBIDDEN, "wrong secret\n");
+    refuse(msg, peer, SOUP_STATUS_FORBIDDEN, "wrong secret");
     return true;
   }
   if (publisher_) {
-    GST_WARNING("%s: publisher refused: %s is publishing", peer.c_str(), peer_.c_str());
-    refuse(msg, SOUP_STATUS_CONFLICT, "another publisher is live here\n");
+    refuse(msg, peer, SOUP_STATUS_CONFLICT, "another publisher is live here");
     return true;
   }
   publisher_ = SOUP_SERVER_MESSAGE(g_object_ref(msg));
@@ -96,7 +94,7 @@ bool PublishPoint::upload(SoupServerMessage *msg, std::string_view rest) {
   g_signal_connect(msg, "got-chunk", G_CALLBACK(&PublishPoint::got_chunk), this);
   g_signal_connect(msg, "finished", G_CALLBACK(&PublishPoint::finished), this);
   GST_INFO("%s: publishing", peer.c_str());
-  publisher_fn_(true, peer_, "");
+  publisher_fn_(Event::Live, peer_, "");
   return true;
 }
 
@@ -116,10 +114,36 @@ void PublishPoint::got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer dat
         self->last_keyframe_ = self->last_data_;
     self->skipped_at_packet_ = self->aligner_.bytes_skipped();
     self->packets_(std::move(packets), self->discont_);
+    self->packet_groups_++;
     self->discont_ = false;
   } else if (self->aligner_.bytes_skipped() - self->skipped_at_packet_ > kMaxGarbage) {
     self->cut_off("it sends no MPEG-TS");
   }
+}
+
+// Answers before the body is read (curl, ffmpeg and relaysink all get the status; ffmpeg reads
+// it only at the end of its upload, so a live ffmpeg push sees the connection closed) and tells
+// the owner, who logs it: the person at the relay learns of a camera with the wrong secret.
+void PublishPoint::refuse(SoupServerMessage *msg, const std::string &peer, guint status,
+                          const char *why) {
+  GST_WARNING("%s: publisher refused: %s", peer.c_str(), why);
+  refuse_early(msg, status, std::string(why) + "\n");
+  const gint64 now = g_get_monotonic_time();
+  if (last_refusal_report_ && now - last_refusal_report_ < G_USEC_PER_SEC) {
+    refusals_unreported_++;
+    return;
+  }
+  std::string what = why;
+  if (refusals_unreported_)
+    what += " (" + std::to_string(refusals_unreported_) + " more refused since the last report)";
+  last_refusal_report_ = now;
+  refusals_unreported_ = 0;
+  publisher_fn_(Event::Refused, peer, what);
+}
+
+void PublishPoint::fill_stats(MountStats *stats) {
+  stats->units_in = packet_groups_;
+  stats->bytes_in = bytes_received_;
 }
 
 void PublishPoint::finished(SoupServerMessage *msg, gpointer data) {
@@ -153,7 +177,7 @@ void PublishPoint::forget_publisher(const std::string &why) {
   g_signal_handlers_disconnect_by_data(msg, this);
   publisher_ = nullptr;
   GST_INFO("%s: stopped publishing (%s)", peer_.c_str(), why.c_str());
-  publisher_fn_(false, peer_, why);
+  publisher_fn_(Event::Gone, peer_, why);
   g_object_unref(msg);
 }
 

@@ -37,9 +37,11 @@ public:
   };
   // Whole packets from the publisher; `discont` on the first of a new publisher.
   using PacketsFn = std::function<void(std::vector<uint8_t> &&packets, bool discont)>;
-  // A publisher came (true) or went (false); `what`: its address, or why it went.
+  // A publisher came, went (`what`: why) or was refused (`what`: why, and how many more were
+  // refused since the last report: refusals are reported at most once a second).
+  enum class Event { Live, Gone, Refused };
   using PublisherFn =
-      std::function<void(bool live, const std::string &peer, const std::string &what)>;
+      std::function<void(Event event, const std::string &peer, const std::string &what)>;
 
   // Bytes without a single MPEG-TS packet after which a publisher is cut off.
   static constexpr uint64_t kMaxGarbage = 64 * 1024;
@@ -55,6 +57,9 @@ public:
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
   void tick(gint64 now) override;
+  // What publishers sent: bytes, and the groups of whole MPEG-TS packets passed on (relaysrc's
+  // buffers) as units.
+  void fill_stats(MountStats *stats) override;
 
 private:
   static void got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer self);
@@ -62,6 +67,7 @@ private:
   // Ends the live publisher's request from our side (its connection is shut down).
   void cut_off(const std::string &why);
   void forget_publisher(const std::string &why);
+  void refuse(SoupServerMessage *msg, const std::string &peer, guint status, const char *why);
 
   Settings settings_;
   PacketsFn packets_;
@@ -74,6 +80,9 @@ private:
   gint64 last_keyframe_ = 0;        // monotonic µs: a packet a decoder can start at
   uint64_t skipped_at_packet_ = 0;  // aligner's skipped count at the last packet
   uint64_t bytes_received_ = 0;
+  uint64_t packet_groups_ = 0;
+  gint64 last_refusal_report_ = 0;  // monotonic µs
+  uint64_t refusals_unreported_ = 0;
 };
 
 }  // namespace camcast

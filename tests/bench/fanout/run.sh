@@ -24,8 +24,10 @@ run() {  # name clients slow
     GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-ours.bin \
       "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
   elif [ "$name" = camcast-old ]; then
+    # An older plugin may not have the connection caps: set none (keepalive-interval=0 again).
     GST_PLUGIN_PATH="$OLD_PLUGIN_DIR" GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-old.bin \
-      "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
+      "$bench/bench-fanout-server" $port $bitrate $fps $gop keepalive-interval=0 >/dev/null &
+    pid=$!
   else
     node "$here/relay.js" $port $bitrate $fps >/dev/null & pid=$!
   fi

@@ -33,7 +33,9 @@ int main(int argc, char **argv) {
       "appsrc name=src is-live=true format=time "
       "caps=application/x-camcast-bench ! wssink name=sink address=127.0.0.1 port=%d path=/bench "
       "keepalive-interval=0 %s",
-      port, argc == 6 ? argv[5] : "max-connections=8000 max-connections-per-address=8000");
+      port,
+      argc == 6 ? argv[5]
+                : "max-connections=8000 max-connections-per-address=8000 max-connection-rate=0");
   GstElement *src = nullptr;
   GstElement *pipeline = bench::start_pipeline(launch, &src);
   if (!pipeline)

@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
       "appsrc name=src is-live=true do-timestamp=true format=time "
       "caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! jpegenc quality=%d ! "
       "mjpegsink address=127.0.0.1 port=%d path=/mjpeg keepalive-interval=0 "
-      "max-connections=8000 max-connections-per-address=8000",  // all viewers from one address
+      "max-connections=8000 max-connections-per-address=8000 max-connection-rate=0",  // one address
       width, height, fps, quality, port);
   return bench::run_i420_source(launch, port, width, height, fps, [&](uint8_t *y, uint64_t i) {
     for (int row = 0; row < height; row++)

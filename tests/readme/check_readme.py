@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Every example in README.md, run as a new user would run it, so the README cannot drift.
+
+- Each fenced `ini` block is a pipeline file: `camcast check` must find no problem. The first
+  one is also `my-cam.pipeline`, the file the README's `camcast` commands name.
+- Each `camcast ...` line runs: a command that only prints (show, check, list, probe) must exit
+  0; one that serves runs with `--port 0` until it prints where to watch, then SIGTERM must end
+  it with 0. A line that names a host of the reader's own (relay.example, server:8890) is
+  resolved with `camcast show` instead, since nothing here answers for that host.
+- Each `openssl ...` line runs in the test's directory (its files stand in for /etc/camcast).
+- Each `gst-launch-1.0 ...` line runs for a few frames, with what this machine lacks replaced:
+  the camera (libcamerasrc, v4l2src) by a live test pattern, the Pi's V4L2 encoders by their
+  software equivalents (the table below), port 8080 by a free port. It must reach the end of its
+  frames without an error or an element's warning (a source that never ends — relaysrc — must
+  run 3 s without one).
+
+Usage: check_readme.py README CAMCAST_EXE    (TAP on stdout)
+"""
+import os
+import re
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+README, CAMCAST = sys.argv[1], sys.argv[2]
+FRAMES = 30  # per video source; a test pattern at 15-30 frames/s ends within 2 s
+
+# What the README's Pi and camera examples use, and what stands in for it here.
+STAND_INS = [
+    (r'\blibcamerasrc\b', 'videotestsrc is-live=true'),
+    (r'\bv4l2src\b', 'videotestsrc is-live=true'),
+    (r'\bv4l2convert\b', 'videoconvert'),
+    (r'\bv4l2h264enc(\s+[\w-]+=("[^"]*"|\S+))*', 'x264enc tune=zerolatency speed-preset=ultrafast'),
+    (r'\bv4l2jpegenc(\s+[\w-]+=("[^"]*"|\S+))*', 'jpegenc'),
+]
+# Hosts the reader fills in: a line naming one is resolved, not run.
+FOREIGN = re.compile(r'relay\.example|//server:|HOST')
+
+
+def blocks(text):
+    """(language, [logical lines], first line number) of every fenced block."""
+    out, lang, lines, start = [], None, [], 0
+    for n, line in enumerate(text.split('\n'), 1):
+        if line.startswith('```'):
+            if lang is None:
+                lang, lines, start = line[3:].strip(), [], n + 1
+            else:
+                out.append((lang, lines, start))
+                lang = None
+            continue
+        if lang is not None:
+            lines.append((n, line))
+    return out
+
+
+def commands(lines):
+    """Logical shell lines (continuations joined, comments dropped) with their line numbers."""
+    out, current, first = [], '', 0
+    for n, line in lines:
+        code = strip_comment(line)
+        if not current:
+            first = n
+        if code.rstrip().endswith('\\'):
+            current += code.rstrip()[:-1] + ' '
+            continue
+        current += code
+        if current.strip():
+            out.append((first, ' '.join(current.split())))
+        current = ''
+    return out
+
+
+def strip_comment(line):
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in '"\'':
+            quote = c
+        elif c == '#' and (i == 0 or line[i - 1] in ' \t'):
+            return line[:i]
+    return line
+
+
+results = []
+
+
+def report(ok, what, detail=''):
+    results.append(ok)
+    print(f'{"ok" if ok else "not ok"} {len(results)} - {what}')
+    for line in detail.strip().split('\n')[-15:] if detail.strip() else []:
+        print(f'# {line}')
+    sys.stdout.flush()
+
+
+def run_print_command(argv, cwd, where):
+    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60)
+    report(p.returncode == 0, f'{where}: {shlex.join(argv[1:])} exits 0',
+           '' if p.returncode == 0 else p.stdout + p.stderr)
+
+
+def run_serving_command(argv, cwd, where):
+    """Runs until it prints an address to open; SIGTERM must then end it with 0."""
+    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    out, deadline = b'', time.time() + 30
+    while time.time() < deadline and p.poll() is None:
+        if select.select([p.stdout], [], [], 0.1)[0]:
+            out += os.read(p.stdout.fileno(), 65536)
+        text = out.decode(errors='replace')
+        if re.search(r'https?://\S+', text) or 'restarting' in text:
+            break
+    text = out.decode(errors='replace')
+    serving = p.poll() is None and re.search(r'https?://\S+', text) and 'restarting' not in text
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        rest, _ = p.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rest, _ = p.communicate()
+    text += rest.decode(errors='replace')
+    ok = bool(serving) and p.returncode == 0
+    report(ok, f'{where}: {shlex.join(argv[1:])} serves, and stops on SIGTERM',
+           '' if ok else text + f'\n(exit status {p.returncode})')
+
+
+def camcast_line(line, cwd, where):
+    argv = shlex.split(line)
+    args = argv[1:]
+    args = [a.replace('/etc/camcast/', cwd + '/') for a in args]
+    command = next((a for a in args if not a.startswith('-') and '=' not in a), '')
+    if command in ('show', 'check', 'list', 'probe'):
+        return run_print_command([CAMCAST] + args, cwd, where)
+    if FOREIGN.search(line):
+        names = [a for a in args if a not in ('run',)]
+        return run_print_command([CAMCAST, 'show'] + names, cwd, where)
+    if '--port' in args:
+        args[args.index('--port') + 1] = '0'
+    else:
+        args += ['--port', '0']
+    run_serving_command([CAMCAST] + args + ['--no-auth'], cwd, where)
+
+
+def launch_line(line, cwd, where):
+    description = line.split('gst-launch-1.0', 1)[1]
+    for pattern, replacement in STAND_INS:
+        description = re.sub(pattern, replacement, description)
+    description = re.sub(r'\b(videotestsrc|audiotestsrc) is-live=true',
+                         lambda m: f'{m.group(0)} num-buffers={FRAMES * 3 if m.group(1) == "audiotestsrc" else FRAMES}',
+                         description)
+    description = re.sub(r'\bport=8080\b', 'port=0', description)
+    description = description.replace('relay.example', '127.0.0.1')
+    endless = 'relaysrc' in description
+    argv = ['gst-launch-1.0', '-e'] + shlex.split(description)
+    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=3 if endless else 30)
+        # No error, and no element warning either (msesink warns of a profile browsers lack).
+        ok = p.returncode == 0 and not re.search(r'ERROR|WARNING: from element', out) \
+            and not endless
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGINT)  # -e: end of stream, then exit
+        try:
+            out, _ = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        ok = endless and not re.search(r'ERROR|WARNING: from element', out)
+    report(ok, f'{where}: gst-launch-1.0{description[:60]}...',
+           '' if ok else out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}')
+
+
+def main():
+    text = open(README, encoding='utf-8').read()
+    with tempfile.TemporaryDirectory(prefix='camcast-readme-') as cwd:
+        ini = [(lines, start) for lang, lines, start in blocks(text) if lang == 'ini']
+        for i, (lines, start) in enumerate(ini):
+            name = 'my-cam.pipeline' if i == 0 else f'example-{start}.pipeline'
+            with open(os.path.join(cwd, name), 'w') as f:
+                f.write('\n'.join(line for _, line in lines) + '\n')
+            run_print_command([CAMCAST, 'check', name], cwd, f'README.md:{start}')
+        found = 0
+        shell = [(n, line) for lang, lines, _ in blocks(text) if lang == 'sh'
+                 for n, line in commands(lines)]
+        # What other examples use first: the certificate.
+        for n, line in shell:
+            if line.startswith('openssl '):
+                p = subprocess.run(shlex.split(line), cwd=cwd, capture_output=True, text=True)
+                report(p.returncode == 0, f'README.md:{n}: openssl makes a certificate',
+                       '' if p.returncode == 0 else p.stderr)
+        for n, line in shell:
+            where = f'README.md:{n}'
+            if line.startswith('camcast'):
+                found += 1
+                camcast_line(line, cwd, where)
+            elif line.startswith('gst-launch-1.0'):
+                found += 1
+                launch_line(line, cwd, where)
+        # The README without examples would pass everything: it must have them.
+        report(len(ini) > 0 and found >= 10,
+               f'the README has pipeline files ({len(ini)}) and commands ({found}) to check')
+    print(f'1..{len(results)}')
+    return 0 if all(results) else 1
+
+
+sys.exit(main())
