@@ -66,45 +66,114 @@ int usage_error(const std::string &message) {
   return 2;
 }
 
-// Reads the command line into `o`; false with the exit status in `status` when camcast should
-// stop (help, version, or a mistake, already explained).
-bool parse_command_line(int argc, char **argv, Options *o, int *status) {
-  g_auto(GStrv) sets = nullptr;
-  g_autofree char *port = nullptr, *inventory = nullptr, *users = nullptr, *file = nullptr;
-  g_autofree char *certificate = nullptr, *key = nullptr, *http_port = nullptr;
-  g_autofree char *max_connections = nullptr, *max_per_address = nullptr, *max_rate = nullptr;
-  g_autofree char *header_timeout = nullptr, *request_timeout = nullptr, *hosts = nullptr;
+namespace {
+
+// The options as GOption reads them (text, owned here), before they are checked.
+struct RawOptions {
+  char **sets = nullptr;
+  char *port = nullptr, *inventory = nullptr, *users = nullptr, *file = nullptr;
+  char *certificate = nullptr, *key = nullptr, *http_port = nullptr;
+  char *max_connections = nullptr, *max_per_address = nullptr, *max_rate = nullptr;
+  char *header_timeout = nullptr, *request_timeout = nullptr, *hosts = nullptr;
   gboolean no_auth = FALSE, version = FALSE;
+  ~RawOptions() {
+    g_strfreev(sets);
+    for (char *s : {port, inventory, users, file, certificate, key, http_port, max_connections,
+                    max_per_address, max_rate, header_timeout, request_timeout, hosts})
+      g_free(s);
+  }
+};
+
+// Checks the raw options and the remaining arguments into `o`; false with the exit status in
+// `status` after saying what is wrong.
+bool take_options(const RawOptions &r, int argc, char **argv, Options *o, int *status) {
+  o->no_auth = r.no_auth;
+  o->inventory = r.inventory ? r.inventory : "";
+  o->users_file = r.users ? r.users : r.file ? r.file : "";
+  o->tls.certificate = r.certificate ? r.certificate : "";
+  o->tls.key = r.key ? r.key : "";
+  for (char **set = r.sets; set && *set; set++) {
+    const char *eq = strchr(*set, '=');
+    if (!eq || eq == *set) {
+      *status = usage_error(std::string("--set takes KEY=VALUE, not \"") + *set + "\"");
+      return false;
+    }
+    o->overrides[std::string(*set, size_t(eq - *set))] = eq + 1;
+  }
+  // Numbers for the sinks' properties, checked against the properties themselves.
+  const struct {
+    const char *option, *property, *value;
+  } numbers[] = {
+      {"--port", "port", r.port},
+      {"--http-port", "http-port", r.http_port},
+      {"--max-connections", "max-connections", r.max_connections},
+      {"--max-connections-per-address", "max-connections-per-address", r.max_per_address},
+      {"--max-connection-rate", "max-connection-rate", r.max_rate},
+      {"--header-timeout", "header-timeout", r.header_timeout},
+      {"--request-timeout", "request-timeout", r.request_timeout}};
+  for (const auto &n : numbers) {
+    if (!n.value)
+      continue;
+    const std::string problem = check_sink_property(n.option, n.property, n.value);
+    if (!problem.empty()) {
+      *status = usage_error(problem);
+      return false;
+    }
+    if (n.value == r.port)
+      o->overrides["port"] = r.port;
+    else if (n.value == r.http_port)
+      o->tls.http_port = atoi(r.http_port);
+    else
+      o->server_properties.emplace_back(n.property, n.value);
+  }
+  if (r.hosts)
+    o->server_properties.emplace_back("allowed-hosts", r.hosts);
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    if (o->command.empty() && o->args.empty() &&
+        (a == "run" || a == "list" || a == "show" || a == "check" || a == "probe" || a == "passwd"))
+      o->command = a;
+    else
+      o->args.push_back(a);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_command_line(int argc, char **argv, Options *o, int *status) {
+  RawOptions r;
   const GOptionEntry entries[] = {
-      {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets,
+      {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &r.sets,
        "set a variable, e.g. --set width=640 (repeatable)", "KEY=VALUE"},
-      {"port", 0, 0, G_OPTION_ARG_STRING, &port, "the same as --set port=N (0: any free port)",
+      {"port", 0, 0, G_OPTION_ARG_STRING, &r.port, "the same as --set port=N (0: any free port)",
        "N"},
-      {"inventory", 0, 0, G_OPTION_ARG_FILENAME, &inventory,
+      {"inventory", 0, 0, G_OPTION_ARG_FILENAME, &r.inventory,
        "probe a recorded machine description instead", "FILE"},
-      {"no-auth", 0, 0, G_OPTION_ARG_NONE, &no_auth, "let anyone who can reach the port watch",
+      {"no-auth", 0, 0, G_OPTION_ARG_NONE, &r.no_auth, "let anyone who can reach the port watch",
        nullptr},
-      {"users", 0, 0, G_OPTION_ARG_FILENAME, &users,
+      {"users", 0, 0, G_OPTION_ARG_FILENAME, &r.users,
        "the users file for logins (default: ~/.config/camcast/users)", "FILE"},
-      {"file", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &file, nullptr, nullptr},
-      {"tls-certificate", 0, 0, G_OPTION_ARG_FILENAME, &certificate,
+      {"file", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &r.file, nullptr, nullptr},
+      {"tls-certificate", 0, 0, G_OPTION_ARG_FILENAME, &r.certificate,
        "serve HTTPS and WSS with this certificate (PEM)", "FILE"},
-      {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &key, "the certificate's private key (PEM)", "FILE"},
-      {"http-port", 0, 0, G_OPTION_ARG_STRING, &http_port,
+      {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &r.key, "the certificate's private key (PEM)",
+       "FILE"},
+      {"http-port", 0, 0, G_OPTION_ARG_STRING, &r.http_port,
        "with a certificate: also serve plain HTTP on port N", "N"},
-      {"max-connections", 0, 0, G_OPTION_ARG_STRING, &max_connections,
+      {"max-connections", 0, 0, G_OPTION_ARG_STRING, &r.max_connections,
        "connections open at once, viewers included (256)", "N"},
-      {"max-connections-per-address", 0, 0, G_OPTION_ARG_STRING, &max_per_address,
+      {"max-connections-per-address", 0, 0, G_OPTION_ARG_STRING, &r.max_per_address,
        "connections open at once from one address (32)", "N"},
-      {"max-connection-rate", 0, 0, G_OPTION_ARG_STRING, &max_rate,
+      {"max-connection-rate", 0, 0, G_OPTION_ARG_STRING, &r.max_rate,
        "new connections a second from one address (20)", "N"},
-      {"header-timeout", 0, 0, G_OPTION_ARG_STRING, &header_timeout,
+      {"header-timeout", 0, 0, G_OPTION_ARG_STRING, &r.header_timeout,
        "seconds for the TLS handshake and request head (10)", "S"},
-      {"request-timeout", 0, 0, G_OPTION_ARG_STRING, &request_timeout,
+      {"request-timeout", 0, 0, G_OPTION_ARG_STRING, &r.request_timeout,
        "seconds for a request's body and answer (30)", "S"},
-      {"allowed-hosts", 0, 0, G_OPTION_ARG_STRING, &hosts,
+      {"allowed-hosts", 0, 0, G_OPTION_ARG_STRING, &r.hosts,
        "names this camera answers to besides its addresses and host name", "NAME,..."},
-      {"version", 0, 0, G_OPTION_ARG_NONE, &version, "show the version", nullptr},
+      {"version", 0, 0, G_OPTION_ARG_NONE, &r.version, "show the version", nullptr},
       {}};
   g_autoptr(GOptionContext) context = g_option_context_new("[COMMAND] [NAME|FILE...]");
   g_option_context_set_summary(context, kCommands);
@@ -116,61 +185,13 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
     g_error_free(error);
     return false;
   }
-  if (version) {
+  if (r.version) {
     g_print("camcast %s\n", PACKAGE_VERSION);
     *status = 0;
     return false;
   }
   gst_init(nullptr, nullptr);
-  o->no_auth = no_auth;
-  o->inventory = inventory ? inventory : "";
-  o->users_file = users ? users : file ? file : "";
-  o->tls.certificate = certificate ? certificate : "";
-  o->tls.key = key ? key : "";
-  for (char **set = sets; set && *set; set++) {
-    const char *eq = strchr(*set, '=');
-    if (!eq || eq == *set) {
-      *status = usage_error(std::string("--set takes KEY=VALUE, not \"") + *set + "\"");
-      return false;
-    }
-    o->overrides[std::string(*set, size_t(eq - *set))] = eq + 1;
-  }
-  // Numbers for the sinks' properties, checked against the properties themselves.
-  const struct {
-    const char *option, *property, *value;
-  } numbers[] = {{"--port", "port", port},
-                 {"--http-port", "http-port", http_port},
-                 {"--max-connections", "max-connections", max_connections},
-                 {"--max-connections-per-address", "max-connections-per-address", max_per_address},
-                 {"--max-connection-rate", "max-connection-rate", max_rate},
-                 {"--header-timeout", "header-timeout", header_timeout},
-                 {"--request-timeout", "request-timeout", request_timeout}};
-  for (const auto &n : numbers) {
-    if (!n.value)
-      continue;
-    const std::string problem = check_sink_property(n.option, n.property, n.value);
-    if (!problem.empty()) {
-      *status = usage_error(problem);
-      return false;
-    }
-    if (n.value == port)
-      o->overrides["port"] = port;
-    else if (n.value == http_port)
-      o->tls.http_port = atoi(http_port);
-    else
-      o->server_properties.emplace_back(n.property, n.value);
-  }
-  if (hosts)
-    o->server_properties.emplace_back("allowed-hosts", hosts);
-  for (int i = 1; i < argc; i++) {
-    const std::string a = argv[i];
-    if (o->command.empty() && o->args.empty() &&
-        (a == "run" || a == "list" || a == "show" || a == "check" || a == "probe" || a == "passwd"))
-      o->command = a;
-    else
-      o->args.push_back(a);
-  }
-  return true;
+  return take_options(r, argc, argv, o, status);
 }
 
 }  // namespace camcast::launcher

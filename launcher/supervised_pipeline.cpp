@@ -294,50 +294,51 @@ void Supervisor::Pipeline::check(gint64 now) {
     backoff_ms = spec.supervise.backoff_initial_ms;
 }
 
+// An error: restarted after the back-off, or — a configuration mistake — the end of camcast.
+void Supervisor::Pipeline::on_error(GstMessage *msg) {
+  GError *error = nullptr;
+  gchar *debug = nullptr;
+  gst_message_parse_error(msg, &error, &debug);
+  // A relay fed a codec its pipeline does not take fails with not-negotiated, which says
+  // nothing to the person who pointed that camera at it.
+  GstElementFactory *factory =
+      GST_IS_ELEMENT(msg->src) ? gst_element_get_factory(GST_ELEMENT(msg->src)) : nullptr;
+  const bool wrong_codec = factory && debug && strstr(debug, "not-negotiated") &&
+                           g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0;
+  g_autofree char *why = g_strdup_printf(
+      "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message, debug ? " -- " : "",
+      debug ? debug : "",
+      wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
+                    "takes H.264, jsmpeg-relay MPEG-1)"
+                  : "");
+  // A camcast element that refuses what it was given before the pipeline ever ran — a users
+  // file others can read, a port in use, a certificate that does not fit — is a mistake in
+  // the configuration: restarting would repeat it for ever.
+  const bool mistake =
+      !announced && error->domain == GST_RESOURCE_ERROR && GST_IS_ELEMENT(msg->src) &&
+      is_camcast_element(GST_ELEMENT(msg->src)) &&
+      (error->code == GST_RESOURCE_ERROR_SETTINGS || error->code == GST_RESOURCE_ERROR_OPEN_READ ||
+       error->code == GST_RESOURCE_ERROR_OPEN_READ_WRITE || error->code == GST_RESOURCE_ERROR_BUSY);
+  g_error_free(error);
+  g_free(debug);
+  bus_watch = 0;
+  if (mistake) {
+    log(spec.name, "%s\nthat is a configuration mistake no restart can fix: stopping%s", why,
+        strstr(why, "already in use")
+            ? " (camcast --port N takes another port, --port 0 any free one)"
+            : "");
+    teardown(false);
+    stopped = true;
+    owner->configuration_mistake();
+    return;
+  }
+  schedule_restart(why, true);
+}
+
 gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer self) {
   auto *p = static_cast<Pipeline *>(self);
   switch (GST_MESSAGE_TYPE(msg)) {
-  case GST_MESSAGE_ERROR: {
-    GError *error = nullptr;
-    gchar *debug = nullptr;
-    gst_message_parse_error(msg, &error, &debug);
-    // A relay fed a codec its pipeline does not take fails with not-negotiated, which says
-    // nothing to the person who pointed that camera at it.
-    GstElementFactory *factory =
-        GST_IS_ELEMENT(msg->src) ? gst_element_get_factory(GST_ELEMENT(msg->src)) : nullptr;
-    const bool wrong_codec = factory && debug && strstr(debug, "not-negotiated") &&
-                             g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0;
-    g_autofree char *why = g_strdup_printf(
-        "error from %s: %s%s%s%s", GST_OBJECT_NAME(msg->src), error->message, debug ? " -- " : "",
-        debug ? debug : "",
-        wrong_codec ? "\nthe camera sends a codec this pipeline cannot take (relay-serve "
-                      "takes H.264, jsmpeg-relay MPEG-1)"
-                    : "");
-    // A camcast element that refuses what it was given before the pipeline ever ran — a users
-    // file others can read, a port in use, a certificate that does not fit — is a mistake in
-    // the configuration: restarting would repeat it for ever.
-    const bool mistake = !p->announced && error->domain == GST_RESOURCE_ERROR &&
-                         GST_IS_ELEMENT(msg->src) && is_camcast_element(GST_ELEMENT(msg->src)) &&
-                         (error->code == GST_RESOURCE_ERROR_SETTINGS ||
-                          error->code == GST_RESOURCE_ERROR_OPEN_READ ||
-                          error->code == GST_RESOURCE_ERROR_OPEN_READ_WRITE ||
-                          error->code == GST_RESOURCE_ERROR_BUSY);
-    g_error_free(error);
-    g_free(debug);
-    p->bus_watch = 0;
-    if (mistake) {
-      log(p->spec.name, "%s\nthat is a configuration mistake no restart can fix: stopping%s", why,
-          strstr(why, "already in use")
-              ? " (camcast --port N takes another port, --port 0 any free one)"
-              : "");
-      p->teardown(false);
-      p->stopped = true;
-      p->owner->configuration_mistake();
-      return G_SOURCE_REMOVE;
-    }
-    p->schedule_restart(why, true);
-    return G_SOURCE_REMOVE;
-  }
+  case GST_MESSAGE_ERROR: p->on_error(msg); return G_SOURCE_REMOVE;
   case GST_MESSAGE_EOS:
     p->bus_watch = 0;
     p->schedule_restart("the stream ended (EOS)", false);

@@ -52,6 +52,7 @@ struct Supervisor::Pipeline {
   void check(gint64 now);
 
   static gboolean on_message(GstBus *, GstMessage *msg, gpointer self);
+  void on_error(GstMessage *msg);
 };
 
 }  // namespace camcast::launcher

@@ -2,10 +2,10 @@
 // rate, and stopping cleanly on SIGINT/SIGTERM.
 #pragma once
 
+#include "bench_process.h"
+
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
-
-#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdint>
@@ -65,14 +65,6 @@ inline GstElement *start_pipeline(const char *launch, GstElement **src) {
     return nullptr;
   }
   return pipeline;
-}
-
-// As many open files as the hard limit allows: hundreds of clients need more than 1024.
-inline void raise_fd_limit() {
-  rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 // Plays `launch` (whose appsrc "src" takes I420 at width x height) and feeds it fps frames a

@@ -24,6 +24,13 @@ int remaining_ms(Clock::time_point deadline) {
   return left.count() < 0 ? 0 : int(left.count());
 }
 
+bool wait_readable(int fd, Clock::time_point deadline) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, remaining_ms(deadline)) > 0;
+}
+
+}  // namespace
+
 int connect_tcp(int port, int rcvbuf, const char *from) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -49,13 +56,6 @@ int connect_tcp(int port, int rcvbuf, const char *from) {
   }
   return fd;
 }
-
-bool wait_readable(int fd, Clock::time_point deadline) {
-  pollfd p{fd, POLLIN, 0};
-  return poll(&p, 1, remaining_ms(deadline)) > 0;
-}
-
-}  // namespace
 
 bool Connection::open(const Endpoint &to, int rcvbuf, int timeout_ms) {
   close();

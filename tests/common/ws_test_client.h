@@ -11,6 +11,10 @@
 
 namespace camcast::test {
 
+// A TCP connection to 127.0.0.1:port, from the local address `from` if given, with a receive
+// buffer of `rcvbuf` bytes if > 0; -1 when it cannot be made.
+int connect_tcp(int port, int rcvbuf = 0, const char *from = nullptr);
+
 // Where to connect on 127.0.0.1: a port, over TLS or not (any certificate is accepted: tests
 // make their own), optionally from another loopback address (127.0.0.2, …: another client, as
 // far as the server can tell). A plain int converts to a plain-TCP endpoint.

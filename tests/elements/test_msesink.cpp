@@ -191,6 +191,21 @@ void test_join_and_resolution_change() {
   gst_harness_teardown(h);
 }
 
+// The next force-key-unit event msesink sends upstream, waiting up to 2 s; null if none came.
+GstEvent *next_force_key_unit(GstHarness *h) {
+  GstEvent *event = nullptr;
+  for (int i = 0; i < 1000 && !event; i++) {
+    event = gst_harness_try_pull_upstream_event(h);
+    if (event && !gst_video_event_is_force_key_unit(event)) {
+      gst_event_unref(event);
+      event = nullptr;
+    }
+    if (!event)
+      std::this_thread::sleep_for(2ms);
+  }
+  return event;
+}
+
 void test_keyframe_on_join_asks_upstream() {
   GstHarness *h = gst_harness_new_parse("msesink name=sink port=0 path=/v");
   gst_harness_set_src_caps_str(h,
@@ -204,16 +219,7 @@ void test_keyframe_on_join_asks_upstream() {
     gst_event_unref(e);
   WsTestClient a, b;
   g_assert_true(a.connect(port, "/v"));
-  GstEvent *event = nullptr;
-  for (int i = 0; i < 1000 && !event; i++) {
-    event = gst_harness_try_pull_upstream_event(h);
-    if (event && !gst_video_event_is_force_key_unit(event)) {
-      gst_event_unref(event);
-      event = nullptr;
-    }
-    if (!event)
-      std::this_thread::sleep_for(2ms);
-  }
+  GstEvent *event = next_force_key_unit(h);
   g_assert_nonnull(event);
   const auto asked = std::chrono::steady_clock::now();
   gboolean all_headers = FALSE;
@@ -230,16 +236,7 @@ void test_keyframe_on_join_asks_upstream() {
   std::this_thread::sleep_until(asked + 550ms);
   WsTestClient c;
   g_assert_true(c.connect(port, "/v"));
-  event = nullptr;
-  for (int i = 0; i < 1000 && !event; i++) {
-    event = gst_harness_try_pull_upstream_event(h);
-    if (event && !gst_video_event_is_force_key_unit(event)) {
-      gst_event_unref(event);
-      event = nullptr;
-    }
-    if (!event)
-      std::this_thread::sleep_for(2ms);
-  }
+  event = next_force_key_unit(h);
   g_assert_nonnull(event);
   gst_event_unref(event);
   gst_object_unref(sink);

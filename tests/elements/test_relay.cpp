@@ -153,6 +153,30 @@ bool closed_by_relay(int fd, int timeout_ms) {
   return false;
 }
 
+// A publisher as ffmpeg and curl are (chunked, no "Expect: 100-continue") sends a little of its
+// body; the relay's answer must start with `status` without waiting for the rest.
+void expect_answer_before_body(int port, const std::string &path, const std::string &status) {
+  const int fd = raw_publisher(port, path);
+  send_chunk(fd, std::string(1000, '\x47'));
+  std::string answer;
+  char buf[512];
+  const gint64 until = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+  while (answer.find("\r\n") == std::string::npos && g_get_monotonic_time() < until) {
+    struct timeval tv {
+      0, 100000
+    };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0)
+      break;
+    if (n > 0)
+      answer.append(buf, size_t(n));
+  }
+  g_test_message("%s: %s", path.c_str(), answer.substr(0, answer.find('\r')).c_str());
+  g_assert_true(answer.rfind(status, 0) == 0);
+  close(fd);
+}
+
 void test_push_refusals_and_reconnect() {
   Relay relay;
   bool up = false;
@@ -174,6 +198,11 @@ void test_push_refusals_and_reconnect() {
     g_assert_cmpuint(bytes, !=, std::string::npos);
     g_assert_cmpint(atoll(streams.c_str() + frames + 12), >, 0);
     g_assert_cmpint(atoll(streams.c_str() + bytes + 11), >, 10000);
+
+    // What ffmpeg and curl send (chunked, no "Expect: 100-continue"): the answer comes without
+    // waiting for the body — 409 while a camera is live, 403 for a wrong secret.
+    expect_answer_before_body(relay.port, "/publish/s3cret", "HTTP/1.1 409 ");
+    expect_answer_before_body(relay.port, "/publish/guess", "HTTP/1.1 403 ");
 
     // A second camera while the first is live: refused, with the reason; the first goes on.
     Camera second(relay.url());

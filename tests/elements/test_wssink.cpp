@@ -261,6 +261,34 @@ void test_get_stats_and_remove_actions() {
   g_assert_cmpuint(h.clients(), ==, 0);
 }
 
+// Malformed frames and what the server must close with (RFC 6455 §7.4.1).
+struct Attack {
+  const char *what;
+  std::string bytes;
+  int close_code;
+};
+std::vector<Attack> frame_attacks() {
+  std::string endless(
+      "\x01\x80"
+      "abcd",
+      6);  // text, not final, empty, masked
+  for (int k = 0; k < 100; k++)
+    endless += std::string(
+        "\x00\x80"
+        "abcd",
+        6);
+  return {
+      {"random garbage", std::string("\x13\x37\xde\xad\xbe\xef garbage", 14), 1002},
+      {"unmasked frame", std::string("\x81\x02hi", 4), 1002},
+      {"oversized frame",
+       std::string("\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00"
+                   "abcd",
+                   14),
+       1009},
+      {"endless fragments", endless, 1009},
+  };
+}
+
 void test_hostile_clients_are_closed_and_nobody_notices() {
   RemovedLog log;  // outlives the sink, which reports its last clients when it stops
   Harness h("wssink port=0 path=/t");
@@ -277,31 +305,7 @@ void test_hostile_clients_are_closed_and_nobody_notices() {
   };
   push_and_check();
 
-  struct Attack {
-    const char *what;
-    std::string bytes;
-    int close_code;
-  };
-  std::string endless(
-      "\x01\x80"
-      "abcd",
-      6);  // text, not final, empty, masked
-  for (int k = 0; k < 100; k++)
-    endless += std::string(
-        "\x00\x80"
-        "abcd",
-        6);
-  const Attack attacks[] = {
-      {"random garbage", std::string("\x13\x37\xde\xad\xbe\xef garbage", 14), 1002},
-      {"unmasked frame", std::string("\x81\x02hi", 4), 1002},
-      {"oversized frame",
-       std::string("\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00"
-                   "abcd",
-                   14),
-       1009},
-      {"endless fragments", endless, 1009},
-  };
-  for (const Attack &a : attacks) {
+  for (const Attack &a : frame_attacks()) {
     g_test_message("%s", a.what);
     const size_t removed_before = log.n_removed();
     WsTestClient bad;

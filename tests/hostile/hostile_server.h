@@ -213,21 +213,9 @@ private:
 // A raw TCP connection an attacker controls byte by byte.
 struct Raw {
   int fd = -1;
-  explicit Raw(int port, int rcvbuf = 0, const char *from = nullptr) {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0)
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (from) {
-      sockaddr_in local{};
-      local.sin_family = AF_INET;
-      inet_pton(AF_INET, from, &local.sin_addr);
-      bind(fd, reinterpret_cast<sockaddr *>(&local), sizeof local);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(uint16_t(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    g_assert_cmpint(connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
+  explicit Raw(int port, int rcvbuf = 0, const char *from = nullptr)
+      : fd(camcast::test::connect_tcp(port, rcvbuf, from)) {
+    g_assert_cmpint(fd, >=, 0);
   }
   ~Raw() { close(fd); }
   // False once the server has closed (or reset) the connection.
@@ -279,6 +267,16 @@ inline std::string get(const std::string &path, const std::string &headers = "")
 
 // The access token of servers that have one.
 constexpr const char *kToken = "hostile-test-token";
+
+// A users file with alice (password `password`) in a directory that goes with it.
+struct UsersFile {
+  camcast::test::TempDir dir{"camcast-hostile"};
+  std::string path = dir.file("users");
+  explicit UsersFile(const char *password = "correct horse") {
+    std::string error;
+    g_assert_true(camcast::users::set_user(path, "alice", password, &error));
+  }
+};
 
 // The attacks on access control and the relay (test_hostile_access.cpp).
 void add_access_tests();

@@ -84,10 +84,8 @@ void test_ping_flood() {
 // login form of 200 MB, a publisher with a wrong secret. Each is answered before its body is
 // read, and memory does not move.
 void test_endless_bodies() {
-  const camcast::test::TempDir dir("camcast-hostile");
-  const std::string users = dir.file("users");
-  std::string error;
-  g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
+  const UsersFile alice;
+  const std::string &users = alice.path;
   Server server("", std::string("access-token=") + kToken + " users-file=" + users);
   Viewer viewer(server.port, std::string("/v?token=") + kToken);
   const Resources before = Resources::now();

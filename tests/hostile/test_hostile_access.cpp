@@ -9,10 +9,8 @@ namespace {
 
 // A login that answers an unknown user faster than a wrong password tells which users exist.
 void test_login_timing() {
-  const camcast::test::TempDir dir("camcast-hostile");
-  const std::string users = dir.file("users");
-  std::string error;
-  g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
+  const UsersFile alice;
+  const std::string &users = alice.path;
   Server server("", std::string("access-token=") + kToken + " users-file=" + users);
   Viewer viewer(server.port, std::string("/v?token=") + kToken);
   const auto start = Clock::now();
@@ -42,10 +40,8 @@ void test_login_timing() {
 
 // The login page sends people on to where they were going — on this server only.
 void test_redirects() {
-  const camcast::test::TempDir dir("camcast-hostile");
-  const std::string users = dir.file("users");
-  std::string error;
-  g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
+  const UsersFile alice;
+  const std::string &users = alice.path;
   Server server("", "users-file=" + users);
   const struct {
     const char *next, *location;
@@ -79,10 +75,8 @@ void test_redirects() {
 
 // Logging out ends the session on the server, not just in the browser.
 void test_logout_revokes() {
-  const camcast::test::TempDir dir("camcast-hostile");
-  const std::string users = dir.file("users");
-  std::string error;
-  g_assert_true(camcast::users::set_user(users, "alice", "correct horse", &error));
+  const UsersFile alice;
+  const std::string &users = alice.path;
   Server server("", "users-file=" + users);
   std::string body, head;
   g_assert_cmpint(camcast::test::http_post(server.port, "/login",
@@ -227,10 +221,8 @@ struct LogCatcher {
 };
 
 void test_secrets_stay_out_of_logs() {
-  const camcast::test::TempDir dir("camcast-hostile");
-  const std::string users = dir.file("users");
-  std::string error;
-  g_assert_true(camcast::users::set_user(users, "alice", "sesame-password", &error));
+  const UsersFile alice{"sesame-password"};
+  const std::string &users = alice.path;
   LogCatcher catcher;
   // camcast's own categories, at their most talkative.
   for (const char *name :

@@ -21,6 +21,7 @@ import re
 import select
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -176,6 +177,33 @@ def launch_line(line, cwd, where):
            '' if ok else out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}')
 
 
+def relay_over_tls(cwd, where):
+    """The README's certificate serves a relay: relaysink trusts it with tls-ca-file and finds
+    the address it connects to (127.0.0.1) in it."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    launch = (f'relaysrc port={port} secret=s3cret tls-certificate=cert.pem tls-key=key.pem ! '
+              'fakesink videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120 ! '
+              'x264enc tune=zerolatency ! h264parse config-interval=-1 ! mpegtsmux ! relaysink '
+              f'location=https://127.0.0.1:{port}/publish/s3cret tls-ca-file=cert.pem')
+    p = subprocess.Popen(['gst-launch-1.0', '-m'] + shlex.split(launch), cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGINT)
+        try:
+            out, _ = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+    ok = 'connected=(boolean)true' in out
+    report(ok, f'{where}: the certificate serves a relay at 127.0.0.1 (relaysink tls-ca-file)',
+           '' if ok else out)
+
+
 def main():
     text = open(README, encoding='utf-8').read()
     with tempfile.TemporaryDirectory(prefix='camcast-readme-') as cwd:
@@ -194,6 +222,8 @@ def main():
                 p = subprocess.run(shlex.split(line), cwd=cwd, capture_output=True, text=True)
                 report(p.returncode == 0, f'README.md:{n}: openssl makes a certificate',
                        '' if p.returncode == 0 else p.stderr)
+            if line.startswith('openssl ') and p.returncode == 0:
+                relay_over_tls(cwd, f'README.md:{n}')
         for n, line in shell:
             where = f'README.md:{n}'
             if line.startswith('camcast'):

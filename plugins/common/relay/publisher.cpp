@@ -184,8 +184,13 @@ bool RelayPublisher::start(GError **error) {
     g_clear_error(&err);
     return false;
   }
-  if (!settings_.ca_file.empty() &&
-      !(ca_ = g_tls_file_database_new(settings_.ca_file.c_str(), &err))) {
+  // glib-networking (2.74, gtlsfiledatabase-gnutls.c) ignores a relative anchors path with
+  // only a g_warning, leaving a database that trusts nothing: "tls-ca-file=ca.pem" failed every
+  // handshake as "not signed". So the path is made absolute first.
+  g_autofree char *ca_path = settings_.ca_file.empty()
+                                 ? nullptr
+                                 : g_canonicalize_filename(settings_.ca_file.c_str(), nullptr);
+  if (ca_path && !(ca_ = g_tls_file_database_new(ca_path, &err))) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "cannot use %s as the relay's CA certificates: %s", settings_.ca_file.c_str(),
                 err->message);

@@ -5,11 +5,12 @@
 //
 //   bench-fanout-client --port P --path /bench --clients N [--slow K --slow-rate BPS]
 //                       [--seconds S] [--warmup W] --server-pid PID
+#include "../bench_process.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -210,52 +211,53 @@ double percentile(std::vector<uint32_t> &v, double q) {
   return v[k] / 1000.0;
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+struct Options {
   int port = 0, clients = 10, slow = 0, server_pid = 0;
   double slow_rate = 200e3, seconds = 20, warmup = 3;
   std::string path = "/bench";
+};
+
+// The command line into `o`; false (after saying why) on an unknown option.
+bool parse_options(int argc, char **argv, Options *o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     const char *v = argv[i + 1];
     if (k == "--port")
-      port = atoi(v);
+      o->port = atoi(v);
     else if (k == "--path")
-      path = v;
+      o->path = v;
     else if (k == "--clients")
-      clients = atoi(v);
+      o->clients = atoi(v);
     else if (k == "--slow")
-      slow = atoi(v);
+      o->slow = atoi(v);
     else if (k == "--slow-rate")
-      slow_rate = atof(v);
+      o->slow_rate = atof(v);
     else if (k == "--seconds")
-      seconds = atof(v);
+      o->seconds = atof(v);
     else if (k == "--warmup")
-      warmup = atof(v);
+      o->warmup = atof(v);
     else if (k == "--server-pid")
-      server_pid = atoi(v);
+      o->server_pid = atoi(v);
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
+      return false;
     }
   }
-  rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
+  return true;
+}
 
-  std::vector<Conn> conns(static_cast<size_t>(clients));
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  for (int i = 0; i < clients; i++) {
-    Conn &c = conns[size_t(i)];
+// Connects every client; the fast ones join the epoll set `ep`. False if one could not connect.
+bool connect_all(const Options &o, int ep, std::vector<Conn> *conns) {
+  conns->resize(size_t(o.clients));
+  for (int i = 0; i < o.clients; i++) {
+    Conn &c = (*conns)[size_t(i)];
     // Slow clients are spread among the fast ones and have a small receive window, as a phone on
     // a weak link would.
-    c.slow = slow > 0 && i % (clients / slow) == 0 && i / (clients / slow) < slow;
-    c.fd = connect_ws(port, path, c.slow ? 16384 : 0);
+    c.slow = o.slow > 0 && i % (o.clients / o.slow) == 0 && i / (o.clients / o.slow) < o.slow;
+    c.fd = connect_ws(o.port, o.path, c.slow ? 16384 : 0);
     if (c.fd < 0) {
       fprintf(stderr, "client %d could not connect\n", i);
-      return 1;
+      return false;
     }
     int flags = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &flags, sizeof flags);
@@ -266,30 +268,39 @@ int main(int argc, char **argv) {
       epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
     }
   }
-  Stats s;
-  static uint8_t buf[256 * 1024];
-  const uint64_t start = now_ns();
-  const uint64_t measure_from = start + uint64_t(warmup * 1e9);
-  const uint64_t end = measure_from + uint64_t(seconds * 1e9);
+  return true;
+}
+
+// What the server used while the clients were measured.
+struct ServerUse {
   ProcSample before{}, after{};
   std::vector<long> rss, fds;
+};
+
+// Reads until the end of the measured window: fast clients as fast as data comes, slow ones at
+// their rate, sampling the server's memory and descriptors once a second.
+void receive(const Options &o, int ep, std::vector<Conn> &conns, Stats &s, ServerUse &use) {
+  static uint8_t buf[256 * 1024];
+  const uint64_t start = now_ns();
+  const uint64_t measure_from = start + uint64_t(o.warmup * 1e9);
+  const uint64_t end = measure_from + uint64_t(o.seconds * 1e9);
   uint64_t next_slow_tick = start, next_rss = measure_from;
   const uint64_t slow_tick = 10000000;  // 10 ms
-  const size_t slow_budget = size_t(slow_rate / 8 * 0.01);
+  const size_t slow_budget = size_t(o.slow_rate / 8 * 0.01);
   epoll_event events[256];
   while (true) {
     const uint64_t now = now_ns();
     if (!s.measuring && now >= measure_from) {
       s.measuring = true;
-      if (server_pid)
-        before = sample(server_pid);
+      if (o.server_pid)
+        use.before = sample(o.server_pid);
     }
     if (now >= end)
       break;
-    if (server_pid && now >= next_rss && s.measuring) {
-      const ProcSample now_sample = sample(server_pid);
-      rss.push_back(now_sample.rss_kb);
-      fds.push_back(now_sample.fds);
+    if (o.server_pid && now >= next_rss && s.measuring) {
+      const ProcSample now_sample = sample(o.server_pid);
+      use.rss.push_back(now_sample.rss_kb);
+      use.fds.push_back(now_sample.fds);
       next_rss += 1000000000ull;
     }
     if (now >= next_slow_tick) {
@@ -303,48 +314,69 @@ int main(int argc, char **argv) {
     }
     int wait_ms = int(
         std::min<uint64_t>(next_slow_tick > now ? next_slow_tick - now : 0, 10000000) / 1000000);
-    int n = epoll_wait(ep, events, 256, slow ? wait_ms : 100);
+    int n = epoll_wait(ep, events, 256, o.slow ? wait_ms : 100);
     for (int i = 0; i < n; i++) {
       Conn &c = *static_cast<Conn *>(events[i].data.ptr);
       ssize_t got = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
       if (got > 0)
         consume(c, buf, size_t(got), s);
-      else if (got == 0) {
+      else if (got == 0)
         epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-      }
     }
   }
-  if (server_pid)
-    after = sample(server_pid);
+  if (o.server_pid)
+    use.after = sample(o.server_pid);
+}
+
+void report(const Options &o, std::vector<Conn> &conns, Stats &s, const ServerUse &use) {
   const double fast_gbit = s.fast_bytes * 8 / 1e9, slow_gbit = s.slow_bytes * 8 / 1e9;
-  const double cpu = after.cpu_s - before.cpu_s;
+  const double cpu = use.after.cpu_s - use.before.cpu_s;
   size_t disconnected = 0;
   for (Conn &c : conns) {
     char probe;
     if (recv(c.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
       disconnected++;
   }
-  printf("clients=%d slow=%d seconds=%.0f\n", clients, slow, seconds);
+  printf("clients=%d slow=%d seconds=%.0f\n", o.clients, o.slow, o.seconds);
   printf("delivered_gbit=%.3f fast_msgs=%llu expected_fast_msgs=%.0f fast_lost_frames=%llu\n",
-         fast_gbit + slow_gbit, (unsigned long long)s.fast_msgs, (clients - slow) * seconds * 30,
-         (unsigned long long)s.fast_gaps);
+         fast_gbit + slow_gbit, (unsigned long long)s.fast_msgs,
+         (o.clients - o.slow) * o.seconds * 30, (unsigned long long)s.fast_gaps);
   printf("fast_latency_ms p50=%.2f p99=%.2f max=%.2f\n", percentile(s.fast_us, 0.5),
          percentile(s.fast_us, 0.99), percentile(s.fast_us, 1.0));
-  if (slow)
+  if (o.slow)
     printf("slow_latency_ms p50=%.1f p99=%.1f max=%.1f slow_skipped_frames=%llu\n",
            percentile(s.slow_us, 0.5), percentile(s.slow_us, 0.99), percentile(s.slow_us, 1.0),
            (unsigned long long)s.slow_gaps);
-  if (server_pid) {
+  if (o.server_pid) {
+    const double user = use.after.user_s - use.before.user_s;
     printf("server_cpu_s=%.2f (user %.2f, kernel %.2f) cpu_s_per_gbit=%.3f core_share=%.1f%%\n",
-           cpu, after.user_s - before.user_s, cpu - (after.user_s - before.user_s),
-           cpu / std::max(fast_gbit + slow_gbit, 1e-9), 100 * cpu / seconds);
+           cpu, user, cpu - user, cpu / std::max(fast_gbit + slow_gbit, 1e-9),
+           100 * cpu / o.seconds);
+    const auto &rss = use.rss;
     printf("server_rss_mb first=%.1f last=%.1f max=%.1f\n", rss.empty() ? 0 : rss.front() / 1024.0,
            rss.empty() ? 0 : rss.back() / 1024.0,
            rss.empty() ? 0 : *std::max_element(rss.begin(), rss.end()) / 1024.0);
-    if (!fds.empty())
-      printf("server_fds first=%ld last=%ld max=%ld\n", fds.front(), fds.back(),
-             *std::max_element(fds.begin(), fds.end()));
+    if (!use.fds.empty())
+      printf("server_fds first=%ld last=%ld max=%ld\n", use.fds.front(), use.fds.back(),
+             *std::max_element(use.fds.begin(), use.fds.end()));
   }
   printf("disconnected=%zu\n", disconnected);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  if (!parse_options(argc, argv, &o))
+    return 2;
+  bench::raise_fd_limit();
+  std::vector<Conn> conns;
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (!connect_all(o, ep, &conns))
+    return 1;
+  Stats s;
+  ServerUse use;
+  receive(o, ep, conns, s, use);
+  report(o, conns, s, use);
   return 0;
 }

@@ -21,6 +21,58 @@
 
 constexpr int kBits = 40, kBlock = 16;
 
+// The mpeg1 pipeline: camcast's encoder into two jsmpegsinks, and beside it ffmpeg (started
+// here, its pid in `ffmpeg`) fed the same frames, its output into two more. Null on failure.
+char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps, int gop, int port,
+                   GPid *ffmpeg) {
+  // ffmpeg as the seeds run it: raw frames on stdin, -bf 0, the same bitrate and GOP; one
+  // encode written both as MPEG-TS (stdout) and as raw MPEG-1 (fd 3).
+  int in[2], ts[2], es[2];
+  if (pipe(in) || pipe(ts) || pipe(es))
+    return nullptr;
+  g_autofree char *size = g_strdup_printf("%dx%d", width, height);
+  g_autofree char *rate = g_strdup_printf("%d", fps);
+  g_autofree char *bitrate = g_strdup_printf("%dk", kbps);
+  g_autofree char *gop_s = g_strdup_printf("%d", gop);
+  const char *ffmpeg_argv[] = {"ffmpeg",     "-loglevel",
+                               "error",      "-f",
+                               "rawvideo",   "-pix_fmt",
+                               "yuv420p",    "-s",
+                               size,         "-r",
+                               rate,         "-i",
+                               "pipe:0",     "-codec:v",
+                               "mpeg1video", "-b:v",
+                               bitrate,      "-bf",
+                               "0",          "-g",
+                               gop_s,        "-map",
+                               "0:v",        "-f",
+                               "tee",        "[f=mpegts]pipe\\:1|[f=mpeg1video]pipe\\:3",
+                               nullptr};
+  const int source_fds[] = {es[1]}, target_fds[] = {3};
+  GError *error = nullptr;
+  if (!g_spawn_async_with_pipes_and_fds(nullptr, ffmpeg_argv, nullptr, G_SPAWN_SEARCH_PATH, nullptr,
+                                        nullptr, in[0], ts[1], -1, source_fds, target_fds, 1,
+                                        ffmpeg, nullptr, nullptr, nullptr, &error)) {
+    g_printerr("cannot start ffmpeg (apt-get install ffmpeg): %s\n", error->message);
+    return nullptr;
+  }
+  close(in[0]);
+  close(ts[1]);
+  close(es[1]);
+  return g_strdup_printf(
+      "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
+      "m. ! queue ! mpegtsmux ! jsmpegsink address=127.0.0.1 port=%d path=/ts "
+      "m. ! queue ! jsmpegsink address=127.0.0.1 port=%d path=/jsmp mode=jsmp "
+      // The ffmpeg side cannot preroll before ffmpeg has frames: async=false, or PLAYING
+      // would wait for it forever.
+      "raw. ! queue ! fdsink fd=%d sync=false async=false "
+      "fdsrc fd=%d blocksize=4096 ! video/mpegts,systemstream=true,packetsize=188 ! "
+      "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-ts async=false "
+      "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
+      "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
+      appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   if (argc != 7 && argc != 8) {
@@ -48,52 +100,9 @@ int main(int argc, char **argv) {
         "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb",
         appsrc, kbps, gop, port, port);
   } else {
-    // ffmpeg as the seeds run it: raw frames on stdin, -bf 0, the same bitrate and GOP; one
-    // encode written both as MPEG-TS (stdout) and as raw MPEG-1 (fd 3).
-    int in[2], ts[2], es[2];
-    if (pipe(in) || pipe(ts) || pipe(es))
+    launch = mpeg1_launch(appsrc, width, height, fps, kbps, gop, port, &ffmpeg);
+    if (!launch)
       return 1;
-    g_autofree char *size = g_strdup_printf("%dx%d", width, height);
-    g_autofree char *rate = g_strdup_printf("%d", fps);
-    g_autofree char *bitrate = g_strdup_printf("%dk", kbps);
-    g_autofree char *gop_s = g_strdup_printf("%d", gop);
-    const char *ffmpeg_argv[] = {"ffmpeg",     "-loglevel",
-                                 "error",      "-f",
-                                 "rawvideo",   "-pix_fmt",
-                                 "yuv420p",    "-s",
-                                 size,         "-r",
-                                 rate,         "-i",
-                                 "pipe:0",     "-codec:v",
-                                 "mpeg1video", "-b:v",
-                                 bitrate,      "-bf",
-                                 "0",          "-g",
-                                 gop_s,        "-map",
-                                 "0:v",        "-f",
-                                 "tee",        "[f=mpegts]pipe\\:1|[f=mpeg1video]pipe\\:3",
-                                 nullptr};
-    const int source_fds[] = {es[1]}, target_fds[] = {3};
-    GError *error = nullptr;
-    if (!g_spawn_async_with_pipes_and_fds(
-            nullptr, ffmpeg_argv, nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, in[0], ts[1], -1,
-            source_fds, target_fds, 1, &ffmpeg, nullptr, nullptr, nullptr, &error)) {
-      g_printerr("cannot start ffmpeg (apt-get install ffmpeg): %s\n", error->message);
-      return 1;
-    }
-    close(in[0]);
-    close(ts[1]);
-    close(es[1]);
-    launch = g_strdup_printf(
-        "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
-        "m. ! queue ! mpegtsmux ! jsmpegsink address=127.0.0.1 port=%d path=/ts "
-        "m. ! queue ! jsmpegsink address=127.0.0.1 port=%d path=/jsmp mode=jsmp "
-        // The ffmpeg side cannot preroll before ffmpeg has frames: async=false, or PLAYING
-        // would wait for it forever.
-        "raw. ! queue ! fdsink fd=%d sync=false async=false "
-        "fdsrc fd=%d blocksize=4096 ! video/mpegts,systemstream=true,packetsize=188 ! "
-        "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-ts async=false "
-        "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
-        "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
-        appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
   }
   const int status =
       bench::run_i420_source(launch, port, width, height, fps, [&](uint8_t *luma, uint64_t i) {

@@ -7,10 +7,11 @@
 //
 //   bench-mjpeg-client --port P [--path /mjpeg] --mode pull|multipart [--clients N]
 //                      [--rate BYTES_PER_S] [--seconds S] [--warmup S] [--server-pid PID]
+#include "../bench_process.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -193,87 +194,106 @@ double pct(std::vector<int64_t> v, double q) {
   return double(v[std::min(v.size() - 1, size_t(q * double(v.size() - 1)))]) / 1000.0;
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+struct Options {
   int port = 0, clients = 1, server_pid = 0;
   double seconds = 10, warmup = 2;
   std::string path = "/mjpeg";
+};
+
+// The command line into `o` (and the globals `pull` and `rate`); false after saying why.
+bool parse_options(int argc, char **argv, Options *o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--port")
-      port = atoi(v.c_str());
+      o->port = atoi(v.c_str());
     else if (k == "--path")
-      path = v;
+      o->path = v;
     else if (k == "--mode")
       pull = v == "pull";
     else if (k == "--clients")
-      clients = atoi(v.c_str());
+      o->clients = atoi(v.c_str());
     else if (k == "--rate")
       rate = strtoul(v.c_str(), nullptr, 10);
     else if (k == "--seconds")
-      seconds = atof(v.c_str());
+      o->seconds = atof(v.c_str());
     else if (k == "--warmup")
-      warmup = atof(v.c_str());
+      o->warmup = atof(v.c_str());
     else if (k == "--server-pid")
-      server_pid = atoi(v.c_str());
+      o->server_pid = atoi(v.c_str());
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
+      return false;
     }
   }
-  rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  std::vector<Conn> conns(static_cast<size_t>(clients));
-  for (Conn &c : conns)
-    c.fd = connect_to(port, path);
+  return true;
+}
+
+// Reads one connection's share (throttled to `rate` if set); false when it ended.
+bool read_some(Conn &c) {
+  static char chunk[65536];
+  size_t budget = sizeof chunk;
+  if (rate) {
+    const int64_t now = now_us();
+    if (!c.rate_start)
+      c.rate_start = now;
+    const uint64_t allowed = uint64_t(double(now - c.rate_start) * double(rate) / 1e6);
+    budget = std::min<size_t>(budget, allowed > c.consumed ? allowed - c.consumed : 0);
+    if (!budget)
+      return true;
+  }
+  const ssize_t n = recv(c.fd, chunk, budget, 0);
+  if (n <= 0)
+    return false;
+  c.consumed += size_t(n);
+  c.buf.append(chunk, size_t(n));
+  mark_frame_start(c);
+  parse(c);
+  mark_frame_start(c);
+  return true;
+}
+
+// Reads every connection until the end of the measured window; the server's CPU seconds in it
+// (-1 without a server to watch), or -2 when a connection ended.
+double receive(const Options &o, std::vector<Conn> &conns) {
   std::vector<pollfd> fds(conns.size());
   const int64_t start = now_us();
-  const int64_t measure_from = start + int64_t(warmup * 1e6);
-  const int64_t end = measure_from + int64_t(seconds * 1e6);
+  const int64_t measure_from = start + int64_t(o.warmup * 1e6);
+  const int64_t end = measure_from + int64_t(o.seconds * 1e6);
   double cpu_from = -1;
-  char chunk[65536];
   while (true) {
     const int64_t t = now_us();
     if (!measuring && t >= measure_from) {
       measuring = true;
-      if (server_pid)
-        cpu_from = cpu_seconds(server_pid);
+      if (o.server_pid)
+        cpu_from = cpu_seconds(o.server_pid);
     }
     if (t >= end)
       break;
     for (size_t i = 0; i < conns.size(); i++)
       fds[i] = {conns[i].fd, POLLIN, 0};
     poll(fds.data(), fds.size(), 5);
-    for (size_t i = 0; i < conns.size(); i++) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-        continue;
-      Conn &c = conns[i];
-      size_t budget = sizeof chunk;
-      if (rate) {
-        const int64_t now = now_us();
-        if (!c.rate_start)
-          c.rate_start = now;
-        const uint64_t allowed = uint64_t(double(now - c.rate_start) * double(rate) / 1e6);
-        budget = std::min<size_t>(budget, allowed > c.consumed ? allowed - c.consumed : 0);
-        if (!budget)
-          continue;
-      }
-      const ssize_t n = recv(c.fd, chunk, budget, 0);
-      if (n <= 0) {
+    for (size_t i = 0; i < conns.size(); i++)
+      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !read_some(conns[i])) {
         fprintf(stderr, "a connection ended\n");
-        return 1;
+        return -2;
       }
-      c.consumed += size_t(n);
-      c.buf.append(chunk, size_t(n));
-      mark_frame_start(c);
-      parse(c);
-      mark_frame_start(c);
-    }
   }
-  const double cpu = server_pid ? cpu_seconds(server_pid) - cpu_from : -1;
+  return o.server_pid ? cpu_seconds(o.server_pid) - cpu_from : -1;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  if (!parse_options(argc, argv, &o))
+    return 2;
+  bench::raise_fd_limit();
+  std::vector<Conn> conns(static_cast<size_t>(o.clients));
+  for (Conn &c : conns)
+    c.fd = connect_to(o.port, o.path);
+  const double cpu = receive(o, conns);
+  if (cpu == -2)
+    return 1;
   std::vector<int64_t> ages, transfers;
   uint64_t frames = 0;
   for (const Conn &c : conns) {
@@ -281,16 +301,16 @@ int main(int argc, char **argv) {
     transfers.insert(transfers.end(), c.transfers.begin(), c.transfers.end());
     frames += c.frames;
   }
-  printf("%s x%d%s", pull ? "pull" : "multipart", clients,
+  printf("%s x%d%s", pull ? "pull" : "multipart", o.clients,
          rate ? (" at " + std::to_string(rate / 1000) + " kB/s").c_str() : "");
-  if (clients > 0)
+  if (o.clients > 0)
     printf(
         ": %.1f frames/s per client; age p50 %.1f ms p95 %.1f ms; transfer p50 %.1f ms "
         "p95 %.1f ms",
-        double(frames) / seconds / clients, pct(ages, 0.5), pct(ages, 0.95), pct(transfers, 0.5),
-        pct(transfers, 0.95));
-  if (server_pid)
-    printf("; server CPU %.1f %% of one core", cpu / seconds * 100);
+        double(frames) / o.seconds / o.clients, pct(ages, 0.5), pct(ages, 0.95),
+        pct(transfers, 0.5), pct(transfers, 0.95));
+  if (o.server_pid)
+    printf("; server CPU %.1f %% of one core", cpu / o.seconds * 100);
   printf("\n");
   for (Conn &c : conns)
     close(c.fd);
