@@ -160,8 +160,11 @@ void Supervisor::Pipeline::start() {
       g_signal_connect_data(e, "client-removed", G_CALLBACK(on_client_removed),
                             new ViewerNotice{owner, id}, forget, GConnectFlags(0));
     }
-    if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)) {
-      GstPad *pad = gst_element_get_static_pad(e, "sink");
+    // A buffer leaving a source or reaching a sink means the pipeline lives; sources count
+    // because outputs nobody watches idle (idle_branch.h), and then no buffer reaches a sink.
+    const bool sink = GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK);
+    if (sink || GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SOURCE)) {
+      GstPad *pad = gst_element_get_static_pad(e, sink ? "sink" : "src");
       if (pad) {
         gst_pad_add_probe(
             pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
@@ -284,8 +287,9 @@ void Supervisor::Pipeline::check(gint64 now) {
     return;
   const gint64 stall = gint64(spec.supervise.stall_timeout_s) * G_USEC_PER_SEC;
   if (stall > 0 && now - last_buffer.load() > stall) {
-    g_autofree char *why = g_strdup_printf("no buffer reached the sinks for %d s (stalled)",
-                                           spec.supervise.stall_timeout_s);
+    g_autofree char *why =
+        g_strdup_printf("no buffer came from the sources or reached the sinks for %d s (stalled)",
+                        spec.supervise.stall_timeout_s);
     schedule_restart(why, true);
     return;
   }

@@ -69,9 +69,10 @@ static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buff
   return GST_FLOW_OK;
 }
 
-static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
-  gint64 capture_us = -1;
-  GstBuffer *frame = gst_ws_sink_get_newest(ws, &capture_us);
+// The snapshot: the newest frame, or (an idle output woken for it, a pipeline just started) the
+// next within two seconds; 503 if none comes.
+static void answer_snapshot(GstWsSink *, SoupServerMessage *msg, GstBuffer *frame,
+                            gint64 capture_us) {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(headers, "Cache-Control", camcast::kNoStore);
   if (!frame) {
@@ -89,12 +90,11 @@ static void serve_snapshot(GstWsSink *ws, SoupServerMessage *msg) {
                         map.size);
     gst_buffer_unmap(frame, &map);
   }
-  gst_buffer_unref(frame);
 }
 
 static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
   if (strcmp(rest, "/snapshot.jpg") == 0) {
-    serve_snapshot(ws, msg);
+    gst_ws_sink_serve_newest(ws, msg, answer_snapshot);
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {

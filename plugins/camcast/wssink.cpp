@@ -67,6 +67,7 @@ enum {
   PROP_LAG_LAST = PROP_LAG + camcast::kLagProperties - 1,
   PROP_KEYFRAME_ON_JOIN,
   PROP_LINGER,
+  PROP_IDLE_AFTER,
   PROP_ACCESS,  // the access properties (access_properties.h)
   PROP_ACCESS_LAST = PROP_ACCESS + camcast::kAccessProperties - 1,
   PROP_PUBLIC,
@@ -152,6 +153,15 @@ static GstStateChangeReturn gst_ws_sink_change_state(GstElement *element,
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     if (auto mount = gst_ws_sink_priv(sink)->current_mount())
       mount->drop_units();
+  // The branch that feeds this output idles while nobody watches (idle_branch.h).
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret != GST_STATE_CHANGE_FAILURE) {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->idle.attach(element);
+  } else if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->idle.detach();
+  }
   return ret;
 }
 
@@ -174,6 +184,7 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
     case PROP_PATH: priv->path = g_value_get_string(value) ? g_value_get_string(value) : ""; break;
     case PROP_KEYFRAME_ON_JOIN: priv->keyframe_on_join = g_value_get_boolean(value); break;
     case PROP_LINGER: priv->linger = g_value_get_uint(value); break;
+    case PROP_IDLE_AFTER: priv->idle_after = g_value_get_uint(value); break;
     case PROP_PUBLIC: priv->is_public = g_value_get_boolean(value); break;
     default:
       if (!set_lag_property(&priv->settings, prop_id, PROP_LAG, value) &&
@@ -204,6 +215,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     break;
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
+  case PROP_IDLE_AFTER: g_value_set_uint(value, priv->idle_after); break;
   case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
   case PROP_CURRENT_HTTP_PORT:
     g_value_set_int(value, priv->server ? priv->server->http_port() : -1);
@@ -253,7 +265,7 @@ static void install_where_properties(GObjectClass *gobject_class) {
           nullptr, ready));
 }
 
-// How viewers join and leave: keyframe-on-join, linger, public.
+// How viewers join and leave: keyframe-on-join, linger, idle-after.
 static void install_viewer_properties(GObjectClass *gobject_class) {
   const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
@@ -272,6 +284,14 @@ static void install_viewer_properties(GObjectClass *gobject_class) {
           "and they resume at its first keyframe: a restarted pipeline keeps its viewers. "
           "0 closes them at once",
           0, 3600, DEFAULT_LINGER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_IDLE_AFTER,
+      g_param_spec_uint(
+          "idle-after", "Idle after",
+          "Seconds without viewers after which this output's branch stops encoding: buffers are "
+          "dropped where the branch leaves its tee (or source), if there is an encoder on the "
+          "way. The next viewer wakes it and gets a keyframe at once. 0 never idles",
+          0, 86400, DEFAULT_IDLE_AFTER, flags));
 }
 
 static void install_public_property(GObjectClass *gobject_class) {

@@ -59,9 +59,15 @@ gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
 // parts of type `part_type` ("image/jpeg" makes MJPEG for <img>), each client getting the newest
 // when its socket has drained; HEAD included.
 void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const char *part_type);
-// For subclasses, in serve_http (server thread): the newest unit queued (a new reference, NULL
-// when there is none) and its capture time.
-GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us);
+// Called with the newest unit (not a reference of the callee's; NULL when none came) and its
+// capture time, to answer `msg`.
+typedef void (*GstWsSinkNewestFunc)(GstWsSink *sink, SoupServerMessage *msg, GstBuffer *newest,
+                                    gint64 capture_us);
+// For subclasses, in serve_http (server thread): answers `msg` with the newest unit queued — at
+// once if there is one, else once one comes (an idle output is woken for it) or with NULL after
+// GST_WS_SINK_NEWEST_WAIT_MS; the request waits meanwhile.
+#define GST_WS_SINK_NEWEST_WAIT_MS 2000
+void gst_ws_sink_serve_newest(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkNewestFunc answer);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);

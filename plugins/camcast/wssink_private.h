@@ -2,6 +2,7 @@
 // and wssink_serving.cpp (the mount it serves through, and the API its subclasses use).
 #pragma once
 
+#include "idle_branch.h"
 #include "net/http_server.h"
 #include "wssink.h"
 
@@ -19,6 +20,7 @@ extern guint gst_ws_sink_signals[N_SIGNALS];
 #define DEFAULT_PORT 8080
 #define DEFAULT_KEYFRAME_ON_JOIN TRUE
 #define DEFAULT_LINGER 0
+#define DEFAULT_IDLE_AFTER 10
 
 // The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before
 // anything of the server's; never held while calling into the server (which may emit signals back
@@ -39,6 +41,8 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   bool is_public = false;                   // this stream needs no credentials on a private server
   camcast::ServerSettings server_settings;  // TLS and limits of the sink's server
   gint64 last_keyframe_request = 0;         // monotonic µs
+  guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
+  camcast::IdleBranch idle;                 // under `lock`
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
   // Streaming thread: buffers of the current streamheader, not queued as units again.
@@ -56,9 +60,25 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void client_added(uint64_t id) override;
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
+  void tick(gint64 now) override;
+  void fill_stats(camcast::MountStats *stats) override;
+
+  // Server thread: HTTP requests paused until a unit comes (gst_ws_sink_serve_newest).
+  struct Waiting {
+    SoupServerMessage *msg;  // a reference of ours
+    gint64 until;            // monotonic µs: answered without a unit then
+    GstWsSinkNewestFunc answer;
+    gulong disconnected;
+  };
+  std::vector<Waiting> waiting;
+  void wait_for_newest(SoupServerMessage *msg, GstWsSinkNewestFunc answer);
+  void forget_waiting(SoupServerMessage *msg);
+  // Answers those that can be (a unit is there, or their time is up; `all`: every one).
+  void answer_waiting(gint64 now, bool all);
 
 private:
-  void request_keyframe();
+  // Asks upstream for a keyframe; rate-limited unless `now` (a branch that just woke).
+  void request_keyframe(bool now = false);
 };
 
 WsSinkPrivate *gst_ws_sink_priv(gpointer sink);

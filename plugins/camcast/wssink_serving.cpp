@@ -25,22 +25,50 @@ std::shared_ptr<Mount> WsSinkPrivate::current_mount() {
 void WsSinkPrivate::client_added(uint64_t id) {
   GST_DEBUG_OBJECT(sink, "client %" G_GUINT64_FORMAT ": added", id);
   g_signal_emit(sink, gst_ws_sink_signals[SIGNAL_CLIENT_ADDED], 0, static_cast<guint64>(id));
-  request_keyframe();
+  bool woke;
+  {
+    std::lock_guard<std::mutex> lk(lock);
+    woke = idle.update(1, g_get_monotonic_time(), 0) == IdleBranch::Change::Woke;
+  }
+  if (woke)
+    GST_INFO_OBJECT(sink, "a viewer came: the branch works again");
+  request_keyframe(woke);
 }
 
 // A new viewer should not wait a whole GOP: ask upstream for a keyframe (GstForceKeyUnit), no
-// more often than KEYFRAME_REQUEST_INTERVAL_US.
-void WsSinkPrivate::request_keyframe() {
+// more often than KEYFRAME_REQUEST_INTERVAL_US — and always when the branch has just woken, since
+// its encoder has seen nothing for a while.
+void WsSinkPrivate::request_keyframe(bool now) {
   {
     std::lock_guard<std::mutex> lk(lock);
-    const gint64 now = g_get_monotonic_time();
-    if (!keyframe_on_join || now - last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_US)
+    const gint64 t = g_get_monotonic_time();
+    if (!now && (!keyframe_on_join || t - last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_US))
       return;
-    last_keyframe_request = now;
+    last_keyframe_request = t;
   }
   GST_DEBUG_OBJECT(sink, "asking upstream for a keyframe for a new viewer");
   gst_pad_push_event(GST_BASE_SINK_PAD(sink),
                      gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+}
+
+void WsSinkPrivate::tick(gint64 now) {
+  answer_waiting(now, false);
+  const std::shared_ptr<Mount> serving = current_mount();
+  IdleBranch::Change change;
+  {
+    std::lock_guard<std::mutex> lk(lock);
+    change = idle.update((serving ? serving->n_clients() : 0) + waiting.size(), now,
+                         gint64(idle_after) * G_USEC_PER_SEC);
+  }
+  if (change == IdleBranch::Change::Woke)  // viewers taken over from a lingering mount
+    request_keyframe(true);
+  else if (change == IdleBranch::Change::Slept && serving)
+    serving->drop_units();  // a viewer must not start at a keyframe from before the idle time
+}
+
+void WsSinkPrivate::fill_stats(MountStats *stats) {
+  std::lock_guard<std::mutex> lk(lock);
+  stats->idle = idle.idle();
 }
 
 void WsSinkPrivate::client_removed(uint64_t id, ClientStatus status) {
@@ -135,6 +163,8 @@ void WsSinkPrivate::close() {
     serving.swap(mount);
     seconds = linger;
   }
+  if (http)  // requests waiting for a unit get what there is (or 503) now
+    http->invoke_sync([this] { answer_waiting(g_get_monotonic_time(), true); });
   if (http && serving)
     http->remove_mount(serving, gint64(seconds) * G_USEC_PER_SEC);
   clear_header();
@@ -178,12 +208,62 @@ void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const 
     mount->accept_multipart(msg, part_type);
 }
 
-GstBuffer *gst_ws_sink_get_newest(GstWsSink *sink, gint64 *capture_us) {
-  auto mount = gst_ws_sink_priv(sink)->current_mount();
+void gst_ws_sink_serve_newest(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkNewestFunc answer) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  auto mount = priv->current_mount();
   UnitRef unit = mount ? mount->newest() : nullptr;
-  if (capture_us)
-    *capture_us = unit ? unit->capture_us : -1;
-  return unit ? gst_buffer_ref(unit->buffer()) : nullptr;
+  if (unit || !mount)
+    answer(sink, msg, unit ? unit->buffer() : nullptr, unit ? unit->capture_us : -1);
+  else
+    priv->wait_for_newest(msg, answer);
+}
+
+void WsSinkPrivate::wait_for_newest(SoupServerMessage *msg, GstWsSinkNewestFunc answer) {
+  const gint64 now = g_get_monotonic_time();
+  Waiting w{SOUP_SERVER_MESSAGE(g_object_ref(msg)), now + GST_WS_SINK_NEWEST_WAIT_MS * 1000, answer,
+            0};
+  // A client that leaves meanwhile is forgotten (its message is still ours until answered).
+  w.disconnected =
+      g_signal_connect(msg, "disconnected", G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
+                         static_cast<WsSinkPrivate *>(self)->forget_waiting(m);
+                       }),
+                       this);
+  soup_server_message_pause(msg);
+  waiting.push_back(w);
+  bool woke;
+  {
+    std::lock_guard<std::mutex> lk(lock);
+    woke = idle.update(1, now, 0) == IdleBranch::Change::Woke;
+  }
+  if (woke)
+    request_keyframe(true);
+}
+
+void WsSinkPrivate::forget_waiting(SoupServerMessage *msg) {
+  for (auto it = waiting.begin(); it != waiting.end(); ++it)
+    if (it->msg == msg) {
+      g_signal_handler_disconnect(msg, it->disconnected);
+      g_object_unref(msg);
+      waiting.erase(it);
+      return;
+    }
+}
+
+void WsSinkPrivate::answer_waiting(gint64 now, bool all) {
+  const std::shared_ptr<Mount> serving = current_mount();
+  const UnitRef unit = serving ? serving->newest() : nullptr;
+  std::vector<Waiting> keep;
+  for (const Waiting &w : waiting) {
+    if (!unit && !all && now < w.until) {
+      keep.push_back(w);
+      continue;
+    }
+    g_signal_handler_disconnect(w.msg, w.disconnected);
+    w.answer(sink, w.msg, unit ? unit->buffer() : nullptr, unit ? unit->capture_us : -1);
+    soup_server_message_unpause(w.msg);
+    g_object_unref(w.msg);
+  }
+  waiting.swap(keep);
 }
 
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,

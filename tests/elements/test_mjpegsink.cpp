@@ -105,7 +105,11 @@ void test_snapshot_is_the_current_frame() {
   int port = 0;
   GstHarness *h = start_sink(&port);
   std::string body, head;
-  g_assert_cmpint(camcast::test::http_get(port, "/m/snapshot.jpg", &body, 3000, &head), ==, 503);
+  // No frame within two seconds: 503, and when to try again.
+  const auto asked = std::chrono::steady_clock::now();
+  g_assert_cmpint(camcast::test::http_get(port, "/m/snapshot.jpg", &body, 4000, &head), ==, 503);
+  g_assert_cmpint((std::chrono::steady_clock::now() - asked) / 1ms, >=, 1900);
+  g_assert_true(has_header(head, "Retry-After: 1"));
   const auto red = encode("videotestsrc pattern=red", 1);
   const auto blue = encode("videotestsrc pattern=blue", 1);
   push(h, red[0], 0);
@@ -124,6 +128,43 @@ void test_snapshot_is_the_current_frame() {
   g_assert_cmpint(rgb[0], <, 60);
   g_assert_cmpint(rgb[2], >, 200);
   gst_harness_teardown(h);
+}
+
+// An output nobody watches idles (its encoder gets nothing); a snapshot wakes it and is answered
+// with a fresh frame instead of 503 — also for many pollers at once.
+void test_snapshot_of_an_idle_output() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=15/1 ! tee ! "
+      "queue ! jpegenc ! mjpegsink name=sink port=0 path=/m idle-after=1",
+      nullptr);
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  std::string streams;
+  for (int i = 0; i < 100 && streams.find("\"idle\":true") == std::string::npos; i++) {
+    std::this_thread::sleep_for(50ms);
+    camcast::test::http_get(port, "/api/streams", &streams);
+  }
+  g_assert_nonnull(strstr(streams.c_str(), "\"idle\":true"));
+  std::vector<std::thread> pollers;
+  std::atomic<int> fresh{0};
+  for (int i = 0; i < 20; i++)
+    pollers.emplace_back([&] {
+      std::string body, head;
+      const int status = camcast::test::http_get(port, "/m/snapshot.jpg", &body, 4000, &head);
+      const size_t at = head.find("X-Timestamp: ");
+      const double taken = at == std::string::npos ? 0 : atof(head.c_str() + at + 13);
+      if (status == 200 && body.rfind("\xff\xd8", 0) == 0 &&
+          double(g_get_real_time()) / 1e6 - taken < 1.0)
+        fresh++;
+    });
+  for (auto &t : pollers)
+    t.join();
+  g_assert_cmpint(fresh, ==, 20);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
 }
 
 // Reads exactly n bytes (with what is already in `buf` first).
@@ -286,6 +327,7 @@ int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/mjpegsink/snapshot", test_snapshot_is_the_current_frame);
+  g_test_add_func("/mjpegsink/snapshot-of-an-idle-output", test_snapshot_of_an_idle_output);
   g_test_add_func("/mjpegsink/multipart", test_multipart_parts_are_whole_jpegs);
   g_test_add_func("/mjpegsink/pull-at-own-rate", test_pull_clients_at_their_own_rate);
   return g_test_run();

@@ -2,6 +2,7 @@
 // every frame with the same bytes, timestamps and keyframe flags; joins, caps changes,
 // keyframe-on-join and the Annex-B format.
 #include "isobmff.h"
+#include "wait.h"
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
@@ -10,6 +11,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -17,6 +19,7 @@
 #include <vector>
 
 using camcast::test::Frame;
+using camcast::test::wait_for;
 using camcast::test::WsTestClient;
 namespace isobmff = camcast::test::isobmff;
 using namespace std::chrono_literals;
@@ -315,6 +318,79 @@ void test_warns_of_profiles_browsers_lack() {
   g_assert_cmpstr(i420.c_str(), ==, "");
 }
 
+// An output nobody watches stops encoding after idle-after (the camera and the tee's other
+// branches go on); a viewer wakes it and starts at a keyframe at once; /api/streams says idle.
+void test_idle_while_unwatched() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
+      "tee name=t ! queue ! x264enc name=enc tune=zerolatency speed-preset=ultrafast "
+      "key-int-max=300 ! h264parse ! msesink name=sink port=0 path=/v idle-after=1 "
+      "t. ! queue ! fakesink name=other",
+      nullptr);
+  g_assert_nonnull(pipeline);
+  std::atomic<int> encoded{0}, shown{0};
+  GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
+  GstElement *other = gst_bin_get_by_name(GST_BIN(pipeline), "other");
+  auto count = [](GstPad *, GstPadProbeInfo *, gpointer n) {
+    ++*static_cast<std::atomic<int> *>(n);
+    return GST_PAD_PROBE_OK;
+  };
+  GstPad *enc_src = gst_element_get_static_pad(enc, "src");
+  GstPad *other_sink = gst_element_get_static_pad(other, "sink");
+  gst_pad_add_probe(enc_src, GST_PAD_PROBE_TYPE_BUFFER, count, &encoded, nullptr);
+  gst_pad_add_probe(other_sink, GST_PAD_PROBE_TYPE_BUFFER, count, &shown, nullptr);
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  auto api_idle = [&] {
+    std::string streams;
+    camcast::test::http_get(port, "/api/streams", &streams);
+    return streams.find("\"idle\":true") != std::string::npos;
+  };
+  // Idle after a second without viewers: the encoder gets nothing, the other branch goes on.
+  g_assert_true(wait_for([&] { return api_idle(); }, 5000ms));
+  std::this_thread::sleep_for(300ms);  // frames already past the tee drain
+  const int encoded_idle = encoded, shown_idle = shown;
+  std::this_thread::sleep_for(1000ms);
+  g_test_message("while idle: %d frames encoded, %d shown elsewhere", encoded - encoded_idle,
+                 shown - shown_idle);
+  g_assert_cmpint(encoded - encoded_idle, ==, 0);
+  g_assert_cmpint(shown - shown_idle, >=, 20);
+
+  // A viewer wakes it and starts at a keyframe, though the GOP is 10 s long.
+  WsTestClient viewer;
+  const auto joined = std::chrono::steady_clock::now();
+  g_assert_true(viewer.connect(port, "/v"));
+  g_assert_cmpint(viewer.read_frame(3000).opcode, ==, 1);
+  g_assert_true(box_type(viewer.read_frame(3000).payload) == "ftyp");
+  const Frame first = viewer.read_frame(3000);
+  const auto flags = isobmff::first_sample_flags(first.payload);
+  g_assert_true(flags.has_value());
+  g_assert_true(isobmff::is_sync(*flags));
+  // ... a fresh one: its capture time (prft, NTP: seconds since 1900 . fraction) is recent.
+  g_assert_true(box_type(first.payload) == "prft");
+  const uint64_t ntp = uint64_t(be32(first.payload, 16)) << 32 | be32(first.payload, 20);
+  const double age = double(g_get_real_time()) / 1e6 + 2208988800.0 - double(ntp) / 4294967296.0;
+  g_test_message("its capture time is %.3f s old", age);
+  g_assert_cmpfloat(age, <, 0.5);
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - joined);
+  g_test_message("first frame, a keyframe, %lld ms after joining", (long long)waited.count());
+  g_assert_cmpint(waited.count(), <, 1500);
+  g_assert_false(api_idle());
+  viewer.close();
+  g_assert_true(wait_for([&] { return api_idle(); }, 5000ms));
+
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(enc_src);
+  gst_object_unref(other_sink);
+  gst_object_unref(enc);
+  gst_object_unref(other);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -325,5 +401,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/msesink/keyframe-on-join", test_keyframe_on_join_asks_upstream);
   g_test_add_func("/msesink/annexb", test_annexb_has_parameter_sets_before_idr);
   g_test_add_func("/msesink/profile-warning", test_warns_of_profiles_browsers_lack);
+  g_test_add_func("/msesink/idle-while-unwatched", test_idle_while_unwatched);
   return g_test_run();
 }

@@ -84,8 +84,9 @@ void test_stalled_pipeline_restarts() {
   // is only noticed in a playing pipeline).
   // (A cycle takes about 6 s: the fixture's source sleeps 3 s per buffer, and tearing it down
   // waits for that sleep.)
-  g_assert_true(camcast.wait_output("no buffer reached the sinks for 1 s (stalled); restarting",
-                                    20000 * kSlowdown, 2));
+  g_assert_true(camcast.wait_output(
+      "no buffer came from the sources or reached the sinks for 1 s (stalled); restarting",
+      20000 * kSlowdown, 2));
   camcast.signal(SIGTERM);
   g_assert_cmpint(camcast.wait_exit(5000), ==, 0);
 }

@@ -46,6 +46,7 @@ struct MountStats {
   uint64_t queued_bytes = 0;
   uint64_t clients_total = 0;
   uint64_t units_dropped_in = 0;  // dropped before the fan-out: the server thread fell behind
+  bool idle = false;              // the output does no work while nobody watches
   std::vector<ClientStats> clients;
 };
 

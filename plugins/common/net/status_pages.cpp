@@ -62,7 +62,8 @@ std::string render_index(const std::vector<MountStats> &mounts) {
       out += format(
           "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%zu</td>"
           "<td>%" PRIu64 "</td><td>%.1f MB</td></tr>\n",
-          html(m.path).c_str(), html(m.path).c_str(), html(m.kind).c_str(), m.clients.size(),
+          html(m.path).c_str(), html(m.path).c_str(),
+          (html(m.kind) + (m.idle ? " (idle: nobody watches)" : "")).c_str(), m.clients.size(),
           m.units_in, m.bytes_in / 1e6);
     out += "</table>\n";
   }
@@ -76,13 +77,14 @@ std::string render_streams_json(const std::vector<MountStats> &mounts) {
   std::string out = "{\"streams\":[";
   for (size_t i = 0; i < mounts.size(); i++) {
     const MountStats &m = mounts[i];
-    out += (i ? "," : "") +
-           format("{\"path\":%s,\"kind\":%s,\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-                  ",\"queued_frames\":%zu,"
-                  "\"queued_bytes\":%" PRIu64 ",\"clients_total\":%" PRIu64
-                  ",\"frames_dropped_in\":%" PRIu64 ",\"clients\":[",
-                  json_string(m.path).c_str(), json_string(m.kind).c_str(), m.units_in, m.bytes_in,
-                  m.queued_units, m.queued_bytes, m.clients_total, m.units_dropped_in);
+    out += (i ? "," : "") + format("{\"path\":%s,\"kind\":%s,\"frames_in\":%" PRIu64
+                                   ",\"bytes_in\":%" PRIu64
+                                   ",\"queued_frames\":%zu,"
+                                   "\"queued_bytes\":%" PRIu64 ",\"clients_total\":%" PRIu64
+                                   ",\"frames_dropped_in\":%" PRIu64 ",\"idle\":%s,\"clients\":[",
+                                   json_string(m.path).c_str(), json_string(m.kind).c_str(),
+                                   m.units_in, m.bytes_in, m.queued_units, m.queued_bytes,
+                                   m.clients_total, m.units_dropped_in, m.idle ? "true" : "false");
     for (size_t j = 0; j < m.clients.size(); j++) {
       const ClientStats &c = m.clients[j];
       out +=

@@ -1,0 +1,53 @@
+// An output that does no work while nobody watches it. On a Raspberry Pi every encoder counts:
+// the default preset would otherwise encode H.264, MPEG-1 and JPEG for nobody at all times.
+//
+// A camcast sink's branch is found by walking upstream from its sink pad through elements with
+// one sink pad, up to the tee that feeds it (or the source itself). If there is an encoder on
+// that way (an element whose class says "Encoder"), a probe at the branch's start drops buffers
+// while the output is idle, so the encoder sees nothing and costs nothing; the camera and the
+// other outputs go on. A branch without an encoder (a relay's stream, passed through) is never
+// idled: it would cost the viewer's join its keyframe and save nothing. Caps and other events
+// still pass, so the encoder is ready; when a viewer comes, buffers flow again and the sink asks
+// the encoder for a keyframe, which the viewer gets at once.
+//
+// Branches of other elements (a recorder, an RTMP or HLS output, relaysink) are not touched.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+
+namespace camcast {
+
+class IdleBranch {
+public:
+  IdleBranch() = default;
+  ~IdleBranch() { detach(); }
+  IdleBranch(const IdleBranch &) = delete;
+  IdleBranch &operator=(const IdleBranch &) = delete;
+
+  // READY to PAUSED: finds the branch of `sink` and puts the probe in place (if it has an
+  // encoder). Awake at first: a pipeline prerolls, and viewers may be on their way.
+  void attach(GstElement *sink);
+  // PAUSED to READY.
+  void detach();
+
+  // Where the output stands now; `after_us` without viewers makes it idle (0: never). Says
+  // whether it has just woken (the caller asks for a keyframe) or just gone idle (the caller
+  // forgets what is queued: it is stale by the time the next viewer comes). Any thread.
+  enum class Change { None, Woke, Slept };
+  Change update(size_t viewers, gint64 now, gint64 after_us);
+  bool idle() const { return idle_.load(); }
+  // Whether this output can idle at all (it has an encoder of its own).
+  bool idles() const { return probe_ != 0; }
+
+private:
+  static GstPadProbeReturn drop_while_idle(GstPad *, GstPadProbeInfo *, gpointer self);
+
+  GstPad *pad_ = nullptr;  // where the branch starts
+  gulong probe_ = 0;
+  std::atomic<bool> idle_{false};
+  std::atomic<gint64> unwatched_since_{0};  // monotonic µs, 0 while watched
+};
+
+}  // namespace camcast

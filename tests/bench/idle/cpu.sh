@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# What the default preset costs with nobody watching, its outputs idling (idle-after, the
+# default) against the same pipeline with idle-after=0 on every sink, and the test pattern alone
+# (what a camera would cost the Pi anyway): CPU share of one core over SECONDS after a warm-up
+# longer than idle-after.
+#   tests/bench/idle/cpu.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+seconds="${1:-20}"
+ninja -C build >/dev/null
+export GST_PLUGIN_PATH="$PWD/build/plugins/camcast"
+launch=$(build/launcher/camcast show default --port 0)
+
+cpu_share() {  # launch description; prints the share of a core over $seconds
+  local pid t0 t1
+  gst-launch-1.0 $1 >/dev/null 2>&1 & pid=$!
+  sleep 15
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep "$seconds"
+  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  kill -INT $pid; wait $pid 2>/dev/null || true
+  awk -v a="$t0" -v b="$t1" -v s="$seconds" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f %%\n", 100 * (b - a) / hz / s }'
+}
+
+echo "default preset, outputs idle (idle-after=10): $(cpu_share "$launch")"
+always=$(sed -E 's/(msesink|jsmpegsink|mjpegsink) /\1 idle-after=0 /g' <<<"$launch")
+echo "default preset, outputs always encoding (idle-after=0): $(cpu_share "$always")"
+echo "the test pattern alone (I420): $(cpu_share "${launch%% ! tee name=camera*} ! video/x-raw,format=I420 ! fakesink")"
