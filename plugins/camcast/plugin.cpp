@@ -1,11 +1,11 @@
-// The camcast plugin: registers its elements, nothing else.
+// The camcast plugin (libgstcamcast.so): the sinks and the relay's two ends. mpeg1enc is in a
+// plugin file of its own, libgstcamcastmpeg1.so (mpeg1_plugin.cpp).
 #include "elements.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ret = FALSE;
   ret |= GST_ELEMENT_REGISTER(wssink, plugin);
   ret |= GST_ELEMENT_REGISTER(msesink, plugin);
-  ret |= GST_ELEMENT_REGISTER(mpeg1enc, plugin);
   ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(mjpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);

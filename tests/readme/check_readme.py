@@ -10,9 +10,9 @@
 - Each `openssl ...` line runs in the test's directory (its files stand in for /etc/camcast).
 - Each `gst-launch-1.0 ...` line runs for a few frames, with what this machine lacks replaced:
   the camera (libcamerasrc, v4l2src) by a live test pattern, the Pi's V4L2 encoders by their
-  software equivalents (the table below), port 8080 by a free port. It must reach the end of its
-  frames without an error or an element's warning (a source that never ends — relaysrc — must
-  run 3 s without one).
+  software equivalents (the table below), port 8080 (given or by default) by a free port. It
+  must reach the end of its frames without an error or an element's warning (a source that
+  never ends — relaysrc — must run 3 s without one).
 
 Usage: check_readme.py README CAMCAST_EXE    (TAP on stdout)
 """
@@ -151,11 +151,18 @@ def launch_line(line, cwd, where):
     description = line.split('gst-launch-1.0', 1)[1]
     for pattern, replacement in STAND_INS:
         description = re.sub(pattern, replacement, description)
+    # Audio buffers are some 23 ms long: three times as many last about as long.
+    frames = {'videotestsrc': FRAMES, 'audiotestsrc': FRAMES * 3}
     description = re.sub(r'\b(videotestsrc|audiotestsrc) is-live=true',
-                         lambda m: f'{m.group(0)} num-buffers={FRAMES * 3 if m.group(1) == "audiotestsrc" else FRAMES}',
-                         description)
-    description = re.sub(r'\bport=8080\b', 'port=0', description)
-    description = description.replace('relay.example', '127.0.0.1')
+                         lambda m: f'{m.group(0)} num-buffers={frames[m.group(1)]}', description)
+    # Port 8080 (given, or the sinks' default) becomes a free one, the same for every sink of the
+    # line, so that nothing else on this machine (a camcast someone is running) is in the way.
+    port = free_port()
+    description = re.sub(r'\bport=8080\b', f'port={port}', description)
+    description = re.sub(r'\b(msesink|jsmpegsink|mjpegsink|wssink)((?:\s+[\w-]+=\S+)*)',
+                         lambda m: m.group(0) if 'port=' in m.group(2)
+                         else f'{m.group(0)} port={port}', description)
+    description = description.replace('relay.example:8080', f'127.0.0.1:{port}')
     endless = 'relaysrc' in description
     argv = ['gst-launch-1.0', '-e'] + shlex.split(description)
     p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -177,12 +184,16 @@ def launch_line(line, cwd, where):
            '' if ok else out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}')
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def relay_over_tls(cwd, where):
     """The README's certificate serves a relay: relaysink trusts it with tls-ca-file and finds
     the address it connects to (127.0.0.1) in it."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     launch = (f'relaysrc port={port} secret=s3cret tls-certificate=cert.pem tls-key=key.pem ! '
               'fakesink videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120 ! '
               'x264enc tune=zerolatency ! h264parse config-interval=-1 ! mpegtsmux ! relaysink '
