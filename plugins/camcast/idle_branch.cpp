@@ -98,10 +98,9 @@ IdleBranch::Change IdleBranch::update(size_t viewers, gint64 now, gint64 after_u
     unwatched_since_ = 0;
     return idle_.exchange(false) ? Change::Woke : Change::None;
   }
-  gint64 since = unwatched_since_.load();
-  if (!since)
-    unwatched_since_ = since = now;
-  if (after_us > 0 && !idle_.load() && now - since >= after_us) {
+  if (!unwatched_since_)
+    unwatched_since_ = now;
+  if (after_us > 0 && !idle_.load() && now - unwatched_since_ >= after_us) {
     idle_ = true;
     GST_INFO("nobody watches: idle until the next viewer");
     return Change::Slept;

@@ -34,7 +34,8 @@ public:
 
   // Where the output stands now; `after_us` without viewers makes it idle (0: never). Says
   // whether it has just woken (the caller asks for a keyframe) or just gone idle (the caller
-  // forgets what is queued: it is stale by the time the next viewer comes). Any thread.
+  // forgets what is queued: it is stale by the time the next viewer comes). Any thread, but
+  // one at a time (the owner's lock), as attach() and detach().
   enum class Change { None, Woke, Slept };
   Change update(size_t viewers, gint64 now, gint64 after_us);
   bool idle() const { return idle_.load(); }
@@ -46,8 +47,8 @@ private:
 
   GstPad *pad_ = nullptr;  // where the branch starts
   gulong probe_ = 0;
-  std::atomic<bool> idle_{false};
-  std::atomic<gint64> unwatched_since_{0};  // monotonic µs, 0 while watched
+  std::atomic<bool> idle_{false};  // read by the probe on the streaming thread
+  gint64 unwatched_since_ = 0;     // monotonic µs, 0 while watched
 };
 
 }  // namespace camcast

@@ -56,8 +56,8 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 // real-time clock (for a live source the running time is the capture time). Now if unknown.
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
 // For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units as
-// parts of type `part_type` ("image/jpeg" makes MJPEG for <img>), each client getting the newest
-// when its socket has drained; HEAD included.
+// parts of type `part_type` (at most 48 characters; "image/jpeg" makes MJPEG for <img>), each
+// client getting the newest when its socket has drained; HEAD included.
 void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const char *part_type);
 // Called with the newest unit (not a reference of the callee's; NULL when none came) and its
 // capture time, to answer `msg`.

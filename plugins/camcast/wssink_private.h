@@ -77,6 +77,9 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void answer_waiting(gint64 now, bool all);
 
 private:
+  // A viewer, or a request waiting for a unit, is here: wakes an idle branch and then asks its
+  // encoder for a keyframe at once. True if it was idle.
+  bool wake();
   // Asks upstream for a keyframe; rate-limited unless `now` (a branch that just woke).
   void request_keyframe(bool now = false);
 };

@@ -25,14 +25,21 @@ std::shared_ptr<Mount> WsSinkPrivate::current_mount() {
 void WsSinkPrivate::client_added(uint64_t id) {
   GST_DEBUG_OBJECT(sink, "client %" G_GUINT64_FORMAT ": added", id);
   g_signal_emit(sink, gst_ws_sink_signals[SIGNAL_CLIENT_ADDED], 0, static_cast<guint64>(id));
+  if (wake())
+    GST_INFO_OBJECT(sink, "a viewer came: the branch works again");
+  else
+    request_keyframe();
+}
+
+bool WsSinkPrivate::wake() {
   bool woke;
   {
     std::lock_guard<std::mutex> lk(lock);
     woke = idle.update(1, g_get_monotonic_time(), 0) == IdleBranch::Change::Woke;
   }
   if (woke)
-    GST_INFO_OBJECT(sink, "a viewer came: the branch works again");
-  request_keyframe(woke);
+    request_keyframe(true);
+  return woke;
 }
 
 // A new viewer should not wait a whole GOP: ask upstream for a keyframe (GstForceKeyUnit), no
@@ -163,7 +170,7 @@ void WsSinkPrivate::close() {
     serving.swap(mount);
     seconds = linger;
   }
-  if (http)  // requests waiting for a unit get what there is (or 503) now
+  if (http)  // requests waiting for a unit are answered now: 503, the stream is going
     http->invoke_sync([this] { answer_waiting(g_get_monotonic_time(), true); });
   if (http && serving)
     http->remove_mount(serving, gint64(seconds) * G_USEC_PER_SEC);
@@ -230,13 +237,7 @@ void WsSinkPrivate::wait_for_newest(SoupServerMessage *msg, GstWsSinkNewestFunc 
                        this);
   soup_server_message_pause(msg);
   waiting.push_back(w);
-  bool woke;
-  {
-    std::lock_guard<std::mutex> lk(lock);
-    woke = idle.update(1, now, 0) == IdleBranch::Change::Woke;
-  }
-  if (woke)
-    request_keyframe(true);
+  wake();
 }
 
 void WsSinkPrivate::forget_waiting(SoupServerMessage *msg) {

@@ -300,6 +300,23 @@ void test_slow_client_dropped() {
   mount.detach();
 }
 
+// A part type too long for a part's head is refused, not written past the head's end.
+void test_multipart_part_type_bound() {
+  g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*longer than 48 characters*");
+  MultipartFramer framer(std::string(200, 'x'));
+  g_test_assert_expected_messages();
+  GstBuffer *b = bytes("JPEG");
+  Unit unit(b, true, GST_CLOCK_TIME_NONE);
+  gst_buffer_unref(b);
+  unit.capture_us = INT64_MAX;
+  Framed framed;
+  framer.frame(unit, &framed);
+  const std::string head(reinterpret_cast<const char *>(framed.head), framed.head_len);
+  g_assert_cmpstr(head.c_str(), ==,
+                  "Content-Type: application/octet-stream\r\nContent-Length: 4\r\n"
+                  "X-Timestamp: 9223372036854.775807\r\n\r\n");
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -311,5 +328,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/mount/multipart-newest-part", test_multipart_newest_part);
   g_test_add_func("/mount/control-messages", test_control_messages);
   g_test_add_func("/mount/slow-client-dropped", test_slow_client_dropped);
+  g_test_add_func("/mount/multipart-part-type-bound", test_multipart_part_type_bound);
   return g_test_run();
 }

@@ -31,6 +31,21 @@ void WebSocketFramer::frame(const Unit &unit, Framed *out) const {
   out->tail = {};
 }
 
+// The longest head: the fixed text, the longest part type, a 20-digit length and a timestamp of
+// 19 digits, a point and 6 more, and the terminating NUL g_snprintf writes.
+static_assert(sizeof "Content-Type: \r\nContent-Length: \r\nX-Timestamp: \r\n\r\n" +
+                      MultipartFramer::kMaxPartType + 20 + 26 <=
+                  Framed::kMaxHead,
+              "a part's head must fit Framed::head");
+
+MultipartFramer::MultipartFramer(std::string part_type) : part_type_(std::move(part_type)) {
+  if (part_type_.size() > kMaxPartType) {
+    g_critical("multipart part type \"%s\" is longer than %zu characters", part_type_.c_str(),
+               kMaxPartType);
+    part_type_ = "application/octet-stream";
+  }
+}
+
 void MultipartFramer::frame(const Unit &unit, Framed *out) const {
   char *head = reinterpret_cast<char *>(out->head);
   int n = g_snprintf(head, Framed::kMaxHead, "Content-Type: %s\r\nContent-Length: %zu\r\n",
@@ -39,7 +54,7 @@ void MultipartFramer::frame(const Unit &unit, Framed *out) const {
     n += g_snprintf(head + n, Framed::kMaxHead - n, "X-Timestamp: %s\r\n",
                     timestamp_header(unit.capture_us).c_str());
   n += g_snprintf(head + n, Framed::kMaxHead - n, "\r\n");
-  out->head_len = std::min<size_t>(size_t(n), Framed::kMaxHead - 1);
+  out->head_len = size_t(n);  // fits: see the static_assert above
   out->tail = kPartTail;
 }
 

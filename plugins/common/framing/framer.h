@@ -54,7 +54,10 @@ private:
 // when it sees the next boundary (docs/protocols.md §5).
 class MultipartFramer final : public Framer {
 public:
-  explicit MultipartFramer(std::string part_type) : part_type_(std::move(part_type)) {}
+  // A part type longer than this would not fit a part's head (Framed::kMaxHead): it is refused
+  // with a critical warning, and the parts are typed application/octet-stream.
+  static constexpr size_t kMaxPartType = 48;
+  explicit MultipartFramer(std::string part_type);
   Kind kind() const override { return Kind::Multipart; }
   void frame(const Unit &unit, Framed *out) const override;
   std::string preamble() const override;
@@ -63,7 +66,7 @@ public:
   static std::string content_type();
 
 private:
-  const std::string part_type_;
+  std::string part_type_;
 };
 
 // Headers of every answer that shows the stream as it is now (a part stream, a snapshot):
