@@ -147,6 +147,37 @@ def camcast_line(line, cwd, where):
     run_serving_command([CAMCAST] + args + ['--no-auth'], cwd, where)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('0.0.0.0', 0))
+        return s.getsockname()[1]
+
+
+def run_gst(argv_for_port, cwd, seconds):
+    """Runs gst-launch-1.0 with argv_for_port(a free port) for at most `seconds`, then stops it
+    with SIGINT (with -e: end of stream, then exit). Returns (output, exit status, stopped). A
+    port that another socket took between its choice and the bind is chosen again, twice at
+    most: the failure is the machine's, not the README's."""
+    for attempt in range(3):
+        argv = argv_for_port(free_port())
+        p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+        stopped = False
+        try:
+            out, _ = p.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            stopped = True
+            p.send_signal(signal.SIGINT)
+            try:
+                out, _ = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+        if 'already in use' not in out or attempt == 2:
+            return out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}', p.returncode, \
+                stopped
+
+
 def launch_line(line, cwd, where):
     description = line.split('gst-launch-1.0', 1)[1]
     for pattern, replacement in STAND_INS:
@@ -155,61 +186,37 @@ def launch_line(line, cwd, where):
     frames = {'videotestsrc': FRAMES, 'audiotestsrc': FRAMES * 3}
     description = re.sub(r'\b(videotestsrc|audiotestsrc) is-live=true',
                          lambda m: f'{m.group(0)} num-buffers={frames[m.group(1)]}', description)
+
     # Port 8080 (given, or the sinks' default) becomes a free one, the same for every sink of the
     # line, so that nothing else on this machine (a camcast someone is running) is in the way.
-    port = free_port()
-    description = re.sub(r'\bport=8080\b', f'port={port}', description)
-    description = re.sub(r'\b(msesink|jsmpegsink|mjpegsink|wssink)((?:\s+[\w-]+=\S+)*)',
-                         lambda m: m.group(0) if 'port=' in m.group(2)
-                         else f'{m.group(0)} port={port}', description)
-    description = description.replace('relay.example:8080', f'127.0.0.1:{port}')
+    def with_port(port):
+        d = re.sub(r'\bport=8080\b', f'port={port}', description)
+        d = re.sub(r'\b(msesink|jsmpegsink|mjpegsink|wssink)((?:\s+[\w-]+=\S+)*)',
+                   lambda m: m.group(0) if 'port=' in m.group(2) else f'{m.group(0)} port={port}',
+                   d)
+        return ['gst-launch-1.0', '-e'] + shlex.split(d.replace('relay.example:8080',
+                                                                 f'127.0.0.1:{port}'))
+
     endless = 'relaysrc' in description
-    argv = ['gst-launch-1.0', '-e'] + shlex.split(description)
-    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=3 if endless else 30)
-        # No error, and no element warning either (msesink warns of a profile browsers lack).
-        ok = p.returncode == 0 and not re.search(r'ERROR|WARNING: from element', out) \
-            and not endless
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGINT)  # -e: end of stream, then exit
-        try:
-            out, _ = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        ok = endless and not re.search(r'ERROR|WARNING: from element', out)
-    report(ok, f'{where}: gst-launch-1.0{description[:60]}...',
-           '' if ok else out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    out, status, stopped = run_gst(with_port, cwd, 3 if endless else 30)
+    # No error, and no element warning either (msesink warns of a profile browsers lack); a
+    # source that never ends must still be running when stopped.
+    ok = not re.search(r'ERROR|WARNING: from element', out) and \
+        (stopped if endless else status == 0 and not stopped)
+    report(ok, f'{where}: gst-launch-1.0{description[:60]}...', '' if ok else out)
 
 
 def relay_over_tls(cwd, where):
     """The README's certificate serves a relay: relaysink trusts it with tls-ca-file and finds
     the address it connects to (127.0.0.1) in it."""
-    port = free_port()
-    launch = (f'relaysrc port={port} secret=s3cret tls-certificate=cert.pem tls-key=key.pem ! '
-              'fakesink videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120 ! '
-              'x264enc tune=zerolatency ! h264parse config-interval=-1 ! mpegtsmux ! relaysink '
-              f'location=https://127.0.0.1:{port}/publish/s3cret tls-ca-file=cert.pem')
-    p = subprocess.Popen(['gst-launch-1.0', '-m'] + shlex.split(launch), cwd=cwd,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGINT)
-        try:
-            out, _ = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
+    def argv(port):
+        return ['gst-launch-1.0', '-m'] + shlex.split(
+            f'relaysrc port={port} secret=s3cret tls-certificate=cert.pem tls-key=key.pem ! '
+            'fakesink videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120 ! '
+            'x264enc tune=zerolatency ! h264parse config-interval=-1 ! mpegtsmux ! relaysink '
+            f'location=https://127.0.0.1:{port}/publish/s3cret tls-ca-file=cert.pem')
+
+    out, _, _ = run_gst(argv, cwd, 5)
     ok = 'connected=(boolean)true' in out
     report(ok, f'{where}: the certificate serves a relay at 127.0.0.1 (relaysink tls-ca-file)',
            '' if ok else out)
