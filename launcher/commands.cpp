@@ -97,16 +97,28 @@ bool running_from_build_tree() {
   return yes;
 }
 
-Probed run_probes(const Options &o, std::string *error) {
-  Inventory inv;
-  if (o.inventory.empty())
-    inv = inventory_from_system();
-  else if (!inventory_from_file(o.inventory, &inv, error))
-    return {};
-  return probe(inv);
+bool take_inventory(const Options &o, Inventory *inventory, std::string *error) {
+  if (!o.inventory.empty())
+    return inventory_from_file(o.inventory, inventory, error);
+  *inventory = inventory_from_system();
+  return true;
 }
 
-bool resolve(const std::string &arg, const Options &o, const Probed &probed, RunSpec *spec,
+std::map<std::string, Given> camera_settings(const Options &o, const PipelineFile *file) {
+  std::map<std::string, Given> given;
+  for (const auto &entry : camera_setting_defaults()) {
+    const std::string &name = entry.first;
+    if (auto s = o.overrides.find(name); s != o.overrides.end()) {
+      given[name] = {s->second, "--set " + name + "=" + s->second};
+    } else if (file && file->variables.count(name)) {
+      const Value &v = file->variables.at(name);
+      given[name] = {v.text, file->path + ":" + std::to_string(v.line)};
+    }
+  }
+  return given;
+}
+
+bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
              std::string *error) {
   std::string path;
   PipelineFile file;
@@ -114,6 +126,11 @@ bool resolve(const std::string &arg, const Options &o, const Probed &probed, Run
     return false;
   spec->name = file.name;
   spec->supervise = file.supervise;
+  const Probed probed = probe(inventory, camera_settings(o, &file));
+  if (!probed.error.empty()) {
+    *error = probed.error;
+    return false;
+  }
   std::map<std::string, std::string> used;
   if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, &used))
     return false;
@@ -220,11 +237,18 @@ int cmd_check(const Options &o) {
       status = 2;
       continue;
     }
-    // Variables must resolve against some machine: use one with every probe answered.
+    // Variables must resolve against some machine: this one (its camera, for the settings) with
+    // every encoder answered.
     Inventory full;
-    full.elements = {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc"};
+    if (!take_inventory(o, &full, &error))
+      return usage_error(error);
+    full.elements.insert({"videotestsrc", "x264enc", "mpeg1enc", "jpegenc"});
+    const Probed probed = probe(full, camera_settings(o, &file));
     std::string launch;
-    if (!resolve_launch(file, o.overrides, probe(full).values, &launch, &error)) {
+    if (!probed.error.empty() ||
+        !resolve_launch(file, o.overrides, probed.values, &launch, &error)) {
+      if (!probed.error.empty())
+        error = probed.error;
       g_printerr("%s\n", error.c_str());
       status = 2;
       continue;
@@ -247,9 +271,14 @@ int cmd_check(const Options &o) {
 
 int cmd_probe(const Options &o) {
   std::string error;
-  Probed p = run_probes(o, &error);
-  if (!error.empty())
+  Inventory inventory;
+  if (!take_inventory(o, &inventory, &error))
     return usage_error(error);
+  Probed p = probe(inventory, camera_settings(o, nullptr));
+  if (!p.error.empty()) {
+    g_printerr("%s\n", p.error.c_str());
+    return 2;
+  }
   for (const std::string &line : p.report)
     g_print("%s\n", line.c_str());
   for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc"})

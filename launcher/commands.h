@@ -3,6 +3,7 @@
 #pragma once
 
 #include "options.h"
+#include "pipeline_file.h"
 #include "probe.h"
 #include "supervisor.h"
 
@@ -16,10 +17,12 @@ std::string state_dir();
 // True for the binary in the build tree (not an installed copy): it then uses the presets of
 // the source tree and the plugin built beside it.
 bool running_from_build_tree();
-// What the probes find on this machine, or in the recorded description of --inventory.
-Probed run_probes(const Options &o, std::string *error);
+// What this machine has for the probes, or the recorded description of --inventory.
+bool take_inventory(const Options &o, Inventory *inventory, std::string *error);
+// The camera settings a pipeline is given: by --set, else under the file's [variables].
+std::map<std::string, Given> camera_settings(const Options &o, const PipelineFile *file);
 // A pipeline name or file, loaded and filled in for this machine.
-bool resolve(const std::string &arg, const Options &o, const Probed &probed, RunSpec *spec,
+bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
              std::string *error);
 // The access token: made up at first start and kept (0600) in state_dir(), so the links stay
 // valid across restarts. Empty with `error` on failure.

@@ -84,11 +84,12 @@ int server_settings(const Options &o, ServerSettings *server) {
 // Every pipeline named (or the default preset) resolved for this machine; false after saying why.
 bool resolve_all(const Options &o, const ServerSettings &server, std::vector<RunSpec> *specs) {
   std::string error;
-  const Probed probed = run_probes(o, &error);
+  Inventory inventory;
+  const bool taken = take_inventory(o, &inventory, &error);
   specs->clear();
   for (const std::string &arg : o.args) {
     RunSpec spec;
-    if (!error.empty() || !resolve(arg, o, probed, &spec, &error)) {
+    if (!taken || !resolve(arg, o, inventory, &spec, &error)) {
       g_printerr("%s\n", error.c_str());
       return false;
     }

@@ -1,6 +1,10 @@
 #include "probe.h"
 
+#include <fcntl.h>
 #include <gst/gst.h>
+#include <linux/videodev2.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 namespace camcast::launcher {
 
@@ -22,6 +26,91 @@ std::vector<std::string> split_list(const char *s) {
       out.emplace_back(*p);
   }
   g_strfreev(parts);
+  return out;
+}
+
+// A V4L2 control's name as v4l2-ctl and v4l2src's extra-controls spell it: "Exposure Time,
+// Absolute" is exposure_time_absolute.
+std::string control_name(const char *kernel_name) {
+  std::string out;
+  for (const char *c = kernel_name; *c; c++)
+    if (g_ascii_isalnum(*c)) {
+      if (!out.empty() && !g_ascii_isalnum(c[-1]))
+        out += '_';
+      out += g_ascii_tolower(*c);
+    }
+  return out;
+}
+
+// The controls a V4L2 device lists (VIDIOC_QUERYCTRL, as v4l2-ctl --list-ctrls asks).
+Controls v4l2_controls(const std::string &path) {
+  Controls out;
+  const int fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return out;
+  v4l2_queryctrl q{};
+  q.id = V4L2_CTRL_FLAG_NEXT_CTRL;
+  while (ioctl(fd, VIDIOC_QUERYCTRL, &q) == 0) {
+    Control c;
+    c.min = q.minimum, c.max = q.maximum, c.def = q.default_value;
+    const bool known = q.type == V4L2_CTRL_TYPE_INTEGER || q.type == V4L2_CTRL_TYPE_BOOLEAN ||
+                       q.type == V4L2_CTRL_TYPE_MENU || q.type == V4L2_CTRL_TYPE_INTEGER_MENU;
+    c.kind = q.type == V4L2_CTRL_TYPE_BOOLEAN   ? Control::Kind::Bool
+             : q.type == V4L2_CTRL_TYPE_INTEGER ? Control::Kind::Int
+                                                : Control::Kind::Menu;
+    if (known && !(q.flags & V4L2_CTRL_FLAG_DISABLED))
+      out[control_name(reinterpret_cast<const char *>(q.name))] = c;
+    q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+  }
+  close(fd);
+  return out;
+}
+
+// libcamerasrc's own properties (its camera controls, in libcamera 0.4 and later).
+Controls libcamerasrc_controls() {
+  Controls out;
+  GstElementFactory *factory = gst_element_factory_find("libcamerasrc");
+  GstPluginFeature *loaded =
+      factory ? gst_plugin_feature_load(GST_PLUGIN_FEATURE(factory)) : nullptr;
+  if (factory)
+    gst_object_unref(factory);
+  if (!loaded)
+    return out;
+  const GType type = gst_element_factory_get_element_type(GST_ELEMENT_FACTORY(loaded));
+  GObjectClass *klass = G_OBJECT_CLASS(g_type_class_ref(type));
+  guint n = 0;
+  GParamSpec **specs = g_object_class_list_properties(klass, &n);
+  for (guint i = 0; i < n; i++) {
+    GParamSpec *s = specs[i];
+    Control c;
+    if (s->owner_type != type)
+      continue;
+    if (G_IS_PARAM_SPEC_INT(s)) {
+      const GParamSpecInt *p = G_PARAM_SPEC_INT(s);
+      c.min = p->minimum, c.max = p->maximum, c.def = p->default_value;
+    } else if (G_IS_PARAM_SPEC_INT64(s)) {
+      const GParamSpecInt64 *p = G_PARAM_SPEC_INT64(s);
+      c.min = double(p->minimum), c.max = double(p->maximum), c.def = double(p->default_value);
+    } else if (G_IS_PARAM_SPEC_FLOAT(s)) {
+      const GParamSpecFloat *p = G_PARAM_SPEC_FLOAT(s);
+      c.kind = Control::Kind::Float;
+      c.min = p->minimum, c.max = p->maximum, c.def = p->default_value;
+    } else if (G_IS_PARAM_SPEC_BOOLEAN(s)) {
+      c.kind = Control::Kind::Bool;
+      c.max = 1, c.def = G_PARAM_SPEC_BOOLEAN(s)->default_value;
+    } else if (G_IS_PARAM_SPEC_ENUM(s)) {
+      c.kind = Control::Kind::Enum;
+      const GEnumClass *e = G_PARAM_SPEC_ENUM(s)->enum_class;
+      for (guint v = 0; v < e->n_values; v++)
+        c.choices.emplace_back(e->values[v].value_nick);
+    } else {
+      continue;
+    }
+    out[s->name] = c;
+  }
+  g_free(specs);
+  g_type_class_unref(klass);
+  gst_object_unref(loaded);
   return out;
 }
 
@@ -58,6 +147,10 @@ Inventory inventory_from_system() {
     gst_device_monitor_stop(monitor);
   }
   gst_object_unref(monitor);
+  for (const std::string &path : inv.v4l2_capture)
+    inv.controls[path] = v4l2_controls(path);
+  if (!inv.libcamera_cameras.empty())
+    inv.controls["libcamerasrc"] = libcamerasrc_controls();
   return inv;
 }
 
@@ -77,16 +170,83 @@ bool inventory_from_file(const std::string &path, Inventory *out, std::string *e
     return s;
   };
   *out = Inventory{};
+  bool ok = true;
   out->description = get("description");
   for (const std::string &e : split_list(get("elements").c_str()))
     out->elements.insert(e);
   out->libcamera_cameras = split_list(get("libcamera-cameras").c_str());
   out->v4l2_capture = split_list(get("v4l2-capture").c_str());
+  gchar **groups = g_key_file_get_groups(kf, nullptr);
+  for (gchar **g = groups; *g && ok; g++) {
+    if (g_str_equal(*g, "machine"))
+      continue;
+    Controls &controls = out->controls[*g];
+    gchar **keys = g_key_file_get_keys(kf, *g, nullptr, nullptr);
+    for (gchar **k = keys; *k && ok; k++) {
+      g_autofree gchar *text = g_key_file_get_string(kf, *g, *k, nullptr);
+      ok = text && parse_control(text, &controls[*k]);
+      if (!ok)
+        *error = path + ": [" + *g + "] " + *k +
+                 ": not a control (int min=… max=… default=…, "
+                 "or enum NAME,NAME…): " +
+                 (text ? text : "");
+    }
+    g_strfreev(keys);
+  }
+  g_strfreev(groups);
   g_key_file_free(kf);
-  return true;
+  return ok;
 }
 
-Probed probe(const Inventory &inv) {
+namespace {
+
+// ${camera}: raw video at ${width}x${height}, ${framerate} frames a second, with the settings.
+void probe_camera(const Inventory &inv, const std::map<std::string, Given> &settings, Probed *p) {
+  auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
+  auto controls = [&](const std::string &key) {
+    auto c = inv.controls.find(key);
+    return c == inv.controls.end() ? Controls{} : c->second;
+  };
+  const std::string size = "video/x-raw,width=${width},height=${height},framerate=${framerate}/1";
+  CameraKind kind = CameraKind::TestPattern;
+  std::string device;
+  if (has("libcamerasrc") && !inv.libcamera_cameras.empty())
+    kind = CameraKind::Libcamera, device = inv.libcamera_cameras.front();
+  else if (has("v4l2src") && !inv.v4l2_capture.empty())
+    kind = CameraKind::V4l2, device = inv.v4l2_capture.front();
+  const Controls offered = controls(kind == CameraKind::Libcamera ? "libcamerasrc" : device);
+  CameraSetup setup;
+  if (!setup_camera(kind, offered, settings, &setup, &p->error))
+    return;
+  if (kind == CameraKind::Libcamera) {
+    p->values["camera"] = "libcamerasrc camera-name=\"" + device + "\"" + setup.source_properties +
+                          " ! " + size + ",format=NV12" + setup.after;
+    p->report.push_back("camera: libcamerasrc, camera \"" + device + "\"");
+  } else if (kind == CameraKind::V4l2) {
+    p->values["camera"] = "v4l2src device=" + device + setup.source_properties +
+                          " ! videoconvert ! videoscale ! videorate ! " + size + setup.after;
+    p->report.push_back("camera: v4l2src " + device);
+  } else {
+    std::string pattern = "videotestsrc is-live=true pattern=smpte ! " + size;
+    if (has("timeoverlay"))
+      pattern += " ! timeoverlay halignment=center valignment=center font-desc=\"Sans 24\"";
+    p->values["camera"] = pattern + setup.after;
+    p->report.push_back(std::string("camera: none found; a live test pattern") +
+                        (has("timeoverlay") ? " with a clock" : "") +
+                        (has("libcamerasrc") ? ""
+                                             : " (no libcamerasrc: for a Raspberry Pi "
+                                               "camera install gstreamer1.0-libcamera)"));
+  }
+  p->report.push_back("camera settings (--set NAME=VALUE, or under [variables]):");
+  for (const std::string &line : describe_settings(kind, offered))
+    p->report.push_back(line);
+  for (const std::string &note : setup.notes)
+    p->report.push_back("  now: " + note);
+}
+
+}  // namespace
+
+Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings) {
   Probed p;
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   // Defaults the probes' choices use; a pipeline file's [variables] or --set override them.
@@ -94,28 +254,8 @@ Probed probe(const Inventory &inv) {
               {"height", "720"},       {"framerate", "30"},       {"bitrate", "2000"},
               {"gop", "60"},           {"mpeg1-bitrate", "1000"}, {"jpeg-quality", "80"},
               {"jpeg-framerate", "15"}};
-  const std::string size = "video/x-raw,width=${width},height=${height},framerate=${framerate}/1";
-
-  // ${camera}: raw video at ${width}x${height}, ${framerate} frames a second.
-  if (has("libcamerasrc") && !inv.libcamera_cameras.empty()) {
-    p.values["camera"] = "libcamerasrc camera-name=\"" + inv.libcamera_cameras.front() + "\" ! " +
-                         size + ",format=NV12";
-    p.report.push_back("camera: libcamerasrc, camera \"" + inv.libcamera_cameras.front() + "\"");
-  } else if (has("v4l2src") && !inv.v4l2_capture.empty()) {
-    p.values["camera"] = "v4l2src device=" + inv.v4l2_capture.front() +
-                         " ! videoconvert ! videoscale ! videorate ! " + size;
-    p.report.push_back("camera: v4l2src " + inv.v4l2_capture.front());
-  } else {
-    std::string pattern = "videotestsrc is-live=true pattern=smpte ! " + size;
-    if (has("timeoverlay"))
-      pattern += " ! timeoverlay halignment=center valignment=center font-desc=\"Sans 24\"";
-    p.values["camera"] = pattern;
-    p.report.push_back(std::string("camera: none found; a live test pattern") +
-                       (has("timeoverlay") ? " with a clock" : "") +
-                       (has("libcamerasrc") ? ""
-                                            : " (no libcamerasrc: for a Raspberry Pi "
-                                              "camera install gstreamer1.0-libcamera)"));
-  }
+  p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());
+  probe_camera(inv, settings, &p);
 
   // ${h264enc}: from raw video to H.264 that browsers decode (4:2:0, SPS/PPS before every IDR).
   if (has("v4l2h264enc")) {

@@ -1,7 +1,10 @@
 // Probing: what fills ${camera}, ${h264enc}, ${mpeg1enc} and ${jpegenc} on this machine, from
 // what it has — elements and devices — so one preset serves a Raspberry Pi with a camera module
-// and hardware encoders, a PC with a webcam, and a machine with neither (a test pattern).
+// and hardware encoders, a PC with a webcam, and a machine with neither (a test pattern). The
+// camera settings (camera_settings.h) go into ${camera}.
 #pragma once
+
+#include "camera_settings.h"
 
 #include <map>
 #include <set>
@@ -16,12 +19,16 @@ struct Inventory {
   std::set<std::string> elements;              // GStreamer element factories present
   std::vector<std::string> libcamera_cameras;  // libcamera camera names (CSI camera modules)
   std::vector<std::string> v4l2_capture;       // V4L2 capture device paths (webcams)
+  // The controls of each camera: by V4L2 device path, and "libcamerasrc" for its properties.
+  std::map<std::string, Controls> controls;
 };
 
 // This machine's inventory (GStreamer's registry and device monitor).
 Inventory inventory_from_system();
 // A recorded inventory (tests, bug reports): a key file with [machine] description, elements,
-// libcamera-cameras and v4l2-capture (lists separated by ';').
+// libcamera-cameras and v4l2-capture (lists separated by ';'), and a group per camera's controls
+// — [/dev/video0] or [libcamerasrc] — with a key each: `brightness = int min=0 max=255
+// default=128`, as `v4l2-ctl --list-ctrls` or `gst-inspect-1.0 libcamerasrc` show them.
 bool inventory_from_file(const std::string &path, Inventory *out, std::string *error);
 
 struct Probed {
@@ -30,8 +37,12 @@ struct Probed {
   std::map<std::string, std::string> values;
   // For `camcast probe`: what each probe chose and why, or what to install.
   std::vector<std::string> report;
+  // Camera settings the camera cannot take, a line each naming the variable; empty if none.
+  std::string error;
 };
 
-Probed probe(const Inventory &inventory);
+// The probes' choices for `inventory`, with the camera `settings` given (any of
+// camera_setting_defaults()) carried out by ${camera}.
+Probed probe(const Inventory &inventory, const std::map<std::string, Given> &settings = {});
 
 }  // namespace camcast::launcher

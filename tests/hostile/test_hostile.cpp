@@ -278,6 +278,42 @@ void test_never_reading_mjpeg() {
   Resources::back_to(before);
 }
 
+// A flood of snapshot requests at an idle output, each held until a fresh frame comes (up to
+// 2 s), half of them hung up while they wait: the ones still there get a JPEG, the ones that left
+// are forgotten, and nothing stays behind.
+void test_snapshot_flood() {
+  Server server("", "idle-after=1");
+  Viewer viewer(server.port);
+  g_assert_true(wait_for(
+      [&] {
+        std::string json;
+        camcast::test::http_get(server.port, "/api/streams", &json);
+        return json.find("\"idle\":true") != std::string::npos;  // /m: nobody watches it
+      },
+      10000ms));
+  const Resources before = Resources::now();
+  const auto start = Clock::now();
+  {
+    std::vector<std::unique_ptr<Raw>> flood;
+    for (int i = 0; i < 100; i++) {
+      const std::string from = "127.0.7." + std::to_string(1 + i % 4);  // 25 an address
+      flood.push_back(std::make_unique<Raw>(server.port, 0, from.c_str()));
+      g_assert_true(flood.back()->send(get("/m/snapshot.jpg")));
+    }
+    for (int i = 0; i < 100; i += 2)
+      flood[i].reset();
+    int jpegs = 0;
+    for (int i = 1; i < 100; i += 2) {
+      std::string answer;
+      g_assert_true(flood[i]->ended(5000, &answer));
+      jpegs += status_of(answer) == 200 && header_of(answer, "Content-Type") == "image/jpeg";
+    }
+    g_assert_cmpint(jpegs, ==, 50);
+  }
+  viewer.kept_frames_since(start);
+  Resources::back_to(before);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -290,6 +326,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/connection-caps", test_connection_caps);
   g_test_add_func("/hostile/connection-rate", test_connection_rate);
   g_test_add_func("/hostile/never-reading-mjpeg", test_never_reading_mjpeg);
+  g_test_add_func("/hostile/snapshot-flood", test_snapshot_flood);
   hostile_test::add_access_tests();
   return g_test_run();
 }

@@ -230,6 +230,49 @@ void test_bad_file_and_usage_exit_2() {
   g_assert_nonnull(strstr(help.output().c_str(), "--max-connections"));
 }
 
+// The size in a JPEG's frame header (SOF0..SOF2); false if there is none.
+bool jpeg_size(const std::string &jpeg, int *width, int *height) {
+  for (size_t i = 2; i + 9 < jpeg.size(); i++)
+    if (uint8_t(jpeg[i]) == 0xff && uint8_t(jpeg[i + 1]) >= 0xc0 && uint8_t(jpeg[i + 1]) <= 0xc2) {
+      *height = uint8_t(jpeg[i + 5]) << 8 | uint8_t(jpeg[i + 6]);
+      *width = uint8_t(jpeg[i + 7]) << 8 | uint8_t(jpeg[i + 8]);
+      return true;
+    }
+  return false;
+}
+
+// Camera settings: a bad one stops camcast check and run with the variable and its line named; a
+// good one turns the picture (the test pattern turns by videoflip: a 320x240 camera turned 90
+// degrees gives 240x320 snapshots).
+void test_camera_settings() {
+  Camcast check({"check", CAMCAST_FIXTURES "/turned.pipeline"});
+  g_assert_cmpint(check.wait_exit(10000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(check.output().c_str(), CAMCAST_FIXTURES
+                          "/turned.pipeline:5: rotation is 0, 90, 180 or 270 (degrees clockwise), "
+                          "not \"45\""));
+  Camcast run({"mjpeg", "--set", "focus=near"});
+  g_assert_cmpint(run.wait_exit(10000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(run.output().c_str(),
+                          "--set focus=near: focus is auto, continuous or a "
+                          "number, not \"near\""));
+  Camcast probe({"probe", "--inventory", CAMCAST_FIXTURES "/../machines/pi5-usb-webcam.machine",
+                 "--set", "exposure=10000"});
+  g_assert_cmpint(probe.wait_exit(10000 * kSlowdown), ==, 0);
+  g_assert_nonnull(strstr(probe.output().c_str(), "exposure auto|300 to 204700 microseconds"));
+  g_assert_nonnull(strstr(probe.output().c_str(), "auto_exposure=1,exposure_time_absolute=100"));
+
+  const int port = free_port();
+  Camcast turned({"mjpeg", "--no-auth", "--port", std::to_string(port), "--set", "rotation=90",
+                  "--set", "width=320", "--set", "height=240"});
+  g_assert_true(turned.wait_output("open http://", 20000 * kSlowdown));
+  std::string jpeg;
+  g_assert_cmpint(camcast::test::http_get(port, "/mjpeg/snapshot.jpg", &jpeg, 5000), ==, 200);
+  int width = 0, height = 0;
+  g_assert_true(jpeg_size(jpeg, &width, &height));
+  g_assert_cmpint(width, ==, 240);
+  g_assert_cmpint(height, ==, 320);
+}
+
 // Under systemd: READY=1 once the pipelines play, WATCHDOG=1 at half the watchdog interval,
 // STOPPING=1 on the way out — read from a real NOTIFY_SOCKET.
 void test_systemd_notify() {
@@ -278,6 +321,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
+  g_test_add_func("/camcast/camera-settings", test_camera_settings);
   g_test_add_func("/camcast/mistakes-stop-at-once", test_configuration_mistakes_stop_at_once);
   g_test_add_func("/camcast/restart-policies", test_restart_policies_and_back_off);
   g_test_add_func("/camcast/show-probe-list", test_show_probe_list);

@@ -153,13 +153,125 @@ void test_resolution_errors() {
   g_assert_true(error.rfind("cam.pipeline:5:", 0) == 0);  // where the cycle closes
 }
 
-Probed probe_machine(const char *file) {
+// A recorded machine probed with camera settings given by --set.
+Probed probe_machine(const char *file, const std::map<std::string, std::string> &set = {}) {
   Inventory inv;
   std::string error;
   const std::string path = std::string(CAMCAST_MACHINES_DIR) + "/" + file;
   if (!inventory_from_file(path, &inv, &error))
     g_error("%s", error.c_str());
-  return probe(inv);
+  std::map<std::string, Given> given;
+  for (const auto &[name, value] : set)
+    given[name] = {value, "--set " + name + "=" + value};
+  return probe(inv, given);
+}
+
+bool contains(const std::string &haystack, const std::string &needle) {
+  if (haystack.find(needle) != std::string::npos)
+    return true;
+  g_printerr("not found: %s\n   in: %s\n", needle.c_str(), haystack.c_str());
+  return false;
+}
+
+// A USB webcam (current kernel names): every setting by V4L2 controls, automatic modes off
+// first; turning by videoflip, as it has no flip controls.
+void test_settings_on_a_webcam() {
+  Probed p = probe_machine("pi5-usb-webcam.machine", {{"exposure", "10000"},
+                                                      {"gain", "40"},
+                                                      {"white-balance", "3000"},
+                                                      {"brightness", "100"},
+                                                      {"contrast", "140"},
+                                                      {"focus", "120"}});
+  g_assert_cmpstr(p.error.c_str(), ==, "");
+  g_assert_true(contains(p.values["camera"],
+                         "v4l2src device=/dev/video0 extra-controls=\"controls,auto_exposure=1,"
+                         "exposure_time_absolute=100,gain=40,white_balance_automatic=0,"
+                         "white_balance_temperature=3000,brightness=100,contrast=140,"
+                         "focus_automatic_continuous=0,focus_absolute=120\" ! "));
+  g_assert_true(p.values["camera"].find("videoflip") == std::string::npos);
+  p = probe_machine("pi5-usb-webcam.machine", {{"rotation", "180"}, {"focus", "continuous"}});
+  g_assert_true(contains(p.values["camera"], "focus_automatic_continuous=1\" ! "));
+  g_assert_true(contains(p.values["camera"], "/1 ! videoflip video-direction=180"));
+  // Out of its range, named with the range in the setting's units.
+  p = probe_machine("pi5-usb-webcam.machine", {{"exposure", "100"}});
+  g_assert_true(contains(p.error,
+                         "--set exposure=100: exposure 100 is outside this camera's "
+                         "range, 300 to 204700 microseconds"));
+}
+
+// An older webcam: the kernel's older names; what it lacks is an error naming the setting.
+void test_settings_on_an_older_webcam() {
+  Probed p =
+      probe_machine("old-webcam.machine", {{"exposure", "10000"}, {"white-balance", "3000"}});
+  g_assert_true(contains(p.values["camera"],
+                         "extra-controls=\"controls,exposure_auto=1,exposure_absolute=100,"
+                         "white_balance_temperature_auto=0,white_balance_temperature=3000\""));
+  p = probe_machine("old-webcam.machine", {{"focus", "continuous"}, {"gain", "3"}});
+  g_assert_true(p.values["camera"].empty());
+  g_assert_true(contains(p.error,
+                         "--set focus=continuous: focus continuous: this camera has no "
+                         "continuous autofocus"));
+  g_assert_true(contains(p.error, "--set gain=3: gain cannot be set"));
+}
+
+// The legacy Pi camera turns and flips the picture itself (flip controls, or rotate for 90 and
+// 270); a turn with a mirror it cannot make goes to one videoflip.
+void test_turning_by_the_camera() {
+  const char *zero = "pi-zero-legacy-camera.machine";
+  Probed p = probe_machine(zero, {{"rotation", "180"}});
+  g_assert_true(contains(p.values["camera"], "controls,horizontal_flip=1,vertical_flip=1\""));
+  p = probe_machine(zero, {{"rotation", "180"}, {"vflip", "true"}});  // = a left-right mirror
+  g_assert_true(contains(p.values["camera"], "controls,horizontal_flip=1,vertical_flip=0\""));
+  p = probe_machine(zero, {{"rotation", "90"}});
+  g_assert_true(contains(p.values["camera"], "controls,rotate=90\""));
+  p = probe_machine(zero, {{"rotation", "90"}, {"hflip", "true"}});
+  g_assert_true(contains(p.values["camera"], "! videoflip video-direction=ur-ll"));
+  g_assert_true(p.values["camera"].find("extra-controls") == std::string::npos);
+  p = probe_machine(zero, {{"white-balance", "5000"}});
+  g_assert_true(contains(p.error, "white-balance cannot be set"));
+}
+
+// A Pi camera: libcamerasrc's control properties, manual modes first; turning by videoflip after
+// the camera's caps.
+void test_settings_on_a_pi_camera() {
+  const char *pi4 = "pi4-camera-module.machine";
+  Probed p = probe_machine(pi4, {{"exposure", "10000"},
+                                 {"gain", "2.5"},
+                                 {"focus", "1.5"},
+                                 {"rotation", "270"},
+                                 {"brightness", "-0.25"}});
+  g_assert_cmpstr(p.error.c_str(), ==, "");
+  g_assert_true(contains(p.values["camera"],
+                         "libcamerasrc camera-name=\"/base/soc/i2c0mux/i2c@1/imx708@1a\" "
+                         "exposure-time-mode=manual exposure-time=10000 analogue-gain-mode=manual "
+                         "analogue-gain=2.5 brightness=-0.25 af-mode=manual lens-position=1.5 ! "));
+  g_assert_true(contains(p.values["camera"], ",format=NV12 ! videoflip video-direction=90l"));
+  p = probe_machine(pi4, {{"focus", "continuous"}, {"contrast", "40"}});
+  g_assert_true(contains(p.error,
+                         "--set contrast=40: contrast 40 is outside this camera's range, "
+                         "0 to 32"));
+  p = probe_machine(pi4, {{"focus", "continuous"}});
+  g_assert_true(contains(p.values["camera"], "\" af-mode=continuous ! "));
+}
+
+// Values that are no setting's, each reported; the test pattern keeps a camera's settings for a
+// camera and turns by videoflip.
+void test_bad_settings_and_the_test_pattern() {
+  Probed p = probe_machine("server-no-camera.machine",
+                           {{"rotation", "45"}, {"hflip", "yes"}, {"exposure", "fast"}});
+  g_assert_true(contains(p.error, "--set rotation=45: rotation is 0, 90, 180 or 270"));
+  g_assert_true(contains(p.error, "--set hflip=yes: hflip is true or false, not \"yes\""));
+  p = probe_machine("pi5-usb-webcam.machine", {{"exposure", "fast"}});
+  g_assert_true(contains(p.error,
+                         "--set exposure=fast: exposure is auto or a number in "
+                         "microseconds, not \"fast\""));
+  p = probe_machine("server-no-camera.machine", {{"exposure", "1000"}, {"vflip", "true"}});
+  g_assert_cmpstr(p.error.c_str(), ==, "");
+  g_assert_true(contains(p.values["camera"], "! videoflip video-direction=vert"));
+  bool kept = false;
+  for (const std::string &line : p.report)
+    kept |= line.find("the test pattern has no exposure") != std::string::npos;
+  g_assert_true(kept);
 }
 
 void test_probes_on_recorded_machines() {
@@ -204,5 +316,11 @@ int main(int argc, char **argv) {
   g_test_add_func("/pipeline-files/variables", test_variables_resolve_in_order);
   g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);
   g_test_add_func("/probe/recorded-machines", test_probes_on_recorded_machines);
+  g_test_add_func("/probe/settings/webcam", test_settings_on_a_webcam);
+  g_test_add_func("/probe/settings/older-webcam", test_settings_on_an_older_webcam);
+  g_test_add_func("/probe/settings/turning-by-the-camera", test_turning_by_the_camera);
+  g_test_add_func("/probe/settings/pi-camera", test_settings_on_a_pi_camera);
+  g_test_add_func("/probe/settings/bad-values-and-test-pattern",
+                  test_bad_settings_and_the_test_pattern);
   return g_test_run();
 }
