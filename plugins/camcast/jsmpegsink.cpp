@@ -37,6 +37,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 GST_DEBUG_CATEGORY_STATIC(gst_jsmpeg_sink_debug);
@@ -59,6 +60,7 @@ struct JsmpegSinkPrivate {
   std::vector<uint8_t> pending;             // jsmp, unframed: the picture not yet complete
   mpegts::PacketAligner aligner;            // mpegts
   int width = 0, height = 0;                // jsmp: the size in the header clients have
+  bool told_of_parser = false;              // warned of mpeg1enc ! mpegvideoparse
 
   GstJsmpegSinkMode mode_now() {
     std::lock_guard<std::mutex> lk(lock);
@@ -102,9 +104,59 @@ static void set_jsmp_header(GstJsmpegSink *sink, int width, int height) {
   gst_buffer_unref(buffer);
 }
 
+// The nearest element made by `factory` upstream of `pad` (through every input of the elements
+// on the way, up to `depth` elements), with a reference; null if none.
+static GstElement *upstream_element(GstPad *pad, const char *factory, int depth) {
+  GstPad *peer = depth > 0 ? gst_pad_get_peer(pad) : nullptr;
+  GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
+  if (peer)
+    gst_object_unref(peer);
+  if (!element)
+    return nullptr;
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (f && g_str_equal(GST_OBJECT_NAME(f), factory))
+    return element;
+  GstElement *found = nullptr;
+  GST_OBJECT_LOCK(element);
+  std::vector<GstPad *> inputs;
+  for (GList *l = element->sinkpads; l; l = l->next)
+    inputs.push_back(GST_PAD(gst_object_ref(l->data)));
+  GST_OBJECT_UNLOCK(element);
+  for (GstPad *input : inputs) {
+    if (!found)
+      found = upstream_element(input, factory, depth - 1);
+    gst_object_unref(input);
+  }
+  gst_object_unref(element);
+  return found;
+}
+
+// `mpeg1enc ! mpegvideoparse`, a habit from other encoders, costs a frame of latency here: the
+// parser holds each picture until the next one begins, though mpeg1enc's are whole already.
+static void warn_of_a_held_picture(GstJsmpegSink *sink) {
+  GstElement *parser = upstream_element(GST_BASE_SINK_PAD(sink), "mpegvideoparse", 16);
+  GstPad *input = parser ? gst_element_get_static_pad(parser, "sink") : nullptr;
+  GstElement *encoder = input ? upstream_element(input, "mpeg1enc", 16) : nullptr;
+  if (input)
+    gst_object_unref(input);
+  if (encoder)
+    GST_ELEMENT_WARNING(
+        sink, STREAM, FORMAT,
+        ("%s holds each picture from %s until the next one begins: a frame of latency for "
+         "nothing, as mpeg1enc's pictures are whole. Remove it.",
+         GST_OBJECT_NAME(parser), GST_OBJECT_NAME(encoder)),
+        ("mpeg1enc ! mpegtsmux ! jsmpegsink (or mpeg1enc ! jsmpegsink mode=jsmp) needs no parser"));
+  if (encoder)
+    gst_object_unref(encoder);
+  if (parser)
+    gst_object_unref(parser);
+}
+
 static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(ws);
   JsmpegSinkPrivate *priv = sink->priv;
+  if (!std::exchange(priv->told_of_parser, true))
+    warn_of_a_held_picture(sink);
   GstStructure *s = gst_caps_get_structure(caps, 0);
   const bool is_ts = gst_structure_has_name(s, "video/mpegts");
   priv->active = priv->mode_now();

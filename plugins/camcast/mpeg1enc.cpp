@@ -17,8 +17,9 @@
  * to convert (`videorate ! video/x-raw,framerate=30/1`). The width and height must be even and
  * at most 4094.
  *
- * Output buffers are whole pictures (`parsed=true`), so mpegtsmux takes them directly;
- * mpegvideoparse may sit in between and changes nothing.
+ * Output buffers are whole pictures (`parsed=true`), so mpegtsmux and jsmpegsink take them
+ * directly. Put no `mpegvideoparse` after it: the parser holds each picture until the next one
+ * begins, a frame of latency (jsmpegsink warns when it sees one).
  *
  * ## Example launch line
  * |[
