@@ -65,6 +65,41 @@ test('MSE backend decodes and shows advancing frames', async () => {
   console.log(`# mse: ${stats.latencyMs} ms glass-to-glass, ${stats.fps} fps, buffer ${stats.bufferMs} ms`);
 });
 
+test('a viewer of an idle output sees its first frame within 300 ms of opening the page', async () => {
+  // The encoder sits after a tee, as in the presets, so the branch idles while nobody watches;
+  // the 2 s GOP means a viewer who waited for the next keyframe would miss the mark.
+  const pipe = await startPipeline('videotestsrc is-live=true pattern=smpte ! ' +
+    'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! tee name=t ' +
+    't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! ' +
+    'msesink port=0 path=/cam idle-after=1 t. ! queue ! fakesink');
+  const page = await browser.newPage();
+  try {
+    const deadline = Date.now() + 10000;
+    let streams = '';
+    while (!streams.includes('"idle":true') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      streams = await (await fetch(`http://127.0.0.1:${pipe.port}/api/streams`)).text();
+    }
+    assert.ok(streams.includes('"idle":true'), `the output never idled: ${streams}`);
+    // Milliseconds from the start of the page's navigation to the first frame on screen.
+    await page.addInitScript(() => {
+      const look = () => {
+        if (window.camcast && window.camcast.stats.framesShown >= 1) window.firstFrameMs = performance.now();
+        else requestAnimationFrame(look);
+      };
+      requestAnimationFrame(look);
+    });
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam?backend=webcodecs`);
+    await waitInPage(page, () => window.firstFrameMs !== undefined);
+    const ms = await page.evaluate(() => window.firstFrameMs);
+    console.log(`# first frame of an idle output ${ms.toFixed(0)} ms after navigation began`);
+    assert.ok(ms <= 300, `first frame after ${ms} ms`);
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});
+
 test('the player reconnects by itself when the stream comes back', async () => {
   const first = await startPipeline(`${encode} msesink port=0 path=/cam`);
   const port = first.port;
