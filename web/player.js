@@ -10,9 +10,14 @@
 //  - Pull: ask for a picture, draw it, ask for the next, so the rate follows this viewer's link
 //    and machine and every picture shown is the newest the server had.
 //
+// WebRTC from whepsink (webrtc.js): WHEP instead of the WebSocket, the browser's RTP stack and a
+// <video>.
+//
 // Each frame carries its capture wall-clock time (fMP4: the prft box; JPEG: the message's first
-// bytes), so every backend reports glass-to-glass latency. All the player knows is in `stats`.
+// bytes), so every backend reports glass-to-glass latency; WebRTC's comes from the stats API.
+// All the player knows is in `stats`.
 import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
+import { WebRtcSession } from './webrtc.js';
 
 const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
 
@@ -250,7 +255,7 @@ class JpegBackend {
 }
 
 export function chooseBackend(requested) {
-  if (requested === 'webcodecs' || requested === 'mse') return requested;
+  if (requested === 'webcodecs' || requested === 'mse' || requested === 'webrtc') return requested;
   return 'VideoDecoder' in window ? 'webcodecs' : 'mse';
 }
 
@@ -258,9 +263,12 @@ export class CamcastPlayer {
   // container: an element the player fills with a <video> or <canvas> and the stats overlay.
   // targetLatency: how far behind the newest frame MSE playback is held, in seconds; by default
   // one frame (measured: the lowest that plays every frame, docs/benchmarks.md).
-  constructor(container, { url, backend = 'auto', targetLatency = null, showStats = false } = {}) {
+  // whep: the WHEP endpoint for backend 'webrtc' (a whepsink's path).
+  constructor(container, { url, whep = null, backend = 'auto', targetLatency = null,
+                           showStats = false } = {}) {
     this.container = container;
     this.url = url;
+    this.whep = whep;
     this.requestedBackend = backend;
     this.targetLatency = targetLatency;
     this.stats = {
@@ -292,6 +300,7 @@ export class CamcastPlayer {
   }
 
   connect() {
+    if (this.requestedBackend === 'webrtc') return this.connectWebRtc();
     if (this.ws) return;
     this.stats.state = 'connecting';
     const ws = new WebSocket(this.url);
@@ -303,15 +312,36 @@ export class CamcastPlayer {
       if (this.ws !== ws) return;
       this.ws = null;
       this.closeBackend();
-      if (document.hidden) return;
-      this.stats.state = 'reconnecting';
-      this.stats.reconnects++;
-      setTimeout(() => this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 8000);
+      this.retry(() => this.connect());
     };
   }
 
+  connectWebRtc() {
+    if (this.webrtc) return;
+    this.stats.state = 'connecting';
+    this.stats.backend = 'webrtc';
+    const session = new WebRtcSession(this, this.makeView('VIDEO'), this.whep, (why) => {
+      if (this.webrtc !== session) return;
+      this.webrtc = null;
+      this.fail(why);
+      this.retry(() => this.connectWebRtc());
+    });
+    this.webrtc = session;
+    session.start().then(() => { this.retryMs = 500; }).catch((e) => session.end(e.message));
+  }
+
+  // After a lost connection: again, with back-off, unless the page is hidden.
+  retry(connect) {
+    if (document.hidden) return;
+    this.stats.state = 'reconnecting';
+    this.stats.reconnects++;
+    setTimeout(connect, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 8000);
+  }
+
   disconnect(state) {
+    if (this.webrtc) this.webrtc.close();
+    this.webrtc = null;
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close();
@@ -372,18 +402,24 @@ export class CamcastPlayer {
   // The backend a stream needs, and the element it shows in (kept when the kind is the same).
   makeBackend(info) {
     const name = info.format === 'jpeg' ? 'jpeg' : chooseBackend(this.requestedBackend);
-    const tag = name === 'mse' ? 'VIDEO' : 'CANVAS';
-    if (!this.view || this.view.tagName !== tag) {
-      const view = document.createElement(tag.toLowerCase());
-      view.className = 'camcast-view';
-      if (this.view) this.view.replaceWith(view);
-      else this.container.insertBefore(view, this.overlay || null);
-      this.view = view;
-    }
+    this.makeView(name === 'mse' ? 'VIDEO' : 'CANVAS');
     this.stats.backend = name;
     if (name === 'jpeg') return new JpegBackend(this, this.view);
     return name === 'webcodecs' ? new WebCodecsBackend(this, this.view)
       : new MseBackend(this, this.view);
+  }
+
+  // The <video> or <canvas> the player shows in, made if it has another.
+  makeView(tag) {
+    if (!this.view || this.view.tagName !== tag) {
+      const view = document.createElement(tag.toLowerCase());
+      view.className = 'camcast-view';
+      if (tag === 'VIDEO') Object.assign(view, { muted: true, autoplay: true, playsInline: true });
+      if (this.view) this.view.replaceWith(view);
+      else this.container.insertBefore(view, this.overlay || null);
+      this.view = view;
+    }
+    return this.view;
   }
 
   // Frame numbers count every frame the server produced: a gap is frames it skipped for us to
@@ -419,6 +455,7 @@ export class CamcastPlayer {
     this.stats.fps = Math.round(this.window.shown / seconds);
     this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
     this.window = { shown: 0, bytes: 0, since: now };
+    if (this.webrtc) this.webrtc.latencyMs().then((ms) => { this.stats.latencyMs = ms; });
     if (this.overlay) {
       const s = this.stats;
       const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;

@@ -2,13 +2,15 @@
 // the default preset would otherwise encode H.264, MPEG-1 and JPEG for nobody at all times.
 //
 // A camcast sink's branch is found by walking upstream from its sink pad through elements with
-// one sink pad, up to the tee that feeds it (or the source itself). If there is an encoder on
-// that way (an element whose class says "Encoder"), a probe at the branch's start drops buffers
-// while the output is idle, so the encoder sees nothing and costs nothing; the camera and the
-// other outputs go on. A branch without an encoder (a relay's stream, passed through) is never
-// idled: it would cost the viewer's join its keyframe and save nothing. Caps and other events
-// still pass, so the encoder is ready; when a viewer comes, buffers flow again and the sink asks
-// the encoder for a keyframe, which the viewer gets at once.
+// one sink pad, up to the tee that feeds its encoder (or the source itself). If there is an
+// encoder on that way (an element whose class says "Encoder"), a probe at the branch's start
+// drops buffers while the output is idle, so the encoder sees nothing and costs nothing; the
+// camera and the other outputs go on. Sinks that share an encoder through a tee after it
+// (msesink and whepsink on one H.264 encode) share the branch: it idles when all of them do. A
+// branch without an encoder (a relay's stream, passed through) is never idled: it would cost the
+// viewer's join its keyframe and save nothing. Caps and other events still pass, so the encoder is
+// ready; when a viewer comes, buffers flow again and the sink asks the encoder for a keyframe,
+// which the viewer gets at once.
 //
 // Branches of other elements (a recorder, an RTMP or HLS output, relaysink) are not touched.
 #pragma once
@@ -40,13 +42,14 @@ public:
   Change update(size_t viewers, gint64 now, gint64 after_us);
   bool idle() const { return idle_.load(); }
   // Whether this output can idle at all (it has an encoder of its own).
-  bool idles() const { return probe_ != 0; }
+  bool idles() const { return shared_ != nullptr; }
 
 private:
-  static GstPadProbeReturn drop_while_idle(GstPad *, GstPadProbeInfo *, gpointer self);
+  struct Shared;
+  static GstPadProbeReturn drop_while_idle(GstPad *, GstPadProbeInfo *, gpointer shared);
 
   GstPad *pad_ = nullptr;  // where the branch starts
-  gulong probe_ = 0;
+  Shared *shared_ = nullptr;
   std::atomic<bool> idle_{false};  // read by the probe on the streaming thread
   gint64 unwatched_since_ = 0;     // monotonic µs, 0 while watched
 };

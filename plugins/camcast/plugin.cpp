@@ -8,6 +8,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(msesink, plugin);
   ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(mjpegsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(whepsink, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
   return ret;

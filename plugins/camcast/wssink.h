@@ -36,8 +36,15 @@ struct _GstWsSinkClass {
   // One input buffer: the default queues it as one message (a keyframe unless DELTA_UNIT),
   // skipping HEADER buffers already sent as the stream header.
   GstFlowReturn (*handle_buffer)(GstWsSink *sink, GstBuffer *buffer);
-  // GET <path><rest> without an upgrade. Called on the server thread; return FALSE for 404.
+  // GET <path><rest> without an upgrade, and the methods below. Called on the server thread;
+  // return FALSE for 404.
   gboolean (*serve_http)(GstWsSink *sink, SoupServerMessage *msg, const char *rest);
+  // Methods besides GET and HEAD that serve_http answers ("POST, PATCH, DELETE, OPTIONS"), and
+  // the largest body such a request may bring (read whole before serve_http). NULL: none (405).
+  const char *methods;
+  guint max_request_body;
+  // Every server tick (a quarter second), on the server thread: the subclass's own timeouts.
+  void (*tick)(GstWsSink *sink, gint64 now);
 
   gpointer _reserved[GST_PADDING];
 };
@@ -68,6 +75,18 @@ typedef void (*GstWsSinkNewestFunc)(GstWsSink *sink, SoupServerMessage *msg, Gst
 // GST_WS_SINK_NEWEST_WAIT_MS; the request waits meanwhile.
 #define GST_WS_SINK_NEWEST_WAIT_MS 2000
 void gst_ws_sink_serve_newest(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkNewestFunc answer);
+// For subclasses that serve viewers of their own, not through the WebSocket or HTTP
+// connections of the base class (WebRTC peers): a viewer came (wakes an idle branch, asks for a
+// keyframe, emits client-added) or left (emits client-removed with `status`, a
+// GstWsClientStatus value). Any thread.
+void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id);
+void gst_ws_sink_viewer_removed(GstWsSink *sink, guint64 id, gint status);
+// For subclasses: asks upstream for a keyframe, at most twice a second (a viewer's picture
+// loss). Any thread.
+void gst_ws_sink_request_keyframe(GstWsSink *sink);
+// For subclasses: runs `func` on the server thread (once; `notify` frees `data` after, or at
+// once when the sink serves nowhere). Any thread.
+void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestroyNotify notify);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);

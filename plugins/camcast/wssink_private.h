@@ -6,6 +6,7 @@
 #include "net/http_server.h"
 #include "wssink.h"
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +44,9 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   gint64 last_keyframe_request = 0;         // monotonic µs
   guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
   camcast::IdleBranch idle;                 // under `lock`
+  // The subclass's own viewers (gst_ws_sink_viewer_added): id → when it came (real time, µs).
+  std::map<guint64, gint64> own_viewers;
+  guint64 own_viewers_total = 0;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
   // Streaming thread: buffers of the current streamheader, not queued as units again.
@@ -60,6 +64,7 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void client_added(uint64_t id) override;
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
+  goffset body_limit(std::string_view method, std::string_view rest) override;
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
 
@@ -76,7 +81,6 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   // Answers those that can be (a unit is there, or their time is up; `all`: every one).
   void answer_waiting(gint64 now, bool all);
 
-private:
   // A viewer, or a request waiting for a unit, is here: wakes an idle branch and then asks its
   // encoder for a keyframe at once. True if it was idle.
   bool wake();

@@ -60,12 +60,14 @@ void WsSinkPrivate::request_keyframe(bool now) {
 
 void WsSinkPrivate::tick(gint64 now) {
   answer_waiting(now, false);
+  if (GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink); klass->tick)
+    klass->tick(sink, now);
   const std::shared_ptr<Mount> serving = current_mount();
   IdleBranch::Change change;
   {
     std::lock_guard<std::mutex> lk(lock);
-    change = idle.update((serving ? serving->n_clients() : 0) + waiting.size(), now,
-                         gint64(idle_after) * G_USEC_PER_SEC);
+    change = idle.update((serving ? serving->n_clients() : 0) + waiting.size() + own_viewers.size(),
+                         now, gint64(idle_after) * G_USEC_PER_SEC);
   }
   if (change == IdleBranch::Change::Woke)  // viewers taken over from a lingering mount
     request_keyframe(true);
@@ -76,6 +78,16 @@ void WsSinkPrivate::tick(gint64 now) {
 void WsSinkPrivate::fill_stats(MountStats *stats) {
   std::lock_guard<std::mutex> lk(lock);
   stats->idle = idle.idle();
+  stats->clients_total += own_viewers_total;
+  const gint64 now = g_get_real_time();
+  for (const auto &[id, since] : own_viewers) {
+    ClientStats c;
+    c.id = id;
+    c.peer = "webrtc";
+    c.connect_time = since;
+    c.connected_us = now - since;
+    stats->clients.push_back(c);
+  }
 }
 
 void WsSinkPrivate::client_removed(uint64_t id, ClientStatus status) {
@@ -89,6 +101,15 @@ bool WsSinkPrivate::serve_http(SoupServerMessage *msg, std::string_view rest) {
   std::string r(rest);
   GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
   return klass->serve_http && klass->serve_http(sink, msg, r.c_str());
+}
+
+goffset WsSinkPrivate::body_limit(std::string_view method, std::string_view) {
+  GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
+  if (!klass->methods)
+    return -1;
+  g_auto(GStrv) methods = g_strsplit(klass->methods, ", ", -1);
+  return g_strv_contains(methods, std::string(method).c_str()) ? goffset(klass->max_request_body)
+                                                               : -1;
 }
 
 bool WsSinkPrivate::open() {
@@ -265,6 +286,42 @@ void WsSinkPrivate::answer_waiting(gint64 now, bool all) {
     g_object_unref(w.msg);
   }
   waiting.swap(keep);
+}
+
+void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->own_viewers[id] = g_get_real_time();
+    priv->own_viewers_total++;
+  }
+  priv->client_added(id);
+}
+
+void gst_ws_sink_viewer_removed(GstWsSink *sink, guint64 id, gint status) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->own_viewers.erase(id);
+  }
+  priv->client_removed(id, ClientStatus(status));
+}
+
+void gst_ws_sink_request_keyframe(GstWsSink *sink) {
+  gst_ws_sink_priv(sink)->request_keyframe();
+}
+
+void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestroyNotify notify) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  std::shared_ptr<HttpServer> server;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    server = priv->server;
+  }
+  if (server)
+    g_main_context_invoke_full(server->context(), G_PRIORITY_DEFAULT, func, data, notify);
+  else if (notify)
+    notify(data);
 }
 
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,

@@ -1,6 +1,7 @@
 // Shared by the browser tests: a real pipeline in a gst-launch-1.0 process, and Debian's
 // Chromium driven by playwright-core. Everything is bounded in time and stops by itself.
 import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 // Starts gst-launch-1.0 with `pipeline` (its serving sink with port=0) and resolves with the
@@ -44,4 +45,41 @@ export async function launchBrowser() {
 // Polls fn in the page until it returns a truthy value or the time is up.
 export async function waitInPage(page, fn, arg, timeoutMs = 15000) {
   await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
+}
+
+// Asserts that the player's view shows the SMPTE test pattern (videotestsrc's default), scaled
+// to width x height: not a blank or garbage surface. Its first bar is light grey, the second
+// yellow.
+export async function expectTestPattern(page, width, height) {
+  const colours = await page.evaluate(([w, h]) => {
+    const view = document.querySelector('.camcast-view');
+    const c = document.createElement('canvas');
+    c.width = w; c.height = h;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(view, 0, 0, w, h);
+    const at = (x, y) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
+    return { grey: at(Math.round(w / 16), h / 4), yellow: at(Math.round(w / 5), h / 4) };
+  }, [width, height]);
+  const [r, g, b] = colours.yellow;
+  if (!(r > 150 && g > 150 && b < 80)) throw new Error(`yellow bar is ${colours.yellow}`);
+  if (!colours.grey.every((v) => v > 150)) throw new Error(`grey bar is ${colours.grey}`);
+}
+
+// Asserts that camcast's player on `page` plays with `backend`: 30 frames shown, about 30 more
+// a second after, no errors from the player or the page (`pageErrors`), the test pattern at
+// 320x240 on screen, a latency measured. Returns the player's stats.
+export async function expectPlaying(page, pageErrors, backend) {
+  await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 30);
+  const first = await page.evaluate(() => ({ ...window.camcast.stats }));
+  await page.waitForTimeout(1000);
+  const later = await page.evaluate(() => ({ ...window.camcast.stats }));
+  assert.equal(first.backend, backend);
+  assert.deepEqual(later.errors, [], 'the player reported errors');
+  assert.deepEqual(pageErrors, [], 'the page threw');
+  assert.ok(later.framesShown - first.framesShown >= 15,
+            `frames advanced ${first.framesShown} → ${later.framesShown}`);
+  assert.equal(later.width, 320);
+  assert.ok(later.latencyMs !== null && later.latencyMs < 1000, `latency ${later.latencyMs}`);
+  await expectTestPattern(page, 320, 240);
+  return later;
 }

@@ -1,11 +1,11 @@
-// For element tests: the error an element posts when it refuses its caps, as a user would read
-// it (message and debug text).
+// For element tests: the errors and warnings an element posts, as a user would read them.
 #pragma once
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 
 #include <cstring>
+#include <string>
 
 namespace camcast::test {
 
@@ -33,6 +33,35 @@ inline void expect_caps_refused(const char *launch, const char *caps, const char
   gst_element_set_bus(h->element, nullptr);
   gst_object_unref(bus);
   gst_harness_teardown(h);
+}
+
+// The warnings a short pipeline posts on its way to the end of its stream, as "WARNING: text"
+// lines; an error fails the test.
+inline std::string warnings_of(const std::string &launch) {
+  GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
+  g_assert_nonnull(pipeline);
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  std::string out;
+  while (GstMessage *msg = gst_bus_timed_pop_filtered(
+             bus, 10 * GST_SECOND,
+             GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
+    const GstMessageType type = GST_MESSAGE_TYPE(msg);
+    if (type == GST_MESSAGE_WARNING) {
+      GError *error = nullptr;
+      gst_message_parse_warning(msg, &error, nullptr);
+      out += std::string("WARNING: ") + error->message + "\n";
+      g_error_free(error);
+    }
+    gst_message_unref(msg);
+    g_assert_true(type != GST_MESSAGE_ERROR);
+    if (type == GST_MESSAGE_EOS)
+      break;
+  }
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  return out;
 }
 
 }  // namespace camcast::test

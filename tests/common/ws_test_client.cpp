@@ -347,30 +347,18 @@ int http_open(int port, const std::string &path, std::string *head, std::string 
   return conn.release();
 }
 
-int http_post(const Endpoint &to, const std::string &path, const std::string &form,
-              std::string *body, std::string *head_out, const std::string &headers) {
-  const std::string request =
-      "POST " + path +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-      "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-      "Content-Length: " +
-      std::to_string(form.size()) + "\r\n" + headers + "\r\n" + form;
+int http_request(const Endpoint &to, const std::string &method, const std::string &path,
+                 const std::string &body, const std::string &content_type, std::string *response,
+                 std::string *head_out, const std::string &headers, int timeout_ms) {
+  std::string request =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!content_type.empty() || !body.empty())
+    request += "Content-Type: " + content_type +
+               "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  request += headers + "\r\n" + body;
   Connection conn;
   std::string head, rest;
-  if (!exchange(&conn, to, request, &head, &rest, 3000))
-    return -1;
-  if (body)
-    *body = rest;
-  if (head_out)
-    *head_out = head;
-  return status_of(head);
-}
-
-int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms,
-             std::string *head_out, const std::string &headers) {
-  Connection conn;
-  std::string head, rest;
-  if (!exchange(&conn, to, get_request(path, headers), &head, &rest, timeout_ms))
+  if (!exchange(&conn, to, request, &head, &rest, timeout_ms))
     return -1;
   // Connection: close, so the body runs to the end of the stream.
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -378,11 +366,22 @@ int http_get(const Endpoint &to, const std::string &path, std::string *body, int
   ssize_t n;
   while ((n = conn.receive(buf, sizeof buf, remaining_ms(deadline))) > 0)
     rest.append(buf, size_t(n));
-  if (body)
-    *body = rest;
+  if (response)
+    *response = rest;
   if (head_out)
     *head_out = head;
   return status_of(head);
+}
+
+int http_post(const Endpoint &to, const std::string &path, const std::string &form,
+              std::string *body, std::string *head_out, const std::string &headers) {
+  return http_request(to, "POST", path, form, "application/x-www-form-urlencoded", body, head_out,
+                      headers);
+}
+
+int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms,
+             std::string *head_out, const std::string &headers) {
+  return http_request(to, "GET", path, "", "", body, head_out, headers, timeout_ms);
 }
 
 bool make_certificate(const std::string &dir, const std::string &name) {

@@ -106,6 +106,12 @@ private:
 int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms = 3000,
              std::string *head = nullptr, const std::string &headers = "");
 
+// Any request, with a body of `content_type` if given; like http_get otherwise.
+int http_request(const Endpoint &to, const std::string &method, const std::string &path,
+                 const std::string &body, const std::string &content_type, std::string *response,
+                 std::string *head = nullptr, const std::string &headers = "",
+                 int timeout_ms = 3000);
+
 // A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
 int http_post(const Endpoint &to, const std::string &path, const std::string &form,
               std::string *body, std::string *head = nullptr, const std::string &headers = "");

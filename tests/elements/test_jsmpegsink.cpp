@@ -216,48 +216,20 @@ void test_mode_mismatch_says_what_to_do() {
                             "cannot take MPEG-1 video", "set mode=jsmp");
 }
 
-// The warnings a pipeline posts on its way to the end of its stream.
-std::string warnings_of(const std::string &launch) {
-  GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch(launch.c_str(), &error);
-  g_assert_no_error(error);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  GstBus *bus = gst_element_get_bus(pipeline);
-  std::string warnings;
-  while (GstMessage *m = gst_bus_timed_pop_filtered(
-             bus, 10 * GST_SECOND,
-             GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_EOS | GST_MESSAGE_ERROR))) {
-    const GstMessageType type = GST_MESSAGE_TYPE(m);
-    if (type == GST_MESSAGE_WARNING) {
-      GError *w = nullptr;
-      gst_message_parse_warning(m, &w, nullptr);
-      warnings += std::string(w->message) + "\n";
-      g_error_free(w);
-    }
-    gst_message_unref(m);
-    g_assert_cmpint(type, !=, GST_MESSAGE_ERROR);
-    if (type == GST_MESSAGE_EOS)
-      break;
-  }
-  gst_object_unref(bus);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(pipeline);
-  return warnings;
-}
-
 // A parser between mpeg1enc and the sink costs a frame of latency: the sink says so, naming
 // both, in either mode; without one it says nothing.
 void test_parser_after_the_encoder_is_named() {
   const std::string source =
       "videotestsrc num-buffers=5 ! "
       "video/x-raw,width=160,height=120,framerate=30/1 ! mpeg1enc name=enc ! ";
-  std::string w = warnings_of(source + "mpegvideoparse name=habit ! mpegtsmux ! jsmpegsink port=0");
+  std::string w =
+      test::warnings_of(source + "mpegvideoparse name=habit ! mpegtsmux ! jsmpegsink port=0");
   g_assert_nonnull(strstr(w.c_str(),
                           "habit holds each picture from enc until the next one "
                           "begins"));
-  w = warnings_of(source + "queue ! mpegvideoparse ! jsmpegsink mode=jsmp port=0");
+  w = test::warnings_of(source + "queue ! mpegvideoparse ! jsmpegsink mode=jsmp port=0");
   g_assert_nonnull(strstr(w.c_str(), "holds each picture"));
-  w = warnings_of(source + "mpegtsmux ! jsmpegsink port=0");
+  w = test::warnings_of(source + "mpegtsmux ! jsmpegsink port=0");
   g_assert_cmpstr(w.c_str(), ==, "");
 }
 

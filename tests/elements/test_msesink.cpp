@@ -1,6 +1,7 @@
 // msesink: its fragmented MP4 read back by an independent parser (GStreamer's qtdemux) must give
 // every frame with the same bytes, timestamps and keyframe flags; joins, caps changes,
 // keyframe-on-join and the Annex-B format.
+#include "element_error.h"
 #include "isobmff.h"
 #include "wait.h"
 #include "ws_test_client.h"
@@ -276,45 +277,17 @@ void test_annexb_has_parameter_sets_before_idr() {
   gst_object_unref(pipeline);
 }
 
-// The bus messages of a short pipeline ending in msesink, as "WARNING: text" lines.
-std::string warnings_of(const std::string &launch) {
-  GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
-  g_assert_nonnull(pipeline);
-  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-  GstBus *bus = gst_element_get_bus(pipeline);
-  std::string out;
-  while (GstMessage *msg = gst_bus_timed_pop_filtered(
-             bus, 10 * GST_SECOND,
-             GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
-    const GstMessageType type = GST_MESSAGE_TYPE(msg);
-    if (type == GST_MESSAGE_WARNING) {
-      GError *error = nullptr;
-      gst_message_parse_warning(msg, &error, nullptr);
-      out += std::string("WARNING: ") + error->message + "\n";
-      g_error_free(error);
-    }
-    gst_message_unref(msg);
-    g_assert_true(type != GST_MESSAGE_ERROR);
-    if (type == GST_MESSAGE_EOS)
-      break;
-  }
-  gst_object_unref(bus);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(pipeline);
-  return out;
-}
-
 // x264 given 4:4:4 makes High 4:4:4 Predictive, which most browsers cannot decode: msesink says
 // so, naming the fix; from I420 (High) it says nothing.
 void test_warns_of_profiles_browsers_lack() {
   const std::string tail =
       ",width=160,height=120 ! x264enc tune=zerolatency ! h264parse ! msesink port=0";
   const std::string y444 =
-      warnings_of("videotestsrc num-buffers=5 ! video/x-raw,format=Y444" + tail);
+      camcast::test::warnings_of("videotestsrc num-buffers=5 ! video/x-raw,format=Y444" + tail);
   g_test_message("%s", y444.c_str());
   g_assert_nonnull(strstr(y444.c_str(), "H.264 High 4:4:4 Predictive: most browsers cannot play"));
   const std::string i420 =
-      warnings_of("videotestsrc num-buffers=5 ! video/x-raw,format=I420" + tail);
+      camcast::test::warnings_of("videotestsrc num-buffers=5 ! video/x-raw,format=I420" + tail);
   g_assert_cmpstr(i420.c_str(), ==, "");
 }
 
@@ -391,6 +364,59 @@ void test_idle_while_unwatched() {
   gst_object_unref(pipeline);
 }
 
+// Sinks that share one encode through a tee after it (msesink and whepsink in the presets) idle
+// it together: while any has a viewer it encodes, when all are idle it stops. A tee that also
+// feeds something else (a recorder) never lets the encoder idle.
+void test_shared_encode_idles_with_every_sink() {
+  auto encoded_over_a_second = [](GstElement *pipeline) {
+    std::atomic<int> n{0};
+    GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
+    GstPad *pad = gst_element_get_static_pad(enc, "src");
+    const gulong probe = gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad *, GstPadProbeInfo *, gpointer n) {
+          ++*static_cast<std::atomic<int> *>(n);
+          return GST_PAD_PROBE_OK;
+        },
+        &n, nullptr);
+    std::this_thread::sleep_for(1000ms);
+    gst_pad_remove_probe(pad, probe);
+    gst_object_unref(pad);
+    gst_object_unref(enc);
+    return n.load();
+  };
+  const std::string encode =
+      "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
+      "tee name=t ! queue ! x264enc name=enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
+      "tee name=h h. ! queue ! msesink name=a port=0 path=/a idle-after=1 h. ! queue ! ";
+  for (const bool recorder : {false, true}) {
+    GstElement *pipeline = gst_parse_launch(
+        (encode + (recorder ? "fakesink" : "msesink name=b port=0 path=/b idle-after=1") +
+         " t. ! queue ! fakesink")
+            .c_str(),
+        nullptr);
+    g_assert_nonnull(pipeline);
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    GstElement *a = gst_bin_get_by_name(GST_BIN(pipeline), "a");
+    int port = -1;
+    g_object_get(a, "current-port", &port, nullptr);
+    std::this_thread::sleep_for(2500ms);  // past idle-after
+    const int unwatched = encoded_over_a_second(pipeline);
+    WsTestClient viewer;
+    g_assert_true(viewer.connect(port, "/a"));
+    std::this_thread::sleep_for(300ms);
+    const int watched = encoded_over_a_second(pipeline);
+    g_test_message("%s: %d frames encoded in a second unwatched, %d watched",
+                   recorder ? "beside a recorder" : "two sinks", unwatched, watched);
+    g_assert_cmpint(unwatched, ==, recorder ? watched : 0);
+    g_assert_cmpint(watched, >=, 20);
+    viewer.close();
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(a);
+    gst_object_unref(pipeline);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -402,5 +428,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/msesink/annexb", test_annexb_has_parameter_sets_before_idr);
   g_test_add_func("/msesink/profile-warning", test_warns_of_profiles_browsers_lack);
   g_test_add_func("/msesink/idle-while-unwatched", test_idle_while_unwatched);
+  g_test_add_func("/msesink/shared-encode-idles-with-every-sink",
+                  test_shared_encode_idles_with_every_sink);
   return g_test_run();
 }

@@ -122,11 +122,13 @@ struct Resources {
 
 // A live 30 frames/s stream at /v (wssink) and as JPEG at /m (mjpegsink) on a port of its own,
 // with a relay publish point at /publish beside them; `extra` on all three (server settings must
-// match) and `sinks` on the sinks (access settings).
+// match) and `sinks` on the sinks (access settings). `branch`, if given, is one more branch of
+// the raw video's tee `t` ending in a sink that takes the port's properties after it.
 struct Server {
   GstElement *pipeline = nullptr;
   int port = 0;
-  explicit Server(const std::string &extra = "", const std::string &sinks = "") {
+  explicit Server(const std::string &extra = "", const std::string &sinks = "",
+                  const std::string &branch = "") {
     port = free_port();
     const std::string props = "port=" + std::to_string(port) + " " + extra;
     const std::string launch =
@@ -134,7 +136,7 @@ struct Server {
         "! tee name=t ! queue ! wssink name=sink path=/v " +
         props + " " + sinks + " t. ! queue ! jpegenc ! mjpegsink name=jpeg path=/m " + props + " " +
         sinks + " relaysrc name=pub secret=" + kSecret + " keyframe-timeout=2 " + props +
-        " ! fakesink async=false";
+        " ! fakesink async=false" + (branch.empty() ? "" : " t. ! queue ! " + branch + " " + props);
     GError *error = nullptr;
     pipeline = gst_parse_launch(launch.c_str(), &error);
     g_assert_no_error(error);

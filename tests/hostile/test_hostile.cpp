@@ -9,6 +9,7 @@
 // sessions that outlive a logout, tokens that mint tokens, a publisher that trickles to hold the
 // relay's slot, old TLS, and pages that reach the camera under a foreign name.
 #include "hostile_server.h"
+#include "whep_offer.h"
 
 using namespace hostile_test;
 
@@ -314,6 +315,50 @@ void test_snapshot_flood() {
   Resources::back_to(before);
 }
 
+// A flood of WHEP offers (a client in a loop, or someone exhausting the camera's viewers): past
+// max-viewers each is answered 503 at once, the sessions given end with DELETE, and every
+// viewer's pipeline, socket and thread goes with them.
+void test_whep_offer_flood() {
+  Server server("", "",
+                "x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
+                "whepsink name=whep path=/webrtc max-viewers=4");
+  Viewer viewer(server.port);
+  const std::string offer = camcast::test::make_offer("42e01f");
+  auto post = [&](const char *from, std::string *head) {
+    std::string body;
+    return camcast::test::http_request(Endpoint(server.port, false, from), "POST", "/webrtc", offer,
+                                       "application/sdp", &body, head, "", 10000);
+  };
+  auto end = [&](const std::string &location) {
+    std::string body;
+    g_assert_cmpint(camcast::test::http_request(server.port, "DELETE", location, "", "", &body), ==,
+                    200);
+  };
+  {  // the first viewer's pipeline loads what every one needs (plugins, DTLS keys) for good
+    std::string head;
+    g_assert_true(wait_for([&] { return post("127.0.8.9", &head) == 201; }, 5000ms));
+    end(header_of(head, "Location"));
+  }
+  const Resources before = Resources::now();
+  const auto start = Clock::now();
+  std::vector<std::string> sessions;
+  for (int i = 0; i < 24; i++) {
+    const std::string from = "127.0.8." + std::to_string(1 + i % 4);
+    std::string head;
+    const int status = post(from.c_str(), &head);
+    if (status == 201)
+      sessions.push_back(header_of(head, "Location"));
+    else
+      g_assert_cmpint(status, ==, 503);
+  }
+  g_test_message("%zu of 24 offers answered, the rest 503", sessions.size());
+  g_assert_cmpuint(sessions.size(), ==, 4);
+  for (const std::string &location : sessions)
+    end(location);
+  viewer.kept_frames_since(start);
+  Resources::back_to(before);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -327,6 +372,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/connection-rate", test_connection_rate);
   g_test_add_func("/hostile/never-reading-mjpeg", test_never_reading_mjpeg);
   g_test_add_func("/hostile/snapshot-flood", test_snapshot_flood);
+  g_test_add_func("/hostile/whep-offer-flood", test_whep_offer_flood);
   hostile_test::add_access_tests();
   return g_test_run();
 }

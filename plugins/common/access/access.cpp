@@ -237,7 +237,9 @@ Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refus
       return Admission::Refused;
     }
   }
-  if (!policy_.enabled() || r.public_stream)
+  // A CORS preflight carries no credentials, and its answer (the methods a path takes) tells
+  // nothing private.
+  if (!policy_.enabled() || r.public_stream || r.method == "OPTIONS")
     return Admission::Open;
   const bool users = !policy_.users_file.empty();
   if (users && (r.path == "/login" || r.path == "/logout"))
@@ -248,7 +250,18 @@ Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refus
   }
   std::string id;
   const Session *session = session_of(r, now, &id);
-  const std::string token = auth::query_param(r.query, "token");
+  // The token of a link (?token=), or of a client that cannot put it there (a WHEP client's
+  // Authorization: Bearer).
+  std::string token = auth::query_param(r.query, "token");
+  if (token.empty() && r.authorization.substr(0, 7) == "Bearer ")
+    token = std::string(r.authorization.substr(7));
+  // A request that changes something on the strength of a cookie alone must come from a page
+  // allowed to (as WebSocket upgrades must): another site's page could send it with our cookie.
+  const bool changes = r.method != "GET" && r.method != "HEAD" && r.path != "/login";
+  if (changes && token.empty() && !origin_allowed(r)) {
+    *refusal = page(403, "This camera does not accept that request from that page.");
+    return Admission::Refused;
+  }
   if (!token.empty() && !policy_.access_token.empty() &&
       auth::constant_time_equal(token, policy_.access_token)) {
     // The link was the key: from now on the browser holds a session instead.

@@ -57,8 +57,8 @@ public:
   virtual ~MountDelegate() = default;
   virtual void client_added(uint64_t id) {}
   virtual void client_removed(uint64_t id, ClientStatus status) {}
-  // Serves GET <path><rest> without a WebSocket upgrade ("" is the mount itself). Returns false
-  // for 404.
+  // Serves GET <path><rest> without a WebSocket upgrade ("" is the mount itself), and the
+  // methods body_limit() takes. Returns false for 404.
   virtual bool serve_http(SoupServerMessage *msg, std::string_view rest) = 0;
   // A text or binary message from a client (control protocols); the default ignores it.
   virtual void client_message(uint64_t id, const ws::ClientMessage &msg) {}
@@ -66,6 +66,10 @@ public:
   // false to refuse uploads here (405). To take the body, turn off its accumulation and read
   // it from the message's got-chunk signal; or set a status to refuse it without reading it.
   virtual bool upload(SoupServerMessage *msg, std::string_view rest) { return false; }
+  // Methods besides GET and HEAD that serve_http() answers at <path><rest> (a WHEP endpoint's
+  // POST, PATCH, DELETE and OPTIONS): the largest body such a request may bring, which is read
+  // whole once access control has let it in; -1 refuses the method (405).
+  virtual goffset body_limit(std::string_view method, std::string_view rest) { return -1; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
   // Adds what the mount does not see itself to its statistics (a publish point: what came in).

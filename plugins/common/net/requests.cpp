@@ -130,7 +130,12 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
   }
   const bool login =
       method == SOUP_METHOD_POST && p == "/login" && !access_->policy().users_file.empty();
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD && !login) {
+  const bool plain = method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD;
+  // Other methods a mount answers itself (WHEP), with a body of at most `limit` bytes.
+  const goffset limit = !plain && mounts_.match(p, &mount, &rest) && mount->delegate()
+                            ? mount->delegate()->body_limit(method, rest)
+                            : -1;
+  if (!plain && !login && limit < 0) {
     refuse_text(SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n",
                 {{"Allow", "GET, HEAD"}});
     return;
@@ -152,7 +157,11 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
   if (login && (chunked || length > kMaxFormBytes))
     refuse_text(chunked ? SOUP_STATUS_LENGTH_REQUIRED : SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                 "a login form is a few hundred bytes, sent with a Content-Length\n");
-  else if (!login && body)
+  else if (limit >= 0 && (chunked || length > limit))
+    refuse_text(chunked ? SOUP_STATUS_LENGTH_REQUIRED : SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                "a request here has at most " + std::to_string(limit) +
+                    " bytes of body, sent with a Content-Length\n");
+  else if (!login && limit < 0 && body)
     refuse_text(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "a GET or HEAD request takes no body\n");
 }
 
@@ -161,7 +170,8 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
   static_cast<HttpServer *>(self)->route(msg, path);
 }
 
-// After the early handler let it in (and read the login form, the only body read whole).
+// After the early handler let it in (and read a body it let through whole: a login form, or a
+// small request a mount takes, such as a WHEP offer).
 void HttpServer::route(SoupServerMessage *msg, const char *path) {
   if (g_object_get_data(G_OBJECT(msg), kUpload)) {
     respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload

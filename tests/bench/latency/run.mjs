@@ -2,8 +2,9 @@
 // bench-latency-server) against the time the browser shows it, read back from the shown pixels.
 // Same machine, same clock, one page after the other in headless Chromium.
 //
-// --codec h264 (default): camcast's player with WebCodecs and with MSE, and the peer — the same
-// H.264 as Annex-B into a jMuxer page, the Pi H264 To Browser design.
+// --codec h264 (default): camcast's player with WebCodecs, with MSE and (--only webrtc) with
+// WebRTC from whepsink, and the peer — the same H.264 as Annex-B into a jMuxer page, the Pi H264
+// To Browser design.
 // --codec mpeg1: jsmpegsink's pages fed by camcast's mpeg1enc (jsmpeg: MPEG-TS to JSMpeg; jsmp:
 // the legacy jsmpg.js), and the peers — the same frames encoded by ffmpeg, as the seeds do, into
 // the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp).
@@ -81,6 +82,7 @@ async function measure(browser, name, pageServerPort) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   const url = name === 'jmuxer' ? `http://127.0.0.1:${pageServerPort}/`
     : jsmpegPaths[name] ? `http://127.0.0.1:${port}${jsmpegPaths[name]}?audio=0`
+    : name === 'webrtc' ? `http://127.0.0.1:${port}/webrtc?backend=webrtc&stats=0`
     : `http://127.0.0.1:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
   if (name !== 'jmuxer') {
     await page.addInitScript(`${measureScript}

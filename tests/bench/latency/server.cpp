@@ -2,8 +2,8 @@
 // wall-clock time (ms) at which each frame was made, in 16x16 black/white blocks that survive
 // lossy encoding (a second row holds the inverted bits, so a damaged read is detected).
 //
-// h264: one x264 encode feeds camcast's msesink (/video, fMP4) and, for the peer, msesink
-// format=annexb (/h264), so both paths carry exactly the same H.264.
+// h264: one x264 encode feeds camcast's msesink (/video, fMP4), whepsink (/webrtc) and, for the
+// peer, msesink format=annexb (/h264), so every path carries exactly the same H.264.
 // mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts) and in jsmp mode (/jsmp); the
 // peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
 // frames piped into Debian's ffmpeg, whose MPEG-TS and MPEG-1 output feed the same sinks
@@ -97,8 +97,9 @@ int main(int argc, char **argv) {
     launch = g_strdup_printf(
         "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
         "h264parse ! tee name=t ! queue ! msesink address=127.0.0.1 port=%d path=/video "
-        "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb",
-        appsrc, kbps, gop, port, port);
+        "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb "
+        "t. ! queue ! whepsink address=127.0.0.1 port=%d path=/webrtc",
+        appsrc, kbps, gop, port, port, port);
   } else {
     launch = mpeg1_launch(appsrc, width, height, fps, kbps, gop, port, &ffmpeg);
     if (!launch)

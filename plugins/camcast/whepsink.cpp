@@ -1,0 +1,489 @@
+/**
+ * SECTION:element-whepsink
+ * @title: whepsink
+ * @see_also: msesink, webrtcbin
+ *
+ * whepsink serves H.264 to viewers over WebRTC, by WHEP (the IETF WISH working group's
+ * WebRTC-HTTP Egress Protocol): a viewer POSTs its SDP offer to `path` and gets `201 Created`
+ * with the answer and a `Location` for its session, which a `DELETE` ends. ICE candidates are
+ * all in the answer (trickle ICE by `PATCH` is answered 405), host candidates always, STUN and
+ * TURN ones with `stun-server` and `turn-server`. `OPTIONS` answers CORS preflights, so WHEP
+ * players on other sites can connect with the access token as `Authorization: Bearer`.
+ *
+ * One encode serves every viewer: each has a pipeline of its own (appsrc ! rtph264pay !
+ * webrtcbin) fed the sink's access units, starting at a keyframe requested when it connects.
+ * A viewer's picture-loss and full-intra requests become keyframe requests upstream (at most
+ * two a second). A viewer whose connection fails, or that does not connect within 30 s, is
+ * freed. Over UDP a viewer on lossy Wi-Fi loses a frame, not the whole stream's timing; NACK
+ * and RTX resend what was lost when the viewer offers them.
+ *
+ * `GET path` serves camcast's player with its WebRTC backend. Access control, `public`,
+ * `client-added`/`client-removed`, `/api/streams` and one server per port come from #GstWsSink.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1 ! \
+ *     x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! \
+ *     whepsink port=8080
+ * ]| Open http://HOST:8080/webrtc, or point a WHEP player at it.
+ */
+#include "whepsink.h"
+
+#include "formats/sdp_offer.h"
+#include "webrtc/peer.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_STATIC(gst_whep_sink_debug);
+#define GST_CAT_DEFAULT gst_whep_sink_debug
+
+using camcast::PeerSettings;
+using camcast::WebRtcPeer;
+
+namespace {
+
+constexpr guint kDefaultMaxViewers = 10;
+// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
+constexpr guint kMaxOfferBytes = 32 * 1024;
+// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
+// has; a viewer that has not connected this long after its offer is freed.
+constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
+constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
+
+enum { PROP_0, PROP_MAX_VIEWERS, PROP_STUN_SERVER, PROP_TURN_SERVER, PROP_MIN_PORT, PROP_MAX_PORT };
+
+// GstWsClientStatus values (wssink.cpp) for client-removed.
+enum { kStatusClosed = 1, kStatusRemoved = 2, kStatusError = 4, kStatusTimeout = 5 };
+
+struct Session {
+  guint64 id;
+  std::shared_ptr<WebRtcPeer> peer;
+  gint64 started;        // monotonic µs
+  bool counted = false;  // connected, and counted as a viewer (client-added)
+};
+
+// A POST waiting for its answer (server thread).
+struct Pending {
+  GstWhepSink *sink;       // a reference
+  SoupServerMessage *msg;  // a reference
+  std::string key;
+  std::string location;
+  WebRtcPeer::Outcome outcome = WebRtcPeer::Outcome::Failed;
+  std::string sdp_or_why;
+  bool finished = false;  // the client went away meanwhile
+};
+
+}  // namespace
+
+struct WhepSinkPrivate {
+  std::mutex lock;  // everything below
+  GstCaps *caps = nullptr;
+  std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
+  PeerSettings settings;
+  guint max_viewers = kDefaultMaxViewers;
+  std::map<std::string, Session> sessions;  // by the secret key in its Location
+  guint64 next_id = 1;
+};
+
+struct _GstWhepSink {
+  GstWsSink parent;
+  WhepSinkPrivate *priv;
+};
+
+G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
+                        GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
+                                                "camcast WebRTC (WHEP) sink"));
+GST_ELEMENT_REGISTER_DEFINE(whepsink, "whepsink", GST_RANK_NONE, GST_TYPE_WHEP_SINK);
+
+static void respond(SoupServerMessage *msg, guint status, const std::string &text,
+                    const char *type = "text/plain; charset=utf-8") {
+  // WHEP players on other sites read the answer and its Location (their credential is a bearer
+  // token, never a cookie, so any origin may).
+  SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(h, "Access-Control-Allow-Origin", "*");
+  soup_message_headers_replace(h, "Access-Control-Expose-Headers", "Location");
+  gst_ws_sink_respond(msg, status, type, text.data(), text.size());
+}
+
+/* ---- the stream ---- */
+
+static gboolean gst_whep_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  const char *profile = gst_structure_get_string(gst_caps_get_structure(caps, 0), "profile");
+  std::vector<std::shared_ptr<WebRtcPeer>> peers;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    gst_caps_replace(&priv->caps, caps);
+    priv->profile = profile ? profile : "";
+    for (auto &[key, session] : priv->sessions)
+      peers.push_back(session.peer);
+  }
+  for (auto &peer : peers)
+    peer->set_caps(caps);
+  return TRUE;
+}
+
+static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  std::vector<std::shared_ptr<WebRtcPeer>> peers;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    for (auto &[key, session] : priv->sessions)
+      peers.push_back(session.peer);
+  }
+  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  for (auto &peer : peers)
+    peer->push(buffer, keyframe);
+  return GST_FLOW_OK;
+}
+
+/* ---- WHEP ---- */
+
+// Ends a session (server thread), its viewer told as `status`.
+static bool end_session(GstWhepSink *sink, const std::string &key, gint status) {
+  WhepSinkPrivate *priv = sink->priv;
+  Session session;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    auto it = priv->sessions.find(key);
+    if (it == priv->sessions.end())
+      return false;
+    session = it->second;
+    priv->sessions.erase(it);
+  }
+  GST_INFO_OBJECT(sink, "viewer %" G_GUINT64_FORMAT " ends (status %d)", session.id, status);
+  if (session.counted)
+    gst_ws_sink_viewer_removed(GST_WS_SINK(sink), session.id, status);
+  session.peer.reset();  // its pipeline stops here
+  return true;
+}
+
+// The answer, or why there is none, back on the server thread.
+static gboolean deliver_answer(gpointer data) {
+  auto *p = static_cast<Pending *>(data);
+  GstWhepSink *sink = p->sink;
+  const bool ok = p->outcome == WebRtcPeer::Outcome::Answered;
+  bool known;
+  {
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    auto it = sink->priv->sessions.find(p->key);
+    known = it != sink->priv->sessions.end();
+  }
+  if (!p->finished) {
+    if (ok && known) {
+      soup_message_headers_replace(soup_server_message_get_response_headers(p->msg), "Location",
+                                   p->location.c_str());
+      respond(p->msg, SOUP_STATUS_CREATED, p->sdp_or_why, "application/sdp");
+    } else if (p->outcome == WebRtcPeer::Outcome::NoCodec) {
+      respond(p->msg, SOUP_STATUS_NOT_ACCEPTABLE, p->sdp_or_why + "\n");
+    } else {
+      respond(p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+              (known ? p->sdp_or_why : std::string("the session ended")) + "\n");
+    }
+    soup_server_message_unpause(p->msg);
+  }
+  if (known && (!ok || p->finished))
+    end_session(sink, p->key, kStatusError);
+  return G_SOURCE_REMOVE;
+}
+
+static void free_pending(gpointer data) {
+  auto *p = static_cast<Pending *>(data);
+  g_signal_handlers_disconnect_by_data(p->msg, p);
+  g_object_unref(p->msg);
+  gst_object_unref(p->sink);
+  delete p;
+}
+
+// A session's name in its Location: 128 random bits, so that nobody ends another's session.
+static std::string random_key() {
+  char key[33];
+  for (int i = 0; i < 4; i++)
+    g_snprintf(key + 8 * i, 9, "%08x", g_random_int());
+  return key;
+}
+
+static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
+  WhepSinkPrivate *priv = sink->priv;
+  const char *type =
+      soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
+  if (!type || g_ascii_strcasecmp(type, "application/sdp") != 0) {
+    respond(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "a WHEP offer is application/sdp\n");
+    return;
+  }
+  SoupMessageBody *body = soup_server_message_get_request_body(msg);
+  const std::string sdp(body->data ? body->data : "", size_t(body->length));
+  std::string why, profile;
+  GstCaps *caps = nullptr;
+  PeerSettings settings;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    profile = priv->profile;
+    if (priv->caps)
+      caps = gst_caps_ref(priv->caps);
+    settings = priv->settings;
+    if (priv->sessions.size() >= priv->max_viewers)
+      why = "this camera has its " + std::to_string(priv->max_viewers) + " WebRTC viewers";
+  }
+  int pt = -1;
+  const auto check = camcast::sdp::choose_h264(sdp, profile, &pt, &why);
+  if (check != camcast::sdp::Offer::Ok) {
+    respond(msg,
+            check == camcast::sdp::Offer::Malformed ? SOUP_STATUS_BAD_REQUEST
+                                                    : SOUP_STATUS_NOT_ACCEPTABLE,
+            why + "\n");
+  } else if (!why.empty() || !caps) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "5");
+    respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+            (why.empty() ? std::string("the video has not started yet") : why) + "\n");
+  }
+  if (check != camcast::sdp::Offer::Ok || !why.empty() || !caps) {
+    if (caps)
+      gst_caps_unref(caps);
+    return;
+  }
+  GstWsSink *ws = GST_WS_SINK(sink);
+  auto peer =
+      std::make_shared<WebRtcPeer>(caps, pt, settings, [ws] { gst_ws_sink_request_keyframe(ws); });
+  gst_caps_unref(caps);
+  auto *p = new Pending{GST_WHEP_SINK(gst_object_ref(sink)), SOUP_SERVER_MESSAGE(g_object_ref(msg)),
+                        random_key()};
+  p->location =
+      std::string(g_uri_get_path(soup_server_message_get_uri(msg))) + "/session/" + p->key;
+  g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer data) {
+                     static_cast<Pending *>(data)->finished = true;
+                   }),
+                   p);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sessions[p->key] = Session{priv->next_id++, peer, g_get_monotonic_time()};
+  }
+  soup_server_message_pause(msg);
+  const bool started = peer->start(
+      sdp,
+      [p](WebRtcPeer::Outcome outcome, const std::string &text) {
+        p->outcome = outcome;
+        p->sdp_or_why = text;
+        gst_ws_sink_invoke(GST_WS_SINK(p->sink), deliver_answer, p, free_pending);
+      },
+      &why);
+  if (!started) {
+    p->sdp_or_why = why;
+    gst_ws_sink_invoke(GST_WS_SINK(p->sink), deliver_answer, p, free_pending);
+  }
+}
+
+static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
+  GstWhepSink *sink = GST_WHEP_SINK(ws);
+  const char *method = soup_server_message_get_method(msg);
+  const std::string r(rest);
+  const bool session = g_str_has_prefix(rest, "/session/");
+  if (method == SOUP_METHOD_OPTIONS) {
+    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+    soup_message_headers_replace(h, "Allow", session ? "DELETE, OPTIONS" : "GET, POST, OPTIONS");
+    soup_message_headers_replace(h, "Accept-Post", "application/sdp");
+    soup_message_headers_replace(h, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    soup_message_headers_replace(h, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    respond(msg, SOUP_STATUS_NO_CONTENT, "");
+    return TRUE;
+  }
+  if (method == SOUP_METHOD_POST && r.empty()) {
+    offer(sink, msg);
+    return TRUE;
+  }
+  if (session && (method == SOUP_METHOD_DELETE || g_str_equal(method, "PATCH"))) {
+    const std::string key = r.substr(strlen("/session/"));
+    bool known;
+    {
+      std::lock_guard<std::mutex> lk(sink->priv->lock);
+      known = sink->priv->sessions.count(key) > 0;
+    }
+    if (!known) {
+      respond(msg, SOUP_STATUS_NOT_FOUND, "no such session (it ended, or never was)\n");
+    } else if (g_str_equal(method, "PATCH")) {
+      // Trickle ICE is not taken: the answer carried every candidate.
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                   "DELETE, OPTIONS");
+      respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "this server takes no trickled candidates\n");
+    } else {
+      end_session(sink, key, kStatusClosed);
+      respond(msg, SOUP_STATUS_OK, "");
+    }
+    return TRUE;
+  }
+  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
+    respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "not here\n");
+    return TRUE;
+  }
+  // The player page, with its WebRTC backend unless another is asked for.
+  GUri *uri = soup_server_message_get_uri(msg);
+  const char *query = g_uri_get_query(uri);
+  if (r.empty() && (!query || !strstr(query, "backend="))) {
+    const std::string to = std::string(g_uri_get_path(uri)) + "?backend=webrtc" +
+                           (query ? std::string("&") + query : "");
+    soup_server_message_set_redirect(msg, SOUP_STATUS_FOUND, to.c_str());
+    return TRUE;
+  }
+  return GST_WS_SINK_CLASS(gst_whep_sink_parent_class)->serve_http(ws, msg, rest);
+}
+
+// Counts viewers once connected (a keyframe is asked for then: one sent before would be lost),
+// frees those whose connection failed or never came, and answers offers still gathering
+// candidates at their deadline.
+static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
+  GstWhepSink *sink = GST_WHEP_SINK(ws);
+  std::vector<std::pair<std::string, gint>> ended;
+  std::vector<std::shared_ptr<WebRtcPeer>> late;
+  std::vector<guint64> connected;
+  {
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    for (auto &[key, s] : sink->priv->sessions) {
+      const auto state = s.peer->state();
+      if (state == WebRtcPeer::State::Connected && !s.counted) {
+        s.counted = true;
+        connected.push_back(s.id);
+      }
+      if (state == WebRtcPeer::State::Failed)
+        ended.emplace_back(key, kStatusError);
+      else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
+        ended.emplace_back(key, kStatusTimeout);
+      else if (state == WebRtcPeer::State::Answering && now - s.started > kAnswerDeadlineUs)
+        late.push_back(s.peer);
+    }
+  }
+  for (guint64 id : connected)
+    gst_ws_sink_viewer_added(ws, id);
+  for (auto &peer : late)
+    peer->answer_now();
+  for (auto &[key, status] : ended)
+    end_session(sink, key, status);
+}
+
+static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
+                                                       GstStateChange transition) {
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_whep_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    GstWhepSink *sink = GST_WHEP_SINK(element);
+    std::vector<std::string> keys;
+    {
+      std::lock_guard<std::mutex> lk(sink->priv->lock);
+      for (auto &[key, s] : sink->priv->sessions)
+        keys.push_back(key);
+    }
+    for (const std::string &key : keys)
+      end_session(sink, key, kStatusRemoved);
+  }
+  return ret;
+}
+
+/* ---- GObject ---- */
+
+static void gst_whep_sink_set_property(GObject *object, guint prop_id, const GValue *value,
+                                       GParamSpec *pspec) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  switch (prop_id) {
+  case PROP_MAX_VIEWERS: priv->max_viewers = g_value_get_uint(value); break;
+  case PROP_STUN_SERVER:
+    priv->settings.stun_server = g_value_get_string(value) ? g_value_get_string(value) : "";
+    break;
+  case PROP_TURN_SERVER:
+    priv->settings.turn_server = g_value_get_string(value) ? g_value_get_string(value) : "";
+    break;
+  case PROP_MIN_PORT: priv->settings.min_port = g_value_get_uint(value); break;
+  case PROP_MAX_PORT: priv->settings.max_port = g_value_get_uint(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static void gst_whep_sink_get_property(GObject *object, guint prop_id, GValue *value,
+                                       GParamSpec *pspec) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  switch (prop_id) {
+  case PROP_MAX_VIEWERS: g_value_set_uint(value, priv->max_viewers); break;
+  case PROP_STUN_SERVER: g_value_set_string(value, priv->settings.stun_server.c_str()); break;
+  case PROP_TURN_SERVER: g_value_set_string(value, priv->settings.turn_server.c_str()); break;
+  case PROP_MIN_PORT: g_value_set_uint(value, priv->settings.min_port); break;
+  case PROP_MAX_PORT: g_value_set_uint(value, priv->settings.max_port); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static void gst_whep_sink_init(GstWhepSink *sink) {
+  sink->priv = new WhepSinkPrivate();
+}
+
+static void gst_whep_sink_finalize(GObject *object) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
+  gst_clear_caps(&priv->caps);
+  delete priv;
+  G_OBJECT_CLASS(gst_whep_sink_parent_class)->finalize(object);
+}
+
+static void install_properties(GObjectClass *object_class) {
+  const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(
+      object_class, PROP_MAX_VIEWERS,
+      g_param_spec_uint("max-viewers", "Max viewers",
+                        "WebRTC viewers at once; an offer past them is answered 503 (each "
+                        "viewer costs its own encryption and packetizing)",
+                        1, 1000, kDefaultMaxViewers, flags));
+  g_object_class_install_property(
+      object_class, PROP_STUN_SERVER,
+      g_param_spec_string("stun-server", "STUN server",
+                          "stun://HOST:PORT, for viewers outside this network to find the "
+                          "camera's public address (host candidates are always offered)",
+                          nullptr, flags));
+  g_object_class_install_property(
+      object_class, PROP_TURN_SERVER,
+      g_param_spec_string("turn-server", "TURN server",
+                          "turn://USER:PASSWORD@HOST:PORT (or turns://), to relay media for "
+                          "viewers no direct path reaches",
+                          nullptr, flags));
+  g_object_class_install_property(
+      object_class, PROP_MIN_PORT,
+      g_param_spec_uint("min-port", "Lowest UDP port",
+                        "The lowest UDP port ICE may use, for a firewall to open (0: any)", 0,
+                        65535, 0, flags));
+  g_object_class_install_property(
+      object_class, PROP_MAX_PORT,
+      g_param_spec_uint("max-port", "Highest UDP port", "The highest UDP port ICE may use (0: any)",
+                        0, 65535, 0, flags));
+}
+
+static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+  object_class->set_property = gst_whep_sink_set_property;
+  object_class->get_property = gst_whep_sink_get_property;
+  object_class->finalize = gst_whep_sink_finalize;
+  element_class->change_state = gst_whep_sink_change_state;
+  install_properties(object_class);
+
+  ws_class->default_path = "/webrtc";
+  ws_class->page = "/camcast/web/player.html";
+  ws_class->caps_changed = gst_whep_sink_caps_changed;
+  ws_class->handle_buffer = gst_whep_sink_handle_buffer;
+  ws_class->serve_http = gst_whep_sink_serve_http;
+  ws_class->methods = "POST, PATCH, DELETE, OPTIONS";
+  ws_class->max_request_body = kMaxOfferBytes;
+  ws_class->tick = gst_whep_sink_tick;
+
+  static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+      "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+      GST_STATIC_CAPS("video/x-h264, stream-format = (string) { avc, byte-stream }, "
+                      "alignment = (string) au"));
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(
+      element_class, "H.264 to WebRTC viewers (WHEP)", "Sink/Network",
+      "Serves H.264 over WebRTC to browsers and WHEP players, each viewer a webrtcbin of its "
+      "own fed one encode, with a player page",
+      "camcast developers");
+}

@@ -1,0 +1,271 @@
+#include "webrtc/peer.h"
+
+#include <gst/app/gstappsrc.h>
+#include <gst/sdp/sdp.h>
+#include <gst/video/video.h>
+#include <gst/webrtc/webrtc.h>
+
+GST_DEBUG_CATEGORY_STATIC(camcast_webrtc_debug);
+#define GST_CAT_DEFAULT camcast_webrtc_debug
+
+namespace camcast {
+
+namespace {
+
+// Buffers waiting in a peer's appsrc at most: a peer whose pipeline falls behind loses frames
+// (and asks for a keyframe), never memory.
+constexpr guint64 kMaxQueuedBytes = 4 * 1024 * 1024;
+
+GstElement *make(const char *factory, GstElement *bin) {
+  GstElement *e = gst_element_factory_make(factory, nullptr);
+  if (e)
+    gst_bin_add(GST_BIN(bin), e);
+  return e;
+}
+
+}  // namespace
+
+WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
+                       std::function<void()> keyframe_wanted)
+    : keyframe_wanted_(std::move(keyframe_wanted)) {
+  static gsize debug_once = 0;
+  if (g_once_init_enter(&debug_once)) {
+    GST_DEBUG_CATEGORY_INIT(camcast_webrtc_debug, "camcastwebrtc", 0, "camcast WebRTC peers");
+    g_once_init_leave(&debug_once, 1);
+  }
+  pipeline_ = gst_pipeline_new(nullptr);
+  src_ = make("appsrc", pipeline_);
+  GstElement *pay = make("rtph264pay", pipeline_);
+  webrtc_ = make("webrtcbin", pipeline_);
+  if (!src_ || !pay || !webrtc_)
+    return;
+  // Each buffer is stamped with this pipeline's clock as it comes (the sink's timestamps belong
+  // to another pipeline): RTP times advance as the frames were captured.
+  // Its caps are set with the first buffer, once connected: before, the payloader's caps (the
+  // stream's own profile-level-id, say) could reach webrtcbin and keep it from matching the
+  // offer's H.264 to this transceiver.
+  g_object_set(src_, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "max-bytes",
+               kMaxQueuedBytes, "block", FALSE, "leaky-type", 2 /* downstream */, nullptr);
+  caps_ = gst_caps_ref(caps);
+  // SPS and PPS before every keyframe; each access unit leaves at once (no aggregation wait).
+  // The SSRC is chosen here so that the answer announces the one the payloader sends with (the
+  // answer is made from the caps webrtcbin has, before the payloader's own reach it).
+  const guint ssrc = g_random_int();
+  g_object_set(pay, "pt", pt, "ssrc", ssrc, "config-interval", -1, "aggregate-mode",
+               1 /* zero-latency */, nullptr);
+  g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  if (!settings.stun_server.empty())
+    g_object_set(webrtc_, "stun-server", settings.stun_server.c_str(), nullptr);
+  if (!settings.turn_server.empty())
+    g_object_set(webrtc_, "turn-server", settings.turn_server.c_str(), nullptr);
+  GstWebRTCICE *ice = nullptr;
+  g_object_get(webrtc_, "ice-agent", &ice, nullptr);
+  if (ice) {
+    if (settings.min_port || settings.max_port)
+      g_object_set(ice, "min-rtp-port", settings.min_port ? settings.min_port : 1, "max-rtp-port",
+                   settings.max_port ? settings.max_port : 65535, nullptr);
+    // libnice would ask the router by UPnP to forward ports to every viewer's agent: a camera
+    // has no business opening its network that way (and it multicasts on the LAN to find one).
+    GObject *agent = nullptr;
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+      g_object_get(ice, "agent", &agent, nullptr);
+    if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
+      g_object_set(agent, "upnp", FALSE, nullptr);
+    if (agent)
+      g_object_unref(agent);
+    gst_object_unref(ice);
+  }
+  gst_element_link_many(src_, pay, webrtc_, nullptr);
+  // This transceiver only sends, and resends what the viewer reports lost (NACK, RTX).
+  rtp_caps_ = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video",
+                                  "encoding-name", G_TYPE_STRING, "H264", "payload", G_TYPE_INT, pt,
+                                  "clock-rate", G_TYPE_INT, 90000, "packetization-mode",
+                                  G_TYPE_STRING, "1", "ssrc", G_TYPE_UINT, ssrc, nullptr);
+  GstWebRTCRTPTransceiver *transceiver = nullptr;
+  g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
+  if (transceiver) {
+    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
+                 "codec-preferences", rtp_caps_, "do-nack", TRUE, nullptr);
+    gst_object_unref(transceiver);
+  }
+  GstPad *out = gst_element_get_static_pad(src_, "src");
+  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_upstream_event, this, nullptr);
+  gst_object_unref(out);
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(on_gathering), this);
+  g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(on_connection), this);
+  GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
+  gst_bus_set_sync_handler(bus, on_message, this, nullptr);
+  gst_object_unref(bus);
+}
+
+WebRtcPeer::~WebRtcPeer() {
+  if (webrtc_)
+    g_signal_handlers_disconnect_by_data(webrtc_, this);
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
+  gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline_);
+  gst_clear_caps(&rtp_caps_);
+  gst_clear_caps(&caps_);
+}
+
+bool WebRtcPeer::start(const std::string &offer, Answered answered, std::string *why) {
+  if (!src_ || !webrtc_) {
+    *why =
+        "this machine lacks webrtcbin or its parts (install gstreamer1.0-plugins-bad and "
+        "gstreamer1.0-nice)";
+    return false;
+  }
+  GstSDPMessage *sdp = nullptr;
+  gst_sdp_message_new_from_text(offer.c_str(), &sdp);
+  if (!sdp) {
+    *why = "the offer could not be read as SDP";
+    return false;
+  }
+  answered_ = std::move(answered);
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    gst_sdp_message_free(sdp);
+    *why = "the viewer's pipeline did not start";
+    return false;
+  }
+  // webrtcbin 1.22 matches the offer's m-line to this transceiver by the caps its sink pad has
+  // received, intersected with the offer's: send them before any buffer, and only what must
+  // match (the stream's own profile-level-id would not intersect with an offer's other one).
+  if (GstPad *in = gst_element_get_static_pad(webrtc_, "sink_0")) {
+    g_autofree gchar *stream_id = g_strdup_printf("camcast-webrtc-%p", (void *)this);
+    gst_pad_send_event(in, gst_event_new_stream_start(stream_id));
+    gst_pad_send_event(in, gst_event_new_caps(rtp_caps_));
+    gst_object_unref(in);
+  }
+  GstWebRTCSessionDescription *remote =
+      gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+  g_signal_emit_by_name(webrtc_, "set-remote-description", remote,
+                        gst_promise_new_with_change_func(on_remote_set, this, nullptr));
+  gst_webrtc_session_description_free(remote);
+  return true;
+}
+
+void WebRtcPeer::on_remote_set(GstPromise *promise, gpointer data) {
+  auto *self = static_cast<WebRtcPeer *>(data);
+  const GstStructure *reply = gst_promise_get_reply(promise);
+  GError *error = nullptr;
+  if (reply && gst_structure_get(reply, "error", G_TYPE_ERROR, &error, nullptr)) {
+    self->answer(Outcome::Failed, std::string("the offer was not accepted: ") + error->message);
+    g_error_free(error);
+  } else {
+    g_signal_emit_by_name(self->webrtc_, "create-answer", nullptr,
+                          gst_promise_new_with_change_func(on_answer_created, self, nullptr));
+  }
+  gst_promise_unref(promise);
+}
+
+void WebRtcPeer::on_answer_created(GstPromise *promise, gpointer data) {
+  auto *self = static_cast<WebRtcPeer *>(data);
+  const GstStructure *reply = gst_promise_get_reply(promise);
+  GstWebRTCSessionDescription *local = nullptr;
+  if (reply)
+    gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &local, nullptr);
+  gst_promise_unref(promise);
+  if (!local) {
+    self->answer(Outcome::Failed, "no answer could be made to that offer");
+    return;
+  }
+  g_signal_emit_by_name(self->webrtc_, "set-local-description", local, nullptr);
+  gst_webrtc_session_description_free(local);
+  on_gathering(G_OBJECT(self->webrtc_), nullptr, self);
+}
+
+void WebRtcPeer::on_gathering(GObject *, GParamSpec *, gpointer data) {
+  auto *self = static_cast<WebRtcPeer *>(data);
+  GstWebRTCICEGatheringState gathering;
+  g_object_get(self->webrtc_, "ice-gathering-state", &gathering, nullptr);
+  if (gathering == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
+    self->answer_now();
+}
+
+void WebRtcPeer::answer_now() {
+  GstWebRTCSessionDescription *local = nullptr;
+  g_object_get(webrtc_, "local-description", &local, nullptr);
+  if (!local)
+    return;  // not as far as an answer yet
+  // A video section that sends nothing: none of the offer's H.264 formats matched this stream's.
+  const GstSDPMedia *media = gst_sdp_message_get_media(local->sdp, 0);
+  const bool sends = media && gst_sdp_media_get_attribute_val(media, "sendonly");
+  gchar *text = gst_sdp_message_as_text(local->sdp);
+  gst_webrtc_session_description_free(local);
+  if (sends)
+    answer(Outcome::Answered, text);
+  else
+    answer(Outcome::NoCodec, "the offer has no H.264 format with this camera's profile");
+  g_free(text);
+}
+
+void WebRtcPeer::answer(Outcome outcome, const std::string &sdp_or_why) {
+  Answered answered;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (answered_yet_)
+      return;
+    answered_yet_ = true;
+    answered = std::move(answered_);
+  }
+  if (outcome != Outcome::Answered)
+    state_ = State::Failed;
+  else if (state_ == State::Answering)
+    state_ = State::Connecting;
+  if (answered)
+    answered(outcome, sdp_or_why);
+}
+
+void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
+  auto *self = static_cast<WebRtcPeer *>(data);
+  GstWebRTCPeerConnectionState state;
+  g_object_get(self->webrtc_, "connection-state", &state, nullptr);
+  GST_DEBUG("peer %p: connection state %d", self, int(state));
+  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
+    self->state_ = State::Connected;
+  else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED ||
+           state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED)
+    self->state_ = State::Failed;
+}
+
+GstPadProbeReturn WebRtcPeer::on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  if (gst_video_event_is_force_key_unit(GST_PAD_PROBE_INFO_EVENT(info)))
+    static_cast<WebRtcPeer *>(data)->keyframe_wanted_();
+  return GST_PAD_PROBE_OK;
+}
+
+GstBusSyncReply WebRtcPeer::on_message(GstBus *, GstMessage *message, gpointer data) {
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+    GError *error = nullptr;
+    gst_message_parse_error(message, &error, nullptr);
+    GST_INFO("peer %p: %s", data, error->message);
+    static_cast<WebRtcPeer *>(data)->answer(Outcome::Failed, error->message);
+    static_cast<WebRtcPeer *>(data)->state_ = State::Failed;
+    g_error_free(error);
+  }
+  gst_message_unref(message);
+  return GST_BUS_DROP;  // nobody watches a peer's bus
+}
+
+void WebRtcPeer::push(GstBuffer *buffer, bool keyframe) {
+  // Before the connection is up webrtcbin would drop what it is sent: start at a keyframe after.
+  if (state_ != State::Connected || (!keyframe && !keyframe_seen_))
+    return;
+  if (!keyframe_seen_.exchange(true))
+    set_caps(nullptr);
+  GstBuffer *copy = gst_buffer_copy(buffer);  // the memory is shared, not copied
+  GST_BUFFER_PTS(copy) = GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
+  gst_app_src_push_buffer(GST_APP_SRC(src_), copy);
+}
+
+void WebRtcPeer::set_caps(GstCaps *caps) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (caps)
+    gst_caps_replace(&caps_, caps);
+  if (src_ && keyframe_seen_)
+    g_object_set(src_, "caps", caps_, nullptr);
+}
+
+}  // namespace camcast

@@ -1,0 +1,189 @@
+// whepsink over real HTTP: WHEP's answers to good and bad offers (offers made by a real
+// webrtcbin as a WHEP client would), sessions ended by DELETE or freed when they never connect,
+// access control with a bearer token, and the viewer limit. Playing in a browser is
+// tests/browser/whepsink.test.mjs.
+#include "whep_offer.h"
+#include "ws_test_client.h"
+
+#include <gst/gst.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+using camcast::test::http_request;
+using camcast::test::make_offer;
+
+namespace {
+
+// A live H.264 stream into a whepsink; `props` on the sink.
+struct Stream {
+  GstElement *pipeline = nullptr;
+  GstElement *sink = nullptr;
+  int port = 0;
+  // `high`: x264enc makes High profile (its ultrafast preset makes Constrained Baseline).
+  explicit Stream(const std::string &props = "", bool high = false) {
+    GError *error = nullptr;
+    pipeline =
+        gst_parse_launch((std::string("videotestsrc is-live=true ! "
+                                      "video/x-raw,format=I420,width=320,height=240,framerate=30/1 "
+                                      "! x264enc tune=zerolatency key-int-max=30 speed-preset=") +
+                          (high ? "superfast ! video/x-h264,profile=high" : "ultrafast") +
+                          " ! h264parse ! whepsink name=sink port=0 " + props)
+                             .c_str(),
+                         &error);
+    g_assert_no_error(error);
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    g_object_get(sink, "current-port", &port, nullptr);
+    // The sink answers offers once it has seen the stream's caps.
+    for (int i = 0; i < 100; i++) {
+      GstPad *pad = gst_element_get_static_pad(sink, "sink");
+      GstCaps *caps = gst_pad_get_current_caps(pad);
+      gst_object_unref(pad);
+      if (caps) {
+        gst_caps_unref(caps);
+        break;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  ~Stream() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  int request(const char *method, const std::string &path, const std::string &body,
+              std::string *answer, std::string *head = nullptr, const std::string &headers = "",
+              const char *type = "application/sdp") {
+    return http_request(port, method, path, body, body.empty() ? "" : type, answer, head, headers,
+                        10000);
+  }
+};
+
+std::string header(const std::string &head, const std::string &name) {
+  const size_t at = head.find("\r\n" + name + ": ");
+  if (at == std::string::npos)
+    return "";
+  const size_t from = at + name.size() + 4;
+  return head.substr(from, head.find("\r\n", from) - from);
+}
+
+bool contains(const std::string &s, const char *what) {
+  return s.find(what) != std::string::npos;
+}
+
+// What WHEP says to offers it cannot take, and to requests for sessions that do not exist.
+void test_bad_offers_and_unknown_sessions() {
+  Stream stream;
+  std::string body, head;
+  g_assert_cmpint(stream.request("POST", "/webrtc", "hello", &body), ==, 400);
+  g_assert_true(contains(body, "not an SDP offer"));
+  g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f", "VP8"), &body), ==, 406);
+  g_assert_true(contains(body, "no H.264"));
+  {
+    // A camera that sends High, and a viewer that takes Constrained Baseline only.
+    Stream high("", true);
+    g_assert_cmpint(high.request("POST", "/webrtc", make_offer("42e01f"), &body), ==, 406);
+    g_assert_true(contains(body, "this camera's profile (high)"));
+  }
+  g_assert_cmpint(
+      stream.request("POST", "/webrtc", make_offer("42e01f"), &body, nullptr, "", "text/plain"), ==,
+      415);
+  // A body past the limit is refused before it is read.
+  g_assert_cmpint(stream.request("POST", "/webrtc", std::string(40 * 1024, 'v'), &body), ==, 413);
+  for (const char *method : {"PATCH", "DELETE"})
+    g_assert_cmpint(stream.request(method, "/webrtc/session/0123456789abcdef", "", &body), ==, 404);
+  g_assert_cmpint(stream.request("OPTIONS", "/webrtc", "", &body, &head), ==, 204);
+  g_assert_true(header(head, "Accept-Post") == "application/sdp");
+  g_assert_true(contains(header(head, "Access-Control-Allow-Methods"), "POST"));
+  g_assert_cmpint(stream.request("PUT", "/webrtc", "x", &body), ==, 405);
+  // The page: the player, with its WebRTC backend.
+  g_assert_cmpint(stream.request("GET", "/webrtc", "", &body, &head), ==, 302);
+  g_assert_true(contains(header(head, "Location"), "backend=webrtc"));
+}
+
+// A session begins with 201, the answer and its Location; takes no trickled candidates (405);
+// ends with DELETE, after which it is unknown. A High decoder takes Constrained Baseline too.
+void test_session_lifecycle() {
+  Stream stream;
+  {
+    std::string answer, head, body;
+    const int status = stream.request("POST", "/webrtc", make_offer("64001f"), &answer, &head);
+    g_assert_cmpint(status, ==, 201);
+    g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+  }
+  std::string answer, head, body;
+  const int status = stream.request("POST", "/webrtc", make_offer("42e01f"), &answer, &head);
+  if (status != 201)
+    g_test_message("%s", answer.c_str());
+  g_assert_cmpint(status, ==, 201);
+  g_assert_true(contains(head, "Content-Type: application/sdp"));
+  g_assert_true(contains(answer, "a=sendonly"));
+  g_assert_true(contains(answer, "H264/90000"));
+  g_assert_true(contains(answer, "a=candidate:"));  // every candidate in the answer
+  const std::string location = header(head, "Location");
+  g_assert_true(g_str_has_prefix(location.c_str(), "/webrtc/session/"));
+  g_assert_cmpuint(location.size(), ==, strlen("/webrtc/session/") + 32);
+  g_assert_cmpint(stream.request("PATCH", location, "a=end-of-candidates", &body, &head, "",
+                                 "application/trickle-ice-sdpfrag"),
+                  ==, 405);
+  g_assert_cmpint(stream.request("DELETE", location, "", &body), ==, 200);
+  g_assert_cmpint(stream.request("DELETE", location, "", &body), ==, 404);
+}
+
+// A client that offers and never connects costs nothing after 30 s.
+void test_unconnected_session_is_freed() {
+  Stream stream;
+  std::string answer, head, body;
+  g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f"), &answer, &head), ==, 201);
+  const std::string location = header(head, "Location");
+  const auto start = std::chrono::steady_clock::now();
+  while (stream.request("PATCH", location, "x", &body, nullptr, "", "text/plain") == 405 &&
+         std::chrono::steady_clock::now() - start < 40s)
+    std::this_thread::sleep_for(500ms);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  g_test_message("an offer that never connected was freed after %.1f s", seconds);
+  g_assert_cmpfloat(seconds, <=, 31.0);
+  g_assert_cmpint(stream.request("DELETE", location, "", &body), ==, 404);
+}
+
+// On a private server an offer needs a credential: the access token as a bearer token (WHEP
+// clients cannot put it in the URL's query). Past max-viewers, 503.
+void test_access_and_viewer_limit() {
+  Stream stream("access-token=s3cret max-viewers=1");
+  std::string body, head;
+  const std::string offer = make_offer("42e01f");
+  g_assert_cmpint(stream.request("POST", "/webrtc", offer, &body), ==, 401);
+  g_assert_cmpint(
+      stream.request("POST", "/webrtc", offer, &body, nullptr, "Authorization: Bearer no\r\n"), ==,
+      401);
+  const std::string bearer = "Authorization: Bearer s3cret\r\n";
+  // From another site's page too: the bearer token is no ambient credential.
+  g_assert_cmpint(stream.request("POST", "/webrtc", offer, &body, &head,
+                                 bearer + "Origin: https://elsewhere.example\r\n"),
+                  ==, 201);
+  g_assert_true(header(head, "Access-Control-Allow-Origin") == "*");
+  g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f"), &body, nullptr, bearer),
+                  ==, 503);
+  g_assert_true(contains(body, "1 WebRTC viewers"));
+  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 401);
+  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body, nullptr, bearer),
+                  ==, 200);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/whepsink/bad-offers-and-unknown-sessions",
+                  test_bad_offers_and_unknown_sessions);
+  g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
+  g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
+  g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);
+  return g_test_run();
+}

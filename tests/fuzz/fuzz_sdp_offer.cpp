@@ -1,0 +1,26 @@
+// libFuzzer target: arbitrary bytes as a WHEP viewer's SDP offer, read for the payload type to
+// send H.264 with. Nothing may crash or read out of bounds, and an accepted offer names a
+// payload type that is an H.264 format of a video section of the offer.
+#include "formats/sdp_offer.h"
+
+#include <cassert>
+#include <cstdint>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const char *const profiles[] = {
+      "", "constrained-baseline", "baseline", "main", "high", "high-4:4:4"};
+  const std::string_view profile = size ? profiles[data[0] % 6] : "";
+  const std::string offer(reinterpret_cast<const char *>(data) + (size ? 1 : 0),
+                          size ? size - 1 : 0);
+  int pt = -1;
+  std::string why;
+  const auto result = camcast::sdp::choose_h264(offer, profile, &pt, &why);
+  if (result == camcast::sdp::Offer::Ok) {
+    assert(pt >= 0 && pt <= 127);
+    assert(offer.find("a=rtpmap:" + std::to_string(pt) + " ") != std::string::npos);
+  } else {
+    assert(!why.empty());
+  }
+  return 0;
+}

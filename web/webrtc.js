@@ -1,0 +1,92 @@
+// camcast's WebRTC backend: WHEP to whepsink — POST an SDP offer, play the answer's stream,
+// DELETE the session when leaving. The browser's own RTP stack does the rest (jitter buffer,
+// loss recovery, decoding), in a <video>. Candidates are gathered before the offer goes out:
+// whepsink takes no trickled ones.
+
+// Resolves when `pc` has gathered its candidates, or after `ms` with those it has.
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, ms);
+  });
+}
+
+export class WebRtcSession {
+  // onEnd: called once when the session fails or ends by itself (not by close()).
+  constructor(player, video, url, onEnd) {
+    this.player = player;
+    this.video = video;
+    this.url = url;
+    this.onEnd = onEnd;
+    this.closed = false;
+    this.pc = new RTCPeerConnection();
+    this.location = null;
+  }
+
+  async start() {
+    const { pc, video } = this;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.ontrack = (event) => {
+      video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      video.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      if (state === 'failed' || state === 'closed') this.end(`connection ${state}`);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc, 2000);
+    const response = await fetch(this.url, {
+      method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp,
+    });
+    const text = await response.text();
+    if (response.status !== 201) throw new Error(`WHEP ${response.status}: ${text.trim()}`);
+    this.location = new URL(response.headers.get('Location'), new URL(this.url, location.href));
+    if (this.closed) return this.leave();
+    await pc.setRemoteDescription({ type: 'answer', sdp: text });
+    const shown = (now, meta) => {
+      if (this.closed) return;
+      this.player.stats.width = meta.width;
+      this.player.stats.height = meta.height;
+      this.player.stats.state = 'playing';
+      this.player.frameShown(undefined);
+      video.requestVideoFrameCallback(shown);
+    };
+    video.requestVideoFrameCallback(shown);
+  }
+
+  // Glass-to-glass latency as the browser knows it: the time a frame waits in the jitter
+  // buffer, decodes, and half the round trip to the camera (the stats API).
+  async latencyMs() {
+    const stats = await this.pc.getStats();
+    let jitter = null, decode = 0, rtt = 0;
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video' && s.jitterBufferEmittedCount) {
+        jitter = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
+        if (s.framesDecoded) decode = 1000 * s.totalDecodeTime / s.framesDecoded;
+      }
+      if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined)
+        rtt = 1000 * s.currentRoundTripTime;
+    });
+    return jitter === null ? null : jitter + decode + rtt / 2;
+  }
+
+  end(why) {
+    if (this.closed) return;
+    this.close();
+    this.onEnd(why);
+  }
+
+  close() {
+    this.closed = true;
+    this.pc.close();
+    this.leave();
+  }
+
+  leave() {
+    if (this.location) fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
+    this.location = null;
+  }
+}
