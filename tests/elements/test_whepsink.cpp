@@ -175,6 +175,37 @@ void test_access_and_viewer_limit() {
                   ==, 200);
 }
 
+// The number of descriptors this process has open.
+size_t open_descriptors() {
+  size_t n = 0;
+  GDir *dir = g_dir_open("/proc/self/fd", 0, nullptr);
+  while (g_dir_read_name(dir))
+    n++;
+  g_dir_close(dir);
+  return n;
+}
+
+// 100 viewers come and go: every one's pipeline, sockets and threads go with it (under
+// LeakSanitizer in CI, its memory too).
+void test_hundred_joins_and_leaves() {
+  Stream stream("max-connection-rate=0");  // 200 requests a few seconds: no client's rate
+  const std::string offer = make_offer("42e01f");
+  std::string answer, head, body;
+  g_assert_cmpint(stream.request("POST", "/webrtc", offer, &answer, &head), ==, 201);
+  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+  const size_t before = open_descriptors();
+  for (int i = 0; i < 100; i++) {
+    g_assert_cmpint(stream.request("POST", "/webrtc", offer, &answer, &head), ==, 201);
+    g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+  }
+  const size_t after = open_descriptors();
+  g_test_message("descriptors %zu -> %zu after 100 viewers", before, after);
+  g_assert_cmpuint(after, <=, before);
+  guint viewers = 1;
+  g_object_get(stream.sink, "num-clients", &viewers, nullptr);
+  g_assert_cmpuint(viewers, ==, 0);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -185,5 +216,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
   g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);
+  g_test_add_func("/whepsink/hundred-joins-and-leaves", test_hundred_joins_and_leaves);
   return g_test_run();
 }

@@ -31,7 +31,7 @@ cpu_share() {  # launch description [viewer path]; prints the share of a core ov
 }
 
 echo "default preset, outputs idle (idle-after=10): $(cpu_share "$launch")"
-always=$(sed -E 's/(msesink|jsmpegsink|mjpegsink) /\1 idle-after=0 /g' <<<"$launch")
+always=$(sed -E 's/(msesink|jsmpegsink|mjpegsink|whepsink) /\1 idle-after=0 /g' <<<"$launch")
 echo "default preset, outputs always encoding (idle-after=0): $(cpu_share "$always")"
 echo "the test pattern alone (I420): $(cpu_share "${launch%% ! tee name=camera*} ! video/x-raw,format=I420 ! fakesink")"
 echo "default preset, one viewer on /video: $(cpu_share "$launch" /video)"
