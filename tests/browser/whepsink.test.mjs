@@ -1,8 +1,12 @@
 // whepsink in headless Chromium: camcast's player plays /webrtc over WHEP (frames advance, the
-// colours are the test pattern's), and the session ends on the server when the page goes.
+// colours are the test pattern's), and the session ends on the server when the page goes; an
+// independent WHEP player (npm @eyevinn/webrtc-player, on a page of another origin) plays it too.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPipeline, launchBrowser, expectPlaying } from './lib.mjs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import esbuild from 'esbuild';
+import { startPipeline, launchBrowser, expectPlaying, expectTestPattern, waitInPage } from './lib.mjs';
 
 const encode = 'videotestsrc is-live=true pattern=smpte ! ' +
   'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
@@ -48,3 +52,49 @@ async function playsAndLeaves(pipe) {
   } while (left > 0 && Date.now() < deadline);
   assert.equal(left, 0, 'the session outlived its page');
 }
+
+// Eyevinn's player as a page would load it: bundled for the browser (it is published for
+// bundlers), served from a web server of its own, so every WHEP request is cross-origin (CORS).
+function eyevinnPage(endpoint) {
+  const require = createRequire(import.meta.url);
+  const bundle = esbuild.buildSync({
+    entryPoints: [require.resolve('@eyevinn/webrtc-player')], bundle: true, format: 'iife',
+    globalName: 'eyevinn', platform: 'browser', write: false, logLevel: 'error',
+  }).outputFiles[0].text;
+  return `<!doctype html><body style="margin:0">
+    <video id="v" class="camcast-view" autoplay muted playsinline></video>
+    <script>${bundle}</script>
+    <script>
+      const player = new eyevinn.WebRTCPlayer({ video: document.getElementById('v'), type: 'whep' });
+      player.load(new URL('${endpoint}'));
+    </script></body>`;
+}
+
+test('an independent WHEP player (@eyevinn/webrtc-player) plays /webrtc from another origin', async () => {
+  const pipe = await startPipeline(`${encode} whepsink port=0`);
+  const html = eyevinnPage(`http://127.0.0.1:${pipe.port}/webrtc`);
+  const pageServer = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(html);
+  });
+  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
+    await waitInPage(page, () => {
+      const v = document.getElementById('v');
+      return v.videoWidth === 320 && v.currentTime > 1;
+    });
+    const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
+    await page.waitForTimeout(1000);
+    const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
+    assert.ok(t1 - t0 > 0.5, `video time advances (${t0} → ${t1})`);
+    await expectTestPattern(page, 320, 240);
+    const viewers = (await streams(pipe.port)).streams.find((s) => s.path === '/webrtc').clients;
+    assert.equal(viewers.length, 1);
+  } finally {
+    await page.close();
+    pageServer.close();
+    pipe.stop();
+  }
+});

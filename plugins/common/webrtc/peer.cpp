@@ -189,9 +189,14 @@ void WebRtcPeer::answer_now() {
   g_object_get(webrtc_, "local-description", &local, nullptr);
   if (!local)
     return;  // not as far as an answer yet
-  // A video section that sends nothing: none of the offer's H.264 formats matched this stream's.
-  const GstSDPMedia *media = gst_sdp_message_get_media(local->sdp, 0);
-  const bool sends = media && gst_sdp_media_get_attribute_val(media, "sendonly");
+  // No video section that sends: none of the offer's H.264 formats matched this stream's. (Other
+  // sections, audio a viewer offers to receive, are answered inactive.)
+  bool sends = false;
+  for (guint i = 0; i < gst_sdp_message_medias_len(local->sdp); i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media(local->sdp, i);
+    sends = sends || (g_strcmp0(gst_sdp_media_get_media(media), "video") == 0 &&
+                      gst_sdp_media_get_attribute_val(media, "sendonly"));
+  }
   gchar *text = gst_sdp_message_as_text(local->sdp);
   gst_webrtc_session_description_free(local);
   if (sends)
