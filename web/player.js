@@ -254,9 +254,15 @@ class JpegBackend {
   }
 }
 
-export function chooseBackend(requested) {
+// The backend for H.264: the one asked for, else the lowest latency this browser has (measured
+// on screen, docs/benchmarks.md: WebCodecs 4 ms, MSE 17 ms, WebRTC 32 ms at the median on
+// loopback). VideoDecoder exists only in secure contexts (HTTPS, localhost); MSE everywhere
+// but iPhones before iOS 17.1, which get WebRTC if a WHEP endpoint is known (`whep`).
+export function chooseBackend(requested, whep = null) {
   if (requested === 'webcodecs' || requested === 'mse' || requested === 'webrtc') return requested;
-  return 'VideoDecoder' in window ? 'webcodecs' : 'mse';
+  if ('VideoDecoder' in window) return 'webcodecs';
+  if (window.ManagedMediaSource || window.MediaSource || !whep) return 'mse';
+  return 'webrtc';
 }
 
 export class CamcastPlayer {
@@ -300,7 +306,7 @@ export class CamcastPlayer {
   }
 
   connect() {
-    if (this.requestedBackend === 'webrtc') return this.connectWebRtc();
+    if (chooseBackend(this.requestedBackend, this.whep) === 'webrtc') return this.connectWebRtc();
     if (this.ws) return;
     this.stats.state = 'connecting';
     const ws = new WebSocket(this.url);

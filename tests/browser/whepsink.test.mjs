@@ -98,3 +98,30 @@ test('an independent WHEP player (@eyevinn/webrtc-player) plays /webrtc from ano
     pipe.stop();
   }
 });
+
+test('a browser with neither WebCodecs nor MSE (an iPhone before iOS 17.1) plays by WebRTC', async () => {
+  // Both sinks on one server: a port chosen here (port=0 would give each a server of its own).
+  const port = await new Promise((resolve) => {
+    const probe = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
+  const pipe = await startPipeline(`${encode} tee name=t ! queue ! msesink port=${port} ` +
+                                   `path=/cam t. ! queue ! whepsink port=${port} path=/webrtc`);
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.addInitScript(() => {
+      delete window.VideoDecoder;
+      delete window.MediaSource;
+      delete window.ManagedMediaSource;
+    });
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam?whep=/webrtc`);
+    await expectPlaying(page, errors, 'webrtc');
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});

@@ -317,9 +317,9 @@ void test_snapshot_flood() {
 
 // A flood of WHEP offers (a client in a loop, or someone exhausting the camera's viewers): past
 // max-viewers each is answered 503 at once, the sessions given end with DELETE, and every
-// viewer's pipeline, socket and thread goes with them.
+// viewer's pipeline, socket and thread goes with them; offers whose bodies never end are cut.
 void test_whep_offer_flood() {
-  Server server("", "",
+  Server server("request-timeout=2", "",
                 "x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
                 "whepsink name=whep path=/webrtc max-viewers=4");
   Viewer viewer(server.port);
@@ -355,6 +355,26 @@ void test_whep_offer_flood() {
   g_assert_cmpuint(sessions.size(), ==, 4);
   for (const std::string &location : sessions)
     end(location);
+  // Bodies that never end: chunked (no length to judge) is refused before it is read; one that
+  // promises 20 kB and sends 100 bytes is cut at request-timeout.
+  {
+    Raw chunked(server.port);
+    g_assert_true(
+        chunked.send("POST /webrtc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     "application/sdp\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n"));
+    std::string answer;
+    g_assert_true(chunked.ended(3000, &answer));
+    g_assert_cmpint(status_of(answer), ==, 411);
+    Raw trickle(server.port);
+    g_assert_true(
+        trickle.send("POST /webrtc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     "application/sdp\r\nContent-Length: 20000\r\n\r\n" +
+                     std::string(100, 'v')));
+    const auto sent = Clock::now();
+    g_assert_true(trickle.ended(10000));
+    g_test_message("a body that stopped coming was cut after %.1f s",
+                   std::chrono::duration<double>(Clock::now() - sent).count());
+  }
   viewer.kept_frames_since(start);
   Resources::back_to(before);
 }
