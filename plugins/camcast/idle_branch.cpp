@@ -134,9 +134,12 @@ void IdleBranch::attach(GstElement *sink) {
     if (!shared_) {
       shared_ = new Shared();
       g_object_set_data(G_OBJECT(pad_), kShared, shared_);
+      // The pad frees it with the probe, once no buffer is in the probe any more (a source
+      // may still be streaming while a sink leaves).
       shared_->probe = gst_pad_add_probe(
           pad_, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-          &IdleBranch::drop_while_idle, shared_, nullptr);
+          &IdleBranch::drop_while_idle, shared_,
+          [](gpointer s) { delete static_cast<Shared *>(s); });
     }
     shared_->users++;
     shared_->awake++;
@@ -150,9 +153,8 @@ void IdleBranch::detach() {
     if (!idle_)
       shared_->awake--;
     if (--shared_->users == 0) {
-      gst_pad_remove_probe(pad_, shared_->probe);
       g_object_set_data(G_OBJECT(pad_), kShared, nullptr);
-      delete shared_;
+      gst_pad_remove_probe(pad_, shared_->probe);  // frees it
     }
     shared_ = nullptr;
   }

@@ -99,6 +99,8 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
 }
 
 WebRtcPeer::~WebRtcPeer() {
+  // An offer still waiting (for its candidates, say) is answered now: its request must not hang.
+  answer(Outcome::Failed, "the session ended before its answer");
   if (webrtc_)
     g_signal_handlers_disconnect_by_data(webrtc_, this);
   gst_element_set_state(pipeline_, GST_STATE_NULL);
