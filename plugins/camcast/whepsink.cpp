@@ -469,6 +469,7 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
 
   ws_class->default_path = "/webrtc";
   ws_class->page = "/camcast/web/player.html";
+  ws_class->websocket = FALSE;
   ws_class->caps_changed = gst_whep_sink_caps_changed;
   ws_class->handle_buffer = gst_whep_sink_handle_buffer;
   ws_class->serve_http = gst_whep_sink_serve_http;

@@ -392,6 +392,7 @@ static void gst_ws_sink_class_init(GstWsSinkClass *klass) {
   basesink_class->render_list = gst_ws_sink_render_list;
   klass->default_path = "/ws";
   klass->page = nullptr;
+  klass->websocket = TRUE;
   klass->caps_changed = gst_ws_sink_default_caps_changed;
   klass->handle_buffer = gst_ws_sink_default_handle_buffer;
   klass->serve_http = gst_ws_sink_default_serve_http;

@@ -30,6 +30,8 @@ struct _GstWsSinkClass {
   // every message starts with the frame's capture time and number (16 bytes, big-endian). For
   // streams of keyframes only (JPEG). FALSE: every frame in order, under the lag policy.
   gboolean websocket_pull;
+  // Whether WebSocket viewers may join at `path` (TRUE; FALSE for whepsink, which feeds none).
+  gboolean websocket;
 
   // New caps: the default sends the caps' `streamheader` buffers as the stream header.
   gboolean (*caps_changed)(GstWsSink *sink, GstCaps *caps);

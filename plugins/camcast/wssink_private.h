@@ -65,6 +65,7 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
+  bool takes_websocket() const override { return GST_WS_SINK_GET_CLASS(sink)->websocket; }
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
 

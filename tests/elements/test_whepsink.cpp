@@ -100,6 +100,8 @@ void test_bad_offers_and_unknown_sessions() {
   g_assert_true(header(head, "Accept-Post") == "application/sdp");
   g_assert_true(contains(header(head, "Access-Control-Allow-Methods"), "POST"));
   g_assert_cmpint(stream.request("PUT", "/webrtc", "x", &body), ==, 405);
+  // No WebSocket viewers here: an upgrade is not taken (it would wait for ever for nothing).
+  g_assert_false(camcast::test::WsTestClient().connect(stream.port, "/webrtc"));
   // The page: the player, with its WebRTC backend.
   g_assert_cmpint(stream.request("GET", "/webrtc", "", &body, &head), ==, 302);
   g_assert_true(contains(header(head, "Location"), "backend=webrtc"));

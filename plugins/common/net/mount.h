@@ -70,6 +70,8 @@ public:
   // POST, PATCH, DELETE and OPTIONS): the largest body such a request may bring, which is read
   // whole once access control has let it in; -1 refuses the method (405).
   virtual goffset body_limit(std::string_view method, std::string_view rest) { return -1; }
+  // Whether WebSocket viewers may join (a WebRTC endpoint has none to feed them).
+  virtual bool takes_websocket() const { return true; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
   // Adds what the mount does not see itself to its statistics (a publish point: what came in).

@@ -228,7 +228,8 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   std::shared_ptr<Mount> mount;
   std::string_view rest;
   if (mounts_.match(p, &mount, &rest)) {
-    if (rest.empty() && wants_websocket(msg)) {
+    if (rest.empty() && wants_websocket(msg) && mount->delegate() &&
+        mount->delegate()->takes_websocket()) {
       upgrade(msg, mount);
       return;
     }
