@@ -2,6 +2,8 @@
 // Chromium driven by playwright-core. Everything is bounded in time and stops by itself.
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 // Starts gst-launch-1.0 with `pipeline` (its serving sink with port=0) and resolves with the
@@ -82,4 +84,42 @@ export async function expectPlaying(page, pageErrors, backend) {
   assert.ok(later.latencyMs !== null && later.latencyMs < 1000, `latency ${later.latencyMs}`);
   await expectTestPattern(page, 320, 240);
   return later;
+}
+
+// A web server on loopback that serves `html` for every request, as a third-party page would
+// come from a server of its own (another origin). Resolves with it; close() when done.
+export async function servePage(html) {
+  const server = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.url = `http://127.0.0.1:${server.address().port}/`;
+  return server;
+}
+
+// Asserts that the <video id="v"> of a third-party player page shows 320x240 and plays on.
+export async function expectVideoAdvances(page) {
+  await waitInPage(page, () => {
+    const v = document.getElementById('v');
+    return v.videoWidth === 320 && v.currentTime > 0.5;
+  });
+  const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
+  await page.waitForTimeout(1000);
+  const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
+  assert.ok(t1 - t0 > 0.5, `video time advances (${t0} → ${t1})`);
+}
+
+// The H.264 the player tests stream: the SMPTE test pattern at 320x240, 30 frames a second, a
+// 2 s GOP, ready for a sink (a gst-launch-1.0 description up to its last `!`).
+export const testH264 = 'videotestsrc is-live=true pattern=smpte ! ' +
+  'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
+  'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse !';
+
+// One Chromium for a test file's tests: launched before them, closed after. Use `.browser`.
+export function sharedBrowser() {
+  const shared = { browser: null };
+  before(async () => { shared.browser = await launchBrowser(); });
+  after(async () => { await shared.browser?.close(); });
+  return shared;
 }

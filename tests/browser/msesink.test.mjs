@@ -1,23 +1,18 @@
 // The page msesink serves plays a live x264 stream in headless Chromium with each backend, and
 // an existing jMuxer page plays format=annexb.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
-import { startPipeline, launchBrowser, waitInPage, expectPlaying } from './lib.mjs';
+import { startPipeline, sharedBrowser, testH264, waitInPage, expectPlaying, servePage,
+         expectVideoAdvances } from './lib.mjs';
 
-const encode = 'videotestsrc is-live=true pattern=smpte ! ' +
-  'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
-  'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse !';
-
-let browser;
-before(async () => { browser = await launchBrowser(); });
-after(async () => { await browser?.close(); });
+const encode = testH264;
+const chrome = sharedBrowser();
 
 async function playsWith(backend) {
   const pipe = await startPipeline(`${encode} msesink port=0 path=/cam`);
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   try {
@@ -46,7 +41,7 @@ test('a viewer of an idle output sees its first frame within 300 ms of opening t
     'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! tee name=t ' +
     't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! ' +
     'msesink port=0 path=/cam idle-after=1 t. ! queue ! fakesink');
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   try {
     const deadline = Date.now() + 10000;
     let streams = '';
@@ -77,7 +72,7 @@ test('a viewer of an idle output sees its first frame within 300 ms of opening t
 test('the player reconnects by itself when the stream comes back', async () => {
   const first = await startPipeline(`${encode} msesink port=0 path=/cam`);
   const port = first.port;
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   let second;
   try {
     await page.goto(`http://127.0.0.1:${port}/cam?backend=webcodecs`);
@@ -104,9 +99,7 @@ test('a jMuxer page plays format=annexb unchanged', async () => {
   const jmuxer = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js'), 'utf8');
   // The page Pi H264 To Browser serves, in essence: every message fed to jMuxer. It comes from a
   // separate web server on loopback, as such pages do.
-  const pageServer = http.createServer((req, res) => {
-    res.setHeader('Content-Type', 'text/html');
-    res.end(`<!doctype html><video id="v" autoplay muted playsinline></video>
+  const pageServer = await servePage(`<!doctype html><video id="v" autoplay muted playsinline></video>
       <script>${jmuxer}</script>
       <script>
         const jmuxer = new JMuxer({ node: 'v', mode: 'video', flushingTime: 0, fps: 30 });
@@ -114,19 +107,10 @@ test('a jMuxer page plays format=annexb unchanged', async () => {
         ws.binaryType = 'arraybuffer';
         ws.onmessage = (e) => jmuxer.feed({ video: new Uint8Array(e.data) });
       </script>`);
-  });
-  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   try {
-    await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
-    await waitInPage(page, () => {
-      const v = document.getElementById('v');
-      return v.videoWidth === 320 && v.currentTime > 0.5;
-    });
-    const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
-    await page.waitForTimeout(700);
-    const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
-    assert.ok(t1 > t0, `video time advances (${t0} → ${t1})`);
+    await page.goto(pageServer.url);
+    await expectVideoAdvances(page);
   } finally {
     await page.close();
     pageServer.close();

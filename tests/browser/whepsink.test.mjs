@@ -1,20 +1,16 @@
 // whepsink in headless Chromium: camcast's player plays /webrtc over WHEP (frames advance, the
 // colours are the test pattern's), and the session ends on the server when the page goes; an
 // independent WHEP player (npm @eyevinn/webrtc-player, on a page of another origin) plays it too.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import esbuild from 'esbuild';
-import { startPipeline, launchBrowser, expectPlaying, expectTestPattern, waitInPage } from './lib.mjs';
+import { startPipeline, sharedBrowser, testH264, expectPlaying, expectTestPattern, servePage,
+         expectVideoAdvances } from './lib.mjs';
 
-const encode = 'videotestsrc is-live=true pattern=smpte ! ' +
-  'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
-  'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse !';
-
-let browser;
-before(async () => { browser = await launchBrowser(); });
-after(async () => { await browser?.close(); });
+const encode = testH264;
+const chrome = sharedBrowser();
 
 async function streams(port) {
   return JSON.parse(await (await fetch(`http://127.0.0.1:${port}/api/streams`)).text());
@@ -30,7 +26,7 @@ test('camcast\'s player plays /webrtc over WHEP', async () => {
 });
 
 async function playsAndLeaves(pipe) {
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   try {
@@ -73,22 +69,11 @@ function eyevinnPage(endpoint) {
 test('an independent WHEP player (@eyevinn/webrtc-player) plays /webrtc from another origin', async () => {
   const pipe = await startPipeline(`${encode} whepsink port=0`);
   const html = eyevinnPage(`http://127.0.0.1:${pipe.port}/webrtc`);
-  const pageServer = http.createServer((req, res) => {
-    res.setHeader('Content-Type', 'text/html');
-    res.end(html);
-  });
-  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  const page = await browser.newPage();
+  const pageServer = await servePage(html);
+  const page = await chrome.browser.newPage();
   try {
-    await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
-    await waitInPage(page, () => {
-      const v = document.getElementById('v');
-      return v.videoWidth === 320 && v.currentTime > 1;
-    });
-    const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
-    await page.waitForTimeout(1000);
-    const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
-    assert.ok(t1 - t0 > 0.5, `video time advances (${t0} → ${t1})`);
+    await page.goto(pageServer.url);
+    await expectVideoAdvances(page);
     await expectTestPattern(page, 320, 240);
     const viewers = (await streams(pipe.port)).streams.find((s) => s.path === '/webrtc').clients;
     assert.equal(viewers.length, 1);
@@ -109,7 +94,7 @@ test('a browser with neither WebCodecs nor MSE (an iPhone before iOS 17.1) plays
   });
   const pipe = await startPipeline(`${encode} tee name=t ! queue ! msesink port=${port} ` +
                                    `path=/cam t. ! queue ! whepsink port=${port} path=/webrtc`);
-  const page = await browser.newPage();
+  const page = await chrome.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   try {
