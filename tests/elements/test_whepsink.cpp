@@ -2,11 +2,14 @@
 // webrtcbin as a WHEP client would), sessions ended by DELETE or freed when they never connect,
 // access control with a bearer token, and the viewer limit. Playing in a browser is
 // tests/browser/whepsink.test.mjs.
+#include "wait.h"
 #include "whep_offer.h"
 #include "ws_test_client.h"
 
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -26,14 +29,14 @@ struct Stream {
   // `high`: x264enc makes High profile (its ultrafast preset makes Constrained Baseline).
   explicit Stream(const std::string &props = "", bool high = false) {
     GError *error = nullptr;
-    pipeline =
-        gst_parse_launch((std::string("videotestsrc is-live=true ! "
-                                      "video/x-raw,format=I420,width=320,height=240,framerate=30/1 "
-                                      "! x264enc tune=zerolatency key-int-max=30 speed-preset=") +
-                          (high ? "superfast ! video/x-h264,profile=high" : "ultrafast") +
-                          " ! h264parse ! whepsink name=sink port=0 " + props)
-                             .c_str(),
-                         &error);
+    pipeline = gst_parse_launch(
+        (std::string("videotestsrc is-live=true ! "
+                     "video/x-raw,format=I420,width=320,height=240,framerate=30/1 "
+                     "! x264enc name=enc tune=zerolatency key-int-max=30 speed-preset=") +
+         (high ? "superfast ! video/x-h264,profile=high" : "ultrafast") +
+         " ! h264parse ! whepsink name=sink port=0 " + props)
+            .c_str(),
+        &error);
     g_assert_no_error(error);
     sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
     gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -177,6 +180,137 @@ void test_access_and_viewer_limit() {
                   ==, 200);
 }
 
+// A WHEP client of GStreamer's own: webrtcbin offering to receive H.264, connected to the sink
+// over real ICE and DTLS, counting the RTP packets it gets. request_keyframe() sends what a
+// decoder that lost a picture sends (a force-key-unit upstream, which its RTP session turns
+// into RTCP PLI/FIR to the camera).
+class Client {
+public:
+  ~Client() {
+    if (pipeline_) {
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+      gst_object_unref(pipeline_);
+    }
+  }
+  void connect(Stream &stream) {
+    pipeline_ = gst_pipeline_new(nullptr);
+    webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
+    gst_bin_add(GST_BIN(pipeline_), webrtc_);
+    GstObject *ice = nullptr;
+    GObject *agent = nullptr;
+    g_object_get(webrtc_, "ice-agent", &ice, nullptr);
+    g_object_get(ice, "agent", &agent, nullptr);
+    g_object_set(agent, "upnp", FALSE, nullptr);
+    g_object_unref(agent);
+    gst_object_unref(ice);
+    g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+    g_signal_connect(webrtc_, "pad-added", G_CALLBACK(on_pad), this);
+    GstCaps *caps = gst_caps_from_string(
+        "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
+        "packetization-mode=(string)1,profile-level-id=(string)42e01f");
+    GstWebRTCRTPTransceiver *transceiver = nullptr;
+    g_signal_emit_by_name(webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+                          caps, &transceiver);
+    gst_caps_unref(caps);
+    gst_object_unref(transceiver);
+    gst_element_set_state(pipeline_, GST_STATE_PLAYING);
+    GstWebRTCSessionDescription *offer = nullptr;
+    GstPromise *promise = gst_promise_new();
+    g_signal_emit_by_name(webrtc_, "create-offer", nullptr, promise);
+    g_assert_cmpint(gst_promise_wait(promise), ==, GST_PROMISE_RESULT_REPLIED);
+    gst_structure_get(gst_promise_get_reply(promise), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+                      &offer, nullptr);
+    gst_promise_unref(promise);
+    g_signal_emit_by_name(webrtc_, "set-local-description", offer, nullptr);
+    gst_webrtc_session_description_free(offer);
+    g_assert_true(camcast::test::wait_for(
+        [&] {
+          GstWebRTCICEGatheringState state;
+          g_object_get(webrtc_, "ice-gathering-state", &state, nullptr);
+          return state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE;
+        },
+        5000ms));
+    GstWebRTCSessionDescription *local = nullptr;
+    g_object_get(webrtc_, "local-description", &local, nullptr);
+    gchar *text = gst_sdp_message_as_text(local->sdp);
+    gst_webrtc_session_description_free(local);
+    std::string answer, head;
+    g_assert_cmpint(stream.request("POST", "/webrtc", text, &answer, &head), ==, 201);
+    g_free(text);
+    location_ = header(head, "Location");
+    GstSDPMessage *sdp = nullptr;
+    gst_sdp_message_new_from_text(answer.c_str(), &sdp);
+    GstWebRTCSessionDescription *remote =
+        gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+    g_signal_emit_by_name(webrtc_, "set-remote-description", remote, nullptr);
+    gst_webrtc_session_description_free(remote);
+    g_assert_true(camcast::test::wait_for([&] { return packets_ > 0; }, 10000ms));
+  }
+  int packets() const { return packets_.load(); }
+  const std::string &location() const { return location_; }
+  void request_keyframe() {
+    GstPad *in = gst_element_get_static_pad(sink_, "sink");
+    gst_pad_push_event(in,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref(in);
+  }
+
+private:
+  static void on_pad(GstElement *, GstPad *pad, gpointer data) {
+    auto *self = static_cast<Client *>(data);
+    if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
+      return;
+    self->sink_ = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(self->sink_, "sync", FALSE, nullptr);
+    gst_bin_add(GST_BIN(self->pipeline_), self->sink_);
+    gst_element_sync_state_with_parent(self->sink_);
+    GstPad *in = gst_element_get_static_pad(self->sink_, "sink");
+    gst_pad_link(pad, in);
+    gst_pad_add_probe(
+        in, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad *, GstPadProbeInfo *, gpointer n) {
+          ++*static_cast<std::atomic<int> *>(n);
+          return GST_PAD_PROBE_OK;
+        },
+        &self->packets_, nullptr);
+    gst_object_unref(in);
+  }
+
+  GstElement *pipeline_ = nullptr;
+  GstElement *webrtc_ = nullptr;
+  GstElement *sink_ = nullptr;
+  std::atomic<int> packets_{0};
+  std::string location_;
+};
+
+// A viewer over real ICE and DTLS: its picture-loss request reaches the encoder as a keyframe
+// request; it leaves with DELETE.
+void test_picture_loss_asks_the_encoder_for_a_keyframe() {
+  Stream stream;
+  std::atomic<int> requests{0};
+  GstElement *enc = gst_bin_get_by_name(GST_BIN(stream.pipeline), "enc");
+  GstPad *enc_src = gst_element_get_static_pad(enc, "src");
+  gst_pad_add_probe(
+      enc_src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+      [](GstPad *, GstPadProbeInfo *info, gpointer n) {
+        if (gst_video_event_is_force_key_unit(GST_PAD_PROBE_INFO_EVENT(info)))
+          ++*static_cast<std::atomic<int> *>(n);
+        return GST_PAD_PROBE_OK;
+      },
+      &requests, nullptr);
+  Client client;
+  client.connect(stream);
+  std::this_thread::sleep_for(1500ms);  // past the join's own request and the rate limit
+  const int before = requests.load(), packets = client.packets();
+  client.request_keyframe();
+  g_assert_true(camcast::test::wait_for([&] { return requests.load() > before; }, 3000ms));
+  g_test_message("%d RTP packets before; the encoder was asked for a keyframe", packets);
+  std::string body;
+  g_assert_cmpint(stream.request("DELETE", client.location(), "", &body), ==, 200);
+  gst_object_unref(enc_src);
+  gst_object_unref(enc);
+}
+
 // The number of descriptors this process has open.
 size_t open_descriptors() {
   size_t n = 0;
@@ -208,6 +342,27 @@ void test_hundred_joins_and_leaves() {
   g_assert_cmpuint(viewers, ==, 0);
 }
 
+// Viewers that really connect (ICE, DTLS, media) and leave: every one's pipeline, sockets and
+// threads go with it, on both sides.
+void test_connected_viewers_come_and_go() {
+  Stream stream;
+  {
+    Client warm;  // what the first connection loads for good (DTLS keys, plugins)
+    warm.connect(stream);
+    std::string body;
+    g_assert_cmpint(stream.request("DELETE", warm.location(), "", &body), ==, 200);
+  }
+  const size_t before = open_descriptors();
+  for (int i = 0; i < 10; i++) {
+    Client client;
+    client.connect(stream);
+    std::string body;
+    g_assert_cmpint(stream.request("DELETE", client.location(), "", &body), ==, 200);
+  }
+  g_assert_true(camcast::test::wait_for([&] { return open_descriptors() <= before; }, 5000ms));
+  g_test_message("descriptors %zu -> %zu after 10 connected viewers", before, open_descriptors());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -219,5 +374,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
   g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);
   g_test_add_func("/whepsink/hundred-joins-and-leaves", test_hundred_joins_and_leaves);
+  g_test_add_func("/whepsink/connected-viewers-come-and-go", test_connected_viewers_come_and_go);
+  g_test_add_func("/whepsink/picture-loss-asks-for-a-keyframe",
+                  test_picture_loss_asks_the_encoder_for_a_keyframe);
   return g_test_run();
 }
