@@ -136,8 +136,8 @@ void test_ready_accepts_viewers_and_stop_closes_them() {
 }
 
 // A restarted pipeline keeps its viewers: with linger, the viewers of a stopped sink stay
-// connected and a new sink at the same port and path takes them over; without a taker they are
-// closed when the linger time is up.
+// connected (and new ones may join) and a new sink at the same port and path takes them over;
+// without a taker they are closed when the linger time is up.
 void test_linger_lets_a_restarted_sink_keep_viewers() {
   auto start = [](int port) {
     g_autofree char *launch =
@@ -162,12 +162,15 @@ void test_linger_lets_a_restarted_sink_keep_viewers() {
 
   gst_harness_teardown(first);                       // the pipeline stops (an error, a restart)
   g_assert_cmpint(viewer.wait_closed(300), ==, -1);  // still connected
+  WsTestClient late;  // a player that reconnects meanwhile joins the lingering stream too
+  g_assert_true(late.connect(port, "/cam"));
   GstHarness *second = start(port);
   g_assert_cmpint(port_of(second), ==, port);
   gst_harness_push(second, make_frame(7, 1, 100));
   Frame f = viewer.read_frame();
   g_assert_cmpint(f.opcode, ==, 2);
   g_assert_cmpuint(frame_index(f), ==, 7);  // the same connection, the new pipeline's frames
+  g_assert_cmpuint(frame_index(late.read_frame()), ==, 7);
 
   // Nobody takes over: closed when the second is up.
   gst_harness_teardown(second);

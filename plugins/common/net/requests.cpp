@@ -228,8 +228,9 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   std::shared_ptr<Mount> mount;
   std::string_view rest;
   if (mounts_.match(p, &mount, &rest)) {
-    if (rest.empty() && wants_websocket(msg) && mount->delegate() &&
-        mount->delegate()->takes_websocket()) {
+    // A lingering mount (no delegate while its sink restarts) takes new viewers too.
+    if (rest.empty() && wants_websocket(msg) &&
+        (!mount->delegate() || mount->delegate()->takes_websocket())) {
       upgrade(msg, mount);
       return;
     }
