@@ -131,11 +131,13 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
   const bool login =
       method == SOUP_METHOD_POST && p == "/login" && !access_->policy().users_file.empty();
   const bool plain = method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD;
-  // Other methods a mount answers itself (WHEP), with a body of at most `limit` bytes.
-  const goffset limit = !plain && mounts_.match(p, &mount, &rest) && mount->delegate()
+  // The body a request may bring, read whole: a login form, or what a mount that answers other
+  // methods itself (WHEP) takes; -1: none.
+  const goffset limit = login ? kMaxFormBytes
+                        : !plain && mounts_.match(p, &mount, &rest) && mount->delegate()
                             ? mount->delegate()->body_limit(method, rest)
                             : -1;
-  if (!plain && !login && limit < 0) {
+  if (!plain && limit < 0) {
     refuse_text(SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n",
                 {{"Allow", "GET, HEAD"}});
     return;
@@ -154,14 +156,12 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
     soup_message_headers_append(soup_server_message_get_response_headers(msg), name.c_str(),
                                 value.c_str());
   g_object_set_data(G_OBJECT(msg), kAdmission, GINT_TO_POINTER(int(how)));
-  if (login && (chunked || length > kMaxFormBytes))
+  if (limit >= 0 && (chunked || length > limit))
     refuse_text(chunked ? SOUP_STATUS_LENGTH_REQUIRED : SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                "a login form is a few hundred bytes, sent with a Content-Length\n");
-  else if (limit >= 0 && (chunked || length > limit))
-    refuse_text(chunked ? SOUP_STATUS_LENGTH_REQUIRED : SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                "a request here has at most " + std::to_string(limit) +
-                    " bytes of body, sent with a Content-Length\n");
-  else if (!login && limit < 0 && body)
+                login ? "a login form is a few hundred bytes, sent with a Content-Length\n"
+                      : "a request here has at most " + std::to_string(limit) +
+                            " bytes of body, sent with a Content-Length\n");
+  else if (limit < 0 && body)
     refuse_text(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "a GET or HEAD request takes no body\n");
 }
 
