@@ -211,6 +211,21 @@ void test_tokens_and_sessions() {
   ws.websocket = true;
   ws.origin = "http://192.168.1.20:8080";
   g_assert_true(f.admit(ws) == Admission::Session);
+  // A request that changes something (a WHEP offer, a DELETE) on the cookie must come from an
+  // allowed page; with a valid bearer token (no ambient credential) any page may send it.
+  AccessRequest change = request("/webrtc", "", session);
+  change.method = "POST";
+  change.origin = "http://192.168.1.20:8080";
+  g_assert_true(f.admit(change) == Admission::Session);
+  change.origin = "https://elsewhere.example";
+  g_assert_true(f.admit(change, &refusal) == Admission::Refused);
+  g_assert_cmpuint(refusal.status, ==, 403);
+  change.authorization = "Bearer secret";
+  g_assert_true(f.admit(change) == Admission::AccessToken);
+  change.authorization = "Bearer wrong";  // a bad token changes nothing: the cookie is judged
+  g_assert_true(f.admit(change) == Admission::Refused);
+  change.cookie = "";
+  g_assert_true(f.admit(change) == Admission::Refused);
   // Sessions expire.
   g_assert_true(f.admit(request("/", "", session), nullptr, nullptr,
                         kNow + p.session_seconds + 1) == Admission::Refused);

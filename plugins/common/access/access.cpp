@@ -255,13 +255,6 @@ Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refus
   std::string token = auth::query_param(r.query, "token");
   if (token.empty() && r.authorization.substr(0, 7) == "Bearer ")
     token = std::string(r.authorization.substr(7));
-  // A request that changes something on the strength of a cookie alone must come from a page
-  // allowed to (as WebSocket upgrades must): another site's page could send it with our cookie.
-  const bool changes = r.method != "GET" && r.method != "HEAD" && r.path != "/login";
-  if (changes && token.empty() && !origin_allowed(r)) {
-    *refusal = page(403, "This camera does not accept that request from that page.");
-    return Admission::Refused;
-  }
   if (!token.empty() && !policy_.access_token.empty() &&
       auth::constant_time_equal(token, policy_.access_token)) {
     // The link was the key: from now on the browser holds a session instead.
@@ -272,8 +265,15 @@ Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refus
   std::string why;
   if (!token.empty() && auth::verify(key(), token, r.path, now, &why))
     return Admission::StreamToken;
-  if (session)
-    return Admission::Session;
+  if (session) {
+    // A request that changes something on the strength of the cookie must come from a page
+    // allowed to (as WebSocket upgrades must): another site's page could send it with our cookie.
+    const bool changes = r.method != "GET" && r.method != "HEAD" && r.path != "/login";
+    if (!changes || origin_allowed(r))
+      return Admission::Session;
+    *refusal = page(403, "This camera does not accept that request from that page.");
+    return Admission::Refused;
+  }
   if (users && !r.websocket && r.method != "POST") {
     g_autofree char *next = g_uri_escape_string(std::string(r.path).c_str(), "/", FALSE);
     *refusal = redirect(std::string("/login?next=") + next);
