@@ -30,6 +30,7 @@
 #include "whepsink.h"
 
 #include "formats/sdp_offer.h"
+#include "net/client.h"
 #include "webrtc/peer.h"
 
 #include <map>
@@ -41,6 +42,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_whep_sink_debug);
 #define GST_CAT_DEFAULT gst_whep_sink_debug
 
+using camcast::ClientStatus;
 using camcast::PeerSettings;
 using camcast::WebRtcPeer;
 
@@ -55,9 +57,6 @@ constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
 constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
 
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_STUN_SERVER, PROP_TURN_SERVER, PROP_MIN_PORT, PROP_MAX_PORT };
-
-// GstWsClientStatus values (wssink.cpp) for client-removed.
-enum { kStatusClosed = 1, kStatusRemoved = 2, kStatusError = 4, kStatusTimeout = 5 };
 
 struct Session {
   guint64 id;
@@ -144,7 +143,7 @@ static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffe
 /* ---- WHEP ---- */
 
 // Ends a session (server thread), its viewer told as `status`.
-static bool end_session(GstWhepSink *sink, const std::string &key, gint status) {
+static bool end_session(GstWhepSink *sink, const std::string &key, ClientStatus status) {
   WhepSinkPrivate *priv = sink->priv;
   Session session;
   {
@@ -155,9 +154,10 @@ static bool end_session(GstWhepSink *sink, const std::string &key, gint status) 
     session = it->second;
     priv->sessions.erase(it);
   }
-  GST_INFO_OBJECT(sink, "viewer %" G_GUINT64_FORMAT " ends (status %d)", session.id, status);
+  GST_INFO_OBJECT(sink, "viewer %" G_GUINT64_FORMAT " ends (%s)", session.id,
+                  camcast::client_status_nick(status));
   if (session.counted)
-    gst_ws_sink_viewer_removed(GST_WS_SINK(sink), session.id, status);
+    gst_ws_sink_viewer_removed(GST_WS_SINK(sink), session.id, gint(status));
   session.peer.reset();  // its pipeline stops here
   return true;
 }
@@ -187,7 +187,7 @@ static gboolean deliver_answer(gpointer data) {
     soup_server_message_unpause(p->msg);
   }
   if (known && (!ok || p->finished))
-    end_session(sink, p->key, kStatusError);
+    end_session(sink, p->key, ClientStatus::Error);
   return G_SOURCE_REMOVE;
 }
 
@@ -217,9 +217,10 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   }
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   const std::string sdp(body->data ? body->data : "", size_t(body->length));
-  std::string why, profile;
+  std::string profile;
   GstCaps *caps = nullptr;
   PeerSettings settings;
+  guint full = 0;  // the viewer limit, when it is reached
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     profile = priv->profile;
@@ -227,23 +228,24 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
       caps = gst_caps_ref(priv->caps);
     settings = priv->settings;
     if (priv->sessions.size() >= priv->max_viewers)
-      why = "this camera has its " + std::to_string(priv->max_viewers) + " WebRTC viewers";
+      full = priv->max_viewers;
   }
   int pt = -1;
+  std::string why;
   const auto check = camcast::sdp::choose_h264(sdp, profile, &pt, &why);
-  if (check != camcast::sdp::Offer::Ok) {
-    respond(msg,
-            check == camcast::sdp::Offer::Malformed ? SOUP_STATUS_BAD_REQUEST
-                                                    : SOUP_STATUS_NOT_ACCEPTABLE,
-            why + "\n");
-  } else if (!why.empty() || !caps) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "5");
-    respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-            (why.empty() ? std::string("the video has not started yet") : why) + "\n");
-  }
-  if (check != camcast::sdp::Offer::Ok || !why.empty() || !caps) {
-    if (caps)
-      gst_caps_unref(caps);
+  if (check != camcast::sdp::Offer::Ok || full || !caps) {
+    if (check == camcast::sdp::Offer::Malformed) {
+      respond(msg, SOUP_STATUS_BAD_REQUEST, why + "\n");
+    } else if (check == camcast::sdp::Offer::NoH264) {
+      respond(msg, SOUP_STATUS_NOT_ACCEPTABLE, why + "\n");
+    } else {
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
+                                   "5");
+      respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+              full ? "this camera has its " + std::to_string(full) + " WebRTC viewers\n"
+                   : std::string("the video has not started yet\n"));
+    }
+    gst_clear_caps(&caps);
     return;
   }
   GstWsSink *ws = GST_WS_SINK(sink);
@@ -310,7 +312,7 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
                                    "DELETE, OPTIONS");
       respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "this server takes no trickled candidates\n");
     } else {
-      end_session(sink, key, kStatusClosed);
+      end_session(sink, key, ClientStatus::Closed);
       respond(msg, SOUP_STATUS_OK, "");
     }
     return TRUE;
@@ -336,7 +338,7 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
 // candidates at their deadline.
 static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   GstWhepSink *sink = GST_WHEP_SINK(ws);
-  std::vector<std::pair<std::string, gint>> ended;
+  std::vector<std::pair<std::string, ClientStatus>> ended;
   std::vector<std::shared_ptr<WebRtcPeer>> late;
   std::vector<guint64> connected;
   {
@@ -348,9 +350,9 @@ static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
         connected.push_back(s.id);
       }
       if (state == WebRtcPeer::State::Failed)
-        ended.emplace_back(key, kStatusError);
+        ended.emplace_back(key, ClientStatus::Error);
       else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
-        ended.emplace_back(key, kStatusTimeout);
+        ended.emplace_back(key, ClientStatus::Timeout);
       else if (state == WebRtcPeer::State::Answering && now - s.started > kAnswerDeadlineUs)
         late.push_back(s.peer);
     }
@@ -376,7 +378,7 @@ static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
         keys.push_back(key);
     }
     for (const std::string &key : keys)
-      end_session(sink, key, kStatusRemoved);
+      end_session(sink, key, ClientStatus::Removed);
   }
   return ret;
 }
