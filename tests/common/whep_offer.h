@@ -2,6 +2,8 @@
 // client makes it.
 #pragma once
 
+#include "webrtc/peer.h"
+
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
@@ -14,14 +16,7 @@ namespace camcast::test {
 // H.264 of `profile_level_id` (or, with `encoding` other than H264, that codec instead).
 inline std::string make_offer(const char *profile_level_id, const char *encoding = "H264") {
   GstElement *client = gst_element_factory_make("webrtcbin", nullptr);
-  // No UPnP port mapping from the test's agent either (it would multicast on the LAN).
-  GstObject *ice = nullptr;
-  GObject *agent = nullptr;
-  g_object_get(client, "ice-agent", &ice, nullptr);
-  g_object_get(ice, "agent", &agent, nullptr);
-  g_object_set(agent, "upnp", FALSE, nullptr);
-  g_object_unref(agent);
-  gst_object_unref(ice);
+  camcast::forbid_upnp(client);
   gst_element_set_state(client, GST_STATE_READY);
   GstCaps *caps = gst_caps_new_simple(
       "application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name", G_TYPE_STRING,

@@ -112,6 +112,15 @@ int http_request(const Endpoint &to, const std::string &method, const std::strin
                  std::string *head = nullptr, const std::string &headers = "",
                  int timeout_ms = 3000);
 
+// The value of header `name` in an answer's head (status line and headers), or "".
+inline std::string header_of(const std::string &head, const std::string &name) {
+  const size_t at = head.find("\r\n" + name + ": ");
+  if (at == std::string::npos)
+    return "";
+  const size_t from = at + name.size() + 4;
+  return head.substr(from, head.find("\r\n", from) - from);
+}
+
 // A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
 int http_post(const Endpoint &to, const std::string &path, const std::string &form,
               std::string *body, std::string *head = nullptr, const std::string &headers = "");

@@ -16,6 +16,7 @@
 #include <thread>
 
 using namespace std::chrono_literals;
+using camcast::test::header_of;
 using camcast::test::http_request;
 using camcast::test::make_offer;
 
@@ -66,14 +67,6 @@ struct Stream {
   }
 };
 
-std::string header(const std::string &head, const std::string &name) {
-  const size_t at = head.find("\r\n" + name + ": ");
-  if (at == std::string::npos)
-    return "";
-  const size_t from = at + name.size() + 4;
-  return head.substr(from, head.find("\r\n", from) - from);
-}
-
 bool contains(const std::string &s, const char *what) {
   return s.find(what) != std::string::npos;
 }
@@ -100,14 +93,14 @@ void test_bad_offers_and_unknown_sessions() {
   for (const char *method : {"PATCH", "DELETE"})
     g_assert_cmpint(stream.request(method, "/webrtc/session/0123456789abcdef", "", &body), ==, 404);
   g_assert_cmpint(stream.request("OPTIONS", "/webrtc", "", &body, &head), ==, 204);
-  g_assert_true(header(head, "Accept-Post") == "application/sdp");
-  g_assert_true(contains(header(head, "Access-Control-Allow-Methods"), "POST"));
+  g_assert_true(header_of(head, "Accept-Post") == "application/sdp");
+  g_assert_true(contains(header_of(head, "Access-Control-Allow-Methods"), "POST"));
   g_assert_cmpint(stream.request("PUT", "/webrtc", "x", &body), ==, 405);
   // No WebSocket viewers here: an upgrade is not taken (it would wait for ever for nothing).
   g_assert_false(camcast::test::WsTestClient().connect(stream.port, "/webrtc"));
   // The page: the player, with its WebRTC backend.
   g_assert_cmpint(stream.request("GET", "/webrtc", "", &body, &head), ==, 302);
-  g_assert_true(contains(header(head, "Location"), "backend=webrtc"));
+  g_assert_true(contains(header_of(head, "Location"), "backend=webrtc"));
 }
 
 // A session begins with 201, the answer and its Location; takes no trickled candidates (405);
@@ -118,7 +111,7 @@ void test_session_lifecycle() {
     std::string answer, head, body;
     const int status = stream.request("POST", "/webrtc", make_offer("64001f"), &answer, &head);
     g_assert_cmpint(status, ==, 201);
-    g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+    g_assert_cmpint(stream.request("DELETE", header_of(head, "Location"), "", &body), ==, 200);
   }
   std::string answer, head, body;
   const int status = stream.request("POST", "/webrtc", make_offer("42e01f"), &answer, &head);
@@ -129,7 +122,7 @@ void test_session_lifecycle() {
   g_assert_true(contains(answer, "a=sendonly"));
   g_assert_true(contains(answer, "H264/90000"));
   g_assert_true(contains(answer, "a=candidate:"));  // every candidate in the answer
-  const std::string location = header(head, "Location");
+  const std::string location = header_of(head, "Location");
   g_assert_true(g_str_has_prefix(location.c_str(), "/webrtc/session/"));
   g_assert_cmpuint(location.size(), ==, strlen("/webrtc/session/") + 32);
   g_assert_cmpint(stream.request("PATCH", location, "a=end-of-candidates", &body, &head, "",
@@ -144,7 +137,7 @@ void test_unconnected_session_is_freed() {
   Stream stream;
   std::string answer, head, body;
   g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f"), &answer, &head), ==, 201);
-  const std::string location = header(head, "Location");
+  const std::string location = header_of(head, "Location");
   const auto start = std::chrono::steady_clock::now();
   while (stream.request("PATCH", location, "x", &body, nullptr, "", "text/plain") == 405 &&
          std::chrono::steady_clock::now() - start < 40s)
@@ -171,12 +164,12 @@ void test_access_and_viewer_limit() {
   g_assert_cmpint(stream.request("POST", "/webrtc", offer, &body, &head,
                                  bearer + "Origin: https://elsewhere.example\r\n"),
                   ==, 201);
-  g_assert_true(header(head, "Access-Control-Allow-Origin") == "*");
+  g_assert_true(header_of(head, "Access-Control-Allow-Origin") == "*");
   g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f"), &body, nullptr, bearer),
                   ==, 503);
   g_assert_true(contains(body, "1 WebRTC viewers"));
-  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 401);
-  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body, nullptr, bearer),
+  g_assert_cmpint(stream.request("DELETE", header_of(head, "Location"), "", &body), ==, 401);
+  g_assert_cmpint(stream.request("DELETE", header_of(head, "Location"), "", &body, nullptr, bearer),
                   ==, 200);
 }
 
@@ -196,13 +189,7 @@ public:
     pipeline_ = gst_pipeline_new(nullptr);
     webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
     gst_bin_add(GST_BIN(pipeline_), webrtc_);
-    GstObject *ice = nullptr;
-    GObject *agent = nullptr;
-    g_object_get(webrtc_, "ice-agent", &ice, nullptr);
-    g_object_get(ice, "agent", &agent, nullptr);
-    g_object_set(agent, "upnp", FALSE, nullptr);
-    g_object_unref(agent);
-    gst_object_unref(ice);
+    camcast::forbid_upnp(webrtc_);
     g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
     g_signal_connect(webrtc_, "pad-added", G_CALLBACK(on_pad), this);
     GstCaps *caps = gst_caps_from_string(
@@ -237,7 +224,7 @@ public:
     std::string answer, head;
     g_assert_cmpint(stream.request("POST", "/webrtc", text, &answer, &head), ==, 201);
     g_free(text);
-    location_ = header(head, "Location");
+    location_ = header_of(head, "Location");
     GstSDPMessage *sdp = nullptr;
     gst_sdp_message_new_from_text(answer.c_str(), &sdp);
     GstWebRTCSessionDescription *remote =
@@ -328,11 +315,11 @@ void test_hundred_joins_and_leaves() {
   const std::string offer = make_offer("42e01f");
   std::string answer, head, body;
   g_assert_cmpint(stream.request("POST", "/webrtc", offer, &answer, &head), ==, 201);
-  g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+  g_assert_cmpint(stream.request("DELETE", header_of(head, "Location"), "", &body), ==, 200);
   const size_t before = open_descriptors();
   for (int i = 0; i < 100; i++) {
     g_assert_cmpint(stream.request("POST", "/webrtc", offer, &answer, &head), ==, 201);
-    g_assert_cmpint(stream.request("DELETE", header(head, "Location"), "", &body), ==, 200);
+    g_assert_cmpint(stream.request("DELETE", header_of(head, "Location"), "", &body), ==, 200);
   }
   const size_t after = open_descriptors();
   g_test_message("descriptors %zu -> %zu after 100 viewers", before, after);

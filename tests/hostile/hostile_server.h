@@ -29,6 +29,7 @@
 namespace hostile_test {
 
 using camcast::test::Endpoint;
+using camcast::test::header_of;
 using camcast::test::wait_for;
 using camcast::test::WsTestClient;
 using namespace std::chrono_literals;
@@ -253,14 +254,6 @@ inline int status_of(const std::string &answer) {
   return answer.size() >= 12 && answer.compare(0, 9, "HTTP/1.1 ") == 0
              ? atoi(answer.substr(9, 3).c_str())
              : -1;
-}
-
-inline std::string header_of(const std::string &answer, const std::string &name) {
-  const size_t at = answer.find("\r\n" + name + ": ");
-  if (at == std::string::npos)
-    return "";
-  const size_t from = at + name.size() + 4;
-  return answer.substr(from, answer.find("\r\n", from) - from);
 }
 
 inline std::string get(const std::string &path, const std::string &headers = "") {

@@ -13,7 +13,7 @@ namespace camcast {
 namespace {
 
 // Buffers waiting in a peer's appsrc at most: a peer whose pipeline falls behind loses frames
-// (and asks for a keyframe), never memory.
+// (its viewer sees damage until the next keyframe, or asks for one), never memory.
 constexpr guint64 kMaxQueuedBytes = 4 * 1024 * 1024;
 
 GstElement *make(const char *factory, GstElement *bin) {
@@ -24,6 +24,20 @@ GstElement *make(const char *factory, GstElement *bin) {
 }
 
 }  // namespace
+
+void forbid_upnp(GstElement *webrtcbin) {
+  GstWebRTCICE *ice = nullptr;
+  g_object_get(webrtcbin, "ice-agent", &ice, nullptr);
+  GObject *agent = nullptr;
+  if (ice && g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+    g_object_get(ice, "agent", &agent, nullptr);
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
+    g_object_set(agent, "upnp", FALSE, nullptr);
+  if (agent)
+    g_object_unref(agent);
+  if (ice)
+    gst_object_unref(ice);
+}
 
 WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
                        std::function<void()> keyframe_wanted)
@@ -64,17 +78,9 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
     if (settings.min_port || settings.max_port)
       g_object_set(ice, "min-rtp-port", settings.min_port ? settings.min_port : 1, "max-rtp-port",
                    settings.max_port ? settings.max_port : 65535, nullptr);
-    // libnice would ask the router by UPnP to forward ports to every viewer's agent: a camera
-    // has no business opening its network that way (and it multicasts on the LAN to find one).
-    GObject *agent = nullptr;
-    if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
-      g_object_get(ice, "agent", &agent, nullptr);
-    if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
-      g_object_set(agent, "upnp", FALSE, nullptr);
-    if (agent)
-      g_object_unref(agent);
     gst_object_unref(ice);
   }
+  forbid_upnp(webrtc_);
   gst_element_link_many(src_, pay, webrtc_, nullptr);
   // This transceiver only sends, and resends what the viewer reports lost (NACK, RTX).
   rtp_caps_ = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video",

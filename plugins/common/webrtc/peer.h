@@ -26,6 +26,11 @@ struct PeerSettings {
   guint max_port = 0;
 };
 
+// Turns UPnP off on `webrtcbin`'s ICE agent. libnice would otherwise ask the router to forward
+// ports to every agent (and multicast on the LAN to find one): a camera has no business opening
+// its network that way. Any webrtcbin camcast makes, tests' included, goes through here.
+void forbid_upnp(GstElement *webrtcbin);
+
 class WebRtcPeer {
 public:
   enum class State { Answering, Connecting, Connected, Failed };
