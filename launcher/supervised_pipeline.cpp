@@ -362,12 +362,16 @@ gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer se
     }
     return G_SOURCE_CONTINUE;
   case GST_MESSAGE_ELEMENT: {
-    // The relay's ends say who is connected and why not: worth a line in the log.
+    // The publishers and the relay's ends say who is connected and why not: worth a line in
+    // the log.
     const GstStructure *s = gst_message_get_structure(msg);
     gboolean up = FALSE;
     const char *reason = gst_structure_get_string(s, "reason");
-    if (gst_structure_has_name(s, "relaysink") && gst_structure_get_boolean(s, "connected", &up))
-      log(p->spec.name, up ? "connected to the relay" : "not connected to the relay: %s",
+    const char *server = gst_structure_has_name(s, "relaysink")         ? "the relay"
+                         : gst_structure_has_name(s, "whippublishsink") ? "the WHIP server"
+                                                                        : nullptr;
+    if (server && gst_structure_get_boolean(s, "connected", &up))
+      log(p->spec.name, up ? "connected to %s" : "not connected to %s: %s", server,
           reason ? reason : "");
     else if (gst_structure_has_name(s, "relaysrc-publisher") &&
              gst_structure_get_boolean(s, "live", &up))

@@ -9,6 +9,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(jsmpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(mjpegsink, plugin);
   ret |= GST_ELEMENT_REGISTER(whepsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(whippublishsink, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
   return ret;

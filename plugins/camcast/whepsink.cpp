@@ -30,6 +30,7 @@
 #include "whepsink.h"
 
 #include "formats/sdp_offer.h"
+#include "ice_properties.h"
 #include "net/client.h"
 #include "webrtc/peer.h"
 
@@ -56,7 +57,7 @@ constexpr guint kMaxOfferBytes = 32 * 1024;
 constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
 constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
 
-enum { PROP_0, PROP_MAX_VIEWERS, PROP_STUN_SERVER, PROP_TURN_SERVER, PROP_MIN_PORT, PROP_MAX_PORT };
+enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
 
 struct Session {
   guint64 id;
@@ -166,7 +167,7 @@ static bool end_session(GstWhepSink *sink, const std::string &key, ClientStatus 
 static gboolean deliver_answer(gpointer data) {
   auto *p = static_cast<Pending *>(data);
   GstWhepSink *sink = p->sink;
-  const bool ok = p->outcome == WebRtcPeer::Outcome::Answered;
+  const bool ok = p->outcome == WebRtcPeer::Outcome::Described;
   bool known;
   {
     std::lock_guard<std::mutex> lk(sink->priv->lock);
@@ -265,7 +266,7 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
     priv->sessions[p->key] = Session{priv->next_id++, peer, g_get_monotonic_time()};
   }
   soup_server_message_pause(msg);
-  const bool started = peer->start(
+  const bool started = peer->answer(
       sdp,
       [p](WebRtcPeer::Outcome outcome, const std::string &text) {
         p->outcome = outcome;
@@ -353,14 +354,14 @@ static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
         ended.emplace_back(key, ClientStatus::Error);
       else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
         ended.emplace_back(key, ClientStatus::Timeout);
-      else if (state == WebRtcPeer::State::Answering && now - s.started > kAnswerDeadlineUs)
+      else if (state == WebRtcPeer::State::Describing && now - s.started > kAnswerDeadlineUs)
         late.push_back(s.peer);
     }
   }
   for (guint64 id : connected)
     gst_ws_sink_viewer_added(ws, id);
   for (auto &peer : late)
-    peer->answer_now();
+    peer->describe_now();
   for (auto &[key, status] : ended)
     end_session(sink, key, status);
 }
@@ -389,32 +390,20 @@ static void gst_whep_sink_set_property(GObject *object, guint prop_id, const GVa
                                        GParamSpec *pspec) {
   WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
   std::lock_guard<std::mutex> lk(priv->lock);
-  switch (prop_id) {
-  case PROP_MAX_VIEWERS: priv->max_viewers = g_value_get_uint(value); break;
-  case PROP_STUN_SERVER:
-    priv->settings.stun_server = g_value_get_string(value) ? g_value_get_string(value) : "";
-    break;
-  case PROP_TURN_SERVER:
-    priv->settings.turn_server = g_value_get_string(value) ? g_value_get_string(value) : "";
-    break;
-  case PROP_MIN_PORT: priv->settings.min_port = g_value_get_uint(value); break;
-  case PROP_MAX_PORT: priv->settings.max_port = g_value_get_uint(value); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-  }
+  if (prop_id == PROP_MAX_VIEWERS)
+    priv->max_viewers = g_value_get_uint(value);
+  else if (!camcast::set_ice_property(&priv->settings, prop_id, PROP_ICE, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
 
 static void gst_whep_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                        GParamSpec *pspec) {
   WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
   std::lock_guard<std::mutex> lk(priv->lock);
-  switch (prop_id) {
-  case PROP_MAX_VIEWERS: g_value_set_uint(value, priv->max_viewers); break;
-  case PROP_STUN_SERVER: g_value_set_string(value, priv->settings.stun_server.c_str()); break;
-  case PROP_TURN_SERVER: g_value_set_string(value, priv->settings.turn_server.c_str()); break;
-  case PROP_MIN_PORT: g_value_set_uint(value, priv->settings.min_port); break;
-  case PROP_MAX_PORT: g_value_set_uint(value, priv->settings.max_port); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-  }
+  if (prop_id == PROP_MAX_VIEWERS)
+    g_value_set_uint(value, priv->max_viewers);
+  else if (!camcast::get_ice_property(priv->settings, prop_id, PROP_ICE, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
 
 static void gst_whep_sink_init(GstWhepSink *sink) {
@@ -436,27 +425,7 @@ static void install_properties(GObjectClass *object_class) {
                         "WebRTC viewers at once; an offer past them is answered 503 (each "
                         "viewer costs its own encryption and packetizing)",
                         1, 1000, kDefaultMaxViewers, flags));
-  g_object_class_install_property(
-      object_class, PROP_STUN_SERVER,
-      g_param_spec_string("stun-server", "STUN server",
-                          "stun://HOST:PORT, for viewers outside this network to find the "
-                          "camera's public address (host candidates are always offered)",
-                          nullptr, flags));
-  g_object_class_install_property(
-      object_class, PROP_TURN_SERVER,
-      g_param_spec_string("turn-server", "TURN server",
-                          "turn://USER:PASSWORD@HOST:PORT (or turns://), to relay media for "
-                          "viewers no direct path reaches",
-                          nullptr, flags));
-  g_object_class_install_property(
-      object_class, PROP_MIN_PORT,
-      g_param_spec_uint("min-port", "Lowest UDP port",
-                        "The lowest UDP port ICE may use, for a firewall to open (0: any)", 0,
-                        65535, 0, flags));
-  g_object_class_install_property(
-      object_class, PROP_MAX_PORT,
-      g_param_spec_uint("max-port", "Highest UDP port", "The highest UDP port ICE may use (0: any)",
-                        0, 65535, 0, flags));
+  camcast::install_ice_properties(object_class, PROP_ICE);
 }
 
 static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {

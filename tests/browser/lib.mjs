@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
@@ -33,6 +34,58 @@ export function startPipeline(pipeline) {
       reject(new Error(`gst-launch-1.0 exited (${code}):\n${output}`));
     });
   });
+}
+
+// The launcher this build made.
+export const camcastExe = new URL('../../build/launcher/camcast', import.meta.url).pathname;
+
+// A process of the test's; waitFor resolves with the match once its output shows `pattern`.
+export function watched(exe, args, env = {}) {
+  const proc = spawn(exe, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let output = '';
+  const waiters = [];
+  const onData = (chunk) => {
+    output += chunk;
+    for (const w of [...waiters]) {
+      const m = output.slice(w.from).match(w.pattern);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        clearTimeout(w.timer);
+        w.resolve(m);
+      }
+    }
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return {
+    waitFor(pattern, timeoutMs = 15000) { return this.waitFromMark(pattern, 0, timeoutMs); },
+    // Only output that comes after this call.
+    mark() { const at = output.length; return (pattern, t) => this.waitFromMark(pattern, at, t); },
+    waitFromMark(pattern, from, timeoutMs = 15000) {
+      return new Promise((resolve, reject) => {
+        const w = { pattern, resolve, from };
+        w.timer = setTimeout(() => reject(new Error(`no ${pattern} in:\n${output}`)), timeoutMs);
+        waiters.push(w);
+        onData('');
+      });
+    },
+    output: () => output,
+    async stop() { proc.kill('SIGTERM'); return exited; },
+    exited,  // the exit code once it has ended by itself
+  };
+}
+
+// A TCP port free on loopback now.
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export async function launchBrowser() {

@@ -5,16 +5,14 @@
 // (from npm), watched with the JSMpeg player as its README does.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { launchBrowser, waitInPage } from './lib.mjs';
+import { camcastExe, freePort, launchBrowser, waitInPage, watched } from './lib.mjs';
 
-const camcastExe = new URL('../../build/launcher/camcast', import.meta.url).pathname;
 const config = mkdtempSync(join(tmpdir(), 'camcast-relay-'));
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -23,52 +21,7 @@ after(async () => {
   rmSync(config, { recursive: true, force: true });
 });
 
-// A process; waitFor resolves with the match once its output shows `pattern`.
-function watched(exe, args, env = {}) {
-  const proc = spawn(exe, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_CONFIG_HOME: config, ...env },
-  });
-  let output = '';
-  const waiters = [];
-  const onData = (chunk) => {
-    output += chunk;
-    for (const w of [...waiters]) {
-      const m = output.slice(w.from).match(w.pattern);
-      if (m) {
-        waiters.splice(waiters.indexOf(w), 1);
-        clearTimeout(w.timer);
-        w.resolve(m);
-      }
-    }
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  return {
-    waitFor(pattern, timeoutMs = 15000) {
-      return new Promise((resolve, reject) => {
-        const w = { pattern, resolve, from: 0 };
-        w.timer = setTimeout(() => reject(new Error(`no ${pattern} in:\n${output}`)), timeoutMs);
-        waiters.push(w);
-        onData('');
-      });
-    },
-    // Only output that comes after this call.
-    mark() { const at = output.length; return (pattern, t) => this.waitFromMark(pattern, at, t); },
-    waitFromMark(pattern, from, timeoutMs = 15000) {
-      return new Promise((resolve, reject) => {
-        const w = { pattern, resolve, from };
-        w.timer = setTimeout(() => reject(new Error(`no ${pattern} in:\n${output}`)), timeoutMs);
-        waiters.push(w);
-        onData('');
-      });
-    },
-    async stop() { proc.kill('SIGTERM'); return exited; },
-    exited,  // the exit code once it has ended by itself
-  };
-}
-const camcast = (args) => watched(camcastExe, args);
+const camcast = (args) => watched(camcastExe, args, { XDG_CONFIG_HOME: config });
 
 test('a camera pushed through the relay plays, and plays on after the camera restarts',
   async () => {
@@ -112,14 +65,6 @@ test('a camera pushed through the relay plays, and plays on after the camera res
 // relays the stream anyway. With REQUEST_TIMEOUT_MS, a preload shortens Node's requestTimeout.
 const relayScript = new URL('node_modules/jsmpeg-player/ws/websocket-relay.js', import.meta.url)
   .pathname;
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function jsmpegRelay(env = {}) {
   const streamPort = await freePort(), wsPort = await freePort();

@@ -2,6 +2,7 @@
 // relay; a wrong secret and a second publisher are refused with the reason; a publisher that
 // stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
 // push plays too; and all of it over HTTPS, the relay's certificate trusted with tls-ca-file.
+#include "connection_events.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
@@ -94,27 +95,8 @@ struct Camera {
     gst_object_unref(bus);
     gst_object_unref(pipeline);
   }
-  // The next `relaysink` message within the timeout: connected, and the reason when not.
   bool next_event(bool *connected, std::string *reason, int timeout_ms = 5000) {
-    const gint64 until = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-    while (g_get_monotonic_time() < until) {
-      GstMessage *m = gst_bus_timed_pop_filtered(
-          bus, GstClockTime(until - g_get_monotonic_time()) * 1000, GST_MESSAGE_ELEMENT);
-      if (!m)
-        break;
-      const GstStructure *s = gst_message_get_structure(m);
-      gboolean up = FALSE;
-      const bool ours =
-          gst_structure_has_name(s, "relaysink") && gst_structure_get_boolean(s, "connected", &up);
-      if (ours) {
-        *connected = up;
-        *reason = gst_structure_get_string(s, "reason");
-      }
-      gst_message_unref(m);
-      if (ours)
-        return true;
-    }
-    return false;
+    return camcast::test::next_connection_event(bus, "relaysink", connected, reason, timeout_ms);
   }
 };
 

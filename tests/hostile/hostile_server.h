@@ -3,6 +3,7 @@
 #pragma once
 
 #include "access/users.h"
+#include "resources.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
@@ -30,6 +31,8 @@ namespace hostile_test {
 
 using camcast::test::Endpoint;
 using camcast::test::header_of;
+using camcast::test::kCheckRss;
+using camcast::test::Resources;
 using camcast::test::wait_for;
 using camcast::test::WsTestClient;
 using namespace std::chrono_literals;
@@ -37,22 +40,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kFps = 30;
 inline const char *kSecret = "relay-secret";
-
-// Memory may stay a little above where it was (allocator caches), never by what an attack took.
-// Under AddressSanitizer the resident size says little — its allocator keeps freed memory in a
-// quarantine and in per-size caches for reuse — so there descriptors are checked as everywhere,
-// memory is checked by LeakSanitizer at exit and by the repeated flood of test_half_open.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(UNDER_ASAN)
-constexpr bool kCheckRss = false;
-#else
-constexpr bool kCheckRss = true;
-#endif
-constexpr long kRssSlackKb = 16 * 1024;
 
 inline int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -65,61 +52,6 @@ inline int free_port() {
   close(fd);
   return ntohs(addr.sin_port);
 }
-
-// What each descriptor of the process is (for the message when some are left over).
-inline std::string open_descriptors() {
-  std::string out;
-  DIR *dir = opendir("/proc/self/fd");
-  while (dirent *e = readdir(dir)) {
-    char target[256] = "";
-    const std::string link = std::string("/proc/self/fd/") + e->d_name;
-    const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
-    if (n > 0)
-      out += std::string(e->d_name) + "=" + std::string(target, size_t(n)) + " ";
-  }
-  closedir(dir);
-  return out;
-}
-
-// What the process holds: descriptors and resident memory.
-struct Resources {
-  size_t fds = 0;
-  long rss_kb = 0;
-  static Resources now() {
-    Resources r;
-    DIR *dir = opendir("/proc/self/fd");
-    while (readdir(dir))
-      r.fds++;
-    closedir(dir);
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f && fscanf(f, "%ld %ld", &pages, &resident) == 2)
-      r.rss_kb = resident * (sysconf(_SC_PAGESIZE) / 1024);
-    if (f)
-      fclose(f);
-    return r;
-  }
-  // Waits until descriptors are back to `before` and memory within the slack of it.
-  static void back_to(const Resources &before) {
-    Resources after;
-    const bool back = wait_for(
-        [&] {
-          after = now();
-          return after.fds <= before.fds &&
-                 (!kCheckRss || after.rss_kb <= before.rss_kb + kRssSlackKb);
-        },
-        10000ms);
-    g_test_message("descriptors %zu -> %zu, RSS %ld -> %ld kB", before.fds, after.fds,
-                   before.rss_kb, after.rss_kb);
-    if (!back) {
-      g_test_message("open now: %s", open_descriptors().c_str());
-      g_autofree char *ss = nullptr;
-      g_spawn_command_line_sync("ss -tanep", &ss, nullptr, nullptr, nullptr);
-      g_test_message("%s", ss);
-    }
-    g_assert_true(back);
-  }
-};
 
 // A live 30 frames/s stream at /v (wssink) and as JPEG at /m (mjpegsink) on a port of its own,
 // with a relay publish point at /publish beside them; `extra` on all three (server settings must

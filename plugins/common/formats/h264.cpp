@@ -35,10 +35,14 @@ bool parse_avcc(const uint8_t *d, size_t size, AvcConfig *out) {
   return true;
 }
 
-std::string codec_string(const AvcConfig &c) {
-  char s[16];
-  snprintf(s, sizeof s, "avc1.%02x%02x%02x", c.profile, c.constraints, c.level);
+std::string profile_level_id(const AvcConfig &c) {
+  char s[8];
+  snprintf(s, sizeof s, "%02x%02x%02x", c.profile, c.constraints, c.level);
   return s;
+}
+
+std::string codec_string(const AvcConfig &c) {
+  return "avc1." + profile_level_id(c);
 }
 
 const char *unplayable_profile(const AvcConfig &c) {

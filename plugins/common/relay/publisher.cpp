@@ -1,5 +1,7 @@
 #include "relay/publisher.h"
 
+#include "net/backoff.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -14,8 +16,6 @@ namespace camcast {
 
 namespace {
 
-// A connection that lasted this long was a success: the next failure starts the back-off anew.
-constexpr gint64 kStableUs = 10 * G_USEC_PER_SEC;
 // How long stop() lets the push thread finish the request cleanly before cancelling its I/O.
 constexpr auto kStopGrace = std::chrono::seconds(1);
 
@@ -252,7 +252,7 @@ bool RelayPublisher::wait_backoff(int ms) {
 }
 
 void RelayPublisher::run() {
-  int backoff = settings_.backoff_initial_ms;
+  Backoff backoff(settings_.backoff_initial_ms, settings_.backoff_max_ms);
   while (true) {
     {
       std::lock_guard<std::mutex> lk(lock_);
@@ -266,13 +266,11 @@ void RelayPublisher::run() {
       if (stopping_)
         break;
     }
-    if (g_get_monotonic_time() - began >= kStableUs)
-      backoff = settings_.backoff_initial_ms;
-    GST_WARNING("%s: %s; trying again in %d ms", where().c_str(), why.c_str(), backoff);
+    const int wait = backoff.next(g_get_monotonic_time() - began);
+    GST_WARNING("%s: %s; trying again in %d ms", where().c_str(), why.c_str(), wait);
     event_(false, why);
-    if (!wait_backoff(backoff))
+    if (!wait_backoff(wait))
       break;
-    backoff = std::min(backoff * 2, settings_.backoff_max_ms);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "webrtc/peer.h"
 
+#include "formats/h264.h"
+
 #include <gst/app/gstappsrc.h>
 #include <gst/sdp/sdp.h>
 #include <gst/video/video.h>
@@ -99,16 +101,26 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
   gst_object_unref(out);
   g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(on_gathering), this);
   g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(on_connection), this);
+  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin")) {
+    g_signal_connect(rtpbin, "on-ssrc-active", G_CALLBACK(on_rtcp), this);
+    gst_object_unref(rtpbin);
+  }
   GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
   gst_bus_set_sync_handler(bus, on_message, this, nullptr);
   gst_object_unref(bus);
 }
 
 WebRtcPeer::~WebRtcPeer() {
-  // An offer still waiting (for its candidates, say) is answered now: its request must not hang.
-  answer(Outcome::Failed, "the session ended before its answer");
-  if (webrtc_)
+  // A description still waiting (for its candidates, say) is given up now: its request must not
+  // hang.
+  describe(Outcome::Failed, "the session ended before its description was ready");
+  if (webrtc_) {
     g_signal_handlers_disconnect_by_data(webrtc_, this);
+    if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin")) {
+      g_signal_handlers_disconnect_by_data(rtpbin, this);
+      gst_object_unref(rtpbin);
+    }
+  }
   gst_element_set_state(pipeline_, GST_STATE_NULL);
   GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
   gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
@@ -118,26 +130,18 @@ WebRtcPeer::~WebRtcPeer() {
   gst_clear_caps(&caps_);
 }
 
-bool WebRtcPeer::start(const std::string &offer, Answered answered, std::string *why) {
+bool WebRtcPeer::start(std::string *why) {
   if (!src_ || !webrtc_) {
     *why =
         "this machine lacks webrtcbin or its parts (install gstreamer1.0-plugins-bad and "
         "gstreamer1.0-nice)";
     return false;
   }
-  GstSDPMessage *sdp = nullptr;
-  gst_sdp_message_new_from_text(offer.c_str(), &sdp);
-  if (!sdp) {
-    *why = "the offer could not be read as SDP";
-    return false;
-  }
-  answered_ = std::move(answered);
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    gst_sdp_message_free(sdp);
-    *why = "the viewer's pipeline did not start";
+    *why = "the peer's pipeline did not start";
     return false;
   }
-  // webrtcbin 1.22 matches the offer's m-line to this transceiver by the caps its sink pad has
+  // webrtcbin 1.22 matches an offer's m-line to this transceiver by the caps its sink pad has
   // received, intersected with the offer's: send them before any buffer, and only what must
   // match (the stream's own profile-level-id would not intersect with an offer's other one).
   if (GstPad *in = gst_element_get_static_pad(webrtc_, "sink_0")) {
@@ -146,12 +150,78 @@ bool WebRtcPeer::start(const std::string &offer, Answered answered, std::string 
     gst_pad_send_event(in, gst_event_new_caps(rtp_caps_));
     gst_object_unref(in);
   }
-  GstWebRTCSessionDescription *remote =
-      gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+  return true;
+}
+
+bool WebRtcPeer::set_remote(GstWebRTCSDPType type, const std::string &text, std::string *why) {
+  GstSDPMessage *sdp = nullptr;
+  if (gst_sdp_message_new_from_text(text.c_str(), &sdp) != GST_SDP_OK || !sdp) {
+    *why = std::string("the ") + gst_webrtc_sdp_type_to_string(type) + " could not be read as SDP";
+    return false;
+  }
+  GstWebRTCSessionDescription *remote = gst_webrtc_session_description_new(type, sdp);
   g_signal_emit_by_name(webrtc_, "set-remote-description", remote,
                         gst_promise_new_with_change_func(on_remote_set, this, nullptr));
   gst_webrtc_session_description_free(remote);
   return true;
+}
+
+bool WebRtcPeer::answer(const std::string &offer, Described described, std::string *why) {
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    described_ = std::move(described);
+  }
+  if (start(why) && set_remote(GST_WEBRTC_SDP_TYPE_OFFER, offer, why))
+    return true;
+  std::lock_guard<std::mutex> lk(lock_);
+  described_yet_ = true;  // the caller has `why`
+  described_ = nullptr;
+  return false;
+}
+
+bool WebRtcPeer::offer(Described described, std::string *why) {
+  offering_ = true;
+  // The offer names the stream's profile and level: the answering side picks its decoder by it.
+  h264::AvcConfig config;
+  const GValue *codec_data =
+      caps_ ? gst_structure_get_value(gst_caps_get_structure(caps_, 0), "codec_data") : nullptr;
+  GstMapInfo map;
+  bool parsed = false;
+  if (codec_data && GST_VALUE_HOLDS_BUFFER(codec_data) &&
+      gst_buffer_map(gst_value_get_buffer(codec_data), &map, GST_MAP_READ)) {
+    parsed = h264::parse_avcc(map.data, map.size, &config);
+    gst_buffer_unmap(gst_value_get_buffer(codec_data), &map);
+  }
+  if (!parsed) {
+    *why = "the stream's caps have no H.264 configuration (stream-format=avc, from h264parse)";
+    return false;
+  }
+  rtp_caps_ = gst_caps_make_writable(rtp_caps_);
+  gst_caps_set_simple(rtp_caps_, "profile-level-id", G_TYPE_STRING,
+                      h264::profile_level_id(config).c_str(), nullptr);
+  GstWebRTCRTPTransceiver *transceiver = nullptr;
+  g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
+  if (transceiver) {
+    g_object_set(transceiver, "codec-preferences", rtp_caps_, nullptr);
+    gst_object_unref(transceiver);
+  }
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    described_ = std::move(described);
+  }
+  if (!start(why)) {
+    std::lock_guard<std::mutex> lk(lock_);
+    described_yet_ = true;
+    described_ = nullptr;
+    return false;
+  }
+  g_signal_emit_by_name(webrtc_, "create-offer", nullptr,
+                        gst_promise_new_with_change_func(on_created, this, nullptr));
+  return true;
+}
+
+bool WebRtcPeer::accept_answer(const std::string &answer, std::string *why) {
+  return set_remote(GST_WEBRTC_SDP_TYPE_ANSWER, answer, why);
 }
 
 void WebRtcPeer::on_remote_set(GstPromise *promise, gpointer data) {
@@ -159,24 +229,29 @@ void WebRtcPeer::on_remote_set(GstPromise *promise, gpointer data) {
   const GstStructure *reply = gst_promise_get_reply(promise);
   GError *error = nullptr;
   if (reply && gst_structure_get(reply, "error", G_TYPE_ERROR, &error, nullptr)) {
-    self->answer(Outcome::Failed, std::string("the offer was not accepted: ") + error->message);
+    GST_INFO("peer %p: the other side's description was refused: %s", self, error->message);
+    self->describe(Outcome::Failed, std::string("the ") + (self->offering_ ? "answer" : "offer") +
+                                        " was not accepted: " + error->message);
+    self->state_ = State::Failed;
     g_error_free(error);
-  } else {
+  } else if (!self->offering_) {
     g_signal_emit_by_name(self->webrtc_, "create-answer", nullptr,
-                          gst_promise_new_with_change_func(on_answer_created, self, nullptr));
+                          gst_promise_new_with_change_func(on_created, self, nullptr));
   }
   gst_promise_unref(promise);
 }
 
-void WebRtcPeer::on_answer_created(GstPromise *promise, gpointer data) {
+void WebRtcPeer::on_created(GstPromise *promise, gpointer data) {
   auto *self = static_cast<WebRtcPeer *>(data);
   const GstStructure *reply = gst_promise_get_reply(promise);
   GstWebRTCSessionDescription *local = nullptr;
   if (reply)
-    gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &local, nullptr);
+    gst_structure_get(reply, self->offering_ ? "offer" : "answer",
+                      GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &local, nullptr);
   gst_promise_unref(promise);
   if (!local) {
-    self->answer(Outcome::Failed, "no answer could be made to that offer");
+    self->describe(Outcome::Failed, self->offering_ ? "no offer could be made of this stream"
+                                                    : "no answer could be made to that offer");
     return;
   }
   g_signal_emit_by_name(self->webrtc_, "set-local-description", local, nullptr);
@@ -189,17 +264,17 @@ void WebRtcPeer::on_gathering(GObject *, GParamSpec *, gpointer data) {
   GstWebRTCICEGatheringState gathering;
   g_object_get(self->webrtc_, "ice-gathering-state", &gathering, nullptr);
   if (gathering == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    self->answer_now();
+    self->describe_now();
 }
 
-void WebRtcPeer::answer_now() {
+void WebRtcPeer::describe_now() {
   GstWebRTCSessionDescription *local = nullptr;
   g_object_get(webrtc_, "local-description", &local, nullptr);
   if (!local)
-    return;  // not as far as an answer yet
-  // No video section that sends: none of the offer's H.264 formats matched this stream's. (Other
-  // sections, audio a viewer offers to receive, are answered inactive.)
-  bool sends = false;
+    return;  // not as far as a description yet
+  // An answer with no video section that sends: none of the offer's H.264 formats matched this
+  // stream's. (Other sections, audio a viewer offers to receive, are answered inactive.)
+  bool sends = offering_;
   for (guint i = 0; i < gst_sdp_message_medias_len(local->sdp); i++) {
     const GstSDPMedia *media = gst_sdp_message_get_media(local->sdp, i);
     sends = sends || (g_strcmp0(gst_sdp_media_get_media(media), "video") == 0 &&
@@ -208,27 +283,31 @@ void WebRtcPeer::answer_now() {
   gchar *text = gst_sdp_message_as_text(local->sdp);
   gst_webrtc_session_description_free(local);
   if (sends)
-    answer(Outcome::Answered, text);
+    describe(Outcome::Described, text);
   else
-    answer(Outcome::NoCodec, "the offer has no H.264 format with this camera's profile");
+    describe(Outcome::NoCodec, "the offer has no H.264 format with this camera's profile");
   g_free(text);
 }
 
-void WebRtcPeer::answer(Outcome outcome, const std::string &sdp_or_why) {
-  Answered answered;
+void WebRtcPeer::describe(Outcome outcome, const std::string &sdp_or_why) {
+  Described described;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    if (answered_yet_)
+    if (described_yet_)
       return;
-    answered_yet_ = true;
-    answered = std::move(answered_);
+    described_yet_ = true;
+    described = std::move(described_);
   }
-  if (outcome != Outcome::Answered)
+  if (outcome != Outcome::Described)
     state_ = State::Failed;
-  else if (state_ == State::Answering)
+  else if (state_ == State::Describing)
     state_ = State::Connecting;
-  if (answered)
-    answered(outcome, sdp_or_why);
+  if (described)
+    described(outcome, sdp_or_why);
+}
+
+void WebRtcPeer::on_rtcp(GstElement *, guint, guint, gpointer data) {
+  static_cast<WebRtcPeer *>(data)->last_heard_ = g_get_monotonic_time();
 }
 
 void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
@@ -254,7 +333,7 @@ GstBusSyncReply WebRtcPeer::on_message(GstBus *, GstMessage *message, gpointer d
     GError *error = nullptr;
     gst_message_parse_error(message, &error, nullptr);
     GST_INFO("peer %p: %s", data, error->message);
-    static_cast<WebRtcPeer *>(data)->answer(Outcome::Failed, error->message);
+    static_cast<WebRtcPeer *>(data)->describe(Outcome::Failed, error->message);
     static_cast<WebRtcPeer *>(data)->state_ = State::Failed;
     g_error_free(error);
   }

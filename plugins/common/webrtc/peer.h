@@ -1,16 +1,18 @@
-// Layer webrtc: one WebRTC viewer; uses formats and GStreamer's webrtcbin.
-// A viewer of a WHEP endpoint: a pipeline of its own — appsrc ! rtph264pay ! webrtcbin — fed the
-// sink's H.264 access units, so the camera is encoded once however many watch, and a viewer
-// whose link or machine fails takes nothing else with it.
+// Layer webrtc: one WebRTC peer that sends H.264; uses formats and GStreamer's webrtcbin.
+// A pipeline of its own — appsrc ! rtph264pay ! webrtcbin — fed a sink's access units, so the
+// camera is encoded once however many peers there are, and a peer whose link or machine fails
+// takes nothing else with it. It answers a viewer's offer (WHEP, whepsink) or makes the offer
+// itself (WHIP, whippublishsink).
 //
-// The offer is answered once ICE candidates are gathered (host candidates at once; STUN and
-// TURN ones as they come, up to a deadline the owner keeps): camcast takes no trickled
-// candidates (WHEP's PATCH), so the answer carries them all. NACK and RTX are on (webrtcbin
-// offers them when the viewer does); a picture-loss or full-intra request from the viewer becomes
-// a keyframe request for the owner, which rate-limits them.
+// The local description (answer or offer) is given once ICE candidates are gathered (host
+// candidates at once; STUN and TURN ones as they come, up to a deadline the owner keeps):
+// camcast sends no trickled candidates, so the description carries them all. NACK and RTX are on
+// (webrtcbin offers them, and answers them when offered); a picture-loss or full-intra request
+// from the other side becomes a keyframe request for the owner, which rate-limits them.
 #pragma once
 
 #include <gst/gst.h>
+#include <gst/webrtc/webrtc.h>
 
 #include <atomic>
 #include <functional>
@@ -33,50 +35,65 @@ void forbid_upnp(GstElement *webrtcbin);
 
 class WebRtcPeer {
 public:
-  enum class State { Answering, Connecting, Connected, Failed };
-  // How an offer was answered: with an SDP answer, refused because nothing in it can take this
-  // H.264 (webrtcbin would answer "inactive"), or failed.
-  enum class Outcome { Answered, NoCodec, Failed };
-  // Called once, from one of webrtcbin's threads: the answer's SDP, or why there is none.
-  using Answered = std::function<void(Outcome outcome, const std::string &sdp_or_why)>;
+  enum class State { Describing, Connecting, Connected, Failed };
+  // How the local description came out: made (the SDP), refused because nothing in the offer
+  // can take this H.264 (webrtcbin would answer "inactive"), or failed.
+  enum class Outcome { Described, NoCodec, Failed };
+  // Called once, from one of webrtcbin's threads: the local description's SDP, or why there is
+  // none.
+  using Described = std::function<void(Outcome outcome, const std::string &sdp_or_why)>;
 
-  // `caps`: the H.264 the sink takes; `pt`: the payload type the offer gave H.264
-  // (sdp::choose_h264). `keyframe_wanted` runs on a streaming thread of the peer's.
+  // `caps`: the H.264 the sink takes; `pt`: the payload type H.264 goes with (the one a viewer's
+  // offer gave it, sdp::choose_h264; any dynamic one for an offer of our own). `keyframe_wanted`
+  // runs on a streaming thread of the peer's.
   WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
              std::function<void()> keyframe_wanted);
   ~WebRtcPeer();  // stops its pipeline
   WebRtcPeer(const WebRtcPeer &) = delete;
   WebRtcPeer &operator=(const WebRtcPeer &) = delete;
 
-  // Starts the pipeline and answers `offer`. False with `why` if it cannot even start.
-  bool start(const std::string &offer, Answered answered, std::string *why);
-  // Answers now with the candidates gathered so far, if not answered yet (the owner's deadline).
-  void answer_now();
+  // Answering: starts the pipeline and answers `offer`. False with `why` if it cannot even start.
+  bool answer(const std::string &offer, Described described, std::string *why);
+  // Offering: starts the pipeline and makes an offer of this stream's H.264 (avc caps, whose
+  // profile-level-id it names); accept_answer() takes the other side's reply.
+  bool offer(Described described, std::string *why);
+  bool accept_answer(const std::string &answer, std::string *why);
+  // Gives the description now with the candidates gathered so far, if not given yet (the
+  // owner's deadline).
+  void describe_now();
   // One access unit (the sink's streaming thread): from the first keyframe on, the rest waits.
   void push(GstBuffer *buffer, bool keyframe);
   // New caps from upstream (a new size, say). Any thread.
   void set_caps(GstCaps *caps);
   State state() const { return state_.load(); }
+  // When the other side last sent RTCP (monotonic µs; 0: never). Receivers report every few
+  // seconds, so silence means the other side is gone even where ICE has not noticed yet.
+  gint64 last_heard() const { return last_heard_.load(); }
 
 private:
+  bool start(std::string *why);
+  bool set_remote(GstWebRTCSDPType type, const std::string &text, std::string *why);
   static void on_remote_set(GstPromise *promise, gpointer self);
-  static void on_answer_created(GstPromise *promise, gpointer self);
+  static void on_created(GstPromise *promise, gpointer self);
+  static void on_rtcp(GstElement *, guint session, guint ssrc, gpointer self);
   static void on_gathering(GObject *, GParamSpec *, gpointer self);
   static void on_connection(GObject *, GParamSpec *, gpointer self);
   static GstPadProbeReturn on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer self);
   static GstBusSyncReply on_message(GstBus *, GstMessage *message, gpointer self);
-  void answer(Outcome outcome, const std::string &sdp_or_why);
+  void describe(Outcome outcome, const std::string &sdp_or_why);
 
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;  // appsrc
   GstElement *webrtc_ = nullptr;
   GstCaps *rtp_caps_ = nullptr;  // what the offer's H.264 must match
   std::function<void()> keyframe_wanted_;
-  std::mutex lock_;          // answered_, caps_
+  bool offering_ = false;
+  std::mutex lock_;          // described_, caps_
   GstCaps *caps_ = nullptr;  // the H.264 the appsrc sends, once the first keyframe goes
-  Answered answered_;
-  bool answered_yet_ = false;
-  std::atomic<State> state_{State::Answering};
+  Described described_;
+  bool described_yet_ = false;
+  std::atomic<State> state_{State::Describing};
+  std::atomic<gint64> last_heard_{0};
   std::atomic<bool> keyframe_seen_{false};
 };
 

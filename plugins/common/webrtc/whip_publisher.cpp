@@ -1,0 +1,373 @@
+#include "webrtc/whip_publisher.h"
+
+#include "net/backoff.h"
+
+#include <libsoup/soup.h>
+
+GST_DEBUG_CATEGORY_STATIC(camcast_whip_debug);
+#define GST_CAT_DEFAULT camcast_whip_debug
+
+namespace camcast {
+
+namespace {
+
+// An SDP answer is a few kB; a server's that is larger than this is not one.
+constexpr size_t kMaxAnswerBytes = 64 * 1024;
+// The offer waits this long for STUN and TURN candidates, then goes with those it has.
+constexpr gint64 kGatherUs = 3 * G_USEC_PER_SEC;
+// How often the thread looks at its session (connected yet, still heard from).
+constexpr gint64 kPollUs = 50 * 1000;
+// How long stop() lets the thread end its session (DELETE) before cancelling that too.
+constexpr auto kStopGrace = std::chrono::seconds(2);
+// The payload type the offer gives H.264: any dynamic one will do, the answer keeps it.
+constexpr int kPayloadType = 96;
+
+// What a WHIP server's refusal means for the person running the camera. `body` is untrusted:
+// only its first line, printable ASCII, at most 120 characters, is shown.
+std::string describe_refusal(guint status, const std::string &body) {
+  std::string shown;
+  for (char c : body.substr(0, std::min(body.find_first_of("\r\n"), size_t(120))))
+    shown += g_ascii_isprint(c) ? c : '?';
+  const char *hint = status == 401 || status == 403 ? " (check the token)"
+                     : status == 404                ? " (no WHIP endpoint at that URL)"
+                     : status == 409 ? " (the endpoint is taken: another camera publishes there)"
+                     : status >= 500 ? " (trouble at the server; trying again)"
+                                     : "";
+  return "the WHIP server answered " + std::to_string(status) + " " +
+         soup_status_get_phrase(status) + (shown.empty() ? "" : " \"" + shown + "\"") + hint;
+}
+
+// The whole of a response body, up to `limit` bytes and until `deadline` (monotonic µs; each
+// read waits at most the session's timeout): "" with `why` past either.
+std::string read_body(GInputStream *in, size_t limit, gint64 deadline, GCancellable *cancellable,
+                      std::string *why) {
+  std::string text;
+  char buf[4096];
+  GError *error = nullptr;
+  gssize n;
+  while (text.size() <= limit && g_get_monotonic_time() < deadline &&
+         (n = g_input_stream_read(in, buf, sizeof buf, cancellable, &error)) > 0)
+    text.append(buf, size_t(n));
+  if (!error && g_get_monotonic_time() >= deadline) {
+    *why = "the WHIP server's answer did not end within the timeout";
+    return "";
+  }
+  if (error) {
+    *why = std::string("reading the WHIP server's answer failed: ") + error->message;
+    g_error_free(error);
+    return "";
+  }
+  if (text.size() > limit) {
+    *why = "the WHIP server's answer is larger than any SDP answer (" + std::to_string(limit) +
+           " bytes)";
+    return "";
+  }
+  return text;
+}
+
+}  // namespace
+
+WhipPublisher::WhipPublisher(Settings settings, EventFn event,
+                             std::function<void()> keyframe_wanted)
+    : settings_(std::move(settings)),
+      event_(std::move(event)),
+      keyframe_wanted_(std::move(keyframe_wanted)),
+      cancellable_(g_cancellable_new()),
+      ending_(g_cancellable_new()) {
+  static gsize once = 0;
+  if (g_once_init_enter(&once)) {
+    GST_DEBUG_CATEGORY_INIT(camcast_whip_debug, "camcastwhip", 0, "camcast WHIP publisher");
+    g_once_init_leave(&once, 1);
+  }
+}
+
+WhipPublisher::~WhipPublisher() {
+  stop();
+  gst_clear_caps(&caps_);
+  if (uri_)
+    g_uri_unref(uri_);
+  g_clear_object(&ca_);
+  g_object_unref(cancellable_);
+  g_object_unref(ending_);
+}
+
+std::string WhipPublisher::where() const {
+  // Scheme, host and port: the path may name a stream key, as the token is a secret.
+  const int port = g_uri_get_port(uri_);
+  return std::string(g_uri_get_scheme(uri_)) + "://" + g_uri_get_host(uri_) +
+         (port > 0 ? ":" + std::to_string(port) : "") + "/…";
+}
+
+bool WhipPublisher::start(GError **error) {
+  uri_ = g_uri_parse(settings_.location.c_str(), G_URI_FLAGS_NONE, nullptr);
+  const char *scheme = uri_ ? g_uri_get_scheme(uri_) : nullptr;
+  if (!uri_ || !g_uri_get_host(uri_) || !*g_uri_get_host(uri_) ||
+      (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "location is not an http:// or https:// URL of a WHIP endpoint (like "
+                "https://whip.example/whip/endpoint/camera1)");
+    return false;
+  }
+  // Made absolute: glib-networking 2.74 ignores a relative anchors path (see relay/publisher).
+  g_autofree char *ca_path = settings_.ca_file.empty()
+                                 ? nullptr
+                                 : g_canonicalize_filename(settings_.ca_file.c_str(), nullptr);
+  GError *err = nullptr;
+  if (ca_path && !(ca_ = g_tls_file_database_new(ca_path, &err))) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "cannot use %s as the WHIP server's CA certificates: %s", settings_.ca_file.c_str(),
+                err->message);
+    g_error_free(err);
+    return false;
+  }
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void WhipPublisher::stop() {
+  if (!thread_.joinable())
+    return;
+  std::unique_lock<std::mutex> lk(lock_);
+  stopping_ = true;
+  wake_.notify_all();
+  g_cancellable_cancel(cancellable_);  // an offer on its way is pointless now
+  // Let the thread end its session with a DELETE; then cut that too.
+  const bool ended = wake_.wait_for(lk, kStopGrace, [this] { return http_ == nullptr; });
+  lk.unlock();
+  if (!ended)
+    g_cancellable_cancel(ending_);
+  thread_.join();
+}
+
+void WhipPublisher::set_caps(GstCaps *caps) {
+  std::shared_ptr<WebRtcPeer> peer;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    gst_caps_replace(&caps_, caps);
+    peer = peer_;
+    wake_.notify_all();
+  }
+  if (peer)
+    peer->set_caps(caps);
+}
+
+void WhipPublisher::push(GstBuffer *buffer, bool keyframe) {
+  std::shared_ptr<WebRtcPeer> peer;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    peer = peer_;
+  }
+  if (peer)
+    peer->push(buffer, keyframe);
+}
+
+bool WhipPublisher::connected() {
+  std::lock_guard<std::mutex> lk(lock_);
+  return peer_ != nullptr;
+}
+
+guint64 WhipPublisher::sessions() {
+  std::lock_guard<std::mutex> lk(lock_);
+  return sessions_;
+}
+
+bool WhipPublisher::wait(gint64 us) {
+  std::unique_lock<std::mutex> lk(lock_);
+  return !wake_.wait_for(lk, std::chrono::microseconds(us), [this] { return stopping_; });
+}
+
+void WhipPublisher::run() {
+  // Every request of this thread's goes through its own session, made and used here only.
+  SoupSession *http = soup_session_new_with_options("timeout", guint(settings_.timeout_s),
+                                                    "user-agent", "camcast", nullptr);
+  if (ca_)
+    soup_session_set_tls_database(http, ca_);
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    http_ = http;
+  }
+  Backoff backoff(settings_.backoff_initial_ms, settings_.backoff_max_ms);
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lk(lock_);
+      wake_.wait(lk, [this] { return stopping_ || caps_; });  // the first offer needs the caps
+      if (stopping_)
+        break;
+    }
+    const gint64 began = g_get_monotonic_time();
+    const std::string why = session();
+    {
+      std::lock_guard<std::mutex> lk(lock_);
+      if (stopping_)
+        break;
+    }
+    const int wait_ms = backoff.next(g_get_monotonic_time() - began);
+    GST_WARNING("%s: %s; trying again in %d ms", where().c_str(), why.c_str(), wait_ms);
+    event_(false, why);
+    if (!wait(gint64(wait_ms) * 1000))
+      break;
+  }
+  std::lock_guard<std::mutex> lk(lock_);
+  http_ = nullptr;
+  g_object_unref(http);
+  wake_.notify_all();
+}
+
+std::string WhipPublisher::session() {
+  GstCaps *caps;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    caps = gst_caps_ref(caps_);
+  }
+  auto peer = std::make_shared<WebRtcPeer>(caps, kPayloadType, settings_.peer, keyframe_wanted_);
+  gst_caps_unref(caps);
+  // The offer, from one of webrtcbin's threads once its candidates are gathered.
+  struct Offer {
+    std::mutex lock;
+    bool ready = false;
+    WebRtcPeer::Outcome outcome = WebRtcPeer::Outcome::Failed;
+    std::string sdp_or_why;
+  };
+  auto offer = std::make_shared<Offer>();
+  std::string why;
+  if (!peer->offer(
+          [offer](WebRtcPeer::Outcome outcome, const std::string &sdp_or_why) {
+            std::lock_guard<std::mutex> lk(offer->lock);
+            offer->ready = true;
+            offer->outcome = outcome;
+            offer->sdp_or_why = sdp_or_why;
+          },
+          &why))
+    return why;
+  const gint64 asked = g_get_monotonic_time();
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lk(offer->lock);
+      if (offer->ready)
+        break;
+    }
+    if (!wait(kPollUs))
+      return "stopped";
+    if (g_get_monotonic_time() - asked > kGatherUs)
+      peer->describe_now();
+  }
+  if (offer->outcome != WebRtcPeer::Outcome::Described)
+    return offer->sdp_or_why;
+
+  std::string resource;
+  const std::string answer = post_offer(offer->sdp_or_why, &resource, &why);
+  if (answer.empty())
+    return why;
+  if (!peer->accept_answer(answer, &why)) {
+    delete_resource(resource);
+    return why;
+  }
+  // Connecting, then connected while the server is heard from.
+  const gint64 timeout_us = gint64(settings_.timeout_s) * G_USEC_PER_SEC;
+  const gint64 answered = g_get_monotonic_time();
+  gint64 connected_at = 0;
+  while (why.empty()) {
+    if (!wait(kPollUs)) {
+      why = "stopped";
+      break;
+    }
+    const gint64 now = g_get_monotonic_time();
+    const WebRtcPeer::State state = peer->state();
+    if (state == WebRtcPeer::State::Failed) {
+      why = connected_at ? "the connection to the WHIP server failed"
+                         : "ICE found no path to the WHIP server";
+    } else if (!connected_at && state == WebRtcPeer::State::Connected) {
+      connected_at = now;
+      {
+        std::lock_guard<std::mutex> lk(lock_);
+        peer_ = peer;
+        sessions_++;
+      }
+      GST_INFO("%s: publishing", where().c_str());
+      event_(true, "");
+      keyframe_wanted_();  // the server's viewers start at a keyframe: now, not a GOP later
+    } else if (!connected_at && now - answered > timeout_us) {
+      why =
+          "ICE did not connect to the WHIP server within the timeout (a firewall? "
+          "stun-server or turn-server may help)";
+    } else if (connected_at && now - std::max(peer->last_heard(), connected_at) > timeout_us) {
+      why = "the WHIP server sent nothing back for " + std::to_string(settings_.timeout_s) +
+            " s (it restarted or dropped the session)";
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    peer_.reset();
+  }
+  delete_resource(resource);
+  peer.reset();  // its pipeline stops here, outside the lock
+  return why;
+}
+
+std::string WhipPublisher::request(SoupMessage *msg, size_t limit, GCancellable *cancellable,
+                                   bool *sent, std::string *why) {
+  if (!settings_.token.empty())
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                 ("Bearer " + settings_.token).c_str());
+  GError *error = nullptr;
+  GInputStream *in = soup_session_send(http_, msg, cancellable, &error);
+  *sent = in != nullptr;
+  if (!in) {
+    *why = "could not reach the WHIP server at " + where() + ": " + error->message;
+    g_error_free(error);
+    return "";
+  }
+  const gint64 deadline = g_get_monotonic_time() + gint64(settings_.timeout_s) * G_USEC_PER_SEC;
+  std::string body = read_body(in, limit, deadline, cancellable, why);
+  g_object_unref(in);
+  return body;
+}
+
+std::string WhipPublisher::post_offer(const std::string &offer, std::string *resource,
+                                      std::string *why) {
+  SoupMessage *msg = soup_message_new_from_uri(SOUP_METHOD_POST, uri_);
+  GBytes *body = g_bytes_new(offer.data(), offer.size());
+  soup_message_set_request_body_from_bytes(msg, "application/sdp", body);
+  g_bytes_unref(body);
+  bool sent;
+  const std::string text = request(msg, kMaxAnswerBytes, cancellable_, &sent, why);
+  const guint status = soup_message_get_status(msg);
+  const char *location =
+      soup_message_headers_get_one(soup_message_get_response_headers(msg), "Location");
+  if (GUri *session_uri =
+          location ? g_uri_parse_relative(uri_, location, G_URI_FLAGS_NONE, nullptr) : nullptr) {
+    g_autofree char *text_uri = g_uri_to_string(session_uri);
+    *resource = text_uri ? text_uri : "";
+    g_uri_unref(session_uri);
+  }
+  g_object_unref(msg);
+  if (!sent || !why->empty())
+    return "";
+  if (status < 200 || status > 299) {
+    *why = describe_refusal(status, text);
+    return "";
+  }
+  if (text.rfind("v=0", 0) != 0) {
+    *why = "the WHIP server's answer (" + std::to_string(status) + ") is not SDP";
+    delete_resource(*resource);
+    return "";
+  }
+  if (resource->empty())
+    GST_WARNING("%s: the answer has no Location: the session cannot be ended", where().c_str());
+  return text;
+}
+
+void WhipPublisher::delete_resource(const std::string &resource) {
+  SoupMessage *msg =
+      resource.empty() ? nullptr : soup_message_new(SOUP_METHOD_DELETE, resource.c_str());
+  if (!msg)
+    return;
+  bool sent;
+  std::string why;
+  request(msg, 4096, ending_, &sent, &why);
+  GST_INFO("%s: DELETE of the session: %u %s", where().c_str(), soup_message_get_status(msg),
+           why.c_str());
+  g_object_unref(msg);
+}
+
+}  // namespace camcast

@@ -1,0 +1,423 @@
+// whippublishsink against WHIP servers written here, over real loopback sockets. One answers as
+// a WHIP server's media side would (a webrtcbin that receives): the camera's frames arrive from
+// a keyframe on, with the token, and the session ends with a DELETE; a session the server drops
+// is noticed and made again; ten sessions in a row leave nothing behind. The others refuse,
+// never answer, answer too much, drip, or answer something that is not SDP: each is told apart
+// in the element's messages, retried with back-off, and costs nothing after.
+#include "connection_events.h"
+#include "resources.h"
+#include "wait.h"
+
+#include "webrtc/peer.h"
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using camcast::test::next_connection_event;
+using camcast::test::Resources;
+using camcast::test::wait_for;
+
+namespace {
+
+bool contains(const std::string &s, const char *what) {
+  return s.find(what) != std::string::npos;
+}
+
+// The media side of a WHIP server: a webrtcbin that answers the offer and receives, counting
+// the H.264 frames that come out of it.
+struct Receiver {
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  GstElement *webrtc = gst_element_factory_make("webrtcbin", nullptr);
+  std::atomic<int> frames{0};
+  std::atomic<int> first_delta{-1};  // the first frame's DELTA_UNIT flag, once one came
+
+  Receiver() {
+    gst_bin_add(GST_BIN(pipeline), webrtc);
+    camcast::forbid_upnp(webrtc);
+    g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+    g_signal_connect(webrtc, "pad-added", G_CALLBACK(on_pad), this);
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~Receiver() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(pipeline);
+  }
+  static void on_pad(GstElement *, GstPad *pad, gpointer data) {
+    auto *self = static_cast<Receiver *>(data);
+    if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
+      return;
+    GstElement *bin = gst_parse_bin_from_description(
+        "rtph264depay ! h264parse ! fakesink name=out sync=false signal-handoffs=true", TRUE,
+        nullptr);
+    GstElement *out = gst_bin_get_by_name(GST_BIN(bin), "out");
+    g_signal_connect(
+        out, "handoff", G_CALLBACK(+[](GstElement *, GstBuffer *buffer, GstPad *, gpointer data) {
+          auto *self = static_cast<Receiver *>(data);
+          if (self->frames++ == 0)
+            self->first_delta = GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+        }),
+        self);
+    gst_object_unref(out);
+    gst_bin_add(GST_BIN(self->pipeline), bin);
+    gst_element_sync_state_with_parent(bin);
+    GstPad *sink = gst_element_get_static_pad(bin, "sink");
+    gst_pad_link(pad, sink);
+    gst_object_unref(sink);
+  }
+  // The SDP answer to `offer`, with every candidate; "" if there is none.
+  std::string answer(const std::string &offer) {
+    GstSDPMessage *sdp = nullptr;
+    gst_sdp_message_new_from_text(offer.c_str(), &sdp);
+    GstWebRTCSessionDescription *remote =
+        gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+    GstPromise *promise = gst_promise_new();
+    g_signal_emit_by_name(webrtc, "set-remote-description", remote, promise);
+    gst_promise_wait(promise);
+    gst_promise_unref(promise);
+    gst_webrtc_session_description_free(remote);
+    promise = gst_promise_new();
+    g_signal_emit_by_name(webrtc, "create-answer", nullptr, promise);
+    gst_promise_wait(promise);
+    GstWebRTCSessionDescription *local = nullptr;
+    if (const GstStructure *reply = gst_promise_get_reply(promise))
+      gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &local, nullptr);
+    gst_promise_unref(promise);
+    if (!local)
+      return "";
+    g_signal_emit_by_name(webrtc, "set-local-description", local, nullptr);
+    gst_webrtc_session_description_free(local);
+    wait_for(
+        [this] {
+          GstWebRTCICEGatheringState state;
+          g_object_get(webrtc, "ice-gathering-state", &state, nullptr);
+          return state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE;
+        },
+        5000ms);
+    g_object_get(webrtc, "local-description", &local, nullptr);
+    gchar *text = gst_sdp_message_as_text(local->sdp);
+    std::string out = text;
+    g_free(text);
+    gst_webrtc_session_description_free(local);
+    return out;
+  }
+};
+
+// A WHIP server on a loopback port, written for the test: one thread takes each request in
+// turn and does as `mode` says.
+struct WhipServer {
+  enum class Mode { Answer, Refuse, Silent, Oversized, Drip, NotSdp };
+  const Mode mode;
+  int listener = -1;
+  int port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> posts{0}, deletes{0};
+  std::mutex lock;  // the two below
+  std::string authorization;
+  std::unique_ptr<Receiver> receiver;
+  std::vector<int> held;  // connections left without an answer (Silent) or dripped to (Drip)
+  std::thread thread;
+
+  explicit WhipServer(Mode m) : mode(m) {
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g_assert_cmpint(bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
+    g_assert_cmpint(listen(listener, 16), ==, 0);
+    socklen_t len = sizeof addr;
+    getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    thread = std::thread([this] { run(); });
+  }
+  ~WhipServer() {
+    stopping = true;
+    thread.join();
+    for (int fd : held)
+      close(fd);
+    close(listener);
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port) + "/whip/endpoint/cam";
+  }
+  // The media side goes away without a word, as when a server restarts.
+  void drop_media() {
+    std::unique_ptr<Receiver> gone;
+    std::lock_guard<std::mutex> lk(lock);
+    gone.swap(receiver);
+  }
+  int frames() {
+    std::lock_guard<std::mutex> lk(lock);
+    return receiver ? receiver->frames.load() : 0;
+  }
+  int first_delta() {
+    std::lock_guard<std::mutex> lk(lock);
+    return receiver ? receiver->first_delta.load() : -1;
+  }
+
+  void run() {
+    gint64 dripped = 0;
+    while (!stopping) {
+      pollfd p{listener, POLLIN, 0};
+      if (poll(&p, 1, 50) == 1) {
+        const int fd = accept(listener, nullptr, nullptr);
+        if (fd >= 0)
+          serve(fd);
+      }
+      if (mode == Mode::Drip && g_get_monotonic_time() - dripped > 300000) {
+        dripped = g_get_monotonic_time();
+        for (int fd : held)
+          send(fd, "v", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+    }
+  }
+  // One request: its head and body (Content-Length), read with a bound.
+  static bool read_request(int fd, std::string *head, std::string *body) {
+    std::string in;
+    const gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    size_t end = std::string::npos, length = 0;
+    while (g_get_monotonic_time() < until && in.size() < 256 * 1024) {
+      if (end == std::string::npos && (end = in.find("\r\n\r\n")) != std::string::npos) {
+        const size_t at = in.find("Content-Length: ");
+        length = at < end ? std::stoul(in.substr(at + 16)) : 0;
+      }
+      if (end != std::string::npos && in.size() >= end + 4 + length)
+        break;
+      pollfd p{fd, POLLIN, 0};
+      char buf[4096];
+      const ssize_t n = poll(&p, 1, 100) == 1 ? recv(fd, buf, sizeof buf, 0) : 0;
+      if (p.revents && n <= 0)
+        return false;
+      if (n > 0)
+        in.append(buf, size_t(n));
+    }
+    if (end == std::string::npos)
+      return false;
+    *head = in.substr(0, end);
+    *body = in.substr(end + 4);
+    return true;
+  }
+  static void reply(int fd, const std::string &text) {
+    send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+  }
+  void serve(int fd) {
+    std::string head, body;
+    if (!read_request(fd, &head, &body)) {
+      close(fd);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(lock);
+      const size_t at = head.find("Authorization: ");
+      authorization =
+          at == std::string::npos ? "" : head.substr(at + 15, head.find("\r\n", at) - at - 15);
+    }
+    if (head.rfind("DELETE ", 0) == 0) {
+      deletes++;
+      drop_media();
+      reply(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    posts++;
+    const std::string created =
+        "HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\n"
+        "Location: /whip/session/1\r\nConnection: close\r\n";
+    switch (mode) {
+    case Mode::Answer: {
+      auto media = std::make_unique<Receiver>();
+      const std::string sdp = media->answer(body);
+      {
+        std::lock_guard<std::mutex> lk(lock);
+        receiver = std::move(media);
+      }
+      reply(fd, created + "Content-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp);
+      break;
+    }
+    case Mode::Refuse:
+      reply(fd,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+            "Unauthorized");
+      break;
+    case Mode::Oversized: {  // an "answer" of a mebibyte, sent until the client hangs up
+      const timeval two_seconds{2, 0};
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof two_seconds);
+      const std::string text = created + "\r\nv=0\r\n" + std::string(1 << 20, 'a');
+      send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+      close(fd);
+      break;
+    }
+    case Mode::NotSdp: reply(fd, created + "Content-Length: 5\r\n\r\nhello"); break;
+    case Mode::Drip:
+      send(fd, (created + "\r\nv=0\r\n").c_str(), created.size() + 7, MSG_NOSIGNAL);
+      held.push_back(fd);
+      break;
+    case Mode::Silent: held.push_back(fd); break;
+    }
+  }
+};
+
+// A live test pattern as H.264, published by whippublishsink to `location`.
+struct Camera {
+  GstElement *pipeline;
+  GstBus *bus;
+  explicit Camera(const std::string &location, const std::string &props = "timeout=2") {
+    const std::string launch =
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=300 ! h264parse ! "
+        "whippublishsink location=" +
+        location + " token=tok " + props;
+    pipeline = gst_parse_launch(launch.c_str(), nullptr);
+    bus = gst_element_get_bus(pipeline);
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~Camera() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(pipeline);
+  }
+  bool next_event(bool *connected, std::string *reason, int timeout_ms = 10000) {
+    return next_connection_event(bus, "whippublishsink", connected, reason, timeout_ms);
+  }
+};
+
+// Publishing: frames from a keyframe on (the encoder's own come every 10 s: this one was asked
+// for), the token sent, and a DELETE at the session's Location when the pipeline stops.
+void test_publishes_and_ends_with_delete() {
+  WhipServer server(WhipServer::Mode::Answer);
+  {
+    Camera camera(server.url());
+    bool connected = false;
+    std::string reason;
+    g_assert_true(camera.next_event(&connected, &reason));
+    g_assert_true(connected);
+    g_assert_true(wait_for([&] { return server.frames() >= 30; }, 10000ms));
+    g_assert_cmpint(server.first_delta(), ==, 0);
+    std::lock_guard<std::mutex> lk(server.lock);
+    g_assert_cmpstr(server.authorization.c_str(), ==, "Bearer tok");
+  }
+  g_assert_cmpint(server.deletes.load(), ==, 1);
+  g_assert_cmpint(server.posts.load(), ==, 1);
+}
+
+// The server drops the session without a word (a restart): its silence ends the session after
+// the timeout, and a new one is made, from a keyframe again.
+void test_dropped_session_is_made_again() {
+  WhipServer server(WhipServer::Mode::Answer);
+  Camera camera(server.url());
+  bool connected = false;
+  std::string reason;
+  g_assert_true(camera.next_event(&connected, &reason));
+  g_assert_true(connected);
+  g_assert_true(wait_for([&] { return server.frames() >= 10; }, 10000ms));
+  server.drop_media();
+  const gint64 dropped = g_get_monotonic_time();
+  g_assert_true(camera.next_event(&connected, &reason));
+  g_assert_false(connected);
+  g_test_message("after %" G_GINT64_FORMAT " ms: %s", (g_get_monotonic_time() - dropped) / 1000,
+                 reason.c_str());
+  g_assert_true(contains(reason, "sent nothing back for 2 s"));
+  g_assert_true(camera.next_event(&connected, &reason));
+  g_assert_true(connected);
+  g_assert_true(wait_for([&] { return server.frames() >= 10; }, 10000ms));
+  g_assert_cmpint(server.first_delta(), ==, 0);
+  g_assert_cmpint(server.posts.load(), ==, 2);
+}
+
+// Ten sessions, one after another: every one's pipeline, sockets and threads go with it (under
+// LeakSanitizer in CI, its memory too).
+void test_ten_sessions_leave_nothing() {
+  WhipServer server(WhipServer::Mode::Answer);
+  const Resources before = Resources::now();
+  for (int i = 0; i < 10; i++) {
+    Camera camera(server.url());
+    bool connected = false;
+    std::string reason;
+    g_assert_true(camera.next_event(&connected, &reason));
+    g_assert_true(connected);
+    g_assert_true(wait_for([&] { return server.frames() >= 5; }, 10000ms));
+  }
+  g_assert_cmpint(server.deletes.load(), ==, 10);
+  Resources::back_to(before);
+}
+
+// Servers that misbehave: each is named for what it did, retried with back-off, and leaves
+// nothing behind; a pipeline stops at once even while its offer waits for an answer.
+void test_bad_servers() {
+  struct Case {
+    WhipServer::Mode mode;
+    const char *reason;
+  } cases[] = {
+      {WhipServer::Mode::Refuse, "answered 401 Unauthorized \"Unauthorized\" (check the token)"},
+      {WhipServer::Mode::Oversized, "larger than any SDP answer"},
+      {WhipServer::Mode::NotSdp, "answer (201) is not SDP"},
+      {WhipServer::Mode::Drip, "did not end within the timeout"},
+      {WhipServer::Mode::Silent, "could not reach the WHIP server"},
+  };
+  const Resources before = Resources::now();
+  for (const Case &c : cases) {
+    WhipServer server(c.mode);
+    auto camera = std::make_unique<Camera>(server.url(), "timeout=1");
+    bool connected = true;
+    std::string reason;
+    g_assert_true(camera->next_event(&connected, &reason));
+    g_test_message("%s", reason.c_str());
+    g_assert_false(connected);
+    g_assert_true(contains(reason, c.reason));
+    if (c.mode == WhipServer::Mode::Refuse) {
+      // Tried again with back-off (250, 500, 1000 ms…), said as a warning once.
+      std::this_thread::sleep_for(2500ms);
+      g_assert_cmpint(server.posts.load(), >=, 3);
+      g_assert_cmpint(server.posts.load(), <=, 5);
+      int warnings = 0;
+      while (GstMessage *m = gst_bus_pop_filtered(camera->bus, GST_MESSAGE_WARNING)) {
+        warnings++;
+        gst_message_unref(m);
+      }
+      g_assert_cmpint(warnings, ==, 1);
+    }
+    if (c.mode == WhipServer::Mode::NotSdp)
+      g_assert_true(wait_for([&] { return server.deletes.load() >= 1; }));
+    camera.reset();
+  }
+  {
+    // Stopping while an offer waits for its answer does not wait for it.
+    WhipServer server(WhipServer::Mode::Silent);
+    auto camera = std::make_unique<Camera>(server.url(), "timeout=30");
+    g_assert_true(wait_for([&] { return server.posts.load() == 1; }, 5000ms));
+    const gint64 stopping = g_get_monotonic_time();
+    camera.reset();
+    const gint64 took_ms = (g_get_monotonic_time() - stopping) / 1000;
+    g_test_message("stopped in %" G_GINT64_FORMAT " ms while the offer waited", took_ms);
+    g_assert_cmpint(took_ms, <, 1000);
+  }
+  Resources::back_to(before);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/whippublishsink/publishes-and-ends-with-delete",
+                  test_publishes_and_ends_with_delete);
+  g_test_add_func("/whippublishsink/dropped-session-is-made-again",
+                  test_dropped_session_is_made_again);
+  g_test_add_func("/whippublishsink/ten-sessions-leave-nothing", test_ten_sessions_leave_nothing);
+  g_test_add_func("/whippublishsink/bad-servers", test_bad_servers);
+  return g_test_run();
+}
