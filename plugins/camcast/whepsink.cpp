@@ -208,6 +208,8 @@ static std::string random_key() {
   return key;
 }
 
+static void gst_whep_sink_tick(GstWsSink *ws, gint64 now);
+
 static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   WhepSinkPrivate *priv = sink->priv;
   const char *type =
@@ -250,8 +252,18 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
     return;
   }
   GstWsSink *ws = GST_WS_SINK(sink);
-  auto peer =
-      std::make_shared<WebRtcPeer>(caps, pt, settings, [ws] { gst_ws_sink_request_keyframe(ws); });
+  // A viewer that connects is counted (and gets its keyframe) at once, not at the next tick.
+  auto peer = std::make_shared<WebRtcPeer>(
+      caps, pt, settings, [ws] { gst_ws_sink_request_keyframe(ws); },
+      [ws] {
+        gst_ws_sink_invoke(
+            ws,
+            [](gpointer data) {
+              gst_whep_sink_tick(GST_WS_SINK(data), g_get_monotonic_time());
+              return G_SOURCE_REMOVE;
+            },
+            gst_object_ref(ws), gst_object_unref);
+      });
   gst_caps_unref(caps);
   auto *p = new Pending{GST_WHEP_SINK(gst_object_ref(sink)), SOUP_SERVER_MESSAGE(g_object_ref(msg)),
                         random_key()};
@@ -336,7 +348,7 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
 
 // Counts viewers once connected (a keyframe is asked for then: one sent before would be lost),
 // frees those whose connection failed or never came, and answers offers still gathering
-// candidates at their deadline.
+// candidates at their deadline. The server's tick, and at once whenever a peer connects or fails.
 static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   GstWhepSink *sink = GST_WHEP_SINK(ws);
   std::vector<std::pair<std::string, ClientStatus>> ended;

@@ -4,6 +4,7 @@
 // tests/browser/whepsink.test.mjs.
 #include "resources.h"
 #include "wait.h"
+#include "whep_client.h"
 #include "whep_offer.h"
 #include "ws_test_client.h"
 
@@ -17,6 +18,7 @@
 #include <thread>
 
 using namespace std::chrono_literals;
+using camcast::test::Client;
 using camcast::test::header_of;
 using camcast::test::http_request;
 using camcast::test::make_offer;
@@ -175,103 +177,6 @@ void test_access_and_viewer_limit() {
                   ==, 200);
 }
 
-// A WHEP client of GStreamer's own: webrtcbin offering to receive H.264, connected to the sink
-// over real ICE and DTLS, counting the RTP packets it gets. request_keyframe() sends what a
-// decoder that lost a picture sends (a force-key-unit upstream, which its RTP session turns
-// into RTCP PLI/FIR to the camera).
-class Client {
-public:
-  ~Client() {
-    if (pipeline_) {
-      gst_element_set_state(pipeline_, GST_STATE_NULL);
-      gst_object_unref(pipeline_);
-    }
-  }
-  void connect(Stream &stream) {
-    pipeline_ = gst_pipeline_new(nullptr);
-    webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
-    gst_bin_add(GST_BIN(pipeline_), webrtc_);
-    camcast::forbid_upnp(webrtc_);
-    g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
-    g_signal_connect(webrtc_, "pad-added", G_CALLBACK(on_pad), this);
-    GstCaps *caps = gst_caps_from_string(
-        "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
-        "packetization-mode=(string)1,profile-level-id=(string)42e01f");
-    GstWebRTCRTPTransceiver *transceiver = nullptr;
-    g_signal_emit_by_name(webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
-                          caps, &transceiver);
-    gst_caps_unref(caps);
-    gst_object_unref(transceiver);
-    gst_element_set_state(pipeline_, GST_STATE_PLAYING);
-    GstWebRTCSessionDescription *offer = nullptr;
-    GstPromise *promise = gst_promise_new();
-    g_signal_emit_by_name(webrtc_, "create-offer", nullptr, promise);
-    g_assert_cmpint(gst_promise_wait(promise), ==, GST_PROMISE_RESULT_REPLIED);
-    gst_structure_get(gst_promise_get_reply(promise), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
-                      &offer, nullptr);
-    gst_promise_unref(promise);
-    g_signal_emit_by_name(webrtc_, "set-local-description", offer, nullptr);
-    gst_webrtc_session_description_free(offer);
-    g_assert_true(camcast::test::wait_for(
-        [&] {
-          GstWebRTCICEGatheringState state;
-          g_object_get(webrtc_, "ice-gathering-state", &state, nullptr);
-          return state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE;
-        },
-        5000ms));
-    GstWebRTCSessionDescription *local = nullptr;
-    g_object_get(webrtc_, "local-description", &local, nullptr);
-    gchar *text = gst_sdp_message_as_text(local->sdp);
-    gst_webrtc_session_description_free(local);
-    std::string answer, head;
-    g_assert_cmpint(stream.request("POST", "/webrtc", text, &answer, &head), ==, 201);
-    g_free(text);
-    location_ = header_of(head, "Location");
-    GstSDPMessage *sdp = nullptr;
-    gst_sdp_message_new_from_text(answer.c_str(), &sdp);
-    GstWebRTCSessionDescription *remote =
-        gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
-    g_signal_emit_by_name(webrtc_, "set-remote-description", remote, nullptr);
-    gst_webrtc_session_description_free(remote);
-    g_assert_true(camcast::test::wait_for([&] { return packets_ > 0; }, 10000ms));
-  }
-  int packets() const { return packets_.load(); }
-  const std::string &location() const { return location_; }
-  void request_keyframe() {
-    GstPad *in = gst_element_get_static_pad(sink_, "sink");
-    gst_pad_push_event(in,
-                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
-    gst_object_unref(in);
-  }
-
-private:
-  static void on_pad(GstElement *, GstPad *pad, gpointer data) {
-    auto *self = static_cast<Client *>(data);
-    if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
-      return;
-    self->sink_ = gst_element_factory_make("fakesink", nullptr);
-    g_object_set(self->sink_, "sync", FALSE, nullptr);
-    gst_bin_add(GST_BIN(self->pipeline_), self->sink_);
-    gst_element_sync_state_with_parent(self->sink_);
-    GstPad *in = gst_element_get_static_pad(self->sink_, "sink");
-    gst_pad_link(pad, in);
-    gst_pad_add_probe(
-        in, GST_PAD_PROBE_TYPE_BUFFER,
-        [](GstPad *, GstPadProbeInfo *, gpointer n) {
-          ++*static_cast<std::atomic<int> *>(n);
-          return GST_PAD_PROBE_OK;
-        },
-        &self->packets_, nullptr);
-    gst_object_unref(in);
-  }
-
-  GstElement *pipeline_ = nullptr;
-  GstElement *webrtc_ = nullptr;
-  GstElement *sink_ = nullptr;
-  std::atomic<int> packets_{0};
-  std::string location_;
-};
-
 // A viewer over real ICE and DTLS: its picture-loss request reaches the encoder as a keyframe
 // request; it leaves with DELETE.
 void test_picture_loss_asks_the_encoder_for_a_keyframe() {
@@ -288,7 +193,7 @@ void test_picture_loss_asks_the_encoder_for_a_keyframe() {
       },
       &requests, nullptr);
   Client client;
-  client.connect(stream);
+  client.connect(stream.port, "/webrtc");
   std::this_thread::sleep_for(1500ms);  // past the join's own request and the rate limit
   const int before = requests.load(), packets = client.packets();
   client.request_keyframe();
@@ -327,14 +232,14 @@ void test_connected_viewers_come_and_go() {
   Stream stream;
   {
     Client warm;  // what the first connection loads for good (DTLS keys, plugins)
-    warm.connect(stream);
+    warm.connect(stream.port, "/webrtc");
     std::string body;
     g_assert_cmpint(stream.request("DELETE", warm.location(), "", &body), ==, 200);
   }
   const Resources before = Resources::now();
   for (int i = 0; i < 10; i++) {
     Client client;
-    client.connect(stream);
+    client.connect(stream.port, "/webrtc");
     std::string body;
     g_assert_cmpint(stream.request("DELETE", client.location(), "", &body), ==, 200);
   }

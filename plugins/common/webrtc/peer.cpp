@@ -42,8 +42,8 @@ void forbid_upnp(GstElement *webrtcbin) {
 }
 
 WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
-                       std::function<void()> keyframe_wanted)
-    : keyframe_wanted_(std::move(keyframe_wanted)) {
+                       std::function<void()> keyframe_wanted, std::function<void()> state_changed)
+    : keyframe_wanted_(std::move(keyframe_wanted)), state_changed_(std::move(state_changed)) {
   static gsize debug_once = 0;
   if (g_once_init_enter(&debug_once)) {
     GST_DEBUG_CATEGORY_INIT(camcast_webrtc_debug, "camcastwebrtc", 0, "camcast WebRTC peers");
@@ -315,11 +315,16 @@ void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
   GstWebRTCPeerConnectionState state;
   g_object_get(self->webrtc_, "connection-state", &state, nullptr);
   GST_DEBUG("peer %p: connection state %d", self, int(state));
+  State now;
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
-    self->state_ = State::Connected;
+    now = State::Connected;
   else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED ||
            state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED)
-    self->state_ = State::Failed;
+    now = State::Failed;
+  else
+    return;
+  if (self->state_.exchange(now) != now && self->state_changed_)
+    self->state_changed_();
 }
 
 GstPadProbeReturn WebRtcPeer::on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer data) {

@@ -45,9 +45,10 @@ public:
 
   // `caps`: the H.264 the sink takes; `pt`: the payload type H.264 goes with (the one a viewer's
   // offer gave it, sdp::choose_h264; any dynamic one for an offer of our own). `keyframe_wanted`
-  // runs on a streaming thread of the peer's.
+  // runs on a streaming thread of the peer's; `state_changed`, if given, on one of webrtcbin's
+  // whenever state() becomes Connected or Failed (an owner that counts its peers need not poll).
   WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
-             std::function<void()> keyframe_wanted);
+             std::function<void()> keyframe_wanted, std::function<void()> state_changed = {});
   ~WebRtcPeer();  // stops its pipeline
   WebRtcPeer(const WebRtcPeer &) = delete;
   WebRtcPeer &operator=(const WebRtcPeer &) = delete;
@@ -87,6 +88,7 @@ private:
   GstElement *webrtc_ = nullptr;
   GstCaps *rtp_caps_ = nullptr;  // what the offer's H.264 must match
   std::function<void()> keyframe_wanted_;
+  std::function<void()> state_changed_;
   bool offering_ = false;
   std::mutex lock_;          // described_, caps_
   GstCaps *caps_ = nullptr;  // the H.264 the appsrc sends, once the first keyframe goes

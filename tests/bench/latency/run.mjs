@@ -10,11 +10,14 @@
 // the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp).
 //
 //   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
-//                                    [--compare PLUGIN_DIR]
+//                                    [--compare PLUGIN_DIR] [--link RATE]
 // --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
 // --compare: after each of ours, the same with the camcast plugin (and so its player pages) in
 // PLUGIN_DIR, e.g. an older commit's build/plugins/camcast: "old-mse" against "mse".
-import { spawn } from 'node:child_process';
+// --link RATE (root; e.g. 20mbit): the server runs in a network namespace of the bench's own,
+// reached through a veth pair shaped to RATE both ways (tc tbf), at 10.99.0.2 — an address that
+// is not loopback, so the page is not a secure context and has no WebCodecs, as on a LAN.
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -32,7 +35,29 @@ const only = option('only', soak ? 'mse' : codec === 'mpeg1'
 const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpeg-ts',
                       'ffmpeg-jsmp': '/ffmpeg-jsmp' };
 const compare = option('compare', '');
+const link = option('link', '');
 const port = 18090;
+const host = link ? '10.99.0.2' : '127.0.0.1';
+const netns = 'camcast-bench';
+const sh = (...cmd) => execFileSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
+const quietly = (...cmd) => execFileSync(cmd[0], cmd.slice(1), { stdio: 'ignore' });
+function makeLink() {
+  sh('ip', 'netns', 'add', netns);
+  sh('ip', 'link', 'add', 'cbench0', 'type', 'veth', 'peer', 'name', 'cbench1');
+  sh('ip', 'link', 'set', 'cbench1', 'netns', netns);
+  sh('ip', 'addr', 'add', '10.99.0.1/24', 'dev', 'cbench0');
+  sh('ip', 'link', 'set', 'cbench0', 'up');
+  sh('ip', 'netns', 'exec', netns, 'ip', 'addr', 'add', `${host}/24`, 'dev', 'cbench1');
+  sh('ip', 'netns', 'exec', netns, 'ip', 'link', 'set', 'cbench1', 'up');
+  sh('ip', 'netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up');
+  for (const prefix of [[], ['ip', 'netns', 'exec', netns]])
+    sh(...prefix, 'tc', 'qdisc', 'add', 'dev', prefix.length ? 'cbench1' : 'cbench0', 'root', 'tbf',
+       'rate', link, 'burst', '32kbit', 'latency', '50ms');
+}
+function removeLink() {
+  try { quietly('ip', 'netns', 'del', netns); } catch { /* already gone */ }
+  try { quietly('ip', 'link', 'del', 'cbench0'); } catch { /* went with the namespace */ }
+}
 const require = createRequire(import.meta.url);
 const jmuxerJs = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js', {
   paths: [new URL('../../browser/', import.meta.url).pathname] }), 'utf8');
@@ -70,7 +95,7 @@ function jmuxerPage() {
     <script>${jmuxerJs}</script><script>${measureScript}
     const video = document.getElementById('v');
     const jmuxer = new JMuxer({ node: 'v', mode: 'video', flushingTime: 0, fps: 30 });
-    const ws = new WebSocket('ws://127.0.0.1:${port}/h264');
+    const ws = new WebSocket('ws://${host}:${port}/h264');
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (e) => jmuxer.feed({ video: new Uint8Array(e.data) });
     const onFrame = () => { window.benchMeasure(video); video.requestVideoFrameCallback(onFrame); };
@@ -81,9 +106,9 @@ function jmuxerPage() {
 async function measure(browser, name, pageServerPort) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   const url = name === 'jmuxer' ? `http://127.0.0.1:${pageServerPort}/`
-    : jsmpegPaths[name] ? `http://127.0.0.1:${port}${jsmpegPaths[name]}?audio=0`
-    : name === 'webrtc' ? `http://127.0.0.1:${port}/webrtc?backend=webrtc&stats=0`
-    : `http://127.0.0.1:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
+    : jsmpegPaths[name] ? `http://${host}:${port}${jsmpegPaths[name]}?audio=0`
+    : name === 'webrtc' ? `http://${host}:${port}/webrtc?backend=webrtc&stats=0`
+    : `http://${host}:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
   if (name !== 'jmuxer') {
     await page.addInitScript(`${measureScript}
       const hook = setInterval(() => {
@@ -94,6 +119,7 @@ async function measure(browser, name, pageServerPort) {
         player.onFrameShown = (canvas) => window.benchMeasure(player.view || canvas);
       }, 5);`);
   }
+  page.on('pageerror', (e) => console.log(`${name}: the page threw: ${e.message}`));
   await page.goto(url);
   await page.waitForFunction(() => window.bench && window.bench.latencies.length > 0,
                              null, { timeout: 20000 });
@@ -122,9 +148,13 @@ async function measure(browser, name, pageServerPort) {
 
 // bench-latency-server with the camcast plugin of `pluginDir` (a registry of its own for each).
 async function startServer(pluginDir, tag) {
-  const server = spawn(new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname,
-    [String(port), '640', '480', '30', '1000', '60', codec], { stdio: ['ignore', 'pipe', 'inherit'],
+  const exe = new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname;
+  const argv = [exe, String(port), '640', '480', '30', '1000', '60', codec];
+  const inNetns = link ? ['ip', 'netns', 'exec', netns] : [];  // it execs the server: same pid
+  const server = spawn([...inNetns, ...argv][0], [...inNetns, ...argv].slice(1), {
+    stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, GST_PLUGIN_PATH: pluginDir,
+           BENCH_ADDRESS: link ? '0.0.0.0' : '127.0.0.1',
            GST_REGISTRY_1_0: `/tmp/camcast-bench-latency-${tag}.bin` } });
   await new Promise((resolve, reject) => {
     server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
@@ -138,6 +168,10 @@ async function stopServer(server) {
   await gone;
 }
 const ourPlugin = new URL('../../../build/plugins/camcast', import.meta.url).pathname;
+if (link) {
+  removeLink();  // one a run that was killed left
+  makeLink();
+}
 let server = await startServer(ourPlugin, 'ours');
 const pageServer = http.createServer((req, res) => { res.setHeader('Content-Type', 'text/html');
                                                      res.end(jmuxerPage()); });
@@ -165,8 +199,10 @@ try {
 } finally {
   await browser.close();
   pageServer.close();
-  server.kill('SIGINT');
+  await stopServer(server);
+  if (link) removeLink();
 }
+if (link) console.log(`through a veth link shaped to ${link} both ways, the server at ${host}`);
 // Each of ours against its peer from the same run.
 const peers = { webcodecs: 'jmuxer', mse: 'jmuxer', jsmpeg: 'ffmpeg-jsmpeg', jsmp: 'ffmpeg-jsmp' };
 for (const r of results) {

@@ -21,6 +21,10 @@
 
 constexpr int kBits = 40, kBlock = 16;
 
+// Where the sinks listen: BENCH_ADDRESS, else loopback (the latency bench's --link runs this in a
+// network namespace of its own, reached from outside it).
+const char *const address = g_getenv("BENCH_ADDRESS") ? g_getenv("BENCH_ADDRESS") : "127.0.0.1";
+
 // The mpeg1 pipeline: camcast's encoder into two jsmpegsinks, and beside it ffmpeg (started
 // here, its pid in `ffmpeg`) fed the same frames, its output into two more. Null on failure.
 char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps, int gop, int port,
@@ -61,16 +65,17 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
   close(es[1]);
   return g_strdup_printf(
       "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
-      "m. ! queue ! mpegtsmux ! jsmpegsink address=127.0.0.1 port=%d path=/ts "
-      "m. ! queue ! jsmpegsink address=127.0.0.1 port=%d path=/jsmp mode=jsmp "
+      "m. ! queue ! mpegtsmux ! jsmpegsink address=%s port=%d path=/ts "
+      "m. ! queue ! jsmpegsink address=%s port=%d path=/jsmp mode=jsmp "
       // The ffmpeg side cannot preroll before ffmpeg has frames: async=false, or PLAYING
       // would wait for it forever.
       "raw. ! queue ! fdsink fd=%d sync=false async=false "
       "fdsrc fd=%d blocksize=4096 ! video/mpegts,systemstream=true,packetsize=188 ! "
-      "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-ts async=false "
+      "jsmpegsink address=%s port=%d path=/ffmpeg-ts async=false "
       "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
-      "jsmpegsink address=127.0.0.1 port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
-      appsrc, kbps, gop, port, port, in[1], ts[0], port, es[0], port);
+      "jsmpegsink address=%s port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
+      appsrc, kbps, gop, address, port, address, port, in[1], ts[0], address, port, es[0], address,
+      port);
 }
 
 int main(int argc, char **argv) {
@@ -96,10 +101,10 @@ int main(int argc, char **argv) {
   if (!mpeg1) {
     launch = g_strdup_printf(
         "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
-        "h264parse ! tee name=t ! queue ! msesink address=127.0.0.1 port=%d path=/video "
-        "t. ! queue ! msesink address=127.0.0.1 port=%d path=/h264 format=annexb "
-        "t. ! queue ! whepsink address=127.0.0.1 port=%d path=/webrtc",
-        appsrc, kbps, gop, port, port, port);
+        "h264parse ! tee name=t ! queue ! msesink address=%s port=%d path=/video "
+        "t. ! queue ! msesink address=%s port=%d path=/h264 format=annexb "
+        "t. ! queue ! whepsink address=%s port=%d path=/webrtc",
+        appsrc, kbps, gop, address, port, address, port, address, port);
   } else {
     launch = mpeg1_launch(appsrc, width, height, fps, kbps, gop, port, &ffmpeg);
     if (!launch)
