@@ -13,9 +13,10 @@
  * One encode serves every viewer: each has a pipeline of its own (appsrc ! rtph264pay !
  * webrtcbin) fed the sink's access units, starting at a keyframe requested when it connects.
  * A viewer's picture-loss and full-intra requests become keyframe requests upstream (at most
- * two a second). A viewer whose connection fails, or that does not connect within 30 s, is
- * freed. Over UDP a viewer on lossy Wi-Fi loses a frame, not the whole stream's timing; NACK
- * and RTX resend what was lost when the viewer offers them.
+ * two a second). A viewer whose connection fails, that does not connect within 30 s, or that
+ * sends nothing back (RTCP) for 10 s — its machine or its link gone, no DELETE said — is freed.
+ * Over UDP a viewer on lossy Wi-Fi loses a frame, not the whole stream's timing; NACK and RTX
+ * resend what was lost when the viewer offers them.
  *
  * `GET path` serves camcast's player with its WebRTC backend. Access control, `public`,
  * `client-added`/`client-removed`, `/api/streams` and one server per port come from #GstWsSink.
@@ -56,6 +57,9 @@ constexpr guint kMaxOfferBytes = 32 * 1024;
 // has; a viewer that has not connected this long after its offer is freed.
 constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
 constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
+// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
+// its machine died or its link did, and nobody said DELETE.
+constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
 
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
 
@@ -347,8 +351,9 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
 }
 
 // Counts viewers once connected (a keyframe is asked for then: one sent before would be lost),
-// frees those whose connection failed or never came, and answers offers still gathering
-// candidates at their deadline. The server's tick, and at once whenever a peer connects or fails.
+// frees those whose connection failed, never came or fell silent, and answers offers still
+// gathering candidates at their deadline. The server's tick, and at once whenever a peer connects
+// or fails.
 static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   GstWhepSink *sink = GST_WHEP_SINK(ws);
   std::vector<std::pair<std::string, ClientStatus>> ended;
@@ -365,6 +370,8 @@ static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
       if (state == WebRtcPeer::State::Failed)
         ended.emplace_back(key, ClientStatus::Error);
       else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
+        ended.emplace_back(key, ClientStatus::Timeout);
+      else if (state == WebRtcPeer::State::Connected && now - s.peer->last_heard() > kSilenceUs)
         ended.emplace_back(key, ClientStatus::Timeout);
       else if (state == WebRtcPeer::State::Describing && now - s.started > kAnswerDeadlineUs)
         late.push_back(s.peer);

@@ -205,6 +205,39 @@ void test_picture_loss_asks_the_encoder_for_a_keyframe() {
   gst_object_unref(enc);
 }
 
+// A viewer whose link is lost (its pipeline stops: no DELETE, no more packets) is gone from the
+// stream's viewers within the silence bound (10 s), and its session with it.
+void test_lost_viewer_is_freed() {
+  Stream stream;
+  std::string location;
+  {
+    Client client;
+    client.connect(stream.port, "/webrtc");
+    location = client.location();
+    g_assert_true(camcast::test::wait_for(
+        [&] {
+          guint viewers = 0;
+          g_object_get(stream.sink, "num-clients", &viewers, nullptr);
+          return viewers == 1;
+        },
+        2000ms));
+  }
+  const gint64 lost = g_get_monotonic_time();
+  g_assert_true(camcast::test::wait_for(
+      [&] {
+        guint viewers = 1;
+        g_object_get(stream.sink, "num-clients", &viewers, nullptr);
+        return viewers == 0;
+      },
+      15000ms));
+  g_test_message("gone %" G_GINT64_FORMAT " ms after its link was lost",
+                 (g_get_monotonic_time() - lost) / 1000);
+  std::string streams, body;
+  g_assert_cmpint(stream.request("GET", "/api/streams", "", &streams), ==, 200);
+  g_assert_true(contains(streams, "\"clients\":[]"));
+  g_assert_cmpint(stream.request("DELETE", location, "", &body), ==, 404);
+}
+
 // 100 viewers come and go: every one's pipeline, sockets and threads go with it, and its memory
 // (the resident size in ordinary builds; under LeakSanitizer in CI, every allocation).
 void test_hundred_joins_and_leaves() {
@@ -256,6 +289,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
   g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);
+  g_test_add_func("/whepsink/lost-viewer-is-freed", test_lost_viewer_is_freed);
   g_test_add_func("/whepsink/hundred-joins-and-leaves", test_hundred_joins_and_leaves);
   g_test_add_func("/whepsink/connected-viewers-come-and-go", test_connected_viewers_come_and_go);
   g_test_add_func("/whepsink/picture-loss-asks-for-a-keyframe",

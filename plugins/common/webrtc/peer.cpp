@@ -323,6 +323,8 @@ void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
     now = State::Failed;
   else
     return;
+  if (now == State::Connected)
+    self->last_heard_ = g_get_monotonic_time();
   if (self->state_.exchange(now) != now && self->state_changed_)
     self->state_changed_();
 }

@@ -67,8 +67,10 @@ public:
   // New caps from upstream (a new size, say). Any thread.
   void set_caps(GstCaps *caps);
   State state() const { return state_.load(); }
-  // When the other side last sent RTCP (monotonic µs; 0: never). Receivers report every few
-  // seconds, so silence means the other side is gone even where ICE has not noticed yet.
+  // When the other side last showed it is there: its last RTCP packet, or the connection coming
+  // up (monotonic µs; 0: neither yet). Receivers report every few seconds, so silence means the
+  // other side is gone — a viewer whose machine died, a server that restarted — where ICE and
+  // DTLS in webrtcbin 1.22 notice nothing (docs/protocols.md §10.6).
   gint64 last_heard() const { return last_heard_.load(); }
 
 private:

@@ -290,7 +290,7 @@ std::string WhipPublisher::session() {
       why =
           "ICE did not connect to the WHIP server within the timeout (a firewall? "
           "stun-server or turn-server may help)";
-    } else if (connected_at && now - std::max(peer->last_heard(), connected_at) > timeout_us) {
+    } else if (connected_at && now - peer->last_heard() > timeout_us) {
       why = "the WHIP server sent nothing back for " + std::to_string(settings_.timeout_s) +
             " s (it restarted or dropped the session)";
     }
