@@ -387,6 +387,8 @@ static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
 
 static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
                                                        GstStateChange transition) {
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY)
+    WebRtcPeer::prepare();  // the first viewer should not wait for the DTLS certificate (once)
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_whep_sink_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {

@@ -41,6 +41,16 @@ void forbid_upnp(GstElement *webrtcbin) {
     gst_object_unref(ice);
 }
 
+void WebRtcPeer::prepare() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // dtlsdec makes the process's certificate as it is made; webrtcbin loads the rest.
+    for (const char *factory : {"dtlsdec", "webrtcbin"})
+      if (GstElement *e = gst_element_factory_make(factory, nullptr))
+        gst_object_unref(gst_object_ref_sink(e));
+  });
+}
+
 WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
                        std::function<void()> keyframe_wanted, std::function<void()> state_changed)
     : keyframe_wanted_(std::move(keyframe_wanted)), state_changed_(std::move(state_changed)) {

@@ -35,6 +35,13 @@ void forbid_upnp(GstElement *webrtcbin);
 
 class WebRtcPeer {
 public:
+  // Readies what every peer of the process shares, once: the plugins webrtcbin loads, and the
+  // DTLS certificate GStreamer's dtls elements make for the whole process (an RSA key: 150–250 ms
+  // here, longer on a small board), which the first viewer would otherwise wait for. It blocks
+  // while it works (a thread of its own could still be making the key when the process exits,
+  // under OpenSSL's exit handlers): call it where waiting is fine, as a sink starts.
+  static void prepare();
+
   enum class State { Describing, Connecting, Connected, Failed };
   // How the local description came out: made (the SDP), refused because nothing in the offer
   // can take this H.264 (webrtcbin would answer "inactive"), or failed.
