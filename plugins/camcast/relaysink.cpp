@@ -32,6 +32,7 @@
  */
 #include "relaysink.h"
 
+#include "connection_report.h"
 #include "relay/publisher.h"
 
 #include <gst/video/video.h>
@@ -65,7 +66,7 @@ struct RelaySinkPrivate {
   RelayPublisher::Settings settings;
   std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
-  std::string refusal;              // the relay's last refusal, said once as a warning
+  ConnectionReport report;
   ~RelaySinkPrivate() { clear_header(); }
   void clear_header() {
     for (GstBuffer *b : header)
@@ -87,35 +88,18 @@ GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELA
 // The push thread made or lost its connection.
 static void on_push_event(GstRelaySink *sink, bool connected, const std::string &why) {
   guint64 dropped = 0;
-  // A refusal (wrong secret, another camera publishing, wrong path) is not fixed by retrying:
-  // say it as a warning, which gst-launch-1.0 prints, once for each new one.
-  const bool refused = !connected && g_str_has_prefix(why.c_str(), "the relay answered");
-  bool warn = false;
   {
     std::lock_guard<std::mutex> lk(sink->priv->lock);
     if (sink->priv->push)
       dropped = sink->priv->push->stats().units_dropped;
-    warn = refused && why != sink->priv->refusal;
-    if (connected || refused)
-      sink->priv->refusal = connected ? "" : why;
   }
-  if (connected) {
-    GST_INFO_OBJECT(sink, "connected to the relay");
-    // The relay's viewers start at a keyframe: ask for one now rather than wait a GOP.
+  // The relay's viewers start at a keyframe: ask for one now rather than wait a GOP.
+  if (connected)
     gst_pad_push_event(GST_BASE_SINK_PAD(sink),
                        gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
-  } else {
-    GST_WARNING_OBJECT(sink, "not connected to the relay: %s", why.c_str());
-  }
-  gst_element_post_message(
-      GST_ELEMENT(sink),
-      gst_message_new_element(
-          GST_OBJECT(sink), gst_structure_new("relaysink", "connected", G_TYPE_BOOLEAN, connected,
-                                              "reason", G_TYPE_STRING, why.c_str(),
-                                              "buffers-dropped", G_TYPE_UINT64, dropped, nullptr)));
-  if (warn)
-    GST_ELEMENT_WARNING(sink, RESOURCE, OPEN_WRITE, ("%s", why.c_str()),
-                        ("relaysink keeps retrying with back-off"));
+  sink->priv->report.report(
+      GST_ELEMENT(sink), connected, why, g_str_has_prefix(why.c_str(), "the relay answered"),
+      gst_structure_new("relaysink", "buffers-dropped", G_TYPE_UINT64, dropped, nullptr));
 }
 
 static gboolean gst_relay_sink_start(GstBaseSink *base) {

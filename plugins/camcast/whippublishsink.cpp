@@ -27,6 +27,7 @@
  */
 #include "whippublishsink.h"
 
+#include "connection_report.h"
 #include "ice_properties.h"
 #include "webrtc/whip_publisher.h"
 
@@ -68,7 +69,7 @@ struct WhipPublishSinkPrivate {
   WhipPublisher::Settings settings;
   std::unique_ptr<WhipPublisher> publisher;
   GstCaps *caps = nullptr;
-  std::string refusal;  // the server's last refusal, said once as a warning
+  camcast::ConnectionReport report;
   std::atomic<gint64> last_keyframe_request{0};
 };
 
@@ -96,29 +97,9 @@ static void request_keyframe(GstWhipPublishSink *sink) {
 
 // The publishing thread made or lost a session.
 static void on_session_event(GstWhipPublishSink *sink, bool connected, const std::string &why) {
-  // A refusal (wrong token, no such endpoint, the endpoint taken) is not fixed by retrying: say
-  // it as a warning, which gst-launch-1.0 prints, once for each new one.
-  const bool refused = !connected && g_str_has_prefix(why.c_str(), "the WHIP server answered 4");
-  bool warn;
-  {
-    std::lock_guard<std::mutex> lk(sink->priv->lock);
-    warn = refused && why != sink->priv->refusal;
-    if (connected || refused)
-      sink->priv->refusal = connected ? "" : why;
-  }
-  if (connected)
-    GST_INFO_OBJECT(sink, "publishing to the WHIP server");
-  else
-    GST_WARNING_OBJECT(sink, "not publishing: %s", why.c_str());
-  gst_element_post_message(
-      GST_ELEMENT(sink),
-      gst_message_new_element(
-          GST_OBJECT(sink),
-          gst_structure_new("whippublishsink", "connected", G_TYPE_BOOLEAN, connected, "reason",
-                            G_TYPE_STRING, why.c_str(), nullptr)));
-  if (warn)
-    GST_ELEMENT_WARNING(sink, RESOURCE, OPEN_WRITE, ("%s", why.c_str()),
-                        ("whippublishsink keeps retrying with back-off"));
+  sink->priv->report.report(GST_ELEMENT(sink), connected, why,
+                            g_str_has_prefix(why.c_str(), "the WHIP server answered 4"),
+                            gst_structure_new_empty("whippublishsink"));
 }
 
 static gboolean gst_whip_publish_sink_start(GstBaseSink *base) {

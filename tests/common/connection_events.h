@@ -1,5 +1,5 @@
-// For tests of camcast's publishers (relaysink, whippublishsink): the element messages they post
-// each time a connection is made or lost.
+// For tests of camcast's publishers (relaysink, whippublishsink): a pipeline that publishes, and
+// the element messages its sink posts each time a connection is made or lost.
 #pragma once
 
 #include <gst/gst.h>
@@ -32,5 +32,28 @@ inline bool next_connection_event(GstBus *bus, const char *name, bool *connected
   }
   return false;
 }
+
+// A pipeline that publishes with the sink that posts `name` messages, playing from construction
+// to destruction.
+struct PublishingPipeline {
+  GstElement *pipeline;
+  GstBus *bus;
+  const char *name;
+  PublishingPipeline(const std::string &launch, const char *sink_name) : name(sink_name) {
+    pipeline = gst_parse_launch(launch.c_str(), nullptr);
+    bus = gst_element_get_bus(pipeline);
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~PublishingPipeline() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(pipeline);
+  }
+  PublishingPipeline(const PublishingPipeline &) = delete;
+  PublishingPipeline &operator=(const PublishingPipeline &) = delete;
+  bool next_event(bool *connected, std::string *reason, int timeout_ms = 10000) {
+    return next_connection_event(bus, name, connected, reason, timeout_ms);
+  }
+};
 
 }  // namespace camcast::test

@@ -106,6 +106,10 @@ private:
 int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms = 3000,
              std::string *head = nullptr, const std::string &headers = "");
 
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks, put in `*port` (a server of
+// the test's own, or a port held); -1 on failure. The caller closes it.
+int listen_on_loopback(int *port, int backlog = 16);
+
 // Any request, with a body of `content_type` if given; like http_get otherwise.
 int http_request(const Endpoint &to, const std::string &method, const std::string &path,
                  const std::string &body, const std::string &content_type, std::string *response,

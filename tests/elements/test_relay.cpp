@@ -77,27 +77,15 @@ struct Relay {
 };
 
 // A camera: a live test pattern as H.264 in MPEG-TS, pushed by relaysink.
-struct Camera {
-  GstElement *pipeline;
-  GstBus *bus;
-  explicit Camera(const std::string &location, const std::string &extra = "") {
-    const std::string launch =
-        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-        "h264parse config-interval=-1 ! mpegtsmux latency=0 ! relaysink name=push location=" +
-        location + " " + extra;
-    pipeline = gst_parse_launch(launch.c_str(), nullptr);
-    bus = gst_element_get_bus(pipeline);
-    gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  }
-  ~Camera() {
-    gst_element_set_state(pipeline, GST_STATE_NULL);
-    gst_object_unref(bus);
-    gst_object_unref(pipeline);
-  }
-  bool next_event(bool *connected, std::string *reason, int timeout_ms = 5000) {
-    return camcast::test::next_connection_event(bus, "relaysink", connected, reason, timeout_ms);
-  }
+struct Camera : camcast::test::PublishingPipeline {
+  explicit Camera(const std::string &location, const std::string &extra = "")
+      : PublishingPipeline(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+            "h264parse config-interval=-1 ! mpegtsmux latency=0 ! relaysink name=push "
+            "location=" +
+                location + " " + extra,
+            "relaysink") {}
 };
 
 // A publisher by hand: the request head of a chunked POST, then whatever the test sends.

@@ -7,6 +7,7 @@
 #include "connection_events.h"
 #include "resources.h"
 #include "wait.h"
+#include "ws_test_client.h"
 
 #include "webrtc/peer.h"
 
@@ -28,7 +29,6 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-using camcast::test::next_connection_event;
 using camcast::test::Resources;
 using camcast::test::wait_for;
 
@@ -133,15 +133,8 @@ struct WhipServer {
   std::thread thread;
 
   explicit WhipServer(Mode m) : mode(m) {
-    listener = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    g_assert_cmpint(bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
-    g_assert_cmpint(listen(listener, 16), ==, 0);
-    socklen_t len = sizeof addr;
-    getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len);
-    port = ntohs(addr.sin_port);
+    listener = camcast::test::listen_on_loopback(&port);
+    g_assert_cmpint(listener, >=, 0);
     thread = std::thread([this] { run(); });
   }
   ~WhipServer() {
@@ -272,26 +265,20 @@ struct WhipServer {
 };
 
 // A live test pattern as H.264, published by whippublishsink to `location`.
-struct Camera {
-  GstElement *pipeline;
-  GstBus *bus;
-  explicit Camera(const std::string &location, const std::string &props = "timeout=2") {
-    const std::string launch =
-        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=300 ! h264parse ! "
-        "whippublishsink location=" +
-        location + " token=tok " + props;
-    pipeline = gst_parse_launch(launch.c_str(), nullptr);
-    bus = gst_element_get_bus(pipeline);
-    gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  }
-  ~Camera() {
-    gst_element_set_state(pipeline, GST_STATE_NULL);
-    gst_object_unref(bus);
-    gst_object_unref(pipeline);
-  }
-  bool next_event(bool *connected, std::string *reason, int timeout_ms = 10000) {
-    return next_connection_event(bus, "whippublishsink", connected, reason, timeout_ms);
+struct Camera : camcast::test::PublishingPipeline {
+  explicit Camera(const std::string &location, const std::string &props = "timeout=2")
+      : PublishingPipeline(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=300 ! h264parse ! "
+            "whippublishsink location=" +
+                location + " token=tok " + props,
+            "whippublishsink") {}
+  // The next event says connected.
+  void expect_connected() {
+    bool connected = false;
+    std::string reason;
+    g_assert_true(next_event(&connected, &reason));
+    g_assert_true(connected);
   }
 };
 
@@ -301,10 +288,7 @@ void test_publishes_and_ends_with_delete() {
   WhipServer server(WhipServer::Mode::Answer);
   {
     Camera camera(server.url());
-    bool connected = false;
-    std::string reason;
-    g_assert_true(camera.next_event(&connected, &reason));
-    g_assert_true(connected);
+    camera.expect_connected();
     g_assert_true(wait_for([&] { return server.frames() >= 30; }, 10000ms));
     g_assert_cmpint(server.first_delta(), ==, 0);
     std::lock_guard<std::mutex> lk(server.lock);
@@ -319,20 +303,18 @@ void test_publishes_and_ends_with_delete() {
 void test_dropped_session_is_made_again() {
   WhipServer server(WhipServer::Mode::Answer);
   Camera camera(server.url());
-  bool connected = false;
-  std::string reason;
-  g_assert_true(camera.next_event(&connected, &reason));
-  g_assert_true(connected);
+  camera.expect_connected();
   g_assert_true(wait_for([&] { return server.frames() >= 10; }, 10000ms));
   server.drop_media();
   const gint64 dropped = g_get_monotonic_time();
+  bool connected = true;
+  std::string reason;
   g_assert_true(camera.next_event(&connected, &reason));
   g_assert_false(connected);
   g_test_message("after %" G_GINT64_FORMAT " ms: %s", (g_get_monotonic_time() - dropped) / 1000,
                  reason.c_str());
   g_assert_true(contains(reason, "sent nothing back for 2 s"));
-  g_assert_true(camera.next_event(&connected, &reason));
-  g_assert_true(connected);
+  camera.expect_connected();
   g_assert_true(wait_for([&] { return server.frames() >= 10; }, 10000ms));
   g_assert_cmpint(server.first_delta(), ==, 0);
   g_assert_cmpint(server.posts.load(), ==, 2);
@@ -343,10 +325,7 @@ void test_dropped_session_is_made_again() {
 void warm_up() {
   WhipServer server(WhipServer::Mode::Answer);
   Camera camera(server.url());
-  bool connected = false;
-  std::string reason;
-  g_assert_true(camera.next_event(&connected, &reason));
-  g_assert_true(connected);
+  camera.expect_connected();
 }
 
 // Ten sessions, one after another: every one's pipeline, sockets and threads go with it (under
@@ -357,10 +336,7 @@ void test_ten_sessions_leave_nothing() {
   const Resources before = Resources::now();
   for (int i = 0; i < 10; i++) {
     Camera camera(server.url());
-    bool connected = false;
-    std::string reason;
-    g_assert_true(camera.next_event(&connected, &reason));
-    g_assert_true(connected);
+    camera.expect_connected();
     g_assert_true(wait_for([&] { return server.frames() >= 5; }, 10000ms));
   }
   g_assert_cmpint(server.deletes.load(), ==, 10);

@@ -51,16 +51,10 @@ void test_shared_server_paths_and_errors() {
   g_assert_cmpuint(frame_index(ca.read_frame()), ==, 3);
 
   // A port held by another program.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  g_assert_cmpint(bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
-  g_assert_cmpint(listen(fd, 1), ==, 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-  const std::string busy =
-      ready_error("wssink address=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port)));
+  int held = 0;
+  const int fd = camcast::test::listen_on_loopback(&held, 1);
+  g_assert_cmpint(fd, >=, 0);
+  const std::string busy = ready_error("wssink address=127.0.0.1 port=" + std::to_string(held));
   // The holder is named: this test program (its name as the kernel keeps it, 15 characters).
   g_assert_nonnull(strstr(busy.c_str(), "already in use by test-wssink (process "));
   g_assert_nonnull(strstr(busy.c_str(), "or port 0 for any free one"));

@@ -57,4 +57,19 @@ GTlsCertificate *load_tls_certificate(const TlsSettings &tls, GError **error) {
   return cert;
 }
 
+GTlsDatabase *load_ca_file(const std::string &path, const char *whose, GError **error) {
+  // glib-networking (2.74, gtlsfiledatabase-gnutls.c) ignores a relative anchors path with only a
+  // g_warning, leaving a database that trusts nothing: "tls-ca-file=ca.pem" failed every
+  // handshake as "not signed". So the path is made absolute first.
+  g_autofree char *absolute = g_canonicalize_filename(path.c_str(), nullptr);
+  GError *err = nullptr;
+  GTlsDatabase *ca = g_tls_file_database_new(absolute, &err);
+  if (!ca) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "cannot use %s as %s CA certificates: %s", path.c_str(), whose, err->message);
+    g_error_free(err);
+  }
+  return ca;
+}
+
 }  // namespace camcast

@@ -1,5 +1,6 @@
 // Layer access: who may see what (tokens, sessions, users, TLS credentials); uses formats.
-// HTTPS for a server: which certificate, and which ports speak what.
+// HTTPS for a server: which certificate, and which ports speak what; for a client, which CA
+// certificates to trust.
 //
 // With a certificate and key (PEM files) a server's `port` speaks HTTPS (and WSS); `http_port`
 // adds a plain HTTP listener to the same server (same streams, same access rules) for clients
@@ -28,5 +29,10 @@ struct TlsSettings {
 // cannot be read, holds no PEM certificate or key, or a key that does not belong to the
 // certificate (GLib accepts that pair, and every handshake would fail later).
 GTlsCertificate *load_tls_certificate(const TlsSettings &tls, GError **error);
+
+// For a client (relaysink, whippublishsink): the CA certificates in the PEM file `path` to trust
+// besides the system's, for a server with a certificate of its own; null with `error` when the
+// file will not do. `whose` names the server in the message ("the relay's").
+GTlsDatabase *load_ca_file(const std::string &path, const char *whose, GError **error);
 
 }  // namespace camcast

@@ -1,6 +1,8 @@
 #include "relay/publisher.h"
 
+#include "access/tls.h"
 #include "net/backoff.h"
+#include "net/client_url.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -164,39 +166,19 @@ RelayPublisher::~RelayPublisher() {
 }
 
 std::string RelayPublisher::where() const {
-  // Scheme, host and port only: the path (JSMpeg's relays put the secret there) and any user
-  // information stay out of the logs.
-  const int port = g_uri_get_port(uri_);
-  return std::string(g_uri_get_scheme(uri_)) + "://" + g_uri_get_host(uri_) +
-         (port > 0 ? ":" + std::to_string(port) : "") + "/…";
+  return loggable_url(uri_);
 }
 
 bool RelayPublisher::start(GError **error) {
-  GError *err = nullptr;
-  uri_ = g_uri_parse(settings_.location.c_str(), G_URI_FLAGS_NONE, &err);
-  const char *scheme = uri_ ? g_uri_get_scheme(uri_) : nullptr;
-  if (!uri_ || !g_uri_get_host(uri_) || !*g_uri_get_host(uri_) ||
-      (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0)) {
+  if (!(uri_ = parse_client_url(settings_.location))) {
     // Not echoed: it may hold the secret.
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "location is not an http:// or https:// URL of a relay (like "
                 "http://relay.example:8080/publish/SECRET)");
-    g_clear_error(&err);
     return false;
   }
-  // glib-networking (2.74, gtlsfiledatabase-gnutls.c) ignores a relative anchors path with
-  // only a g_warning, leaving a database that trusts nothing: "tls-ca-file=ca.pem" failed every
-  // handshake as "not signed". So the path is made absolute first.
-  g_autofree char *ca_path = settings_.ca_file.empty()
-                                 ? nullptr
-                                 : g_canonicalize_filename(settings_.ca_file.c_str(), nullptr);
-  if (ca_path && !(ca_ = g_tls_file_database_new(ca_path, &err))) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "cannot use %s as the relay's CA certificates: %s", settings_.ca_file.c_str(),
-                err->message);
-    g_error_free(err);
+  if (!settings_.ca_file.empty() && !(ca_ = load_ca_file(settings_.ca_file, "the relay's", error)))
     return false;
-  }
   thread_ = std::thread([this] { run(); });
   return true;
 }

@@ -1,6 +1,8 @@
 #include "webrtc/whip_publisher.h"
 
+#include "access/tls.h"
 #include "net/backoff.h"
+#include "net/client_url.h"
 
 #include <libsoup/soup.h>
 
@@ -92,34 +94,19 @@ WhipPublisher::~WhipPublisher() {
 }
 
 std::string WhipPublisher::where() const {
-  // Scheme, host and port: the path may name a stream key, as the token is a secret.
-  const int port = g_uri_get_port(uri_);
-  return std::string(g_uri_get_scheme(uri_)) + "://" + g_uri_get_host(uri_) +
-         (port > 0 ? ":" + std::to_string(port) : "") + "/…";
+  return loggable_url(uri_);
 }
 
 bool WhipPublisher::start(GError **error) {
-  uri_ = g_uri_parse(settings_.location.c_str(), G_URI_FLAGS_NONE, nullptr);
-  const char *scheme = uri_ ? g_uri_get_scheme(uri_) : nullptr;
-  if (!uri_ || !g_uri_get_host(uri_) || !*g_uri_get_host(uri_) ||
-      (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0)) {
+  if (!(uri_ = parse_client_url(settings_.location))) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "location is not an http:// or https:// URL of a WHIP endpoint (like "
                 "https://whip.example/whip/endpoint/camera1)");
     return false;
   }
-  // Made absolute: glib-networking 2.74 ignores a relative anchors path (see relay/publisher).
-  g_autofree char *ca_path = settings_.ca_file.empty()
-                                 ? nullptr
-                                 : g_canonicalize_filename(settings_.ca_file.c_str(), nullptr);
-  GError *err = nullptr;
-  if (ca_path && !(ca_ = g_tls_file_database_new(ca_path, &err))) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "cannot use %s as the WHIP server's CA certificates: %s", settings_.ca_file.c_str(),
-                err->message);
-    g_error_free(err);
+  if (!settings_.ca_file.empty() &&
+      !(ca_ = load_ca_file(settings_.ca_file, "the WHIP server's", error)))
     return false;
-  }
   thread_ = std::thread([this] { run(); });
   return true;
 }
