@@ -408,7 +408,12 @@ void test_shared_encode_idles_with_every_sink() {
     const int watched = encoded_over_a_second(pipeline);
     g_test_message("%s: %d frames encoded in a second unwatched, %d watched",
                    recorder ? "beside a recorder" : "two sinks", unwatched, watched);
-    g_assert_cmpint(unwatched, ==, recorder ? watched : 0);
+    // Beside a recorder the encoder never idles: about 30 frames a second either way (30 or 31
+    // in a window of one second; comparing the two windows for equality failed once in CI).
+    if (recorder)
+      g_assert_cmpint(unwatched, >=, 20);
+    else
+      g_assert_cmpint(unwatched, ==, 0);
     g_assert_cmpint(watched, >=, 20);
     viewer.close();
     gst_element_set_state(pipeline, GST_STATE_NULL);
