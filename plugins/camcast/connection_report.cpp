@@ -2,8 +2,8 @@
 
 namespace camcast {
 
-void ConnectionReport::report(GstElement *sink, bool connected, const std::string &why,
-                              bool refused, GstStructure *message) {
+void ConnectionReport::report(GstElement *sink, GstDebugCategory *category, bool connected,
+                              const std::string &why, bool refused, GstStructure *message) {
   bool warn;
   {
     std::lock_guard<std::mutex> lk(lock_);
@@ -13,9 +13,9 @@ void ConnectionReport::report(GstElement *sink, bool connected, const std::strin
   }
   const char *name = gst_structure_get_name(message);
   if (connected)
-    GST_INFO_OBJECT(sink, "connected");
+    GST_CAT_INFO_OBJECT(category, sink, "connected");
   else
-    GST_WARNING_OBJECT(sink, "not connected: %s", why.c_str());
+    GST_CAT_WARNING_OBJECT(category, sink, "not connected: %s", why.c_str());
   gst_structure_set(message, "connected", G_TYPE_BOOLEAN, connected, "reason", G_TYPE_STRING,
                     why.c_str(), nullptr);
   gst_element_post_message(sink, gst_message_new_element(GST_OBJECT(sink), message));

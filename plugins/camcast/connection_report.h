@@ -15,9 +15,9 @@ namespace camcast {
 class ConnectionReport {
 public:
   // `refused`: `why` is the server's refusal. `message` (taken) is the element message, its
-  // `connected` and `reason` set here.
-  void report(GstElement *sink, bool connected, const std::string &why, bool refused,
-              GstStructure *message);
+  // `connected` and `reason` set here. The log line goes to the sink's own `category`.
+  void report(GstElement *sink, GstDebugCategory *category, bool connected, const std::string &why,
+              bool refused, GstStructure *message);
 
 private:
   std::mutex lock_;

@@ -98,7 +98,8 @@ static void on_push_event(GstRelaySink *sink, bool connected, const std::string 
     gst_pad_push_event(GST_BASE_SINK_PAD(sink),
                        gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   sink->priv->report.report(
-      GST_ELEMENT(sink), connected, why, g_str_has_prefix(why.c_str(), "the relay answered"),
+      GST_ELEMENT(sink), GST_CAT_DEFAULT, connected, why,
+      g_str_has_prefix(why.c_str(), "the relay answered"),
       gst_structure_new("relaysink", "buffers-dropped", G_TYPE_UINT64, dropped, nullptr));
 }
 

@@ -97,7 +97,7 @@ static void request_keyframe(GstWhipPublishSink *sink) {
 
 // The publishing thread made or lost a session.
 static void on_session_event(GstWhipPublishSink *sink, bool connected, const std::string &why) {
-  sink->priv->report.report(GST_ELEMENT(sink), connected, why,
+  sink->priv->report.report(GST_ELEMENT(sink), GST_CAT_DEFAULT, connected, why,
                             g_str_has_prefix(why.c_str(), "the WHIP server answered 4"),
                             gst_structure_new_empty("whippublishsink"));
 }
