@@ -1,6 +1,7 @@
 // Reading camcast's fragmented MP4: the init segment (for the avcC record WebCodecs needs) and
-// one-frame fragments ([prft] moof mdat). Only what the player uses; sizes are checked, so a
-// damaged message throws instead of reading past its end.
+// fragments ([prft] moof mdat) of at most one video frame and the audio frames that came with it
+// (track 1 video, track 2 audio). Only what the player uses; sizes are checked, so a damaged
+// message throws instead of reading past its end.
 
 const text = new TextDecoder();
 
@@ -60,12 +61,55 @@ export function parseInit(bytes) {
 
 const NTP_UNIX_OFFSET_S = 2208988800;
 
-// One fragment: capture time (ms since the epoch, or null), sequence number, timing in track
-// units, sync flag, the frame's bytes and where the moof starts in the message.
+const VIDEO_TRACK = 1;
+const AUDIO_TRACK = 2;
+
+// One traf: its track, decode time and samples ({duration, data, keyframe, cts}).
+function parseTraf(bytes, view, traf, moofOffset) {
+  const tfhd = find(bytes, ['tfhd'], traf.body, traf.end);
+  const tfdt = find(bytes, ['tfdt'], traf.body, traf.end);
+  const trun = find(bytes, ['trun'], traf.body, traf.end);
+  if (!tfhd || !trun) throw new Error('traf without tfhd or trun');
+  const run = { track: u32(view, tfhd.body + 4), decodeTime: 0, samples: [] };
+  if (tfdt) {
+    run.decodeTime = bytes[tfdt.body] === 1 ? Number(view.getBigUint64(tfdt.body + 4))
+                                             : u32(view, tfdt.body + 4);
+  }
+  const flags = u32(view, trun.body) & 0xffffff;
+  const count = u32(view, trun.body + 4);
+  let pos = trun.body + 8;  // version+flags, sample count
+  let dataOffset = 0;
+  if (flags & 0x1) { dataOffset = view.getInt32(pos); pos += 4; }
+  let firstFlags = null;
+  if (flags & 0x4) { firstFlags = u32(view, pos); pos += 4; }
+  let start = moofOffset + dataOffset;
+  for (let i = 0; i < count; i++) {
+    if (pos > trun.end) throw new Error('trun runs past its box');
+    const sample = { duration: 0, data: null, keyframe: true, cts: 0 };
+    if (flags & 0x100) { sample.duration = u32(view, pos); pos += 4; }
+    let size = 0;
+    if (flags & 0x200) { size = u32(view, pos); pos += 4; }
+    let sampleFlags = i === 0 ? firstFlags : null;
+    if (flags & 0x400) { sampleFlags = u32(view, pos); pos += 4; }
+    if (sampleFlags !== null) sample.keyframe = (sampleFlags & 0x10000) === 0;
+    if (flags & 0x800) { sample.cts = view.getInt32(pos); pos += 4; }
+    if (start + size > bytes.byteLength) throw new Error('sample runs past the message');
+    sample.data = bytes.subarray(start, start + size);
+    start += size;
+    run.samples.push(sample);
+  }
+  return run;
+}
+
+// One fragment: capture time (ms since the epoch, or null), sequence number, where the moof
+// starts in the message; the video frame's timing in track units, sync flag and bytes (data is
+// null when the fragment has only audio); and the audio frames ({time, duration, data}, in the
+// audio track's units).
 export function parseFragment(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const frag = { captureMs: null, sequence: 0, decodeTime: 0, duration: 0, cts: 0,
-                 keyframe: false, data: null, moofOffset: 0 };
+                 keyframe: false, data: null, moofOffset: 0, audio: [] };
+  let moofFound = false;
   for (const box of boxes(bytes)) {
     if (box.type === 'prft') {
       // version 1: flags(3) track(4) ntp(8) media_time(8)
@@ -73,32 +117,27 @@ export function parseFragment(bytes) {
       const fraction = u32(view, box.body + 12);
       frag.captureMs = (seconds - NTP_UNIX_OFFSET_S) * 1000 + (fraction / 2 ** 32) * 1000;
     } else if (box.type === 'moof') {
+      moofFound = true;
       frag.moofOffset = box.start;  // MSE gets the message from here: prft is for us
       const mfhd = find(bytes, ['mfhd'], box.body, box.end);
       if (mfhd) frag.sequence = u32(view, mfhd.body + 4);
-      const traf = find(bytes, ['traf'], box.body, box.end);
-      const tfdt = traf && find(bytes, ['tfdt'], traf.body, traf.end);
-      if (tfdt) {
-        frag.decodeTime = bytes[tfdt.body] === 1 ? Number(view.getBigUint64(tfdt.body + 4))
-                                                  : u32(view, tfdt.body + 4);
+      for (const traf of boxes(bytes, box.body, box.end)) {
+        if (traf.type !== 'traf') continue;
+        const run = parseTraf(bytes, view, traf, box.start);
+        if (run.track === VIDEO_TRACK && run.samples.length > 0) {
+          const s = run.samples[0];
+          Object.assign(frag, { decodeTime: run.decodeTime, duration: s.duration, cts: s.cts,
+                                keyframe: s.keyframe, data: s.data });
+        } else if (run.track === AUDIO_TRACK) {
+          let time = run.decodeTime;
+          for (const s of run.samples) {
+            frag.audio.push({ time, duration: s.duration, data: s.data });
+            time += s.duration;
+          }
+        }
       }
-      const trun = traf && find(bytes, ['trun'], traf.body, traf.end);
-      if (!trun) throw new Error('fragment without trun');
-      const flags = u32(view, trun.body) & 0xffffff;
-      let pos = trun.body + 8;  // version+flags, sample count
-      let dataOffset = 0;
-      if (flags & 0x1) { dataOffset = view.getInt32(pos); pos += 4; }
-      if (flags & 0x4) pos += 4;
-      if (flags & 0x100) { frag.duration = u32(view, pos); pos += 4; }
-      let size = 0;
-      if (flags & 0x200) { size = u32(view, pos); pos += 4; }
-      if (flags & 0x400) { frag.keyframe = (u32(view, pos) & 0x10000) === 0; pos += 4; }
-      if (flags & 0x800) { frag.cts = view.getInt32(pos); pos += 4; }
-      const start = frag.moofOffset + dataOffset;
-      if (start + size > bytes.byteLength) throw new Error('sample runs past the message');
-      frag.data = bytes.subarray(start, start + size);
     }
   }
-  if (!frag.data) throw new Error('message without a fragment');
+  if (!moofFound) throw new Error('message without a fragment');
   return frag;
 }

@@ -50,7 +50,8 @@ class WebCodecsBackend {
   }
 
   push(frag) {
-    if (!this.decoder || this.decoder.state !== 'configured') return;
+    // Sound is played only through MSE so far (chooseBackend): audio frames are skipped here.
+    if (!frag.data || !this.decoder || this.decoder.state !== 'configured') return;
     // Decoding falls behind only if the machine cannot keep up: then skip to the next keyframe
     // rather than show old pictures late.
     if (this.decoder.decodeQueueSize > 10) this.waitingForKeyframe = true;
@@ -70,6 +71,11 @@ class WebCodecsBackend {
   }
 }
 
+// How far behind the newest frame MSE plays a stream with sound. Chromium's audio renderer
+// wants about 120 ms of sound ahead of the playhead: held one frame behind, playback stalled
+// several times a minute; at 150 ms it plays on at rate 1 (docs/benchmarks.md, "Sound").
+const MSE_AUDIO_TARGET_S = 0.15;
+
 class MseBackend {
   constructor(player, video) {
     this.player = player;
@@ -88,7 +94,7 @@ class MseBackend {
     this.source = source;
     this.info = info;
     const video = this.video;
-    video.muted = true;
+    video.muted = this.player.muted;
     video.playsInline = true;
     video.autoplay = true;
     if (window.ManagedMediaSource && source instanceof window.ManagedMediaSource) {
@@ -100,10 +106,13 @@ class MseBackend {
     }
     source.addEventListener('sourceopen', () => {
       if (this.source !== source) return;
+      // One SourceBuffer for both tracks: they come in the same fragments.
+      const codecs = [info.codec, info.audio && info.audio.codec].filter(Boolean).join(', ');
+      const type = `${info.codec ? 'video' : 'audio'}/mp4; codecs="${codecs}"`;
       try {
-        this.sourceBuffer = source.addSourceBuffer(`video/mp4; codecs="${info.codec}"`);
+        this.sourceBuffer = source.addSourceBuffer(type);
       } catch (e) {
-        this.player.fail(`MSE cannot play ${info.codec}: ${e.message}`);
+        this.player.fail(`MSE cannot play ${type}: ${e.message}`);
         return;
       }
       // The tfdt of each fragment places it; joins happen at keyframes (MSE §3.5.8).
@@ -115,6 +124,8 @@ class MseBackend {
       this.appendNext();
     }, { once: true });
     this.timer = setInterval(() => this.holdLiveEdge(), 100);
+    // Playback waiting for data it lacks: an underrun, of sound or picture.
+    video.onwaiting = () => { if (this.sourceBuffer) this.player.stats.stalls++; };
     if (video.requestVideoFrameCallback) {
       const onFrame = (now, meta) => {
         if (this.video !== video || !this.source) return;
@@ -175,7 +186,8 @@ class MseBackend {
     const end = sb.buffered.end(sb.buffered.length - 1);
     if (video.paused) video.play().catch(() => {});
     if (video.currentTime < start) video.currentTime = start;
-    const target = this.player.targetLatency ?? this.player.frameSeconds;
+    const target = this.player.targetLatency ??
+      (this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds);
     const gap = end - video.currentTime;
     this.player.stats.bufferMs = Math.round(gap * 1000);
     if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {
@@ -198,6 +210,7 @@ class MseBackend {
       try { this.source.endOfStream(); } catch (e) { /* already ended */ }
     }
     this.source = null;
+    this.video.onwaiting = null;
     this.video.removeAttribute('src');
     this.video.srcObject = null;
   }
@@ -257,10 +270,12 @@ class JpegBackend {
 // The backend for H.264: the one asked for, else the lowest latency this browser has (measured
 // on screen, docs/benchmarks.md: WebCodecs 4 ms, MSE 17 ms, WebRTC 32 ms at the median on
 // loopback). VideoDecoder exists only in secure contexts (HTTPS, localhost); MSE everywhere
-// but iPhones before iOS 17.1, which get WebRTC if a WHEP endpoint is known (`whep`).
-export function chooseBackend(requested, whep = null) {
+// but iPhones before iOS 17.1, which get WebRTC if a WHEP endpoint is known (`whep`). A stream
+// with sound (`audio`) plays through MSE, which plays both tracks in step; the WebCodecs backend
+// shows the picture only.
+export function chooseBackend(requested, whep = null, audio = false) {
   if (requested === 'webcodecs' || requested === 'mse' || requested === 'webrtc') return requested;
-  if ('VideoDecoder' in window) return 'webcodecs';
+  if ('VideoDecoder' in window && !audio) return 'webcodecs';
   if (window.ManagedMediaSource || window.MediaSource || !whep) return 'mse';
   return 'webrtc';
 }
@@ -281,7 +296,12 @@ export class CamcastPlayer {
       backend: null, state: 'connecting', codec: '', width: 0, height: 0,
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
+      audioCodec: null, audioFrames: 0, muted: true, audioLevelDb: null, stalls: 0,
     };
+    // Browsers play sound only after the viewer asks (autoplay rules): muted until the sound
+    // button is pressed.
+    this.muted = true;
+    this.analyser = null;  // the AnalyserNode the sound goes through once unmuted (MSE)
     this.timescale = 90000;      // ticks per second of fragment times, from the description
     this.frameSeconds = 1 / 30;  // updated from the fragments' durations
     this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
@@ -368,7 +388,8 @@ export class CamcastPlayer {
           this.info = info;
           this.timescale = info.timescale || 90000;
           Object.assign(this.stats, { codec: info.codec || info.format, width: info.width,
-                                      height: info.height });
+                                      height: info.height,
+                                      audioCodec: info.audio ? info.audio.codec : null });
           this.closeBackend();
           this.backend = this.makeBackend(info);
           this.backend.prepare(info);
@@ -390,14 +411,17 @@ export class CamcastPlayer {
         return;
       }
       const frag = parseFragment(bytes);
-      this.stats.framesReceived++;
       this.retryMs = 500;
-      if (frag.duration > 0) this.frameSeconds = frag.duration / this.timescale;
       this.countSequence(frag.sequence);
-      if (frag.captureMs !== null) {
-        this.captureTimes.set(this.timestampUs(frag), frag.captureMs);
-        if (this.captureTimes.size > 300)
-          this.captureTimes.delete(this.captureTimes.keys().next().value);
+      this.stats.audioFrames += frag.audio.length;
+      if (frag.data) {
+        this.stats.framesReceived++;
+        if (frag.duration > 0) this.frameSeconds = frag.duration / this.timescale;
+        if (frag.captureMs !== null) {
+          this.captureTimes.set(this.timestampUs(frag), frag.captureMs);
+          if (this.captureTimes.size > 300)
+            this.captureTimes.delete(this.captureTimes.keys().next().value);
+        }
       }
       if (this.backend) this.backend.push(frag, bytes);
     } catch (e) {
@@ -407,9 +431,11 @@ export class CamcastPlayer {
 
   // The backend a stream needs, and the element it shows in (kept when the kind is the same).
   makeBackend(info) {
-    const name = info.format === 'jpeg' ? 'jpeg' : chooseBackend(this.requestedBackend);
+    const name = info.format === 'jpeg' ? 'jpeg'
+      : chooseBackend(this.requestedBackend, null, Boolean(info.audio));
     this.makeView(name === 'mse' ? 'VIDEO' : 'CANVAS');
     this.stats.backend = name;
+    this.showSoundButton(Boolean(info.audio) && name === 'mse');
     if (name === 'jpeg') return new JpegBackend(this, this.view);
     return name === 'webcodecs' ? new WebCodecsBackend(this, this.view)
       : new MseBackend(this, this.view);
@@ -426,6 +452,52 @@ export class CamcastPlayer {
       this.view = view;
     }
     return this.view;
+  }
+
+  // The sound button: shown when the stream has sound this backend plays.
+  showSoundButton(show) {
+    if (show && !this.soundButton) {
+      const button = document.createElement('button');
+      button.className = 'camcast-sound';
+      button.addEventListener('click', () => this.setMuted(!this.muted));
+      this.container.appendChild(button);
+      this.soundButton = button;
+    }
+    if (this.soundButton) {
+      this.soundButton.hidden = !show;
+      this.soundButton.textContent = this.muted ? '🔇 Sound off — tap to listen' : '🔊 Sound on';
+    }
+  }
+
+  // Turns sound on or off. Called from a click (browsers allow sound to start only then).
+  setMuted(muted) {
+    this.muted = muted;
+    this.stats.muted = muted;
+    const view = this.view;
+    if (view && view.tagName === 'VIDEO') {
+      view.muted = muted;
+      if (!muted && !view.camcastAnalyser) {
+        // The level meter: the element's sound through an AnalyserNode to the speakers.
+        const context = new AudioContext();
+        const analyser = context.createAnalyser();
+        analyser.fftSize = 2048;
+        context.createMediaElementSource(view).connect(analyser);
+        analyser.connect(context.destination);
+        view.camcastAnalyser = analyser;
+      }
+      this.analyser = view.camcastAnalyser || null;
+      if (!muted) view.play().catch(() => {});
+    }
+    this.showSoundButton(true);
+  }
+
+  // The sound's level now, in dB below full scale (null when nothing is measured).
+  audioLevelDb() {
+    if (!this.analyser || this.muted) return null;
+    const samples = new Float32Array(this.analyser.fftSize);
+    this.analyser.getFloatTimeDomainData(samples);
+    const rms = Math.sqrt(samples.reduce((sum, v) => sum + v * v, 0) / samples.length);
+    return rms > 0 ? Math.round(20 * Math.log10(rms)) : -Infinity;
   }
 
   // Frame numbers count every frame the server produced: a gap is frames it skipped for us to
@@ -462,11 +534,17 @@ export class CamcastPlayer {
     this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
     this.window = { shown: 0, bytes: 0, since: now };
     if (this.webrtc) this.webrtc.latencyMs().then((ms) => { this.stats.latencyMs = ms; });
+    this.stats.audioLevelDb = this.audioLevelDb();
     if (this.overlay) {
       const s = this.stats;
       const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;
+      let sound = '';
+      if (s.audioCodec) {
+        sound = s.muted ? ' · sound muted'
+          : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}`;
+      }
       this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
-        `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}`;
+        `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
     }
   }
 }

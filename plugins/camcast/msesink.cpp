@@ -13,6 +13,20 @@
  * time, which the player uses to show glass-to-glass latency. With `format=annexb` each message
  * is one Annex-B access unit, with SPS and PPS before every IDR, for pages built on jMuxer.
  *
+ * ## Audio
+ *
+ * The `audio` pad (on request: `msesink name=out … ! out.audio`) takes Opus (`opusenc`) or AAC
+ * (`avenc_aac`, `fdkaacenc`) and adds an audio track to the fMP4 stream: the audio frames that
+ * arrived since the last video frame travel in that frame's fragment, so audio adds no message and
+ * no wait. Link only `audio` for a stream without pictures. Opus plays in Chromium, Firefox and
+ * Safari 17 and later, through MSE and WebCodecs, and is the codec WebRTC uses; AAC is for older
+ * Safari. The description then gains
+ * `"audio":{"codec":"opus","rate":48000,"channels":1}`. With `format=annexb` audio is not sent.
+ *
+ * When both pads are linked the stream is described once both have caps (or one second after the
+ * first did, so a silent microphone does not hold the picture back; the other track joins the
+ * description when its caps come).
+ *
  * A viewer joins at the newest keyframe, and `keyframe-on-join` asks the encoder for a new one so
  * it does not wait a GOP. Everything else — one server per port, lag limits, statistics — comes
  * from #GstWsSink.
@@ -28,45 +42,24 @@
  *     v4l2h264enc extra-controls="controls,repeat_sequence_header=1" ! \
  *     'video/x-h264,level=(string)4.1' ! h264parse ! msesink
  * ]| The same from a Raspberry Pi camera with the Pi 4's hardware encoder.
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,format=I420,framerate=30/1 ! \
+ *     x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! \
+ *     msesink name=out  alsasrc device=plughw:1 ! audioconvert ! audioresample ! \
+ *     audio/x-raw,channels=1,rate=48000 ! opusenc frame-size=20 ! out.audio
+ * ]| With sound from a USB microphone (`arecord -l` lists cards; `plughw` converts what the card
+ * cannot); `audiotestsrc is-live=true` instead of `alsasrc` gives a test tone.
  */
-#include "msesink.h"
-
-#include "formats/fmp4.h"
-#include "formats/h264.h"
+#include "msesink_private.h"
 
 #include <gst/pbutils/pbutils.h>
 
-#include <mutex>
-#include <string>
-
-GST_DEBUG_CATEGORY_STATIC(gst_mse_sink_debug);
+GST_DEBUG_CATEGORY(gst_mse_sink_debug);
 #define GST_CAT_DEFAULT gst_mse_sink_debug
-
-#define DEFAULT_FORMAT GST_MSE_SINK_FORMAT_FMP4
-#define DEFAULT_PRFT TRUE
-// fMP4 timescale for video: 90 kHz, as RTP and MPEG-TS use.
-#define TIMESCALE 90000
 
 enum { PROP_0, PROP_FORMAT, PROP_PRFT };
 
 using namespace camcast;
-
-struct MseSinkPrivate {
-  std::mutex lock;  // protects format and prft (set from any thread)
-  GstMseSinkFormat format = DEFAULT_FORMAT;
-  bool prft = DEFAULT_PRFT;
-  // Streaming thread only.
-  h264::AvcConfig config;
-  bool have_config = false;
-  uint32_t sequence = 0;
-  GstClockTime last_dts = GST_CLOCK_TIME_NONE;
-  uint64_t last_duration = TIMESCALE / 30;
-};
-
-struct _GstMseSink {
-  GstWsSink parent;
-  MseSinkPrivate *priv;
-};
 
 G_DEFINE_TYPE_WITH_CODE(GstMseSink, gst_mse_sink, GST_TYPE_WS_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_mse_sink_debug, "msesink", 0,
@@ -85,8 +78,48 @@ GType gst_mse_sink_format_get_type(void) {
   return type;
 }
 
-static uint64_t to_timescale(GstClockTime t) {
-  return gst_util_uint64_scale(t, TIMESCALE, GST_SECOND);
+uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
+  return gst_util_uint64_scale(t, timescale, GST_SECOND);
+}
+
+// Sends the description and init segment of the tracks known, once every linked input has caps
+// or DESCRIBE_WAIT_US after the first did; again when a track comes later. Under the lock.
+void mse_sink_describe(GstMseSink *sink, bool force) {
+  MseSinkPrivate *priv = sink->priv;
+  const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
+  const bool audio_linked = priv->audio_pad && gst_pad_is_linked(priv->audio_pad);
+  const bool all = (!video_linked || priv->video) && (!audio_linked || priv->audio);
+  const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
+  if (!force && !(all || (waited && (priv->video || priv->audio))))
+    return;
+  if (!force && priv->described_video == bool(priv->video) &&
+      priv->described_audio == bool(priv->audio))
+    return;
+  std::string json = "{\"type\":\"stream\",\"format\":\"fmp4\"";
+  if (priv->video) {
+    const fmp4::VideoTrack &v = *priv->video;
+    json += "," + std::string("\"codec\":\"") + priv->video_codec +
+            "\",\"width\":" + std::to_string(v.width) + ",\"height\":" + std::to_string(v.height) +
+            ",\"timescale\":" + std::to_string(TIMESCALE);
+  }
+  if (priv->audio) {
+    const fmp4::AudioTrack &a = *priv->audio;
+    json += ",\"audio\":{\"codec\":\"" + fmp4::codec_string(a) +
+            "\",\"rate\":" + std::to_string(a.rate) +
+            ",\"channels\":" + std::to_string(a.channels) + "}";
+  }
+  json += "}";
+  std::vector<uint8_t> init = fmp4::init_segment(priv->video ? &*priv->video : nullptr,
+                                                 priv->audio ? &*priv->audio : nullptr);
+  GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
+  GST_INFO_OBJECT(sink, "stream %s, init segment of %zu bytes", json.c_str(), init.size());
+  gst_ws_sink_set_stream_header(GST_WS_SINK(sink), json.c_str(), &init_buffer, 1);
+  gst_buffer_unref(init_buffer);
+  priv->described_video = bool(priv->video);
+  priv->described_audio = bool(priv->audio);
+  priv->drop_audio_frames();
+  // Players start over with the new description: give them a keyframe to start from.
+  gst_ws_sink_request_keyframe(GST_WS_SINK(sink));
 }
 
 static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
@@ -123,48 +156,83 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   track.width = uint32_t(width);
   track.height = uint32_t(height);
   priv->config = config;
-  priv->have_config = true;
   priv->last_dts = GST_CLOCK_TIME_NONE;
+  g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);
 
-  GstMseSinkFormat format;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    format = priv->format;
-  }
-  if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (priv->format == GST_MSE_SINK_FORMAT_ANNEXB) {
     // jMuxer pages take every message as video: no metadata, no init segment.
+    priv->video.reset();
+    priv->described_video = priv->described_audio = false;
     gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
     return TRUE;
   }
-  g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);
-  g_autofree char *json = g_strdup_printf(
-      "{\"type\":\"stream\",\"format\":\"fmp4\",\"codec\":\"%s\",\"width\":%d,\"height\":%d,"
-      "\"timescale\":%d}",
-      codec ? codec : h264::codec_string(config).c_str(), width, height, TIMESCALE);
-  std::vector<uint8_t> init = fmp4::init_segment(track);
-  GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
-  GST_INFO_OBJECT(sink, "stream %s, %dx%d, init segment of %zu bytes", codec, width, height,
-                  init.size());
-  gst_ws_sink_set_stream_header(ws, json, &init_buffer, 1);
-  gst_buffer_unref(init_buffer);
+  priv->video = std::move(track);
+  priv->video_codec = codec ? codec : h264::codec_string(config);
+  if (!priv->first_caps_us)
+    priv->first_caps_us = g_get_monotonic_time();
+  mse_sink_describe(sink, priv->described());
   return TRUE;
+}
+
+// Queues one fragment: `video` (or null) and the audio frames waiting, numbered under the lock.
+void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const fmp4::Sample *video_sample,
+                            uint64_t video_time, gint64 capture_us, bool keyframe) {
+  MseSinkPrivate *priv = sink->priv;
+  fmp4::Fragment fragment;
+  fragment.sequence = ++priv->sequence;
+  if (video)
+    fragment.runs.push_back({fmp4::kVideoTrackId, video_time, {*video_sample}});
+  std::vector<AudioFrame> frames;
+  frames.swap(priv->audio_frames);
+  if (!frames.empty()) {
+    fmp4::Run run{fmp4::kAudioTrackId, frames[0].time, {}};
+    // Audio samples follow each other: a gap or overlap between two frames goes into the
+    // earlier one's duration, so every later sample stays at its own time.
+    for (size_t i = 0; i < frames.size(); i++) {
+      fmp4::Sample sample;
+      sample.size = uint32_t(gst_buffer_get_size(frames[i].buffer));
+      sample.duration = frames[i].duration;
+      if (i + 1 < frames.size() && frames[i + 1].time > frames[i].time)
+        sample.duration = uint32_t(frames[i + 1].time - frames[i].time);
+      run.samples.push_back(sample);
+    }
+    fragment.runs.push_back(std::move(run));
+  }
+  if (!video && frames.empty())
+    return;
+  if (!video)
+    capture_us = frames[0].capture_us;
+  if (priv->prft)
+    fragment.ntp_time = fmp4::ntp_from_unix_us(capture_us);
+  std::vector<uint8_t> header = fmp4::fragment_header(fragment);
+  // One message: the fragment header, then the frames' own memory (referenced, not copied). The
+  // message keeps the first frame's timestamps (gst_buffer_append() keeps the first buffer's).
+  GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
+  gst_buffer_copy_into(unit, video ? video : frames[0].buffer, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  if (video)
+    unit = gst_buffer_append(unit, gst_buffer_ref(video));
+  for (AudioFrame &f : frames)
+    unit = gst_buffer_append(unit, f.buffer);  // takes the frame's reference
+  gst_ws_sink_push_unit_at(GST_WS_SINK(sink), unit, keyframe, capture_us);
+  gst_buffer_unref(unit);
 }
 
 static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
   GstMseSink *sink = GST_MSE_SINK(ws);
   MseSinkPrivate *priv = sink->priv;
-  if (!priv->have_config)
-    return GST_FLOW_NOT_NEGOTIATED;
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   GstMseSinkFormat format;
-  bool prft;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     format = priv->format;
-    prft = priv->prft;
+    if (format == GST_MSE_SINK_FORMAT_FMP4 && !priv->video)
+      return GST_FLOW_NOT_NEGOTIATED;
   }
 
   if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
+    if (priv->config.sps.empty())
+      return GST_FLOW_NOT_NEGOTIATED;
     GstBuffer *au = h264::annexb_from_avc(buffer, priv->config, keyframe);
     if (!au) {
       GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("malformed H.264 access unit"),
@@ -176,40 +244,39 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
     return GST_FLOW_OK;
   }
 
-  // Decode time, composition offset and duration in the 90 kHz timescale. A frame goes out the
-  // moment it arrives, so its duration is known only from the buffer or, failing that, from the
-  // previous interval (docs/protocols.md §3.3).
+  // Decode time, composition offset and duration in the 90 kHz timescale, on the running-time
+  // line both tracks share. A frame goes out the moment it arrives, so its duration is known only
+  // from the buffer or, failing that, from the previous interval (docs/protocols.md §3.3).
   GstClockTime dts =
       GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
   if (!GST_CLOCK_TIME_IS_VALID(dts)) {
     GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 frames without timestamps"), (nullptr));
     return GST_FLOW_ERROR;
   }
+  const GstSegment *segment = &GST_BASE_SINK(sink)->segment;
+  GstClockTime running_dts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, dts);
+  if (!GST_CLOCK_TIME_IS_VALID(running_dts))
+    running_dts = dts;  // before the segment (or no time segment): as it comes
   fmp4::Sample sample;
-  sample.decode_time = to_timescale(dts);
+  const uint64_t decode_time = mse_sink_to_timescale(running_dts, TIMESCALE);
   sample.size = uint32_t(gst_buffer_get_size(buffer));
   sample.keyframe = keyframe;
   if (GST_BUFFER_PTS_IS_VALID(buffer))
     sample.composition_offset =
-        int32_t(int64_t(to_timescale(GST_BUFFER_PTS(buffer))) - int64_t(sample.decode_time));
+        int32_t(int64_t(mse_sink_to_timescale(GST_BUFFER_PTS(buffer), TIMESCALE)) -
+                int64_t(mse_sink_to_timescale(dts, TIMESCALE)));
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 0)
-    priv->last_duration = to_timescale(GST_BUFFER_DURATION(buffer));
+    priv->last_duration = mse_sink_to_timescale(GST_BUFFER_DURATION(buffer), TIMESCALE);
   else if (GST_CLOCK_TIME_IS_VALID(priv->last_dts) && dts > priv->last_dts)
-    priv->last_duration = to_timescale(dts - priv->last_dts);
+    priv->last_duration = mse_sink_to_timescale(dts - priv->last_dts, TIMESCALE);
   priv->last_dts = dts;
   sample.duration = uint32_t(MAX(priv->last_duration, 1));
   const gint64 capture_us = gst_ws_sink_capture_time(ws, buffer);
-  if (prft)
-    sample.ntp_time = fmp4::ntp_from_unix_us(capture_us);
 
-  std::vector<uint8_t> header = fmp4::fragment_header(++priv->sequence, sample);
-  // One message: the fragment header, then the frame's own memory (referenced, not copied). The
-  // message keeps the frame's timestamps (gst_buffer_append() keeps the first buffer's).
-  GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
-  gst_buffer_copy_into(unit, buffer, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
-  unit = gst_buffer_append(unit, gst_buffer_ref(buffer));
-  gst_ws_sink_push_unit_at(ws, unit, keyframe, capture_us);
-  gst_buffer_unref(unit);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  mse_sink_describe(sink, false);
+  if (priv->described_video)
+    mse_sink_push_fragment(sink, buffer, &sample, decode_time, capture_us, keyframe);
   return GST_FLOW_OK;
 }
 
@@ -235,12 +302,43 @@ static void gst_mse_sink_get_property(GObject *object, guint prop_id, GValue *va
   }
 }
 
+static GstStateChangeReturn gst_mse_sink_change_state(GstElement *element,
+                                                      GstStateChange transition) {
+  GstMseSink *sink = GST_MSE_SINK(element);
+  MseSinkPrivate *priv = sink->priv;
+  // Audio alone: the video input will never preroll, so the element must not wait for it.
+  GstBaseSink *base = GST_BASE_SINK(sink);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_pad_is_linked(base->sinkpad) &&
+      gst_base_sink_is_async_enabled(base)) {
+    gst_base_sink_set_async_enabled(base, FALSE);
+    priv->async_turned_off = true;
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_mse_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    if (priv->async_turned_off)
+      gst_base_sink_set_async_enabled(base, TRUE);
+    priv->async_turned_off = false;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->drop_audio_frames();
+    priv->video.reset();
+    priv->audio.reset();
+    priv->described_video = priv->described_audio = false;
+    priv->first_caps_us = 0;
+    gst_segment_init(&priv->audio_segment, GST_FORMAT_UNDEFINED);
+  }
+  return ret;
+}
+
 static void gst_mse_sink_init(GstMseSink *sink) {
   sink->priv = new MseSinkPrivate();
+  gst_segment_init(&sink->priv->audio_segment, GST_FORMAT_UNDEFINED);
 }
 
 static void gst_mse_sink_finalize(GObject *object) {
-  delete GST_MSE_SINK(object)->priv;
+  MseSinkPrivate *priv = GST_MSE_SINK(object)->priv;
+  priv->drop_audio_frames();
+  delete priv;
   G_OBJECT_CLASS(gst_mse_sink_parent_class)->finalize(object);
 }
 
@@ -252,6 +350,9 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   gobject_class->set_property = gst_mse_sink_set_property;
   gobject_class->get_property = gst_mse_sink_get_property;
   gobject_class->finalize = gst_mse_sink_finalize;
+  element_class->change_state = gst_mse_sink_change_state;
+  element_class->request_new_pad = gst_mse_sink_request_new_pad;
+  element_class->release_pad = gst_mse_sink_release_pad;
   ws_class->default_path = "/video";
   ws_class->page = "/camcast/web/player.html";
   ws_class->caps_changed = gst_mse_sink_caps_changed;
@@ -274,11 +375,13 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &gst_mse_sink_audio_template);
   gst_element_class_set_static_metadata(
-      element_class, "H.264 to browsers (MSE, WebCodecs)", "Sink/Network",
+      element_class, "H.264 and audio to browsers (MSE, WebCodecs)", "Sink/Network",
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
       "per fragment) or Annex-B, with a player page. Takes H.264 as h264parse gives it "
-      "(put h264parse in front of it) in a profile browsers play (I420 into the encoder)",
+      "(put h264parse in front of it) in a profile browsers play (I420 into the encoder); "
+      "its audio pad takes Opus or AAC for a sound track",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
 }

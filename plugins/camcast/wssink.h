@@ -64,6 +64,8 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 // The wall-clock capture time of a buffer, µs since the epoch: its running time mapped onto the
 // real-time clock (for a live source the running time is the capture time). Now if unknown.
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer);
+// The same for a buffer of another input of the subclass's, in that input's segment.
+gint64 gst_ws_sink_capture_time_in(GstWsSink *sink, const GstSegment *segment, GstBuffer *buffer);
 // For subclasses, in serve_http: answers with a multipart/x-mixed-replace stream of the units as
 // parts of type `part_type` (at most 48 characters; "image/jpeg" makes MJPEG for <img>), each
 // client getting the newest when its socket has drained; HEAD included.

@@ -201,13 +201,16 @@ void WsSinkPrivate::close() {
 /* ---- subclass API ---- */
 
 gint64 gst_ws_sink_capture_time(GstWsSink *sink, GstBuffer *buffer) {
-  GstBaseSink *base = GST_BASE_SINK(sink);
+  return gst_ws_sink_capture_time_in(sink, &GST_BASE_SINK(sink)->segment, buffer);
+}
+
+gint64 gst_ws_sink_capture_time_in(GstWsSink *sink, const GstSegment *segment, GstBuffer *buffer) {
   GstClock *clock = GST_ELEMENT_CLOCK(sink);
   // A byte stream (a file, a pipe) has no running time to map.
-  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer) || base->segment.format != GST_FORMAT_TIME)
+  if (!clock || !GST_BUFFER_PTS_IS_VALID(buffer) || segment->format != GST_FORMAT_TIME)
     return g_get_real_time();
   GstClockTime running =
-      gst_segment_to_running_time(&base->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
+      gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
   GstClockTime now = gst_clock_get_time(clock);
   GstClockTime base_time = GST_ELEMENT_CAST(sink)->base_time;
   if (!GST_CLOCK_TIME_IS_VALID(running) || now < base_time)

@@ -9,10 +9,10 @@
   resolved with `camcast show` instead, since nothing here answers for that host.
 - Each `openssl ...` line runs in the test's directory (its files stand in for /etc/camcast).
 - Each `gst-launch-1.0 ...` line runs for a few frames, with what this machine lacks replaced:
-  the camera (libcamerasrc, v4l2src) by a live test pattern, the Pi's V4L2 encoders by their
-  software equivalents (the table below), port 8080 (given or by default) by a free port. It
-  must reach the end of its frames without an error or an element's warning (a source that
-  never ends — relaysrc — must run 3 s without one).
+  the camera (libcamerasrc, v4l2src) by a live test pattern, a microphone (alsasrc) by a tone,
+  the Pi's V4L2 encoders by their software equivalents (the table below), port 8080 (given or
+  by default) by a free port. It must reach the end of its frames without an error or an
+  element's warning (a source that never ends — relaysrc — must run 3 s without one).
 
 Usage: check_readme.py README CAMCAST_EXE    (TAP on stdout)
 """
@@ -34,6 +34,7 @@ FRAMES = 30  # per video source; a test pattern at 15-30 frames/s ends within 2 
 STAND_INS = [
     (r'\blibcamerasrc\b', 'videotestsrc is-live=true'),
     (r'\bv4l2src\b', 'videotestsrc is-live=true'),
+    (r'\balsasrc(\s+device=\S+)?', 'audiotestsrc is-live=true'),
     (r'\bv4l2convert\b', 'videoconvert'),
     (r'\bv4l2h264enc(\s+[\w-]+=("[^"]*"|\S+))*', 'x264enc tune=zerolatency speed-preset=ultrafast'),
     (r'\bv4l2jpegenc(\s+[\w-]+=("[^"]*"|\S+))*', 'jpegenc'),

@@ -49,7 +49,7 @@ void test_init_segment() {
   t.width = 640;
   t.height = 480;
   t.avcc.assign(kAvcc, kAvcc + sizeof kAvcc);
-  std::vector<uint8_t> init = fmp4::init_segment(t);
+  std::vector<uint8_t> init = fmp4::init_segment(&t, nullptr);
   g_assert_cmpuint(find(init, {"ftyp"}), ==, 0);
   g_assert_cmpuint(find(init, {"moov"}) + be32(init, find(init, {"moov"})), ==, init.size());
   // MSE append errors unless mvex is there and the sample tables are empty.
@@ -72,14 +72,16 @@ void test_init_segment() {
 }
 
 void test_fragment_header() {
-  fmp4::Sample s;
-  s.decode_time = 123456789012ull;
+  fmp4::Fragment f;
+  f.sequence = 7;
+  f.runs.push_back({fmp4::kVideoTrackId, 123456789012ull, {}});
+  fmp4::Sample &s = f.runs[0].samples.emplace_back();
   s.duration = 3000;
   s.size = 5000;
   s.keyframe = true;
-  s.ntp_time = fmp4::ntp_from_unix_us(0);
-  g_assert_cmpuint(s.ntp_time, ==, 2208988800ull << 32);
-  std::vector<uint8_t> h = fmp4::fragment_header(7, s);
+  f.ntp_time = fmp4::ntp_from_unix_us(0);
+  g_assert_cmpuint(f.ntp_time, ==, 2208988800ull << 32);
+  std::vector<uint8_t> h = fmp4::fragment_header(f);
   g_assert_cmpuint(find(h, {"prft"}), ==, 0);
   const size_t moof = find(h, {"moof"});
   const size_t mdat = moof + be32(h, moof);
@@ -91,7 +93,8 @@ void test_fragment_header() {
   g_assert_cmphex(be32(h, tfhd + 8) & 0xFFFFFF, ==, 0x020000);  // default-base-is-moof
   const size_t tfdt = find(h, {"moof", "traf", "tfdt"});
   g_assert_cmpuint(h[tfdt + 8], ==, 1);  // version 1: 64-bit decode time
-  g_assert_cmpuint(uint64_t(be32(h, tfdt + 12)) << 32 | be32(h, tfdt + 16), ==, s.decode_time);
+  g_assert_cmpuint(uint64_t(be32(h, tfdt + 12)) << 32 | be32(h, tfdt + 16), ==,
+                   f.runs[0].decode_time);
   const size_t trun = find(h, {"moof", "traf", "trun"});
   g_assert_cmpuint(be32(h, trun + 12), ==, 1);                // one sample
   g_assert_cmpuint(be32(h, trun + 16), ==, mdat + 8 - moof);  // data offset from the moof
@@ -100,14 +103,116 @@ void test_fragment_header() {
   // ISO/IEC 14496-12 §8.8.3.1: sample_depends_on 2 (on nothing), not a non-sync sample.
   g_assert_cmphex(be32(h, trun + 28), ==, 0x02000000);
   s.keyframe = false;
-  s.ntp_time = 0;
   s.duration = 0;  // never written as 0: Safari refuses it
-  h = fmp4::fragment_header(8, s);
+  f.ntp_time = 0;
+  f.sequence = 8;
+  h = fmp4::fragment_header(f);
   g_assert_cmpint(memcmp(&h[4], "moof", 4), ==, 0);  // no prft: the moof comes first
   const size_t trun2 = find(h, {"moof", "traf", "trun"});
   g_assert_cmpuint(be32(h, trun2 + 20), ==, 1);
   // sample_depends_on 1 (on others), sample_is_non_sync_sample set.
   g_assert_cmphex(be32(h, trun2 + 28), ==, 0x01010000);
+}
+
+// A video frame and three audio frames in one fragment: two trafs, the audio's data after the
+// video's in the mdat, each run's offset pointing at its own bytes.
+void test_fragment_with_audio() {
+  fmp4::Fragment f;
+  f.sequence = 1;
+  f.runs.push_back({fmp4::kVideoTrackId, 9000, {{3000, 700, 0, true}}});
+  f.runs.push_back(
+      {fmp4::kAudioTrackId, 4800, {{960, 50, 0, false}, {960, 60, 0, false}, {960, 70, 0, false}}});
+  f.runs.push_back({fmp4::kAudioTrackId, 0, {}});  // empty: left out
+  std::vector<uint8_t> h = fmp4::fragment_header(f);
+  const size_t moof = find(h, {"moof"});
+  const size_t moof_end = moof + be32(h, moof);
+  g_assert_cmpuint(be32(h, moof_end), ==, 8 + 700 + 50 + 60 + 70);
+  g_assert_cmpuint(moof_end + 8, ==, h.size());
+  const size_t traf1 = find(h, {"moof", "traf"});
+  const size_t traf2 = traf1 + be32(h, traf1);
+  g_assert_cmpint(memcmp(&h[traf2 + 4], "traf", 4), ==, 0);
+  g_assert_cmpuint(traf2 + be32(h, traf2), ==, moof_end);  // two trafs, not three
+  const size_t trun1 = find(h, {"trun"}, traf1 + 8, traf2);
+  const size_t trun2 = find(h, {"trun"}, traf2 + 8, moof_end);
+  g_assert_cmpuint(be32(h, find(h, {"tfhd"}, traf2 + 8, moof_end) + 12), ==, fmp4::kAudioTrackId);
+  g_assert_cmpuint(be32(h, trun1 + 16), ==, moof_end + 8 - moof);
+  g_assert_cmpuint(be32(h, trun2 + 16), ==, moof_end + 8 - moof + 700);
+  // Audio: duration and size only, three samples.
+  g_assert_cmphex(be32(h, trun2 + 8) & 0xFFFFFF, ==, 0x000301);
+  g_assert_cmpuint(be32(h, trun2 + 12), ==, 3);
+  g_assert_cmpuint(be32(h, trun2 + 20), ==, 960);
+  g_assert_cmpuint(be32(h, trun2 + 32), ==, 60);
+  g_assert_cmpuint(be32(h, trun2 + be32(h, trun2) - 4), ==, 70);  // ends at the last size
+}
+
+const uint8_t kAsc[] = {0x11, 0x90};  // AAC LC, 48 kHz, mono
+
+// Audio alone and audio with video: the sample entries the codecs' specifications give.
+void test_init_segment_with_audio() {
+  fmp4::AudioTrack opus;
+  opus.channels = 1;
+  opus.opus.channels = 1;
+  opus.opus.pre_skip = 312;
+  std::vector<uint8_t> init = fmp4::init_segment(nullptr, &opus);
+  g_assert_true(fmp4::codec_string(opus) == "opus");
+  size_t trak = find(init, {"moov", "trak"});
+  g_assert_cmpuint(be32(init, find(init, {"moov", "trak", "tkhd"}) + 20), ==, 2);  // track 2
+  size_t hdlr = find(init, {"moov", "trak", "mdia", "hdlr"});
+  g_assert_cmpint(memcmp(&init[hdlr + 16], "soun", 4), ==, 0);
+  g_assert_cmpuint(be32(init, find(init, {"moov", "trak", "mdia", "mdhd"}) + 20), ==, 48000);
+  g_assert_cmpuint(find(init, {"moov", "trak", "mdia", "minf", "smhd"}), !=, SIZE_MAX);
+  size_t stsd = find(init, {"moov", "trak", "mdia", "minf", "stbl", "stsd"});
+  size_t entry = find(init, {"Opus"}, stsd + 16, stsd + be32(init, stsd));
+  g_assert_cmpuint(entry, !=, SIZE_MAX);
+  g_assert_cmpuint(init[entry + 8 + 17], ==, 1);                   // channelcount
+  g_assert_cmpuint(be32(init, entry + 8 + 24), ==, 48000u << 16);  // samplerate 16.16
+  size_t dops = find(init, {"dOps"}, entry + 8 + 28, entry + be32(init, entry));
+  g_assert_cmpuint(dops, !=, SIZE_MAX);
+  const uint8_t expect_dops[] = {0, 1, 0x01, 0x38, 0, 0, 0xBB, 0x80, 0, 0, 0};
+  g_assert_cmpuint(be32(init, dops), ==, 8 + sizeof expect_dops);
+  g_assert_cmpint(memcmp(&init[dops + 8], expect_dops, sizeof expect_dops), ==, 0);
+  g_assert_cmpuint(be32(init, find(init, {"moov", "mvex", "trex"}) + 12), ==, 2);
+  (void)trak;
+
+  fmp4::VideoTrack video;
+  video.width = 320;
+  video.height = 240;
+  video.avcc.assign(kAvcc, kAvcc + sizeof kAvcc);
+  fmp4::AudioTrack aac;
+  aac.codec = fmp4::AudioTrack::Codec::Aac;
+  aac.channels = 1;
+  aac.aac_config.assign(kAsc, kAsc + sizeof kAsc);
+  g_assert_true(fmp4::codec_string(aac) == "mp4a.40.2");
+  init = fmp4::init_segment(&video, &aac);
+  const size_t moov = find(init, {"moov"});
+  const size_t trak1 = find(init, {"trak"}, moov + 8, moov + be32(init, moov));
+  const size_t trak2 = trak1 + be32(init, trak1);
+  g_assert_cmpint(memcmp(&init[trak2 + 4], "trak", 4), ==, 0);
+  const size_t trak2_end = trak2 + be32(init, trak2);
+  stsd = find(init, {"mdia", "minf", "stbl", "stsd"}, trak2 + 8, trak2_end);
+  entry = find(init, {"mp4a"}, stsd + 16, stsd + be32(init, stsd));
+  g_assert_cmpuint(entry, !=, SIZE_MAX);
+  size_t esds = find(init, {"esds"}, entry + 8 + 28, entry + be32(init, entry));
+  g_assert_cmpuint(esds, !=, SIZE_MAX);
+  // ES_Descriptor(3) { ES_ID, flags, DecoderConfig(4) { 0x40, 0x15, ..., DecoderSpecificInfo(5)
+  // { the ASC } }, SLConfig(6) { 2 } }, each size in one byte here.
+  const uint8_t expect_esds[] = {0x03, 25, 0,    0,    0,  // ES_ID 0, flags 0
+                                 0x04, 17, 0x40, 0x15,     // AAC, audio
+                                 0,    0,  0,              // bufferSizeDB
+                                 0,    0,  0,    0,        // maxBitrate
+                                 0,    0,  0,    0,        // avgBitrate
+                                 0x05, 2,  0x11, 0x90,     // the AudioSpecificConfig
+                                 0x06, 1,  0x02};
+  g_assert_cmpuint(be32(init, esds), ==, 12 + sizeof expect_esds);
+  g_assert_cmpint(memcmp(&init[esds + 12], expect_esds, sizeof expect_esds), ==, 0);
+  const size_t mvex = find(init, {"moov", "mvex"});
+  const size_t trex2 = mvex + 8 + 32;
+  g_assert_cmpuint(be32(init, trex2 + 12), ==, 2);
+  // An escaped object type: 31, then 6 bits (here 42 - 32 = 10: USAC).
+  aac.aac_config = {0xF9, 0x40};
+  g_assert_true(fmp4::codec_string(aac) == "mp4a.40.42");
+  aac.aac_config = {0xF8};
+  g_assert_true(fmp4::codec_string(aac).empty());
 }
 
 void test_avcc_parsing() {
@@ -148,6 +253,8 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/fmp4/init-segment", test_init_segment);
   g_test_add_func("/fmp4/fragment-header", test_fragment_header);
+  g_test_add_func("/fmp4/fragment-with-audio", test_fragment_with_audio);
+  g_test_add_func("/fmp4/init-segment-with-audio", test_init_segment_with_audio);
   g_test_add_func("/h264/avcc", test_avcc_parsing);
   g_test_add_func("/h264/annexb", test_annexb_shares_nal_units);
   return g_test_run();

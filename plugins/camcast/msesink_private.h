@@ -1,0 +1,84 @@
+// GstMseSink's state, shared by its element code (msesink.cpp: video, description, fragments)
+// and its audio input (msesink_audio.cpp).
+#pragma once
+
+#include "formats/fmp4.h"
+#include "formats/h264.h"
+#include "msesink.h"
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_EXTERN(gst_mse_sink_debug);
+
+#define DEFAULT_FORMAT GST_MSE_SINK_FORMAT_FMP4
+#define DEFAULT_PRFT TRUE
+// fMP4 timescale for video: 90 kHz, as RTP and MPEG-TS use.
+#define TIMESCALE 90000
+// How long a linked input without caps holds the description back (µs).
+#define DESCRIBE_WAIT_US G_USEC_PER_SEC
+// Audio waits for the next video frame at most this long (in µs) before it goes on its own: the
+// picture has stopped (an idle encoder) or has not started.
+#define AUDIO_HOLD_US (200 * 1000)
+
+// An audio frame waiting for the next video frame's fragment.
+struct AudioFrame {
+  GstBuffer *buffer;
+  uint64_t time;      // running time in the audio timescale
+  uint32_t duration;  // in the audio timescale
+  gint64 capture_us;
+};
+
+struct MseSinkPrivate {
+  // Protects everything but the streaming threads' own fields below: both inputs' threads and
+  // property setters meet here, and fragments are numbered and queued in one order.
+  std::mutex lock;
+  GstMseSinkFormat format = DEFAULT_FORMAT;
+  bool prft = DEFAULT_PRFT;
+  uint32_t sequence = 0;
+  // The tracks as their caps said, and which of them the current description has.
+  std::optional<camcast::fmp4::VideoTrack> video;
+  std::optional<camcast::fmp4::AudioTrack> audio;
+  std::string video_codec;
+  bool described_video = false, described_audio = false;
+  gint64 first_caps_us = 0;  // monotonic time the first input got caps
+  std::vector<AudioFrame> audio_frames;
+  GstPad *audio_pad = nullptr;  // the audio input, if one was requested
+  // Video streaming thread only.
+  camcast::h264::AvcConfig config;
+  GstClockTime last_dts = GST_CLOCK_TIME_NONE;
+  uint64_t last_duration = TIMESCALE / 30;
+  // Audio streaming thread only.
+  GstSegment audio_segment;
+  uint32_t last_audio_duration = 0;
+  // State changes only.
+  bool async_turned_off = false;  // for audio alone, until READY
+
+  bool described() const { return described_video || described_audio; }
+  void drop_audio_frames() {
+    for (AudioFrame &f : audio_frames)
+      gst_buffer_unref(f.buffer);
+    audio_frames.clear();
+  }
+};
+
+struct _GstMseSink {
+  GstWsSink parent;
+  MseSinkPrivate *priv;
+};
+
+uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale);
+// Sends the description and init segment of the tracks known, once every linked input has caps
+// or DESCRIBE_WAIT_US after the first did; again when a track comes later (`force`: now).
+// Under the lock.
+void mse_sink_describe(GstMseSink *sink, bool force);
+// Queues one fragment: `video` (or null) and the audio frames waiting. Under the lock.
+void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const camcast::fmp4::Sample *sample,
+                            uint64_t video_time, gint64 capture_us, bool keyframe);
+
+extern GstStaticPadTemplate gst_mse_sink_audio_template;
+GstPad *gst_mse_sink_request_new_pad(GstElement *element, GstPadTemplate *templ, const gchar *,
+                                     const GstCaps *);
+void gst_mse_sink_release_pad(GstElement *element, GstPad *pad);

@@ -1,0 +1,103 @@
+// Sound in the player: a test tone from audiotestsrc, Opus in msesink's fMP4, played by
+// Chromium's MSE after a click on the sound button, is found at its frequency by the page's
+// AnalyserNode; with pictures for 30 s without an underrun, and alone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPipeline, sharedBrowser, testH264, waitInPage, expectPlaying } from './lib.mjs';
+
+const chrome = sharedBrowser();
+
+// A live test tone at `freq` Hz into msesink `s`'s audio pad, as a microphone would come.
+const tone = (freq) => `audiotestsrc is-live=true wave=sine freq=${freq} volume=0.5 ! ` +
+  'audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=20 ! s.audio';
+
+// The strongest frequency the player's AnalyserNode hears now, in Hz, and its level in dB.
+async function loudestFrequency(page) {
+  return page.evaluate(() => {
+    const analyser = window.camcast.analyser;
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    analyser.getFloatFrequencyData(bins);
+    let best = 0;
+    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    return { hz: best * analyser.context.sampleRate / analyser.fftSize, db: bins[best] };
+  });
+}
+
+// Clicks the sound button, as a viewer must before a browser plays sound.
+async function unmute(page) {
+  await page.click('.camcast-sound');
+  await waitInPage(page, () => window.camcast.analyser && !window.camcast.stats.muted);
+}
+
+// Waits until the tone is heard: the loudest frequency within two bins of `freq` and well above
+// silence.
+async function expectTone(page, freq) {
+  let heard = null;
+  for (let i = 0; i < 30; i++) {
+    await page.waitForTimeout(200);
+    heard = await loudestFrequency(page);
+    if (Math.abs(heard.hz - freq) < 50 && heard.db > -60) break;
+  }
+  console.log(`# loudest ${heard.hz.toFixed(0)} Hz at ${heard.db.toFixed(0)} dB (tone ${freq} Hz)`);
+  assert.ok(Math.abs(heard.hz - freq) < 50, `loudest frequency ${heard.hz} Hz, tone ${freq} Hz`);
+  assert.ok(heard.db > -60, `tone at ${heard.db} dB`);
+}
+
+test('a tone and the picture play together through MSE for 30 s without an underrun', async () => {
+  const pipe = await startPipeline(`${testH264} msesink name=s port=0 path=/cam ${tone(1000)}`);
+  const page = await chrome.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    // Without ?backend the player chooses: MSE, which plays both tracks.
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam`);
+    await expectPlaying(page, errors, 'mse');
+    const before = await page.evaluate(() => ({ ...window.camcast.stats }));
+    assert.equal(before.audioCodec, 'opus');
+    assert.equal(before.muted, true);  // as browsers require until the viewer asks
+    await unmute(page);
+    await expectTone(page, 1000);
+    const start = await page.evaluate(() => ({ ...window.camcast.stats }));
+    for (let second = 5; second <= 30; second += 5) {
+      await page.waitForTimeout(5000);
+      const now = await page.evaluate(() => ({ ...window.camcast.stats }));
+      // 50 Opus frames a second arrive, and the picture keeps coming.
+      assert.ok(now.audioFrames - start.audioFrames >= 45 * second,
+                `${now.audioFrames - start.audioFrames} audio frames in ${second} s`);
+      assert.ok(now.framesShown - start.framesShown >= 25 * second,
+                `${now.framesShown - start.framesShown} frames in ${second} s: ${JSON.stringify(now)}`);
+      assert.equal(now.stalls, start.stalls, `underruns after ${second} s`);
+    }
+    await expectTone(page, 1000);
+    const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
+    console.log(`# 30 s: ${stats.audioFrames} audio frames, ${stats.stalls} stalls, level ` +
+                `${stats.audioLevelDb} dB, latency ${stats.latencyMs} ms`);
+    // The overlay's level: a sine at half scale is about -9 dB (RMS of 0.5 / sqrt 2).
+    assert.ok(stats.audioLevelDb > -20 && stats.audioLevelDb < 0, `level ${stats.audioLevelDb}`);
+    assert.deepEqual(stats.errors, []);
+    await page.click('.camcast-sound');  // and off again
+    await waitInPage(page, () => window.camcast.stats.muted && window.camcast.view.muted);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});
+
+test('sound alone plays, at its own frequency', async () => {
+  const pipe = await startPipeline(`msesink name=s port=0 path=/radio ${tone(440)}`);
+  const page = await chrome.browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${pipe.port}/radio`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.audioFrames >= 50);
+    const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
+    assert.equal(stats.backend, 'mse');
+    assert.equal(stats.width, undefined);
+    await unmute(page);
+    await expectTone(page, 440);
+    assert.deepEqual((await page.evaluate(() => window.camcast.stats.errors)), []);
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});
