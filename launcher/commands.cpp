@@ -118,6 +118,37 @@ std::map<std::string, Given> camera_settings(const Options &o, const PipelineFil
   return given;
 }
 
+Given audio_setting(const Options &o, const PipelineFile *file) {
+  if (auto s = o.overrides.find("audio"); s != o.overrides.end())
+    return {s->second, "--set audio=" + s->second};
+  if (file && file->variables.count("audio")) {
+    const Value &v = file->variables.at("audio");
+    return {v.text, file->path + ":" + std::to_string(v.line)};
+  }
+  return {"auto", "the default"};
+}
+
+// The launch line, and the sound's branches when the file has them and there is a microphone.
+static bool resolve_lines(const PipelineFile &file, const Options &o, const Probed &probed,
+                          RunSpec *spec, std::string *error,
+                          std::map<std::string, std::string> *used) {
+  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, used))
+    return false;
+  spec->launch_audio.clear();
+  spec->microphone.clear();
+  auto microphone = o.overrides.find("microphone");
+  const bool sound = microphone != o.overrides.end() ? !microphone->second.empty()
+                                                     : probed.values.count("microphone") > 0;
+  if (file.launch_audio.text.empty() || !sound)
+    return true;
+  if (!resolve_value(file, file.launch_audio, o.overrides, probed.values, &spec->launch_audio,
+                     error, used))
+    return false;
+  spec->microphone =
+      microphone != o.overrides.end() ? microphone->second : probed.values.at("microphone");
+  return true;
+}
+
 bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
              std::string *error) {
   std::string path;
@@ -126,13 +157,13 @@ bool resolve(const std::string &arg, const Options &o, const Inventory &inventor
     return false;
   spec->name = file.name;
   spec->supervise = file.supervise;
-  const Probed probed = probe(inventory, camera_settings(o, &file));
+  const Probed probed = probe(inventory, camera_settings(o, &file), audio_setting(o, &file));
   if (!probed.error.empty()) {
     *error = probed.error;
     return false;
   }
   std::map<std::string, std::string> used;
-  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, &used))
+  if (!resolve_lines(file, o, probed, spec, error, &used))
     return false;
   // Variables named *-dir are directories the pipeline writes to: made before it starts.
   for (const auto &[name, value] : used)
@@ -242,11 +273,15 @@ int cmd_check(const Options &o) {
     Inventory full;
     if (!take_inventory(o, &full, &error))
       return usage_error(error);
-    full.elements.insert({"videotestsrc", "x264enc", "mpeg1enc", "jpegenc"});
-    const Probed probed = probe(full, camera_settings(o, &file));
-    std::string launch;
-    if (!probed.error.empty() ||
-        !resolve_launch(file, o.overrides, probed.values, &launch, &error)) {
+    // with every encoder answered, and sound (a test tone) where the file has any.
+    full.elements.insert(
+        {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc", "audiotestsrc", "opusenc"});
+    Given audio = audio_setting(o, &file);
+    if (audio.text == "auto")
+      audio = {"test", "the check"};
+    const Probed probed = probe(full, camera_settings(o, &file), audio);
+    RunSpec spec;
+    if (!probed.error.empty() || !resolve_lines(file, o, probed, &spec, &error, nullptr)) {
       if (!probed.error.empty())
         error = probed.error;
       g_printerr("%s\n", error.c_str());
@@ -254,9 +289,11 @@ int cmd_check(const Options &o) {
       continue;
     }
     GError *err = nullptr;
+    const std::string launch = spec.full_launch();
     GstElement *p = gst_parse_launch(launch.c_str(), &err);
     if (err) {
-      g_printerr("%s:%d: the launch line does not build: %s\n", path.c_str(), file.launch.line,
+      g_printerr("%s:%d: the launch line does not build: %s\n", path.c_str(),
+                 spec.launch_audio.empty() ? file.launch.line : file.launch_audio.line,
                  err->message);
       g_error_free(err);
       status = 2;
@@ -274,14 +311,14 @@ int cmd_probe(const Options &o) {
   Inventory inventory;
   if (!take_inventory(o, &inventory, &error))
     return usage_error(error);
-  Probed p = probe(inventory, camera_settings(o, nullptr));
+  Probed p = probe(inventory, camera_settings(o, nullptr), audio_setting(o, nullptr));
   if (!p.error.empty()) {
     g_printerr("%s\n", p.error.c_str());
     return 2;
   }
   for (const std::string &line : p.report)
     g_print("%s\n", line.c_str());
-  for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc"})
+  for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc", "microphone", "opusenc"})
     if (p.values.count(key))
       g_print("${%s} = %s\n", key, p.values[key].c_str());
   return 0;

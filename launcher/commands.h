@@ -21,6 +21,8 @@ bool running_from_build_tree();
 bool take_inventory(const Options &o, Inventory *inventory, std::string *error);
 // The camera settings a pipeline is given: by --set, else under the file's [variables].
 std::map<std::string, Given> camera_settings(const Options &o, const PipelineFile *file);
+// `audio` as --set or the file gives it (auto by default), with where it was given.
+Given audio_setting(const Options &o, const PipelineFile *file);
 // A pipeline name or file, loaded and filled in for this machine.
 bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
              std::string *error);

@@ -30,7 +30,7 @@ void raise_descriptor_limit() {
 bool launch_lines_build(const std::vector<RunSpec> &specs) {
   for (const RunSpec &spec : specs) {
     GError *err = nullptr;
-    GstElement *p = gst_parse_launch(spec.launch.c_str(), &err);
+    GstElement *p = gst_parse_launch(spec.full_launch().c_str(), &err);
     if (p)
       gst_object_unref(p);
     if (err) {
@@ -109,7 +109,7 @@ int cmd_run(Options o) {
   if (!resolve_all(o, {}, &specs))
     return 2;
   if (o.command == "show") {
-    g_print("%s\n", specs.front().launch.c_str());
+    g_print("%s\n", specs.front().full_launch().c_str());
     return 0;
   }
   if (!launch_lines_build(specs))

@@ -192,9 +192,11 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
       out->description = value.text;
     else if (key == "launch")
       out->launch = value;
+    else if (key == "launch-audio")
+      out->launch_audio = value;
     else
-      problem(value.line,
-              "unknown key \"" + key + "\" in [pipeline]; it takes description and launch");
+      problem(value.line, "unknown key \"" + key +
+                              "\" in [pipeline]; it takes description, launch and launch-audio");
   }
   if (out->launch.text.empty())
     problem(line_no, "no launch line: [pipeline] needs launch = <a gst-launch-1.0 description>");
@@ -226,6 +228,13 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
                     std::string *error, std::map<std::string, std::string> *used) {
+  return resolve_value(file, file.launch, overrides, probed, launch, error, used);
+}
+
+bool resolve_value(const PipelineFile &file, const Value &text,
+                   const std::map<std::string, std::string> &overrides,
+                   const std::map<std::string, std::string> &probed, std::string *out,
+                   std::string *error, std::map<std::string, std::string> *used) {
   std::function<bool(const std::string &, int, std::vector<std::string> &, std::string *)> expand =
       [&](const std::string &in, int line, std::vector<std::string> &stack, std::string *result) {
         result->clear();
@@ -276,7 +285,7 @@ bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::s
         }
       };
   std::vector<std::string> stack;
-  return expand(file.launch.text, file.launch.line, stack, launch);
+  return expand(text.text, text.line, stack, out);
 }
 
 }  // namespace camcast::launcher

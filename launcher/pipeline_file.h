@@ -2,7 +2,8 @@
 //
 //   [pipeline]
 //   description = Camera to H.264 for browsers
-//   launch = ${camera} ! ${h264enc} ! h264parse ! msesink port=${port}
+//   launch = ${camera} ! ${h264enc} ! h264parse ! msesink name=video port=${port}
+//   launch-audio = ${microphone} ! ${opusenc} ! video.audio
 //   [variables]
 //   port = 8080
 //   [supervise]
@@ -40,6 +41,9 @@ struct PipelineFile {
   std::string name;  // the file name without .pipeline
   std::string description;
   Value launch;
+  // The sound's branches, added to `launch` when there is sound: ${microphone} is defined (a
+  // microphone was found, or audio=test) and the microphone works (supervisor.h).
+  Value launch_audio;
   std::map<std::string, Value> variables;  // [variables] defaults
   Supervise supervise;
 };
@@ -58,5 +62,10 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
                     std::string *error, std::map<std::string, std::string> *used = nullptr);
+// The same for any value of the file (launch-audio).
+bool resolve_value(const PipelineFile &file, const Value &text,
+                   const std::map<std::string, std::string> &overrides,
+                   const std::map<std::string, std::string> &probed, std::string *out,
+                   std::string *error, std::map<std::string, std::string> *used = nullptr);
 
 }  // namespace camcast::launcher

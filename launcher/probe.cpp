@@ -6,14 +6,51 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+
 namespace camcast::launcher {
 
 namespace {
 
 // The element factories any probe may choose.
-const char *const kProbedElements[] = {"libcamerasrc", "v4l2src",  "videotestsrc", "timeoverlay",
-                                       "v4l2h264enc",  "x264enc",  "openh264enc",  "v4l2jpegenc",
-                                       "jpegenc",      "mpeg1enc", "v4l2convert"};
+const char *const kProbedElements[] = {
+    "libcamerasrc", "v4l2src",     "videotestsrc", "timeoverlay",  "v4l2h264enc",
+    "x264enc",      "openh264enc", "v4l2jpegenc",  "jpegenc",      "mpeg1enc",
+    "v4l2convert",  "alsasrc",     "pulsesrc",     "audiotestsrc", "opusenc"};
+
+// The ALSA capture devices, from the kernel's list of PCMs: "00-00: USB Audio : USB Audio :
+// capture 1" is card 0's device 0, named by the card's id (/proc/asound/card0/id: "C920") so
+// that it stays the same whatever order the cards come in.
+std::vector<std::string> alsa_capture_devices() {
+  std::vector<std::string> out;
+  g_autofree char *pcm = nullptr;
+  if (!g_file_get_contents("/proc/asound/pcm", &pcm, nullptr, nullptr))
+    return out;
+  g_auto(GStrv) lines = g_strsplit(pcm, "\n", -1);
+  for (char **line = lines; *line; line++) {
+    int card = -1, device = -1;
+    if (!strstr(*line, "capture") || sscanf(*line, "%d-%d:", &card, &device) != 2)
+      continue;
+    g_autofree char *id = nullptr;
+    g_autofree char *id_path = g_strdup_printf("/proc/asound/card%d/id", card);
+    if (!g_file_get_contents(id_path, &id, nullptr, nullptr))
+      continue;
+    out.push_back("plughw:CARD=" + std::string(g_strstrip(id)) + ",DEV=" + std::to_string(device));
+  }
+  return out;
+}
+
+// Whether the user's PulseAudio (or PipeWire's pulse service) answers: its socket is there.
+bool pulse_server_running() {
+  const char *server = g_getenv("PULSE_SERVER");
+  if (server && g_str_has_prefix(server, "unix:"))
+    return g_file_test(server + 5, G_FILE_TEST_EXISTS);
+  if (server && *server)
+    return true;  // a network server: taken on trust
+  const std::string socket = std::string(g_get_user_runtime_dir()) + "/pulse/native";
+  return g_file_test(socket.c_str(), G_FILE_TEST_EXISTS);
+}
 
 std::vector<std::string> split_list(const char *s) {
   std::vector<std::string> out;
@@ -149,6 +186,9 @@ Inventory inventory_from_system() {
   gst_object_unref(monitor);
   for (const std::string &path : inv.v4l2_capture)
     inv.controls[path] = v4l2_controls(path);
+  inv.alsa_capture = alsa_capture_devices();
+  if (pulse_server_running())
+    inv.sound_server = "PulseAudio";
   if (!inv.libcamera_cameras.empty())
     inv.controls["libcamerasrc"] = libcamerasrc_controls();
   return inv;
@@ -176,6 +216,8 @@ bool inventory_from_file(const std::string &path, Inventory *out, std::string *e
     out->elements.insert(e);
   out->libcamera_cameras = split_list(get("libcamera-cameras").c_str());
   out->v4l2_capture = split_list(get("v4l2-capture").c_str());
+  out->alsa_capture = split_list(get("alsa-capture").c_str());
+  out->sound_server = get("sound-server");
   gchar **groups = g_key_file_get_groups(kf, nullptr);
   for (gchar **g = groups; *g && ok; g++) {
     if (g_str_equal(*g, "machine"))
@@ -244,18 +286,76 @@ void probe_camera(const Inventory &inv, const std::map<std::string, Given> &sett
     p->report.push_back("  now: " + note);
 }
 
+// ${microphone}: a live audio source named kMicrophoneName, by `audio` (probe.h); and
+// ${opusenc}, raw audio to the Opus the players take.
+void probe_microphone(const Inventory &inv, const Given &audio, Probed *p) {
+  auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
+  const std::string name = std::string(" name=") + kMicrophoneName;
+  if (audio.text != "auto" && audio.text != "off" && audio.text != "test") {
+    p->error = audio.where + ": audio is auto (a microphone if there is one), off or test (a " +
+               "test tone), not \"" + audio.text + "\"";
+    return;
+  }
+  if (!has("opusenc")) {
+    p->report.push_back("microphone: no sound (no opusenc: install gstreamer1.0-plugins-base)");
+    return;
+  }
+  p->values["opusenc"] =
+      "audioconvert ! audioresample ! "
+      "audio/x-raw,rate=48000,channels=${audio-channels} ! "
+      "opusenc bitrate=${audio-bitrate} frame-size=20";
+  const std::string card = inv.alsa_capture.empty() ? "" : inv.alsa_capture.front();
+  if (audio.text == "off") {
+    p->report.push_back("microphone: off (" + audio.where + ")");
+  } else if (audio.text == "test") {
+    p->values["microphone"] = "audiotestsrc" + name + " is-live=true wave=sine freq=440 volume=0.2";
+    p->report.push_back("microphone: a test tone, 440 Hz (" + audio.where + ")");
+  } else if (!card.empty() && !inv.sound_server.empty() && has("pulsesrc")) {
+    // The sound server owns the card while it runs: through it, its default source.
+    p->values["microphone"] = "pulsesrc" + name;
+    p->report.push_back("microphone: " + inv.sound_server + "'s default source (pulsesrc; " + card +
+                        " is there)");
+  } else if (!card.empty() && has("alsasrc")) {
+    p->values["microphone"] = "alsasrc" + name + " device=" + card;
+    p->report.push_back("microphone: alsasrc " + card);
+  } else {
+    p->report.push_back("microphone: none found, no sound (--set audio=test for a test tone)");
+  }
+  if (p->values.count("microphone"))
+    p->report.push_back("  sound on: --set audio=off turns it off");
+}
+
 }  // namespace
 
-Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings) {
+bool microphone_present(const std::string &microphone) {
+  if (microphone.find("audiotestsrc") != std::string::npos)
+    return true;
+  if (microphone.find("pulsesrc") != std::string::npos)
+    return pulse_server_running();
+  const size_t card = microphone.find("CARD=");
+  if (card == std::string::npos)
+    return true;  // a source of the user's own: nothing to look for
+  const size_t end = microphone.find_first_of(", ", card);
+  const std::string id =
+      microphone.substr(card + 5, end == std::string::npos ? end : end - card - 5);
+  return g_file_test(("/proc/asound/" + id).c_str(), G_FILE_TEST_EXISTS);
+}
+
+Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
+             const Given &audio) {
   Probed p;
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   // Defaults the probes' choices use; a pipeline file's [variables] or --set override them.
-  p.values = {{"address", "0.0.0.0"},  {"port", "8080"},          {"width", "1280"},
-              {"height", "720"},       {"framerate", "30"},       {"bitrate", "2000"},
-              {"gop", "60"},           {"mpeg1-bitrate", "1000"}, {"jpeg-quality", "80"},
-              {"jpeg-framerate", "15"}};
+  p.values = {{"address", "0.0.0.0"},  {"port", "8080"},
+              {"width", "1280"},       {"height", "720"},
+              {"framerate", "30"},     {"bitrate", "2000"},
+              {"gop", "60"},           {"mpeg1-bitrate", "1000"},
+              {"jpeg-quality", "80"},  {"jpeg-framerate", "15"},
+              {"audio-channels", "1"}, {"audio-bitrate", "32000"}};
   p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());
   probe_camera(inv, settings, &p);
+  if (p.error.empty())
+    probe_microphone(inv, audio, &p);
 
   // ${h264enc}: from raw video to H.264 that browsers decode (4:2:0, SPS/PPS before every IDR).
   if (has("v4l2h264enc")) {

@@ -1,5 +1,7 @@
 #include "supervised_pipeline.h"
 
+#include "probe.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -129,7 +131,7 @@ void Supervisor::Pipeline::start() {
       return;
     }
   GError *error = nullptr;
-  GstElement *p = gst_parse_launch(spec.launch.c_str(), &error);
+  GstElement *p = gst_parse_launch(spec.full_launch(!without_audio).c_str(), &error);
   if (!p || error) {
     log(spec.name, "cannot build the pipeline: %s", error ? error->message : "unknown error");
     g_clear_error(&error);
@@ -162,8 +164,10 @@ void Supervisor::Pipeline::start() {
     }
     // A buffer leaving a source or reaching a sink means the pipeline lives; sources count
     // because outputs nobody watches idle (idle_branch.h), and then no buffer reaches a sink.
+    // The microphone does not count: its sound must not hide a camera that stopped.
     const bool sink = GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK);
-    if (sink || GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SOURCE)) {
+    if ((sink || GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SOURCE)) &&
+        g_strcmp0(GST_OBJECT_NAME(e), kMicrophoneName) != 0) {
       GstPad *pad = gst_element_get_static_pad(e, sink ? "sink" : "src");
       if (pad) {
         gst_pad_add_probe(
@@ -283,6 +287,16 @@ void Supervisor::Pipeline::announce() {
 }
 
 void Supervisor::Pipeline::check(gint64 now) {
+  if (without_audio && pipeline && now - microphone_checked > 2 * G_USEC_PER_SEC) {
+    microphone_checked = now;
+    if (microphone_present(spec.microphone)) {
+      log(spec.name, "the microphone is back: restarting with sound");
+      without_audio = false;
+      teardown(true);
+      start();
+      return;
+    }
+  }
   if (!pipeline || !playing)
     return;
   const gint64 stall = gint64(spec.supervise.stall_timeout_s) * G_USEC_PER_SEC;
@@ -303,6 +317,22 @@ void Supervisor::Pipeline::on_error(GstMessage *msg) {
   GError *error = nullptr;
   gchar *debug = nullptr;
   gst_message_parse_error(msg, &error, &debug);
+  // The microphone failing (unplugged, its sound server gone) costs the sound, not the picture:
+  // the pipeline goes on without it until it is back (check()).
+  if (!without_audio && !spec.launch_audio.empty() &&
+      g_strcmp0(GST_OBJECT_NAME(msg->src), kMicrophoneName) == 0) {
+    g_autofree char *why = g_strdup_printf(
+        "the microphone failed (%s); going on without sound "
+        "until it is back",
+        error->message);
+    g_error_free(error);
+    g_free(debug);
+    bus_watch = 0;
+    without_audio = true;
+    microphone_checked = g_get_monotonic_time();
+    schedule_restart(why, true);
+    return;
+  }
   // A relay fed a codec its pipeline does not take fails with not-negotiated, which says
   // nothing to the person who pointed that camera at it.
   GstElementFactory *factory =

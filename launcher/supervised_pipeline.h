@@ -24,6 +24,8 @@ struct Supervisor::Pipeline {
   bool playing = false;
   bool announced = false;
   bool stopped = false;                // for good (restart policy said so)
+  bool without_audio = false;          // the microphone failed: running without sound
+  gint64 microphone_checked = 0;       // monotonic µs: when we last looked for it
   gint64 playing_since = 0;            // monotonic µs
   std::atomic<gint64> last_buffer{0};  // monotonic µs, from the sinks' streaming threads
 
@@ -48,7 +50,7 @@ struct Supervisor::Pipeline {
   // Prints where to watch: every camcast sink's page, then the list of all streams.
   void announce();
 
-  // Called every tick: stall detection and back-off reset.
+  // Called every tick: stall detection, back-off reset, and whether a lost microphone is back.
   void check(gint64 now);
 
   static gboolean on_message(GstBus *, GstMessage *msg, gpointer self);

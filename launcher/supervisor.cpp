@@ -85,7 +85,8 @@ void Supervisor::apply(const std::vector<RunSpec> &specs) {
   for (const RunSpec &spec : specs) {
     std::unique_ptr<Pipeline> kept;
     for (auto &p : pipelines_)
-      if (p && p->spec.name == spec.name && p->spec.launch == spec.launch && !p->stopped) {
+      if (p && p->spec.name == spec.name && p->spec.full_launch() == spec.full_launch() &&
+          !p->stopped) {
         kept = std::move(p);
         kept->spec.supervise = spec.supervise;
       }

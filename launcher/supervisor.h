@@ -34,6 +34,15 @@ struct ServerSettings {
 struct RunSpec {
   std::string name;
   std::string launch;  // resolved: no ${variables} left
+  // The sound's branches (resolved; empty: no sound), run with `launch` while the microphone
+  // works: an error from it restarts the pipeline without them until it is back.
+  std::string launch_audio;
+  std::string microphone;  // the ${microphone} they use
+
+  // The whole line, with sound when `with_audio` and there is any.
+  std::string full_launch(bool with_audio = true) const {
+    return with_audio && !launch_audio.empty() ? launch + " " + launch_audio : launch;
+  }
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
   ServerSettings server;                 // set on every camcast sink

@@ -286,9 +286,114 @@ void test_relay_serve_logs_refusals() {
   g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
+// A sound server of the test's own — PulseAudio with a sine wave as its source, as PipeWire's
+// pulse service stands for a desktop's microphones — started and stopped by its PID, as a USB
+// microphone comes and goes.
+class SoundServer {
+public:
+  explicit SoundServer(std::string runtime_dir) : dir_(std::move(runtime_dir)) {}
+  ~SoundServer() { stop(); }
+
+  // Starts it and waits for its socket; false (having said why) if it cannot.
+  bool start() {
+    const std::string env_dir = "XDG_RUNTIME_DIR=" + dir_, env_home = "HOME=" + dir_;
+    const char *argv[] = {"pulseaudio",
+                          "-n",
+                          "--daemonize=no",
+                          "--exit-idle-time=-1",
+                          "--disable-shm=yes",
+                          "--log-level=error",
+                          "-L",
+                          "module-native-protocol-unix auth-anonymous=1",
+                          "-L",
+                          "module-sine-source source_name=microphone frequency=440",
+                          nullptr};
+    const char *envp[] = {env_dir.c_str(), env_home.c_str(), "PATH=/usr/bin:/bin", nullptr};
+    GError *error = nullptr;
+    if (!g_spawn_async(dir_.c_str(), const_cast<char **>(argv), const_cast<char **>(envp),
+                       GSpawnFlags(G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_DO_NOT_REAP_CHILD |
+                                   G_SPAWN_STDOUT_TO_DEV_NULL),
+                       nullptr, nullptr, &pid_, &error)) {
+      g_printerr("cannot start pulseaudio (.ci/run installs it): %s\n", error->message);
+      g_error_free(error);
+      return false;
+    }
+    const std::string socket = dir_ + "/pulse/native";
+    for (int i = 0; i < 250 && !g_file_test(socket.c_str(), G_FILE_TEST_EXISTS); i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return g_file_test(socket.c_str(), G_FILE_TEST_EXISTS);
+  }
+
+  void stop() {
+    if (!pid_)
+      return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    g_spawn_close_pid(pid_);
+    pid_ = 0;
+  }
+
+private:
+  std::string dir_;
+  GPid pid_ = 0;
+};
+
+// The description a viewer of /video gets first (empty if none came).
+std::string stream_description(int port) {
+  WsTestClient viewer;
+  if (!viewer.connect(port, "/video"))
+    return "";
+  Frame f = viewer.read_frame(5000 * kSlowdown);
+  return f.opcode == 1 ? f.payload : "";
+}
+
+// Polls the description until `with_sound` says whether it has an audio track (15 s at most).
+bool sound_becomes(int port, bool with_sound) {
+  for (int i = 0; i < 60; i++) {
+    const std::string d = stream_description(port);
+    if (!d.empty() &&
+        (d.find("\"audio\":{\"codec\":\"opus\"") != std::string::npos) == with_sound &&
+        d.find("\"codec\":\"avc1.") != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+// The microphone goes away (its sound server stops): camcast says so and goes on with the
+// picture alone; when it is back, camcast says so and the sound is back in the stream.
+void test_microphone_comes_and_goes() {
+  const camcast::test::TempDir dir("camcast-sound");
+  const std::string old_runtime_dir =
+      g_getenv("XDG_RUNTIME_DIR") ? g_getenv("XDG_RUNTIME_DIR") : "";
+  g_setenv("XDG_RUNTIME_DIR", dir.path().c_str(), TRUE);  // where camcast looks for the server
+  SoundServer pulse(dir.path());
+  g_assert_true(pulse.start());
+  const int port = free_port();
+  Camcast camcast({"h264", "--port", std::to_string(port), "--no-auth", "--set",
+                   "microphone=pulsesrc name=microphone"});
+  g_assert_true(camcast.wait_output("open http://", 10000 * kSlowdown));
+  g_assert_true(sound_becomes(port, true));
+  pulse.stop();
+  g_assert_true(camcast.wait_output("the microphone failed (", 5000 * kSlowdown));
+  g_assert_true(camcast.wait_output("going on without sound until it is back"));
+  g_assert_true(sound_becomes(port, false));
+  g_assert_true(pulse.start());
+  g_assert_true(
+      camcast.wait_output("the microphone is back: restarting with sound", 5000 * kSlowdown));
+  g_assert_true(sound_becomes(port, true));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
+  if (old_runtime_dir.empty())
+    g_unsetenv("XDG_RUNTIME_DIR");
+  else
+    g_setenv("XDG_RUNTIME_DIR", old_runtime_dir.c_str(), TRUE);
+}
+
 }  // namespace
 
 void launcher_test::add_more_tests() {
+  g_test_add_func("/camcast/microphone-comes-and-goes", test_microphone_comes_and_goes);
   g_test_add_func("/camcast/relay-serve-logs-refusals", test_relay_serve_logs_refusals);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);
   g_test_add_func("/camcast/on-demand", test_on_demand);

@@ -113,7 +113,8 @@ void test_every_problem_in_line_order() {
       "linger = x\n");
   g_test_message("%s", got.c_str());
   const std::string want =
-      "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description and launch\n"
+      "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch and "
+      "launch-audio\n"
       "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
       "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
       "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"
@@ -305,6 +306,40 @@ void test_probes_on_recorded_machines() {
   g_assert_true(told);
 }
 
+// ${microphone}: the webcam's microphone by ALSA, or through the sound server when one runs; a
+// test tone or nothing when asked; nothing on a machine without one; a wrong `audio` named.
+void test_microphone() {
+  auto with_audio = [](const Inventory &inv, const std::string &audio) {
+    return probe(inv, {}, {audio, "--set audio=" + audio});
+  };
+  Inventory webcam;
+  std::string error;
+  g_assert_true(inventory_from_file(std::string(CAMCAST_MACHINES_DIR) + "/pi5-usb-webcam.machine",
+                                    &webcam, &error));
+  Probed p = probe_machine("pi5-usb-webcam.machine");
+  g_assert_cmpstr(p.values["microphone"].c_str(), ==,
+                  "alsasrc name=microphone device=plughw:CARD=C920,DEV=0");
+  g_assert_true(contains(p.values["opusenc"], "opusenc bitrate=${audio-bitrate} frame-size=20"));
+  webcam.sound_server = "PulseAudio";
+  p = with_audio(webcam, "auto");
+  g_assert_cmpstr(p.values["microphone"].c_str(), ==, "pulsesrc name=microphone");
+  g_assert_false(with_audio(webcam, "off").values.count("microphone"));
+  g_assert_true(contains(with_audio(webcam, "test").values["microphone"],
+                         "audiotestsrc name=microphone is-live=true"));
+  g_assert_true(contains(with_audio(webcam, "loud").error,
+                         "--set audio=loud: audio is auto (a microphone if there is one), off or "
+                         "test (a test tone), not \"loud\""));
+  Probed none = probe_machine("server-no-camera.machine");
+  g_assert_false(none.values.count("microphone"));
+  bool told = false;
+  for (const std::string &line : none.report)
+    told |= line.find("microphone: ") == 0;
+  g_assert_true(told);
+  // The supervisor's look for a lost microphone: a card by its id, a test tone always.
+  g_assert_false(microphone_present("alsasrc name=microphone device=plughw:CARD=NoSuchCard,DEV=0"));
+  g_assert_true(microphone_present("audiotestsrc name=microphone is-live=true"));
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -317,6 +352,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);
   g_test_add_func("/probe/recorded-machines", test_probes_on_recorded_machines);
   g_test_add_func("/probe/settings/webcam", test_settings_on_a_webcam);
+  g_test_add_func("/probe/microphone", test_microphone);
   g_test_add_func("/probe/settings/older-webcam", test_settings_on_an_older_webcam);
   g_test_add_func("/probe/settings/turning-by-the-camera", test_turning_by_the_camera);
   g_test_add_func("/probe/settings/pi-camera", test_settings_on_a_pi_camera);
