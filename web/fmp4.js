@@ -43,20 +43,53 @@ export function isInitSegment(bytes) {
   return bytes.byteLength >= 8 && text.decode(bytes.subarray(4, 8)) === 'ftyp';
 }
 
-// The avcC record and picture size of the init segment.
+// What a decoder needs from the init segment: the avcC record and picture size of the video
+// track (null without one), and the audio track's decoder description (AAC's
+// AudioSpecificConfig; null for Opus, whose defaults suffice, or without audio).
 export function parseInit(bytes) {
-  const stsd = find(bytes, ['moov', 'trak', 'mdia', 'minf', 'stbl', 'stsd']);
-  if (!stsd) throw new Error('init segment without stsd');
-  // stsd: full box header (4) + entry count (4), then the avc1 sample entry.
-  const avc1 = find(bytes, ['avc1'], stsd.body + 8, stsd.end);
-  if (!avc1) throw new Error('init segment without an avc1 sample entry');
+  const moov = find(bytes, ['moov']);
+  if (!moov) throw new Error('init segment without moov');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const width = view.getUint16(avc1.body + 24);
-  const height = view.getUint16(avc1.body + 26);
-  // The visual sample entry is 78 bytes; its child boxes follow.
-  const avcC = find(bytes, ['avcC'], avc1.body + 78, avc1.end);
-  if (!avcC) throw new Error('avc1 without avcC');
-  return { width, height, avcc: bytes.slice(avcC.body, avcC.end) };
+  const init = { width: 0, height: 0, avcc: null, audioConfig: null };
+  for (const trak of boxes(bytes, moov.body, moov.end)) {
+    if (trak.type !== 'trak') continue;
+    const stsd = find(bytes, ['mdia', 'minf', 'stbl', 'stsd'], trak.body, trak.end);
+    if (!stsd) throw new Error('init segment without stsd');
+    // stsd: full box header (4) + entry count (4), then the sample entry.
+    const [entry] = boxes(bytes, stsd.body + 8, stsd.end);
+    if (entry && entry.type === 'avc1') {
+      init.width = view.getUint16(entry.body + 24);
+      init.height = view.getUint16(entry.body + 26);
+      // The visual sample entry is 78 bytes; its child boxes follow.
+      const avcC = find(bytes, ['avcC'], entry.body + 78, entry.end);
+      if (!avcC) throw new Error('avc1 without avcC');
+      init.avcc = bytes.slice(avcC.body, avcC.end);
+    } else if (entry && entry.type === 'mp4a') {
+      // The audio sample entry is 28 bytes; then esds (a full box) and its descriptors.
+      const esds = find(bytes, ['esds'], entry.body + 28, entry.end);
+      if (esds) init.audioConfig = decoderSpecificInfo(bytes, esds.body + 4, esds.end);
+    }
+  }
+  return init;
+}
+
+// The DecoderSpecificInfo (tag 5) inside an ES_Descriptor (ISO/IEC 14496-1 §7.2.6), or null.
+function decoderSpecificInfo(bytes, start, end) {
+  let pos = start;
+  while (pos < end) {
+    const tag = bytes[pos++];
+    let size = 0;
+    for (let i = 0; i < 4 && pos < end; i++) {
+      const b = bytes[pos++];
+      size = (size << 7) | (b & 0x7f);
+      if (!(b & 0x80)) break;
+    }
+    if (tag === 5) return pos + size <= end ? bytes.slice(pos, pos + size) : null;
+    if (tag === 3) pos += 3;        // ES_ID, flags: descriptors follow (no optional fields here)
+    else if (tag === 4) pos += 13;  // the decoder configuration's fields, then DecoderSpecificInfo
+    else pos += size;
+  }
+  return null;
 }
 
 const NTP_UNIX_OFFSET_S = 2208988800;

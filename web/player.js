@@ -18,6 +18,7 @@
 // All the player knows is in `stats`.
 import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
 import { WebRtcSession } from './webrtc.js';
+import { WebCodecsAudio } from './audio.js';
 
 const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
 
@@ -27,30 +28,89 @@ class WebCodecsBackend {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.decoder = null;
+    this.audio = null;
     this.waitingForKeyframe = true;
+    this.held = [];  // decoded pictures waiting for their sound (audio.js: sync)
+    this.drawTimer = null;
   }
 
   prepare() {}  // nothing to open ahead of the init segment
 
   init(info, initBytes) {
-    const { avcc, width, height } = parseInit(initBytes);
+    const { avcc, width, height, audioConfig } = parseInit(initBytes);
+    this.close();
+    if (info.audio) {
+      this.audio = new WebCodecsAudio(this.player, info.audio, audioConfig);
+      if (!this.player.muted) this.audio.start();
+    }
+    if (!avcc) return;  // sound alone
     this.canvas.width = width || info.width;
     this.canvas.height = height || info.height;
-    if (this.decoder) this.decoder.close();
     this.decoder = new VideoDecoder({
-      output: (frame) => {
-        this.ctx.drawImage(frame, 0, 0, this.canvas.width, this.canvas.height);
-        this.player.frameShown(frame.timestamp);
-        frame.close();
-      },
+      output: (frame) => this.show(frame),
       error: (e) => this.player.fail(`decoder: ${e.message}`),
     });
     this.decoder.configure({ codec: info.codec, description: avcc, optimizeForLatency: true });
     this.waitingForKeyframe = true;
   }
 
+  // A decoded picture: drawn now, or held until its sound plays.
+  show(frame) {
+    const clock = this.audio && this.audio.clockUs();
+    if (clock === null || clock === undefined) {
+      this.flushHeld();
+      this.draw(frame);
+      return;
+    }
+    this.held.push(frame);
+    // Sound that stopped coming must not stop the pictures: at most half a second is held.
+    while (this.held.length > 0 && frame.timestamp - this.held[0].timestamp > 500000)
+      this.draw(this.held.shift());
+    if (!this.drawTimer) this.drawTimer = requestAnimationFrame(() => this.drawDue());
+  }
+
+  // Draws the newest held picture whose sound has been heard (older ones are skipped: they
+  // would be shown for no time at all).
+  drawDue() {
+    this.drawTimer = null;
+    const clock = this.audio && this.audio.clockUs();
+    if (clock === null || clock === undefined) {
+      this.flushHeld();
+      return;
+    }
+    let due = null;
+    while (this.held.length > 0 && this.held[0].timestamp <= clock) {
+      if (due) due.close();
+      due = this.held.shift();
+    }
+    if (due) this.draw(due);
+    if (this.held.length > 0) this.drawTimer = requestAnimationFrame(() => this.drawDue());
+  }
+
+  flushHeld() {
+    for (const frame of this.held) this.draw(frame);
+    this.held = [];
+  }
+
+  draw(frame) {
+    this.ctx.drawImage(frame, 0, 0, this.canvas.width, this.canvas.height);
+    this.player.frameShown(frame.timestamp);
+    frame.close();
+  }
+
+  audioClockUs() {
+    return this.audio ? this.audio.clockUs() : null;
+  }
+
+  setMuted(muted) {
+    if (!this.audio) return;
+    if (muted) this.audio.stop();
+    else this.audio.start();
+    this.player.analyser = muted ? null : this.audio.analyser;
+  }
+
   push(frag) {
-    // Sound is played only through MSE so far (chooseBackend): audio frames are skipped here.
+    if (this.audio && frag.audio.length > 0) this.audio.push(frag.audio);
     if (!frag.data || !this.decoder || this.decoder.state !== 'configured') return;
     // Decoding falls behind only if the machine cannot keep up: then skip to the next keyframe
     // rather than show old pictures late.
@@ -66,6 +126,12 @@ class WebCodecsBackend {
   }
 
   close() {
+    if (this.drawTimer) cancelAnimationFrame(this.drawTimer);
+    this.drawTimer = null;
+    for (const frame of this.held) frame.close();
+    this.held = [];
+    if (this.audio) this.audio.stop();
+    this.audio = null;
     if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
     this.decoder = null;
   }
@@ -134,6 +200,27 @@ class MseBackend {
       };
       video.requestVideoFrameCallback(onFrame);
     }
+  }
+
+  // The element plays both tracks on one clock: the sound heard is at its current time.
+  audioClockUs() {
+    return this.video.paused ? null : this.video.currentTime * 1e6;
+  }
+
+  setMuted(muted) {
+    const video = this.video;
+    video.muted = muted;
+    if (!muted && !video.camcastAnalyser) {
+      // The level meter: the element's sound through an AnalyserNode to the speakers.
+      const context = new AudioContext();
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 2048;
+      context.createMediaElementSource(video).connect(analyser);
+      analyser.connect(context.destination);
+      video.camcastAnalyser = analyser;
+    }
+    this.player.analyser = muted ? null : video.camcastAnalyser;
+    if (!muted) video.play().catch(() => {});
   }
 
   init(info, initBytes) {
@@ -271,11 +358,11 @@ class JpegBackend {
 // on screen, docs/benchmarks.md: WebCodecs 4 ms, MSE 17 ms, WebRTC 32 ms at the median on
 // loopback). VideoDecoder exists only in secure contexts (HTTPS, localhost); MSE everywhere
 // but iPhones before iOS 17.1, which get WebRTC if a WHEP endpoint is known (`whep`). A stream
-// with sound (`audio`) plays through MSE, which plays both tracks in step; the WebCodecs backend
-// shows the picture only.
+// with sound (`audio`) needs AudioDecoder and AudioWorklet too for WebCodecs, else MSE.
 export function chooseBackend(requested, whep = null, audio = false) {
   if (requested === 'webcodecs' || requested === 'mse' || requested === 'webrtc') return requested;
-  if ('VideoDecoder' in window && !audio) return 'webcodecs';
+  const sound = !audio || ('AudioDecoder' in window && 'AudioWorkletNode' in window);
+  if ('VideoDecoder' in window && sound) return 'webcodecs';
   if (window.ManagedMediaSource || window.MediaSource || !whep) return 'mse';
   return 'webrtc';
 }
@@ -296,12 +383,13 @@ export class CamcastPlayer {
       backend: null, state: 'connecting', codec: '', width: 0, height: 0,
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
-      audioCodec: null, audioFrames: 0, muted: true, audioLevelDb: null, stalls: 0,
+      audioCodec: null, audioFrames: 0, muted: true, audioLevelDb: null, audioLatencyMs: null,
+      stalls: 0, audioDroppedMs: 0,
     };
     // Browsers play sound only after the viewer asks (autoplay rules): muted until the sound
     // button is pressed.
     this.muted = true;
-    this.analyser = null;  // the AnalyserNode the sound goes through once unmuted (MSE)
+    this.analyser = null;  // the AnalyserNode the sound goes through while unmuted
     this.timescale = 90000;      // ticks per second of fragment times, from the description
     this.frameSeconds = 1 / 30;  // updated from the fragments' durations
     this.captureTimes = new Map();  // frame timestamp (µs) → capture time (ms since epoch)
@@ -414,6 +502,11 @@ export class CamcastPlayer {
       this.retryMs = 500;
       this.countSequence(frag.sequence);
       this.stats.audioFrames += frag.audio.length;
+      // Capture time less media time, for the sound's latency (the same for both tracks).
+      if (frag.captureMs !== null) {
+        this.captureOffsetMs = frag.captureMs - (frag.data ? this.timestampUs(frag) / 1000
+          : frag.audio[0].time * 1000 / this.info.audio.rate);
+      }
       if (frag.data) {
         this.stats.framesReceived++;
         if (frag.duration > 0) this.frameSeconds = frag.duration / this.timescale;
@@ -435,7 +528,7 @@ export class CamcastPlayer {
       : chooseBackend(this.requestedBackend, null, Boolean(info.audio));
     this.makeView(name === 'mse' ? 'VIDEO' : 'CANVAS');
     this.stats.backend = name;
-    this.showSoundButton(Boolean(info.audio) && name === 'mse');
+    this.showSoundButton(Boolean(info.audio) && (name === 'mse' || 'AudioDecoder' in window));
     if (name === 'jpeg') return new JpegBackend(this, this.view);
     return name === 'webcodecs' ? new WebCodecsBackend(this, this.view)
       : new MseBackend(this, this.view);
@@ -473,21 +566,7 @@ export class CamcastPlayer {
   setMuted(muted) {
     this.muted = muted;
     this.stats.muted = muted;
-    const view = this.view;
-    if (view && view.tagName === 'VIDEO') {
-      view.muted = muted;
-      if (!muted && !view.camcastAnalyser) {
-        // The level meter: the element's sound through an AnalyserNode to the speakers.
-        const context = new AudioContext();
-        const analyser = context.createAnalyser();
-        analyser.fftSize = 2048;
-        context.createMediaElementSource(view).connect(analyser);
-        analyser.connect(context.destination);
-        view.camcastAnalyser = analyser;
-      }
-      this.analyser = view.camcastAnalyser || null;
-      if (!muted) view.play().catch(() => {});
-    }
+    if (this.backend && this.backend.setMuted) this.backend.setMuted(muted);
     this.showSoundButton(true);
   }
 
@@ -535,13 +614,20 @@ export class CamcastPlayer {
     this.window = { shown: 0, bytes: 0, since: now };
     if (this.webrtc) this.webrtc.latencyMs().then((ms) => { this.stats.latencyMs = ms; });
     this.stats.audioLevelDb = this.audioLevelDb();
+    const heard = this.muted || !this.backend || !this.backend.audioClockUs ? null
+      : this.backend.audioClockUs();
+    this.stats.audioLatencyMs = heard === null || this.captureOffsetMs === undefined ? null
+      : Math.round(Date.now() - (heard / 1000 + this.captureOffsetMs));
+    const audio = this.backend && this.backend.audio && this.backend.audio.stats();
+    if (audio) Object.assign(this.stats, { stalls: audio.underruns, audioDroppedMs: audio.droppedMs });
     if (this.overlay) {
       const s = this.stats;
       const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;
       let sound = '';
       if (s.audioCodec) {
         sound = s.muted ? ' · sound muted'
-          : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}`;
+          : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}` +
+            (s.audioLatencyMs === null ? '' : ` ${s.audioLatencyMs} ms`);
       }
       this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
         `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;

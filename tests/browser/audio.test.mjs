@@ -1,6 +1,7 @@
 // Sound in the player: a test tone from audiotestsrc, Opus in msesink's fMP4, played by
-// Chromium's MSE after a click on the sound button, is found at its frequency by the page's
-// AnalyserNode; with pictures for 30 s without an underrun, and alone.
+// Chromium through WebCodecs (AudioDecoder, AudioWorklet) or MSE after a click on the sound
+// button, is found at its frequency by the page's AnalyserNode; with pictures for 30 s without
+// an underrun, and alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPipeline, sharedBrowser, testH264, waitInPage, expectPlaying } from './lib.mjs';
@@ -43,15 +44,16 @@ async function expectTone(page, freq) {
   assert.ok(heard.db > -60, `tone at ${heard.db} dB`);
 }
 
-test('a tone and the picture play together through MSE for 30 s without an underrun', async () => {
+// With pictures: the tone heard, the overlay's level, audio frames arriving for 30 s with no
+// underrun and the pictures going on; sound off again on a second click.
+async function tonePlaysWithPictures(backend) {
   const pipe = await startPipeline(`${testH264} msesink name=s port=0 path=/cam ${tone(1000)}`);
   const page = await chrome.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   try {
-    // Without ?backend the player chooses: MSE, which plays both tracks.
-    await page.goto(`http://127.0.0.1:${pipe.port}/cam`);
-    await expectPlaying(page, errors, 'mse');
+    await page.goto(`http://127.0.0.1:${pipe.port}/cam${backend ? `?backend=${backend}` : ''}`);
+    await expectPlaying(page, errors, backend || 'webcodecs');
     const before = await page.evaluate(() => ({ ...window.camcast.stats }));
     assert.equal(before.audioCodec, 'opus');
     assert.equal(before.muted, true);  // as browsers require until the viewer asks
@@ -70,18 +72,30 @@ test('a tone and the picture play together through MSE for 30 s without an under
     }
     await expectTone(page, 1000);
     const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
-    console.log(`# 30 s: ${stats.audioFrames} audio frames, ${stats.stalls} stalls, level ` +
-                `${stats.audioLevelDb} dB, latency ${stats.latencyMs} ms`);
+    console.log(`# ${stats.backend}, 30 s: ${stats.audioFrames} audio frames, ${stats.stalls} ` +
+                `underruns, level ${stats.audioLevelDb} dB, sound ${stats.audioLatencyMs} ms and ` +
+                `pictures ${Math.round(stats.latencyMs)} ms glass-to-glass, ` +
+                `${stats.audioDroppedMs} ms of sound dropped`);
     // The overlay's level: a sine at half scale is about -9 dB (RMS of 0.5 / sqrt 2).
     assert.ok(stats.audioLevelDb > -20 && stats.audioLevelDb < 0, `level ${stats.audioLevelDb}`);
+    assert.ok(stats.audioLatencyMs > 0 && stats.audioLatencyMs < 500,
+              `sound latency ${stats.audioLatencyMs} ms`);
     assert.deepEqual(stats.errors, []);
-    await page.click('.camcast-sound');  // and off again
-    await waitInPage(page, () => window.camcast.stats.muted && window.camcast.view.muted);
     assert.deepEqual(errors, []);
+    await page.click('.camcast-sound');  // and off again
+    await waitInPage(page, () => window.camcast.stats.muted && window.camcast.analyser === null);
   } finally {
     await page.close();
     pipe.stop();
   }
+}
+
+test('a tone plays with the pictures through WebCodecs (the default) for 30 s', async () => {
+  await tonePlaysWithPictures(null);
+});
+
+test('a tone plays with the pictures through MSE for 30 s', async () => {
+  await tonePlaysWithPictures('mse');
 });
 
 test('sound alone plays, at its own frequency', async () => {
@@ -91,7 +105,7 @@ test('sound alone plays, at its own frequency', async () => {
     await page.goto(`http://127.0.0.1:${pipe.port}/radio`);
     await waitInPage(page, () => window.camcast && window.camcast.stats.audioFrames >= 50);
     const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
-    assert.equal(stats.backend, 'mse');
+    assert.equal(stats.backend, 'webcodecs');
     assert.equal(stats.width, undefined);
     await unmute(page);
     await expectTone(page, 440);
