@@ -275,7 +275,7 @@ int cmd_check(const Options &o) {
       return usage_error(error);
     // with every encoder answered, and sound (a test tone) where the file has any.
     full.elements.insert(
-        {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc", "audiotestsrc", "opusenc"});
+        {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc", "audiotestsrc", "opusenc", "avenc_mp2"});
     Given audio = audio_setting(o, &file);
     if (audio.text == "auto")
       audio = {"test", "the check"};
@@ -318,7 +318,8 @@ int cmd_probe(const Options &o) {
   }
   for (const std::string &line : p.report)
     g_print("%s\n", line.c_str());
-  for (const char *key : {"camera", "h264enc", "mpeg1enc", "jpegenc", "microphone", "opusenc"})
+  for (const char *key :
+       {"camera", "h264enc", "mpeg1enc", "jpegenc", "microphone", "opusenc", "mp2enc"})
     if (p.values.count(key))
       g_print("${%s} = %s\n", key, p.values[key].c_str());
   return 0;

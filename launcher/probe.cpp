@@ -15,9 +15,9 @@ namespace {
 
 // The element factories any probe may choose.
 const char *const kProbedElements[] = {
-    "libcamerasrc", "v4l2src",     "videotestsrc", "timeoverlay",  "v4l2h264enc",
-    "x264enc",      "openh264enc", "v4l2jpegenc",  "jpegenc",      "mpeg1enc",
-    "v4l2convert",  "alsasrc",     "pulsesrc",     "audiotestsrc", "opusenc"};
+    "libcamerasrc", "v4l2src",      "videotestsrc", "timeoverlay", "v4l2h264enc", "x264enc",
+    "openh264enc",  "v4l2jpegenc",  "jpegenc",      "mpeg1enc",    "v4l2convert", "alsasrc",
+    "pulsesrc",     "audiotestsrc", "opusenc",      "avenc_mp2"};
 
 // The ALSA capture devices, from the kernel's list of PCMs: "00-00: USB Audio : USB Audio :
 // capture 1" is card 0's device 0, named by the card's id (/proc/asound/card0/id: "C920") so
@@ -286,8 +286,8 @@ void probe_camera(const Inventory &inv, const std::map<std::string, Given> &sett
     p->report.push_back("  now: " + note);
 }
 
-// ${microphone}: a live audio source named kMicrophoneName, by `audio` (probe.h); and
-// ${opusenc}, raw audio to the Opus the players take.
+// ${microphone}: a live audio source named kMicrophoneName, by `audio` (probe.h); ${opusenc},
+// raw audio to the Opus camcast's player takes, and ${mp2enc}, to the MP2 JSMpeg takes.
 void probe_microphone(const Inventory &inv, const Given &audio, Probed *p) {
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   const std::string name = std::string(" name=") + kMicrophoneName;
@@ -304,6 +304,13 @@ void probe_microphone(const Inventory &inv, const Given &audio, Probed *p) {
       "audioconvert ! audioresample ! "
       "audio/x-raw,rate=48000,channels=${audio-channels} ! "
       "opusenc bitrate=${audio-bitrate} frame-size=20";
+  if (has("avenc_mp2"))
+    p->values["mp2enc"] =
+        "audioconvert ! audioresample ! "
+        "audio/x-raw,rate=44100,channels=${audio-channels} ! "
+        "avenc_mp2 bitrate=${mp2-bitrate}";
+  else
+    p->report.push_back("mp2enc: none, JSMpeg without sound (install gstreamer1.0-libav)");
   const std::string card = inv.alsa_capture.empty() ? "" : inv.alsa_capture.front();
   if (audio.text == "off") {
     p->report.push_back("microphone: off (" + audio.where + ")");
@@ -351,7 +358,8 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
               {"framerate", "30"},     {"bitrate", "2000"},
               {"gop", "60"},           {"mpeg1-bitrate", "1000"},
               {"jpeg-quality", "80"},  {"jpeg-framerate", "15"},
-              {"audio-channels", "1"}, {"audio-bitrate", "32000"}};
+              {"audio-channels", "1"}, {"audio-bitrate", "32000"},
+              {"mp2-bitrate", "64000"}};
   p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());
   probe_camera(inv, settings, &p);
   if (p.error.empty())

@@ -1,14 +1,16 @@
 // The pages of jsmpegsink: JSMpeg (MPEG-TS) or the legacy jsmpg.js (jsmp protocol) on a canvas,
 // with a small overlay. Neither player is ours: both come from npm at build time and are served
-// beside this file. `window.camcast` holds the stats and an `onFrameShown(canvas)` hook.
+// beside this file. `window.camcast` holds the stats, an `onFrameShown(canvas)` hook and, once
+// the sound is on, the AnalyserNode it goes through (`analyser`).
 export function startJsmpegPage({ mode }) {
   const base = location.pathname.replace(/\/+$/, '');
   const params = new URLSearchParams(location.search);
   const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${base}`;
   const canvas = document.getElementById('video');
   const overlay = document.getElementById('stats');
-  const stats = { frames: 0, fps: 0, width: 0, height: 0, reconnects: 0 };
-  const page = { mode, stats, canvas, player: null, onFrameShown: null };
+  const stats = { frames: 0, fps: 0, width: 0, height: 0, reconnects: 0, audioFrames: 0,
+                  muted: true };
+  const page = { mode, stats, canvas, player: null, onFrameShown: null, analyser: null };
   window.camcast = page;
 
   const frameShown = () => {
@@ -27,6 +29,34 @@ export function startJsmpegPage({ mode }) {
   };
   document.head.appendChild(script);
 
+  // MP2 in the stream: a sound button, since browsers play sound only after the viewer asks
+  // (JSMpeg's AudioContext starts suspended; iPhones need its unlock too). Muted until then.
+  let soundButton = null;
+  const showSoundButton = () => {
+    if (soundButton) return;
+    soundButton = document.createElement('button');
+    soundButton.className = 'camcast-sound';
+    soundButton.textContent = '🔇 Sound off — tap to listen';
+    soundButton.addEventListener('click', () => setMuted(!stats.muted));
+    canvas.parentElement.appendChild(soundButton);
+  };
+  const setMuted = (muted) => {
+    const out = page.player && page.player.audioOut;
+    if (!out) return;
+    stats.muted = muted;
+    page.player.volume = muted ? 0 : 1;
+    if (!muted) {
+      out.context.resume();
+      if (out.unlock && !out.unlocked) out.unlock(() => {});
+      if (!page.analyser) {
+        page.analyser = out.context.createAnalyser();
+        page.analyser.fftSize = 2048;
+        out.gain.connect(page.analyser);
+      }
+    }
+    soundButton.textContent = muted ? '🔇 Sound off — tap to listen' : '🔊 Sound on';
+  };
+
   function startJsmpeg() {
     page.player = new JSMpeg.Player(url, {
       canvas,
@@ -34,7 +64,12 @@ export function startJsmpegPage({ mode }) {
       disableGl: params.get('gl') === '0',
       reconnectInterval: 1,
       onVideoDecode: frameShown,
+      onAudioDecode: () => {
+        stats.audioFrames++;
+        showSoundButton();
+      },
     });
+    page.player.volume = 0;  // muted until the sound button
   }
 
   // jsmpg.js neither reconnects nor takes a new picture size: start a new one when the socket
@@ -64,8 +99,9 @@ export function startJsmpegPage({ mode }) {
     lastFrames = stats.frames;
     stats.width = canvas.width;
     stats.height = canvas.height;
+    const sound = stats.audioFrames ? (stats.muted ? ' · sound muted' : ' · sound on') : '';
     overlay.textContent = stats.frames
-      ? `${stats.width}×${stats.height} · ${stats.fps} fps · ${mode === 'jsmp' ? 'jsmpg.js' : 'JSMpeg'}`
+      ? `${stats.width}×${stats.height} · ${stats.fps} fps · ${mode === 'jsmp' ? 'jsmpg.js' : 'JSMpeg'}${sound}`
       : 'waiting for video…';
   }, 1000);
 }

@@ -1,10 +1,12 @@
-// Sound in the player: a test tone from audiotestsrc, Opus in msesink's fMP4, played by
+// Sound in the players: a test tone from audiotestsrc, Opus in msesink's fMP4, played by
 // Chromium through WebCodecs (AudioDecoder, AudioWorklet) or MSE after a click on the sound
 // button, is found at its frequency by the page's AnalyserNode; with pictures for 30 s without
-// an underrun, and alone.
+// an underrun, and alone. MP2 in jsmpegsink's MPEG-TS the same way through JSMpeg, and the
+// default preset's test tone in both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPipeline, sharedBrowser, testH264, waitInPage, expectPlaying } from './lib.mjs';
+import { startPipeline, sharedBrowser, testH264, waitInPage, expectPlaying, watched, camcastExe,
+         freePort } from './lib.mjs';
 
 const chrome = sharedBrowser();
 
@@ -113,5 +115,56 @@ test('sound alone plays, at its own frequency', async () => {
   } finally {
     await page.close();
     pipe.stop();
+  }
+});
+
+// JSMpeg: muted until the sound button, then the tone heard through JSMpeg's own Web Audio
+// output, the pictures still coming.
+async function jsmpegPlaysTone(page, url, freq) {
+  await page.goto(url);
+  await waitInPage(page, () => window.camcast && window.camcast.stats.frames >= 10 &&
+                               window.camcast.stats.audioFrames >= 10);
+  assert.equal(await page.evaluate(() => window.camcast.stats.muted), true);
+  await page.click('.camcast-sound');
+  await waitInPage(page, () => window.camcast.analyser && !window.camcast.stats.muted);
+  await expectTone(page, freq);
+  const before = await page.evaluate(() => ({ ...window.camcast.stats }));
+  await page.waitForTimeout(2000);
+  const after = await page.evaluate(() => ({ ...window.camcast.stats }));
+  assert.ok(after.frames - before.frames >= 40, `pictures ${before.frames} → ${after.frames}`);
+  assert.ok(after.audioFrames - before.audioFrames >= 20,
+            `MP2 frames ${before.audioFrames} → ${after.audioFrames}`);
+}
+
+test('JSMpeg plays MP2 sound after a tap', async () => {
+  const pipe = await startPipeline('videotestsrc is-live=true ! ' +
+    'video/x-raw,width=320,height=240,framerate=30/1 ! mpeg1enc ! mpegtsmux name=ts latency=0 ! ' +
+    'jsmpegsink port=0 audiotestsrc is-live=true wave=sine freq=1000 volume=0.5 ! ' +
+    'audio/x-raw,rate=44100,channels=1 ! avenc_mp2 bitrate=64000 ! ts.');
+  const page = await chrome.browser.newPage();
+  try {
+    await jsmpegPlaysTone(page, `http://127.0.0.1:${pipe.port}/jsmpeg`, 1000);
+  } finally {
+    await page.close();
+    pipe.stop();
+  }
+});
+
+test('the default preset with audio=test: the tone at /video and at /jsmpeg', async () => {
+  const port = await freePort();
+  const camcast = watched(camcastExe, ['--port', String(port), '--no-auth', '--set', 'audio=test',
+                                       '--set', 'width=320', '--set', 'height=240']);
+  const page = await chrome.browser.newPage();
+  try {
+    await camcast.waitFor(/open http:\/\/\S+\/video/);
+    await page.goto(`http://127.0.0.1:${port}/video`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10 &&
+                                 window.camcast.stats.audioCodec === 'opus');
+    await unmute(page);
+    await expectTone(page, 440);
+    await jsmpegPlaysTone(page, `http://127.0.0.1:${port}/jsmpeg`, 440);
+  } finally {
+    await page.close();
+    await camcast.stop();
   }
 });

@@ -320,6 +320,7 @@ void test_microphone() {
   g_assert_cmpstr(p.values["microphone"].c_str(), ==,
                   "alsasrc name=microphone device=plughw:CARD=C920,DEV=0");
   g_assert_true(contains(p.values["opusenc"], "opusenc bitrate=${audio-bitrate} frame-size=20"));
+  g_assert_true(contains(p.values["mp2enc"], "rate=44100,channels=${audio-channels} ! avenc_mp2"));
   webcam.sound_server = "PulseAudio";
   p = with_audio(webcam, "auto");
   g_assert_cmpstr(p.values["microphone"].c_str(), ==, "pulsesrc name=microphone");
