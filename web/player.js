@@ -566,7 +566,8 @@ export class CamcastPlayer {
   setMuted(muted) {
     this.muted = muted;
     this.stats.muted = muted;
-    if (this.backend && this.backend.setMuted) this.backend.setMuted(muted);
+    const output = this.backend || this.webrtc;
+    if (output && output.setMuted) output.setMuted(muted);
     this.showSoundButton(true);
   }
 

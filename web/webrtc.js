@@ -24,8 +24,11 @@ export class WebRtcSession {
   async start() {
     const { pc, video } = this;
     pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });  // the sound, if the camera has any
+    const stream = new MediaStream();
     pc.ontrack = (event) => {
-      video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      stream.addTrack(event.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
       video.play().catch(() => {});
     };
     pc.onconnectionstatechange = () => {
@@ -41,6 +44,11 @@ export class WebRtcSession {
     this.location = new URL(response.headers.get('Location'), new URL(this.url, location.href));
     if (this.closed) return this.leave();
     await pc.setRemoteDescription({ type: 'answer', sdp: text });
+    // whepsink answers the audio section inactive when it has no sound.
+    const sound = pc.getTransceivers().some((t) => t.receiver.track.kind === 'audio' &&
+                                                 t.currentDirection === 'recvonly');
+    this.player.stats.audioCodec = sound ? 'opus' : null;
+    this.player.showSoundButton(sound);
     const shown = (now, meta) => {
       if (this.closed) return;
       this.player.stats.width = meta.width;
@@ -68,6 +76,20 @@ export class WebRtcSession {
     return jitter === null ? null : jitter + decode + rtt / 2;
   }
 
+  // The element plays the sound; the analyser only listens (the level, measurements).
+  setMuted(muted) {
+    const video = this.video;
+    video.muted = muted;
+    if (!muted && !this.analyser && video.srcObject) {
+      const context = new AudioContext();
+      this.analyser = context.createAnalyser();
+      this.analyser.fftSize = 2048;
+      context.createMediaStreamSource(video.srcObject).connect(this.analyser);
+    }
+    this.player.analyser = muted ? null : this.analyser;
+    if (!muted) video.play().catch(() => {});
+  }
+
   end(why) {
     if (this.closed) return;
     this.close();
@@ -76,6 +98,7 @@ export class WebRtcSession {
 
   close() {
     this.closed = true;
+    if (this.analyser) this.analyser.context.close().catch(() => {});
     this.pc.close();
     this.leave();
   }

@@ -87,7 +87,7 @@ uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
 void mse_sink_describe(GstMseSink *sink, bool force) {
   MseSinkPrivate *priv = sink->priv;
   const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
-  const bool audio_linked = priv->audio_pad && gst_pad_is_linked(priv->audio_pad);
+  const bool audio_linked = gst_ws_sink_audio_linked(GST_WS_SINK(sink));
   const bool all = (!video_linked || priv->video) && (!audio_linked || priv->audio);
   const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
   if (!force && !(all || (waited && (priv->video || priv->audio))))
@@ -304,35 +304,22 @@ static void gst_mse_sink_get_property(GObject *object, guint prop_id, GValue *va
 
 static GstStateChangeReturn gst_mse_sink_change_state(GstElement *element,
                                                       GstStateChange transition) {
-  GstMseSink *sink = GST_MSE_SINK(element);
-  MseSinkPrivate *priv = sink->priv;
-  // Audio alone: the video input will never preroll, so the element must not wait for it.
-  GstBaseSink *base = GST_BASE_SINK(sink);
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_pad_is_linked(base->sinkpad) &&
-      gst_base_sink_is_async_enabled(base)) {
-    gst_base_sink_set_async_enabled(base, FALSE);
-    priv->async_turned_off = true;
-  }
+  MseSinkPrivate *priv = GST_MSE_SINK(element)->priv;
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_mse_sink_parent_class)->change_state(element, transition);
+  // Stopped: the next start describes its stream afresh (the sound was forgotten already,
+  // audio_flushed).
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    if (priv->async_turned_off)
-      gst_base_sink_set_async_enabled(base, TRUE);
-    priv->async_turned_off = false;
     std::lock_guard<std::mutex> lk(priv->lock);
-    priv->drop_audio_frames();
     priv->video.reset();
-    priv->audio.reset();
     priv->described_video = priv->described_audio = false;
     priv->first_caps_us = 0;
-    gst_segment_init(&priv->audio_segment, GST_FORMAT_UNDEFINED);
   }
   return ret;
 }
 
 static void gst_mse_sink_init(GstMseSink *sink) {
   sink->priv = new MseSinkPrivate();
-  gst_segment_init(&sink->priv->audio_segment, GST_FORMAT_UNDEFINED);
 }
 
 static void gst_mse_sink_finalize(GObject *object) {
@@ -351,12 +338,13 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   gobject_class->get_property = gst_mse_sink_get_property;
   gobject_class->finalize = gst_mse_sink_finalize;
   element_class->change_state = gst_mse_sink_change_state;
-  element_class->request_new_pad = gst_mse_sink_request_new_pad;
-  element_class->release_pad = gst_mse_sink_release_pad;
   ws_class->default_path = "/video";
   ws_class->page = "/camcast/web/player.html";
   ws_class->caps_changed = gst_mse_sink_caps_changed;
   ws_class->handle_buffer = gst_mse_sink_handle_buffer;
+  ws_class->audio_caps_changed = gst_mse_sink_audio_caps_changed;
+  ws_class->handle_audio = gst_mse_sink_handle_audio;
+  ws_class->audio_flushed = gst_mse_sink_audio_flushed;
 
   const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
@@ -375,7 +363,7 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_add_static_pad_template(element_class, &gst_mse_sink_audio_template);
+  gst_ws_sink_class_add_audio_input(ws_class, &gst_mse_sink_audio_template);
   gst_element_class_set_static_metadata(
       element_class, "H.264 and audio to browsers (MSE, WebCodecs)", "Sink/Network",
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "

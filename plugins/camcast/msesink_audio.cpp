@@ -1,5 +1,5 @@
-// msesink's audio input: Opus or AAC caps read into the fMP4 audio track, and audio frames held
-// for the next video frame's fragment (or sent alone when there is no picture).
+// msesink's sound (GstWsSink's audio input): Opus or AAC caps read into the fMP4 audio track,
+// and audio frames held for the next video frame's fragment (or sent alone without a picture).
 #include "msesink_private.h"
 
 #include <gst/pbutils/pbutils.h>
@@ -60,50 +60,36 @@ static bool audio_track_from_caps(GstMseSink *sink, GstCaps *caps, fmp4::AudioTr
   return true;
 }
 
-static gboolean audio_event(GstPad *pad, GstObject *parent, GstEvent *event) {
-  GstMseSink *sink = GST_MSE_SINK(parent);
+gboolean gst_mse_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  GstMseSink *sink = GST_MSE_SINK(ws);
   MseSinkPrivate *priv = sink->priv;
-  gboolean ok = TRUE;
-  switch (GST_EVENT_TYPE(event)) {
-  case GST_EVENT_CAPS: {
-    GstCaps *caps;
-    gst_event_parse_caps(event, &caps);
-    fmp4::AudioTrack track;
-    ok = audio_track_from_caps(sink, caps, &track);
-    if (ok) {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->audio = std::move(track);
-      if (!priv->first_caps_us)
-        priv->first_caps_us = g_get_monotonic_time();
-      if (priv->format == GST_MSE_SINK_FORMAT_FMP4)
-        mse_sink_describe(sink, priv->described());
-    }
-    break;
-  }
-  case GST_EVENT_SEGMENT: gst_event_copy_segment(event, &priv->audio_segment); break;
-  case GST_EVENT_FLUSH_STOP: {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->drop_audio_frames();
-    break;
-  }
-  case GST_EVENT_EOS:
-    // The video input's end is the element's; alone, the audio input's is.
-    if (!gst_pad_is_linked(GST_BASE_SINK_PAD(sink)))
-      gst_element_post_message(GST_ELEMENT(sink), gst_message_new_eos(GST_OBJECT(sink)));
-    break;
-  default: break;
-  }
-  gst_event_unref(event);
-  return ok;
+  fmp4::AudioTrack track;
+  if (!audio_track_from_caps(sink, caps, &track))
+    return FALSE;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->audio = std::move(track);
+  if (!priv->first_caps_us)
+    priv->first_caps_us = g_get_monotonic_time();
+  if (priv->format == GST_MSE_SINK_FORMAT_FMP4)
+    mse_sink_describe(sink, priv->described());
+  return TRUE;
 }
 
-static GstFlowReturn audio_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer) {
-  GstMseSink *sink = GST_MSE_SINK(parent);
+void gst_mse_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
+  MseSinkPrivate *priv = GST_MSE_SINK(ws)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->drop_audio_frames();
+  if (gone)
+    priv->audio.reset();
+}
+
+GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
+                                        const GstSegment *segment) {
+  GstMseSink *sink = GST_MSE_SINK(ws);
   MseSinkPrivate *priv = sink->priv;
   const GstClockTime running =
       GST_BUFFER_PTS_IS_VALID(buffer)
-          ? gst_segment_to_running_time(&priv->audio_segment, GST_FORMAT_TIME,
-                                        GST_BUFFER_PTS(buffer))
+          ? gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer))
           : GST_CLOCK_TIME_NONE;
   std::unique_lock<std::mutex> lk(priv->lock);
   if (!priv->audio) {
@@ -119,8 +105,7 @@ static GstFlowReturn audio_chain(GstPad *pad, GstObject *parent, GstBuffer *buff
     priv->last_audio_duration = uint32_t(mse_sink_to_timescale(GST_BUFFER_DURATION(buffer), rate));
   else if (!priv->last_audio_duration)
     priv->last_audio_duration = rate / 50;  // 20 ms, the usual Opus and close to AAC's 1024
-  const gint64 capture_us =
-      gst_ws_sink_capture_time_in(GST_WS_SINK(sink), &priv->audio_segment, buffer);
+  const gint64 capture_us = gst_ws_sink_capture_time_in(ws, segment, buffer);
   mse_sink_describe(sink, false);
   if (!priv->described_audio) {
     gst_buffer_unref(buffer);
@@ -142,40 +127,3 @@ GstStaticPadTemplate gst_mse_sink_audio_template = GST_STATIC_PAD_TEMPLATE(
     "audio", GST_PAD_SINK, GST_PAD_REQUEST,
     GST_STATIC_CAPS("audio/x-opus, channel-mapping-family=(int)[0,1]; "
                     "audio/mpeg, mpegversion=(int)4, stream-format=(string)raw"));
-
-// The audio input, on request (one): an always pad would be the unlinked sink pad that
-// gst_parse_bin_from_description() and GstHarness pick for the bin's input.
-GstPad *gst_mse_sink_request_new_pad(GstElement *element, GstPadTemplate *templ, const gchar *,
-                                     const GstCaps *) {
-  MseSinkPrivate *priv = GST_MSE_SINK(element)->priv;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->audio_pad)
-      return nullptr;
-  }
-  GstPad *pad = gst_pad_new_from_template(templ, "audio");
-  gst_pad_set_chain_function(pad, audio_chain);
-  gst_pad_set_event_function(pad, audio_event);
-  GST_PAD_SET_ACCEPT_TEMPLATE(pad);
-  gst_segment_init(&priv->audio_segment, GST_FORMAT_UNDEFINED);
-  if (GST_STATE(element) >= GST_STATE_PAUSED)
-    gst_pad_set_active(pad, TRUE);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->audio_pad = pad;
-  }
-  gst_element_add_pad(element, pad);
-  return pad;
-}
-
-void gst_mse_sink_release_pad(GstElement *element, GstPad *pad) {
-  MseSinkPrivate *priv = GST_MSE_SINK(element)->priv;
-  gst_pad_set_active(pad, FALSE);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->audio_pad = nullptr;
-    priv->drop_audio_frames();
-    priv->audio.reset();
-  }
-  gst_element_remove_pad(element, pad);
-}

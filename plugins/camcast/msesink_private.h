@@ -45,16 +45,12 @@ struct MseSinkPrivate {
   bool described_video = false, described_audio = false;
   gint64 first_caps_us = 0;  // monotonic time the first input got caps
   std::vector<AudioFrame> audio_frames;
-  GstPad *audio_pad = nullptr;  // the audio input, if one was requested
   // Video streaming thread only.
   camcast::h264::AvcConfig config;
   GstClockTime last_dts = GST_CLOCK_TIME_NONE;
   uint64_t last_duration = TIMESCALE / 30;
   // Audio streaming thread only.
-  GstSegment audio_segment;
   uint32_t last_audio_duration = 0;
-  // State changes only.
-  bool async_turned_off = false;  // for audio alone, until READY
 
   bool described() const { return described_video || described_audio; }
   void drop_audio_frames() {
@@ -79,6 +75,8 @@ void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const camcast::f
                             uint64_t video_time, gint64 capture_us, bool keyframe);
 
 extern GstStaticPadTemplate gst_mse_sink_audio_template;
-GstPad *gst_mse_sink_request_new_pad(GstElement *element, GstPadTemplate *templ, const gchar *,
-                                     const GstCaps *);
-void gst_mse_sink_release_pad(GstElement *element, GstPad *pad);
+// GstWsSink's audio methods (msesink_audio.cpp).
+gboolean gst_mse_sink_audio_caps_changed(GstWsSink *sink, GstCaps *caps);
+GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *sink, GstBuffer *buffer,
+                                        const GstSegment *segment);
+void gst_mse_sink_audio_flushed(GstWsSink *sink, gboolean gone);

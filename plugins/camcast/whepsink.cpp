@@ -18,6 +18,9 @@
  * Over UDP a viewer on lossy Wi-Fi loses a frame, not the whole stream's timing; NACK and RTX
  * resend what was lost when the viewer offers them.
  *
+ * Its `audio` pad (on request: `whepsink name=rtc … ! rtc.audio`) takes Opus (`opusenc`): a
+ * viewer whose offer takes Opus gets the sound on the same session, in step with the picture.
+ *
  * `GET path` serves camcast's player with its WebRTC backend. Access control, `public`,
  * `client-added`/`client-removed`, `/api/streams` and one server per port come from #GstWsSink.
  *
@@ -86,6 +89,7 @@ struct Pending {
 struct WhepSinkPrivate {
   std::mutex lock;  // everything below
   GstCaps *caps = nullptr;
+  GstCaps *audio_caps = nullptr;  // Opus from the audio pad, if any
   std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
   PeerSettings settings;
   guint max_viewers = kDefaultMaxViewers;
@@ -143,6 +147,35 @@ static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffe
   for (auto &peer : peers)
     peer->push(buffer, keyframe);
   return GST_FLOW_OK;
+}
+
+static gboolean gst_whep_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  gst_caps_replace(&priv->audio_caps, caps);
+  return TRUE;
+}
+
+static GstFlowReturn gst_whep_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
+                                                const GstSegment *) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  std::vector<std::shared_ptr<WebRtcPeer>> peers;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    for (auto &[key, session] : priv->sessions)
+      peers.push_back(session.peer);
+  }
+  for (auto &peer : peers)
+    peer->push_audio(buffer);
+  gst_buffer_unref(buffer);
+  return GST_FLOW_OK;
+}
+
+static void gst_whep_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (gone)
+    gst_clear_caps(&priv->audio_caps);
 }
 
 /* ---- WHEP ---- */
@@ -225,7 +258,7 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   const std::string sdp(body->data ? body->data : "", size_t(body->length));
   std::string profile;
-  GstCaps *caps = nullptr;
+  GstCaps *caps = nullptr, *audio_caps = nullptr;
   PeerSettings settings;
   guint full = 0;  // the viewer limit, when it is reached
   {
@@ -233,6 +266,8 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
     profile = priv->profile;
     if (priv->caps)
       caps = gst_caps_ref(priv->caps);
+    if (priv->audio_caps)
+      audio_caps = gst_caps_ref(priv->audio_caps);
     settings = priv->settings;
     if (priv->sessions.size() >= priv->max_viewers)
       full = priv->max_viewers;
@@ -253,6 +288,7 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
                    : std::string("the video has not started yet\n"));
     }
     gst_clear_caps(&caps);
+    gst_clear_caps(&audio_caps);
     return;
   }
   GstWsSink *ws = GST_WS_SINK(sink);
@@ -269,6 +305,11 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
             gst_object_ref(ws), gst_object_unref);
       });
   gst_caps_unref(caps);
+  // The sound, to a viewer that takes Opus.
+  const int opus_pt = audio_caps ? camcast::sdp::choose_opus(sdp) : -1;
+  if (opus_pt >= 0)
+    peer->add_audio(audio_caps, opus_pt);
+  gst_clear_caps(&audio_caps);
   auto *p = new Pending{GST_WHEP_SINK(gst_object_ref(sink)), SOUP_SERVER_MESSAGE(g_object_ref(msg)),
                         random_key()};
   p->location =
@@ -434,6 +475,7 @@ static void gst_whep_sink_init(GstWhepSink *sink) {
 static void gst_whep_sink_finalize(GObject *object) {
   WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
   gst_clear_caps(&priv->caps);
+  gst_clear_caps(&priv->audio_caps);
   delete priv;
   G_OBJECT_CLASS(gst_whep_sink_parent_class)->finalize(object);
 }
@@ -468,6 +510,13 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
   ws_class->methods = "POST, PATCH, DELETE, OPTIONS";
   ws_class->max_request_body = kMaxOfferBytes;
   ws_class->tick = gst_whep_sink_tick;
+  ws_class->audio_caps_changed = gst_whep_sink_audio_caps_changed;
+  ws_class->handle_audio = gst_whep_sink_handle_audio;
+  ws_class->audio_flushed = gst_whep_sink_audio_flushed;
+  static GstStaticPadTemplate audio_template =
+      GST_STATIC_PAD_TEMPLATE("audio", GST_PAD_SINK, GST_PAD_REQUEST,
+                              GST_STATIC_CAPS("audio/x-opus, channel-mapping-family=(int)0"));
+  gst_ws_sink_class_add_audio_input(ws_class, &audio_template);
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -475,8 +524,8 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
                       "alignment = (string) au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(
-      element_class, "H.264 to WebRTC viewers (WHEP)", "Sink/Network",
+      element_class, "H.264 and Opus to WebRTC viewers (WHEP)", "Sink/Network",
       "Serves H.264 over WebRTC to browsers and WHEP players, each viewer a webrtcbin of its "
-      "own fed one encode, with a player page",
+      "own fed one encode, with a player page; its audio pad takes Opus for the sound",
       "camcast developers");
 }

@@ -143,6 +143,8 @@ static GstStateChangeReturn gst_ws_sink_change_state(GstElement *element,
   GstWsSink *sink = GST_WS_SINK(element);
   if (transition == GST_STATE_CHANGE_NULL_TO_READY && !gst_ws_sink_priv(sink)->open())
     return GST_STATE_CHANGE_FAILURE;
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+    gst_ws_sink_priv(sink)->audio_starting();
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_ws_sink_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
@@ -150,9 +152,11 @@ static GstStateChangeReturn gst_ws_sink_change_state(GstElement *element,
     gst_ws_sink_priv(sink)->close();
   // Stopped streaming (held in READY, say until a viewer comes): what is queued is no longer
   // live, and a viewer joining now must wait for the next keyframe, not get minutes-old frames.
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     if (auto mount = gst_ws_sink_priv(sink)->current_mount())
       mount->drop_units();
+    gst_ws_sink_priv(sink)->audio_stopped();
+  }
   // The branch that feeds this output idles while nobody watches (idle_branch.h).
   WsSinkPrivate *priv = gst_ws_sink_priv(sink);
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret != GST_STATE_CHANGE_FAILURE) {

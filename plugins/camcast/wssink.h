@@ -47,10 +47,23 @@ struct _GstWsSinkClass {
   guint max_request_body;
   // Every server tick (a quarter second), on the server thread: the subclass's own timeouts.
   void (*tick)(GstWsSink *sink, gint64 now);
+  // The sound input of subclasses that add one (gst_ws_sink_class_add_audio_input): new caps
+  // (FALSE refuses them); each buffer (the callee's to unref) with the input's segment, on its
+  // streaming thread; and what is held must go — a flush, or (`gone`) the input released or the
+  // element stopped, when its caps are forgotten too.
+  gboolean (*audio_caps_changed)(GstWsSink *sink, GstCaps *caps);
+  GstFlowReturn (*handle_audio)(GstWsSink *sink, GstBuffer *buffer, const GstSegment *segment);
+  void (*audio_flushed)(GstWsSink *sink, gboolean gone);
 
   gpointer _reserved[GST_PADDING];
 };
 
+// For subclasses' class_init: an "audio" input on request (`templ`, named "audio", GST_PAD_REQUEST)
+// beside the sink pad, fed to the audio_* methods. Linked alone, the element does not wait to
+// preroll and the sound's end is the element's end of stream.
+void gst_ws_sink_class_add_audio_input(GstWsSinkClass *klass, GstStaticPadTemplate *templ);
+// Whether the audio input exists and is linked. Any thread.
+gboolean gst_ws_sink_audio_linked(GstWsSink *sink);
 // For subclasses: queue one message for every client (the buffer is referenced, not copied).
 // Any thread. Its capture time is gst_ws_sink_capture_time()'s.
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe);

@@ -49,6 +49,15 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   guint64 own_viewers_total = 0;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
+  // The subclass's sound input (wssink_audio.cpp), if requested: under `lock`.
+  GstPad *audio_pad = nullptr;
+  // Its streaming thread: the segment its buffers are in.
+  GstSegment audio_segment;
+  // State changes: async turned off for sound alone (READY to PAUSED), back on at READY.
+  bool async_turned_off = false;
+  void audio_starting();
+  void audio_stopped();
+
   // Streaming thread: buffers of the current streamheader, not queued as units again.
   std::vector<GstBuffer *> header;
 

@@ -150,7 +150,7 @@ test('JSMpeg plays MP2 sound after a tap', async () => {
   }
 });
 
-test('the default preset with audio=test: the tone at /video and at /jsmpeg', async () => {
+test('the default preset with audio=test: the tone at /video, /webrtc and /jsmpeg', async () => {
   const port = await freePort();
   const camcast = watched(camcastExe, ['--port', String(port), '--no-auth', '--set', 'audio=test',
                                        '--set', 'width=320', '--set', 'height=240']);
@@ -162,9 +162,31 @@ test('the default preset with audio=test: the tone at /video and at /jsmpeg', as
                                  window.camcast.stats.audioCodec === 'opus');
     await unmute(page);
     await expectTone(page, 440);
+    await page.goto(`http://127.0.0.1:${port}/webrtc`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10 &&
+                                 window.camcast.stats.audioCodec === 'opus');
+    await unmute(page);
+    await expectTone(page, 440);
     await jsmpegPlaysTone(page, `http://127.0.0.1:${port}/jsmpeg`, 440);
   } finally {
     await page.close();
     await camcast.stop();
+  }
+});
+
+test('WebRTC: the sound on the same session as the picture, heard after a tap', async () => {
+  const pipe = await startPipeline(`${testH264} whepsink name=rtc port=0 path=/webrtc ` +
+                                   tone(1000).replace('s.audio', 'rtc.audio'));
+  const page = await chrome.browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${pipe.port}/webrtc?backend=webrtc`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10 &&
+                                 window.camcast.stats.audioCodec === 'opus');
+    await unmute(page);
+    await expectTone(page, 1000);
+    assert.deepEqual(await page.evaluate(() => window.camcast.stats.errors), []);
+  } finally {
+    await page.close();
+    pipe.stop();
   }
 });

@@ -17,10 +17,10 @@
 
 namespace camcast::test {
 
-// A WHEP client of GStreamer's own: webrtcbin offering to receive H.264, connected to the sink
-// over real ICE and DTLS, counting the RTP packets it gets. request_keyframe() sends what a
-// decoder that lost a picture sends (a force-key-unit upstream, which its RTP session turns
-// into RTCP PLI/FIR to the camera).
+// A WHEP client of GStreamer's own: webrtcbin offering to receive H.264 (and Opus, if asked),
+// connected to the sink over real ICE and DTLS, counting the RTP packets it gets.
+// request_keyframe() sends what a decoder that lost a picture sends (a force-key-unit upstream,
+// which its RTP session turns into RTCP PLI/FIR to the camera).
 class Client {
 public:
   ~Client() {
@@ -29,8 +29,10 @@ public:
       gst_object_unref(pipeline_);
     }
   }
-  // Connects to the WHEP endpoint at `path` on loopback `port`; returns once RTP flows.
-  void connect(int port, const std::string &path) {
+  // Connects to the WHEP endpoint at `path` on loopback `port`; returns once RTP flows. With
+  // `audio` the offer takes Opus too; `answer` gets the SDP answer.
+  void connect(int port, const std::string &path, bool audio = false,
+               std::string *answer_sdp = nullptr) {
     pipeline_ = gst_pipeline_new(nullptr);
     webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
     gst_bin_add(GST_BIN(pipeline_), webrtc_);
@@ -45,6 +47,15 @@ public:
                           caps, &transceiver);
     gst_caps_unref(caps);
     gst_object_unref(transceiver);
+    if (audio) {
+      caps = gst_caps_from_string(
+          "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,"
+          "clock-rate=48000,encoding-params=(string)2");
+      g_signal_emit_by_name(webrtc_, "add-transceiver",
+                            GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &transceiver);
+      gst_caps_unref(caps);
+      gst_object_unref(transceiver);
+    }
     gst_element_set_state(pipeline_, GST_STATE_PLAYING);
     GstWebRTCSessionDescription *offer = nullptr;
     GstPromise *promise = gst_promise_new();
@@ -72,6 +83,8 @@ public:
         201);
     g_free(text);
     location_ = header_of(head, "Location");
+    if (answer_sdp)
+      *answer_sdp = answer;
     GstSDPMessage *sdp = nullptr;
     gst_sdp_message_new_from_text(answer.c_str(), &sdp);
     GstWebRTCSessionDescription *remote =
@@ -81,6 +94,7 @@ public:
     g_assert_true(wait_for([&] { return packets_ > 0; }, std::chrono::milliseconds(10000)));
   }
   int packets() const { return packets_.load(); }
+  int audio_packets() const { return audio_packets_.load(); }
   const std::string &location() const { return location_; }
   void request_keyframe() {
     GstPad *in = gst_element_get_static_pad(sink_, "sink");
@@ -94,11 +108,18 @@ private:
     auto *self = static_cast<Client *>(data);
     if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
       return;
-    self->sink_ = gst_element_factory_make("fakesink", nullptr);
-    g_object_set(self->sink_, "sync", FALSE, nullptr);
-    gst_bin_add(GST_BIN(self->pipeline_), self->sink_);
-    gst_element_sync_state_with_parent(self->sink_);
-    GstPad *in = gst_element_get_static_pad(self->sink_, "sink");
+    GstCaps *caps = gst_pad_get_current_caps(pad);
+    const char *media =
+        caps ? gst_structure_get_string(gst_caps_get_structure(caps, 0), "media") : nullptr;
+    const bool audio = g_strcmp0(media, "audio") == 0;
+    gst_clear_caps(&caps);
+    GstElement *sink = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(sink, "sync", FALSE, nullptr);
+    gst_bin_add(GST_BIN(self->pipeline_), sink);
+    gst_element_sync_state_with_parent(sink);
+    if (!audio)
+      self->sink_ = sink;
+    GstPad *in = gst_element_get_static_pad(sink, "sink");
     gst_pad_link(pad, in);
     gst_pad_add_probe(
         in, GST_PAD_PROBE_TYPE_BUFFER,
@@ -106,14 +127,14 @@ private:
           ++*static_cast<std::atomic<int> *>(n);
           return GST_PAD_PROBE_OK;
         },
-        &self->packets_, nullptr);
+        audio ? &self->audio_packets_ : &self->packets_, nullptr);
     gst_object_unref(in);
   }
 
   GstElement *pipeline_ = nullptr;
   GstElement *webrtc_ = nullptr;
   GstElement *sink_ = nullptr;
-  std::atomic<int> packets_{0};
+  std::atomic<int> packets_{0}, audio_packets_{0};
   std::string location_;
 };
 

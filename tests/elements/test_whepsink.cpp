@@ -32,14 +32,15 @@ struct Stream {
   GstElement *sink = nullptr;
   int port = 0;
   // `high`: x264enc makes High profile (its ultrafast preset makes Constrained Baseline).
-  explicit Stream(const std::string &props = "", bool high = false) {
+  // `audio`: a launch description linked to the sink's audio pad ("… ! sink.audio").
+  explicit Stream(const std::string &props = "", bool high = false, const std::string &audio = "") {
     GError *error = nullptr;
     pipeline = gst_parse_launch(
         (std::string("videotestsrc is-live=true ! "
                      "video/x-raw,format=I420,width=320,height=240,framerate=30/1 "
                      "! x264enc name=enc tune=zerolatency key-int-max=30 speed-preset=") +
          (high ? "superfast ! video/x-h264,profile=high" : "ultrafast") +
-         " ! h264parse ! whepsink name=sink port=0 " + props)
+         " ! h264parse ! whepsink name=sink port=0 " + props + " " + audio)
             .c_str(),
         &error);
     g_assert_no_error(error);
@@ -279,6 +280,35 @@ void test_connected_viewers_come_and_go() {
   Resources::back_to(before);
 }
 
+// Sound: a viewer whose offer takes Opus gets it on the same session (the answer sends it, RTP
+// comes at 50 packets a second); one whose offer has no audio still gets the picture.
+void test_sound_on_the_same_session() {
+  Stream stream("", false,
+                "audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! "
+                "opusenc frame-size=20 ! sink.audio");
+  // The sink describes sound to viewers who come once the audio pad has its caps.
+  GstPad *pad = gst_element_get_static_pad(stream.sink, "audio");
+  g_assert_nonnull(pad);
+  g_assert_true(camcast::test::wait_for([&] { return gst_pad_has_current_caps(pad); }, 5000ms));
+  gst_object_unref(pad);
+  Client listener;
+  std::string answer;
+  listener.connect(stream.port, "/webrtc", true, &answer);
+  g_assert_nonnull(strstr(answer.c_str(), "m=audio "));
+  g_assert_nonnull(strstr(answer.c_str(), "a=rtpmap:111 OPUS/48000/2"));
+  const size_t audio_at = answer.find("m=audio ");
+  g_assert_cmpuint(answer.find("a=sendonly", audio_at), !=, std::string::npos);
+  g_assert_true(camcast::test::wait_for([&] { return listener.audio_packets() >= 25; }, 5000ms));
+  const int before = listener.audio_packets();
+  std::this_thread::sleep_for(1000ms);
+  g_test_message("%d Opus packets in a second", listener.audio_packets() - before);
+  g_assert_cmpint(listener.audio_packets() - before, >=, 40);
+  g_assert_cmpint(listener.packets(), >, 0);
+  Client watcher;  // video only
+  watcher.connect(stream.port, "/webrtc");
+  g_assert_cmpint(watcher.audio_packets(), ==, 0);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -287,6 +317,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/bad-offers-and-unknown-sessions",
                   test_bad_offers_and_unknown_sessions);
   g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
+  g_test_add_func("/whepsink/sound-on-the-same-session", test_sound_on_the_same_session);
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
   g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);
   g_test_add_func("/whepsink/lost-viewer-is-freed", test_lost_viewer_is_freed);

@@ -1,6 +1,6 @@
-// libFuzzer target: arbitrary bytes as a WHEP viewer's SDP offer, read for the payload type to
-// send H.264 with. Nothing may crash or read out of bounds, and an accepted offer names a
-// payload type that is an H.264 format of a video section of the offer.
+// libFuzzer target: arbitrary bytes as a WHEP viewer's SDP offer, read for the payload types to
+// send H.264 and Opus with. Nothing may crash or read out of bounds, and an accepted offer names a
+// payload type that is a format of the offer.
 #include "formats/sdp_offer.h"
 
 #include <cassert>
@@ -22,5 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     assert(!why.empty());
   }
+  const int opus = camcast::sdp::choose_opus(offer);
+  assert(opus >= -1 && opus <= 127);
+  if (opus >= 0)
+    assert(offer.find("a=rtpmap:" + std::to_string(opus) + " ") != std::string::npos);
   return 0;
 }

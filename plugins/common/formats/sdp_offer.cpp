@@ -143,4 +143,17 @@ Offer choose_h264(std::string_view offer, std::string_view profile, int *pt, std
   return Offer::NoH264;
 }
 
+int choose_opus(std::string_view offer) {
+  bool audio = false;
+  for (std::string_view line : lines_of(offer)) {
+    if (starts_with(line, "m="))
+      audio = starts_with(line, "m=audio ");
+    std::string_view rest;
+    const int n = audio ? payload_of(line, "a=rtpmap:", &rest) : -1;
+    if (n >= 0 && g_ascii_strncasecmp(std::string(rest).c_str(), "opus/48000/2", 12) == 0)
+      return n;
+  }
+  return -1;
+}
+
 }  // namespace camcast::sdp

@@ -137,7 +137,34 @@ WebRtcPeer::~WebRtcPeer() {
   gst_object_unref(bus);
   gst_object_unref(pipeline_);
   gst_clear_caps(&rtp_caps_);
+  gst_clear_caps(&audio_rtp_caps_);
   gst_clear_caps(&caps_);
+}
+
+void WebRtcPeer::add_audio(GstCaps *caps, int pt) {
+  audio_src_ = make("appsrc", pipeline_);
+  GstElement *pay = make("rtpopuspay", pipeline_);
+  if (!audio_src_ || !pay || !webrtc_)
+    return;
+  // As the video: stamped as it comes, never queueing more than a moment of sound. The caps
+  // reach webrtcbin only with the first frame, after the answer is made.
+  g_object_set(audio_src_, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE,
+               "max-bytes", guint64(kMaxQueuedBytes / 16), "block", FALSE, "leaky-type",
+               2 /* downstream */, "caps", caps, nullptr);
+  const guint ssrc = g_random_int();
+  g_object_set(pay, "pt", pt, "ssrc", ssrc, nullptr);
+  gst_element_link_many(audio_src_, pay, webrtc_, nullptr);
+  audio_rtp_caps_ = gst_caps_new_simple(
+      "application/x-rtp", "media", G_TYPE_STRING, "audio", "encoding-name", G_TYPE_STRING, "OPUS",
+      "payload", G_TYPE_INT, pt, "clock-rate", G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING,
+      "2", "ssrc", G_TYPE_UINT, ssrc, nullptr);
+  GstWebRTCRTPTransceiver *transceiver = nullptr;
+  g_signal_emit_by_name(webrtc_, "get-transceiver", 1, &transceiver);
+  if (transceiver) {
+    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
+                 "codec-preferences", audio_rtp_caps_, nullptr);
+    gst_object_unref(transceiver);
+  }
 }
 
 bool WebRtcPeer::start(std::string *why) {
@@ -154,10 +181,15 @@ bool WebRtcPeer::start(std::string *why) {
   // webrtcbin 1.22 matches an offer's m-line to this transceiver by the caps its sink pad has
   // received, intersected with the offer's: send them before any buffer, and only what must
   // match (the stream's own profile-level-id would not intersect with an offer's other one).
-  if (GstPad *in = gst_element_get_static_pad(webrtc_, "sink_0")) {
-    g_autofree gchar *stream_id = g_strdup_printf("camcast-webrtc-%p", (void *)this);
+  for (int i = 0; i < 2; i++) {
+    GstCaps *caps = i == 0 ? rtp_caps_ : audio_rtp_caps_;
+    g_autofree gchar *name = g_strdup_printf("sink_%d", i);
+    GstPad *in = caps ? gst_element_get_static_pad(webrtc_, name) : nullptr;
+    if (!in)
+      continue;
+    g_autofree gchar *stream_id = g_strdup_printf("camcast-webrtc-%p-%d", (void *)this, i);
     gst_pad_send_event(in, gst_event_new_stream_start(stream_id));
-    gst_pad_send_event(in, gst_event_new_caps(rtp_caps_));
+    gst_pad_send_event(in, gst_event_new_caps(caps));
     gst_object_unref(in);
   }
   return true;
@@ -367,6 +399,14 @@ void WebRtcPeer::push(GstBuffer *buffer, bool keyframe) {
   GstBuffer *copy = gst_buffer_copy(buffer);  // the memory is shared, not copied
   GST_BUFFER_PTS(copy) = GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
   gst_app_src_push_buffer(GST_APP_SRC(src_), copy);
+}
+
+void WebRtcPeer::push_audio(GstBuffer *buffer) {
+  if (state_ != State::Connected || !audio_src_)
+    return;
+  GstBuffer *copy = gst_buffer_copy(buffer);
+  GST_BUFFER_PTS(copy) = GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
+  gst_app_src_push_buffer(GST_APP_SRC(audio_src_), copy);
 }
 
 void WebRtcPeer::set_caps(GstCaps *caps) {

@@ -1,7 +1,8 @@
-// Layer webrtc: one WebRTC peer that sends H.264; uses formats and GStreamer's webrtcbin.
-// A pipeline of its own — appsrc ! rtph264pay ! webrtcbin — fed a sink's access units, so the
-// camera is encoded once however many peers there are, and a peer whose link or machine fails
-// takes nothing else with it. It answers a viewer's offer (WHEP, whepsink) or makes the offer
+// Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses formats and
+// GStreamer's webrtcbin. A pipeline of its own — appsrc ! rtph264pay ! webrtcbin, and appsrc !
+// rtpopuspay into the same webrtcbin — fed a sink's access units and audio frames, so the camera
+// and microphone are encoded once however many peers there are, and a peer whose link or machine
+// fails takes nothing else with it. It answers a viewer's offer (WHEP, whepsink) or makes the offer
 // itself (WHIP, whippublishsink).
 //
 // The local description (answer or offer) is given once ICE candidates are gathered (host
@@ -60,6 +61,9 @@ public:
   WebRtcPeer(const WebRtcPeer &) = delete;
   WebRtcPeer &operator=(const WebRtcPeer &) = delete;
 
+  // Sound: Opus (`caps`, as opusenc gives them) at payload type `pt` (the offer's,
+  // sdp::choose_opus), on a transceiver of its own, bundled with the video. Before answer().
+  void add_audio(GstCaps *caps, int pt);
   // Answering: starts the pipeline and answers `offer`. False with `why` if it cannot even start.
   bool answer(const std::string &offer, Described described, std::string *why);
   // Offering: starts the pipeline and makes an offer of this stream's H.264 (avc caps, whose
@@ -71,6 +75,8 @@ public:
   void describe_now();
   // One access unit (the sink's streaming thread): from the first keyframe on, the rest waits.
   void push(GstBuffer *buffer, bool keyframe);
+  // One Opus frame (the sink's audio streaming thread), once connected.
+  void push_audio(GstBuffer *buffer);
   // New caps from upstream (a new size, say). Any thread.
   void set_caps(GstCaps *caps);
   State state() const { return state_.load(); }
@@ -95,7 +101,9 @@ private:
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;  // appsrc
   GstElement *webrtc_ = nullptr;
-  GstCaps *rtp_caps_ = nullptr;  // what the offer's H.264 must match
+  GstCaps *rtp_caps_ = nullptr;        // what the offer's H.264 must match
+  GstElement *audio_src_ = nullptr;    // appsrc of the sound, with add_audio()
+  GstCaps *audio_rtp_caps_ = nullptr;  // what the offer's Opus must match
   std::function<void()> keyframe_wanted_;
   std::function<void()> state_changed_;
   bool offering_ = false;
