@@ -70,20 +70,27 @@ const char *kEncode =
     "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! tee name=t ! "
     "queue ! msesink name=sink port=0 path=/v %s t. ! queue ! appsink name=ref sync=false";
 
-void test_qtdemux_reads_back_every_frame() {
-  const int n_frames = 75;
-  g_autofree char *launch = g_strdup_printf(kEncode, n_frames, 320, 240, "");
-  GstElement *pipeline = gst_parse_launch(launch, nullptr);
+// Builds `launch` and holds it in READY, where the mount exists: `client` connects to `path` on
+// the sink named "sink" before the first frame; then it plays.
+GstElement *play_watched(const std::string &launch, WsTestClient *client, const char *path) {
+  GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
   g_assert_nonnull(pipeline);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  GstElement *ref = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
-  // The mount exists from READY: the viewer is there before the first frame.
   g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
   int port = -1;
   g_object_get(sink, "current-port", &port, nullptr);
-  WsTestClient client;
-  g_assert_true(client.connect(port, "/v"));
+  gst_object_unref(sink);
+  g_assert_true(client->connect(port, path));
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  return pipeline;
+}
+
+void test_qtdemux_reads_back_every_frame() {
+  const int n_frames = 75;
+  g_autofree char *launch = g_strdup_printf(kEncode, n_frames, 320, 240, "");
+  WsTestClient client;
+  GstElement *pipeline = play_watched(launch, &client, "/v");
+  GstElement *ref = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
 
   Frame info = client.read_frame(5000);
   g_assert_cmpint(info.opcode, ==, 1);
@@ -133,7 +140,6 @@ void test_qtdemux_reads_back_every_frame() {
   gst_object_unref(src);
   gst_object_unref(out);
   gst_object_unref(demux);
-  gst_object_unref(sink);
   gst_object_unref(ref);
   gst_object_unref(pipeline);
 }
@@ -500,17 +506,10 @@ const char *kTone =
 void test_audio_rides_with_video() {
   g_autofree char *video = g_strdup_printf(kEncode, 60, 320, 240, "");
   g_autofree char *tone = g_strdup_printf(kTone, 100);
-  GstElement *pipeline = gst_parse_launch((std::string(video) + " " + tone).c_str(), nullptr);
-  g_assert_nonnull(pipeline);
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  WsTestClient client;
+  GstElement *pipeline = play_watched(std::string(video) + " " + tone, &client, "/v");
   GstElement *ref = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
   GstElement *aref = gst_bin_get_by_name(GST_BIN(pipeline), "aref");
-  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
-  int port = -1;
-  g_object_get(sink, "current-port", &port, nullptr);
-  WsTestClient client;
-  g_assert_true(client.connect(port, "/v"));
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
   std::string description;
   int fragments = 0;
   const std::string file = read_stream(client, &description, &fragments);
@@ -530,7 +529,6 @@ void test_audio_rides_with_video() {
   assert_same_frames(got.video, sent_video, 0, 90000);
   gst_object_unref(aref);
   gst_object_unref(ref);
-  gst_object_unref(sink);
   gst_object_unref(pipeline);
 }
 
@@ -538,17 +536,10 @@ void test_audio_rides_with_video() {
 // viewer can start at, the description has no video, and the end of the audio ends the stream.
 void test_audio_alone() {
   g_autofree char *tone = g_strdup_printf(kTone, 50);
-  GstElement *pipeline =
-      gst_parse_launch((std::string("msesink name=sink port=0 path=/a ") + tone).c_str(), nullptr);
-  g_assert_nonnull(pipeline);
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  GstElement *aref = gst_bin_get_by_name(GST_BIN(pipeline), "aref");
-  gst_element_set_state(pipeline, GST_STATE_READY);
-  int port = -1;
-  g_object_get(sink, "current-port", &port, nullptr);
   WsTestClient client;
-  g_assert_true(client.connect(port, "/a"));
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstElement *pipeline =
+      play_watched(std::string("msesink name=sink port=0 path=/a ") + tone, &client, "/a");
+  GstElement *aref = gst_bin_get_by_name(GST_BIN(pipeline), "aref");
   GstState state = GST_STATE_NULL;
   g_assert_cmpint(gst_element_get_state(pipeline, &state, nullptr, 5 * GST_SECOND), ==,
                   GST_STATE_CHANGE_SUCCESS);
@@ -570,7 +561,6 @@ void test_audio_alone() {
   Demuxed got = demux(file, false, true);
   assert_same_frames(got.audio, sent, 0, 48000);
   gst_object_unref(aref);
-  gst_object_unref(sink);
   gst_object_unref(pipeline);
 }
 
