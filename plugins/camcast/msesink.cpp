@@ -369,7 +369,8 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
       "per fragment) or Annex-B, with a player page. Takes H.264 as h264parse gives it "
       "(put h264parse in front of it) in a profile browsers play (I420 into the encoder); "
-      "its audio pad takes Opus or AAC for a sound track",
+      "its audio pad (on request: msesink name=out ... ! out.audio) takes Opus or AAC for a "
+      "sound track in the same fragments",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
 }

@@ -526,6 +526,7 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
   gst_element_class_set_static_metadata(
       element_class, "H.264 and Opus to WebRTC viewers (WHEP)", "Sink/Network",
       "Serves H.264 over WebRTC to browsers and WHEP players, each viewer a webrtcbin of its "
-      "own fed one encode, with a player page; its audio pad takes Opus for the sound",
+      "own fed one encode, with a player page; its audio pad (on request: whepsink name=rtc "
+      "... ! rtc.audio) takes Opus for the sound on the same session",
       "camcast developers");
 }
