@@ -2,6 +2,10 @@
 // soon as a little has gathered. The queue is kept short — sound that falls behind is dropped,
 // not played late — and the main thread hears what plays when, to hold pictures to it.
 //
+// How short is learnt: sound comes in bursts (the frames that rode with one picture) and a busy
+// machine decodes late, so each underrun adds 20 ms to the target, up to 160 ms, and ten quiet
+// seconds take 10 ms back, down to where it started.
+//
 // In (port): {samples: [Float32Array per channel], timestampUs} — one decoded frame;
 //            {reset: true} — forget what is queued (a new stream).
 // Out (port), every ~50 ms: {timestampUs, at, buffered, underruns, droppedFrames} — the media
@@ -10,8 +14,11 @@ class CamcastAudioProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
     const { targetFrames, maxFrames } = options.processorOptions;
-    this.targetFrames = targetFrames;  // gathered before playing starts (or resumes)
-    this.maxFrames = maxFrames;        // beyond this the oldest is dropped, down to the target
+    this.minTarget = targetFrames;
+    this.targetFrames = targetFrames;          // gathered before playing starts (or resumes)
+    this.slack = maxFrames - targetFrames;     // beyond target + slack the oldest is dropped
+    this.step = Math.round(sampleRate / 50);   // 20 ms
+    this.calm = 0;                             // frames played since the last underrun
     this.chunks = [];                  // {samples, timestampUs, offset}
     this.buffered = 0;
     this.playing = false;
@@ -28,7 +35,8 @@ class CamcastAudioProcessor extends AudioWorkletProcessor {
       }
       this.chunks.push({ samples: m.samples, timestampUs: m.timestampUs, offset: 0 });
       this.buffered += m.samples[0].length;
-      if (this.buffered > this.maxFrames) this.drop(this.buffered - this.targetFrames);
+      if (this.buffered > this.targetFrames + this.slack)
+        this.drop(this.buffered - this.targetFrames);
     };
   }
 
@@ -68,9 +76,14 @@ class CamcastAudioProcessor extends AudioWorkletProcessor {
       if (chunk.offset >= chunk.samples[0].length) this.chunks.shift();
     }
     if (this.playing && written < frames) {
-      // Ran dry: an underrun. Gather the target again before playing on.
+      // Ran dry: an underrun. Gather a larger target before playing on.
       this.underruns++;
       this.playing = false;
+      this.targetFrames = Math.min(this.targetFrames + this.step, 8 * this.step);
+      this.calm = 0;
+    } else if (this.playing && (this.calm += frames) > 10 * sampleRate) {
+      this.calm = 0;
+      this.targetFrames = Math.max(this.minTarget, this.targetFrames - this.step / 2);
     }
     this.sinceReport += frames;
     if (this.sinceReport >= sampleRate / 20) {
@@ -78,6 +91,7 @@ class CamcastAudioProcessor extends AudioWorkletProcessor {
       this.port.postMessage({
         timestampUs: this.playing ? this.headTimestampUs() : null, at: currentTime,
         buffered: this.buffered, underruns: this.underruns, droppedFrames: this.droppedFrames,
+        targetFrames: this.targetFrames,
       });
     }
     return true;

@@ -5,8 +5,11 @@
 // queue allow, so while sound plays the pictures wait for it: each decoded picture is drawn when
 // the sound of its instant is heard (clockUs). Dropping sound instead would only make it
 // stutter, not come earlier. Muted, nothing is waited for and pictures show at once.
-const TARGET_MS = 40;  // gathered before playing: two Opus frames, to ride out network jitter
-const MAX_MS = 120;    // queued beyond this, the oldest sound is dropped to stay live
+// Gathered before playing at first: three Opus frames — the frames come in bursts, those that
+// rode with one picture (up to 33 ms apart), plus the network's jitter. audio-worklet.js raises
+// it after underruns.
+const TARGET_MS = 60;
+const MAX_MS = 140;  // queued beyond the target + 80 ms, the oldest sound is dropped
 const WORKLET_URL = new URL('audio-worklet.js', import.meta.url);  // served beside this file
 
 export class WebCodecsAudio {
@@ -102,7 +105,8 @@ export class WebCodecsAudio {
 
   stats() {
     const r = this.report;
-    return r ? { underruns: r.underruns, droppedMs: Math.round(r.droppedFrames * 1000 / this.info.rate),
-                 queuedMs: Math.round(r.buffered * 1000 / this.info.rate) } : null;
+    const ms = (frames) => Math.round(frames * 1000 / this.info.rate);
+    return r ? { underruns: r.underruns, droppedMs: ms(r.droppedFrames), queuedMs: ms(r.buffered),
+                 targetMs: ms(r.targetFrames) } : null;
   }
 }

@@ -620,7 +620,10 @@ export class CamcastPlayer {
     this.stats.audioLatencyMs = heard === null || this.captureOffsetMs === undefined ? null
       : Math.round(Date.now() - (heard / 1000 + this.captureOffsetMs));
     const audio = this.backend && this.backend.audio && this.backend.audio.stats();
-    if (audio) Object.assign(this.stats, { stalls: audio.underruns, audioDroppedMs: audio.droppedMs });
+    if (audio) {
+      Object.assign(this.stats, { stalls: audio.underruns, audioDroppedMs: audio.droppedMs,
+                                  audioQueueMs: audio.targetMs });
+    }
     if (this.overlay) {
       const s = this.stats;
       const latency = s.latencyMs === null ? '–' : `${Math.round(s.latencyMs)} ms`;

@@ -70,7 +70,7 @@ async function tonePlaysWithPictures(backend) {
                 `${now.audioFrames - start.audioFrames} audio frames in ${second} s`);
       assert.ok(now.framesShown - start.framesShown >= 25 * second,
                 `${now.framesShown - start.framesShown} frames in ${second} s: ${JSON.stringify(now)}`);
-      assert.equal(now.stalls, start.stalls, `underruns after ${second} s`);
+      assert.equal(now.stalls, start.stalls, `underruns after ${second} s: ${JSON.stringify(now)}`);
     }
     await expectTone(page, 1000);
     const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
