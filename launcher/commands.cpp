@@ -136,17 +136,19 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
     return false;
   spec->launch_audio.clear();
   spec->microphone.clear();
-  auto microphone = o.overrides.find("microphone");
-  const bool sound = microphone != o.overrides.end() ? !microphone->second.empty()
-                                                     : probed.values.count("microphone") > 0;
-  if (file.launch_audio.text.empty() || !sound)
+  // ${microphone} as the launch line would see it (--set, [variables], the probe, in that
+  // order); undefined or empty: no sound.
+  const bool defined = o.overrides.count("microphone") || file.variables.count("microphone") ||
+                       probed.values.count("microphone");
+  if (file.launch_audio.text.empty() || !defined)
     return true;
-  if (!resolve_value(file, file.launch_audio, o.overrides, probed.values, &spec->launch_audio,
-                     error, used))
+  if (!resolve_value(file, {"${microphone}", file.launch_audio.line}, o.overrides, probed.values,
+                     &spec->microphone, error))
     return false;
-  spec->microphone =
-      microphone != o.overrides.end() ? microphone->second : probed.values.at("microphone");
-  return true;
+  if (spec->microphone.empty())
+    return true;
+  return resolve_value(file, file.launch_audio, o.overrides, probed.values, &spec->launch_audio,
+                       error, used);
 }
 
 bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,

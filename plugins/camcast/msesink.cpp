@@ -86,14 +86,15 @@ uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
 // or DESCRIBE_WAIT_US after the first did; again when a track comes later. Under the lock.
 void mse_sink_describe(GstMseSink *sink, bool force) {
   MseSinkPrivate *priv = sink->priv;
+  // Every buffer asks (a wait can end only when one comes): the usual answer is quick.
+  if (!force && priv->described_video == bool(priv->video) &&
+      priv->described_audio == bool(priv->audio))
+    return;
   const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
   const bool audio_linked = gst_ws_sink_audio_linked(GST_WS_SINK(sink));
   const bool all = (!video_linked || priv->video) && (!audio_linked || priv->audio);
   const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
   if (!force && !(all || (waited && (priv->video || priv->audio))))
-    return;
-  if (!force && priv->described_video == bool(priv->video) &&
-      priv->described_audio == bool(priv->audio))
     return;
   std::string json = "{\"type\":\"stream\",\"format\":\"fmp4\"";
   if (priv->video) {

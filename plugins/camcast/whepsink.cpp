@@ -102,6 +102,14 @@ struct _GstWhepSink {
   WhepSinkPrivate *priv;
 };
 
+// The viewers' peers now, to feed outside the lock. Under the lock.
+static std::vector<std::shared_ptr<WebRtcPeer>> peers_locked(WhepSinkPrivate *priv) {
+  std::vector<std::shared_ptr<WebRtcPeer>> peers;
+  for (auto &[key, session] : priv->sessions)
+    peers.push_back(session.peer);
+  return peers;
+}
+
 G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
                                                 "camcast WebRTC (WHEP) sink"));
@@ -127,8 +135,7 @@ static gboolean gst_whep_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
     std::lock_guard<std::mutex> lk(priv->lock);
     gst_caps_replace(&priv->caps, caps);
     priv->profile = profile ? profile : "";
-    for (auto &[key, session] : priv->sessions)
-      peers.push_back(session.peer);
+    peers = peers_locked(priv);
   }
   for (auto &peer : peers)
     peer->set_caps(caps);
@@ -140,8 +147,7 @@ static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffe
   std::vector<std::shared_ptr<WebRtcPeer>> peers;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    for (auto &[key, session] : priv->sessions)
-      peers.push_back(session.peer);
+    peers = peers_locked(priv);
   }
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   for (auto &peer : peers)
@@ -162,8 +168,7 @@ static GstFlowReturn gst_whep_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer
   std::vector<std::shared_ptr<WebRtcPeer>> peers;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    for (auto &[key, session] : priv->sessions)
-      peers.push_back(session.peer);
+    peers = peers_locked(priv);
   }
   for (auto &peer : peers)
     peer->push_audio(buffer);

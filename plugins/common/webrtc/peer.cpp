@@ -396,17 +396,18 @@ void WebRtcPeer::push(GstBuffer *buffer, bool keyframe) {
     return;
   if (!keyframe_seen_.exchange(true))
     set_caps(nullptr);
-  GstBuffer *copy = gst_buffer_copy(buffer);  // the memory is shared, not copied
-  GST_BUFFER_PTS(copy) = GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
-  gst_app_src_push_buffer(GST_APP_SRC(src_), copy);
+  push_restamped(src_, buffer);
 }
 
 void WebRtcPeer::push_audio(GstBuffer *buffer) {
-  if (state_ != State::Connected || !audio_src_)
-    return;
-  GstBuffer *copy = gst_buffer_copy(buffer);
+  if (state_ == State::Connected && audio_src_)
+    push_restamped(audio_src_, buffer);
+}
+
+void WebRtcPeer::push_restamped(GstElement *appsrc, GstBuffer *buffer) {
+  GstBuffer *copy = gst_buffer_copy(buffer);  // the memory is shared, not copied
   GST_BUFFER_PTS(copy) = GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
-  gst_app_src_push_buffer(GST_APP_SRC(audio_src_), copy);
+  gst_app_src_push_buffer(GST_APP_SRC(appsrc), copy);
 }
 
 void WebRtcPeer::set_caps(GstCaps *caps) {

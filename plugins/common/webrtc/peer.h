@@ -91,6 +91,8 @@ private:
   bool set_remote(GstWebRTCSDPType type, const std::string &text, std::string *why);
   static void on_remote_set(GstPromise *promise, gpointer self);
   static void on_created(GstPromise *promise, gpointer self);
+  // Into `appsrc`, which stamps it with this pipeline's clock (the sink's times are another's).
+  static void push_restamped(GstElement *appsrc, GstBuffer *buffer);
   static void on_rtcp(GstElement *, guint session, guint ssrc, gpointer self);
   static void on_gathering(GObject *, GParamSpec *, gpointer self);
   static void on_connection(GObject *, GParamSpec *, gpointer self);
