@@ -88,12 +88,16 @@ export async function freePort() {
   return port;
 }
 
-export async function launchBrowser() {
+// soundServer: a PulseAudio server's address for the browser's sound to play into (otherwise
+// it is muted, as playwright has it).
+export async function launchBrowser({ soundServer } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
            '--disable-component-update', '--no-first-run', '--disable-sync',
            '--autoplay-policy=no-user-gesture-required'],
+    ...(soundServer ? { env: { ...process.env, PULSE_SERVER: soundServer },
+                        ignoreDefaultArgs: ['--mute-audio'] } : {}),
   });
 }
 

@@ -23,9 +23,16 @@ bool flashing(uint64_t pts) {
   return pts % 1000000000ull < kFlashNs;
 }
 
+// Says on stdout the wall-clock instant (µs since 1970) of `what`'s time 0: clap n is then n s
+// after it, for the measuring end's glass-to-glass.
+void say_zero(const char *what) {
+  g_print("%s-zero %" G_GINT64_FORMAT "\n", what, g_get_real_time());
+}
+
 void push_video(GstElement *src, int width, int height) {
   const size_t y_size = size_t(width) * height, c_size = y_size / 4;
   bench::Pacer pacer(kFps);
+  say_zero("picture");
   while (!bench::stop_requested) {
     const uint64_t i = pacer.wait();
     const uint64_t pts = i * 1000000000ull / kFps;
@@ -43,6 +50,7 @@ void push_video(GstElement *src, int width, int height) {
 
 void push_audio(GstElement *src) {
   bench::Pacer pacer(kRate / kChunk);
+  say_zero("sound");
   std::vector<int16_t> samples(kChunk);
   while (!bench::stop_requested) {
     const uint64_t k = pacer.wait();  // buffer k's samples are all in once tick k has passed
