@@ -12,6 +12,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,13 @@ constexpr int kSlowdown = 1;
 constexpr int kSlowdown = 1;
 #endif
 
+// A test's child dies with the test (g_spawn's child setup): a failed assertion aborts before
+// the destructors that would stop it, and a camcast or sound server left behind would hold its
+// port and run on.
+inline void die_with_test(gpointer) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 // A camcast process whose stdout and stderr are collected as they come.
 class Camcast {
 public:
@@ -51,7 +59,8 @@ public:
     int out = -1, err = -1;
     GError *error = nullptr;
     g_assert_true(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
-                                           nullptr, nullptr, &pid_, &in_, &out, &err, &error));
+                                           die_with_test, nullptr, &pid_, &in_, &out, &err,
+                                           &error));
     readers_.emplace_back([this, out] { collect(out); });
     readers_.emplace_back([this, err] { collect(err); });
   }

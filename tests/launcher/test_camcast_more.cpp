@@ -313,7 +313,7 @@ public:
     if (!g_spawn_async(dir_.c_str(), const_cast<char **>(argv), const_cast<char **>(envp),
                        GSpawnFlags(G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_DO_NOT_REAP_CHILD |
                                    G_SPAWN_STDOUT_TO_DEV_NULL),
-                       nullptr, nullptr, &pid_, &error)) {
+                       die_with_test, nullptr, &pid_, &error)) {
       g_printerr("cannot start pulseaudio (.ci/run installs it): %s\n", error->message);
       g_error_free(error);
       return false;
