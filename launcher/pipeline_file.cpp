@@ -112,6 +112,59 @@ void read_supervise(const std::map<std::string, Value> &supervise, Supervise *s,
     s->backoff_max_ms = s->backoff_initial_ms;
 }
 
+// The [pipeline] group's keys into `out`; each unknown one is a problem at its line.
+void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *out,
+                   const std::function<void(int, const std::string &)> &problem) {
+  for (const auto &[key, value] : pipeline) {
+    if (key == "description")
+      out->description = value.text;
+    else if (key == "launch")
+      out->launch = value;
+    else if (key == "launch-audio")
+      out->launch_audio = value;
+    else
+      problem(value.line, "unknown key \"" + key +
+                              "\" in [pipeline]; it takes description, launch and launch-audio");
+  }
+}
+
+// A file's logical lines: physical lines joined where one ends in a backslash, each without
+// its comment and trailing blanks.
+class LineReader {
+public:
+  explicit LineReader(const std::string &text) : text_(text) {}
+  bool done() const { return pos_ >= text_.size(); }
+  // The physical line the last logical line ended on (1-based; 0 before the first).
+  int line_no() const { return line_no_; }
+  std::string next() {
+    std::string line;
+    while (true) {
+      const size_t end = text_.find('\n', pos_);
+      std::string physical =
+          text_.substr(pos_, end == std::string::npos ? std::string::npos : end - pos_);
+      pos_ = end == std::string::npos ? text_.size() : end + 1;
+      line_no_++;
+      if (!physical.empty() && physical.back() == '\r')
+        physical.pop_back();
+      physical = strip_comment(physical);
+      physical.erase(physical.find_last_not_of(" \t") + 1);
+      const bool more = !physical.empty() && physical.back() == '\\' && !done();
+      if (more) {
+        physical.pop_back();
+        physical.erase(physical.find_last_not_of(" \t") + 1);
+      }
+      line += line.empty() ? physical : " " + trim(physical);
+      if (!more)
+        return line;
+    }
+  }
+
+private:
+  const std::string &text_;
+  size_t pos_ = 0;
+  int line_no_ = 0;
+};
+
 }  // namespace
 
 bool parse_pipeline_file(const std::string &path, const std::string &text, PipelineFile *out,
@@ -128,32 +181,10 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
   std::string group;
   std::map<std::string, Value> pipeline, supervise;
   std::set<std::string> groups_seen;
-  int line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    // One logical line: physical lines joined where one ends in a backslash.
-    std::string line;
-    const int first_line = line_no + 1;
-    while (true) {
-      const size_t end = text.find('\n', pos);
-      std::string physical =
-          text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      pos = end == std::string::npos ? text.size() : end + 1;
-      line_no++;
-      if (!physical.empty() && physical.back() == '\r')
-        physical.pop_back();
-      physical = strip_comment(physical);
-      physical.erase(physical.find_last_not_of(" \t") + 1);
-      const bool more = !physical.empty() && physical.back() == '\\' && pos < text.size();
-      if (more) {
-        physical.pop_back();
-        physical.erase(physical.find_last_not_of(" \t") + 1);
-      }
-      line += line.empty() ? physical : " " + trim(physical);
-      if (!more)
-        break;
-    }
-    const std::string t = trim(line);
+  LineReader lines(text);
+  while (!lines.done()) {
+    const int first_line = lines.line_no() + 1;
+    const std::string t = trim(lines.next());
     if (t.empty() || t[0] == '#')
       continue;
     if (t[0] == '[') {
@@ -187,19 +218,10 @@ bool parse_pipeline_file(const std::string &path, const std::string &text, Pipel
     }
   }
 
-  for (const auto &[key, value] : pipeline) {
-    if (key == "description")
-      out->description = value.text;
-    else if (key == "launch")
-      out->launch = value;
-    else if (key == "launch-audio")
-      out->launch_audio = value;
-    else
-      problem(value.line, "unknown key \"" + key +
-                              "\" in [pipeline]; it takes description, launch and launch-audio");
-  }
+  read_pipeline(pipeline, out, problem);
   if (out->launch.text.empty())
-    problem(line_no, "no launch line: [pipeline] needs launch = <a gst-launch-1.0 description>");
+    problem(lines.line_no(),
+            "no launch line: [pipeline] needs launch = <a gst-launch-1.0 description>");
   read_supervise(supervise, &out->supervise, problem);
   if (problems.empty())
     return true;

@@ -29,33 +29,7 @@ export function startJsmpegPage({ mode }) {
   };
   document.head.appendChild(script);
 
-  // MP2 in the stream: a sound button, since browsers play sound only after the viewer asks
-  // (JSMpeg's AudioContext starts suspended; iPhones need its unlock too). Muted until then.
-  let soundButton = null;
-  const showSoundButton = () => {
-    if (soundButton) return;
-    soundButton = document.createElement('button');
-    soundButton.className = 'camcast-sound';
-    soundButton.textContent = '🔇 Sound off — tap to listen';
-    soundButton.addEventListener('click', () => setMuted(!stats.muted));
-    canvas.parentElement.appendChild(soundButton);
-  };
-  const setMuted = (muted) => {
-    const out = page.player && page.player.audioOut;
-    if (!out) return;
-    stats.muted = muted;
-    page.player.volume = muted ? 0 : 1;
-    if (!muted) {
-      out.context.resume();
-      if (out.unlock && !out.unlocked) out.unlock(() => {});
-      if (!page.analyser) {
-        page.analyser = out.context.createAnalyser();
-        page.analyser.fftSize = 2048;
-        out.gain.connect(page.analyser);
-      }
-    }
-    soundButton.textContent = muted ? '🔇 Sound off — tap to listen' : '🔊 Sound on';
-  };
+  const showSoundButton = soundButton(page);
 
   function startJsmpeg() {
     page.player = new JSMpeg.Player(url, {
@@ -93,6 +67,44 @@ export function startJsmpegPage({ mode }) {
       ondecodeframe: frameShown });
   }
 
+  showStats(page, overlay);
+}
+
+// MP2 in the stream: a sound button, since browsers play sound only after the viewer asks
+// (JSMpeg's AudioContext starts suspended; iPhones need its unlock too). Muted until then.
+// Returns what shows the button (when the first audio frame is decoded).
+function soundButton(page) {
+  const { stats, canvas } = page;
+  let button = null;
+  const setMuted = (muted) => {
+    const out = page.player && page.player.audioOut;
+    if (!out) return;
+    stats.muted = muted;
+    page.player.volume = muted ? 0 : 1;
+    if (!muted) {
+      out.context.resume();
+      if (out.unlock && !out.unlocked) out.unlock(() => {});
+      if (!page.analyser) {
+        page.analyser = out.context.createAnalyser();
+        page.analyser.fftSize = 2048;
+        out.gain.connect(page.analyser);
+      }
+    }
+    button.textContent = muted ? '🔇 Sound off — tap to listen' : '🔊 Sound on';
+  };
+  return () => {
+    if (button) return;
+    button = document.createElement('button');
+    button.className = 'camcast-sound';
+    button.textContent = '🔇 Sound off — tap to listen';
+    button.addEventListener('click', () => setMuted(!stats.muted));
+    canvas.parentElement.appendChild(button);
+  };
+}
+
+// The overlay: size, rate, player and sound, once a second.
+function showStats(page, overlay) {
+  const { stats, canvas, mode } = page;
   let lastFrames = 0;
   setInterval(() => {
     stats.fps = stats.frames - lastFrames;
@@ -100,8 +112,9 @@ export function startJsmpegPage({ mode }) {
     stats.width = canvas.width;
     stats.height = canvas.height;
     const sound = stats.audioFrames ? (stats.muted ? ' · sound muted' : ' · sound on') : '';
+    const player = mode === 'jsmp' ? 'jsmpg.js' : 'JSMpeg';
     overlay.textContent = stats.frames
-      ? `${stats.width}×${stats.height} · ${stats.fps} fps · ${mode === 'jsmp' ? 'jsmpg.js' : 'JSMpeg'}${sound}`
+      ? `${stats.width}×${stats.height} · ${stats.fps} fps · ${player}${sound}`
       : 'waiting for video…';
   }, 1000);
 }

@@ -3,9 +3,9 @@
 // Fragmented MP4 from msesink, two ways to show it:
 //  - WebCodecs: each frame goes to a VideoDecoder the moment it arrives and is drawn to a canvas
 //    when decoded. Nothing is buffered, so latency is transport + decode.
-//  - MSE: fragments are appended to a SourceBuffer (ManagedMediaSource on Safari/iOS 17.1+) and
-//    the <video> is held near the live edge: gentle playbackRate nudges, a seek when far behind
-//    (seeks only on Safari, where rate changes make it re-buffer), old data trimmed.
+//  - MSE (mse.js): fragments are appended to a SourceBuffer (ManagedMediaSource on Safari/iOS
+//    17.1+) and the <video> is held near the live edge: gentle playbackRate nudges, a seek when
+//    far behind (seeks only on Safari, where rate changes make it re-buffer), old data trimmed.
 // JPEG from mjpegsink:
 //  - Pull: ask for a picture, draw it, ask for the next, so the rate follows this viewer's link
 //    and machine and every picture shown is the newest the server had.
@@ -19,8 +19,7 @@
 import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
 import { WebRtcSession } from './webrtc.js';
 import { WebCodecsAudio } from './audio.js';
-
-const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
+import { MseBackend } from './mse.js';
 
 class WebCodecsBackend {
   constructor(player, canvas) {
@@ -137,172 +136,6 @@ class WebCodecsBackend {
   }
 }
 
-// How far behind the newest frame MSE plays a stream with sound. Chromium's audio renderer
-// wants about 120 ms of sound ahead of the playhead: held one frame behind, playback stalled
-// several times a minute; at 150 ms it plays on at rate 1 (docs/benchmarks.md, "Sound").
-const MSE_AUDIO_TARGET_S = 0.15;
-
-class MseBackend {
-  constructor(player, video) {
-    this.player = player;
-    this.video = video;
-    this.queue = [];
-    this.sourceBuffer = null;
-    this.timer = null;
-  }
-
-  // Called when the stream is described, before its init segment: the MediaSource opens while
-  // the init segment is on its way, which shortens the join.
-  prepare(info) {
-    this.close();
-    const Source = window.ManagedMediaSource || window.MediaSource;
-    const source = new Source();
-    this.source = source;
-    this.info = info;
-    const video = this.video;
-    video.muted = this.player.muted;
-    video.playsInline = true;
-    video.autoplay = true;
-    if (window.ManagedMediaSource && source instanceof window.ManagedMediaSource) {
-      // Without this, Safari waits for an AirPlay decision and sourceopen never fires.
-      video.disableRemotePlayback = true;
-      video.srcObject = source;
-    } else {
-      video.src = URL.createObjectURL(source);
-    }
-    source.addEventListener('sourceopen', () => {
-      if (this.source !== source) return;
-      // One SourceBuffer for both tracks: they come in the same fragments.
-      const codecs = [info.codec, info.audio && info.audio.codec].filter(Boolean).join(', ');
-      const type = `${info.codec ? 'video' : 'audio'}/mp4; codecs="${codecs}"`;
-      try {
-        this.sourceBuffer = source.addSourceBuffer(type);
-      } catch (e) {
-        this.player.fail(`MSE cannot play ${type}: ${e.message}`);
-        return;
-      }
-      // The tfdt of each fragment places it; joins happen at keyframes (MSE §3.5.8).
-      this.sourceBuffer.mode = 'segments';
-      this.sourceBuffer.addEventListener('updateend', () => {
-        this.holdLiveEdge();
-        this.appendNext();
-      });
-      this.appendNext();
-    }, { once: true });
-    this.timer = setInterval(() => this.holdLiveEdge(), 100);
-    // Playback waiting for data it lacks: an underrun, of sound or picture.
-    video.onwaiting = () => { if (this.sourceBuffer) this.player.stats.stalls++; };
-    if (video.requestVideoFrameCallback) {
-      const onFrame = (now, meta) => {
-        if (this.video !== video || !this.source) return;
-        this.player.frameShown(Math.round(meta.mediaTime * 1e6));
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-    }
-  }
-
-  // The element plays both tracks on one clock: the sound heard is at its current time.
-  audioClockUs() {
-    return this.video.paused ? null : this.video.currentTime * 1e6;
-  }
-
-  setMuted(muted) {
-    const video = this.video;
-    video.muted = muted;
-    if (!muted && !video.camcastAnalyser) {
-      // The level meter: the element's sound through an AnalyserNode to the speakers.
-      const context = new AudioContext();
-      const analyser = context.createAnalyser();
-      analyser.fftSize = 2048;
-      context.createMediaElementSource(video).connect(analyser);
-      analyser.connect(context.destination);
-      video.camcastAnalyser = analyser;
-    }
-    this.player.analyser = muted ? null : video.camcastAnalyser;
-    if (!muted) video.play().catch(() => {});
-  }
-
-  init(info, initBytes) {
-    if (!this.source || this.info !== info) this.prepare(info);
-    this.queue.unshift(initBytes);
-    this.appendNext();
-  }
-
-  push(frag, bytes) {
-    // MSE needs moof+mdat: the prft box before them is for us.
-    this.queue.push(bytes.subarray(frag.moofOffset));
-    this.appendNext();
-  }
-
-  appendNext() {
-    const sb = this.sourceBuffer;
-    if (!sb || sb.updating || this.queue.length === 0) return;
-    const parts = this.queue;
-    this.queue = [];
-    const total = parts.reduce((n, p) => n + p.byteLength, 0);
-    const data = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) { data.set(p, at); at += p.byteLength; }
-    try {
-      sb.appendBuffer(data);
-    } catch (e) {
-      if (e.name === 'QuotaExceededError') {
-        // Full: drop what is behind the playhead and try again later.
-        this.queue.unshift(data);
-        this.trim(0.5);
-      } else {
-        this.player.fail(`append: ${e.message}`);
-      }
-    }
-  }
-
-  trim(keepSeconds) {
-    const sb = this.sourceBuffer;
-    const t = this.video.currentTime;
-    if (!sb || sb.updating || sb.buffered.length === 0) return;
-    const start = sb.buffered.start(0);
-    if (t - start > keepSeconds) sb.remove(start, t - keepSeconds);
-  }
-
-  holdLiveEdge() {
-    const video = this.video;
-    const sb = this.sourceBuffer;
-    if (!sb || sb.buffered.length === 0) return;
-    const start = sb.buffered.start(0);
-    const end = sb.buffered.end(sb.buffered.length - 1);
-    if (video.paused) video.play().catch(() => {});
-    if (video.currentTime < start) video.currentTime = start;
-    const target = this.player.targetLatency ??
-      (this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds);
-    const gap = end - video.currentTime;
-    this.player.stats.bufferMs = Math.round(gap * 1000);
-    if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {
-      video.currentTime = Math.max(start, end - target);
-      this.player.stats.seeks++;
-    } else if (!isSafari) {
-      // Proportional catch-up: 10 % faster per 100 ms over the target, at most 1.5x.
-      const excess = gap - target;
-      video.playbackRate = excess > 0.02 ? Math.min(1.5, 1 + excess) : 1.0;
-    }
-    this.trim(3);
-  }
-
-  close() {
-    clearInterval(this.timer);
-    this.timer = null;
-    this.sourceBuffer = null;
-    this.queue = [];
-    if (this.source && this.source.readyState === 'open') {
-      try { this.source.endOfStream(); } catch (e) { /* already ended */ }
-    }
-    this.source = null;
-    this.video.onwaiting = null;
-    this.video.removeAttribute('src');
-    this.video.srcObject = null;
-  }
-}
-
 class JpegBackend {
   constructor(player, canvas) {
     this.player = player;
@@ -331,7 +164,8 @@ class JpegBackend {
     const captureUs = Number(head.getBigInt64(0));
     this.player.countSequence(Number(head.getBigUint64(8)));
     try {
-      const bitmap = await createImageBitmap(new Blob([bytes.subarray(16)], { type: 'image/jpeg' }));
+      const jpeg = new Blob([bytes.subarray(16)], { type: 'image/jpeg' });
+      const bitmap = await createImageBitmap(jpeg);
       if (this.closed) {
         bitmap.close();
         return;
@@ -633,8 +467,8 @@ export class CamcastPlayer {
           : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}` +
             (s.audioLatencyMs === null ? '' : ` ${s.audioLatencyMs} ms`);
       }
-      this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ${s.fps} fps · ` +
-        `${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
+      this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ` +
+        `${s.fps} fps · ${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
     }
   }
 }

@@ -31,99 +31,22 @@
  *     whepsink port=8080
  * ]| Open http://HOST:8080/webrtc, or point a WHEP player at it.
  */
-#include "whepsink.h"
+#include "whepsink_private.h"
 
-#include "formats/sdp_offer.h"
 #include "ice_properties.h"
-#include "net/client.h"
-#include "webrtc/peer.h"
 
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <vector>
-
-GST_DEBUG_CATEGORY_STATIC(gst_whep_sink_debug);
+GST_DEBUG_CATEGORY(gst_whep_sink_debug);
 #define GST_CAT_DEFAULT gst_whep_sink_debug
 
 using camcast::ClientStatus;
-using camcast::PeerSettings;
 using camcast::WebRtcPeer;
 
-namespace {
-
-constexpr guint kDefaultMaxViewers = 10;
-// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
-constexpr guint kMaxOfferBytes = 32 * 1024;
-// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
-// has; a viewer that has not connected this long after its offer is freed.
-constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
-constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
-// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
-// its machine died or its link did, and nobody said DELETE.
-constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
-
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
-
-struct Session {
-  guint64 id;
-  std::shared_ptr<WebRtcPeer> peer;
-  gint64 started;        // monotonic µs
-  bool counted = false;  // connected, and counted as a viewer (client-added)
-};
-
-// A POST waiting for its answer (server thread).
-struct Pending {
-  GstWhepSink *sink;       // a reference
-  SoupServerMessage *msg;  // a reference
-  std::string key;
-  std::string location;
-  WebRtcPeer::Outcome outcome = WebRtcPeer::Outcome::Failed;
-  std::string sdp_or_why;
-  bool finished = false;  // the client went away meanwhile
-};
-
-}  // namespace
-
-struct WhepSinkPrivate {
-  std::mutex lock;  // everything below
-  GstCaps *caps = nullptr;
-  GstCaps *audio_caps = nullptr;  // Opus from the audio pad, if any
-  std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
-  PeerSettings settings;
-  guint max_viewers = kDefaultMaxViewers;
-  std::map<std::string, Session> sessions;  // by the secret key in its Location
-  guint64 next_id = 1;
-};
-
-struct _GstWhepSink {
-  GstWsSink parent;
-  WhepSinkPrivate *priv;
-};
-
-// The viewers' peers now, to feed outside the lock. Under the lock.
-static std::vector<std::shared_ptr<WebRtcPeer>> peers_locked(WhepSinkPrivate *priv) {
-  std::vector<std::shared_ptr<WebRtcPeer>> peers;
-  for (auto &[key, session] : priv->sessions)
-    peers.push_back(session.peer);
-  return peers;
-}
 
 G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
                                                 "camcast WebRTC (WHEP) sink"));
 GST_ELEMENT_REGISTER_DEFINE(whepsink, "whepsink", GST_RANK_NONE, GST_TYPE_WHEP_SINK);
-
-static void respond(SoupServerMessage *msg, guint status, const std::string &text,
-                    const char *type = "text/plain; charset=utf-8") {
-  // WHEP players on other sites read the answer and its Location (their credential is a bearer
-  // token, never a cookie, so any origin may).
-  SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(h, "Access-Control-Allow-Origin", "*");
-  soup_message_headers_replace(h, "Access-Control-Expose-Headers", "Location");
-  gst_ws_sink_respond(msg, status, type, text.data(), text.size());
-}
 
 /* ---- the stream ---- */
 
@@ -183,211 +106,14 @@ static void gst_whep_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
     gst_clear_caps(&priv->audio_caps);
 }
 
-/* ---- WHEP ---- */
-
-// Ends a session (server thread), its viewer told as `status`.
-static bool end_session(GstWhepSink *sink, const std::string &key, ClientStatus status) {
-  WhepSinkPrivate *priv = sink->priv;
-  Session session;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    auto it = priv->sessions.find(key);
-    if (it == priv->sessions.end())
-      return false;
-    session = it->second;
-    priv->sessions.erase(it);
-  }
-  GST_INFO_OBJECT(sink, "viewer %" G_GUINT64_FORMAT " ends (%s)", session.id,
-                  camcast::client_status_nick(status));
-  if (session.counted)
-    gst_ws_sink_viewer_removed(GST_WS_SINK(sink), session.id, gint(status));
-  session.peer.reset();  // its pipeline stops here
-  return true;
-}
-
-// The answer, or why there is none, back on the server thread.
-static gboolean deliver_answer(gpointer data) {
-  auto *p = static_cast<Pending *>(data);
-  GstWhepSink *sink = p->sink;
-  const bool ok = p->outcome == WebRtcPeer::Outcome::Described;
-  bool known;
-  {
-    std::lock_guard<std::mutex> lk(sink->priv->lock);
-    auto it = sink->priv->sessions.find(p->key);
-    known = it != sink->priv->sessions.end();
-  }
-  if (!p->finished) {
-    if (ok && known) {
-      soup_message_headers_replace(soup_server_message_get_response_headers(p->msg), "Location",
-                                   p->location.c_str());
-      respond(p->msg, SOUP_STATUS_CREATED, p->sdp_or_why, "application/sdp");
-    } else if (p->outcome == WebRtcPeer::Outcome::NoCodec) {
-      respond(p->msg, SOUP_STATUS_NOT_ACCEPTABLE, p->sdp_or_why + "\n");
-    } else {
-      respond(p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-              (known ? p->sdp_or_why : std::string("the session ended")) + "\n");
-    }
-    soup_server_message_unpause(p->msg);
-  }
-  if (known && (!ok || p->finished))
-    end_session(sink, p->key, ClientStatus::Error);
-  return G_SOURCE_REMOVE;
-}
-
-static void free_pending(gpointer data) {
-  auto *p = static_cast<Pending *>(data);
-  g_signal_handlers_disconnect_by_data(p->msg, p);
-  g_object_unref(p->msg);
-  gst_object_unref(p->sink);
-  delete p;
-}
-
-// A session's name in its Location: 128 random bits, so that nobody ends another's session.
-static std::string random_key() {
-  char key[33];
-  for (int i = 0; i < 4; i++)
-    g_snprintf(key + 8 * i, 9, "%08x", g_random_int());
-  return key;
-}
-
-static void gst_whep_sink_tick(GstWsSink *ws, gint64 now);
-
-static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
-  WhepSinkPrivate *priv = sink->priv;
-  const char *type =
-      soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
-  if (!type || g_ascii_strcasecmp(type, "application/sdp") != 0) {
-    respond(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "a WHEP offer is application/sdp\n");
-    return;
-  }
-  SoupMessageBody *body = soup_server_message_get_request_body(msg);
-  const std::string sdp(body->data ? body->data : "", size_t(body->length));
-  std::string profile;
-  GstCaps *caps = nullptr, *audio_caps = nullptr;
-  PeerSettings settings;
-  guint full = 0;  // the viewer limit, when it is reached
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    profile = priv->profile;
-    if (priv->caps)
-      caps = gst_caps_ref(priv->caps);
-    if (priv->audio_caps)
-      audio_caps = gst_caps_ref(priv->audio_caps);
-    settings = priv->settings;
-    if (priv->sessions.size() >= priv->max_viewers)
-      full = priv->max_viewers;
-  }
-  int pt = -1;
-  std::string why;
-  const auto check = camcast::sdp::choose_h264(sdp, profile, &pt, &why);
-  if (check != camcast::sdp::Offer::Ok || full || !caps) {
-    if (check == camcast::sdp::Offer::Malformed) {
-      respond(msg, SOUP_STATUS_BAD_REQUEST, why + "\n");
-    } else if (check == camcast::sdp::Offer::NoH264) {
-      respond(msg, SOUP_STATUS_NOT_ACCEPTABLE, why + "\n");
-    } else {
-      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
-                                   "5");
-      respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-              full ? "this camera has its " + std::to_string(full) + " WebRTC viewers\n"
-                   : std::string("the video has not started yet\n"));
-    }
-    gst_clear_caps(&caps);
-    gst_clear_caps(&audio_caps);
-    return;
-  }
-  GstWsSink *ws = GST_WS_SINK(sink);
-  // A viewer that connects is counted (and gets its keyframe) at once, not at the next tick.
-  auto peer = std::make_shared<WebRtcPeer>(
-      caps, pt, settings, [ws] { gst_ws_sink_request_keyframe(ws); },
-      [ws] {
-        gst_ws_sink_invoke(
-            ws,
-            [](gpointer data) {
-              gst_whep_sink_tick(GST_WS_SINK(data), g_get_monotonic_time());
-              return G_SOURCE_REMOVE;
-            },
-            gst_object_ref(ws), gst_object_unref);
-      });
-  gst_caps_unref(caps);
-  // The sound, to a viewer that takes Opus.
-  const int opus_pt = audio_caps ? camcast::sdp::choose_opus(sdp) : -1;
-  if (opus_pt >= 0)
-    peer->add_audio(audio_caps, opus_pt);
-  gst_clear_caps(&audio_caps);
-  auto *p = new Pending{GST_WHEP_SINK(gst_object_ref(sink)), SOUP_SERVER_MESSAGE(g_object_ref(msg)),
-                        random_key()};
-  p->location =
-      std::string(g_uri_get_path(soup_server_message_get_uri(msg))) + "/session/" + p->key;
-  g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer data) {
-                     static_cast<Pending *>(data)->finished = true;
-                   }),
-                   p);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->sessions[p->key] = Session{priv->next_id++, peer, g_get_monotonic_time()};
-  }
-  soup_server_message_pause(msg);
-  const bool started = peer->answer(
-      sdp,
-      [p](WebRtcPeer::Outcome outcome, const std::string &text) {
-        p->outcome = outcome;
-        p->sdp_or_why = text;
-        gst_ws_sink_invoke(GST_WS_SINK(p->sink), deliver_answer, p, free_pending);
-      },
-      &why);
-  if (!started) {
-    p->sdp_or_why = why;
-    gst_ws_sink_invoke(GST_WS_SINK(p->sink), deliver_answer, p, free_pending);
-  }
-}
-
+// WHEP's methods go to the resource; GET serves the player page, with its WebRTC backend unless
+// another is asked for.
 static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
-  GstWhepSink *sink = GST_WHEP_SINK(ws);
-  const char *method = soup_server_message_get_method(msg);
-  const std::string r(rest);
-  const bool session = g_str_has_prefix(rest, "/session/");
-  if (method == SOUP_METHOD_OPTIONS) {
-    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
-    soup_message_headers_replace(h, "Allow", session ? "DELETE, OPTIONS" : "GET, POST, OPTIONS");
-    soup_message_headers_replace(h, "Accept-Post", "application/sdp");
-    soup_message_headers_replace(h, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
-    soup_message_headers_replace(h, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-    respond(msg, SOUP_STATUS_NO_CONTENT, "");
+  if (whep_serve(GST_WHEP_SINK(ws), msg, rest))
     return TRUE;
-  }
-  if (method == SOUP_METHOD_POST && r.empty()) {
-    offer(sink, msg);
-    return TRUE;
-  }
-  if (session && (method == SOUP_METHOD_DELETE || g_str_equal(method, "PATCH"))) {
-    const std::string key = r.substr(strlen("/session/"));
-    bool known;
-    {
-      std::lock_guard<std::mutex> lk(sink->priv->lock);
-      known = sink->priv->sessions.count(key) > 0;
-    }
-    if (!known) {
-      respond(msg, SOUP_STATUS_NOT_FOUND, "no such session (it ended, or never was)\n");
-    } else if (g_str_equal(method, "PATCH")) {
-      // Trickle ICE is not taken: the answer carried every candidate.
-      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
-                                   "DELETE, OPTIONS");
-      respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "this server takes no trickled candidates\n");
-    } else {
-      end_session(sink, key, ClientStatus::Closed);
-      respond(msg, SOUP_STATUS_OK, "");
-    }
-    return TRUE;
-  }
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
-    respond(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "not here\n");
-    return TRUE;
-  }
-  // The player page, with its WebRTC backend unless another is asked for.
   GUri *uri = soup_server_message_get_uri(msg);
   const char *query = g_uri_get_query(uri);
-  if (r.empty() && (!query || !strstr(query, "backend="))) {
+  if (!*rest && (!query || !strstr(query, "backend="))) {
     const std::string to = std::string(g_uri_get_path(uri)) + "?backend=webrtc" +
                            (query ? std::string("&") + query : "");
     soup_server_message_set_redirect(msg, SOUP_STATUS_FOUND, to.c_str());
@@ -400,7 +126,7 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
 // frees those whose connection failed, never came or fell silent, and answers offers still
 // gathering candidates at their deadline. The server's tick, and at once whenever a peer connects
 // or fails.
-static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
+void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   GstWhepSink *sink = GST_WHEP_SINK(ws);
   std::vector<std::pair<std::string, ClientStatus>> ended;
   std::vector<std::shared_ptr<WebRtcPeer>> late;
@@ -428,7 +154,7 @@ static void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   for (auto &peer : late)
     peer->describe_now();
   for (auto &[key, status] : ended)
-    end_session(sink, key, status);
+    whep_end_session(sink, key, status);
 }
 
 static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
@@ -446,7 +172,7 @@ static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
         keys.push_back(key);
     }
     for (const std::string &key : keys)
-      end_session(sink, key, ClientStatus::Removed);
+      whep_end_session(sink, key, ClientStatus::Removed);
   }
   return ret;
 }

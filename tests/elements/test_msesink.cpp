@@ -2,9 +2,8 @@
 // every frame with the same bytes, timestamps and keyframe flags; joins, caps changes,
 // keyframe-on-join and the Annex-B format.
 #include "element_error.h"
-#include "isobmff.h"
+#include "msesink_test.h"
 #include "wait.h"
-#include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -19,71 +18,11 @@
 #include <thread>
 #include <vector>
 
-using camcast::test::Frame;
 using camcast::test::wait_for;
-using camcast::test::WsTestClient;
-namespace isobmff = camcast::test::isobmff;
+using namespace msesink_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct Sample {
-  std::string bytes;
-  GstClockTime pts, dts;
-  bool keyframe;
-};
-
-// running: times on the running-time line (which msesink's tracks share); else as they come.
-std::vector<Sample> pull_all(GstElement *appsink, bool running = false) {
-  std::vector<Sample> out;
-  while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), 5 * GST_SECOND)) {
-    GstBuffer *b = gst_sample_get_buffer(s);
-    Sample x;
-    x.bytes.resize(gst_buffer_get_size(b));
-    gst_buffer_extract(b, 0, x.bytes.data(), x.bytes.size());
-    x.pts = GST_BUFFER_PTS(b);
-    x.dts = GST_BUFFER_DTS(b);
-    if (running) {
-      const GstSegment *segment = gst_sample_get_segment(s);
-      x.pts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, x.pts);
-      x.dts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, x.dts);
-    }
-    x.keyframe = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
-    out.push_back(std::move(x));
-    gst_sample_unref(s);
-  }
-  return out;
-}
-
-std::string box_type(const std::string &msg, size_t at = 0) {
-  return msg.size() >= at + 8 ? msg.substr(at + 4, 4) : "";
-}
-
-uint32_t be32(const std::string &s, size_t at) {
-  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 |
-         uint32_t(uint8_t(s[at + 2])) << 8 | uint8_t(s[at + 3]);
-}
-
-const char *kEncode =
-    "videotestsrc is-live=true num-buffers=%d ! "
-    "video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 ! "
-    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! tee name=t ! "
-    "queue ! msesink name=sink port=0 path=/v %s t. ! queue ! appsink name=ref sync=false";
-
-// Builds `launch` and holds it in READY, where the mount exists: `client` connects to `path` on
-// the sink named "sink" before the first frame; then it plays.
-GstElement *play_watched(const std::string &launch, WsTestClient *client, const char *path) {
-  GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
-  g_assert_nonnull(pipeline);
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
-  int port = -1;
-  g_object_get(sink, "current-port", &port, nullptr);
-  gst_object_unref(sink);
-  g_assert_true(client->connect(port, path));
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  return pipeline;
-}
 
 void test_qtdemux_reads_back_every_frame() {
   const int n_frames = 75;
@@ -434,136 +373,6 @@ void test_shared_encode_idles_with_every_sink() {
   }
 }
 
-// What qtdemux reads from a stream of fMP4 messages: the samples of video_0 and audio_0.
-struct Demuxed {
-  std::vector<Sample> video, audio;
-};
-
-Demuxed demux(const std::string &file, bool video, bool audio) {
-  std::string launch = "appsrc name=src ! qtdemux name=d";
-  if (video)
-    launch += " d.video_0 ! queue ! appsink name=v sync=false";
-  if (audio)
-    launch += " d.audio_0 ! queue ! appsink name=a sync=false";
-  GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
-  g_assert_nonnull(pipeline);
-  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_new_memdup(file.data(), file.size()));
-  gst_app_src_end_of_stream(GST_APP_SRC(src));
-  Demuxed out;
-  for (const char *name : {"v", "a"})
-    if (GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), name)) {
-      (name[0] == 'v' ? out.video : out.audio) = pull_all(sink);
-      gst_object_unref(sink);
-    }
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(src);
-  gst_object_unref(pipeline);
-  return out;
-}
-
-// The messages of a viewer until the stream pauses for `quiet_ms`: the description, then
-// everything binary concatenated (init segment and fragments, prft boxes included: qtdemux skips
-// them). `fragments` counts the media messages.
-std::string read_stream(WsTestClient &client, std::string *description, int *fragments,
-                        int quiet_ms = 2000) {
-  Frame info = client.read_frame(5000);
-  g_assert_cmpint(info.opcode, ==, 1);
-  *description = info.payload;
-  std::string file;
-  *fragments = -1;  // the init segment is not one
-  for (Frame f; (f = client.read_frame(quiet_ms)).opcode == 2; ++*fragments)
-    file += f.payload;
-  return file;
-}
-
-// `got` is a stretch of `sent` (frames before the stream was described are not sent), in order
-// with the same bytes, the first few missing at most.
-void assert_same_frames(const std::vector<Sample> &got, const std::vector<Sample> &sent,
-                        size_t most_missing, uint32_t timescale) {
-  g_assert_cmpuint(got.size(), >, 0);
-  g_assert_cmpuint(got.size() + most_missing, >=, sent.size());
-  size_t start = 0;
-  while (start < sent.size() && sent[start].bytes != got[0].bytes)
-    start++;
-  g_assert_cmpuint(start, <=, most_missing);
-  for (size_t i = 0; i < got.size() && start + i < sent.size(); i++) {
-    g_assert_true(got[i].bytes == sent[start + i].bytes);
-    // On the running-time line of both tracks, within a tick of the track's timescale.
-    g_assert_cmpint(llabs(int64_t(got[i].pts) - int64_t(sent[start + i].pts)), <=,
-                    GST_SECOND / timescale + 1);
-  }
-}
-
-const char *kTone =
-    "audiotestsrc is-live=true num-buffers=%d samplesperbuffer=960 freq=1000 ! "
-    "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=20 ! tee name=at "
-    "at. ! queue ! sink.audio at. ! queue ! appsink name=aref sync=false";
-
-// Video and audio: one message per video frame, the audio frames riding in them; qtdemux reads
-// both tracks back, every audio frame with its bytes and time.
-void test_audio_rides_with_video() {
-  g_autofree char *video = g_strdup_printf(kEncode, 60, 320, 240, "");
-  g_autofree char *tone = g_strdup_printf(kTone, 100);
-  WsTestClient client;
-  GstElement *pipeline = play_watched(std::string(video) + " " + tone, &client, "/v");
-  GstElement *ref = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
-  GstElement *aref = gst_bin_get_by_name(GST_BIN(pipeline), "aref");
-  std::string description;
-  int fragments = 0;
-  const std::string file = read_stream(client, &description, &fragments);
-  std::vector<Sample> sent_video = pull_all(ref, true), sent_audio = pull_all(aref, true);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  g_test_message("%s; %d fragments", description.c_str(), fragments);
-  g_assert_nonnull(strstr(description.c_str(), "\"codec\":\"avc1."));
-  g_assert_nonnull(
-      strstr(description.c_str(), "\"audio\":{\"codec\":\"opus\",\"rate\":48000,\"channels\":1}"));
-  // Audio adds no message of its own while pictures come.
-  g_assert_cmpint(fragments, ==, 60);
-  Demuxed got = demux(file, true, true);
-  g_assert_cmpuint(got.video.size(), ==, 60);
-  // The audio sent after the last picture waits for a fragment that never comes (up to 200 ms).
-  assert_same_frames(got.audio, sent_audio, 12, 48000);
-  g_assert_cmpuint(got.audio.size() + 12 + 10, >=, sent_audio.size());
-  assert_same_frames(got.video, sent_video, 0, 90000);
-  gst_object_unref(aref);
-  gst_object_unref(ref);
-  gst_object_unref(pipeline);
-}
-
-// Audio alone: the element plays without a picture to preroll, each audio frame is a fragment a
-// viewer can start at, the description has no video, and the end of the audio ends the stream.
-void test_audio_alone() {
-  g_autofree char *tone = g_strdup_printf(kTone, 50);
-  WsTestClient client;
-  GstElement *pipeline =
-      play_watched(std::string("msesink name=sink port=0 path=/a ") + tone, &client, "/a");
-  GstElement *aref = gst_bin_get_by_name(GST_BIN(pipeline), "aref");
-  GstState state = GST_STATE_NULL;
-  g_assert_cmpint(gst_element_get_state(pipeline, &state, nullptr, 5 * GST_SECOND), ==,
-                  GST_STATE_CHANGE_SUCCESS);
-  g_assert_cmpint(state, ==, GST_STATE_PLAYING);
-  std::string description;
-  int fragments = 0;
-  const std::string file = read_stream(client, &description, &fragments);
-  std::vector<Sample> sent = pull_all(aref, true);  // appsink posts EOS once it is drained
-  GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *eos = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_EOS);
-  g_assert_nonnull(eos);
-  gst_message_unref(eos);
-  gst_object_unref(bus);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  g_assert_null(strstr(description.c_str(), "avc1"));
-  g_assert_nonnull(strstr(description.c_str(), "\"audio\":{\"codec\":\"opus\""));
-  g_assert_cmpuint(sent.size(), >=, 50);             // opusenc may add a last frame at the end
-  g_assert_cmpint(fragments, ==, int(sent.size()));  // nothing waits for a picture
-  Demuxed got = demux(file, false, true);
-  assert_same_frames(got.audio, sent, 0, 48000);
-  gst_object_unref(aref);
-  gst_object_unref(pipeline);
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -577,7 +386,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/msesink/idle-while-unwatched", test_idle_while_unwatched);
   g_test_add_func("/msesink/shared-encode-idles-with-every-sink",
                   test_shared_encode_idles_with_every_sink);
-  g_test_add_func("/msesink/audio-rides-with-video", test_audio_rides_with_video);
-  g_test_add_func("/msesink/audio-alone", test_audio_alone);
+  add_audio_tests();
   return g_test_run();
 }

@@ -142,7 +142,7 @@ void Client::flush() {
   }
 }
 
-bool Client::write_batch() {
+void Client::top_up() {
   // Control frames were queued after whole frames; top the batch up with data frames.
   size_t batch = 0;
   for (const Pending &p : pending_)
@@ -158,14 +158,9 @@ bool Client::write_batch() {
     batch += p.size();
     pending_.push_back(std::move(p));
   }
-  if (pending_.empty()) {
-    set_want_write(false);
-    if (close_after_flush_)
-      close(ClientStatus::Closed, 0, nullptr);
-    return false;
-  }
+}
 
-  GOutputVector iov[kMaxIov];
+size_t Client::gather(GOutputVector *iov) const {
   size_t n_iov = 0;
   for (const Pending &p : pending_) {
     size_t skip = p.offset;
@@ -188,6 +183,20 @@ bool Client::write_batch() {
     if (n_iov == kMaxIov)
       break;
   }
+  return n_iov;
+}
+
+bool Client::write_batch() {
+  top_up();
+  if (pending_.empty()) {
+    set_want_write(false);
+    if (close_after_flush_)
+      close(ClientStatus::Closed, 0, nullptr);
+    return false;
+  }
+
+  GOutputVector iov[kMaxIov];
+  const size_t n_iov = gather(iov);
 
   gsize written = 0;
   GError *error = nullptr;

@@ -121,6 +121,10 @@ private:
   // Tops the pending list up with units from the queue, then one writev; false when the client
   // must wait (socket full) or has closed.
   bool write_batch();
+  // Adds the units the queue has for this client to the pending list, up to one batch.
+  void top_up();
+  // The pending bytes not yet written, as pieces for one writev (at most kMaxIov); their count.
+  size_t gather(GOutputVector *iov) const;
 
   ClientHost *host_;
   const uint64_t id_;

@@ -208,6 +208,28 @@ std::string WhipPublisher::session() {
   }
   auto peer = std::make_shared<WebRtcPeer>(caps, kPayloadType, settings_.peer, keyframe_wanted_);
   gst_caps_unref(caps);
+  std::string sdp, why = make_offer(peer.get(), &sdp);
+  if (!why.empty())
+    return why;
+  std::string resource;
+  const std::string answer = post_offer(sdp, &resource, &why);
+  if (answer.empty())
+    return why;
+  if (!peer->accept_answer(answer, &why)) {
+    delete_resource(resource);
+    return why;
+  }
+  why = stay_connected(peer);
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    peer_.reset();
+  }
+  delete_resource(resource);
+  peer.reset();  // its pipeline stops here, outside the lock
+  return why;
+}
+
+std::string WhipPublisher::make_offer(WebRtcPeer *peer, std::string *sdp) {
   // The offer, from one of webrtcbin's threads once its candidates are gathered.
   struct Offer {
     std::mutex lock;
@@ -240,24 +262,18 @@ std::string WhipPublisher::session() {
   }
   if (offer->outcome != WebRtcPeer::Outcome::Described)
     return offer->sdp_or_why;
+  *sdp = offer->sdp_or_why;
+  return "";
+}
 
-  std::string resource;
-  const std::string answer = post_offer(offer->sdp_or_why, &resource, &why);
-  if (answer.empty())
-    return why;
-  if (!peer->accept_answer(answer, &why)) {
-    delete_resource(resource);
-    return why;
-  }
-  // Connecting, then connected while the server is heard from.
+std::string WhipPublisher::stay_connected(const std::shared_ptr<WebRtcPeer> &peer) {
   const gint64 timeout_us = gint64(settings_.timeout_s) * G_USEC_PER_SEC;
   const gint64 answered = g_get_monotonic_time();
   gint64 connected_at = 0;
+  std::string why;
   while (why.empty()) {
-    if (!wait(kPollUs)) {
-      why = "stopped";
-      break;
-    }
+    if (!wait(kPollUs))
+      return "stopped";
     const gint64 now = g_get_monotonic_time();
     const WebRtcPeer::State state = peer->state();
     if (state == WebRtcPeer::State::Failed) {
@@ -282,12 +298,6 @@ std::string WhipPublisher::session() {
             " s (it restarted or dropped the session)";
     }
   }
-  {
-    std::lock_guard<std::mutex> lk(lock_);
-    peer_.reset();
-  }
-  delete_resource(resource);
-  peer.reset();  // its pipeline stops here, outside the lock
   return why;
 }
 

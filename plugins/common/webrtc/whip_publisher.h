@@ -63,6 +63,10 @@ private:
   void run();
   // One session, from the offer to its end; returns why it ended.
   std::string session();
+  // The peer's offer with its candidates (in `sdp`), or why there is none.
+  std::string make_offer(WebRtcPeer *peer, std::string *sdp);
+  // Waits for the answered peer to connect, then while the server is heard from; why it ended.
+  std::string stay_connected(const std::shared_ptr<WebRtcPeer> &peer);
   // POSTs the offer; the answer, or "" with `why`. `resource` gets the session's URL.
   std::string post_offer(const std::string &offer, std::string *resource, std::string *why);
   void delete_resource(const std::string &resource);

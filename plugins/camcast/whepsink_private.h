@@ -1,0 +1,78 @@
+// GstWhepSink's state, shared by its element code (whepsink.cpp: the stream, the viewers' ticks,
+// properties) and its WHEP resource (whepsink_sessions.cpp: offers, answers, sessions' ends).
+#pragma once
+
+#include "net/client.h"
+#include "webrtc/peer.h"
+#include "whepsink.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_EXTERN(gst_whep_sink_debug);
+
+inline constexpr guint kDefaultMaxViewers = 10;
+// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
+inline constexpr guint kMaxOfferBytes = 32 * 1024;
+// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
+// has; a viewer that has not connected this long after its offer is freed.
+inline constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
+inline constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
+// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
+// its machine died or its link did, and nobody said DELETE.
+inline constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
+
+struct WhepSession {
+  guint64 id;
+  std::shared_ptr<camcast::WebRtcPeer> peer;
+  gint64 started;        // monotonic µs
+  bool counted = false;  // connected, and counted as a viewer (client-added)
+};
+
+// A POST waiting for its answer (server thread).
+struct WhepPending {
+  GstWhepSink *sink;       // a reference
+  SoupServerMessage *msg;  // a reference
+  std::string key;
+  std::string location;
+  camcast::WebRtcPeer::Outcome outcome = camcast::WebRtcPeer::Outcome::Failed;
+  std::string sdp_or_why;
+  bool finished = false;  // the client went away meanwhile
+};
+
+struct WhepSinkPrivate {
+  std::mutex lock;  // everything below
+  GstCaps *caps = nullptr;
+  GstCaps *audio_caps = nullptr;  // Opus from the audio pad, if any
+  std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
+  camcast::PeerSettings settings;
+  guint max_viewers = kDefaultMaxViewers;
+  std::map<std::string, WhepSession> sessions;  // by the secret key in its Location
+  guint64 next_id = 1;
+};
+
+struct _GstWhepSink {
+  GstWsSink parent;
+  WhepSinkPrivate *priv;
+};
+
+// The viewers' peers now, to feed outside the lock. Under the lock.
+inline std::vector<std::shared_ptr<camcast::WebRtcPeer>> peers_locked(WhepSinkPrivate *priv) {
+  std::vector<std::shared_ptr<camcast::WebRtcPeer>> peers;
+  for (auto &[key, session] : priv->sessions)
+    peers.push_back(session.peer);
+  return peers;
+}
+
+// The WHEP resource: OPTIONS, POST (an offer), DELETE and PATCH of a session, any other method
+// but GET and HEAD answered 405. False for GET and HEAD, which the element serves.
+bool whep_serve(GstWhepSink *sink, SoupServerMessage *msg, const char *rest);
+
+// Ends a session (server thread), its viewer told as `status`; false if there was none.
+bool whep_end_session(GstWhepSink *sink, const std::string &key, camcast::ClientStatus status);
+
+// The element's tick (whepsink.cpp), also run at once when a peer connects or fails.
+void gst_whep_sink_tick(GstWsSink *ws, gint64 now);
