@@ -105,6 +105,19 @@ def run_print_command(argv, cwd, where):
            '' if p.returncode == 0 else p.stdout + p.stderr)
 
 
+def stop(p, sig, seconds):
+    """Sends `sig` to p if it still runs and waits `seconds` for it to end, then kills it; what
+    it wrote meanwhile."""
+    if p.poll() is None:
+        p.send_signal(sig)
+    try:
+        rest, _ = p.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rest, _ = p.communicate()
+    return rest
+
+
 def run_serving_command(argv, cwd, where):
     """Runs until it prints an address to open; SIGTERM must then end it with 0."""
     p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -118,14 +131,7 @@ def run_serving_command(argv, cwd, where):
             break
     text = out.decode(errors='replace')
     serving = p.poll() is None and re.search(r'https?://\S+', text) and 'restarting' not in text
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        rest, _ = p.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rest, _ = p.communicate()
-    text += rest.decode(errors='replace')
+    text += stop(p, signal.SIGTERM, 15).decode(errors='replace')
     ok = bool(serving) and p.returncode == 0
     report(ok, f'{where}: {shlex.join(argv[1:])} serves, and stops on SIGTERM',
            '' if ok else text + f'\n(exit status {p.returncode})')
@@ -168,12 +174,7 @@ def run_gst(argv_for_port, cwd, seconds):
             out, _ = p.communicate(timeout=seconds)
         except subprocess.TimeoutExpired:
             stopped = True
-            p.send_signal(signal.SIGINT)
-            try:
-                out, _ = p.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, _ = p.communicate()
+            out = stop(p, signal.SIGINT, 10)
         if 'already in use' not in out or attempt == 2:
             return out + f'\n(exit status {p.returncode})\n{shlex.join(argv)}', p.returncode, \
                 stopped
