@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 GST_DEBUG_CATEGORY_EXTERN(gst_ws_sink_debug);
 #define GST_CAT_DEFAULT gst_ws_sink_debug
@@ -22,22 +23,24 @@ bool is_tee(GstElement *element) {
   return factory && strcmp(GST_OBJECT_NAME(factory), "tee") == 0;
 }
 
-// The one sink pad of `element`, or null (none, or more than one: a muxer's join is not ours).
-GstPad *only_sink_pad(GstElement *element) {
-  GstPad *found = nullptr;
-  int n = 0;
+// The sink pads of `element`, each a reference.
+std::vector<GstPad *> sink_pads(GstElement *element) {
+  std::vector<GstPad *> pads;
   GstIterator *it = gst_element_iterate_sink_pads(element);
   GValue item = G_VALUE_INIT;
   while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    if (n++ == 0)
-      found = GST_PAD(g_value_dup_object(&item));
+    pads.push_back(GST_PAD(g_value_dup_object(&item)));
     g_value_reset(&item);
   }
   g_value_unset(&item);
   gst_iterator_free(it);
-  if (n != 1 && found)
-    gst_clear_object(&found);
-  return found;
+  return pads;
+}
+
+void unref_all(std::vector<GstPad *> *pads) {
+  for (GstPad *pad : *pads)
+    gst_object_unref(pad);
+  pads->clear();
 }
 
 // Whether everything `pad` feeds ends in sinks that idle (camcast's: they have idle-after),
@@ -70,12 +73,60 @@ bool feeds_only_idling_sinks(GstPad *pad, int depth = 0) {
 }
 
 bool tee_feeds_only_idling_sinks(GstElement *tee) {
-  GstPad *in = only_sink_pad(tee);
-  GstPad *feeder = in ? gst_pad_get_peer(in) : nullptr;
+  std::vector<GstPad *> in = sink_pads(tee);
+  GstPad *feeder = in.size() == 1 ? gst_pad_get_peer(in[0]) : nullptr;
   const bool only = feeder && feeds_only_idling_sinks(feeder);
   gst_clear_object(&feeder);
-  gst_clear_object(&in);
+  unref_all(&in);
   return only;
+}
+
+// Walks upstream from `pad` (a sink pad; the reference is taken) to where the way that feeds it
+// begins: the src pad of the tee before its encoder, or of the source. Adds that pad to `starts`
+// and says true if the way has an encoder (`encoder`: one was found below already); else adds
+// nothing. A tee before any encoder is passed only if all it feeds idles too. An element of
+// several inputs (a muxer: pictures and sound into one MPEG-TS) is passed only if every input's
+// way can idle: starving some of a muxer's inputs while others flow could stall it.
+bool find_starts(GstPad *pad, bool encoder, std::vector<GstPad *> *starts, int depth = 0) {
+  GstPad *start = nullptr;
+  while (pad) {
+    GstPad *peer = gst_pad_get_peer(pad);
+    gst_object_unref(pad);
+    pad = nullptr;
+    GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
+    gst_clear_object(&start);
+    start = peer;
+    if (!element || depth > 32) {  // not linked, or a ghost pad's bin: no way we understand
+      gst_clear_object(&element);
+      gst_clear_object(&start);
+      return false;
+    }
+    if (is_tee(element) && (encoder || !tee_feeds_only_idling_sinks(element))) {
+      gst_object_unref(element);
+      break;
+    }
+    encoder = encoder || is_encoder(element);
+    std::vector<GstPad *> inputs = sink_pads(element);
+    gst_object_unref(element);
+    if (inputs.size() > 1) {
+      gst_clear_object(&start);
+      std::vector<GstPad *> found;
+      bool all = true;
+      for (GstPad *input : inputs)
+        all = find_starts(input, encoder, &found, depth + 1) && all;
+      if (!all)
+        unref_all(&found);
+      starts->insert(starts->end(), found.begin(), found.end());
+      return all;
+    }
+    pad = inputs.empty() ? nullptr : inputs[0];  // none at the source: the way starts there
+  }
+  if (!start || !encoder) {
+    gst_clear_object(&start);
+    return false;
+  }
+  starts->push_back(start);
+  return true;
 }
 
 // Attaching and detaching, which may share a branch's start (and its probe) between sinks.
@@ -94,71 +145,44 @@ struct IdleBranch::Shared {
 
 void IdleBranch::attach(GstElement *sink) {
   detach();
-  GstPad *pad = gst_element_get_static_pad(sink, "sink");
-  bool encoder = false;
-  GstPad *start = nullptr;  // the upstream src pad where the branch begins
-  while (pad) {
-    GstPad *peer = gst_pad_get_peer(pad);
-    gst_object_unref(pad);
-    pad = nullptr;
-    GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
-    if (!element) {  // not linked, or a ghost pad's bin: no branch we understand
-      gst_clear_object(&peer);
-      gst_clear_object(&start);
-      break;
-    }
-    gst_clear_object(&start);
-    start = peer;
-    // A tee before any encoder shares an encoder's output: the branch goes on above it if every
-    // output of the tee ends in a sink that idles too, else nothing idles.
-    if (is_tee(element) && (encoder || !tee_feeds_only_idling_sinks(element))) {
-      gst_object_unref(element);
-      if (!encoder)
-        gst_clear_object(&start);
-      break;
-    }
-    encoder = encoder || is_encoder(element);
-    pad = only_sink_pad(element);  // null at the source: the branch starts at its src pad
-    gst_object_unref(element);
-  }
-  if (!start || !encoder) {
-    gst_clear_object(&start);
-    return;
-  }
-  pad_ = start;
+  // Each input of the output (an msesink's pictures and its sound) idles on its own way.
+  std::vector<GstPad *> pads;
+  for (GstPad *input : sink_pads(sink))
+    find_starts(input, false, &pads);
   idle_ = false;
   unwatched_since_ = 0;
-  {
-    std::lock_guard<std::mutex> lk(shared_lock);
-    shared_ = static_cast<Shared *>(g_object_get_data(G_OBJECT(pad_), kShared));
-    if (!shared_) {
-      shared_ = new Shared();
-      g_object_set_data(G_OBJECT(pad_), kShared, shared_);
+  std::lock_guard<std::mutex> lk(shared_lock);
+  for (GstPad *pad : pads) {
+    auto *shared = static_cast<Shared *>(g_object_get_data(G_OBJECT(pad), kShared));
+    if (!shared) {
+      shared = new Shared();
+      g_object_set_data(G_OBJECT(pad), kShared, shared);
       // The pad frees it with the probe, once no buffer is in the probe any more (a source
       // may still be streaming while a sink leaves).
-      shared_->probe = gst_pad_add_probe(
-          pad_, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-          &IdleBranch::drop_while_idle, shared_,
+      shared->probe = gst_pad_add_probe(
+          pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+          &IdleBranch::drop_while_idle, shared,
           [](gpointer s) { delete static_cast<Shared *>(s); });
     }
-    shared_->users++;
-    shared_->awake++;
+    shared->users++;
+    shared->awake++;
+    starts_.push_back({pad, shared});
+    GST_INFO_OBJECT(sink, "idles while unwatched at %s:%s", GST_DEBUG_PAD_NAME(pad));
   }
-  GST_INFO_OBJECT(sink, "idles while unwatched at %s:%s", GST_DEBUG_PAD_NAME(pad_));
 }
 
 void IdleBranch::detach() {
-  if (shared_) {
-    std::lock_guard<std::mutex> lk(shared_lock);
+  std::lock_guard<std::mutex> lk(shared_lock);
+  for (Start &start : starts_) {
     if (!idle_)
-      shared_->awake--;
-    if (--shared_->users == 0) {
-      g_object_set_data(G_OBJECT(pad_), kShared, nullptr);
-      gst_pad_remove_probe(pad_, shared_->probe);  // frees it
+      start.shared->awake--;
+    if (--start.shared->users == 0) {
+      g_object_set_data(G_OBJECT(start.pad), kShared, nullptr);
+      gst_pad_remove_probe(start.pad, start.shared->probe);  // frees it
     }
-    shared_ = nullptr;
+    gst_object_unref(start.pad);
   }
-  gst_clear_object(&pad_);
+  starts_.clear();
   idle_ = false;
 }
 
@@ -167,20 +191,22 @@ GstPadProbeReturn IdleBranch::drop_while_idle(GstPad *, GstPadProbeInfo *, gpoin
 }
 
 IdleBranch::Change IdleBranch::update(size_t viewers, gint64 now, gint64 after_us) {
-  if (!shared_)
+  if (starts_.empty())
     return Change::None;
   if (viewers > 0) {
     unwatched_since_ = 0;
     if (!idle_.exchange(false))
       return Change::None;
-    shared_->awake++;
+    for (Start &start : starts_)
+      start.shared->awake++;
     return Change::Woke;
   }
   if (!unwatched_since_)
     unwatched_since_ = now;
   if (after_us > 0 && !idle_.load() && now - unwatched_since_ >= after_us) {
     idle_ = true;
-    shared_->awake--;
+    for (Start &start : starts_)
+      start.shared->awake--;
     GST_INFO("nobody watches: idle until the next viewer");
     return Change::Slept;
   }

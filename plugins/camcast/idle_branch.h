@@ -1,16 +1,17 @@
 // An output that does no work while nobody watches it. On a Raspberry Pi every encoder counts:
 // the default preset would otherwise encode H.264, MPEG-1 and JPEG for nobody at all times.
 //
-// A camcast sink's branch is found by walking upstream from its sink pad through elements with
-// one sink pad, up to the tee that feeds its encoder (or the source itself). If there is an
-// encoder on that way (an element whose class says "Encoder"), a probe at the branch's start
-// drops buffers while the output is idle, so the encoder sees nothing and costs nothing; the
-// camera and the other outputs go on. Sinks that share an encoder through a tee after it
-// (msesink and whepsink on one H.264 encode) share the branch: it idles when all of them do. A
-// branch without an encoder (a relay's stream, passed through) is never idled: it would cost the
-// viewer's join its keyframe and save nothing. Caps and other events still pass, so the encoder is
-// ready; when a viewer comes, buffers flow again and the sink asks the encoder for a keyframe,
-// which the viewer gets at once.
+// A camcast sink's branch is found by walking upstream from each of its sink pads (the picture's,
+// and the sound's where it has one) up to the tee that feeds the encoder (or the source itself);
+// through a muxer (pictures and sound into one MPEG-TS) each input is a way of its own, passed
+// only if all of them can idle. Where a way has an encoder (an element whose class says
+// "Encoder"), a probe at its start drops buffers while the output is idle, so the encoder sees
+// nothing and costs nothing; the camera, the microphone and the other outputs go on. Sinks that
+// share an encoder through a tee after it (msesink and whepsink on one H.264 encode) share the
+// branch: it idles when all of them do. A branch without an encoder (a relay's stream, passed
+// through) is never idled: it would cost the viewer's join its keyframe and save nothing. Caps and
+// other events still pass, so the encoder is ready; when a viewer comes, buffers flow again and the
+// sink asks the encoder for a keyframe, which the viewer gets at once.
 //
 // Branches of other elements (a recorder, an RTMP or HLS output, relaysink) are not touched.
 #pragma once
@@ -18,6 +19,7 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <vector>
 
 namespace camcast {
 
@@ -42,14 +44,17 @@ public:
   Change update(size_t viewers, gint64 now, gint64 after_us);
   bool idle() const { return idle_.load(); }
   // Whether this output can idle at all (it has an encoder of its own).
-  bool idles() const { return shared_ != nullptr; }
+  bool idles() const { return !starts_.empty(); }
 
 private:
   struct Shared;
+  struct Start {
+    GstPad *pad;  // where a way of the branch begins (a reference)
+    Shared *shared;
+  };
   static GstPadProbeReturn drop_while_idle(GstPad *, GstPadProbeInfo *, gpointer shared);
 
-  GstPad *pad_ = nullptr;  // where the branch starts
-  Shared *shared_ = nullptr;
+  std::vector<Start> starts_;
   std::atomic<bool> idle_{false};  // read by the probe on the streaming thread
   gint64 unwatched_since_ = 0;     // monotonic µs, 0 while watched
 };

@@ -5,6 +5,7 @@
 #include "element_error.h"
 #include "formats/mpeg1.h"
 #include "formats/mpegts.h"
+#include "idle_watch.h"
 #include "mpeg_decode.h"
 #include "ws_test_client.h"
 
@@ -233,6 +234,56 @@ void test_parser_after_the_encoder_is_named() {
   g_assert_cmpstr(w.c_str(), ==, "");
 }
 
+// Pictures and sound muxed into one MPEG-TS: both encoders idle while nobody watches and a viewer
+// wakes both. A muxer input whose way cannot idle (its encode also feeds a recorder) keeps the
+// whole muxer's branch awake: starving some of a muxer's inputs could stall it.
+void test_idles_through_the_muxer() {
+  for (const bool recorder : {false, true}) {
+    const std::string launch =
+        std::string(
+            "videotestsrc is-live=true ! "
+            "video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
+            "mpeg1enc name=venc ! mpegtsmux name=ts latency=0 ! "
+            "jsmpegsink name=sink port=0 path=/j idle-after=1 "
+            "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! "
+            "avenc_mp2 name=aenc ! ") +
+        (recorder ? "tee name=mp2 mp2. ! queue ! ts. mp2. ! queue ! fakesink" : "queue ! ts.");
+    GstElement *pipeline = gst_parse_launch(launch.c_str(), nullptr);
+    g_assert_nonnull(pipeline);
+    test::BufferCounts counts(pipeline, {"venc", "aenc"});
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
+                    GST_STATE_CHANGE_FAILURE);
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    int port = -1;
+    g_object_get(sink, "current-port", &port, nullptr);
+    g_assert_true(test::wait_for([&] { return counts[0] > 0 && counts[1] > 0; }));
+    const bool idle = test::wait_for([&] { return test::api_says_idle(port); }, 3000ms);
+    const std::vector<int> n = counts.during(1000ms);
+    g_test_message("%s: idle %d, %d pictures and %d sound frames encoded in 1 s",
+                   recorder ? "with a recorder" : "alone", idle, n[0], n[1]);
+    if (recorder) {
+      g_assert_false(idle);
+      g_assert_cmpint(n[0], >=, 20);
+      g_assert_cmpint(n[1], >=, 20);
+    } else {
+      g_assert_true(idle);
+      g_assert_cmpint(n[0], ==, 0);
+      g_assert_cmpint(n[1], ==, 0);
+      WsTestClient viewer;
+      g_assert_true(viewer.connect(port, "/j"));
+      g_assert_true(test::wait_for([&] { return !test::api_says_idle(port); }, 3000ms));
+      const std::vector<int> woken = counts.during(1000ms, 0ms);
+      g_test_message("a viewer: %d pictures and %d sound frames encoded in 1 s", woken[0],
+                     woken[1]);
+      g_assert_cmpint(woken[0], >=, 20);
+      g_assert_cmpint(woken[1], >=, 20);
+    }
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -243,5 +294,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/jsmpegsink/mpegts-join", test_mpegts_join);
   g_test_add_func("/jsmpegsink/mode-mismatch", test_mode_mismatch_says_what_to_do);
   g_test_add_func("/jsmpegsink/parser-after-encoder", test_parser_after_the_encoder_is_named);
+  g_test_add_func("/jsmpegsink/idles-through-the-muxer", test_idles_through_the_muxer);
   return g_test_run();
 }

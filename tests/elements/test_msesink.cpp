@@ -2,6 +2,7 @@
 // every frame with the same bytes, timestamps and keyframe flags; joins, caps changes,
 // keyframe-on-join and the Annex-B format.
 #include "element_error.h"
+#include "idle_watch.h"
 #include "msesink_test.h"
 #include "wait.h"
 
@@ -11,7 +12,6 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -252,35 +252,18 @@ void test_idle_while_unwatched() {
       "t. ! queue ! fakesink name=other",
       nullptr);
   g_assert_nonnull(pipeline);
-  std::atomic<int> encoded{0}, shown{0};
-  GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
-  GstElement *other = gst_bin_get_by_name(GST_BIN(pipeline), "other");
-  auto count = [](GstPad *, GstPadProbeInfo *, gpointer n) {
-    ++*static_cast<std::atomic<int> *>(n);
-    return GST_PAD_PROBE_OK;
-  };
-  GstPad *enc_src = gst_element_get_static_pad(enc, "src");
-  GstPad *other_sink = gst_element_get_static_pad(other, "sink");
-  gst_pad_add_probe(enc_src, GST_PAD_PROBE_TYPE_BUFFER, count, &encoded, nullptr);
-  gst_pad_add_probe(other_sink, GST_PAD_PROBE_TYPE_BUFFER, count, &shown, nullptr);
+  camcast::test::BufferCounts counts(pipeline, {"enc", "other"});
   g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
   int port = -1;
   g_object_get(sink, "current-port", &port, nullptr);
-  auto api_idle = [&] {
-    std::string streams;
-    camcast::test::http_get(port, "/api/streams", &streams);
-    return streams.find("\"idle\":true") != std::string::npos;
-  };
+  auto api_idle = [&] { return camcast::test::api_says_idle(port); };
   // Idle after a second without viewers: the encoder gets nothing, the other branch goes on.
   g_assert_true(wait_for([&] { return api_idle(); }, 5000ms));
-  std::this_thread::sleep_for(300ms);  // frames already past the tee drain
-  const int encoded_idle = encoded, shown_idle = shown;
-  std::this_thread::sleep_for(1000ms);
-  g_test_message("while idle: %d frames encoded, %d shown elsewhere", encoded - encoded_idle,
-                 shown - shown_idle);
-  g_assert_cmpint(encoded - encoded_idle, ==, 0);
-  g_assert_cmpint(shown - shown_idle, >=, 20);
+  const std::vector<int> idle = counts.during(1000ms);  // after frames already past the tee
+  g_test_message("while idle: %d frames encoded, %d shown elsewhere", idle[0], idle[1]);
+  g_assert_cmpint(idle[0], ==, 0);
+  g_assert_cmpint(idle[1], >=, 20);
 
   // A viewer wakes it and starts at a keyframe, though the GOP is 10 s long.
   WsTestClient viewer;
@@ -307,10 +290,6 @@ void test_idle_while_unwatched() {
   g_assert_true(wait_for([&] { return api_idle(); }, 5000ms));
 
   gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(enc_src);
-  gst_object_unref(other_sink);
-  gst_object_unref(enc);
-  gst_object_unref(other);
   gst_object_unref(sink);
   gst_object_unref(pipeline);
 }
@@ -319,23 +298,6 @@ void test_idle_while_unwatched() {
 // it together: while any has a viewer it encodes, when all are idle it stops. A tee that also
 // feeds something else (a recorder) never lets the encoder idle.
 void test_shared_encode_idles_with_every_sink() {
-  auto encoded_over_a_second = [](GstElement *pipeline) {
-    std::atomic<int> n{0};
-    GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
-    GstPad *pad = gst_element_get_static_pad(enc, "src");
-    const gulong probe = gst_pad_add_probe(
-        pad, GST_PAD_PROBE_TYPE_BUFFER,
-        [](GstPad *, GstPadProbeInfo *, gpointer n) {
-          ++*static_cast<std::atomic<int> *>(n);
-          return GST_PAD_PROBE_OK;
-        },
-        &n, nullptr);
-    std::this_thread::sleep_for(1000ms);
-    gst_pad_remove_probe(pad, probe);
-    gst_object_unref(pad);
-    gst_object_unref(enc);
-    return n.load();
-  };
   const std::string encode =
       "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
       "tee name=t ! queue ! x264enc name=enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
@@ -347,16 +309,16 @@ void test_shared_encode_idles_with_every_sink() {
             .c_str(),
         nullptr);
     g_assert_nonnull(pipeline);
+    camcast::test::BufferCounts counts(pipeline, {"enc"});
     gst_element_set_state(pipeline, GST_STATE_PLAYING);
     GstElement *a = gst_bin_get_by_name(GST_BIN(pipeline), "a");
     int port = -1;
     g_object_get(a, "current-port", &port, nullptr);
-    std::this_thread::sleep_for(2500ms);  // past idle-after
-    const int unwatched = encoded_over_a_second(pipeline);
+    std::this_thread::sleep_for(2200ms);  // past idle-after (and 300 ms more below)
+    const int unwatched = counts.during(1000ms)[0];
     WsTestClient viewer;
     g_assert_true(viewer.connect(port, "/a"));
-    std::this_thread::sleep_for(300ms);
-    const int watched = encoded_over_a_second(pipeline);
+    const int watched = counts.during(1000ms)[0];
     g_test_message("%s: %d frames encoded in a second unwatched, %d watched",
                    recorder ? "beside a recorder" : "two sinks", unwatched, watched);
     // Beside a recorder the encoder never idles: about 30 frames a second either way (30 or 31

@@ -1,5 +1,6 @@
 // msesink's sound: Opus riding in the video's fragments, and sound alone; qtdemux reads both
 // tracks back with every frame's bytes and time.
+#include "idle_watch.h"
 #include "msesink_test.h"
 
 #include <gst/app/gstappsrc.h>
@@ -141,11 +142,59 @@ void test_audio_alone() {
   gst_object_unref(pipeline);
 }
 
+// The sound's encoder idles with the picture's while nobody watches (the microphone goes on), and
+// a viewer wakes both: its stream has sound again.
+void test_audio_idles_with_the_picture() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
+      "x264enc name=venc tune=zerolatency speed-preset=ultrafast key-int-max=300 ! h264parse ! "
+      "msesink name=sink port=0 path=/v idle-after=1 "
+      "audiotestsrc is-live=true samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! "
+      "tee name=mic mic. ! queue ! opusenc name=aenc frame-size=20 ! sink.audio "
+      "mic. ! queue ! fakesink name=other",
+      nullptr);
+  g_assert_nonnull(pipeline);
+  camcast::test::BufferCounts counts(pipeline, {"venc", "aenc", "other"});
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  g_assert_true(camcast::test::wait_for([&] { return counts[1] > 0; }));
+  g_assert_true(camcast::test::wait_for([&] { return camcast::test::api_says_idle(port); },
+                                        std::chrono::milliseconds(5000)));
+  const std::vector<int> idle = counts.during(std::chrono::milliseconds(1000));
+  g_test_message(
+      "while idle: %d pictures and %d sound frames encoded, %d sound buffers "
+      "elsewhere",
+      idle[0], idle[1], idle[2]);
+  g_assert_cmpint(idle[0], ==, 0);
+  g_assert_cmpint(idle[1], ==, 0);
+  g_assert_cmpint(idle[2], >=, 40);  // the microphone's other way goes on (50 a second)
+
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(port, "/v"));
+  const Frame description = viewer.read_frame(3000);
+  g_assert_nonnull(strstr(description.payload.c_str(), "\"audio\":{\"codec\":\"opus\""));
+  std::string file;
+  for (int i = 0; i < 30; i++)
+    file += viewer.read_frame(3000).payload;
+  const Demuxed got = demux(file, true, true);
+  g_test_message("awake: %zu pictures and %zu sound frames in 30 messages", got.video.size(),
+                 got.audio.size());
+  g_assert_cmpuint(got.video.size(), >=, 20);
+  g_assert_cmpuint(got.audio.size(), >=, 20);
+  viewer.close();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 
 void add_audio_tests() {
   g_test_add_func("/msesink/audio-rides-with-video", test_audio_rides_with_video);
   g_test_add_func("/msesink/audio-alone", test_audio_alone);
+  g_test_add_func("/msesink/audio-idles-with-the-picture", test_audio_idles_with_the_picture);
 }
 
 }  // namespace msesink_test

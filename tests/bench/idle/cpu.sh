@@ -4,13 +4,15 @@
 # (what a camera would cost the Pi anyway); then with one viewer on /video against the h264
 # preset with the same viewer. CPU share of one core over SECONDS after a warm-up longer than
 # idle-after.
-#   tests/bench/idle/cpu.sh [SECONDS]
+#   tests/bench/idle/cpu.sh [SECONDS [CAMCAST-OPTIONS...]]
+# e.g. `cpu.sh 20 --set audio=test`: the presets with sound (a test tone for the microphone).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 seconds="${1:-20}"
 ninja -C build >/dev/null
 export GST_PLUGIN_PATH="$PWD/build/plugins/camcast"
-launch=$(build/launcher/camcast show default --port 0)
+options=("${@:2}")
+launch=$(build/launcher/camcast show default --port 0 "${options[@]}")
 
 cpu_share() {  # launch description [viewer path]; prints the share of a core over $seconds
   local pid t0 t1 viewer=""
@@ -35,4 +37,4 @@ always=$(sed -E 's/(msesink|jsmpegsink|mjpegsink|whepsink) /\1 idle-after=0 /g' 
 echo "default preset, outputs always encoding (idle-after=0): $(cpu_share "$always")"
 echo "the test pattern alone (I420): $(cpu_share "${launch%% ! tee name=camera*} ! video/x-raw,format=I420 ! fakesink")"
 echo "default preset, one viewer on /video: $(cpu_share "$launch" /video)"
-echo "h264 preset, one viewer on /video: $(cpu_share "$(build/launcher/camcast show h264 --port 0)" /video)"
+echo "h264 preset, one viewer on /video: $(cpu_share "$(build/launcher/camcast show h264 --port 0 "${options[@]}")" /video)"
