@@ -7,7 +7,8 @@
 // To Browser design.
 // --codec mpeg1: jsmpegsink's pages fed by camcast's mpeg1enc (jsmpeg: MPEG-TS to JSMpeg; jsmp:
 // the legacy jsmpg.js), and the peers — the same frames encoded by ffmpeg, as the seeds do, into
-// the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp).
+// the same sinks (ffmpeg-jsmpeg, ffmpeg-jsmp). --only jsmpeg-sound: JSMpeg with an MP2 tone in
+// the MPEG-TS, sound on (JSMpeg then shows each picture by its sound's clock).
 //
 //   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
 //                                    [--compare PLUGIN_DIR] [--link RATE]
@@ -33,7 +34,7 @@ const only = option('only', soak ? 'mse' : codec === 'mpeg1'
   ? 'jsmpeg,ffmpeg-jsmpeg,jsmp,ffmpeg-jsmp' : 'webcodecs,mse,jmuxer').split(',');
 // The jsmpegsink paths bench-latency-server serves in mpeg1 mode.
 const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpeg-ts',
-                      'ffmpeg-jsmp': '/ffmpeg-jsmp' };
+                      'ffmpeg-jsmp': '/ffmpeg-jsmp', 'jsmpeg-sound': '/ts-sound' };
 const compare = option('compare', '');
 const link = option('link', '');
 const port = 18090;
@@ -106,6 +107,7 @@ function jmuxerPage() {
 async function measure(browser, name, pageServerPort) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   const url = name === 'jmuxer' ? `http://127.0.0.1:${pageServerPort}/`
+    : name === 'jsmpeg-sound' ? `http://${host}:${port}/ts-sound`
     : jsmpegPaths[name] ? `http://${host}:${port}${jsmpegPaths[name]}?audio=0`
     : name === 'webrtc' ? `http://${host}:${port}/webrtc?backend=webrtc&stats=0`
     : `http://${host}:${port}/video?backend=${name}&stats=0${latency ? '&latency=' + latency : ''}`;
@@ -124,6 +126,7 @@ async function measure(browser, name, pageServerPort) {
   await page.waitForFunction(() => window.bench && window.bench.latencies.length > 0,
                              null, { timeout: 20000 });
   const join = await page.evaluate(() => window.bench.firstFrameAt);
+  if (name === 'jsmpeg-sound') await page.click('.camcast-sound', { timeout: 10000 });  // sound on
   await page.waitForTimeout(5000);  // warm-up, then measure from a clean slate
   await page.evaluate(() => { window.bench.latencies = []; window.bench.shownAt = []; });
   const minutes = [];

@@ -4,7 +4,8 @@
 //
 // h264: one x264 encode feeds camcast's msesink (/video, fMP4), whepsink (/webrtc) and, for the
 // peer, msesink format=annexb (/h264), so every path carries exactly the same H.264.
-// mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts) and in jsmp mode (/jsmp); the
+// mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts, and with an MP2 tone muxed in:
+// /ts-sound) and in jsmp mode (/jsmp); the
 // peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
 // frames piped into Debian's ffmpeg, whose MPEG-TS and MPEG-1 output feed the same sinks
 // (/ffmpeg-ts, /ffmpeg-jsmp).
@@ -67,6 +68,10 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
       "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
       "m. ! queue ! mpegtsmux ! jsmpegsink address=%s port=%d path=/ts "
       "m. ! queue ! jsmpegsink address=%s port=%d path=/jsmp mode=jsmp "
+      // With sound, as the default preset muxes it: a tone in MP2 beside the pictures.
+      "m. ! queue ! mpegtsmux name=tss latency=0 ! jsmpegsink address=%s port=%d path=/ts-sound "
+      "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! audioresample ! "
+      "audio/x-raw,rate=44100,channels=1 ! avenc_mp2 bitrate=64000 ! queue ! tss. "
       // The ffmpeg side cannot preroll before ffmpeg has frames: async=false, or PLAYING
       // would wait for it forever.
       "raw. ! queue ! fdsink fd=%d sync=false async=false "
@@ -74,8 +79,8 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
       "jsmpegsink address=%s port=%d path=/ffmpeg-ts async=false "
       "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
       "jsmpegsink address=%s port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
-      appsrc, kbps, gop, address, port, address, port, in[1], ts[0], address, port, es[0], address,
-      port);
+      appsrc, kbps, gop, address, port, address, port, address, port, in[1], ts[0], address, port,
+      es[0], address, port);
 }
 
 int main(int argc, char **argv) {
