@@ -284,6 +284,44 @@ void test_idles_through_the_muxer() {
   }
 }
 
+// A muxer whose pictures come through a tee shared with another output never idles: its sound
+// dropped while the shared pictures flow on for the other output's viewer would starve the muxer,
+// and the muxer's full queue would hold back the shared encode (measured in the latency bench:
+// 3 pictures a second for the other output's viewer).
+void test_muxer_beside_a_watched_output() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! "
+      "mpeg1enc name=venc ! tee name=m "
+      "m. ! queue ! mpegtsmux name=ts latency=0 ! jsmpegsink name=sink port=0 path=/j "
+      "idle-after=1 "
+      "m. ! queue ! jsmpegsink name=other mode=jsmp port=0 path=/p idle-after=1 "
+      "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! avenc_mp2 name=aenc ! "
+      "queue ! ts.",
+      nullptr);
+  g_assert_nonnull(pipeline);
+  test::BufferCounts counts(pipeline, {"venc", "aenc"});
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  GstElement *other = gst_bin_get_by_name(GST_BIN(pipeline), "other");
+  int port = -1, other_port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  g_object_get(other, "current-port", &other_port, nullptr);
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(other_port, "/p"));
+  std::this_thread::sleep_for(2000ms);  // past idle-after for /j, which nobody watches
+  const std::vector<int> n = counts.during(1000ms);
+  const bool idle = test::api_says_idle(port);
+  g_test_message("/j unwatched (idle %d), /p watched: %d pictures and %d sound frames in 1 s", idle,
+                 n[0], n[1]);
+  g_assert_false(idle);
+  g_assert_cmpint(n[0], >=, 20);
+  g_assert_cmpint(n[1], >=, 20);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(other);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -295,5 +333,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/jsmpegsink/mode-mismatch", test_mode_mismatch_says_what_to_do);
   g_test_add_func("/jsmpegsink/parser-after-encoder", test_parser_after_the_encoder_is_named);
   g_test_add_func("/jsmpegsink/idles-through-the-muxer", test_idles_through_the_muxer);
+  g_test_add_func("/jsmpegsink/muxer-beside-a-watched-output", test_muxer_beside_a_watched_output);
   return g_test_run();
 }
