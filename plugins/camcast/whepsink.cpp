@@ -43,6 +43,20 @@ using camcast::WebRtcPeer;
 
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
 
+namespace {
+
+// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
+constexpr guint kMaxOfferBytes = 32 * 1024;
+// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
+// has; a viewer that has not connected this long after its offer is freed.
+constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
+constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
+// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
+// its machine died or its link did, and nobody said DELETE.
+constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
+
+}  // namespace
+
 G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
                                                 "camcast WebRTC (WHEP) sink"));

@@ -15,15 +15,6 @@
 GST_DEBUG_CATEGORY_EXTERN(gst_whep_sink_debug);
 
 inline constexpr guint kDefaultMaxViewers = 10;
-// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
-inline constexpr guint kMaxOfferBytes = 32 * 1024;
-// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
-// has; a viewer that has not connected this long after its offer is freed.
-inline constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
-inline constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
-// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
-// its machine died or its link did, and nobody said DELETE.
-inline constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
 
 struct WhepSession {
   guint64 id;
