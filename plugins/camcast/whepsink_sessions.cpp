@@ -1,6 +1,7 @@
 // whepsink's WHEP resource (the IETF WISH working group's WebRTC-HTTP Egress Protocol): an offer
 // POSTed to the sink's path becomes a session with a secret Location, answered when its peer has
 // described itself; DELETE ends it. Runs on the server thread.
+#include "access/auth.h"
 #include "formats/sdp_offer.h"
 #include "whepsink_private.h"
 
@@ -74,14 +75,6 @@ static void free_pending(gpointer data) {
   g_object_unref(p->msg);
   gst_object_unref(p->sink);
   delete p;
-}
-
-// A session's name in its Location: 128 random bits, so that nobody ends another's session.
-static std::string random_key() {
-  char key[33];
-  for (int i = 0; i < 4; i++)
-    g_snprintf(key + 8 * i, 9, "%08x", g_random_int());
-  return key;
 }
 
 // Answers an offer that cannot be taken: malformed, without H.264 we can send, the viewer limit
@@ -158,8 +151,10 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   if (opus_pt >= 0)
     peer->add_audio(audio_caps, opus_pt);
   gst_clear_caps(&audio_caps);
-  auto *p = new WhepPending{GST_WHEP_SINK(gst_object_ref(sink)),
-                            SOUP_SERVER_MESSAGE(g_object_ref(msg)), random_key()};
+  auto *p =
+      new WhepPending{GST_WHEP_SINK(gst_object_ref(sink)), SOUP_SERVER_MESSAGE(g_object_ref(msg)),
+                      // 128 secret bits: nobody ends another's session
+                      camcast::auth::random_hex(16)};
   p->location =
       std::string(g_uri_get_path(soup_server_message_get_uri(msg))) + "/session/" + p->key;
   g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer data) {

@@ -207,5 +207,7 @@ struct UsersFile {
 
 // The attacks on access control and the relay (test_hostile_access.cpp).
 void add_access_tests();
+// The attacks on sessions and logins (test_hostile_sessions.cpp).
+void add_session_tests();
 
 }  // namespace hostile_test

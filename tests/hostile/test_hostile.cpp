@@ -394,5 +394,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/snapshot-flood", test_snapshot_flood);
   g_test_add_func("/hostile/whep-offer-flood", test_whep_offer_flood);
   hostile_test::add_access_tests();
+  hostile_test::add_session_tests();
   return g_test_run();
 }

@@ -4,6 +4,7 @@
 #include "access/access.h"
 #include "access/auth.h"
 #include "access/users.h"
+#include "glib_random_model.h"
 
 #include <glib/gstdio.h>
 
@@ -17,6 +18,7 @@
 
 using namespace camcast;
 using namespace camcast::auth;
+using camcast::test::GlibRandomModel;
 
 namespace {
 
@@ -400,10 +402,47 @@ void test_login_throttle() {
 
 }  // namespace
 
+// Secrets never come from GLib's generator, whose state WebRTC answers give away: with that
+// state known (the test seeds it), no token, hex key, session id or signing key is foreseen, and
+// the same seed twice still gives two different tokens.
+void test_secrets_not_from_glib() {
+  for (guint32 seed : {1u, 20261206u}) {
+    const GlibRandomModel glib(seed);
+    g_assert_false(glib.predicts(GlibRandomModel::token_bytes(random_token())));
+    g_assert_false(glib.predicts(GlibRandomModel::hex_bytes(random_hex(16))));
+    AccessPolicy p;
+    p.access_token = "secret";
+    Fixture f(p);
+    std::string cookie;
+    g_assert_true(f.admit(request("/video", "token=secret"), nullptr, &cookie) ==
+                  Admission::AccessToken);
+    const std::string id = sent_back(cookie).substr(strlen("camcast_session="));
+    g_assert_cmpuint(id.size(), ==, 44);
+    g_assert_false(glib.predicts(GlibRandomModel::token_bytes(id)));
+  }
+  g_random_set_seed(7);
+  const std::string a = random_token();
+  g_random_set_seed(7);
+  g_assert_false(a == random_token());
+  // The key that signs stream tokens on a server with logins and no access token.
+  auto signed_by_fresh_server = [] {
+    g_random_set_seed(7);
+    AccessPolicy p;
+    p.users_file = "/nonexistent/users";
+    Fixture f(p);
+    AccessRequest r = request("/api/token", "path=/video&ttl=60");
+    return f.serve(r, Admission::Session).body;
+  };
+  const std::string first = signed_by_fresh_server();
+  g_assert_nonnull(strstr(first.c_str(), "\"token\""));
+  g_assert_false(first == signed_by_fresh_server());
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/access/tokens", test_tokens);
   g_test_add_func("/access/parsing", test_parsing_and_comparison);
+  g_test_add_func("/access/secrets-not-from-glib", test_secrets_not_from_glib);
   g_test_add_func("/access/host-and-origin", test_host_and_origin);
   g_test_add_func("/access/tokens-and-sessions", test_tokens_and_sessions);
   g_test_add_func("/access/api-token", test_api_token);

@@ -1,8 +1,11 @@
 #include "access/auth.h"
 
 #include <glib.h>
+#include <sys/random.h>
 
+#include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace camcast::auth {
 
@@ -110,11 +113,37 @@ bool verify(std::string_view key, std::string_view credential, std::string_view 
   return true;
 }
 
+void random_bytes(void *out, size_t n) {
+  auto *p = static_cast<unsigned char *>(out);
+  while (n > 0) {
+    // Blocks only until the kernel's pool is first seeded at boot, as a secret must.
+    const ssize_t got = getrandom(p, n, 0);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      g_error("the kernel's random generator failed (getrandom: %s): no secret can be made",
+              g_strerror(errno));
+    p += got;
+    n -= size_t(got);
+  }
+}
+
+std::string random_hex(size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  random_bytes(raw.data(), bytes);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : raw) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
 std::string random_token() {
-  guint32 words[4];
-  for (guint32 &w : words)
-    w = g_random_int();  // GLib's generator is seeded from /dev/urandom
-  g_autofree char *b64 = g_base64_encode(reinterpret_cast<const guchar *>(words), sizeof words);
+  guchar raw[16];
+  random_bytes(raw, sizeof raw);
+  g_autofree char *b64 = g_base64_encode(raw, sizeof raw);
   std::string t = b64;
   for (char &c : t)
     c = c == '+' ? '-' : c == '/' ? '_' : c;

@@ -27,8 +27,16 @@ bool verify(std::string_view key, std::string_view credential, std::string_view 
 // The signing key for an access token.
 std::string key_for(std::string_view access_token);
 
+// Secrets — access tokens, session ids, signing keys, WHEP session keys — come from the
+// kernel's cryptographic generator (getrandom(2)) and from nothing else. Never GLib's g_random_*:
+// it is a Mersenne Twister, whose state a few hundred published outputs give away, and
+// GStreamer's own elements publish its outputs (rtpbin's CNAMEs and SSRCs in every WebRTC answer).
+// Fills `out` with `n` random bytes; aborts the process rather than return weak ones.
+void random_bytes(void *out, size_t n);
 // A random access token (URL-safe, 128 bits).
 std::string random_token();
+// `bytes` random bytes as lowercase hex.
+std::string random_hex(size_t bytes);
 
 // The value of `name` in a query string ("a=1&token=x"), percent-decoded; empty if absent.
 std::string query_param(std::string_view query, std::string_view name);

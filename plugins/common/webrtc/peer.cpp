@@ -1,5 +1,6 @@
 #include "webrtc/peer.h"
 
+#include "access/auth.h"
 #include "formats/h264.h"
 
 #include <gst/app/gstappsrc.h>
@@ -23,6 +24,13 @@ GstElement *make(const char *factory, GstElement *bin) {
   if (e)
     gst_bin_add(GST_BIN(bin), e);
   return e;
+}
+
+// Not a secret, but camcast's own code takes no number from GLib's generator (auth.h says why).
+guint random_ssrc() {
+  guint32 ssrc;
+  auth::random_bytes(&ssrc, sizeof ssrc);
+  return ssrc;
 }
 
 }  // namespace
@@ -76,7 +84,7 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
   // SPS and PPS before every keyframe; each access unit leaves at once (no aggregation wait).
   // The SSRC is chosen here so that the answer announces the one the payloader sends with (the
   // answer is made from the caps webrtcbin has, before the payloader's own reach it).
-  const guint ssrc = g_random_int();
+  const guint ssrc = random_ssrc();
   g_object_set(pay, "pt", pt, "ssrc", ssrc, "config-interval", -1, "aggregate-mode",
                1 /* zero-latency */, nullptr);
   g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
@@ -151,7 +159,7 @@ void WebRtcPeer::add_audio(GstCaps *caps, int pt) {
   g_object_set(audio_src_, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE,
                "max-bytes", guint64(kMaxQueuedBytes / 16), "block", FALSE, "leaky-type",
                2 /* downstream */, "caps", caps, nullptr);
-  const guint ssrc = g_random_int();
+  const guint ssrc = random_ssrc();
   g_object_set(pay, "pt", pt, "ssrc", ssrc, nullptr);
   gst_element_link_many(audio_src_, pay, webrtc_, nullptr);
   audio_rtp_caps_ = gst_caps_new_simple(

@@ -1,9 +1,9 @@
-// Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses formats and
-// GStreamer's webrtcbin. A pipeline of its own — appsrc ! rtph264pay ! webrtcbin, and appsrc !
-// rtpopuspay into the same webrtcbin — fed a sink's access units and audio frames, so the camera
-// and microphone are encoded once however many peers there are, and a peer whose link or machine
-// fails takes nothing else with it. It answers a viewer's offer (WHEP, whepsink) or makes the offer
-// itself (WHIP, whippublishsink).
+// Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses formats, access
+// (its random numbers) and GStreamer's webrtcbin. A pipeline of its own — appsrc ! rtph264pay !
+// webrtcbin, and appsrc ! rtpopuspay into the same webrtcbin — fed a sink's access units and
+// audio frames, so the camera and microphone are encoded once however many peers there are, and
+// a peer whose link or machine fails takes nothing else with it. It answers a viewer's offer
+// (WHEP, whepsink) or makes the offer itself (WHIP, whippublishsink).
 //
 // The local description (answer or offer) is given once ICE candidates are gathered (host
 // candidates at once; STUN and TURN ones as they come, up to a deadline the owner keeps):

@@ -1,0 +1,83 @@
+// Hostile clients against sessions and logins (see test_hostile.cpp): foreseeing secrets from
+// what WebRTC answers publish of GLib's generator.
+#include "glib_random_model.h"
+#include "hostile_server.h"
+#include "whep_offer.h"
+
+using namespace hostile_test;
+using camcast::test::GlibRandomModel;
+
+namespace {
+
+std::string json_field(const std::string &json, const char *name) {
+  const std::string key = std::string("\"") + name + "\":\"";
+  const size_t at = json.find(key);
+  if (at == std::string::npos)
+    return "";
+  return json.substr(at + key.size(), json.find('"', at + key.size()) - at - key.size());
+}
+
+// The value of the session cookie a Set-Cookie header gives.
+std::string session_id(const std::string &head) {
+  const std::string cookie = header_of(head, "Set-Cookie");
+  const size_t eq = cookie.find('=');
+  return eq == std::string::npos ? "" : cookie.substr(eq + 1, cookie.find(';') - eq - 1);
+}
+
+// Someone holding only a stream token for /webrtc sends 110 WHEP offers. Each answer prints
+// outputs of GLib's generator (rtpbin's CNAME "user%u@host-%x"): enough to solve for its state,
+// and so to foresee every later output. The test plays that attacker with the state known (it
+// seeds the generator): the CNAMEs are foreseen — the answers do publish the generator — but no
+// session's Location key, and no session cookie of the viewers who came meanwhile, is.
+void test_secrets_unforeseeable() {
+  Server server("max-connection-rate=0", std::string("access-token=") + kToken,
+                "x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
+                "whepsink path=/webrtc");
+  std::string body, head;
+  g_assert_cmpint(
+      camcast::test::http_get(
+          server.port, std::string("/api/token?path=/webrtc&ttl=600&token=") + kToken, &body),
+      ==, 200);
+  const std::string bearer = "Authorization: Bearer " + json_field(body, "token") + "\r\n";
+  const std::string offer = camcast::test::make_offer("42e01f");
+  const GlibRandomModel glib(g_random_int());
+  int published = 0, foreseen = 0;
+  std::vector<std::vector<uint8_t>> secrets;
+  for (int i = 0; i < 110; i++) {
+    std::string answer;
+    g_assert_cmpint(camcast::test::http_request(server.port, "POST", "/webrtc", offer,
+                                                "application/sdp", &answer, &head, bearer, 10000),
+                    ==, 201);
+    const std::string location = header_of(head, "Location");
+    secrets.push_back(GlibRandomModel::hex_bytes(location.substr(location.rfind('/') + 1)));
+    g_assert_cmpint(camcast::test::http_request(server.port, "DELETE", location, "", "", &body,
+                                                nullptr, bearer),
+                    ==, 200);
+    unsigned user = 0, host = 0;
+    const char *cname = strstr(answer.c_str(), "cname:user");
+    if (cname && sscanf(cname, "cname:user%u@host-%x", &user, &host) == 2) {
+      published++;
+      foreseen += glib.follows(user, host) || glib.follows(host, user);
+    }
+    if (i % 10 == 0) {  // a viewer opens the link meanwhile, and gets a session
+      g_assert_cmpint(camcast::test::http_get(server.port, std::string("/v?token=") + kToken, &body,
+                                              3000, &head, "Accept: text/html\r\n"),
+                      ==, 200);
+      const std::string id = session_id(head);
+      g_assert_cmpuint(id.size(), >=, 22);
+      secrets.push_back(GlibRandomModel::token_bytes(id));
+    }
+  }
+  g_test_message("%d CNAMEs published, %d of them foreseen; %zu secrets made", published, foreseen,
+                 secrets.size());
+  g_assert_cmpint(published, ==, 110);
+  g_assert_cmpint(foreseen, >=, 100);  // the model is the generator the answers publish
+  for (const auto &secret : secrets)
+    g_assert_false(glib.predicts(secret));
+}
+
+}  // namespace
+
+void hostile_test::add_session_tests() {
+  g_test_add_func("/hostile/secrets-unforeseeable", test_secrets_unforeseeable);
+}
