@@ -5,8 +5,9 @@
  *
  * mjpegsink serves JPEG frames three ways, all from one queue that holds only the newest frame:
  *
- * - `GET path/snapshot.jpg`: the newest frame at once (`Cache-Control: no-store`), for
- *   home-automation tools that poll a picture.
+ * - `GET path/snapshot.jpg`: the next frame (`Cache-Control: no-store`), captured after the
+ *   request came — never an older one, however long the output idled — for home-automation
+ *   tools that poll a picture.
  * - `GET path/stream.mjpg`: MJPEG (`multipart/x-mixed-replace`) for `<img src=…>` in
  *   dashboards. Each viewer gets the newest frame whenever its socket has drained — nothing
  *   queues per viewer, so a slow link simply sees fewer frames, never old ones. Every part
@@ -69,8 +70,8 @@ static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buff
   return GST_FLOW_OK;
 }
 
-// The snapshot: the newest frame, or (an idle output woken for it, a pipeline just started) the
-// next within two seconds; 503 if none comes.
+// The snapshot: the first frame captured after the request came (an idle output is woken for
+// it), within two seconds; 503 if none comes.
 static void answer_snapshot(GstWsSink *, SoupServerMessage *msg, GstBuffer *frame,
                             gint64 capture_us) {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
@@ -94,7 +95,7 @@ static void answer_snapshot(GstWsSink *, SoupServerMessage *msg, GstBuffer *fram
 
 static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
   if (strcmp(rest, "/snapshot.jpg") == 0) {
-    gst_ws_sink_serve_newest(ws, msg, answer_snapshot);
+    gst_ws_sink_serve_next(ws, msg, answer_snapshot);
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {

@@ -83,15 +83,16 @@ gint64 gst_ws_sink_capture_time_in(GstWsSink *sink, const GstSegment *segment, G
 // parts of type `part_type` (at most 48 characters; "image/jpeg" makes MJPEG for <img>), each
 // client getting the newest when its socket has drained; HEAD included.
 void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const char *part_type);
-// Called with the newest unit (not a reference of the callee's; NULL when none came) and its
-// capture time, to answer `msg`.
-typedef void (*GstWsSinkNewestFunc)(GstWsSink *sink, SoupServerMessage *msg, GstBuffer *newest,
-                                    gint64 capture_us);
-// For subclasses, in serve_http (server thread): answers `msg` with the newest unit queued — at
-// once if there is one, else once one comes (an idle output is woken for it) or with NULL after
-// GST_WS_SINK_NEWEST_WAIT_MS; the request waits meanwhile.
-#define GST_WS_SINK_NEWEST_WAIT_MS 2000
-void gst_ws_sink_serve_newest(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkNewestFunc answer);
+// Called with a unit (not a reference of the callee's; NULL when none came) and its capture
+// time, to answer `msg`.
+typedef void (*GstWsSinkUnitFunc)(GstWsSink *sink, SoupServerMessage *msg, GstBuffer *unit,
+                                  gint64 capture_us);
+// For subclasses, in serve_http (server thread): answers `msg` with the first unit captured after
+// the request came (an idle output is woken for it) — never an older one — or with NULL after
+// GST_WS_SINK_NEXT_WAIT_MS; the request waits meanwhile (at most a frame interval and the
+// encoder's time while the stream flows).
+#define GST_WS_SINK_NEXT_WAIT_MS 2000
+void gst_ws_sink_serve_next(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkUnitFunc answer);
 // For subclasses that serve viewers of their own, not through the WebSocket or HTTP
 // connections of the base class (WebRTC peers): a viewer came (wakes an idle branch, asks for a
 // keyframe, emits client-added) or left (emits client-removed with `status`, a

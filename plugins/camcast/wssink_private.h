@@ -77,19 +77,7 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   bool takes_websocket() const override { return GST_WS_SINK_GET_CLASS(sink)->websocket; }
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
-
-  // Server thread: HTTP requests paused until a unit comes (gst_ws_sink_serve_newest).
-  struct Waiting {
-    SoupServerMessage *msg;  // a reference of ours
-    gint64 until;            // monotonic µs: answered without a unit then
-    GstWsSinkNewestFunc answer;
-    gulong disconnected;
-  };
-  std::vector<Waiting> waiting;
-  void wait_for_newest(SoupServerMessage *msg, GstWsSinkNewestFunc answer);
-  void forget_waiting(SoupServerMessage *msg);
-  // Answers those that can be (a unit is there, or their time is up; `all`: every one).
-  void answer_waiting(gint64 now, bool all);
+  void unit_wanted() override { wake(); }
 
   // A viewer, or a request waiting for a unit, is here: wakes an idle branch and then asks its
   // encoder for a keyframe at once. True if it was idle.

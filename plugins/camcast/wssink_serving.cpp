@@ -59,15 +59,14 @@ void WsSinkPrivate::request_keyframe(bool now) {
 }
 
 void WsSinkPrivate::tick(gint64 now) {
-  answer_waiting(now, false);
   if (GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink); klass->tick)
     klass->tick(sink, now);
   const std::shared_ptr<Mount> serving = current_mount();
   IdleBranch::Change change;
   {
     std::lock_guard<std::mutex> lk(lock);
-    change = idle.update((serving ? serving->n_clients() : 0) + waiting.size() + own_viewers.size(),
-                         now, gint64(idle_after) * G_USEC_PER_SEC);
+    change = idle.update((serving ? serving->n_viewers() : 0) + own_viewers.size(), now,
+                         gint64(idle_after) * G_USEC_PER_SEC);
   }
   if (change == IdleBranch::Change::Woke)  // viewers taken over from a lingering mount
     request_keyframe(true);
@@ -191,9 +190,7 @@ void WsSinkPrivate::close() {
     serving.swap(mount);
     seconds = linger;
   }
-  if (http)  // requests waiting for a unit are answered now: 503, the stream is going
-    http->invoke_sync([this] { answer_waiting(g_get_monotonic_time(), true); });
-  if (http && serving)
+  if (http && serving)  // requests waiting for a unit are answered: the stream is going
     http->remove_mount(serving, gint64(seconds) * G_USEC_PER_SEC);
   clear_header();
 }
@@ -225,7 +222,13 @@ void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe
 
 void gst_ws_sink_push_unit_at(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe,
                               gint64 capture_us) {
-  if (auto mount = gst_ws_sink_priv(sink)->current_mount()) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  // An idle output keeps nothing: what its branch still lets through after it went idle (a frame
+  // the encoder was working on, one a videorate held) would be hours old when the next viewer
+  // comes.
+  if (priv->idle.idle())
+    return;
+  if (auto mount = priv->current_mount()) {
     GstClockTime ts = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer)
                       : GST_BUFFER_DTS_IS_VALID(buffer)
                           ? GST_BUFFER_DTS(buffer)
@@ -239,56 +242,17 @@ void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const 
     mount->accept_multipart(msg, part_type);
 }
 
-void gst_ws_sink_serve_newest(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkNewestFunc answer) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  auto mount = priv->current_mount();
-  UnitRef unit = mount ? mount->newest() : nullptr;
-  if (unit || !mount)
-    answer(sink, msg, unit ? unit->buffer() : nullptr, unit ? unit->capture_us : -1);
-  else
-    priv->wait_for_newest(msg, answer);
-}
-
-void WsSinkPrivate::wait_for_newest(SoupServerMessage *msg, GstWsSinkNewestFunc answer) {
-  const gint64 now = g_get_monotonic_time();
-  Waiting w{SOUP_SERVER_MESSAGE(g_object_ref(msg)), now + GST_WS_SINK_NEWEST_WAIT_MS * 1000, answer,
-            0};
-  // A client that leaves meanwhile is forgotten (its message is still ours until answered).
-  w.disconnected =
-      g_signal_connect(msg, "disconnected", G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
-                         static_cast<WsSinkPrivate *>(self)->forget_waiting(m);
-                       }),
-                       this);
-  soup_server_message_pause(msg);
-  waiting.push_back(w);
-  wake();
-}
-
-void WsSinkPrivate::forget_waiting(SoupServerMessage *msg) {
-  for (auto it = waiting.begin(); it != waiting.end(); ++it)
-    if (it->msg == msg) {
-      g_signal_handler_disconnect(msg, it->disconnected);
-      g_object_unref(msg);
-      waiting.erase(it);
-      return;
-    }
-}
-
-void WsSinkPrivate::answer_waiting(gint64 now, bool all) {
-  const std::shared_ptr<Mount> serving = current_mount();
-  const UnitRef unit = serving ? serving->newest() : nullptr;
-  std::vector<Waiting> keep;
-  for (const Waiting &w : waiting) {
-    if (!unit && !all && now < w.until) {
-      keep.push_back(w);
-      continue;
-    }
-    g_signal_handler_disconnect(w.msg, w.disconnected);
-    w.answer(sink, w.msg, unit ? unit->buffer() : nullptr, unit ? unit->capture_us : -1);
-    soup_server_message_unpause(w.msg);
-    g_object_unref(w.msg);
+void gst_ws_sink_serve_next(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkUnitFunc answer) {
+  auto mount = gst_ws_sink_priv(sink)->current_mount();
+  if (!mount) {
+    answer(sink, msg, nullptr, -1);
+    return;
   }
-  waiting.swap(keep);
+  mount->serve_next(msg, GST_WS_SINK_NEXT_WAIT_MS * G_TIME_SPAN_MILLISECOND,
+                    [sink, answer](SoupServerMessage *m, const camcast::UnitRef &unit) {
+                      answer(sink, m, unit ? unit->buffer() : nullptr,
+                             unit ? unit->capture_us : -1);
+                    });
 }
 
 void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id) {

@@ -91,9 +91,10 @@ GstHarness *start_sink(int *port) {
   return h;
 }
 
+// The `i`th frame at 15 a second; without a time (i < 0), captured as it comes.
 void push(GstHarness *h, const std::string &jpeg, int i) {
   GstBuffer *b = gst_buffer_new_memdup(jpeg.data(), jpeg.size());
-  GST_BUFFER_PTS(b) = i * GST_SECOND / 15;
+  GST_BUFFER_PTS(b) = i < 0 ? GST_CLOCK_TIME_NONE : i * GST_SECOND / 15;
   g_assert_cmpint(gst_harness_push(h, b), ==, GST_FLOW_OK);
 }
 
@@ -101,24 +102,29 @@ bool has_header(const std::string &head, const char *line) {
   return head.find(line) != std::string::npos;
 }
 
-void test_snapshot_is_the_current_frame() {
+// A snapshot is the first frame captured after it was asked for: never one queued before (red),
+// the next to come (blue); 503 if none comes within two seconds.
+void test_snapshot_is_the_next_frame() {
   int port = 0;
   GstHarness *h = start_sink(&port);
   std::string body, head;
-  // No frame within two seconds: 503, and when to try again.
   const auto asked = std::chrono::steady_clock::now();
   g_assert_cmpint(camcast::test::http_get(port, "/m/snapshot.jpg", &body, 4000, &head), ==, 503);
   g_assert_cmpint((std::chrono::steady_clock::now() - asked) / 1ms, >=, 1900);
   g_assert_true(has_header(head, "Retry-After: 1"));
   const auto red = encode("videotestsrc pattern=red", 1);
   const auto blue = encode("videotestsrc pattern=blue", 1);
-  push(h, red[0], 0);
-  push(h, blue[0], 1);
-  // The sink hands frames to its server thread; wait until the newest is there.
-  for (int i = 0; i < 200 && body != blue[0]; i++) {
-    std::this_thread::sleep_for(5ms);
-    g_assert_cmpint(camcast::test::http_get(port, "/m/snapshot.jpg", &body, 3000, &head), ==, 200);
+  push(h, red[0], -1);
+  std::atomic<int> status{0};
+  std::thread asker(
+      [&] { status = camcast::test::http_get(port, "/m/snapshot.jpg", &body, 3000, &head); });
+  // Blue from now on, until the snapshot is answered.
+  for (int i = 0; i < 300 && !status; i++) {
+    push(h, blue[0], -1);
+    std::this_thread::sleep_for(10ms);
   }
+  asker.join();
+  g_assert_cmpint(status, ==, 200);
   g_assert_true(body == blue[0]);
   g_assert_true(has_header(head, "Content-Type: image/jpeg"));
   g_assert_true(has_header(head, "Cache-Control: no-store"));
@@ -326,7 +332,7 @@ void test_pull_clients_at_their_own_rate() {
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
-  g_test_add_func("/mjpegsink/snapshot", test_snapshot_is_the_current_frame);
+  g_test_add_func("/mjpegsink/snapshot", test_snapshot_is_the_next_frame);
   g_test_add_func("/mjpegsink/snapshot-of-an-idle-output", test_snapshot_of_an_idle_output);
   g_test_add_func("/mjpegsink/multipart", test_multipart_parts_are_whole_jpegs);
   g_test_add_func("/mjpegsink/pull-at-own-rate", test_pull_clients_at_their_own_rate);

@@ -315,6 +315,42 @@ void test_snapshot_flood() {
   Resources::back_to(before);
 }
 
+// Whether the stream at `path` says it idles, in /api/streams.
+bool idle_now(int port, const char *path) {
+  std::string json;
+  camcast::test::http_get(port, "/api/streams", &json);
+  const size_t at = json.find(std::string("\"path\":\"") + path + "\"");
+  const size_t idle = json.find("\"idle\":", at);
+  return at != std::string::npos && idle != std::string::npos &&
+         json.compare(idle + 7, 4, "true") == 0;
+}
+
+// Quick bursts of snapshot requests at an output that idles between them: every snapshot
+// after is fresh (its capture time at most a frame interval and the wake before the answer), never
+// a frame left over from before the output idled, however long ago that was.
+void test_snapshot_fresh_after_bursts() {
+  // An encoder as slow as a Pi's (40 ms a picture): some are always on their way to the sink.
+  Server server("", "", "identity sleep-time=40000 ! jpegenc ! mjpegsink path=/big idle-after=1");
+  double worst = 0;
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 10; i++) {
+      std::string body;
+      g_assert_cmpint(camcast::test::http_get(server.port, "/big/snapshot.jpg", &body, 5000), ==,
+                      200);
+    }
+    g_assert_true(wait_for([&] { return idle_now(server.port, "/big"); }, 10000ms));
+    std::this_thread::sleep_for(2500ms);  // whatever the output kept is this old now
+    std::string body, head;
+    g_assert_cmpint(camcast::test::http_get(server.port, "/big/snapshot.jpg", &body, 5000, &head),
+                    ==, 200);
+    const double age = double(g_get_real_time()) / G_USEC_PER_SEC -
+                       g_ascii_strtod(header_of(head, "X-Timestamp").c_str(), nullptr);
+    worst = std::max(worst, age);
+  }
+  g_test_message("the oldest snapshot was %.0f ms old", worst * 1000);
+  g_assert_cmpfloat(worst, <, 1.0);
+}
+
 // A flood of WHEP offers (a client in a loop, or someone exhausting the camera's viewers): past
 // max-viewers each is answered 503 at once, the sessions given end with DELETE, and every
 // viewer's pipeline, socket and thread goes with them; offers whose bodies never end are cut.
@@ -392,6 +428,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/connection-rate", test_connection_rate);
   g_test_add_func("/hostile/never-reading-mjpeg", test_never_reading_mjpeg);
   g_test_add_func("/hostile/snapshot-flood", test_snapshot_flood);
+  g_test_add_func("/hostile/snapshot-fresh-after-bursts", test_snapshot_fresh_after_bursts);
   g_test_add_func("/hostile/whep-offer-flood", test_whep_offer_flood);
   hostile_test::add_access_tests();
   hostile_test::add_session_tests();

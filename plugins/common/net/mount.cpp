@@ -139,6 +139,7 @@ void Mount::attach(MountContext *context, MountDelegate *delegate) {
 }
 
 void Mount::release() {
+  answer_waiting(nullptr, G_MAXINT64);  // their answers are the delegate's, which is going
   std::lock_guard<std::mutex> lk(lock_);
   delegate_ = nullptr;
 }
@@ -149,6 +150,7 @@ void Mount::adopt(MountDelegate *delegate) {
 }
 
 void Mount::detach() {
+  answer_waiting(nullptr, G_MAXINT64);
   std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
@@ -192,9 +194,11 @@ void Mount::drain_inbox() {
     settings_ = *settings;
     queue_.set_policy(settings_.policy);
   }
+  UnitRef newest;  // the newest unit that came now
   for (Command &c : commands) {
     if (c.drop_units) {
       queue_.drop_units();
+      newest = nullptr;
       continue;
     }
     if (!c.buffer) {
@@ -207,10 +211,53 @@ void Mount::drain_inbox() {
       queue_.set_stream_header(std::move(header));
       continue;
     }
-    queue_.push(make_unit(c.buffer, c.keyframe, c.ts, c.capture_us));
+    auto unit = make_unit(c.buffer, c.keyframe, c.ts, c.capture_us);
+    queue_.push(unit);
+    newest = unit;
   }
   fan_out();
   update_gauges();
+  if (newest && !waiting_.empty())
+    answer_waiting(newest, g_get_monotonic_time());
+}
+
+void Mount::serve_next(SoupServerMessage *msg, gint64 wait_us, UnitAnswer answer) {
+  Waiting w{SOUP_SERVER_MESSAGE(g_object_ref(msg)), g_get_real_time(),
+            g_get_monotonic_time() + wait_us, std::move(answer), 0};
+  w.left = g_signal_connect(msg, "disconnected", G_CALLBACK(&Mount::waiter_left), this);
+  soup_server_message_pause(msg);
+  waiting_.push_back(std::move(w));
+  n_waiting_ = waiting_.size();
+  if (delegate_)
+    delegate_->unit_wanted();
+}
+
+void Mount::waiter_left(SoupServerMessage *msg, gpointer self) {
+  auto *mount = static_cast<Mount *>(self);
+  for (auto it = mount->waiting_.begin(); it != mount->waiting_.end(); ++it)
+    if (it->msg == msg) {
+      g_signal_handler_disconnect(msg, it->left);
+      g_object_unref(msg);
+      mount->waiting_.erase(it);
+      mount->n_waiting_ = mount->waiting_.size();
+      return;
+    }
+}
+
+void Mount::answer_waiting(const UnitRef &unit, gint64 now) {
+  // A unit without a known capture time came just now.
+  const int64_t captured = !unit ? 0 : unit->capture_us >= 0 ? unit->capture_us : g_get_real_time();
+  std::vector<Waiting> answered, kept;
+  for (Waiting &w : waiting_)
+    ((unit && captured >= w.since_us) || now >= w.until ? answered : kept).push_back(std::move(w));
+  waiting_.swap(kept);
+  n_waiting_ = waiting_.size();
+  for (Waiting &w : answered) {
+    g_signal_handler_disconnect(w.msg, w.left);
+    w.answer(w.msg, unit && captured >= w.since_us ? unit : nullptr);
+    soup_server_message_unpause(w.msg);
+    g_object_unref(w.msg);
+  }
 }
 
 void Mount::update_gauges() {
@@ -306,6 +353,8 @@ gboolean Mount::reap(gpointer self) {
 }
 
 void Mount::tick(gint64 now) {
+  if (!waiting_.empty())
+    answer_waiting(nullptr, now);
   std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());

@@ -74,6 +74,8 @@ public:
   virtual bool takes_websocket() const { return true; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
+  // A request waits for the next unit (serve_next): an idle producer should wake for it.
+  virtual void unit_wanted() {}
   // Adds what the mount does not see itself to its statistics (a publish point: what came in).
   virtual void fill_stats(MountStats *stats) {}
 };
@@ -122,6 +124,8 @@ public:
   bool client_stats(uint64_t id, ClientStats *out);
   MountStats stats();
   size_t n_clients() const { return n_clients_.load(); }
+  // Everyone the stream is for now: its clients, and the requests waiting for a unit.
+  size_t n_viewers() const { return n_clients_.load() + n_waiting_.load(); }
   uint64_t bytes_served() const { return bytes_served_.load(); }
   // What the shared queue holds now (all clients together).
   size_t queued_units() const { return queued_units_.load(); }
@@ -150,6 +154,13 @@ public:
   // `part_type`, each the newest when the client's socket has drained (Delivery::Newest),
   // taking the connection from libsoup; a HEAD with the same head and no body.
   void accept_multipart(SoupServerMessage *msg, const char *part_type);
+  // Answers a request for one unit (a snapshot) with the first unit captured after the request
+  // came — never one queued before it, which an output that idled may have kept for hours — or
+  // with null after `wait_us`. The message is paused meanwhile, and forgotten if its client
+  // leaves; the delegate hears that a unit is wanted (unit_wanted()). A mount that stops serving
+  // (detach, release) answers every waiting request with null.
+  using UnitAnswer = std::function<void(SoupServerMessage *msg, const UnitRef &unit)>;
+  void serve_next(SoupServerMessage *msg, gint64 wait_us, UnitAnswer answer);
   void tick(gint64 now);
   MountDelegate *delegate() const { return delegate_; }
   const MountSettings &settings() const { return settings_; }
@@ -172,6 +183,10 @@ private:
   void fan_out();
   static gboolean reap(gpointer self);
   MountStats stats_on_server_thread();
+  // Answers the waiting requests `unit` was captured for, and with null those whose time is up
+  // at `now` (monotonic µs; G_MAXINT64: every one).
+  void answer_waiting(const UnitRef &unit, gint64 now);
+  static void waiter_left(SoupServerMessage *msg, gpointer self);
   // Runs fn on the mount's thread and waits; false when the mount is not served.
   bool run_on_server(const std::function<void()> &fn);
 
@@ -195,9 +210,18 @@ private:
   std::vector<std::unique_ptr<Client>> retired_;
   GSource *reap_source_ = nullptr;
   uint64_t clients_total_ = 0;
+  struct Waiting {
+    SoupServerMessage *msg;  // a reference of ours, paused
+    int64_t since_us;        // wall clock: the unit must have been captured since
+    gint64 until;            // monotonic µs: answered with null then
+    UnitAnswer answer;
+    gulong left;  // its "disconnected" handler
+  };
+  std::vector<Waiting> waiting_;
 
   void update_gauges();
   std::atomic<size_t> n_clients_{0};
+  std::atomic<size_t> n_waiting_{0};
   std::atomic<size_t> queued_units_{0};
   std::atomic<uint64_t> queued_bytes_{0};
   std::atomic<uint64_t> bytes_served_{0};
