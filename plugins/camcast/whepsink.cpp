@@ -13,8 +13,11 @@
  * One encode serves every viewer: each has a pipeline of its own (appsrc ! rtph264pay !
  * webrtcbin) fed the sink's access units, starting at a keyframe requested when it connects.
  * A viewer's picture-loss and full-intra requests become keyframe requests upstream (at most
- * two a second). A viewer whose connection fails, that does not connect within 30 s, or that
+ * two a second). A viewer whose connection fails, that does not connect within 15 s, or that
  * sends nothing back (RTCP) for 10 s — its machine or its link gone, no DELETE said — is freed.
+ * `max-viewers` counts connected viewers and offers still connecting; past it, a new offer takes
+ * the place of the oldest that has not connected, and one address has at most three offers
+ * connecting at once, so offers that never connect cannot shut WebRTC for everyone.
  * Over UDP a viewer on lossy Wi-Fi loses a frame, not the whole stream's timing; NACK and RTX
  * resend what was lost when the viewer offers them.
  *
@@ -50,7 +53,8 @@ constexpr guint kMaxOfferBytes = 32 * 1024;
 // The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
 // has; a viewer that has not connected this long after its offer is freed.
 constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
-constexpr gint64 kConnectDeadlineUs = 30 * G_USEC_PER_SEC;
+// Browsers connect within a second or two on a LAN, a few through TURN.
+constexpr gint64 kConnectDeadlineUs = 15 * G_USEC_PER_SEC;
 // A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
 // its machine died or its link did, and nobody said DELETE.
 constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
@@ -230,8 +234,9 @@ static void install_properties(GObjectClass *object_class) {
   g_object_class_install_property(
       object_class, PROP_MAX_VIEWERS,
       g_param_spec_uint("max-viewers", "Max viewers",
-                        "WebRTC viewers at once; an offer past them is answered 503 (each "
-                        "viewer costs its own encryption and packetizing)",
+                        "WebRTC viewers at once, offers still connecting included (each costs "
+                        "its own encryption and packetizing); past it a new offer takes the "
+                        "place of the oldest one not connected, or is answered 503",
                         1, 1000, kDefaultMaxViewers, flags));
   camcast::install_ice_properties(object_class, PROP_ICE);
 }

@@ -20,6 +20,7 @@ struct WhepSession {
   guint64 id;
   std::shared_ptr<camcast::WebRtcPeer> peer;
   gint64 started;        // monotonic µs
+  std::string address;   // the offer's client
   bool counted = false;  // connected, and counted as a viewer (client-added)
 };
 

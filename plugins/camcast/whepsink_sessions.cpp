@@ -3,6 +3,7 @@
 // described itself; DELETE ends it. Runs on the server thread.
 #include "access/auth.h"
 #include "formats/sdp_offer.h"
+#include "net/connections.h"
 #include "whepsink_private.h"
 
 #define GST_CAT_DEFAULT gst_whep_sink_debug
@@ -77,10 +78,38 @@ static void free_pending(gpointer data) {
   delete p;
 }
 
-// Answers an offer that cannot be taken: malformed, without H.264 we can send, the viewer limit
-// (`full`) reached, or no video yet.
+// Offers from one address not connected yet at most: one address cannot hold every place.
+constexpr size_t kMaxUnconnectedPerAddress = 3;
+
+// Why an offer cannot be taken now (empty: it can), under the lock. An offer is a place among
+// max-viewers; past them, the oldest session that has not connected yet makes way (`evict`), so
+// offers that never connect cannot lock WebRTC for everyone: only connected viewers fill it.
+static std::string no_room_locked(WhepSinkPrivate *priv, const std::string &address,
+                                  std::string *evict) {
+  size_t from_address = 0;
+  const WhepSession *oldest = nullptr;
+  const std::string *oldest_key = nullptr;
+  for (auto &[key, s] : priv->sessions) {
+    if (s.peer->state() == WebRtcPeer::State::Connected)
+      continue;
+    from_address += s.address == address;
+    if (!oldest || s.started < oldest->started)
+      oldest = &s, oldest_key = &key;
+  }
+  if (from_address >= kMaxUnconnectedPerAddress)
+    return "this address has " + std::to_string(from_address) + " WebRTC offers still connecting";
+  if (priv->sessions.size() < priv->max_viewers)
+    return "";
+  if (!oldest)
+    return "this camera has its " + std::to_string(priv->max_viewers) + " WebRTC viewers";
+  *evict = *oldest_key;
+  return "";
+}
+
+// Answers an offer that cannot be taken: malformed, without H.264 we can send, no room (`busy`,
+// why), or no video yet.
 static void refuse(SoupServerMessage *msg, camcast::sdp::Offer check, const std::string &why,
-                   guint full) {
+                   const std::string &busy) {
   if (check == camcast::sdp::Offer::Malformed) {
     respond(msg, SOUP_STATUS_BAD_REQUEST, why + "\n");
   } else if (check == camcast::sdp::Offer::NoH264) {
@@ -88,8 +117,7 @@ static void refuse(SoupServerMessage *msg, camcast::sdp::Offer check, const std:
   } else {
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "5");
     respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-            full ? "this camera has its " + std::to_string(full) + " WebRTC viewers\n"
-                 : std::string("the video has not started yet\n"));
+            (busy.empty() ? std::string("the video has not started yet") : busy) + "\n");
   }
 }
 
@@ -123,7 +151,9 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   std::string profile;
   GstCaps *caps = nullptr, *audio_caps = nullptr;
   PeerSettings settings;
-  guint full = 0;  // the viewer limit, when it is reached
+  camcast::Connection *connection = camcast::Connection::of(msg);
+  const std::string address = connection ? connection->peer() : "";
+  std::string busy, evict;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     profile = priv->profile;
@@ -132,17 +162,20 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
     if (priv->audio_caps)
       audio_caps = gst_caps_ref(priv->audio_caps);
     settings = priv->settings;
-    if (priv->sessions.size() >= priv->max_viewers)
-      full = priv->max_viewers;
+    busy = no_room_locked(priv, address, &evict);
   }
   int pt = -1;
   std::string why;
   const auto check = camcast::sdp::choose_h264(sdp, profile, &pt, &why);
-  if (check != camcast::sdp::Offer::Ok || full || !caps) {
-    refuse(msg, check, why, full);
+  if (check != camcast::sdp::Offer::Ok || !busy.empty() || !caps) {
+    refuse(msg, check, why, busy);
     gst_clear_caps(&caps);
     gst_clear_caps(&audio_caps);
     return;
+  }
+  if (!evict.empty()) {
+    GST_INFO_OBJECT(sink, "a new offer takes the place of one that has not connected");
+    whep_end_session(sink, evict, ClientStatus::Removed);
   }
   auto peer = new_peer(GST_WS_SINK(sink), caps, pt, settings);
   gst_caps_unref(caps);
@@ -163,7 +196,7 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
                    p);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    priv->sessions[p->key] = WhepSession{priv->next_id++, peer, g_get_monotonic_time()};
+    priv->sessions[p->key] = WhepSession{priv->next_id++, peer, g_get_monotonic_time(), address};
   }
   soup_server_message_pause(msg);
   const bool started = peer->answer(

@@ -30,9 +30,9 @@ public:
     }
   }
   // Connects to the WHEP endpoint at `path` on loopback `port`; returns once RTP flows. With
-  // `audio` the offer takes Opus too; `answer` gets the SDP answer.
+  // `audio` the offer takes Opus too; `answer` gets the SDP answer; `headers` go with the offer.
   void connect(int port, const std::string &path, bool audio = false,
-               std::string *answer_sdp = nullptr) {
+               std::string *answer_sdp = nullptr, const std::string &headers = "") {
     pipeline_ = gst_pipeline_new(nullptr);
     webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
     gst_bin_add(GST_BIN(pipeline_), webrtc_);
@@ -79,8 +79,8 @@ public:
     gst_webrtc_session_description_free(local);
     std::string answer, head;
     g_assert_cmpint(
-        http_request(port, "POST", path, text, "application/sdp", &answer, &head, "", 10000), ==,
-        201);
+        http_request(port, "POST", path, text, "application/sdp", &answer, &head, headers, 10000),
+        ==, 201);
     g_free(text);
     location_ = header_of(head, "Location");
     if (answer_sdp)

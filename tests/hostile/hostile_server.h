@@ -209,5 +209,7 @@ struct UsersFile {
 void add_access_tests();
 // The attacks on sessions and logins (test_hostile_sessions.cpp).
 void add_session_tests();
+// The attacks on WHEP (test_hostile_webrtc.cpp).
+void add_webrtc_tests();
 
 }  // namespace hostile_test

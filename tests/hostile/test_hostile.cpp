@@ -9,7 +9,6 @@
 // sessions that outlive a logout, tokens that mint tokens, a publisher that trickles to hold the
 // relay's slot, old TLS, and pages that reach the camera under a foreign name.
 #include "hostile_server.h"
-#include "whep_offer.h"
 
 using namespace hostile_test;
 
@@ -351,70 +350,6 @@ void test_snapshot_fresh_after_bursts() {
   g_assert_cmpfloat(worst, <, 1.0);
 }
 
-// A flood of WHEP offers (a client in a loop, or someone exhausting the camera's viewers): past
-// max-viewers each is answered 503 at once, the sessions given end with DELETE, and every
-// viewer's pipeline, socket and thread goes with them; offers whose bodies never end are cut.
-void test_whep_offer_flood() {
-  Server server("request-timeout=2", "",
-                "x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
-                "whepsink name=whep path=/webrtc max-viewers=4");
-  Viewer viewer(server.port);
-  const std::string offer = camcast::test::make_offer("42e01f");
-  auto post = [&](const char *from, std::string *head) {
-    std::string body;
-    return camcast::test::http_request(Endpoint(server.port, false, from), "POST", "/webrtc", offer,
-                                       "application/sdp", &body, head, "", 10000);
-  };
-  auto end = [&](const std::string &location) {
-    std::string body;
-    g_assert_cmpint(camcast::test::http_request(server.port, "DELETE", location, "", "", &body), ==,
-                    200);
-  };
-  {  // the first viewer's pipeline loads what every one needs (plugins, DTLS keys) for good
-    std::string head;
-    g_assert_true(wait_for([&] { return post("127.0.8.9", &head) == 201; }, 5000ms));
-    end(header_of(head, "Location"));
-  }
-  const Resources before = Resources::now();
-  const auto start = Clock::now();
-  std::vector<std::string> sessions;
-  for (int i = 0; i < 24; i++) {
-    const std::string from = "127.0.8." + std::to_string(1 + i % 4);
-    std::string head;
-    const int status = post(from.c_str(), &head);
-    if (status == 201)
-      sessions.push_back(header_of(head, "Location"));
-    else
-      g_assert_cmpint(status, ==, 503);
-  }
-  g_test_message("%zu of 24 offers answered, the rest 503", sessions.size());
-  g_assert_cmpuint(sessions.size(), ==, 4);
-  for (const std::string &location : sessions)
-    end(location);
-  // Bodies that never end: chunked (no length to judge) is refused before it is read; one that
-  // promises 20 kB and sends 100 bytes is cut at request-timeout.
-  {
-    Raw chunked(server.port);
-    g_assert_true(
-        chunked.send("POST /webrtc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                     "application/sdp\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n"));
-    std::string answer;
-    g_assert_true(chunked.ended(3000, &answer));
-    g_assert_cmpint(status_of(answer), ==, 411);
-    Raw trickle(server.port);
-    g_assert_true(
-        trickle.send("POST /webrtc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                     "application/sdp\r\nContent-Length: 20000\r\n\r\n" +
-                     std::string(100, 'v')));
-    const auto sent = Clock::now();
-    g_assert_true(trickle.ended(10000));
-    g_test_message("a body that stopped coming was cut after %.1f s",
-                   std::chrono::duration<double>(Clock::now() - sent).count());
-  }
-  viewer.kept_frames_since(start);
-  Resources::back_to(before);
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -429,8 +364,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/never-reading-mjpeg", test_never_reading_mjpeg);
   g_test_add_func("/hostile/snapshot-flood", test_snapshot_flood);
   g_test_add_func("/hostile/snapshot-fresh-after-bursts", test_snapshot_fresh_after_bursts);
-  g_test_add_func("/hostile/whep-offer-flood", test_whep_offer_flood);
   hostile_test::add_access_tests();
   hostile_test::add_session_tests();
+  hostile_test::add_webrtc_tests();
   return g_test_run();
 }
