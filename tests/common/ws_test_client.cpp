@@ -374,9 +374,10 @@ int http_request(const Endpoint &to, const std::string &method, const std::strin
 }
 
 int http_post(const Endpoint &to, const std::string &path, const std::string &form,
-              std::string *body, std::string *head_out, const std::string &headers) {
+              std::string *body, std::string *head_out, const std::string &headers,
+              int timeout_ms) {
   return http_request(to, "POST", path, form, "application/x-www-form-urlencoded", body, head_out,
-                      headers);
+                      headers, timeout_ms);
 }
 
 int http_get(const Endpoint &to, const std::string &path, std::string *body, int timeout_ms,

@@ -127,7 +127,8 @@ inline std::string header_of(const std::string &head, const std::string &name) {
 
 // A POST of a form (application/x-www-form-urlencoded); like http_get otherwise.
 int http_post(const Endpoint &to, const std::string &path, const std::string &form,
-              std::string *body, std::string *head = nullptr, const std::string &headers = "");
+              std::string *body, std::string *head = nullptr, const std::string &headers = "",
+              int timeout_ms = 3000);
 
 // Starts a GET whose response does not end (a stream): returns the socket with the response
 // head in `head` and whatever body already arrived in `rest`, or -1.

@@ -1,5 +1,6 @@
 // Hostile clients against sessions and logins (see test_hostile.cpp): foreseeing secrets from
-// what WebRTC answers publish of GLib's generator.
+// what WebRTC answers publish of GLib's generator, guessing a user's password to lock its owner
+// out, filling the line of password checks.
 #include "glib_random_model.h"
 #include "hostile_server.h"
 #include "whep_offer.h"
@@ -76,8 +77,70 @@ void test_secrets_unforeseeable() {
     g_assert_false(glib.predicts(secret));
 }
 
+std::string login_form(const std::string &password) {
+  return "user=alice&password=" + password;
+}
+
+// Someone guesses alice's password from two addresses, ten times: those addresses are refused
+// for alice, and alice herself, from her own address, still logs in (slowed a moment).
+void test_owner_not_locked_out() {
+  const UsersFile alice;
+  Server server("", "users-file=" + alice.path);
+  std::string body;
+  for (int i = 0; i < 10; i++) {
+    const std::string from = "127.0.3." + std::to_string(1 + i % 2);
+    g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, from.c_str()), "/login",
+                                             login_form("guess" + std::to_string(i)), &body),
+                    ==, 401);
+  }
+  g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, "127.0.3.1"), "/login",
+                                           login_form("correct+horse"), &body),
+                  ==, 429);
+  const auto start = Clock::now();
+  g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, "127.0.3.3"), "/login",
+                                           login_form("correct+horse"), &body, nullptr, "", 10000),
+                  ==, 303);
+  g_test_message("alice got in after %.1f s",
+                 std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+// Sixteen logins at once from four addresses: those past two an address waiting are turned away,
+// and the real user's login, sent while the rest wait for the password worker, is checked in turn
+// instead of being answered 503.
+void test_logins_at_once() {
+  const UsersFile alice;
+  Server server("", "users-file=" + alice.path);
+  std::vector<std::unique_ptr<Raw>> guesses;
+  for (int i = 0; i < 16; i++) {
+    const std::string from = "127.0.4." + std::to_string(1 + i % 4);
+    const std::string form = "user=u" + std::to_string(i) + "&password=guess";
+    guesses.push_back(std::make_unique<Raw>(server.port, 0, from.c_str()));
+    g_assert_true(
+        guesses.back()->send("POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                             "application/x-www-form-urlencoded\r\nContent-Length: " +
+                             std::to_string(form.size()) + "\r\n\r\n" + form));
+  }
+  std::string body;
+  g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, "127.0.4.100"), "/login",
+                                           login_form("correct+horse"), &body, nullptr, "", 20000),
+                  ==, 303);
+  int busy = 0, wrong = 0;
+  for (auto &g : guesses) {
+    std::string answer;
+    g_assert_true(g->ended(20000, &answer));
+    busy += status_of(answer) == 503;
+    wrong += status_of(answer) == 401;
+  }
+  // How many are turned away depends on how many the worker had checked before the rest came
+  // (the unit test /access/logins counts it exactly); each is one or the other.
+  g_test_message("%d guesses checked, %d turned away", wrong, busy);
+  g_assert_cmpint(busy + wrong, ==, 16);
+}
+
 }  // namespace
 
 void hostile_test::add_session_tests() {
   g_test_add_func("/hostile/secrets-unforeseeable", test_secrets_unforeseeable);
+  g_test_add_func("/hostile/owner-not-locked-out", test_owner_not_locked_out);
+  g_test_add_func("/hostile/logins-at-once", test_logins_at_once);
 }

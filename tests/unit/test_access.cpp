@@ -325,23 +325,60 @@ void test_logins() {
                              std::string("user=alice&password=correct+horse&next=") + next);
     g_assert_true(header(a, "Location") == "/");
   }
-  // Five failures from one address, or ten for one user, and logins wait a minute.
+  // Five failures for one user from one address: that user waits a minute there; other users
+  // from that address, and that user from elsewhere, do not.
   for (int i = 0; i < 5; i++)
     f.serve(post, Admission::Open, "user=alice&password=wrong");
-  AccessAnswer slowed = f.serve(post, Admission::Open, "user=alice&password=correct+horse");
-  g_assert_cmpuint(slowed.status, ==, 429);
+  AccessAnswer refused = f.serve(post, Admission::Open, "user=alice&password=correct+horse");
+  g_assert_cmpuint(refused.status, ==, 429);
+  g_assert_cmpuint(f.serve(post, Admission::Open, "user=bob&password=wrong").status, ==, 401);
   AccessRequest elsewhere = post;
   elsewhere.peer = "10.0.0.10";
   g_assert_cmpuint(f.serve(elsewhere, Admission::Open, "user=alice&password=correct+horse").status,
                    ==, 303);
-  for (int i = 0; i < 10; i++) {
+  // Ten failures for alice (the six above, four more from four addresses): alice's owner still
+  // gets in, only slowed — the answer is held until a tick kSlowSeconds on, right or wrong.
+  for (int i = 0; i < 4; i++) {
     AccessRequest from = post;
     const std::string peer = "10.1.0." + std::to_string(i);
     from.peer = peer;
     f.serve(from, Admission::Open, "user=alice&password=wrong");
   }
-  g_assert_cmpuint(f.serve(elsewhere, Admission::Open, "user=alice&password=correct+horse").status,
-                   ==, 429);
+  for (const char *form : {"user=alice&password=correct+horse", "user=alice&password=wrong"}) {
+    AccessAnswer held;
+    bool answered = false;
+    g_assert_true(f.access->serve(elsewhere, Admission::Open, form, kNow, [&](AccessAnswer a) {
+      held = std::move(a);
+      answered = true;
+    }));
+    f.run_posted();
+    g_assert_false(answered);
+    f.access->tick(kNow + Access::kSlowSeconds - 1);
+    g_assert_false(answered);
+    f.access->tick(kNow + Access::kSlowSeconds);
+    g_assert_true(answered);
+    g_assert_cmpuint(held.status, ==, strstr(form, "correct") ? 303 : 401);
+  }
+  // Two password checks waiting from one address at most: the third is answered 503 at once.
+  {
+    AccessRequest crowd = post;
+    crowd.peer = "10.3.0.1";
+    std::vector<unsigned> answers;
+    for (int i = 0; i < 3; i++)
+      f.access->serve(crowd, Admission::Open, "user=dave&password=x", kNow,
+                      [&](AccessAnswer a) { answers.push_back(a.status); });
+    g_assert_cmpuint(answers.size(), ==, 1);
+    g_assert_cmpuint(answers[0], ==, 503);
+    while (answers.size() < 3)
+      f.run_posted();
+    g_assert_cmpuint(answers[1], ==, 401);
+  }
+  // One address guessing across user names is refused after twenty failures.
+  AccessRequest sprayer = post;
+  sprayer.peer = "10.2.0.1";
+  for (int i = 0; i < Access::kMaxFailuresPerAddress; i++)
+    f.serve(sprayer, Admission::Open, "user=user" + std::to_string(i) + "&password=wrong");
+  g_assert_cmpuint(f.serve(sprayer, Admission::Open, "user=carol&password=x").status, ==, 429);
   g_unlink(path.c_str());
   g_rmdir(dir);
 }

@@ -344,41 +344,55 @@ void Access::login(const AccessRequest &r, std::string_view form, int64_t now,
   const std::string user = auth::query_param(form, "user");
   const std::string next = local_path(auth::query_param(form, "next"));
   const std::string address(r.peer);
-  if (!by_address_.allowed(address, now) || !by_user_.allowed(user, now)) {
+  const std::string user_at = user + '\n' + address;
+  if (!by_user_and_address_.allowed(user_at, now) || !by_address_.allowed(address, now)) {
     done(login_page(429, next, "Too many failed logins: wait a minute."));
     return;
   }
-  if (shared_->pending >= kMaxPendingLogins) {
+  if (shared_->pending >= kMaxPendingLogins ||
+      pending_by_address_[address] >= kMaxPendingLoginsPerAddress) {
+    if (!pending_by_address_[address])
+      pending_by_address_.erase(address);
     AccessAnswer busy = login_page(503, next, "Too many logins at once: try again.");
     busy.headers.emplace_back("Retry-After", "1");
     done(std::move(busy));
     return;
   }
+  // A user name many have guessed at lately: every answer for it waits a little, right or wrong
+  // (the wait must not tell which).
+  const bool slowed = !by_user_.allowed(user, now);
   auto found = policy_.users.find(user);
   auto *check = new Check{found == policy_.users.end() ? "" : found->second,
                           auth::query_param(form, "password"), nullptr};
   shared_->pending++;
+  pending_by_address_[address]++;
   std::weak_ptr<Shared> weak = shared_;
   const bool tls = r.tls;
   // On the worker: the verdict goes back to the server thread, where the rest of us lives.
-  check->answer = [this, weak, post = post_, done = std::move(done), user, address, next, tls,
-                   now](bool ok) {
-    post([this, weak, done, user, address, next, tls, now, ok] {
+  check->answer = [this, weak, post = post_, done = std::move(done), user, address, user_at, next,
+                   tls, now, slowed](bool ok) {
+    post([=] {
       auto shared = weak.lock();
       if (!shared || !shared->alive)
         return;  // the server went away meanwhile
       shared->pending--;
+      if (--pending_by_address_[address] <= 0)
+        pending_by_address_.erase(address);
+      AccessAnswer a;
       if (!ok) {
+        by_user_and_address_.failed(user_at, now);
         by_address_.failed(address, now);
         by_user_.failed(user, now);
-        done(login_page(401, next, "Wrong user name or password."));
-        return;
+        a = login_page(401, next, "Wrong user name or password.");
+      } else {
+        by_user_and_address_.succeeded(user_at);
+        a = redirect(next);
+        a.headers.emplace_back("Set-Cookie", begin_session(tls, user, now));
       }
-      by_address_.succeeded(address);
-      by_user_.succeeded(user);
-      AccessAnswer a = redirect(next);
-      a.headers.emplace_back("Set-Cookie", begin_session(tls, user, now));
-      done(std::move(a));
+      if (slowed)
+        held_.emplace_back(now + kSlowSeconds, [done, a] { done(a); });
+      else
+        done(std::move(a));
     });
   };
   g_thread_pool_push(shared_->pool, check, nullptr);
@@ -387,6 +401,17 @@ void Access::login(const AccessRequest &r, std::string_view form, int64_t now,
 void Access::tick(int64_t now) {
   for (auto it = sessions_.begin(); it != sessions_.end();)
     it = it->second.expires <= now ? sessions_.erase(it) : std::next(it);
+  std::vector<std::function<void()>> due;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->first <= now) {
+      due.push_back(std::move(it->second));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto &answer : due)
+    answer();
 }
 
 }  // namespace camcast

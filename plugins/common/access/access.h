@@ -19,8 +19,10 @@
 //
 // Logins check passwords off the server thread (yescrypt takes a good part of a second on a Pi),
 // one at a time, a few waiting at most; an unknown user is checked against a dummy hash of the
-// same cost, so the answer's timing does not tell whether a user exists. Failures are slowed per
-// address and per user name.
+// same cost, so the answer's timing does not tell whether a user exists. Failed logins are
+// refused for a while per user name from one address, and per address across user names; a user
+// name under attack from many addresses is only slowed (its answers held a second or two), never
+// refused, so guessing from elsewhere cannot lock its owner out.
 //
 // Server thread only (the password checks report back through `post`).
 #pragma once
@@ -122,8 +124,16 @@ public:
 
   // Sessions kept at most; past it the one closest to expiry goes.
   static constexpr size_t kMaxSessions = 4096;
-  // Password checks waiting for the worker at most; past it a login is answered 503.
-  static constexpr int kMaxPendingLogins = 8;
+  // Password checks waiting for the worker at most, and from one address; past them a login is
+  // answered 503. Few addresses cannot fill the line ahead of the real user.
+  static constexpr int kMaxPendingLogins = 32;
+  static constexpr int kMaxPendingLoginsPerAddress = 2;
+  // Failed logins a minute: refused past these per user name from one address and per address;
+  // per user name, answers are held kSlowSeconds more (never refused).
+  static constexpr int kMaxFailuresPerUserAndAddress = 5;
+  static constexpr int kMaxFailuresPerAddress = 20;
+  static constexpr int kSlowAfterFailuresPerUser = 10;
+  static constexpr int64_t kSlowSeconds = 2;
 
 private:
   struct Session {
@@ -148,8 +158,11 @@ private:
   const std::function<bool(std::string_view)> is_stream_;
   const std::string signing_key_;  // stream tokens: from the access token, else random
   std::map<std::string, Session> sessions_;
-  users::LoginThrottle by_address_{5};
-  users::LoginThrottle by_user_{10};
+  users::LoginThrottle by_user_and_address_{kMaxFailuresPerUserAndAddress};
+  users::LoginThrottle by_address_{kMaxFailuresPerAddress};
+  users::LoginThrottle by_user_{kSlowAfterFailuresPerUser};      // slows, never refuses
+  std::map<std::string, int> pending_by_address_;                // password checks waiting
+  std::vector<std::pair<int64_t, std::function<void()>>> held_;  // answers held until then
   std::shared_ptr<Shared> shared_;
 };
 
