@@ -235,14 +235,38 @@ void Connections::accept_from(Listener *listener) {
       // accept (a 503 and a lingering close would be work done for the flood).
       g_socket_close(socket, nullptr);
       rate_refused_++;
-    } else if (connections_.size() - refused_closing_ >= limits_.max_connections)
-      refuse_at_cap(socket, peer, tls, "this server's max-connections");
-    else if (per_address_[peer] >= limits_.max_per_address)
+    } else if (per_address_[peer] >= limits_.max_per_address && !make_room(&peer)) {
       refuse_at_cap(socket, peer, tls, "max-connections-per-address");
-    else
+    } else if (open_count() >= limits_.max_connections && !make_room(nullptr)) {
+      refuse_at_cap(socket, peer, tls, "this server's max-connections");
+    } else {
       admit(socket, peer, listener->certificate);
+    }
     g_object_unref(socket);
   }
+}
+
+size_t Connections::open_count() const {
+  return connections_.size() - refused_closing_ - dead_.size();
+}
+
+bool Connections::make_room(const std::string *peer) {
+  Connection *oldest = nullptr;
+  for (auto &[id, entry] : connections_) {
+    Connection *c = entry.get();
+    const bool before_request = c->state_ == Connection::State::Heading ||
+                                c->state_ == Connection::State::Sniffing ||
+                                c->state_ == Connection::State::Handshaking;
+    if (before_request && c->counted_ && !c->dead_ && (!peer || c->peer_ == *peer) &&
+        (!oldest || c->accepted_ < oldest->accepted_))
+      oldest = c;
+  }
+  if (!oldest)
+    return false;
+  GST_INFO("%s: closed to make room, no request after %.1f s", oldest->peer_.c_str(),
+           double(g_get_monotonic_time() - oldest->accepted_) / G_USEC_PER_SEC);
+  oldest->finish();  // ours alone: its count goes at once
+  return true;
 }
 
 void Connections::admit(GSocket *socket, const std::string &peer, GTlsCertificate *certificate) {

@@ -196,6 +196,12 @@ private:
   void accept_from(Listener *listener);
   void admit(GSocket *socket, const std::string &peer, GTlsCertificate *certificate);
   void refuse_at_cap(GSocket *socket, const std::string &peer, bool tls, const char *why);
+  // Connections counted against the caps, open now.
+  size_t open_count() const;
+  // At a cap: closes the oldest connection (of `peer`, if given) that has not sent its request
+  // yet and is ours alone (its head arriving, its TLS hello, its handshake), so that connections
+  // left half-open cannot keep new ones out; false when there is none.
+  bool make_room(const std::string *peer);
   // Takes one of `peer`'s new-connection tokens (a bucket of max_rate a second, twice that at
   // most); false when it has none left.
   bool take_token(const std::string &peer, gint64 now);
