@@ -222,8 +222,9 @@ static void install_properties(GObjectClass *klass) {
   g_object_class_install_property(
       klass, PROP_TOKEN,
       g_param_spec_string("token", "Token",
-                          "Sent as \"Authorization: Bearer TOKEN\" (empty: not sent)", nullptr,
-                          ready));
+                          "Sent as \"Authorization: Bearer TOKEN\" to the endpoint's own "
+                          "scheme, host and port only (empty: not sent)",
+                          nullptr, ready));
   g_object_class_install_property(
       klass, PROP_TLS_CA_FILE,
       g_param_spec_string("tls-ca-file", "TLS CA file",

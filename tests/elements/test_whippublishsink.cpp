@@ -120,8 +120,9 @@ struct Receiver {
 // A WHIP server on a loopback port, written for the test: one thread takes each request in
 // turn and does as `mode` says.
 struct WhipServer {
-  enum class Mode { Answer, Refuse, Silent, Oversized, Drip, NotSdp };
+  enum class Mode { Answer, Refuse, Silent, Oversized, Drip, DripHead, NotSdp };
   const Mode mode;
+  std::string location = "/whip/session/1";  // the session's, in the answer
   int listener = -1;
   int port = 0;
   std::atomic<bool> stopping{false};
@@ -171,7 +172,8 @@ struct WhipServer {
         if (fd >= 0)
           serve(fd);
       }
-      if (mode == Mode::Drip && g_get_monotonic_time() - dripped > 300000) {
+      if ((mode == Mode::Drip || mode == Mode::DripHead) &&
+          g_get_monotonic_time() - dripped > 300000) {
         dripped = g_get_monotonic_time();
         for (int fd : held)
           send(fd, "v", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -228,8 +230,8 @@ struct WhipServer {
     }
     posts++;
     const std::string created =
-        "HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\n"
-        "Location: /whip/session/1\r\nConnection: close\r\n";
+        "HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\nLocation: " + location +
+        "\r\nConnection: close\r\n";
     switch (mode) {
     case Mode::Answer: {
       auto media = std::make_unique<Receiver>();
@@ -257,6 +259,10 @@ struct WhipServer {
     case Mode::NotSdp: reply(fd, created + "Content-Length: 5\r\n\r\nhello"); break;
     case Mode::Drip:
       send(fd, (created + "\r\nv=0\r\n").c_str(), created.size() + 7, MSG_NOSIGNAL);
+      held.push_back(fd);
+      break;
+    case Mode::DripHead:  // a head that never ends, a byte at a time
+      send(fd, "HTTP/1.1 201 Created\r\nX-Slow: ", 31, MSG_NOSIGNAL);
       held.push_back(fd);
       break;
     case Mode::Silent: held.push_back(fd); break;
@@ -354,6 +360,7 @@ void test_bad_servers() {
       {WhipServer::Mode::Oversized, "larger than any SDP answer"},
       {WhipServer::Mode::NotSdp, "answer (201) is not SDP"},
       {WhipServer::Mode::Drip, "did not end within the timeout"},
+      {WhipServer::Mode::DripHead, "no answer within the timeout"},
       {WhipServer::Mode::Silent, "could not reach the WHIP server"},
   };
   warm_up();
@@ -397,6 +404,23 @@ void test_bad_servers() {
   Resources::back_to(before);
 }
 
+// The token goes to the endpoint's own origin only: a session Location on another one (another
+// port here; another host, or plain http from https, alike) gets the DELETE without it.
+void test_token_stays_at_the_endpoint() {
+  WhipServer elsewhere(WhipServer::Mode::Answer);
+  WhipServer server(WhipServer::Mode::Answer);
+  server.location = "http://127.0.0.1:" + std::to_string(elsewhere.port) + "/whip/session/1";
+  {
+    Camera camera(server.url());
+    camera.expect_connected();
+    std::lock_guard<std::mutex> lk(server.lock);
+    g_assert_cmpstr(server.authorization.c_str(), ==, "Bearer tok");
+  }
+  g_assert_true(wait_for([&] { return elsewhere.deletes.load() == 1; }));
+  std::lock_guard<std::mutex> lk(elsewhere.lock);
+  g_assert_cmpstr(elsewhere.authorization.c_str(), ==, "");
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -408,5 +432,6 @@ int main(int argc, char **argv) {
                   test_dropped_session_is_made_again);
   g_test_add_func("/whippublishsink/ten-sessions-leave-nothing", test_ten_sessions_leave_nothing);
   g_test_add_func("/whippublishsink/bad-servers", test_bad_servers);
+  g_test_add_func("/whippublishsink/token-stays-at-the-endpoint", test_token_stays_at_the_endpoint);
   return g_test_run();
 }

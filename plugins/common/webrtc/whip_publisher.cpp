@@ -34,30 +34,96 @@ std::string describe_refusal(guint status, const std::string &body) {
                      : status == 404                ? " (no WHIP endpoint at that URL)"
                      : status == 409 ? " (the endpoint is taken: another camera publishes there)"
                      : status >= 500 ? " (trouble at the server; trying again)"
-                                     : "";
+                     : status >= 300 && status < 400
+                         ? " (a redirect, not followed: set location to where it leads)"
+                         : "";
   return "the WHIP server answered " + std::to_string(status) + " " +
          soup_status_get_phrase(status) + (shown.empty() ? "" : " \"" + shown + "\"") + hint;
 }
 
-// The whole of a response body, up to `limit` bytes and until `deadline` (monotonic µs; each
-// read waits at most the session's timeout): "" with `why` past either.
-std::string read_body(GInputStream *in, size_t limit, gint64 deadline, GCancellable *cancellable,
-                      std::string *why) {
+// One request's deadline: its cancellable is cancelled at `deadline` (monotonic µs) or when
+// `outer` is, and the thread waits for each step of the request by running its own context (the
+// publisher's thread's), so that a server that dribbles its answer a byte at a time — each read
+// within the session's timeout — is cut off at the deadline all the same.
+class RequestDeadline {
+public:
+  RequestDeadline(GCancellable *outer, gint64 deadline)
+      : cut_(g_cancellable_new()),
+        context_(g_main_context_ref_thread_default()),
+        outer_(G_CANCELLABLE(g_object_ref(outer))) {
+    linked_ = g_cancellable_connect(outer_, G_CALLBACK(+[](GCancellable *, gpointer cut) {
+                                      g_cancellable_cancel(G_CANCELLABLE(cut));
+                                    }),
+                                    cut_, nullptr);
+    const gint64 left_ms = std::max<gint64>(0, (deadline - g_get_monotonic_time()) / 1000);
+    timer_ = g_timeout_source_new(guint(left_ms));
+    g_source_set_callback(
+        timer_,
+        +[](gpointer self) {
+          auto *d = static_cast<RequestDeadline *>(self);
+          d->passed_ = true;
+          g_cancellable_cancel(d->cut_);
+          return G_SOURCE_REMOVE;
+        },
+        this, nullptr);
+    g_source_attach(timer_, context_);
+  }
+  ~RequestDeadline() {
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+    g_cancellable_disconnect(outer_, linked_);
+    g_object_unref(outer_);
+    g_main_context_unref(context_);
+    g_object_unref(cut_);
+  }
+  GCancellable *cancellable() const { return cut_; }
+  bool passed() const { return passed_; }
+  // Runs the thread's context until `done`.
+  void wait(const bool &done) {
+    while (!done)
+      g_main_context_iteration(context_, TRUE);
+  }
+
+private:
+  GCancellable *cut_;
+  GMainContext *context_;
+  GCancellable *outer_;
+  gulong linked_ = 0;
+  GSource *timer_ = nullptr;
+  bool passed_ = false;
+};
+
+// The whole of a response body, up to `limit` bytes, within the request's deadline: "" with
+// `why` past either.
+std::string read_body(GInputStream *in, size_t limit, RequestDeadline *deadline, std::string *why) {
+  struct Read {
+    gssize n = 0;
+    GError *error = nullptr;
+    bool done = false;
+  };
   std::string text;
   char buf[4096];
-  GError *error = nullptr;
-  gssize n;
-  while (text.size() <= limit && g_get_monotonic_time() < deadline &&
-         (n = g_input_stream_read(in, buf, sizeof buf, cancellable, &error)) > 0)
-    text.append(buf, size_t(n));
-  if (!error && g_get_monotonic_time() >= deadline) {
-    *why = "the WHIP server's answer did not end within the timeout";
-    return "";
-  }
-  if (error) {
-    *why = std::string("reading the WHIP server's answer failed: ") + error->message;
-    g_error_free(error);
-    return "";
+  while (text.size() <= limit) {
+    Read r;
+    g_input_stream_read_async(
+        in, buf, sizeof buf, G_PRIORITY_DEFAULT, deadline->cancellable(),
+        +[](GObject *stream, GAsyncResult *result, gpointer data) {
+          auto *read = static_cast<Read *>(data);
+          read->n = g_input_stream_read_finish(G_INPUT_STREAM(stream), result, &read->error);
+          read->done = true;
+        },
+        &r);
+    deadline->wait(r.done);
+    if (r.error) {
+      *why = deadline->passed()
+                 ? std::string("the WHIP server's answer did not end within the timeout")
+                 : std::string("reading the WHIP server's answer failed: ") + r.error->message;
+      g_error_free(r.error);
+      return "";
+    }
+    if (r.n == 0)
+      break;
+    text.append(buf, size_t(r.n));
   }
   if (text.size() > limit) {
     *why = "the WHIP server's answer is larger than any SDP answer (" + std::to_string(limit) +
@@ -65,6 +131,20 @@ std::string read_body(GInputStream *in, size_t limit, gint64 deadline, GCancella
     return "";
   }
   return text;
+}
+
+// Whether `uri` is at the endpoint's own origin (scheme, host, port): the only place the bearer
+// token goes. A Location elsewhere — another host, or plain http from an https endpoint — does
+// not get it.
+bool same_origin(GUri *endpoint, GUri *uri) {
+  auto port = [](GUri *u) {
+    const int p = g_uri_get_port(u);
+    return p > 0 ? p : g_ascii_strcasecmp(g_uri_get_scheme(u), "https") == 0 ? 443 : 80;
+  };
+  return g_ascii_strcasecmp(g_uri_get_scheme(endpoint), g_uri_get_scheme(uri)) == 0 &&
+         g_uri_get_host(uri) &&
+         g_ascii_strcasecmp(g_uri_get_host(endpoint), g_uri_get_host(uri)) == 0 &&
+         port(endpoint) == port(uri);
 }
 
 }  // namespace
@@ -164,7 +244,10 @@ bool WhipPublisher::wait(gint64 us) {
 }
 
 void WhipPublisher::run() {
-  // Every request of this thread's goes through its own session, made and used here only.
+  // Every request of this thread's goes through its own session, made and used here only, on a
+  // context of the thread's own, which it runs while it waits for a request (RequestDeadline).
+  GMainContext *context = g_main_context_new();
+  g_main_context_push_thread_default(context);
   SoupSession *http = soup_session_new_with_options("timeout", guint(settings_.timeout_s),
                                                     "user-agent", "camcast", nullptr);
   if (ca_)
@@ -194,10 +277,17 @@ void WhipPublisher::run() {
     if (!wait(gint64(wait_ms) * 1000))
       break;
   }
-  std::lock_guard<std::mutex> lk(lock_);
-  http_ = nullptr;
-  g_object_unref(http);
-  wake_.notify_all();
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    http_ = nullptr;
+    g_object_unref(http);
+    wake_.notify_all();
+  }
+  // What the session left to finish on the context (closing its connections) runs now.
+  while (g_main_context_iteration(context, FALSE)) {
+  }
+  g_main_context_pop_thread_default(context);
+  g_main_context_unref(context);
 }
 
 std::string WhipPublisher::session() {
@@ -303,20 +393,37 @@ std::string WhipPublisher::stay_connected(const std::shared_ptr<WebRtcPeer> &pee
 
 std::string WhipPublisher::request(SoupMessage *msg, size_t limit, GCancellable *cancellable,
                                    bool *sent, std::string *why) {
-  if (!settings_.token.empty())
+  if (!settings_.token.empty() && same_origin(uri_, soup_message_get_uri(msg)))
     soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
                                  ("Bearer " + settings_.token).c_str());
-  GError *error = nullptr;
-  GInputStream *in = soup_session_send(http_, msg, cancellable, &error);
-  *sent = in != nullptr;
-  if (!in) {
-    *why = "could not reach the WHIP server at " + where() + ": " + error->message;
-    g_error_free(error);
+  // A redirect would carry the token to wherever it points.
+  soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+  RequestDeadline deadline(cancellable,
+                           g_get_monotonic_time() + gint64(settings_.timeout_s) * G_USEC_PER_SEC);
+  struct Send {
+    GInputStream *in = nullptr;
+    GError *error = nullptr;
+    bool done = false;
+  } send;
+  soup_session_send_async(
+      http_, msg, G_PRIORITY_DEFAULT, deadline.cancellable(),
+      +[](GObject *session, GAsyncResult *result, gpointer data) {
+        auto *s = static_cast<Send *>(data);
+        s->in = soup_session_send_finish(SOUP_SESSION(session), result, &s->error);
+        s->done = true;
+      },
+      &send);
+  deadline.wait(send.done);
+  *sent = send.in != nullptr;
+  if (!send.in) {
+    *why = "could not reach the WHIP server at " + where() + ": " +
+           (deadline.passed() ? std::string("no answer within the timeout")
+                              : std::string(send.error->message));
+    g_error_free(send.error);
     return "";
   }
-  const gint64 deadline = g_get_monotonic_time() + gint64(settings_.timeout_s) * G_USEC_PER_SEC;
-  std::string body = read_body(in, limit, deadline, cancellable, why);
-  g_object_unref(in);
+  std::string body = read_body(send.in, limit, &deadline, why);
+  g_object_unref(send.in);
   return body;
 }
 
@@ -334,7 +441,12 @@ std::string WhipPublisher::post_offer(const std::string &offer, std::string *res
   if (GUri *session_uri =
           location ? g_uri_parse_relative(uri_, location, G_URI_FLAGS_NONE, nullptr) : nullptr) {
     g_autofree char *text_uri = g_uri_to_string(session_uri);
-    *resource = text_uri ? text_uri : "";
+    // Never from https to plain http: the session's URL would cross the network in the clear.
+    if (g_ascii_strcasecmp(g_uri_get_scheme(uri_), "https") == 0 &&
+        g_ascii_strcasecmp(g_uri_get_scheme(session_uri), "https") != 0)
+      GST_WARNING("%s: the answer's Location is not https: not used", where().c_str());
+    else
+      *resource = text_uri ? text_uri : "";
     g_uri_unref(session_uri);
   }
   g_object_unref(msg);
