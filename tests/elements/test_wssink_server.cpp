@@ -189,8 +189,10 @@ void test_access_token_protects_everything() {
   g_assert_false(refused.connect(port, "/cam"));
   g_assert_true(refused.response().rfind("HTTP/1.1 401", 0) == 0);
 
-  // The access token opens the page and hands out a session cookie.
-  g_assert_cmpint(camcast::test::http_get(port, "/cam?token=s3cret", &body, 3000, &head), ==, 200);
+  // The access token opens the page and hands out a session cookie (to a browser's page load).
+  g_assert_cmpint(camcast::test::http_get(port, "/cam?token=s3cret", &body, 3000, &head,
+                                          "Sec-Fetch-Dest: document\r\n"),
+                  ==, 200);
   const size_t at = head.find("Set-Cookie: ");
   g_assert_cmpuint(at, !=, std::string::npos);
   const std::string set_cookie = head.substr(at + 12, head.find("\r\n", at) - at - 12);
@@ -354,7 +356,9 @@ void test_tls() {
   std::string body, head;
   const auto https = camcast::test::tls(port);
   g_assert_cmpint(camcast::test::http_get(https, "/cam", &body), ==, 401);
-  g_assert_cmpint(camcast::test::http_get(https, "/cam?token=s3cret", &body, 3000, &head), ==, 200);
+  g_assert_cmpint(camcast::test::http_get(https, "/cam?token=s3cret", &body, 3000, &head,
+                                          "Sec-Fetch-Dest: document\r\n"),
+                  ==, 200);
   g_assert_nonnull(strstr(body.c_str(), "WebSocket"));
   const size_t at = head.find("Set-Cookie: ");
   g_assert_cmpuint(at, !=, std::string::npos);

@@ -137,10 +137,33 @@ void test_logins_at_once() {
   g_assert_cmpint(busy + wrong, ==, 16);
 }
 
+// A dashboard polls snapshot.jpg?token= — as an <img> does, and as a program does — 200
+// times: no session for any poll (4,096 would push every browser's session out of the table);
+// a page loaded with the token gets one.
+void test_polling_makes_no_sessions() {
+  Server server("max-connection-rate=0", std::string("access-token=") + kToken);
+  const std::string poll = std::string("/m/snapshot.jpg?token=") + kToken;
+  int cookies = 0;
+  for (int i = 0; i < 200; i++) {
+    std::string body, head;
+    g_assert_cmpint(camcast::test::http_get(server.port, poll, &body, 3000, &head,
+                                            i % 2 ? "Sec-Fetch-Dest: image\r\n" : ""),
+                    ==, 200);
+    cookies += !header_of(head, "Set-Cookie").empty();
+  }
+  g_assert_cmpint(cookies, ==, 0);
+  std::string body, head;
+  g_assert_cmpint(camcast::test::http_get(server.port, std::string("/v?token=") + kToken, &body,
+                                          3000, &head, "Sec-Fetch-Dest: document\r\n"),
+                  ==, 200);
+  g_assert_false(session_id(head).empty());
+}
+
 }  // namespace
 
 void hostile_test::add_session_tests() {
   g_test_add_func("/hostile/secrets-unforeseeable", test_secrets_unforeseeable);
   g_test_add_func("/hostile/owner-not-locked-out", test_owner_not_locked_out);
   g_test_add_func("/hostile/logins-at-once", test_logins_at_once);
+  g_test_add_func("/hostile/polling-makes-no-sessions", test_polling_makes_no_sessions);
 }

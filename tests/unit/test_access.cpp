@@ -131,6 +131,7 @@ AccessRequest request(std::string_view path, std::string_view query = {},
   r.cookie = cookie;
   r.host = "192.168.1.20:8080";
   r.peer = "10.0.0.9";
+  r.fetch_dest = "document";  // a browser's page load
   return r;
 }
 
@@ -252,6 +253,24 @@ void test_tokens_and_sessions() {
   g_assert_true(none.empty());
   g_assert_true(f.admit(request("/mjpeg/snapshot.jpg", "token=" + t)) == Admission::Refused);
   g_assert_true(f.admit(request("/video", "token=secreT")) == Admission::Refused);
+  // The access token on anything but a page load — a snapshot an <img> polls, a program's
+  // request — lets it in without starting a session each time.
+  const size_t sessions = f.access->sessions();
+  for (const char *dest : {"image", "empty", ""}) {
+    AccessRequest poll = request("/mjpeg/snapshot.jpg", "token=secret");
+    poll.fetch_dest = dest;
+    poll.accept = "image/avif,image/webp,*/*";
+    std::string cookie_set;
+    g_assert_true(f.admit(poll, nullptr, &cookie_set) == Admission::AccessToken);
+    g_assert_true(cookie_set.empty());
+  }
+  AccessRequest old_browser = request("/video", "token=secret");  // no Sec-Fetch-Dest yet
+  old_browser.fetch_dest = "";
+  old_browser.accept = "text/html,application/xhtml+xml";
+  std::string cookie_set;
+  g_assert_true(f.admit(old_browser, nullptr, &cookie_set) == Admission::AccessToken);
+  g_assert_false(cookie_set.empty());
+  g_assert_cmpuint(f.access->sessions(), ==, sessions + 1);
   // Logout ends the session on the server: the cookie is worth nothing afterwards.
   AccessAnswer out = f.serve(request("/logout", "", session), Admission::Session);
   g_assert_cmpuint(out.status, ==, 303);

@@ -81,6 +81,14 @@ AccessAnswer login_page(unsigned status, const std::string &next, const char *pr
   return a;
 }
 
+// A browser loading a page (Sec-Fetch-Dest: document; before browsers sent it, an Accept that
+// asks for HTML) — not an <img> polling a snapshot, a script's fetch, a stream or a program.
+bool page_load(const AccessRequest &r) {
+  if (!r.fetch_dest.empty())
+    return r.fetch_dest == "document" || r.fetch_dest == "iframe";
+  return r.method == "GET" && r.accept.find("text/html") != std::string_view::npos;
+}
+
 }  // namespace
 
 std::string local_path(std::string_view next) {
@@ -257,8 +265,10 @@ Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refus
     token = std::string(r.authorization.substr(7));
   if (!token.empty() && !policy_.access_token.empty() &&
       auth::constant_time_equal(token, policy_.access_token)) {
-    // The link was the key: from now on the browser holds a session instead.
-    if (!r.websocket && !session)
+    // The link was the key: from now on the browser holds a session instead. Page loads only: a
+    // dashboard polling snapshot.jpg?token= would otherwise start a session a poll, and push
+    // the browsers' sessions out of the table.
+    if (!r.websocket && !session && page_load(r))
       headers->emplace_back("Set-Cookie", begin_session(r.tls, "", now));
     return Admission::AccessToken;
   }

@@ -9,7 +9,8 @@
 //   .local name, or one of `allowed_hosts`. A page of another site that points its own name at
 //   this camera (DNS rebinding) is refused, on open servers too.
 // With an access token or a users file (the server is private), a request also needs one of:
-// - the access token (`?token=`): the link is the key; a page opened so gets a session cookie;
+// - the access token (`?token=`): the link is the key; a page opened so (a browser's page load,
+//   not a snapshot polled or a stream) gets a session cookie;
 // - a stream token (`?token=`, from /api/token): signed, expiring, for one stream's path;
 // - a session cookie: sessions live here, on the server (a logout ends one; a restart, or a
 //   changed token or users file, ends them all). A session begun over plain HTTP is not taken
@@ -73,6 +74,8 @@ struct AccessRequest {
   std::string_view origin;
   std::string_view cookie;  // the Cookie header
   std::string_view authorization;
+  std::string_view fetch_dest;  // Sec-Fetch-Dest: what a browser will do with the answer
+  std::string_view accept;
   std::string_view peer;  // the client's address
   bool websocket = false;
   bool tls = false;

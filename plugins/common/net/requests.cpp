@@ -75,6 +75,8 @@ AccessRequest HttpServer::request_of(SoupServerMessage *msg, std::string_view pa
   r.origin = header(msg, "Origin");
   r.cookie = header(msg, "Cookie");
   r.authorization = header(msg, "Authorization");
+  r.fetch_dest = header(msg, "Sec-Fetch-Dest");
+  r.accept = header(msg, "Accept");
   Connection *connection = Connection::of(msg);
   r.peer = connection ? std::string_view(connection->peer()) : std::string_view("?");
   r.tls = g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
