@@ -292,6 +292,79 @@ std::string s_client(int port, std::vector<std::string> args) {
   return all;
 }
 
+// Relays one connection to `port`, the client's first TLS record (its ClientHello) cut in two
+// records after the handshake message's first four bytes — legal TLS, and it hides the hello's
+// version from a server that reads it in the first record.
+class HelloSplitter {
+public:
+  explicit HelloSplitter(int to) : to_(to) {
+    listener_ = camcast::test::listen_on_loopback(&port_);
+    g_assert_cmpint(listener_, >=, 0);
+    thread_ = std::thread([this] { relay(); });
+  }
+  ~HelloSplitter() {
+    thread_.join();
+    close(listener_);
+  }
+  int port() const { return port_; }
+
+private:
+  static bool read_exactly(int fd, uint8_t *p, size_t n) {
+    while (n > 0) {
+      pollfd pf{fd, POLLIN, 0};
+      if (poll(&pf, 1, 5000) != 1)
+        return false;
+      const ssize_t got = recv(fd, p, n, 0);
+      if (got <= 0)
+        return false;
+      p += got, n -= size_t(got);
+    }
+    return true;
+  }
+  void relay() {
+    pollfd pl{listener_, POLLIN, 0};
+    if (poll(&pl, 1, 10000) != 1)
+      return;
+    const int client = accept(listener_, nullptr, nullptr);
+    const int server = camcast::test::connect_tcp(to_);
+    uint8_t head[5];
+    std::vector<uint8_t> hello;
+    if (read_exactly(client, head, 5)) {
+      hello.resize(size_t(head[3]) << 8 | head[4]);
+      if (read_exactly(client, hello.data(), hello.size()) && hello.size() > 4) {
+        std::vector<uint8_t> out(head, head + 5);
+        out[3] = 0, out[4] = 4;
+        out.insert(out.end(), hello.begin(), hello.begin() + 4);
+        const size_t rest = hello.size() - 4;
+        const uint8_t second[5] = {head[0], head[1], head[2], uint8_t(rest >> 8), uint8_t(rest)};
+        out.insert(out.end(), second, second + 5);
+        out.insert(out.end(), hello.begin() + 4, hello.end());
+        send(server, out.data(), out.size(), MSG_NOSIGNAL);
+        pollfd both[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+        const auto until = Clock::now() + 10s;
+        char buf[16384];
+        while (Clock::now() < until && poll(both, 2, 200) >= 0) {
+          bool ended = false;
+          for (int i = 0; i < 2; i++) {
+            if (!both[i].revents)
+              continue;
+            const ssize_t n = recv(both[i].fd, buf, sizeof buf, 0);
+            if (n <= 0 || send(both[1 - i].fd, buf, size_t(n), MSG_NOSIGNAL) != n)
+              ended = true;
+          }
+          if (ended)
+            break;
+        }
+      }
+    }
+    close(client);
+    close(server);
+  }
+  const int to_;
+  int listener_ = -1, port_ = 0;
+  std::thread thread_;
+};
+
 // Old TLS, plain HTTP on the HTTPS port, and connections that never begin their handshake.
 void test_tls() {
   const camcast::test::TempDir dir("camcast-hostile-tls");
@@ -304,6 +377,23 @@ void test_tls() {
   for (const char *old : {"-tls1", "-tls1_1"}) {
     const std::string out = s_client(server.port, {old, "-cipher", "DEFAULT:@SECLEVEL=0"});
     g_assert_nonnull(strstr(out.c_str(), "alert protocol version"));
+  }
+  {
+    // TLS 1.0 with its hello in two records: whatever the handshake gives it, no request of its
+    // is ever answered.
+    HelloSplitter splitter(server.port);
+    gchar *out = nullptr;
+    const std::string command =
+        "printf 'GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' | timeout 8 openssl s_client "
+        "-connect 127.0.0.1:" +
+        std::to_string(splitter.port()) + " -tls1 -cipher DEFAULT:@SECLEVEL=0 -ign_eof 2>&1";
+    const char *argv[] = {"sh", "-c", command.c_str(), nullptr};
+    g_assert_true(g_spawn_sync(nullptr, const_cast<char **>(argv), nullptr, G_SPAWN_SEARCH_PATH,
+                               nullptr, nullptr, &out, nullptr, nullptr, nullptr));
+    g_test_message("TLS 1.0 in a split hello: %s",
+                   strstr(out, "HTTP/1.1 200") ? "served" : "nothing served");
+    g_assert_null(strstr(out, "HTTP/1.1"));
+    g_free(out);
   }
   for (const char *good : {"-tls1_2", "-tls1_3"}) {
     const std::string out = s_client(server.port, {good});

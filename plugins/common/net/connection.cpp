@@ -268,6 +268,17 @@ void Connection::handshake_done(GObject *source, GAsyncResult *result, gpointer 
     c->finish();
     return;
   }
+  // TLS 1.2 and 1.3 only. sniff() turns away hellos that offer nothing newer, but a hello split
+  // across records hides its version from it, and GnuTLS's default priorities on Debian 12 still
+  // negotiate TLS 1.0 and 1.1: what was negotiated is checked here.
+  const GTlsProtocolVersion version =
+      g_tls_connection_get_protocol_version(G_TLS_CONNECTION(source));
+  if (version != G_TLS_PROTOCOL_VERSION_TLS_1_2 && version != G_TLS_PROTOCOL_VERSION_TLS_1_3) {
+    GST_INFO("%s: closed a connection that negotiated a TLS older than 1.2", c->peer_.c_str());
+    g_object_unref(source);
+    c->finish();
+    return;
+  }
   c->hand_to_soup(G_IO_STREAM(source));
   g_object_unref(source);
 }
