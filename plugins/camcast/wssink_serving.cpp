@@ -1,5 +1,7 @@
 #include "wssink_private.h"
 
+#include "net/status_phrase.h"
+
 #include <gst/video/video.h>
 
 #include <cstring>
@@ -300,7 +302,7 @@ void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer 
 
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len) {
-  soup_server_message_set_status(msg, status, nullptr);
+  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
   soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body, len);
 }
 

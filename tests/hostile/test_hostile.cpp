@@ -128,6 +128,29 @@ void test_endless_bodies() {
   Resources::back_to(before);
 }
 
+// Heads a server must not take: two Host headers (400, RFC 9112 §3.2: which one would access
+// control judge?), a head past 16 KiB (431, with its name in the status line).
+void test_odd_heads() {
+  Server server;
+  const struct {
+    std::string head;
+    const char *status_line;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: rebind.example\r\n\r\n",
+       "HTTP/1.1 400 Bad Request"},
+      {"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
+       "HTTP/1.1 431 Request Header Fields Too Large"},
+  };
+  for (const auto &c : cases) {
+    Raw raw(server.port);
+    g_assert_true(raw.send(c.head));
+    std::string answer;
+    g_assert_true(raw.ended(3000, &answer));
+    g_test_message("%s", answer.substr(0, answer.find('\r')).c_str());
+    g_assert_true(g_str_has_prefix(answer.c_str(), c.status_line));
+  }
+}
+
 // A thousand requests whose head never ends, sent at once: each closed at the header timeout.
 void half_open_round(int port) {
   const auto start = Clock::now();
@@ -401,6 +424,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/hostile/ping-flood", test_ping_flood);
   g_test_add_func("/hostile/endless-bodies", test_endless_bodies);
   g_test_add_func("/hostile/half-open", test_half_open);
+  g_test_add_func("/hostile/odd-heads", test_odd_heads);
   g_test_add_func("/hostile/connection-caps", test_connection_caps);
   g_test_add_func("/hostile/half-open-from-many-addresses", test_half_open_from_many_addresses);
   g_test_add_func("/hostile/connection-rate", test_connection_rate);

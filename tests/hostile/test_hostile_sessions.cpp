@@ -93,9 +93,11 @@ void test_owner_not_locked_out() {
                                              login_form("guess" + std::to_string(i)), &body),
                     ==, 401);
   }
+  std::string head;
   g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, "127.0.3.1"), "/login",
-                                           login_form("correct+horse"), &body),
+                                           login_form("correct+horse"), &body, &head),
                   ==, 429);
+  g_assert_true(g_str_has_prefix(head.c_str(), "HTTP/1.1 429 Too Many Requests"));
   const auto start = Clock::now();
   g_assert_cmpint(camcast::test::http_post(Endpoint(server.port, false, "127.0.3.3"), "/login",
                                            login_form("correct+horse"), &body, nullptr, "", 10000),

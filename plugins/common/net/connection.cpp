@@ -3,6 +3,7 @@
 #include "net/connections.h"
 
 #include "formats/first_bytes.h"
+#include "net/status_phrase.h"
 
 #include <gst/gst.h>
 
@@ -30,7 +31,7 @@ GQuark connection_quark() {
 std::string Connection::http_answer(guint status, const std::string &body,
                                     const std::vector<std::pair<std::string, std::string>> &headers,
                                     const char *content_type) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + soup_status_get_phrase(status) +
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + status_phrase(status) +
                     "\r\nContent-Type: " + content_type +
                     "\r\nContent-Length: " + std::to_string(body.size()) +
                     "\r\nCache-Control: no-store\r\nConnection: close\r\n";
@@ -97,7 +98,7 @@ void Connection::refuse(SoupServerMessage *msg, guint status, const std::string 
                         const char *content_type) {
   GIOStream *stream = soup_server_message_steal_connection(msg);
   if (!stream) {  // not libsoup's to give: let it answer (it reads the body first)
-    soup_server_message_set_status(msg, status, nullptr);
+    soup_server_message_set_status(msg, status, camcast::status_phrase(status));
     soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
     return;
   }

@@ -4,6 +4,7 @@
 #include "net/http_server.h"
 
 #include "net/status_pages.h"
+#include "net/status_phrase.h"
 
 GST_DEBUG_CATEGORY_EXTERN(camcast_server_debug);
 #define GST_CAT_DEFAULT camcast_server_debug
@@ -21,7 +22,7 @@ constexpr const char *kUpload = "camcast-upload";
 
 void respond(SoupServerMessage *msg, guint status, const char *content_type,
              const std::string &body) {
-  soup_server_message_set_status(msg, status, nullptr);
+  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
   soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
                                "no-store");
   soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
@@ -119,6 +120,18 @@ void HttpServer::admit(SoupServerMessage *msg, const char *path) {
     answer.headers = std::move(headers);
     refuse(answer);
   };
+  // More than one Host is answered 400 (RFC 9112 §3.2): which would access control judge?
+  int hosts = 0;
+  soup_message_headers_foreach(
+      request,
+      [](const char *name, const char *, gpointer n) {
+        *static_cast<int *>(n) += g_ascii_strcasecmp(name, "Host") == 0;
+      },
+      &hosts);
+  if (hosts > 1) {
+    refuse_text(SOUP_STATUS_BAD_REQUEST, "a request names one Host\n");
+    return;
+  }
   const char *method = soup_server_message_get_method(msg);
   const std::string_view p(path);
   std::shared_ptr<Mount> mount;

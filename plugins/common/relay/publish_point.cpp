@@ -2,6 +2,7 @@
 
 #include "access/auth.h"
 #include "net/connections.h"
+#include "net/status_phrase.h"
 
 #include <gst/gst.h>
 
@@ -13,7 +14,7 @@ namespace camcast {
 namespace {
 
 void answer(SoupServerMessage *msg, guint status, const std::string &text) {
-  soup_server_message_set_status(msg, status, nullptr);
+  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
   soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, text.data(),
                                    text.size());
 }
