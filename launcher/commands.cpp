@@ -195,9 +195,15 @@ std::string access_token(std::string *error) {
   if (g_file_get_contents(path.c_str(), &contents, nullptr, nullptr)) {
     std::string token = g_strstrip(contents);
     g_free(contents);
+    // As a users file: a token others can read (or change) opens the camera to them.
     GStatBuf st;
-    if (g_stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
-      g_printerr("camcast: warning: %s can be read by others; chmod 600 it\n", path.c_str());
+    if (g_stat(path.c_str(), &st) == 0 && (st.st_mode & 026)) {
+      *error = path + ": " +
+               (st.st_mode & 022 ? "other users can change the access token"
+                                 : "every user of this machine can read the access token") +
+               "; chmod 600 " + path;
+      return "";
+    }
     if (!token.empty())
       return token;
   }

@@ -59,7 +59,7 @@ int server_settings(const Options &o, ServerSettings *server) {
     token = access_token(&error);
     if (token.empty()) {
       g_printerr("camcast: %s\n", error.c_str());
-      return 1;
+      return 2;  // a file to mend or a directory to make: no restart can fix it
     }
   }
   // A certificate that cannot serve is a usage error now, not a restart loop later.

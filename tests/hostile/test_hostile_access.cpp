@@ -206,6 +206,23 @@ void test_foreign_host() {
   viewer.kept_frames_since(start);
 }
 
+// Who watches from where is for a reader with a credential: an open server's /api/streams
+// lists its viewers without their addresses; a private one's, to the access token, with them.
+void test_viewers_addresses() {
+  for (const bool open : {true, false}) {
+    Server server("", open ? "" : std::string("access-token=") + kToken);
+    Viewer viewer(server.port, open ? std::string("/v") : std::string("/v?token=") + kToken);
+    std::string json;
+    g_assert_cmpint(camcast::test::http_get(server.port,
+                                            open ? std::string("/api/streams")
+                                                 : std::string("/api/streams?token=") + kToken,
+                                            &json),
+                    ==, 200);
+    g_assert_nonnull(strstr(json.c_str(), "\"clients\":[{"));
+    g_assert_true((strstr(json.c_str(), "\"peer\":\"127.0.0.1") != nullptr) == !open);
+  }
+}
+
 // Secrets stay out of the logs at every debug level: the access token, a relay's secret (right
 // or wrong, in a path or a bearer header), a password.
 struct LogCatcher {
@@ -433,6 +450,7 @@ void hostile_test::add_access_tests() {
   g_test_add_func("/hostile/token-scopes", test_token_scopes);
   g_test_add_func("/hostile/slow-publisher", test_slow_publisher);
   g_test_add_func("/hostile/foreign-host", test_foreign_host);
+  g_test_add_func("/hostile/viewers-addresses", test_viewers_addresses);
   g_test_add_func("/hostile/secrets-stay-out-of-logs", test_secrets_stay_out_of_logs);
   g_test_add_func("/hostile/tls", test_tls);
 }

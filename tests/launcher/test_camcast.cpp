@@ -171,8 +171,9 @@ void test_users_file_login() {
   g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
-// Mistakes no restart can fix stop camcast at once with exit 2 and the fix: a users file others
-// can read, a port another program holds (named, with the launcher's spelling of the way out).
+// Mistakes no restart can fix stop camcast at once with exit 2 and the fix: a users file or an
+// access token others can read, a port another program holds (named, with the launcher's
+// spelling of the way out).
 void test_configuration_mistakes_stop_at_once() {
   const camcast::test::TempDir dir("camcast-mistakes");
   const std::string users = dir.file("users");
@@ -192,6 +193,18 @@ void test_configuration_mistakes_stop_at_once() {
   g_assert_nonnull(strstr(readable.output().c_str(), "chmod 600"));
   g_assert_nonnull(strstr(readable.output().c_str(), "no restart can fix"));
   g_assert_null(strstr(readable.output().c_str(), "restarting in"));
+  {
+    // An access token others can read, as a users file: refused, with the fix.
+    const camcast::test::TempDir state("camcast-state");
+    const std::string token = state.file("access-token");
+    g_assert_true(g_file_set_contents(token.c_str(), "a-token\n", -1, nullptr));
+    g_assert_cmpint(chmod(token.c_str(), 0644), ==, 0);
+    g_setenv("STATE_DIRECTORY", state.path().c_str(), TRUE);
+    Camcast open_token({"h264", "--port", "0"});
+    g_unsetenv("STATE_DIRECTORY");
+    g_assert_cmpint(open_token.wait_exit(5000 * kSlowdown), ==, 2);
+    g_assert_nonnull(strstr(open_token.output().c_str(), "can read the access token; chmod 600"));
+  }
 
   GSocket *holder =
       g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);

@@ -69,7 +69,7 @@ std::vector<MountStats> sample() {
   m.bytes_in = 123456;
   ClientStats c;
   c.id = 7;
-  c.peer = "127.0.0.1";
+  c.peer = "192.0.2.7:5000";
   c.bytes_sent = 1000;
   c.units_sent = 10;
   c.units_skipped = 3;
@@ -80,11 +80,16 @@ std::vector<MountStats> sample() {
 }
 
 void test_json_escapes_and_reports_clients() {
-  std::string json = render_streams_json(sample());
+  std::string json = render_streams_json(sample(), true);
   g_assert_nonnull(strstr(json.c_str(), "\"path\":\"/cam\\\"<1>\""));
   g_assert_nonnull(strstr(json.c_str(), "\"frames_skipped\":3"));
   g_assert_nonnull(strstr(json.c_str(), "\"connected_seconds\":1.500"));
   g_assert_nonnull(strstr(json.c_str(), "\"rtt_ms\":null"));
+  g_assert_nonnull(strstr(json.c_str(), "\"peer\":\"192.0.2.7:5000\""));
+  // Without a credential, nobody learns who watches from where.
+  json = render_streams_json(sample(), false);
+  g_assert_nonnull(strstr(json.c_str(), "\"peer\":null"));
+  g_assert_null(strstr(json.c_str(), "192.0.2.7"));
 }
 
 void test_metrics_exposition_format() {

@@ -232,7 +232,9 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   g_signal_handler_disconnect(msg, finished);
   g_object_unref(msg);
   if (p == "/api/streams") {
-    respond(msg, SOUP_STATUS_OK, "application/json", render_streams_json(all_stats()));
+    respond(msg, SOUP_STATUS_OK, "application/json",
+            render_streams_json(all_stats(),
+                                how == Admission::AccessToken || how == Admission::Session));
     return;
   }
   if (p == "/metrics") {

@@ -73,7 +73,7 @@ std::string render_index(const std::vector<MountStats> &mounts) {
   return out;
 }
 
-std::string render_streams_json(const std::vector<MountStats> &mounts) {
+std::string render_streams_json(const std::vector<MountStats> &mounts, bool peers) {
   std::string out = "{\"streams\":[";
   for (size_t i = 0; i < mounts.size(); i++) {
     const MountStats &m = mounts[i];
@@ -94,9 +94,9 @@ std::string render_streams_json(const std::vector<MountStats> &mounts) {
                                   ",\"frames_skipped\":%" PRIu64 ",\"recoveries\":%" PRIu64
                                   ",\"lag_frames\":%" PRId64 ",\"lag_bytes\":%" PRId64
                                   ",\"lag_seconds\":%.3f,\"rtt_ms\":%s}",
-                                  c.id, json_string(c.peer).c_str(), c.connected_us / 1e6,
-                                  c.bytes_sent, c.units_sent, c.units_skipped, c.recoveries,
-                                  c.lag_units, c.lag_bytes, c.lag_time / 1e9,
+                                  c.id, peers ? json_string(c.peer).c_str() : "null",
+                                  c.connected_us / 1e6, c.bytes_sent, c.units_sent, c.units_skipped,
+                                  c.recoveries, c.lag_units, c.lag_bytes, c.lag_time / 1e9,
                                   c.rtt_us < 0 ? "null" : format("%.3f", c.rtt_us / 1e3).c_str());
     }
     out += "]}";

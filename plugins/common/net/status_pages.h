@@ -12,7 +12,9 @@
 namespace camcast {
 
 std::string render_index(const std::vector<MountStats> &mounts);
-std::string render_streams_json(const std::vector<MountStats> &mounts);
+// `peers`: the viewers' addresses too — for a reader with a credential only: on an open server
+// anyone who can reach it would learn who watches from where.
+std::string render_streams_json(const std::vector<MountStats> &mounts, bool peers);
 std::string render_metrics(const std::vector<MountStats> &mounts);
 
 }  // namespace camcast
