@@ -12,6 +12,9 @@ namespace camcast::launcher {
 
 namespace {
 
+// A resolved value (a launch description) is a few kB; one past this is a mistake.
+constexpr size_t kMaxExpanded = 64 * 1024;
+
 std::string trim(const std::string &s) {
   const size_t a = s.find_first_not_of(" \t\r");
   if (a == std::string::npos)
@@ -257,6 +260,9 @@ bool resolve_value(const PipelineFile &file, const Value &text,
                    const std::map<std::string, std::string> &overrides,
                    const std::map<std::string, std::string> &probed, std::string *out,
                    std::string *error, std::map<std::string, std::string> *used) {
+  // Each variable is expanded once (`done`), and no text past kMaxExpanded: a file whose
+  // variables each use the one before twice would otherwise take 2^n steps and bytes.
+  std::map<std::string, std::string> done;
   std::function<bool(const std::string &, int, std::vector<std::string> &, std::string *)> expand =
       [&](const std::string &in, int line, std::vector<std::string> &stack, std::string *result) {
         result->clear();
@@ -295,15 +301,25 @@ bool resolve_value(const PipelineFile &file, const Value &text,
                      name + "=VALUE";
             return false;
           }
-          stack.push_back(name);
-          std::string expanded;
-          const bool ok = expand(value, value_line, stack, &expanded);
-          stack.pop_back();
-          if (!ok)
+          auto known = done.find(name);
+          if (known == done.end()) {
+            stack.push_back(name);
+            std::string expanded;
+            const bool ok = expand(value, value_line, stack, &expanded);
+            stack.pop_back();
+            if (!ok)
+              return false;
+            known = done.emplace(name, std::move(expanded)).first;
+            if (used)
+              (*used)[name] = known->second;
+          }
+          *result += known->second;
+          if (result->size() > kMaxExpanded) {
+            *error = where(file.path, line) + "${" + name + "} makes this value longer than " +
+                     std::to_string(kMaxExpanded / 1024) +
+                     " KiB (variables that use others many times over?)";
             return false;
-          if (used)
-            (*used)[name] = expanded;
-          *result += expanded;
+          }
         }
       };
   std::vector<std::string> stack;

@@ -152,6 +152,20 @@ void test_resolution_errors() {
   g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
   g_assert_true(error.find("${a} refers to itself") != std::string::npos);
   g_assert_true(error.rfind("cam.pipeline:5:", 0) == 0);  // where the cycle closes
+  // Forty variables, each the one before twice (2^40 bytes, and steps, taken literally):
+  // refused at once, naming where.
+  std::string file = "[pipeline]\nlaunch = ${v40}\n[variables]\nv0 = x\n";
+  for (int i = 1; i <= 40; i++)
+    file += "v" + std::to_string(i) + " = ${v" + std::to_string(i - 1) + "}${v" +
+            std::to_string(i - 1) + "}\n";
+  g_assert_true(parse_pipeline_file("big.pipeline", file, &f, &error));
+  const gint64 started = g_get_monotonic_time();
+  g_assert_false(resolve_launch(f, {}, {}, &launch, &error));
+  g_test_message("%s (after %" G_GINT64_FORMAT " ms)", error.c_str(),
+                 (g_get_monotonic_time() - started) / 1000);
+  g_assert_cmpint(g_get_monotonic_time() - started, <, 2 * G_USEC_PER_SEC);
+  g_assert_true(error.find("longer than 64 KiB") != std::string::npos);
+  g_assert_true(error.rfind("big.pipeline:", 0) == 0);
 }
 
 // A recorded machine probed with camera settings given by --set.
