@@ -372,8 +372,8 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_KEYFRAME_TIMEOUT,
       g_param_spec_uint("keyframe-timeout", "Keyframe timeout",
-                        "Cut off a publisher that sends no keyframe (a packet with the "
-                        "random-access flag, or an MPEG-1 sequence header) for this many "
+                        "Cut off a publisher that sends no keyframe (a video PES starting "
+                        "with an H.264 SPS or IDR, or an MPEG-1 sequence header) for this many "
                         "seconds: a trickle of data must not keep the camera out (0 = never)",
                         0, 3600, DEFAULT_KEYFRAME_TIMEOUT, ready));
   install_server_properties(gobject_class, PROP_SERVER);

@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   for (size_t pos = 0; pos + mpegts::kPacketSize <= size; pos++)
-    assert(!mpegts::starts_video_entry_point(data + pos) ||
-           mpegts::starts_random_access(data + pos));
+    assert(!mpegts::starts_video_entry_point(data + pos) || mpegts::starts_keyframe(data + pos));
 
   mpegts::PacketAligner aligner;
   std::vector<uint8_t> out;

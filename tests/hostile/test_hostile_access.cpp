@@ -119,11 +119,13 @@ void test_token_scopes() {
                   ==, 401);
 }
 
-// MPEG-TS packets: a null packet, and one that starts a video keyframe (random access).
-std::string ts_packet(bool keyframe) {
+// MPEG-TS packets: a null packet; one that starts a video PES with the random-access flag set
+// and, if `keyframe`, an H.264 keyframe in it (an SPS); without, the flag is all there is.
+enum class Ts { Null, FlagOnly, Keyframe };
+std::string ts_packet(Ts kind) {
   std::string p(188, '\xff');
   p[0] = 0x47;
-  if (!keyframe) {
+  if (kind == Ts::Null) {
     p[1] = 0x1f, p[2] = char(0xff), p[3] = 0x10;  // PID 0x1FFF, payload only
     return p;
   }
@@ -131,6 +133,9 @@ std::string ts_packet(bool keyframe) {
   p[4] = 1, p[5] = 0x40;                  // random_access_indicator
   const char pes[] = {0, 0, 1, char(0xe0), 0, 0, char(0x80), 0, 0};
   memcpy(&p[6], pes, sizeof pes);
+  const char sps[] = {0, 0, 0, 1, 0x67, 0x42, char(0xc0), 0x1e};    // NAL type 7
+  const char slice[] = {0, 0, 0, 1, 0x41, char(0x9a), 0x02, 0x00};  // a P slice
+  memcpy(&p[15], kind == Ts::Keyframe ? sps : slice, sizeof sps);
   return p;
 }
 
@@ -145,11 +150,13 @@ std::string chunk(const std::string &data) {
   return size + data + "\r\n";
 }
 
-// A publisher that trickles — a byte a second, a null packet now and then — to keep the relay's
-// only slot from the real camera: cut off at the keyframe timeout, and the camera gets in.
+// A publisher that trickles — a byte a second, a null packet now and then, a packet with the
+// random-access flag but no keyframe — to keep the relay's only slot from the real camera: cut
+// off at the keyframe timeout, and the camera gets in.
 void test_slow_publisher() {
   Server server;
-  for (const std::string &trickle : {std::string("x"), ts_packet(false)}) {
+  for (const std::string &trickle :
+       {std::string("x"), ts_packet(Ts::Null), ts_packet(Ts::FlagOnly)}) {
     g_assert_true(wait_for([&] { return !server.publishing(); }));
     const auto start = Clock::now();
     Raw squatter(server.port);
@@ -158,7 +165,7 @@ void test_slow_publisher() {
     // Meanwhile the camera is refused: the slot is taken.
     {
       Raw camera(server.port);
-      g_assert_true(camera.send(publish_head(kSecret) + chunk(ts_packet(true))));
+      g_assert_true(camera.send(publish_head(kSecret) + chunk(ts_packet(Ts::Keyframe))));
       std::string answer;
       g_assert_true(camera.ended(3000, &answer));
       g_assert_cmpint(status_of(answer), ==, 409);
@@ -175,7 +182,7 @@ void test_slow_publisher() {
     g_assert_true(wait_for([&] { return !server.publishing(); }));
     // The camera is taken now.
     Raw camera(server.port);
-    g_assert_true(camera.send(publish_head(kSecret) + chunk(ts_packet(true))));
+    g_assert_true(camera.send(publish_head(kSecret) + chunk(ts_packet(Ts::Keyframe))));
     g_assert_true(wait_for([&] { return server.publishing(); }));
   }
 }

@@ -137,6 +137,27 @@ void test_ts_entry_points() {
   g_assert_false(mpegts::starts_video_entry_point(not_ts.data()));
 }
 
+// A keyframe a relay takes as one: MPEG-1's sequence header, or H.264 whose first NAL units hold
+// an SPS or an IDR slice; a random-access flag on a packet with neither is not one.
+void test_ts_keyframes() {
+  Bytes mpeg1_key;
+  sequence_header(&mpeg1_key, 320, 240);
+  g_assert_true(mpegts::starts_keyframe(ts_packet(true, pes(0xE0, mpeg1_key)).data()));
+  const Bytes aud = {0, 0, 0, 1, 0x09, 0xF0};
+  Bytes idr = aud, sps = aud, p_slice = aud;
+  append(&sps, {0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1E});
+  append(&idr, {0, 0, 1, 0x65, 0x88, 0x84});
+  append(&p_slice, {0, 0, 1, 0x41, 0x9A, 0x02});
+  g_assert_true(mpegts::starts_keyframe(ts_packet(true, pes(0xE0, sps), 8).data()));
+  g_assert_true(mpegts::starts_keyframe(ts_packet(true, pes(0xE0, idr)).data()));
+  g_assert_false(mpegts::starts_keyframe(ts_packet(true, pes(0xE0, p_slice)).data()));
+  g_assert_false(mpegts::starts_keyframe(ts_packet(true, pes(0xC0, sps)).data()));  // audio
+  // The random-access flag on a PES with no keyframe in it.
+  Bytes flagged = ts_packet(true, pes(0xE0, p_slice), 2);
+  flagged[5] = 0x40;
+  g_assert_false(mpegts::starts_keyframe(flagged.data()));
+}
+
 void test_packet_aligner() {
   Bytes stream;
   for (int i = 0; i < 10; i++) {
@@ -172,6 +193,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/mpeg1/find-pictures", test_find_pictures);
   g_test_add_func("/mpeg1/jsmp-header", test_jsmp_header);
   g_test_add_func("/mpegts/entry-points", test_ts_entry_points);
+  g_test_add_func("/mpegts/keyframes", test_ts_keyframes);
   g_test_add_func("/mpegts/packet-aligner", test_packet_aligner);
   return g_test_run();
 }

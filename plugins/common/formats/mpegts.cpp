@@ -6,35 +6,50 @@
 
 namespace camcast::mpegts {
 
-bool starts_video_entry_point(const uint8_t *p) {
+namespace {
+
+// Where the elementary stream begins in a packet that starts a video PES (0 if it does not).
+size_t video_es_start(const uint8_t *p) {
   // Header (§2.4.3.2): sync, then payload_unit_start_indicator, PID, adaptation_field_control.
   if (p[0] != kSyncByte || !(p[1] & 0x40))
-    return false;
+    return 0;
   size_t pos = 4;
   const unsigned afc = (p[3] >> 4) & 3;
   if (!(afc & 1))
-    return false;  // no payload
+    return 0;  // no payload
   if (afc & 2)
     pos += 1 + size_t(p[4]);  // adaptation_field_length
   // PES header (§2.4.3.6): 00 00 01 stream_id, length (2), flags (2), header_data_length.
   if (pos + 9 > kPacketSize || p[pos] != 0 || p[pos + 1] != 0 || p[pos + 2] != 1 ||
       (p[pos + 3] & 0xF0) != 0xE0)
-    return false;
+    return 0;
   pos += 9 + size_t(p[pos + 8]);
-  if (pos >= kPacketSize)
+  return pos < kPacketSize ? pos : 0;
+}
+
+}  // namespace
+
+bool starts_video_entry_point(const uint8_t *p) {
+  const size_t pos = video_es_start(p);
+  if (!pos)
     return false;
   const auto pictures = mpeg1::find_pictures(p + pos, kPacketSize - pos);
   return !pictures.empty() && pictures.front().offset == 0 && pictures.front().sequence_header;
 }
 
-bool starts_random_access(const uint8_t *p) {
-  if (p[0] != kSyncByte || !(p[1] & 0x40))
-    return false;
-  const unsigned afc = (p[3] >> 4) & 3;
-  // Adaptation field: length, then flags whose bit 6 is random_access_indicator.
-  if ((afc & 2) && p[4] > 0 && (p[5] & 0x40))
+bool starts_keyframe(const uint8_t *p) {
+  if (starts_video_entry_point(p))
     return true;
-  return starts_video_entry_point(p);
+  const size_t pos = video_es_start(p);
+  if (!pos)
+    return false;
+  // H.264 Annex B (ITU-T H.264 §B.1): start codes 00 00 01, then the NAL header, whose low five
+  // bits are its type: 7 a sequence parameter set, 5 an IDR slice.
+  for (size_t i = pos; i + 3 < kPacketSize; i++)
+    if (p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 1 && !(p[i + 3] & 0x80) &&
+        ((p[i + 3] & 0x1F) == 7 || (p[i + 3] & 0x1F) == 5))
+      return true;
+  return false;
 }
 
 void PacketAligner::push(const uint8_t *data, size_t size, std::vector<uint8_t> *out) {

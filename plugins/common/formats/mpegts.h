@@ -17,10 +17,11 @@ constexpr uint8_t kSyncByte = 0x47;
 // `packet` holds kPacketSize bytes.
 bool starts_video_entry_point(const uint8_t *packet);
 
-// True when the packet starts a PES at a point where a decoder can start: the adaptation field's
-// random_access_indicator is set (§2.4.3.5; mpegtsmux and ffmpeg set it on video keyframes), or
-// an MPEG-1/2 sequence header begins there. `packet` holds kPacketSize bytes.
-bool starts_random_access(const uint8_t *packet);
+// True when the packet starts a video PES whose first bytes a decoder can start from: an
+// MPEG-1/2 sequence header, or H.264 with a sequence parameter set or an IDR slice among the
+// NAL units that begin in this packet. The adaptation field's random_access_indicator alone is
+// not taken (anyone can set it on any packet). `packet` holds kPacketSize bytes.
+bool starts_keyframe(const uint8_t *packet);
 
 // Cuts a byte stream into whole packets, however it is chunked. Bytes that do not line up with
 // sync bytes 188 apart are dropped (and counted) until the stream lines up again.

@@ -111,7 +111,7 @@ void PublishPoint::got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer dat
   self->aligner_.push(bytes, size, &packets);
   if (!packets.empty()) {
     for (size_t pos = 0; pos < packets.size(); pos += mpegts::kPacketSize)
-      if (mpegts::starts_random_access(packets.data() + pos))
+      if (mpegts::starts_keyframe(packets.data() + pos))
         self->last_keyframe_ = self->last_data_;
     self->skipped_at_packet_ = self->aligner_.bytes_skipped();
     self->packets_(std::move(packets), self->discont_);
