@@ -15,6 +15,18 @@
 
 namespace camcast::test {
 
+// The Host line of a request: the caller's, if its headers name one (a request under another
+// name), else this machine's address.
+std::string host_line(const std::string &headers) {
+  for (size_t at = 0; at < headers.size(); at = headers.find('\n', at) + 1) {
+    if (g_ascii_strncasecmp(headers.c_str() + at, "Host:", 5) == 0)
+      return "";
+    if (headers.find('\n', at) == std::string::npos)
+      break;
+  }
+  return "Host: 127.0.0.1\r\n";
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -200,8 +212,7 @@ bool WsTestClient::connect(const Endpoint &to, const std::string &path, int rcvb
   buffered_.clear();
   if (!conn_.open(to, rcvbuf, timeout_ms))
     return false;
-  std::string request = "GET " + path +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+  std::string request = "GET " + path + " HTTP/1.1\r\n" + host_line(headers_) +
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                         "Sec-WebSocket-Version: 13\r\n" +
@@ -330,7 +341,8 @@ bool exchange(Connection *conn, const Endpoint &to, const std::string &request, 
 }
 
 std::string get_request(const std::string &path, const std::string &headers) {
-  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + "\r\n";
+  return "GET " + path + " HTTP/1.1\r\n" + host_line(headers) + "Connection: close\r\n" + headers +
+         "\r\n";
 }
 
 int status_of(const std::string &head) {
@@ -351,7 +363,7 @@ int http_request(const Endpoint &to, const std::string &method, const std::strin
                  const std::string &body, const std::string &content_type, std::string *response,
                  std::string *head_out, const std::string &headers, int timeout_ms) {
   std::string request =
-      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+      method + " " + path + " HTTP/1.1\r\n" + host_line(headers) + "Connection: close\r\n";
   if (!content_type.empty() || !body.empty())
     request += "Content-Type: " + content_type +
                "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";

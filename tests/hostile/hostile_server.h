@@ -62,17 +62,28 @@ struct Server {
   int port = 0;
   explicit Server(const std::string &extra = "", const std::string &sinks = "",
                   const std::string &branch = "") {
-    port = free_port();
-    const std::string props = "port=" + std::to_string(port) + " " + extra;
-    const std::string launch =
-        "videotestsrc is-live=true ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 "
-        "! tee name=t ! queue ! wssink name=sink path=/v " +
-        props + " " + sinks + " t. ! queue ! jpegenc ! mjpegsink name=jpeg path=/m " + props + " " +
-        sinks + " relaysrc name=pub secret=" + kSecret + " keyframe-timeout=2 " + props +
-        " ! fakesink async=false" + (branch.empty() ? "" : " t. ! queue ! " + branch + " " + props);
-    GError *error = nullptr;
-    pipeline = gst_parse_launch(launch.c_str(), &error);
-    g_assert_no_error(error);
+    // The three share one server, so the port is chosen here: a free one, and another if some
+    // other program took it between the choice and the bind (a busy machine runs tests in
+    // parallel).
+    for (int attempt = 0; attempt < 5 && !pipeline; attempt++) {
+      port = free_port();
+      const std::string props = "port=" + std::to_string(port) + " " + extra;
+      const std::string launch =
+          "videotestsrc is-live=true ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 "
+          "! tee name=t ! queue ! wssink name=sink path=/v " +
+          props + " " + sinks + " t. ! queue ! jpegenc ! mjpegsink name=jpeg path=/m " + props +
+          " " + sinks + " relaysrc name=pub secret=" + kSecret + " keyframe-timeout=2 " + props +
+          " ! fakesink async=false" +
+          (branch.empty() ? "" : " t. ! queue ! " + branch + " " + props);
+      GError *error = nullptr;
+      pipeline = gst_parse_launch(launch.c_str(), &error);
+      g_assert_no_error(error);
+      if (gst_element_set_state(pipeline, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE) {
+        gst_element_set_state(pipeline, GST_STATE_NULL);
+        gst_clear_object(&pipeline);
+      }
+    }
+    g_assert_nonnull(pipeline);
     g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
                     GST_STATE_CHANGE_FAILURE);
     g_assert_cmpint(gst_element_get_state(pipeline, nullptr, nullptr, 5 * GST_SECOND), ==,
