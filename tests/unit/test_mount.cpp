@@ -61,6 +61,8 @@ struct Recorder final : MountDelegate {
   void client_message(uint64_t, const ws::ClientMessage &msg) override {
     messages.push_back(msg.payload);
   }
+  std::vector<size_t> keyframes_wanted;
+  void keyframe_wanted(size_t rung) override { keyframes_wanted.push_back(rung); }
 };
 
 // One viewer: the mount gets one end of a socket pair, the test keeps the other.
@@ -116,15 +118,16 @@ GstBuffer *bytes(const std::string &s) {
   return gst_buffer_new_memdup(s.data(), s.size());
 }
 
-void push(Mount &mount, const std::string &payload, bool keyframe, int64_t capture_us = -1) {
+void push(Mount &mount, const std::string &payload, bool keyframe, int64_t capture_us = -1,
+          size_t rung = 0) {
   GstBuffer *b = bytes(payload);
-  mount.push(b, keyframe, GST_CLOCK_TIME_NONE, capture_us);
+  mount.push(b, keyframe, GST_CLOCK_TIME_NONE, capture_us, rung);
   gst_buffer_unref(b);
 }
 
-void set_header(Mount &mount, const std::string &binary, const std::string &text) {
+void set_header(Mount &mount, const std::string &binary, const std::string &text, size_t rung = 0) {
   GstBuffer *b = bytes(binary);
-  mount.set_stream_header({b}, text);
+  mount.set_stream_header({b}, text, rung);
   gst_buffer_unref(b);
 }
 
@@ -317,6 +320,46 @@ void test_multipart_part_type_bound() {
                   "X-Timestamp: 9223372036854.775807\r\n\r\n");
 }
 
+// A ladder: a viewer starts on the top rung; "rung 1" moves it — on at the top until rung 1's
+// next keyframe (asked for at once), then rung 1's description, init segment and units, and
+// nothing more of the top; the statistics say where it is.
+void test_rung_move() {
+  TestContext cx;
+  Recorder delegate;
+  Mount mount("/t", "test");
+  mount.attach(&cx, &delegate);
+  set_header(mount, "H0", "{0}", 0);
+  set_header(mount, "H1", "{1}", 1);
+  push(mount, "K0", true, -1, 0);
+  push(mount, "k0", true, -1, 1);
+  cx.iterate();
+  std::unique_ptr<Peer> peer;
+  accept_websocket(mount, &peer);
+  peer->expect(cx, server_frame(0x1, "{0}") + server_frame(0x2, "H0") + server_frame(0x2, "K0"));
+  peer->send(client_frame(0x1, "rung 1"));
+  cx.iterate();
+  g_assert_cmpuint(delegate.keyframes_wanted.size(), ==, 1);
+  g_assert_cmpuint(delegate.keyframes_wanted[0], ==, 1);
+  push(mount, "P1", false, -1, 0);
+  push(mount, "p1", false, -1, 1);  // not a place to start
+  peer->expect(cx, server_frame(0x2, "P1"));
+  push(mount, "k2", true, -1, 1);
+  peer->expect(cx, server_frame(0x1, "{1}") + server_frame(0x2, "H1") + server_frame(0x2, "k2"));
+  push(mount, "P3", false, -1, 0);
+  push(mount, "p3", false, -1, 1);
+  peer->expect(cx, server_frame(0x2, "p3"));
+  mount.tick(g_get_monotonic_time());
+  const MountStats stats = mount.stats();
+  g_assert_cmpuint(stats.rungs.size(), ==, 2);
+  g_assert_cmpuint(stats.rungs[1].viewers, ==, 1);
+  g_assert_cmpuint(stats.clients.size(), ==, 1);
+  g_assert_cmpuint(stats.clients[0].rung, ==, 1);
+  g_assert_cmpint(stats.clients[0].pinned, ==, 1);
+  g_assert_cmpuint(mount.n_viewers_on(1), ==, 1);
+  g_assert_cmpuint(mount.n_viewers_on(0), ==, 0);
+  mount.detach();
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -329,5 +372,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/mount/control-messages", test_control_messages);
   g_test_add_func("/mount/slow-client-dropped", test_slow_client_dropped);
   g_test_add_func("/mount/multipart-part-type-bound", test_multipart_part_type_bound);
+  g_test_add_func("/mount/rung-move", test_rung_move);
   return g_test_run();
 }

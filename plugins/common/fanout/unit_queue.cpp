@@ -70,15 +70,15 @@ bool UnitQueue::join_point(uint64_t *seq) const {
   return found;
 }
 
-void UnitQueue::attach(ClientCursor *cursor) {
+void UnitQueue::attach(ClientCursor *cursor, bool next_keyframe) {
   cursor->header_gen = 0;
   cursor->header_pos = 0;
   cursor->slow = false;
   cursor->recovering = false;
   cursor->waiting = true;
-  cursor->waiting_keyframe = policy_.sync_method != SyncMethod::NextBuffer;
-  if (policy_.sync_method == SyncMethod::LatestKeyframe ||
-      policy_.sync_method == SyncMethod::BurstKeyframe) {
+  cursor->waiting_keyframe = next_keyframe || policy_.sync_method != SyncMethod::NextBuffer;
+  if (!next_keyframe && (policy_.sync_method == SyncMethod::LatestKeyframe ||
+                         policy_.sync_method == SyncMethod::BurstKeyframe)) {
     uint64_t seq;
     if (join_point(&seq)) {
       cursor->waiting = false;
@@ -86,6 +86,10 @@ void UnitQueue::attach(ClientCursor *cursor) {
     }
   }
   cursors_.push_back(cursor);
+}
+
+void UnitQueue::replace(ClientCursor *from, ClientCursor *to) {
+  std::replace(cursors_.begin(), cursors_.end(), from, to);
 }
 
 void UnitQueue::detach(ClientCursor *cursor) {

@@ -126,9 +126,12 @@ public:
   // Forgets every queued unit (the stream stopped): clients wait for the next keyframe.
   void drop_units();
 
-  // Registers a new client at its join point (per sync-method).
-  void attach(ClientCursor *cursor);
+  // Registers a new client at its join point (per sync-method), or, with `next_keyframe`, at the
+  // next keyframe to come (a client moving here from another rendition, live already).
+  void attach(ClientCursor *cursor, bool next_keyframe = false);
   void detach(ClientCursor *cursor);
+  // The cursor registered at `from` now lives at `to` (moved by its owner), as it was.
+  void replace(ClientCursor *from, ClientCursor *to);
 
   // Appends a unit, applies the lag policy to every client and trims the queue. Clients that
   // crossed units-max get `slow = true`; the caller drops them.

@@ -1,5 +1,7 @@
 #include "net/client.h"
 
+#include "net/tcp_link.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -147,7 +149,9 @@ void Client::top_up() {
   size_t batch = 0;
   for (const Pending &p : pending_)
     batch += p.size() - p.offset;
-  UnitQueue &queue = host_->queue();
+  if (next_ && !next_->waiting)
+    finish_move();  // the new rung's keyframe is here
+  UnitQueue &queue = host_->queue(rung_);
   while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
     UnitRef unit = queue.next(&cursor);
     if (!unit)
@@ -323,6 +327,14 @@ void Client::handle(const ws::ClientMessage &msg) {
     if (cursor.delivery == Delivery::Pull && msg.opcode == ws::Opcode::Text &&
         msg.payload == "next") {
       cursor.credits = std::min<uint32_t>(cursor.credits + 1, 2);
+    } else if (msg.opcode == ws::Opcode::Text && msg.payload.rfind("rung ", 0) == 0) {
+      // "rung N" pins a rendition, "rung auto" lets the policy choose again.
+      const std::string arg = msg.payload.substr(5);
+      // (the policy keeps it to the rungs there are)
+      pinned_ = arg == "auto"
+                    ? -1
+                    : int(std::min<guint64>(g_ascii_strtoull(arg.c_str(), nullptr, 10), 255));
+      choose_rung(g_get_monotonic_time());
     } else {
       host_->message(id_, msg);
     }
@@ -355,6 +367,7 @@ void Client::tick(gint64 now) {
     close(ClientStatus::Timeout, 0, nullptr);
     return;
   }
+  choose_rung(now);
   if (websocket_ && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
@@ -384,8 +397,72 @@ void Client::close(ClientStatus status, uint16_t code, const char *reason) {
   host_->closed(this, status);
 }
 
+uint64_t Client::delivery_bps(bool *app_limited) const {
+  TcpLink link;
+  if (!read_tcp_link(g_socket_get_fd(socket_), &link))
+    return 0;
+  *app_limited = link.app_limited;
+  return link.delivery_bps;
+}
+
+void Client::choose_rung(gint64 now) {
+  if (closed_ || !websocket_ || cursor.delivery != Delivery::Stream || host_->n_rungs() < 2)
+    return;
+  LinkSample sample;
+  sample.now_us = now;
+  sample.lag_us = host_->queue(rung_).lag_in(&cursor, UnitFormat::Time) / 1000;
+  sample.delivery_bps = delivery_bps(&sample.app_limited);
+  const size_t want = policy_.choose(rung_, host_->rung_bitrates(), sample, pinned_);
+  link_bps_ = policy_.link_bps();
+  move_to(want);
+}
+
+void Client::move_to(size_t rung) {
+  if (next_ && next_rung_ == rung)
+    return;  // under way
+  if (next_) {
+    host_->queue(next_rung_).detach(next_.get());
+    next_.reset();
+  }
+  if (rung == rung_)
+    return;
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": moving from rung %zu to %zu", id_, rung_, rung);
+  next_ = std::make_unique<ClientCursor>();
+  next_->delivery = cursor.delivery;
+  next_->wants_header = cursor.wants_header;
+  next_rung_ = rung;
+  host_->queue(rung).attach(next_.get(), true);
+  host_->keyframe_wanted(rung);
+}
+
+void Client::finish_move() {
+  UnitQueue &from = host_->queue(rung_);
+  // What it had still to send of the old rung is skipped: the new rung's keyframe is newer.
+  const uint64_t abandoned = uint64_t(from.lag_in(&cursor, UnitFormat::Buffers));
+  from.detach(&cursor);
+  ClientCursor moved = *next_;
+  moved.units_sent += cursor.units_sent;
+  moved.units_skipped += cursor.units_skipped + abandoned;
+  moved.recoveries += cursor.recoveries;
+  moved.header_gen = 0;  // the new rung's description and init segment go first
+  moved.header_pos = 0;
+  cursor = moved;
+  host_->queue(next_rung_).replace(next_.get(), &cursor);
+  next_.reset();
+  rung_ = next_rung_;
+  rung_changes_++;
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": on rung %zu", id_, rung_);
+}
+
+void Client::leave_queues() {
+  host_->queue(rung_).detach(&cursor);
+  if (next_)
+    host_->queue(next_rung_).detach(next_.get());
+  next_.reset();
+}
+
 void Client::fill_stats(ClientStats *out) const {
-  const UnitQueue &queue = host_->queue();
+  const UnitQueue &queue = host_->queue(rung_);
   out->id = id_;
   out->peer = peer_;
   out->connect_time = connect_time_;
@@ -398,6 +475,10 @@ void Client::fill_stats(ClientStats *out) const {
   out->lag_bytes = queue.lag_in(&cursor, UnitFormat::Bytes);
   out->lag_time = queue.lag_in(&cursor, UnitFormat::Time);
   out->rtt_us = rtt_us_;
+  out->rung = rung_;
+  out->pinned = pinned_;
+  out->link_bps = link_bps_;
+  out->rung_changes = rung_changes_;
 }
 
 }  // namespace camcast

@@ -1,6 +1,6 @@
 // Layer net: sockets, HTTP, mounts, clients, on a server's thread; uses framing, fanout, formats.
-// One viewer on the server thread: its socket, its cursor into the mount's unit queue, and its
-// connection's protocol.
+// One viewer on the server thread: its socket, its cursor into the mount's unit queue (of the
+// rendition it is on), and its connection's protocol.
 //
 // - WebSocket: each unit is one message; the client's frames are parsed (with limits), pings
 //   keep it alive, and in Pull delivery a text message `next` asks for one more unit.
@@ -13,10 +13,18 @@
 // so "writable" means the kernel's unsent queue is short and a client's lag is visible to the lag
 // policy instead of hiding in the kernel.
 //
+// A stream may come in several renditions (a ladder, fanout/rung_policy.h): a WebSocket viewer
+// starts on the top one and moves down and up by itself as its link allows — every tick it
+// measures its link (its lag, and TCP's delivery rate) and asks its policy; a move waits for the
+// new rung's next keyframe (asked for at once), then the new rung's header (its description and
+// init segment) and its units follow, so the player sees one stream change size. A viewer may
+// pin a rung with the text message "rung N" ("rung auto" lets it go).
+//
 // A client knows its mount only as a ClientHost, so it can be run (and tested) on any thread
 // that has a main context and an epoll set, no server needed.
 #pragma once
 
+#include "fanout/rung_policy.h"
 #include "fanout/unit_queue.h"
 #include "formats/ws_frame.h"
 #include "framing/framer.h"
@@ -27,6 +35,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace camcast {
 
@@ -53,8 +62,12 @@ struct ClientStats {
   uint64_t recoveries = 0;
   int64_t lag_units = 0;  // in buffers
   int64_t lag_bytes = 0;
-  int64_t lag_time = 0;  // ns
-  gint64 rtt_us = -1;    // from the last ping/pong, -1 = not measured yet
+  int64_t lag_time = 0;   // ns
+  gint64 rtt_us = -1;     // from the last ping/pong, -1 = not measured yet
+  size_t rung = 0;        // the rendition it is on
+  int pinned = -1;        // the rung it asked for, -1 = none (it moves by itself)
+  uint64_t link_bps = 0;  // its link as TCP measured it lately, 0 = not known
+  uint64_t rung_changes = 0;
 };
 
 class Client;
@@ -62,7 +75,13 @@ class Client;
 // What a client needs of the mount it belongs to. Called on the client's thread only.
 class ClientHost {
 public:
-  virtual UnitQueue &queue() = 0;
+  // The queue of rendition `rung` (0, the top, always exists).
+  virtual UnitQueue &queue(size_t rung) = 0;
+  virtual size_t n_rungs() const = 0;
+  // Each rung's bitrate (bits/s, 0 = not known yet), top first.
+  virtual const std::vector<uint64_t> &rung_bitrates() const = 0;
+  // The client moves to `rung`: its next keyframe should come now.
+  virtual void keyframe_wanted(size_t rung) = 0;
   virtual const ClientSettings &client_settings() const = 0;
   virtual EpollSource *poller() = 0;
   virtual void sent(size_t bytes) = 0;
@@ -98,6 +117,11 @@ public:
   void tick(gint64 now);
   // Best-effort close frame, then the socket is closed and the host retires this client.
   void close(ClientStatus status, uint16_t code, const char *reason);
+  // The rendition it is on, and the one it is moving to (or the same).
+  size_t rung() const { return rung_; }
+  size_t next_rung() const { return next_ ? next_rung_ : rung_; }
+  // Detaches its cursors from the queues (the host, as it retires the client).
+  void leave_queues();
 
   void fill_stats(ClientStats *out) const;
 
@@ -125,6 +149,13 @@ private:
   void top_up();
   // The pending bytes not yet written, as pieces for one writev (at most kMaxIov); their count.
   size_t gather(GOutputVector *iov) const;
+  // Asks the rung policy where this viewer should be, and starts or drops a move.
+  void choose_rung(gint64 now);
+  void move_to(size_t rung);
+  // A move whose keyframe has come: the client is on the new rung from now.
+  void finish_move();
+  // TCP's measure of the link (bits/s) and whether it was taken with too little to send.
+  uint64_t delivery_bps(bool *app_limited) const;
 
   ClientHost *host_;
   const uint64_t id_;
@@ -151,6 +182,15 @@ private:
   uint64_t bytes_sent_ = 0;
   double message_tokens_ = 200;  // see kMaxMessagesPerSecond
   gint64 tokens_updated_ = g_get_monotonic_time();
+  // Renditions: the one it is on, a move under way (its cursor waits in the new rung's queue
+  // for a keyframe), and what it asked for.
+  size_t rung_ = 0;
+  std::unique_ptr<ClientCursor> next_;
+  size_t next_rung_ = 0;
+  int pinned_ = -1;
+  RungPolicy policy_;
+  uint64_t link_bps_ = 0;
+  uint64_t rung_changes_ = 0;
 };
 
 }  // namespace camcast

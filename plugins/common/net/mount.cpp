@@ -17,6 +17,7 @@ struct Mount::Command {
   GstClockTime ts = GST_CLOCK_TIME_NONE;
   int64_t capture_us = -1;
   bool drop_units = false;  // instead of a header: forget the queued units
+  size_t rung = 0;          // the rendition it belongs to
 };
 
 namespace {
@@ -56,7 +57,24 @@ UnitRef header_unit(GstBuffer *buffer, bool text) {
 
 }  // namespace
 
-Mount::Mount(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) {}
+Mount::Mount(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) {
+  rung(0);
+}
+
+void Mount::apply_settings(const MountSettings &settings) {
+  settings_ = settings;
+  for (auto &r : rungs_)
+    r->queue.set_policy(settings_.policy);
+}
+
+Mount::Rung &Mount::rung(size_t r) {
+  while (rungs_.size() <= r) {
+    rungs_.push_back(std::make_unique<Rung>());
+    rungs_.back()->queue.set_policy(settings_.policy);
+    bitrates_.push_back(0);
+  }
+  return *rungs_[r];
+}
 
 Mount::~Mount() {
   g_assert(!inbox_source_);
@@ -68,9 +86,10 @@ Mount::~Mount() {
   }
 }
 
-void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us) {
+void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us,
+                 size_t rung) {
   std::lock_guard<std::mutex> lk(lock_);
-  if (!inbox_source_)
+  if (!inbox_source_ || rung >= kMaxRungs)
     return;  // not served: nobody could receive it
   const DropGate::Verdict verdict = inbox_gate_.admit(gst_buffer_get_size(buffer), keyframe);
   if (verdict.flush) {
@@ -92,16 +111,19 @@ void Mount::push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capt
   c.keyframe = keyframe;
   c.ts = ts;
   c.capture_us = capture_us;
+  c.rung = rung;
   inbox_.push_back(std::move(c));
   g_source_set_ready_time(inbox_source_, 0);
 }
 
-void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text) {
+void Mount::set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text,
+                              size_t rung) {
   std::lock_guard<std::mutex> lk(lock_);
-  if (!inbox_source_)
+  if (!inbox_source_ || rung >= kMaxRungs)
     return;
   Command c;
   c.header_text = text;
+  c.rung = rung;
   for (GstBuffer *b : header)
     c.header.push_back(gst_buffer_ref(b));
   inbox_.push_back(std::move(c));
@@ -124,7 +146,7 @@ void Mount::set_settings(const MountSettings &settings) {
   if (inbox_source_)
     g_source_set_ready_time(inbox_source_, 0);
   else
-    settings_ = settings, queue_.set_policy(settings.policy);  // not attached: nobody reads them
+    apply_settings(settings);  // not attached: nobody reads them
 }
 
 void Mount::attach(MountContext *context, MountDelegate *delegate) {
@@ -190,14 +212,13 @@ void Mount::drain_inbox() {
     inbox_gate_.taken_all();
     settings.swap(pending_settings_);
   }
-  if (settings) {
-    settings_ = *settings;
-    queue_.set_policy(settings_.policy);
-  }
-  UnitRef newest;  // the newest unit that came now
+  if (settings)
+    apply_settings(*settings);
+  UnitRef newest;  // the newest unit of the top rung that came now
   for (Command &c : commands) {
     if (c.drop_units) {
-      queue_.drop_units();
+      for (auto &r : rungs_)
+        r->queue.drop_units();
       newest = nullptr;
       continue;
     }
@@ -208,12 +229,13 @@ void Mount::drain_inbox() {
             header_unit(gst_buffer_new_memdup(c.header_text.data(), c.header_text.size()), true));
       for (GstBuffer *b : c.header)
         header.push_back(header_unit(b, false));
-      queue_.set_stream_header(std::move(header));
+      rung(c.rung).queue.set_stream_header(std::move(header));
       continue;
     }
     auto unit = make_unit(c.buffer, c.keyframe, c.ts, c.capture_us);
-    queue_.push(unit);
-    newest = unit;
+    rung(c.rung).queue.push(unit);
+    if (c.rung == 0)
+      newest = unit;
   }
   fan_out();
   update_gauges();
@@ -261,8 +283,34 @@ void Mount::answer_waiting(const UnitRef &unit, gint64 now) {
 }
 
 void Mount::update_gauges() {
-  queued_units_ = queue_.queued_units();
-  queued_bytes_ = queue_.queued_bytes();
+  size_t units = 0;
+  uint64_t bytes = 0;
+  for (auto &r : rungs_) {
+    units += r->queue.queued_units();
+    bytes += r->queue.queued_bytes();
+  }
+  queued_units_ = units;
+  queued_bytes_ = bytes;
+}
+
+// Each rung's bitrate over the last two seconds it had units; an idle rung keeps its last.
+void Mount::measure_rungs(gint64 now) {
+  constexpr gint64 kWindowUs = 2 * G_USEC_PER_SEC;
+  for (size_t i = 0; i < rungs_.size(); i++) {
+    Rung &r = *rungs_[i];
+    r.samples.emplace_back(now, r.queue.bytes_pushed());
+    while (r.samples.size() > 2 && now - r.samples[1].first >= kWindowUs)
+      r.samples.pop_front();
+    const auto &[since, bytes] = r.samples.front();
+    if (now - since >= kWindowUs / 2 && r.queue.bytes_pushed() > bytes)
+      r.bitrate = (r.queue.bytes_pushed() - bytes) * 8 * G_USEC_PER_SEC / uint64_t(now - since);
+    bitrates_[i] = r.bitrate;
+  }
+}
+
+void Mount::keyframe_wanted(size_t rung) {
+  if (delegate_)
+    delegate_->keyframe_wanted(rung);
 }
 
 void Mount::fan_out() {
@@ -314,7 +362,7 @@ void Mount::accept_multipart(SoupServerMessage *msg, const char *part_type) {
 void Mount::add_client(std::unique_ptr<Client> client) {
   const uint64_t id = client->id();
   Client *raw = client.get();
-  queue_.attach(&raw->cursor);
+  rungs_[0]->queue.attach(&raw->cursor);
   clients_.emplace(id, std::move(client));
   clients_total_++;
   n_clients_++;
@@ -328,7 +376,7 @@ void Mount::closed(Client *client, ClientStatus status) {
   auto it = clients_.find(client->id());
   if (it == clients_.end())
     return;
-  queue_.detach(&client->cursor);
+  client->leave_queues();
   update_gauges();
   retired_.push_back(std::move(it->second));
   clients_.erase(it);
@@ -355,6 +403,15 @@ gboolean Mount::reap(gpointer self) {
 void Mount::tick(gint64 now) {
   if (!waiting_.empty())
     answer_waiting(nullptr, now);
+  measure_rungs(now);
+  std::array<size_t, kMaxRungs> on{};
+  for (auto &entry : clients_) {
+    on[std::min(entry.second->rung(), kMaxRungs - 1)]++;
+    if (entry.second->next_rung() != entry.second->rung())
+      on[std::min(entry.second->next_rung(), kMaxRungs - 1)]++;
+  }
+  for (size_t r = 0; r < kMaxRungs; r++)
+    rung_viewers_[r] = on[r];
   std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
@@ -368,10 +425,14 @@ MountStats Mount::stats_on_server_thread() {
   MountStats s;
   s.path = path_;
   s.kind = kind_;
-  s.units_in = queue_.units_pushed();
-  s.bytes_in = queue_.bytes_pushed();
-  s.queued_units = queue_.queued_units();
-  s.queued_bytes = queue_.queued_bytes();
+  const UnitQueue &top = rungs_[0]->queue;
+  s.units_in = top.units_pushed();
+  s.bytes_in = top.bytes_pushed();
+  s.queued_units = queued_units_;
+  s.queued_bytes = queued_bytes_;
+  s.rungs.resize(rungs_.size());
+  for (size_t i = 0; i < rungs_.size(); i++)
+    s.rungs[i].bitrate = rungs_[i]->bitrate;
   s.clients_total = clients_total_;
   {
     std::lock_guard<std::mutex> lk(lock_);
@@ -380,6 +441,7 @@ MountStats Mount::stats_on_server_thread() {
   for (auto &entry : clients_) {
     ClientStats c;
     entry.second->fill_stats(&c);
+    s.rungs[std::min(c.rung, s.rungs.size() - 1)].viewers++;
     s.clients.push_back(std::move(c));
   }
   if (delegate_)

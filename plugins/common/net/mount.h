@@ -18,8 +18,10 @@
 
 #include <libsoup/soup.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,9 +39,16 @@ struct MountSettings : ClientSettings {
   Delivery ws_delivery = Delivery::Stream;
 };
 
+// One rendition of a mount's stream, as statistics see it.
+struct RungStats {
+  uint64_t bitrate = 0;  // bits/s over the last seconds it ran (the last it had, when idle)
+  size_t viewers = 0;    // clients on it, or switching to it
+};
+
 struct MountStats {
   std::string path;
   std::string kind;
+  std::vector<RungStats> rungs;  // one per rendition; a stream without a ladder has one
   uint64_t units_in = 0;
   uint64_t bytes_in = 0;
   size_t queued_units = 0;
@@ -74,6 +83,8 @@ public:
   virtual bool takes_websocket() const { return true; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
+  // A client is moving to rendition `rung`: its next keyframe should come now, not a GOP later.
+  virtual void keyframe_wanted(size_t rung) {}
   // A request waits for the next unit (serve_next): an idle producer should wake for it.
   virtual void unit_wanted() {}
   // Adds what the mount does not see itself to its statistics (a publish point: what came in).
@@ -105,17 +116,23 @@ public:
   // unbounded memory.
   static constexpr size_t kMaxInboxUnits = 256;
   static constexpr uint64_t kMaxInboxBytes = 64 * 1024 * 1024;
+  // Renditions of the stream (a ladder, rung 0 the top) at most: units for rung N go to a queue
+  // of their own, and each client is on one rung at a time (fanout/rung_policy.h).
+  static constexpr size_t kMaxRungs = 4;
 
   const std::string &path() const { return path_; }
   const std::string &kind() const { return kind_; }
 
   // ---- any thread ----
-  // Queues one message; the buffer is referenced, never copied. `capture_us`: the wall-clock
-  // capture time (µs since the epoch), -1 when unknown.
-  void push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us = -1);
-  // Replaces the stream header (an empty list removes it), optionally preceded by one text
-  // message (stream metadata as JSON, say). Ordered with push().
-  void set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text = {});
+  // Queues one message of rendition `rung` (below kMaxRungs); the buffer is referenced, never
+  // copied. `capture_us`: the wall-clock capture time (µs since the epoch), -1 when unknown.
+  void push(GstBuffer *buffer, bool keyframe, GstClockTime ts, int64_t capture_us = -1,
+            size_t rung = 0);
+  // Replaces the stream header of rendition `rung` (an empty list removes it), optionally
+  // preceded by one text message (stream metadata as JSON, say). Ordered with push(). A client
+  // that moves to another rung gets that rung's header first.
+  void set_stream_header(const std::vector<GstBuffer *> &header, const std::string &text = {},
+                         size_t rung = 0);
   void set_settings(const MountSettings &settings);
   // Forgets the queued units (not the stream header): clients wait for the next keyframe.
   // Ordered with push().
@@ -126,6 +143,11 @@ public:
   size_t n_clients() const { return n_clients_.load(); }
   // Everyone the stream is for now: its clients, and the requests waiting for a unit.
   size_t n_viewers() const { return n_clients_.load() + n_waiting_.load(); }
+  // The clients on rendition `rung` or moving to it, as of the last tick (a rung nobody is on
+  // need not be encoded).
+  size_t n_viewers_on(size_t rung) const {
+    return rung < kMaxRungs ? rung_viewers_[rung].load() : 0;
+  }
   uint64_t bytes_served() const { return bytes_served_.load(); }
   // What the shared queue holds now (all clients together).
   size_t queued_units() const { return queued_units_.load(); }
@@ -164,12 +186,25 @@ public:
   void tick(gint64 now);
   MountDelegate *delegate() const { return delegate_; }
   const MountSettings &settings() const { return settings_; }
-  // The newest unit queued, or null (server thread).
-  UnitRef newest() const { return queue_.newest(); }
+  // The newest unit queued of the top rendition, or null (server thread).
+  UnitRef newest() const { return rungs_[0]->queue.newest(); }
 
 private:
+  // One rendition: its queue, and its bitrate as measured.
+  struct Rung {
+    UnitQueue queue;
+    uint64_t bitrate = 0;                             // bits/s, kept while it idles
+    std::deque<std::pair<gint64, uint64_t>> samples;  // (monotonic µs, bytes pushed) a tick
+  };
+  Rung &rung(size_t r);  // made on first use
+  void apply_settings(const MountSettings &settings);
+  void measure_rungs(gint64 now);
+
   // ClientHost
-  UnitQueue &queue() override { return queue_; }
+  UnitQueue &queue(size_t rung) override { return this->rung(rung).queue; }
+  size_t n_rungs() const override { return rungs_.size(); }
+  const std::vector<uint64_t> &rung_bitrates() const override { return bitrates_; }
+  void keyframe_wanted(size_t rung) override;
   const ClientSettings &client_settings() const override { return settings_; }
   EpollSource *poller() override { return context_->poller(); }
   void sent(size_t bytes) override { bytes_served_ += bytes; }
@@ -205,7 +240,8 @@ private:
   MountContext *context_ = nullptr;
   MountDelegate *delegate_ = nullptr;
   MountSettings settings_;
-  UnitQueue queue_;
+  std::vector<std::unique_ptr<Rung>> rungs_;  // at least one
+  std::vector<uint64_t> bitrates_;            // each rung's, for the clients' policies
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
   std::vector<std::unique_ptr<Client>> retired_;
   GSource *reap_source_ = nullptr;
@@ -222,6 +258,7 @@ private:
   void update_gauges();
   std::atomic<size_t> n_clients_{0};
   std::atomic<size_t> n_waiting_{0};
+  std::array<std::atomic<size_t>, kMaxRungs> rung_viewers_{};
   std::atomic<size_t> queued_units_{0};
   std::atomic<uint64_t> queued_bytes_{0};
   std::atomic<uint64_t> bytes_served_{0};

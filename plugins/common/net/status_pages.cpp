@@ -87,18 +87,25 @@ std::string render_streams_json(const std::vector<MountStats> &mounts, bool peer
                                    m.clients_total, m.units_dropped_in, m.idle ? "true" : "false");
     for (size_t j = 0; j < m.clients.size(); j++) {
       const ClientStats &c = m.clients[j];
-      out +=
-          (j ? "," : "") + format("{\"id\":%" PRIu64
-                                  ",\"peer\":%s,\"connected_seconds\":%.3f,"
-                                  "\"bytes_sent\":%" PRIu64 ",\"frames_sent\":%" PRIu64
-                                  ",\"frames_skipped\":%" PRIu64 ",\"recoveries\":%" PRIu64
-                                  ",\"lag_frames\":%" PRId64 ",\"lag_bytes\":%" PRId64
-                                  ",\"lag_seconds\":%.3f,\"rtt_ms\":%s}",
-                                  c.id, peers ? json_string(c.peer).c_str() : "null",
-                                  c.connected_us / 1e6, c.bytes_sent, c.units_sent, c.units_skipped,
-                                  c.recoveries, c.lag_units, c.lag_bytes, c.lag_time / 1e9,
-                                  c.rtt_us < 0 ? "null" : format("%.3f", c.rtt_us / 1e3).c_str());
+      out += (j ? "," : "") +
+             format("{\"id\":%" PRIu64
+                    ",\"peer\":%s,\"connected_seconds\":%.3f,"
+                    "\"bytes_sent\":%" PRIu64 ",\"frames_sent\":%" PRIu64
+                    ",\"frames_skipped\":%" PRIu64 ",\"recoveries\":%" PRIu64
+                    ",\"lag_frames\":%" PRId64 ",\"lag_bytes\":%" PRId64
+                    ",\"lag_seconds\":%.3f,\"rtt_ms\":%s,\"rung\":%zu,"
+                    "\"rung_pinned\":%s,\"rung_changes\":%" PRIu64 ",\"link_kbps\":%s}",
+                    c.id, peers ? json_string(c.peer).c_str() : "null", c.connected_us / 1e6,
+                    c.bytes_sent, c.units_sent, c.units_skipped, c.recoveries, c.lag_units,
+                    c.lag_bytes, c.lag_time / 1e9,
+                    c.rtt_us < 0 ? "null" : format("%.3f", c.rtt_us / 1e3).c_str(), c.rung,
+                    c.pinned >= 0 ? "true" : "false", c.rung_changes,
+                    c.link_bps ? std::to_string(c.link_bps / 1000).c_str() : "null");
     }
+    out += "],\"rungs\":[";
+    for (size_t r = 0; r < m.rungs.size(); r++)
+      out += (r ? "," : "") + format("{\"kbps\":%" PRIu64 ",\"viewers\":%zu}",
+                                     m.rungs[r].bitrate / 1000, m.rungs[r].viewers);
     out += "]}";
   }
   return out + "]}\n";
@@ -124,6 +131,7 @@ std::string render_metrics(const std::vector<MountStats> &mounts) {
       {"camcast_client_lag_frames", "gauge", "Frames queued for the viewer and not yet sent."},
       {"camcast_client_lag_bytes", "gauge", "Bytes queued for the viewer and not yet sent."},
       {"camcast_client_connected_seconds", "gauge", "How long the viewer has been connected."},
+      {"camcast_client_rung", "gauge", "The rendition the viewer is on (0: the top)."},
   };
   std::string out;
   for (size_t f = 0; f < G_N_ELEMENTS(mount_families); f++) {
@@ -141,11 +149,11 @@ std::string render_metrics(const std::vector<MountStats> &mounts) {
                   client_families[f].name, client_families[f].type);
     for (const MountStats &m : mounts)
       for (const ClientStats &c : m.clients) {
-        const std::string value = f == 5
-                                      ? format("%.3f", c.connected_us / 1e6)
-                                      : std::to_string(std::vector<int64_t>{
-                                            int64_t(c.bytes_sent), int64_t(c.units_sent),
-                                            int64_t(c.units_skipped), c.lag_units, c.lag_bytes}[f]);
+        const std::string value =
+            f == 5 ? format("%.3f", c.connected_us / 1e6)
+                   : std::to_string(std::vector<int64_t>{
+                         int64_t(c.bytes_sent), int64_t(c.units_sent), int64_t(c.units_skipped),
+                         c.lag_units, c.lag_bytes, 0, int64_t(c.rung)}[f]);
         out += format("%s{stream=\"%s\",client=\"%" PRIu64 "\"} %s\n", client_families[f].name,
                       label(m.path).c_str(), c.id, value.c_str());
       }

@@ -1,0 +1,155 @@
+// Which rung a viewer is on, with made-up links: a fast link never leaves the top; a narrow one
+// comes down at once to the rung that fits and goes back up when the link has room, no sooner
+// than the hold; a step up that fails makes the next wait longer; a pinned rung holds.
+#include "fanout/rung_policy.h"
+
+#include <glib.h>
+
+using namespace camcast;
+
+namespace {
+
+const std::vector<uint64_t> kLadder = {2000000, 500000, 150000};  // 720p, 360p, 180p
+constexpr int64_t kTick = 250000;                                 // the server's tick
+
+// Feeds the policy a link for `seconds`, from `*now` on; returns the rung it ends on.
+size_t run(RungPolicy *policy, size_t rung, int64_t *now, double seconds, int64_t lag_us,
+           uint64_t link_bps, bool app_limited = false, int pinned = -1) {
+  for (int64_t end = *now + int64_t(seconds * 1e6); *now < end; *now += kTick)
+    rung = policy->choose(rung, kLadder, {*now, lag_us, link_bps, app_limited}, pinned);
+  return rung;
+}
+
+void test_fast_link_stays_on_top() {
+  RungPolicy policy;
+  int64_t now = 0;
+  // A LAN: little lag, the link measured at 100 Mbit/s now and then, mostly app-limited.
+  size_t rung = 0;
+  for (int i = 0; i < 240; i++, now += kTick) {
+    rung = policy.choose(rung, kLadder, {now, 5000 + (i % 3) * 20000, 100000000, i % 4 != 0});
+    g_assert_cmpuint(rung, ==, 0);
+  }
+}
+
+// A viewer on the top rung whose link measures `link_bps` (a second of it), then falls behind.
+size_t behind_on(RungPolicy *policy, int64_t *now, uint64_t link_bps, int64_t lag_us = 300000) {
+  size_t rung = run(policy, 0, now, 1, 20000, link_bps);
+  g_assert_cmpuint(rung, ==, 0);
+  return policy->choose(rung, kLadder, {*now, lag_us, link_bps, false});
+}
+
+void test_narrow_link_comes_down_at_once() {
+  RungPolicy policy;
+  int64_t now = 0;
+  // 700 kbit/s: the first tick behind takes it to the 500 kbit/s rung (0.8 of 700 = 560).
+  size_t rung = behind_on(&policy, &now, 700000);
+  g_assert_cmpuint(rung, ==, 1);
+  // Not yet measured: one rung down.
+  RungPolicy blind;
+  g_assert_cmpuint(blind.choose(0, kLadder, {now, 300000, 0, true}), ==, 1);
+  // Very narrow: straight to the bottom.
+  RungPolicy narrow;
+  int64_t t = 0;
+  g_assert_cmpuint(behind_on(&narrow, &t, 300000), ==, 2);
+  // A link measured narrower than the rung, a little behind already: down before the lag grows.
+  RungPolicy measured;
+  t = 0;
+  g_assert_cmpuint(behind_on(&measured, &t, 1500000, 80000), ==, 1);
+  // On the rung that fits, with the link still 700 kbit/s, it stays (short of the headroom).
+  g_assert_cmpuint(run(&policy, rung, &now, 60, 20000, 700000), ==, 1);
+}
+
+// One sample that shows the link many times faster than it is (a burst of acknowledgements)
+// does not send it up: the link is the median of what was measured.
+void test_one_fast_sample_is_not_the_link() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = behind_on(&policy, &now, 700000);
+  g_assert_cmpuint(rung, ==, 1);
+  for (int i = 0; i < 120; i++, now += kTick)
+    rung = policy.choose(rung, kLadder, {now, 10000, i % 20 == 0 ? 20000000u : 700000u, false});
+  g_assert_cmpuint(rung, ==, 1);
+}
+
+void test_back_up_when_the_link_recovers() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = behind_on(&policy, &now, 400000);
+  g_assert_cmpuint(rung, ==, 2);
+  // The link is back at 4 Mbit/s (a keyframe burst measures it): up within the hold, straight
+  // to the top since it fits there too.
+  const int64_t recovered = now;
+  while (rung != 0 && now - recovered < 15000000) {
+    rung = policy.choose(rung, kLadder, {now, 10000, 4000000, false});
+    now += kTick;
+  }
+  g_assert_cmpuint(rung, ==, 0);
+  g_assert_cmpint(now - recovered, <=, RungSettings().hold_us + kTick);
+}
+
+void test_failed_steps_up_wait_longer() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = behind_on(&policy, &now, 700000, 400000);
+  g_assert_cmpuint(rung, ==, 1);
+  // The link says 2.8 Mbit/s (enough for the top with headroom) but the top does not play: each
+  // step up falls behind at once, and each time the next try waits twice as long.
+  int64_t last_up = -1, gap = 0, previous_gap = 0;
+  int ups = 0;
+  while (now < 120000000) {
+    const size_t next =
+        policy.choose(rung, kLadder, {now, rung == 0 ? 400000 : 10000, 2800000, false});
+    if (next < rung) {
+      if (last_up >= 0) {
+        previous_gap = gap;
+        gap = now - last_up;
+        if (previous_gap)
+          g_assert_cmpint(gap, >, previous_gap + 2000000);
+      }
+      last_up = now;
+      ups++;
+    }
+    rung = next;
+    now += kTick;
+  }
+  g_assert_cmpint(ups, >=, 3);
+  g_assert_cmpint(ups, <=, 6);  // 4, 8, 16, 32 s of hold, then the 60 s at most
+  g_assert_cmpint(policy.hold_us(), ==, RungSettings().max_hold_us);
+}
+
+void test_blind_link_tries_up_later() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = policy.choose(0, kLadder, {now, 400000, 0, true});
+  g_assert_cmpuint(rung, ==, 1);
+  // Nothing measured, but calm: it tries a step up after the blind hold, not before.
+  rung = run(&policy, rung, &now, RungSettings().blind_hold_us / 1e6 - 1, 10000, 0, true);
+  g_assert_cmpuint(rung, ==, 1);
+  rung = run(&policy, rung, &now, 1.5, 10000, 0, true);
+  g_assert_cmpuint(rung, ==, 0);
+}
+
+void test_pinned_rung_holds() {
+  RungPolicy policy;
+  int64_t now = 0;
+  g_assert_cmpuint(run(&policy, 0, &now, 10, 900000, 100000, false, 0), ==, 0);
+  g_assert_cmpuint(run(&policy, 0, &now, 10, 0, 100000000, false, 2), ==, 2);
+  g_assert_cmpuint(run(&policy, 2, &now, 1, 0, 100000000, false, 7), ==, 2);  // past the bottom
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/rung-policy/fast-link-stays-on-top", test_fast_link_stays_on_top);
+  g_test_add_func("/rung-policy/narrow-link-comes-down-at-once",
+                  test_narrow_link_comes_down_at_once);
+  g_test_add_func("/rung-policy/one-fast-sample-is-not-the-link",
+                  test_one_fast_sample_is_not_the_link);
+  g_test_add_func("/rung-policy/back-up-when-the-link-recovers",
+                  test_back_up_when_the_link_recovers);
+  g_test_add_func("/rung-policy/failed-steps-up-wait-longer", test_failed_steps_up_wait_longer);
+  g_test_add_func("/rung-policy/blind-link-tries-up-later", test_blind_link_tries_up_later);
+  g_test_add_func("/rung-policy/pinned-rung-holds", test_pinned_rung_holds);
+  return g_test_run();
+}
