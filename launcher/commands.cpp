@@ -132,8 +132,11 @@ Given audio_setting(const Options &o, const PipelineFile *file) {
 static bool resolve_lines(const PipelineFile &file, const Options &o, const Probed &probed,
                           RunSpec *spec, std::string *error,
                           std::map<std::string, std::string> *used) {
-  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, used))
+  std::string rungs;
+  if (!resolve_launch(file, o.overrides, probed.values, &spec->launch, error, used) ||
+      !resolve_rungs(file, o.overrides, probed.values, &rungs, error))
     return false;
+  spec->launch += rungs;
   spec->launch_audio.clear();
   spec->microphone.clear();
   // ${microphone} as the launch line would see it (--set, [variables], the probe, in that

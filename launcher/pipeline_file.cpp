@@ -125,9 +125,12 @@ void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *o
       out->launch = value;
     else if (key == "launch-audio")
       out->launch_audio = value;
+    else if (key == "launch-rung")
+      out->launch_rung = value;
     else
       problem(value.line, "unknown key \"" + key +
-                              "\" in [pipeline]; it takes description, launch and launch-audio");
+                              "\" in [pipeline]; it takes description, launch, launch-audio "
+                              "and launch-rung");
   }
 }
 
@@ -324,6 +327,80 @@ bool resolve_value(const PipelineFile &file, const Value &text,
       };
   std::vector<std::string> stack;
   return expand(text.text, text.line, stack, out);
+}
+
+bool parse_ladder(const std::string &text, int top_width, std::vector<LadderRung> *rungs,
+                  std::string *why) {
+  rungs->clear();
+  const std::string t = trim(text);
+  if (t.empty() || t == "off")
+    return true;
+  int above = top_width;
+  std::vector<std::string> items;
+  for (size_t at = 0; at <= t.size();) {
+    const size_t comma = std::min(t.find(',', at), t.size());
+    items.push_back(t.substr(at, comma - at));
+    at = comma + 1;
+  }
+  for (const std::string &item : items) {
+    LadderRung r;
+    char rest = 0;
+    if (sscanf(trim(item).c_str(), "%dx%d@%d%c", &r.width, &r.height, &r.kbps, &rest) != 3 ||
+        r.width < 16 || r.height < 16 || r.width > 4096 || r.height > 4096 || r.width % 2 ||
+        r.height % 2 || r.kbps < 16 || r.kbps > 100000) {
+      *why = "\"" + trim(item) +
+             "\" is not a rung: write WIDTHxHEIGHT@KBITS (even sizes), like 640x360@500, or off";
+      return false;
+    }
+    if (r.width >= top_width)
+      continue;  // no smaller than the camera's picture: not a lower rung
+    if (r.width >= above) {
+      *why = "the rungs go from the largest down: " + trim(item) + " comes after a smaller one";
+      return false;
+    }
+    above = r.width;
+    rungs->push_back(r);
+  }
+  if (rungs->size() > 3) {
+    *why = "a ladder has at most three rungs below the top";
+    return false;
+  }
+  return true;
+}
+
+bool resolve_rungs(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
+                   const std::map<std::string, std::string> &probed, std::string *out,
+                   std::string *error) {
+  out->clear();
+  if (file.launch_rung.text.empty())
+    return true;
+  const int line = file.launch_rung.line;
+  std::string ladder, width, why;
+  if (!resolve_value(file, {"${ladder}", line}, overrides, probed, &ladder, error) ||
+      !resolve_value(file, {"${width}", line}, overrides, probed, &width, error))
+    return false;
+  std::vector<LadderRung> rungs;
+  if (!parse_ladder(ladder, atoi(width.c_str()), &rungs, &why)) {
+    const auto v = file.variables.find("ladder");
+    *error = (overrides.count("ladder")   ? std::string("--set ladder")
+              : v != file.variables.end() ? where(file.path, v->second.line) + "ladder"
+                                          : std::string("ladder")) +
+             ": " + why;
+    return false;
+  }
+  for (size_t i = 0; i < rungs.size(); i++) {
+    std::map<std::string, std::string> rung = overrides;
+    rung["rung"] = std::to_string(i + 1);
+    rung["rung-width"] = std::to_string(rungs[i].width);
+    rung["rung-height"] = std::to_string(rungs[i].height);
+    rung["bitrate"] = std::to_string(rungs[i].kbps);
+    std::string text;
+    // (not into `used`: the rung's bitrate is not the stream's)
+    if (!resolve_value(file, file.launch_rung, rung, probed, &text, error))
+      return false;
+    *out += " " + text;
+  }
+  return true;
 }
 
 }  // namespace camcast::launcher

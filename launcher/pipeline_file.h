@@ -4,6 +4,7 @@
 //   description = Camera to H.264 for browsers
 //   launch = ${camera} ! ${h264enc} ! h264parse ! msesink name=video port=${port}
 //   launch-audio = ${microphone} ! ${opusenc} ! video.audio
+//   launch-rung = camera. ! ${rung-scaler} ! video/x-raw,width=${rung-width},… ! video.rung_${rung}
 //   [variables]
 //   port = 8080
 //   [supervise]
@@ -44,6 +45,10 @@ struct PipelineFile {
   // The sound's branches, added to `launch` when there is sound: ${microphone} is defined (a
   // microphone was found, or audio=test) and the microphone works (supervisor.h).
   Value launch_audio;
+  // One lower rendition of a ladder, added to `launch` once for each rung of ${ladder}
+  // ("640x360@500,320x180@150", "off": none), with ${rung} (1, 2, …), ${rung-width},
+  // ${rung-height} and ${bitrate} (the rung's, kbit/s) set for it.
+  Value launch_rung;
   std::map<std::string, Value> variables;  // [variables] defaults
   Supervise supervise;
 };
@@ -62,6 +67,21 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
                     std::string *error, std::map<std::string, std::string> *used = nullptr);
+// The lower rungs of a ladder as ${ladder} gives them: "640x360@500,320x180@150" (width x height
+// @ kbit/s, each smaller than the one before and than the top, `top_width` wide; at most three),
+// "off" or nothing for none. Rungs as wide as the top or wider are left out (a small camera).
+// False with `why` in words.
+struct LadderRung {
+  int width = 0, height = 0, kbps = 0;
+};
+bool parse_ladder(const std::string &text, int top_width, std::vector<LadderRung> *rungs,
+                  std::string *why);
+// launch-rung once for each rung of ${ladder}, resolved with that rung's variables, each after a
+// space; "" for a file without launch-rung or a ladder that is off. Errors as resolve_launch's,
+// a bad ladder named where it was set.
+bool resolve_rungs(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
+                   const std::map<std::string, std::string> &probed, std::string *out,
+                   std::string *error);
 // The same for any value of the file (launch-audio).
 bool resolve_value(const PipelineFile &file, const Value &text,
                    const std::map<std::string, std::string> &overrides,

@@ -353,13 +353,21 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
   Probed p;
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   // Defaults the probes' choices use; a pipeline file's [variables] or --set override them.
-  p.values = {{"address", "0.0.0.0"},  {"port", "8080"},
-              {"width", "1280"},       {"height", "720"},
-              {"framerate", "30"},     {"bitrate", "2000"},
-              {"gop", "60"},           {"mpeg1-bitrate", "1000"},
-              {"jpeg-quality", "80"},  {"jpeg-framerate", "15"},
-              {"audio-channels", "1"}, {"audio-bitrate", "32000"},
-              {"mp2-bitrate", "64000"}};
+  p.values = {{"address", "0.0.0.0"},
+              {"port", "8080"},
+              {"width", "1280"},
+              {"height", "720"},
+              {"framerate", "30"},
+              {"bitrate", "2000"},
+              {"gop", "60"},
+              {"mpeg1-bitrate", "1000"},
+              {"jpeg-quality", "80"},
+              {"jpeg-framerate", "15"},
+              {"audio-channels", "1"},
+              {"audio-bitrate", "32000"},
+              {"mp2-bitrate", "64000"},
+              // Lower renditions for viewers on narrow links (a pipeline's launch-rung).
+              {"ladder", "640x360@500,320x180@150"}};
   p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());
   probe_camera(inv, settings, &p);
   if (p.error.empty())
@@ -386,6 +394,10 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
   } else {
     p.report.push_back("h264enc: none (install gstreamer1.0-plugins-ugly for x264enc)");
   }
+
+  // ${rung-scaler}: the camera's picture made smaller for a lower rung — the Pi's ISP, else in
+  // software.
+  p.values["rung-scaler"] = has("v4l2convert") ? "v4l2convert" : "videoscale";
 
   // ${mpeg1enc}: MPEG-1 for JSMpeg at a frame rate MPEG-1 has.
   if (has("mpeg1enc")) {

@@ -10,6 +10,12 @@ const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
 // several times a minute; at 150 ms it plays on at rate 1 (docs/benchmarks.md, "Sound").
 const MSE_AUDIO_TARGET_S = 0.15;
 
+// The SourceBuffer's type for a stream: both tracks in one, as they come in the same fragments.
+function mimeType(info) {
+  const codecs = [info.codec, info.audio && info.audio.codec].filter(Boolean).join(', ');
+  return `${info.codec ? 'video' : 'audio'}/mp4; codecs="${codecs}"`;
+}
+
 export class MseBackend {
   constructor(player, video) {
     this.player = player;
@@ -41,8 +47,8 @@ export class MseBackend {
     source.addEventListener('sourceopen', () => {
       if (this.source !== source) return;
       // One SourceBuffer for both tracks: they come in the same fragments.
-      const codecs = [info.codec, info.audio && info.audio.codec].filter(Boolean).join(', ');
-      const type = `${info.codec ? 'video' : 'audio'}/mp4; codecs="${codecs}"`;
+      const type = mimeType(info);
+      this.type = type;
       try {
         this.sourceBuffer = source.addSourceBuffer(type);
       } catch (e) {
@@ -91,13 +97,35 @@ export class MseBackend {
     if (!muted) video.play().catch(() => {});
   }
 
+  // Another rung of the stream comes next (ladder.js): its init segment goes into the same
+  // SourceBuffer after what is queued, the type changed first if the codec string differs, and
+  // playback jumps to its first keyframe (what the old rung still had to send was skipped).
+  move(info) {
+    const type = mimeType(info);
+    if (type !== this.type) this.queue.push({ changeType: type });
+    this.type = type;
+    this.info = info;
+    this.moving = true;
+  }
+
   init(info, initBytes) {
+    if (this.moving) {
+      this.moving = false;
+      this.queue.push(initBytes);
+      this.jumpToNext = true;
+      this.appendNext();
+      return;
+    }
     if (!this.source || this.info !== info) this.prepare(info);
     this.queue.unshift(initBytes);
     this.appendNext();
   }
 
   push(frag, bytes) {
+    if (this.jumpToNext) {
+      this.jumpToNext = false;
+      this.jumpTo = this.player.timestampUs(frag) / 1e6;
+    }
     // MSE needs moof+mdat: the prft box before them is for us.
     this.queue.push(bytes.subarray(frag.moofOffset));
     this.appendNext();
@@ -106,8 +134,18 @@ export class MseBackend {
   appendNext() {
     const sb = this.sourceBuffer;
     if (!sb || sb.updating || this.queue.length === 0) return;
-    const parts = this.queue;
-    this.queue = [];
+    if (this.queue[0].changeType) {
+      try {
+        sb.changeType(this.queue.shift().changeType);
+      } catch (e) {
+        this.player.fail(`changeType: ${e.message}`);
+      }
+    }
+    // Everything up to the next change of type, in one append.
+    let n = this.queue.findIndex((p) => p.changeType);
+    if (n < 0) n = this.queue.length;
+    const parts = this.queue.splice(0, n);
+    if (parts.length === 0) return;
     const total = parts.reduce((n, p) => n + p.byteLength, 0);
     const data = new Uint8Array(total);
     let at = 0;
@@ -141,6 +179,11 @@ export class MseBackend {
     const end = sb.buffered.end(sb.buffered.length - 1);
     if (video.paused) video.play().catch(() => {});
     if (video.currentTime < start) video.currentTime = start;
+    // Moved to another rung: on to its first keyframe, past the gap before it.
+    if (this.jumpTo !== undefined && this.jumpTo !== null && end >= this.jumpTo) {
+      if (video.currentTime < this.jumpTo) video.currentTime = this.jumpTo;
+      this.jumpTo = null;
+    }
     const target = this.player.targetLatency ??
       (this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds);
     const gap = end - video.currentTime;

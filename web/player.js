@@ -16,125 +16,11 @@
 // Each frame carries its capture wall-clock time (fMP4: the prft box; JPEG: the message's first
 // bytes), so every backend reports glass-to-glass latency; WebRTC's comes from the stats API.
 // All the player knows is in `stats`.
-import { isInitSegment, parseInit, parseFragment } from './fmp4.js';
+import { isInitSegment, parseFragment } from './fmp4.js';
 import { WebRtcSession } from './webrtc.js';
-import { WebCodecsAudio } from './audio.js';
 import { MseBackend } from './mse.js';
-
-class WebCodecsBackend {
-  constructor(player, canvas) {
-    this.player = player;
-    this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
-    this.decoder = null;
-    this.audio = null;
-    this.waitingForKeyframe = true;
-    this.held = [];  // decoded pictures waiting for their sound (audio.js: sync)
-    this.drawTimer = null;
-  }
-
-  prepare() {}  // nothing to open ahead of the init segment
-
-  init(info, initBytes) {
-    const { avcc, width, height, audioConfig } = parseInit(initBytes);
-    this.close();
-    if (info.audio) {
-      this.audio = new WebCodecsAudio(this.player, info.audio, audioConfig);
-      if (!this.player.muted) this.audio.start();
-    }
-    if (!avcc) return;  // sound alone
-    this.canvas.width = width || info.width;
-    this.canvas.height = height || info.height;
-    this.decoder = new VideoDecoder({
-      output: (frame) => this.show(frame),
-      error: (e) => this.player.fail(`decoder: ${e.message}`),
-    });
-    this.decoder.configure({ codec: info.codec, description: avcc, optimizeForLatency: true });
-    this.waitingForKeyframe = true;
-  }
-
-  // A decoded picture: drawn now, or held until its sound plays.
-  show(frame) {
-    const clock = this.audio && this.audio.clockUs();
-    if (clock === null || clock === undefined) {
-      this.flushHeld();
-      this.draw(frame);
-      return;
-    }
-    this.held.push(frame);
-    // Sound that stopped coming must not stop the pictures: at most half a second is held.
-    while (this.held.length > 0 && frame.timestamp - this.held[0].timestamp > 500000)
-      this.draw(this.held.shift());
-    if (!this.drawTimer) this.drawTimer = requestAnimationFrame(() => this.drawDue());
-  }
-
-  // Draws the newest held picture whose sound has been heard (older ones are skipped: they
-  // would be shown for no time at all).
-  drawDue() {
-    this.drawTimer = null;
-    const clock = this.audio && this.audio.clockUs();
-    if (clock === null || clock === undefined) {
-      this.flushHeld();
-      return;
-    }
-    let due = null;
-    while (this.held.length > 0 && this.held[0].timestamp <= clock) {
-      if (due) due.close();
-      due = this.held.shift();
-    }
-    if (due) this.draw(due);
-    if (this.held.length > 0) this.drawTimer = requestAnimationFrame(() => this.drawDue());
-  }
-
-  flushHeld() {
-    for (const frame of this.held) this.draw(frame);
-    this.held = [];
-  }
-
-  draw(frame) {
-    this.ctx.drawImage(frame, 0, 0, this.canvas.width, this.canvas.height);
-    this.player.frameShown(frame.timestamp);
-    frame.close();
-  }
-
-  audioClockUs() {
-    return this.audio ? this.audio.clockUs() : null;
-  }
-
-  setMuted(muted) {
-    if (!this.audio) return;
-    if (muted) this.audio.stop();
-    else this.audio.start();
-    this.player.analyser = muted ? null : this.audio.analyser;
-  }
-
-  push(frag) {
-    if (this.audio && frag.audio.length > 0) this.audio.push(frag.audio);
-    if (!frag.data || !this.decoder || this.decoder.state !== 'configured') return;
-    // Decoding falls behind only if the machine cannot keep up: then skip to the next keyframe
-    // rather than show old pictures late.
-    if (this.decoder.decodeQueueSize > 10) this.waitingForKeyframe = true;
-    if (this.waitingForKeyframe && !frag.keyframe) return;
-    this.waitingForKeyframe = false;
-    this.decoder.decode(new EncodedVideoChunk({
-      type: frag.keyframe ? 'key' : 'delta',
-      timestamp: this.player.timestampUs(frag),
-      duration: Math.round(frag.duration * 1e6 / this.player.timescale),
-      data: frag.data,
-    }));
-  }
-
-  close() {
-    if (this.drawTimer) cancelAnimationFrame(this.drawTimer);
-    this.drawTimer = null;
-    for (const frame of this.held) frame.close();
-    this.held = [];
-    if (this.audio) this.audio.stop();
-    this.audio = null;
-    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
-    this.decoder = null;
-  }
-}
+import { WebCodecsBackend } from './webcodecs.js';
+import { LadderControl, isMove, rungName } from './ladder.js';
 
 class JpegBackend {
   constructor(player, canvas) {
@@ -206,8 +92,9 @@ export class CamcastPlayer {
   // targetLatency: how far behind the newest frame MSE playback is held, in seconds; by default
   // one frame (measured: the lowest that plays every frame, docs/benchmarks.md).
   // whep: the WHEP endpoint for backend 'webrtc' (a whepsink's path).
+  // rung: a rung of a ladder to stay on from the start (null: the server chooses).
   constructor(container, { url, whep = null, backend = 'auto', targetLatency = null,
-                           showStats = false } = {}) {
+                           showStats = false, rung = null } = {}) {
     this.container = container;
     this.url = url;
     this.whep = whep;
@@ -218,7 +105,7 @@ export class CamcastPlayer {
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
       audioCodec: null, audioFrames: 0, muted: true, audioLevelDb: null, audioLatencyMs: null,
-      stalls: 0, audioDroppedMs: 0,
+      stalls: 0, audioDroppedMs: 0, rung: null, rungMoves: 0,
     };
     // Browsers play sound only after the viewer asks (autoplay rules): muted until the sound
     // button is pressed.
@@ -235,6 +122,7 @@ export class CamcastPlayer {
       this.overlay.className = 'camcast-stats';
       container.appendChild(this.overlay);
     }
+    this.ladder = new LadderControl(this, container, rung);
     this.statsTimer = setInterval(() => this.updateStats(), 500);
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) this.disconnect('hidden');
@@ -256,6 +144,7 @@ export class CamcastPlayer {
     this.ws = ws;
     this.lastSequence = null;
     ws.onmessage = (event) => this.onMessage(event.data);
+    ws.onopen = () => { if (this.ladder.pinned !== null) this.ladder.send(); };
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -307,11 +196,19 @@ export class CamcastPlayer {
       if (typeof data === 'string') {
         const info = JSON.parse(data);
         if (info.type === 'stream') {
+          const move = this.backend && this.backend.move && isMove(this.info, info);
           this.info = info;
           this.timescale = info.timescale || 90000;
           Object.assign(this.stats, { codec: info.codec || info.format, width: info.width,
-                                      height: info.height,
+                                      height: info.height, rung: info.ladder ? info.rung : null,
                                       audioCodec: info.audio ? info.audio.codec : null });
+          this.ladder.describe(info);
+          if (move) {
+            this.stats.rungMoves++;
+            this.lastSequence = null;  // each rung numbers its own fragments
+            this.backend.move(info);
+            return;
+          }
           this.closeBackend();
           this.backend = this.makeBackend(info);
           this.backend.prepare(info);
@@ -467,8 +364,9 @@ export class CamcastPlayer {
           : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}` +
             (s.audioLatencyMs === null ? '' : ` ${s.audioLatencyMs} ms`);
       }
+      const size = s.rung === null ? '' : `${rungName(s)} · `;
       this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ` +
-        `${s.fps} fps · ${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
+        `${size}${s.fps} fps · ${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
     }
   }
 }

@@ -148,12 +148,12 @@ struct IdleBranch::Shared {
   gulong probe = 0;
 };
 
-void IdleBranch::attach(GstElement *sink) {
+void IdleBranch::attach(GstElement *sink, const std::vector<GstPad *> &inputs) {
   detach();
   // Each input of the output (an msesink's pictures and its sound) idles on its own way.
   std::vector<GstPad *> pads;
-  for (GstPad *input : sink_pads(sink))
-    find_starts(input, false, &pads);
+  for (GstPad *input : inputs)
+    find_starts(GST_PAD(gst_object_ref(input)), false, &pads);
   idle_ = false;
   unwatched_since_ = 0;
   std::lock_guard<std::mutex> lk(shared_lock);

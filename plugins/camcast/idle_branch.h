@@ -30,9 +30,10 @@ public:
   IdleBranch(const IdleBranch &) = delete;
   IdleBranch &operator=(const IdleBranch &) = delete;
 
-  // READY to PAUSED: finds the branch of `sink` and puts the probe in place (if it has an
-  // encoder). Awake at first: a pipeline prerolls, and viewers may be on their way.
-  void attach(GstElement *sink);
+  // READY to PAUSED: finds the branch of `sink` that ends at `inputs` (some of its sink pads)
+  // and puts the probe in place (if it has an encoder). Awake at first: a pipeline prerolls, and
+  // viewers may be on their way.
+  void attach(GstElement *sink, const std::vector<GstPad *> &inputs);
   // PAUSED to READY.
   void detach();
 

@@ -31,6 +31,17 @@
  * it does not wait a GOP. Everything else — one server per port, lag limits, statistics — comes
  * from #GstWsSink.
  *
+ * ## A ladder
+ *
+ * Request pads `rung_1`, `rung_2`, `rung_3` (`msesink name=v … ! v.rung_1`) take lower
+ * renditions of the same camera — smaller and cheaper encodes, each with its own caps — for
+ * viewers whose link is narrower than the stream. Each viewer starts on the sink pad's rendition
+ * (the top) and moves by itself: down as soon as it falls behind, to the rung its link carries,
+ * and back up when the link has room; a move happens at the new rung's next keyframe (asked for
+ * at once), and the player follows it without a break (MSE and WebCodecs). The player's picker,
+ * or `?rung=N` in the page's address, pins a rung. A rung's encoder idles while nobody is on it.
+ * The sound, if any, goes with every rung.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 ! \
@@ -49,6 +60,14 @@
  *     audio/x-raw,channels=1,rate=48000 ! opusenc frame-size=20 ! out.audio
  * ]| With sound from a USB microphone (`arecord -l` lists cards; `plughw` converts what the card
  * cannot); `audiotestsrc is-live=true` instead of `alsasrc` gives a test tone.
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,format=I420,width=1280,height=720,\
+ *     framerate=30/1 ! tee name=t \
+ *     t. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 ! h264parse ! \
+ *     msesink name=v \
+ *     t. ! queue ! videoscale ! video/x-raw,width=640,height=360 ! \
+ *     x264enc tune=zerolatency speed-preset=ultrafast bitrate=500 ! h264parse ! v.rung_1
+ * ]| A ladder of two: 720p at 2 Mbit/s, and 360p at 500 kbit/s for viewers on slower links.
  */
 #include "msesink_private.h"
 
@@ -82,50 +101,73 @@ uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
   return gst_util_uint64_scale(t, timescale, GST_SECOND);
 }
 
-// Sends the description and init segment of the tracks known, once every linked input has caps
-// or DESCRIBE_WAIT_US after the first did; again when a track comes later. Under the lock.
-void mse_sink_describe(GstMseSink *sink, bool force) {
-  MseSinkPrivate *priv = sink->priv;
-  // Every buffer asks (a wait can end only when one comes): the usual answer is quick.
-  if (!force && priv->described_video == bool(priv->video) &&
-      priv->described_audio == bool(priv->audio))
-    return;
-  const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
-  const bool audio_linked = gst_ws_sink_audio_linked(GST_WS_SINK(sink));
-  const bool all = (!video_linked || priv->video) && (!audio_linked || priv->audio);
-  const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
-  if (!force && !(all || (waited && (priv->video || priv->audio))))
-    return;
+// The description of rung `r` for the player: its codec and size, the sound, and the ladder.
+static std::string describe_rung(MseSinkPrivate *priv, size_t r) {
   std::string json = "{\"type\":\"stream\",\"format\":\"fmp4\"";
-  if (priv->video) {
-    const fmp4::VideoTrack &v = *priv->video;
-    json += "," + std::string("\"codec\":\"") + priv->video_codec +
-            "\",\"width\":" + std::to_string(v.width) + ",\"height\":" + std::to_string(v.height) +
+  if (const auto &v = priv->rungs[r].video)
+    json += ",\"codec\":\"" + priv->rungs[r].codec + "\",\"width\":" + std::to_string(v->width) +
+            ",\"height\":" + std::to_string(v->height) +
             ",\"timescale\":" + std::to_string(TIMESCALE);
-  }
   if (priv->audio) {
     const fmp4::AudioTrack &a = *priv->audio;
     json += ",\"audio\":{\"codec\":\"" + fmp4::codec_string(a) +
             "\",\"rate\":" + std::to_string(a.rate) +
             ",\"channels\":" + std::to_string(a.channels) + "}";
   }
-  json += "}";
-  std::vector<uint8_t> init = fmp4::init_segment(priv->video ? &*priv->video : nullptr,
-                                                 priv->audio ? &*priv->audio : nullptr);
-  GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
-  GST_INFO_OBJECT(sink, "stream %s, init segment of %zu bytes", json.c_str(), init.size());
-  gst_ws_sink_set_stream_header(GST_WS_SINK(sink), json.c_str(), &init_buffer, 1);
-  gst_buffer_unref(init_buffer);
-  priv->described_video = bool(priv->video);
+  // A ladder: which rung this is, and every rung's size (the player offers them to pin).
+  std::string ladder;
+  for (size_t i = 0; i < priv->rungs.size(); i++)
+    if (const auto &v = priv->rungs[i].video)
+      ladder += (ladder.empty() ? "" : ",") + std::string("{\"rung\":") + std::to_string(i) +
+                ",\"width\":" + std::to_string(v->width) +
+                ",\"height\":" + std::to_string(v->height) + "}";
+  if (priv->rungs[1].video || priv->rungs[2].video || priv->rungs[3].video)
+    json += ",\"rung\":" + std::to_string(r) + ",\"ladder\":[" + ladder + "]";
+  return json + "}";
+}
+
+// Sends the description and init segment of the tracks known, once every linked input of the
+// top rung has caps or DESCRIBE_WAIT_US after the first did; again when a track comes later.
+// Lower rungs follow the top one, each with its own picture and the same sound. Under the lock.
+void mse_sink_describe(GstMseSink *sink, bool force) {
+  MseSinkPrivate *priv = sink->priv;
+  VideoRung &top = priv->top();
+  // Every buffer asks (a wait can end only when one comes): the usual answer is quick.
+  bool fresh = top.described == bool(top.video) && priv->described_audio == bool(priv->audio);
+  for (size_t r = 1; r < priv->rungs.size(); r++)
+    fresh = fresh && priv->rungs[r].described == bool(priv->rungs[r].video);
+  if (!force && fresh)
+    return;
+  const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
+  const bool audio_linked = gst_ws_sink_audio_linked(GST_WS_SINK(sink));
+  const bool all = (!video_linked || top.video) && (!audio_linked || priv->audio);
+  const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
+  if (!force && !(all || (waited && (top.video || priv->audio))))
+    return;
+  for (size_t r = 0; r < priv->rungs.size(); r++) {
+    VideoRung &rung = priv->rungs[r];
+    if (r > 0 && !rung.video)
+      continue;
+    const std::string json = describe_rung(priv, r);
+    std::vector<uint8_t> init = fmp4::init_segment(rung.video ? &*rung.video : nullptr,
+                                                   priv->audio ? &*priv->audio : nullptr);
+    GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
+    GST_INFO_OBJECT(sink, "stream %s, init segment of %zu bytes", json.c_str(), init.size());
+    gst_ws_sink_set_rung_stream_header(GST_WS_SINK(sink), guint(r), json.c_str(), &init_buffer, 1);
+    gst_buffer_unref(init_buffer);
+    rung.described = bool(rung.video);
+  }
   priv->described_audio = bool(priv->audio);
   priv->drop_audio_frames();
   // Players start over with the new description: give them a keyframe to start from.
   gst_ws_sink_request_keyframe(GST_WS_SINK(sink));
 }
 
-static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
-  GstMseSink *sink = GST_MSE_SINK(ws);
+// New caps of rung `r`'s pictures.
+static gboolean video_caps_changed(GstMseSink *sink, guint r, GstCaps *caps) {
+  GstWsSink *ws = GST_WS_SINK(sink);
   MseSinkPrivate *priv = sink->priv;
+  VideoRung &rung = priv->rungs[r];
   GstStructure *s = gst_caps_get_structure(caps, 0);
   const GValue *codec_data = gst_structure_get_value(s, "codec_data");
   GstBuffer *avcc = codec_data ? gst_value_get_buffer(codec_data) : nullptr;
@@ -156,36 +198,47 @@ static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   gst_structure_get_int(s, "height", &height);
   track.width = uint32_t(width);
   track.height = uint32_t(height);
-  priv->config = config;
-  priv->last_dts = GST_CLOCK_TIME_NONE;
+  rung.config = config;
+  rung.last_dts = GST_CLOCK_TIME_NONE;
   g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);
 
   std::lock_guard<std::mutex> lk(priv->lock);
   if (priv->format == GST_MSE_SINK_FORMAT_ANNEXB) {
-    // jMuxer pages take every message as video: no metadata, no init segment.
-    priv->video.reset();
-    priv->described_video = priv->described_audio = false;
-    gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
+    // jMuxer pages take every message as video: no metadata, no init segment (and no ladder).
+    rung.video.reset();
+    rung.described = priv->described_audio = false;
+    if (r == 0)
+      gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
     return TRUE;
   }
-  priv->video = std::move(track);
-  priv->video_codec = codec ? codec : h264::codec_string(config);
+  rung.video = std::move(track);
+  rung.codec = codec ? codec : h264::codec_string(config);
   if (!priv->first_caps_us)
     priv->first_caps_us = g_get_monotonic_time();
   mse_sink_describe(sink, priv->described());
   return TRUE;
 }
 
-// Queues one fragment: `video` (or null) and the audio frames waiting, numbered under the lock.
-void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const fmp4::Sample *video_sample,
-                            uint64_t video_time, gint64 capture_us, bool keyframe) {
+static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+  return video_caps_changed(GST_MSE_SINK(ws), 0, caps);
+}
+
+static gboolean gst_mse_sink_rung_caps_changed(GstWsSink *ws, guint rung, GstCaps *caps) {
+  return video_caps_changed(GST_MSE_SINK(ws), rung, caps);
+}
+
+// Queues one fragment of rung `r`: `video` (or null) and the audio frames waiting for it,
+// numbered under the lock.
+void mse_sink_push_fragment(GstMseSink *sink, guint r, GstBuffer *video,
+                            const fmp4::Sample *video_sample, uint64_t video_time,
+                            gint64 capture_us, bool keyframe) {
   MseSinkPrivate *priv = sink->priv;
   fmp4::Fragment fragment;
-  fragment.sequence = ++priv->sequence;
+  fragment.sequence = ++priv->rungs[r].sequence;
   if (video)
     fragment.runs.push_back({fmp4::kVideoTrackId, video_time, {*video_sample}});
   std::vector<AudioFrame> frames;
-  frames.swap(priv->audio_frames);
+  frames.swap(priv->rungs[r].audio_frames);
   if (!frames.empty()) {
     fmp4::Run run{fmp4::kAudioTrackId, frames[0].time, {}};
     // Audio samples follow each other: a gap or overlap between two frames goes into the
@@ -215,26 +268,31 @@ void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const fmp4::Samp
     unit = gst_buffer_append(unit, gst_buffer_ref(video));
   for (AudioFrame &f : frames)
     unit = gst_buffer_append(unit, f.buffer);  // takes the frame's reference
-  gst_ws_sink_push_unit_at(GST_WS_SINK(sink), unit, keyframe, capture_us);
+  gst_ws_sink_push_rung_unit(GST_WS_SINK(sink), r, unit, keyframe, capture_us);
   gst_buffer_unref(unit);
 }
 
-static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
-  GstMseSink *sink = GST_MSE_SINK(ws);
+// One picture of rung `r`, in `segment` (on that input's streaming thread).
+static GstFlowReturn handle_video(GstMseSink *sink, guint r, GstBuffer *buffer,
+                                  const GstSegment *segment) {
+  GstWsSink *ws = GST_WS_SINK(sink);
   MseSinkPrivate *priv = sink->priv;
+  VideoRung &rung = priv->rungs[r];
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   GstMseSinkFormat format;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     format = priv->format;
-    if (format == GST_MSE_SINK_FORMAT_FMP4 && !priv->video)
+    if (format == GST_MSE_SINK_FORMAT_FMP4 && !rung.video)
       return GST_FLOW_NOT_NEGOTIATED;
   }
 
   if (format == GST_MSE_SINK_FORMAT_ANNEXB) {
-    if (priv->config.sps.empty())
+    if (r > 0)
+      return GST_FLOW_OK;  // jMuxer pages have no ladder
+    if (rung.config.sps.empty())
       return GST_FLOW_NOT_NEGOTIATED;
-    GstBuffer *au = h264::annexb_from_avc(buffer, priv->config, keyframe);
+    GstBuffer *au = h264::annexb_from_avc(buffer, rung.config, keyframe);
     if (!au) {
       GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("malformed H.264 access unit"),
                         ("a NAL length runs past the end of the buffer"));
@@ -254,7 +312,6 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
     GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 frames without timestamps"), (nullptr));
     return GST_FLOW_ERROR;
   }
-  const GstSegment *segment = &GST_BASE_SINK(sink)->segment;
   GstClockTime running_dts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, dts);
   if (!GST_CLOCK_TIME_IS_VALID(running_dts))
     running_dts = dts;  // before the segment (or no time segment): as it comes
@@ -267,18 +324,29 @@ static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer
         int32_t(int64_t(mse_sink_to_timescale(GST_BUFFER_PTS(buffer), TIMESCALE)) -
                 int64_t(mse_sink_to_timescale(dts, TIMESCALE)));
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 0)
-    priv->last_duration = mse_sink_to_timescale(GST_BUFFER_DURATION(buffer), TIMESCALE);
-  else if (GST_CLOCK_TIME_IS_VALID(priv->last_dts) && dts > priv->last_dts)
-    priv->last_duration = mse_sink_to_timescale(dts - priv->last_dts, TIMESCALE);
-  priv->last_dts = dts;
-  sample.duration = uint32_t(MAX(priv->last_duration, 1));
-  const gint64 capture_us = gst_ws_sink_capture_time(ws, buffer);
+    rung.last_duration = mse_sink_to_timescale(GST_BUFFER_DURATION(buffer), TIMESCALE);
+  else if (GST_CLOCK_TIME_IS_VALID(rung.last_dts) && dts > rung.last_dts)
+    rung.last_duration = mse_sink_to_timescale(dts - rung.last_dts, TIMESCALE);
+  rung.last_dts = dts;
+  sample.duration = uint32_t(MAX(rung.last_duration, 1));
+  const gint64 capture_us = gst_ws_sink_capture_time_in(ws, segment, buffer);
 
   std::lock_guard<std::mutex> lk(priv->lock);
   mse_sink_describe(sink, false);
-  if (priv->described_video)
-    mse_sink_push_fragment(sink, buffer, &sample, decode_time, capture_us, keyframe);
+  if (rung.described)
+    mse_sink_push_fragment(sink, r, buffer, &sample, decode_time, capture_us, keyframe);
   return GST_FLOW_OK;
+}
+
+static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+  return handle_video(GST_MSE_SINK(ws), 0, buffer, &GST_BASE_SINK(ws)->segment);
+}
+
+static GstFlowReturn gst_mse_sink_handle_rung(GstWsSink *ws, guint rung, GstBuffer *buffer,
+                                              const GstSegment *segment) {
+  const GstFlowReturn ret = handle_video(GST_MSE_SINK(ws), rung, buffer, segment);
+  gst_buffer_unref(buffer);
+  return ret;
 }
 
 static void gst_mse_sink_set_property(GObject *object, guint prop_id, const GValue *value,
@@ -312,8 +380,11 @@ static GstStateChangeReturn gst_mse_sink_change_state(GstElement *element,
   // audio_flushed).
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     std::lock_guard<std::mutex> lk(priv->lock);
-    priv->video.reset();
-    priv->described_video = priv->described_audio = false;
+    for (VideoRung &rung : priv->rungs) {
+      rung.video.reset();
+      rung.described = false;
+    }
+    priv->described_audio = false;
     priv->first_caps_us = 0;
   }
   return ret;
@@ -346,6 +417,8 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   ws_class->audio_caps_changed = gst_mse_sink_audio_caps_changed;
   ws_class->handle_audio = gst_mse_sink_handle_audio;
   ws_class->audio_flushed = gst_mse_sink_audio_flushed;
+  ws_class->rung_caps_changed = gst_mse_sink_rung_caps_changed;
+  ws_class->handle_rung = gst_mse_sink_handle_rung;
 
   const auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
@@ -365,13 +438,18 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_ws_sink_class_add_audio_input(ws_class, &gst_mse_sink_audio_template);
+  static GstStaticPadTemplate rung_template = GST_STATIC_PAD_TEMPLATE(
+      "rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+      GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
+  gst_ws_sink_class_add_rung_inputs(ws_class, &rung_template);
   gst_element_class_set_static_metadata(
       element_class, "H.264 and audio to browsers (MSE, WebCodecs)", "Sink/Network",
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "
       "per fragment) or Annex-B, with a player page. Takes H.264 as h264parse gives it "
       "(put h264parse in front of it) in a profile browsers play (I420 into the encoder); "
       "its audio pad (on request: msesink name=out ... ! out.audio) takes Opus or AAC for a "
-      "sound track in the same fragments",
+      "sound track in the same fragments; its rung_N pads (on request) take smaller encodes of "
+      "the same camera, between which each viewer moves as its link allows",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_MSE_SINK_FORMAT, GstPluginAPIFlags(0));
 }

@@ -111,15 +111,26 @@ GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
     gst_buffer_unref(buffer);
     return GST_FLOW_OK;
   }
-  priv->audio_frames.push_back(
-      {buffer, mse_sink_to_timescale(running, rate), priv->last_audio_duration, capture_us});
-  // With pictures the frames ride in the next video fragment; alone, or when the pictures have
-  // stopped, they go in a fragment of their own (a place to join only when there is no video).
-  const gint64 held_us = g_get_real_time() - priv->audio_frames.front().capture_us;
-  if (!priv->described_video)
-    mse_sink_push_fragment(sink, nullptr, nullptr, 0, 0, true);
-  else if (held_us > AUDIO_HOLD_US)
-    mse_sink_push_fragment(sink, nullptr, nullptr, 0, 0, false);
+  const AudioFrame frame{buffer, mse_sink_to_timescale(running, rate), priv->last_audio_duration,
+                         capture_us};
+  // Every rendition carries the sound: the frame waits for each rung's next picture (a
+  // reference each, never a copy).
+  for (size_t r = 0; r < priv->rungs.size(); r++) {
+    VideoRung &rung = priv->rungs[r];
+    if (r > 0 && !rung.described)
+      continue;
+    rung.audio_frames.push_back(frame);
+    gst_buffer_ref(frame.buffer);
+    // With pictures the frames ride in the next video fragment; alone, or when the pictures
+    // have stopped (an idle rung's encoder), they go in a fragment of their own (a place to
+    // join only when there is no video).
+    const gint64 held_us = g_get_real_time() - rung.audio_frames.front().capture_us;
+    if (!rung.described)
+      mse_sink_push_fragment(sink, guint(r), nullptr, nullptr, 0, 0, true);
+    else if (held_us > AUDIO_HOLD_US)
+      mse_sink_push_fragment(sink, guint(r), nullptr, nullptr, 0, 0, false);
+  }
+  gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 

@@ -5,7 +5,9 @@
 #include "formats/fmp4.h"
 #include "formats/h264.h"
 #include "msesink.h"
+#include "net/mount.h"
 
+#include <array>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -31,32 +33,43 @@ struct AudioFrame {
   gint64 capture_us;
 };
 
-struct MseSinkPrivate {
-  // Protects everything but the streaming threads' own fields below: both inputs' threads and
-  // property setters meet here, and fragments are numbered and queued in one order.
-  std::mutex lock;
-  GstMseSinkFormat format = DEFAULT_FORMAT;
-  bool prft = DEFAULT_PRFT;
-  uint32_t sequence = 0;
-  // The tracks as their caps said, and which of them the current description has.
-  std::optional<camcast::fmp4::VideoTrack> video;
-  std::optional<camcast::fmp4::AudioTrack> audio;
-  std::string video_codec;
-  bool described_video = false, described_audio = false;
-  gint64 first_caps_us = 0;  // monotonic time the first input got caps
-  std::vector<AudioFrame> audio_frames;
-  // Video streaming thread only.
+// One rendition's pictures: rung 0 is the sink pad's, rung N the rung_N pad's (a ladder).
+struct VideoRung {
+  std::optional<camcast::fmp4::VideoTrack> video;  // as its caps said
+  std::string codec;
+  bool described = false;                // its description and init segment are out
+  uint32_t sequence = 0;                 // its fragments' numbers (a gap: frames skipped)
+  std::vector<AudioFrame> audio_frames;  // sound waiting for this rung's next picture
+  // Its streaming thread only.
   camcast::h264::AvcConfig config;
   GstClockTime last_dts = GST_CLOCK_TIME_NONE;
   uint64_t last_duration = TIMESCALE / 30;
-  // Audio streaming thread only.
-  uint32_t last_audio_duration = 0;
 
-  bool described() const { return described_video || described_audio; }
   void drop_audio_frames() {
     for (AudioFrame &f : audio_frames)
       gst_buffer_unref(f.buffer);
     audio_frames.clear();
+  }
+};
+
+struct MseSinkPrivate {
+  // Protects everything but the streaming threads' own fields: every input's thread and the
+  // property setters meet here, and fragments are numbered and queued in one order.
+  std::mutex lock;
+  GstMseSinkFormat format = DEFAULT_FORMAT;
+  bool prft = DEFAULT_PRFT;
+  std::array<VideoRung, camcast::Mount::kMaxRungs> rungs;
+  std::optional<camcast::fmp4::AudioTrack> audio;
+  bool described_audio = false;
+  gint64 first_caps_us = 0;  // monotonic time the first input got caps
+  // Audio streaming thread only.
+  uint32_t last_audio_duration = 0;
+
+  VideoRung &top() { return rungs[0]; }
+  bool described() const { return rungs[0].described || described_audio; }
+  void drop_audio_frames() {
+    for (VideoRung &r : rungs)
+      r.drop_audio_frames();
   }
 };
 
@@ -70,9 +83,11 @@ uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale);
 // or DESCRIBE_WAIT_US after the first did; again when a track comes later (`force`: now).
 // Under the lock.
 void mse_sink_describe(GstMseSink *sink, bool force);
-// Queues one fragment: `video` (or null) and the audio frames waiting. Under the lock.
-void mse_sink_push_fragment(GstMseSink *sink, GstBuffer *video, const camcast::fmp4::Sample *sample,
-                            uint64_t video_time, gint64 capture_us, bool keyframe);
+// Queues one fragment of rung `rung`: `video` (or null) and the audio frames waiting for it.
+// Under the lock.
+void mse_sink_push_fragment(GstMseSink *sink, guint rung, GstBuffer *video,
+                            const camcast::fmp4::Sample *sample, uint64_t video_time,
+                            gint64 capture_us, bool keyframe);
 
 extern GstStaticPadTemplate gst_mse_sink_audio_template;
 // GstWsSink's audio methods (msesink_audio.cpp).

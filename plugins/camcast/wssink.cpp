@@ -159,13 +159,10 @@ static GstStateChangeReturn gst_ws_sink_change_state(GstElement *element,
   }
   // The branch that feeds this output idles while nobody watches (idle_branch.h).
   WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret != GST_STATE_CHANGE_FAILURE) {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->idle.attach(element);
-  } else if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->idle.detach();
-  }
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret != GST_STATE_CHANGE_FAILURE)
+    priv->attach_idle_branches();
+  else if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    priv->detach_idle_branches();
   return ret;
 }
 

@@ -54,8 +54,14 @@ struct _GstWsSinkClass {
   gboolean (*audio_caps_changed)(GstWsSink *sink, GstCaps *caps);
   GstFlowReturn (*handle_audio)(GstWsSink *sink, GstBuffer *buffer, const GstSegment *segment);
   void (*audio_flushed)(GstWsSink *sink, gboolean gone);
+  // The lower renditions of subclasses that serve a ladder (gst_ws_sink_class_add_rung_inputs):
+  // new caps of rung `rung` (1, 2, …; the sink pad is rung 0), and each of its buffers (the
+  // callee's to unref) with its input's segment, on that input's streaming thread.
+  gboolean (*rung_caps_changed)(GstWsSink *sink, guint rung, GstCaps *caps);
+  GstFlowReturn (*handle_rung)(GstWsSink *sink, guint rung, GstBuffer *buffer,
+                               const GstSegment *segment);
 
-  gpointer _reserved[GST_PADDING];
+  gpointer _reserved[GST_PADDING - 2];
 };
 
 // For subclasses' class_init: an "audio" input on request (`templ`, named "audio", GST_PAD_REQUEST)
@@ -64,6 +70,19 @@ struct _GstWsSinkClass {
 void gst_ws_sink_class_add_audio_input(GstWsSinkClass *klass, GstStaticPadTemplate *templ);
 // Whether the audio input exists and is linked. Any thread.
 gboolean gst_ws_sink_audio_linked(GstWsSink *sink);
+// For subclasses' class_init: lower renditions of the stream on request (`templ`, named
+// "rung_%u", GST_PAD_REQUEST), rung_1 the next below the sink pad's, fed to rung_caps_changed
+// and handle_rung. Each viewer is on one rung and moves by itself as its link allows; a rung's
+// branch idles while nobody is on it.
+void gst_ws_sink_class_add_rung_inputs(GstWsSinkClass *klass, GstStaticPadTemplate *templ);
+// The rungs linked, 1 for none (the sink pad alone). Any thread.
+guint gst_ws_sink_n_rungs(GstWsSink *sink);
+// gst_ws_sink_push_unit_at() and gst_ws_sink_set_stream_header() for rung `rung` (0: the sink
+// pad's, as the two above).
+void gst_ws_sink_push_rung_unit(GstWsSink *sink, guint rung, GstBuffer *buffer, gboolean keyframe,
+                                gint64 capture_us);
+void gst_ws_sink_set_rung_stream_header(GstWsSink *sink, guint rung, const char *text,
+                                        GstBuffer **buffers, guint n_buffers);
 // For subclasses: queue one message for every client (the buffer is referenced, not copied).
 // Any thread. Its capture time is gst_ws_sink_capture_time()'s.
 void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe);

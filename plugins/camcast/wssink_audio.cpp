@@ -38,8 +38,7 @@ static GstFlowReturn audio_chain(GstPad *, GstObject *parent, GstBuffer *buffer)
 
 // The audio input, on request (one): an always pad would be the unlinked sink pad that
 // gst_parse_bin_from_description() and GstHarness pick for the bin's input.
-static GstPad *request_audio_pad(GstElement *element, GstPadTemplate *templ, const gchar *,
-                                 const GstCaps *) {
+GstPad *gst_ws_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ) {
   WsSinkPrivate *priv = gst_ws_sink_priv(element);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
@@ -61,7 +60,7 @@ static GstPad *request_audio_pad(GstElement *element, GstPadTemplate *templ, con
   return pad;
 }
 
-static void release_audio_pad(GstElement *element, GstPad *pad) {
+void gst_ws_sink_release_audio_pad(GstElement *element, GstPad *pad) {
   WsSinkPrivate *priv = gst_ws_sink_priv(element);
   gst_pad_set_active(pad, FALSE);
   {
@@ -75,8 +74,8 @@ static void release_audio_pad(GstElement *element, GstPad *pad) {
 void gst_ws_sink_class_add_audio_input(GstWsSinkClass *klass, GstStaticPadTemplate *templ) {
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   gst_element_class_add_static_pad_template(element_class, templ);
-  element_class->request_new_pad = request_audio_pad;
-  element_class->release_pad = release_audio_pad;
+  element_class->request_new_pad = gst_ws_sink_request_pad;
+  element_class->release_pad = gst_ws_sink_release_pad;
 }
 
 gboolean gst_ws_sink_audio_linked(GstWsSink *sink) {

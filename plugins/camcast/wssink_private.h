@@ -49,6 +49,23 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   guint64 own_viewers_total = 0;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
+  // The subclass's lower renditions (wssink_rungs.cpp), by rung (1, 2, …): under `lock`, each
+  // with its pad, segment (its streaming thread's), keyframe requests and idle branch. Rung 0
+  // is the sink pad, whose branch is `idle`'s.
+  struct RungInput {
+    GstPad *pad = nullptr;  // the element's
+    GstSegment segment;
+    gint64 last_keyframe_request = 0;  // monotonic µs
+    camcast::IdleBranch idle;
+  };
+  std::map<guint, std::unique_ptr<RungInput>> rung_inputs;
+  // The idle branches start and stop (READY to PAUSED and back): the output's and each rung's.
+  void attach_idle_branches();
+  void detach_idle_branches();
+  // Every tick: each rung's branch idles while nobody is on it.
+  void update_rung_branches(const std::shared_ptr<camcast::Mount> &serving, gint64 now);
+  // MountDelegate: a client moves to `rung` — wake its branch, ask for its keyframe.
+  void keyframe_wanted(size_t rung) override;
   // The subclass's sound input (wssink_audio.cpp), if requested: under `lock`.
   GstPad *audio_pad = nullptr;
   // Its streaming thread: the segment its buffers are in.
@@ -87,6 +104,13 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
 };
 
 WsSinkPrivate *gst_ws_sink_priv(gpointer sink);
+
+// The inputs on request, by template: "audio" (wssink_audio.cpp), "rung_%u" (wssink_rungs.cpp).
+GstPad *gst_ws_sink_request_pad(GstElement *element, GstPadTemplate *templ, const gchar *name,
+                                const GstCaps *caps);
+void gst_ws_sink_release_pad(GstElement *element, GstPad *pad);
+GstPad *gst_ws_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ);
+void gst_ws_sink_release_audio_pad(GstElement *element, GstPad *pad);
 
 // The class's default virtual methods.
 gboolean gst_ws_sink_default_caps_changed(GstWsSink *sink, GstCaps *caps);

@@ -74,6 +74,7 @@ void WsSinkPrivate::tick(gint64 now) {
     request_keyframe(true);
   else if (change == IdleBranch::Change::Slept && serving)
     serving->drop_units();  // a viewer must not start at a keyframe from before the idle time
+  update_rung_branches(serving, now);
 }
 
 void WsSinkPrivate::fill_stats(MountStats *stats) {
@@ -224,19 +225,7 @@ void gst_ws_sink_push_unit(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe
 
 void gst_ws_sink_push_unit_at(GstWsSink *sink, GstBuffer *buffer, gboolean keyframe,
                               gint64 capture_us) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  // An idle output keeps nothing: what its branch still lets through after it went idle (a frame
-  // the encoder was working on, one a videorate held) would be hours old when the next viewer
-  // comes.
-  if (priv->idle.idle())
-    return;
-  if (auto mount = priv->current_mount()) {
-    GstClockTime ts = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer)
-                      : GST_BUFFER_DTS_IS_VALID(buffer)
-                          ? GST_BUFFER_DTS(buffer)
-                          : GstClockTime(g_get_monotonic_time() * GST_USECOND);
-    mount->push(buffer, keyframe, ts, capture_us);
-  }
+  gst_ws_sink_push_rung_unit(sink, 0, buffer, keyframe, capture_us);
 }
 
 void gst_ws_sink_serve_multipart(GstWsSink *sink, SoupServerMessage *msg, const char *part_type) {
@@ -295,9 +284,7 @@ void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestr
 
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,
                                    guint n_buffers) {
-  if (auto mount = gst_ws_sink_priv(sink)->current_mount())
-    mount->set_stream_header(std::vector<GstBuffer *>(buffers, buffers + n_buffers),
-                             text ? text : "");
+  gst_ws_sink_set_rung_stream_header(sink, 0, text, buffers, n_buffers);
 }
 
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,

@@ -113,8 +113,8 @@ void test_every_problem_in_line_order() {
       "linger = x\n");
   g_test_message("%s", got.c_str());
   const std::string want =
-      "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch and "
-      "launch-audio\n"
+      "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch, "
+      "launch-audio and launch-rung\n"
       "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
       "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
       "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"
@@ -166,6 +166,47 @@ void test_resolution_errors() {
   g_assert_cmpint(g_get_monotonic_time() - started, <, 2 * G_USEC_PER_SEC);
   g_assert_true(error.find("longer than 64 KiB") != std::string::npos);
   g_assert_true(error.rfind("big.pipeline:", 0) == 0);
+}
+
+// The ladder: rungs from ${ladder}, launch-rung once per rung with its variables (its bitrate
+// in ${bitrate}), none when off or for a camera no larger than the rungs, and bad ladders named.
+void test_ladder() {
+  std::vector<LadderRung> rungs;
+  std::string why;
+  g_assert_true(parse_ladder("640x360@500, 320x180@150", 1280, &rungs, &why));
+  g_assert_cmpuint(rungs.size(), ==, 2);
+  g_assert_cmpint(rungs[1].width, ==, 320);
+  g_assert_cmpint(rungs[1].kbps, ==, 150);
+  g_assert_true(parse_ladder("off", 1280, &rungs, &why) && rungs.empty());
+  g_assert_true(parse_ladder("640x360@500,320x180@150", 640, &rungs, &why));
+  g_assert_cmpuint(rungs.size(), ==, 1);  // a 640-wide camera: 320x180 alone
+  for (const char *bad : {"640x360", "640x360@", "641x360@500", "640x360@5", "a,b", "640x360@500x"})
+    g_assert_false(parse_ladder(bad, 1280, &rungs, &why));
+  g_assert_false(parse_ladder("320x180@150,640x360@500", 1280, &rungs, &why));
+  g_assert_true(why.find("from the largest down") != std::string::npos);
+  g_assert_false(
+      parse_ladder("960x540@900,640x360@500,480x270@300,320x180@150", 1280, &rungs, &why));
+
+  PipelineFile f;
+  std::string error, out;
+  g_assert_true(parse_pipeline_file(
+      "cam.pipeline",
+      "[pipeline]\nlaunch = src ! enc b=${bitrate} ! v.\n"
+      "launch-rung = camera. ! scale ${rung-width}x${rung-height} ! enc b=${bitrate} ! "
+      "v.rung_${rung}\n"
+      "[variables]\nbitrate = 2000\nwidth = 1280\nladder = 640x360@500,320x180@150\n",
+      &f, &error));
+  g_assert_true(resolve_rungs(f, {}, {}, &out, &error));
+  g_assert_cmpstr(out.c_str(), ==,
+                  " camera. ! scale 640x360 ! enc b=500 ! v.rung_1"
+                  " camera. ! scale 320x180 ! enc b=150 ! v.rung_2");
+  g_assert_true(resolve_rungs(f, {{"ladder", "off"}}, {}, &out, &error) && out.empty());
+  g_assert_false(resolve_rungs(f, {{"ladder", "big"}}, {}, &out, &error));
+  g_assert_true(g_str_has_prefix(error.c_str(), "--set ladder: \"big\" is not a rung"));
+  g_assert_true(resolve_rungs(f, {{"width", "320"}}, {}, &out, &error) && out.empty());
+  std::string launch;
+  g_assert_true(resolve_launch(f, {}, {}, &launch, &error));
+  g_assert_cmpstr(launch.c_str(), ==, "src ! enc b=2000 ! v.");  // the top keeps its own
 }
 
 // A recorded machine probed with camera settings given by --set.
@@ -365,6 +406,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/pipeline-files/every-problem-in-line-order", test_every_problem_in_line_order);
   g_test_add_func("/pipeline-files/variables", test_variables_resolve_in_order);
   g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);
+  g_test_add_func("/pipeline-files/ladder", test_ladder);
   g_test_add_func("/probe/recorded-machines", test_probes_on_recorded_machines);
   g_test_add_func("/probe/settings/webcam", test_settings_on_a_webcam);
   g_test_add_func("/probe/microphone", test_microphone);

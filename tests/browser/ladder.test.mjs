@@ -1,0 +1,72 @@
+// A ladder in headless Chromium: msesink with a lower rung (rung_1) plays either rung, a pinned
+// rung holds, and a move between rungs — in MSE and in WebCodecs — plays on without a stall
+// over 200 ms, the server's /api/streams saying the viewer's rung.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPipeline, sharedBrowser, waitInPage, expectPlaying } from './lib.mjs';
+
+const chrome = sharedBrowser();
+
+// 640x360 on top, 320x180 below, one camera, two encodes.
+const ladder = 'videotestsrc is-live=true pattern=smpte ! ' +
+  'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! tee name=t ' +
+  't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=90 bitrate=1000 ! ' +
+  'h264parse ! msesink name=v port=0 path=/cam ' +
+  't. ! queue ! videoscale ! video/x-raw,width=320,height=180 ! ' +
+  'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=90 bitrate=200 ! h264parse ! ' +
+  'v.rung_1';
+
+async function rungOnServer(port) {
+  const streams = JSON.parse(await (await fetch(`http://127.0.0.1:${port}/api/streams`)).text());
+  return streams.streams.find((s) => s.path === '/cam').clients.map((c) => c.rung);
+}
+
+// Pins `rung` from the page and waits until the picture has its height; returns the longest
+// time between two frames shown from the moment of asking.
+async function moveTo(page, rung, height) {
+  await page.evaluate((r) => {
+    window.frameTimes = [];
+    window.camcast.onFrameShown = () => window.frameTimes.push(performance.now());
+    window.camcast.ladder.pinned = r;
+    window.camcast.ladder.send();
+  }, rung);
+  await waitInPage(page, (h) => window.camcast.stats.height === h &&
+    window.frameTimes.length > 30, height);
+  return page.evaluate(() => {
+    const t = window.frameTimes;
+    let gap = 0;
+    for (let i = 1; i < t.length; i++) gap = Math.max(gap, t[i] - t[i - 1]);
+    return gap;
+  });
+}
+
+for (const backend of ['mse', 'webcodecs']) {
+  test(`${backend}: a pinned rung holds, and moves between rungs play on`, async () => {
+    const pipe = await startPipeline(ladder);
+    const page = await chrome.browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`http://127.0.0.1:${pipe.port}/cam?backend=${backend}&rung=1`);
+      await expectPlaying(page, errors, backend);
+      await waitInPage(page, () => window.camcast.stats.height === 180);
+      assert.deepEqual(await rungOnServer(pipe.port), [1]);
+      // The picker lists the ladder.
+      assert.deepEqual(await page.$$eval('select.camcast-rung option', (o) => o.map((x) => x.text)),
+                       ['Auto', '360p', '180p']);
+      for (const [rung, height] of [[0, 360], [1, 180], [0, 360]]) {
+        const gap = await moveTo(page, rung, height);
+        console.log(`# ${backend}: to rung ${rung}, the longest wait between frames ${gap.toFixed(0)} ms`);
+        assert.ok(gap <= 200, `a stall of ${gap.toFixed(0)} ms moving to rung ${rung}`);
+        assert.deepEqual(await rungOnServer(pipe.port), [rung]);
+      }
+      const stats = await page.evaluate(() => window.camcast.stats);
+      assert.equal(stats.rungMoves, 4);
+      assert.deepEqual(stats.errors, []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+      pipe.stop();
+    }
+  });
+}
