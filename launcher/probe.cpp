@@ -386,6 +386,10 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
         "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
         "speed-preset=ultrafast bitrate=${bitrate} key-int-max=${gop}";
     p.report.push_back("h264enc: x264enc (software, zero latency)");
+    // A lower rung is for a link narrower than the top: its keyframes no bigger than 200 ms of
+    // its bitrate (x264's VBV buffer; 600 ms by default), so one passes such a link at once
+    // (tests/bench/ladder at 700 kbit/s: p95 246 ms with the default, 105 ms with this).
+    p.values["rung-h264enc"] = p.values["h264enc"] + " vbv-buf-capacity=200";
   } else if (has("openh264enc")) {
     p.values["h264enc"] =
         "videoconvert ! video/x-raw,format=I420 ! openh264enc "
@@ -395,6 +399,9 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
     p.report.push_back("h264enc: none (install gstreamer1.0-plugins-ugly for x264enc)");
   }
 
+  // ${rung-h264enc}: a lower rung's encoder — ${h264enc}, with x264's keyframes held smaller.
+  if (!p.values.count("rung-h264enc") && p.values.count("h264enc"))
+    p.values["rung-h264enc"] = p.values["h264enc"];
   // ${rung-scaler}: the camera's picture made smaller for a lower rung — the Pi's ISP, else in
   // software.
   p.values["rung-scaler"] = has("v4l2convert") ? "v4l2convert" : "videoscale";

@@ -5,6 +5,13 @@
 // starting over (mse.js: a new init segment in the same SourceBuffer; WebCodecs: the decoder
 // configured anew).
 
+// Whether a message is padding: an ISO BMFF 'free' box the server sends now and then to a
+// viewer below the top rung, a burst whose delivery shows whether its link has room for more.
+export function isPadding(bytes) {
+  return bytes.byteLength >= 8 && bytes[4] === 0x66 && bytes[5] === 0x72 && bytes[6] === 0x65 &&
+    bytes[7] === 0x65;
+}
+
 // Whether `next` describes another rung of the stream `current` describes.
 export function isMove(current, next) {
   return Boolean(current && current.ladder && next.ladder) && current.format === next.format &&

@@ -125,6 +125,9 @@ export class MseBackend {
     if (this.jumpToNext) {
       this.jumpToNext = false;
       this.jumpTo = this.player.timestampUs(frag) / 1e6;
+      // The old rung may have sent a frame newer than the new rung's first keyframe: it goes, so
+      // the new rung does not overlap it (Chromium stalled on such an overlap now and then).
+      this.queue.push({ removeFrom: this.jumpTo });
     }
     // MSE needs moof+mdat: the prft box before them is for us.
     this.queue.push(bytes.subarray(frag.moofOffset));
@@ -141,8 +144,16 @@ export class MseBackend {
         this.player.fail(`changeType: ${e.message}`);
       }
     }
-    // Everything up to the next change of type, in one append.
-    let n = this.queue.findIndex((p) => p.changeType);
+    if (this.queue[0] && this.queue[0].removeFrom !== undefined) {
+      const from = this.queue.shift().removeFrom;
+      const end = sb.buffered.length ? sb.buffered.end(sb.buffered.length - 1) : 0;
+      if (end > from) {
+        sb.remove(from, end);  // 'updateend' goes on with the queue
+        return;
+      }
+    }
+    // Everything up to the next change of type or removal, in one append.
+    let n = this.queue.findIndex((p) => p.changeType || p.removeFrom !== undefined);
     if (n < 0) n = this.queue.length;
     const parts = this.queue.splice(0, n);
     if (parts.length === 0) return;
@@ -179,9 +190,10 @@ export class MseBackend {
     const end = sb.buffered.end(sb.buffered.length - 1);
     if (video.paused) video.play().catch(() => {});
     if (video.currentTime < start) video.currentTime = start;
-    // Moved to another rung: on to its first keyframe, past the gap before it.
+    // Moved to another rung: on to its first keyframe, past the gap before it (or back to it, by
+    // the frame of the old rung that was newer).
     if (this.jumpTo !== undefined && this.jumpTo !== null && end >= this.jumpTo) {
-      if (video.currentTime < this.jumpTo) video.currentTime = this.jumpTo;
+      if (video.currentTime !== this.jumpTo) video.currentTime = this.jumpTo;
       this.jumpTo = null;
     }
     const target = this.player.targetLatency ??

@@ -20,7 +20,7 @@ import { isInitSegment, parseFragment } from './fmp4.js';
 import { WebRtcSession } from './webrtc.js';
 import { MseBackend } from './mse.js';
 import { WebCodecsBackend } from './webcodecs.js';
-import { LadderControl, isMove, rungName } from './ladder.js';
+import { LadderControl, isMove, isPadding, rungName } from './ladder.js';
 
 class JpegBackend {
   constructor(player, canvas) {
@@ -217,6 +217,8 @@ export class CamcastPlayer {
       }
       const bytes = new Uint8Array(data);
       this.window.bytes += bytes.byteLength;
+      // A 'free' box: padding the server sends to measure the link (ladder.js), nothing to play.
+      if (isPadding(bytes)) return;
       if (this.info && this.info.format === 'jpeg') {
         this.stats.framesReceived++;
         this.retryMs = 500;

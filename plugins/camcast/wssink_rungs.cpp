@@ -187,6 +187,7 @@ void WsSinkPrivate::keyframe_wanted(size_t rung) {
       pad = GST_PAD(gst_object_ref(input->pad));
     }
   }
+  GST_DEBUG("rung %zu: a keyframe wanted (%s)", rung, pad ? "asked" : "asked lately");
   if (pad) {
     gst_pad_push_event(pad,
                        gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
@@ -213,6 +214,8 @@ void gst_ws_sink_push_rung_unit(GstWsSink *sink, guint rung, GstBuffer *buffer, 
                           : GST_BUFFER_DTS_IS_VALID(buffer)
                               ? GST_BUFFER_DTS(buffer)
                               : GstClockTime(g_get_monotonic_time() * GST_USECOND);
+  if (keyframe)
+    GST_DEBUG_OBJECT(sink, "rung %u: a keyframe", rung);
   mount->push(buffer, keyframe, ts, capture_us, rung);
 }
 

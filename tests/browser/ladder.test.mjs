@@ -1,9 +1,11 @@
 // A ladder in headless Chromium: msesink with a lower rung (rung_1) plays either rung, a pinned
 // rung holds, and a move between rungs — in MSE and in WebCodecs — plays on without a stall
-// over 200 ms, the server's /api/streams saying the viewer's rung.
+// over 200 ms, the server's /api/streams saying the viewer's rung; and behind a link narrower
+// than the top (the link lab of tests/bench), a viewer moves down by itself and plays on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPipeline, sharedBrowser, waitInPage, expectPlaying } from './lib.mjs';
+import { makeLink, removeLink } from '../bench/latency/measure.mjs';
 
 const chrome = sharedBrowser();
 
@@ -70,3 +72,53 @@ for (const backend of ['mse', 'webcodecs']) {
     }
   });
 }
+
+// The camera behind a 500 kbit/s link (a network namespace of the test's own, tc tbf both ways):
+// a top of 1 Mbit/s cannot pass, a rung of 250 kbit/s can. Snow, so the encoders fill their
+// bitrates. The viewer is on the rung within 15 s of joining and plays on there (the bench,
+// tests/bench/ladder, measures how well; this, that it happens, even on a busy machine).
+test('behind a narrow link a viewer moves down by itself and plays on', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('a network namespace needs root');
+    return;
+  }
+  const lab = 'camcast-ltest';
+  removeLink(lab);
+  try {
+    makeLink('500kbit', '10.98.0.2', 0, lab);
+  } catch (e) {
+    removeLink(lab);
+    t.skip(`no network namespace can be made here: ${e.message}`);
+    return;
+  }
+  const snow = 'videotestsrc is-live=true pattern=snow ! ' +
+    'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! tee name=t ' +
+    't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=1000 ! ' +
+    'h264parse ! msesink name=v address=0.0.0.0 port=0 path=/cam ' +
+    't. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! ' +
+    'video/x-raw,width=320,height=180 ! ' +
+    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=250 ! h264parse ! ' +
+    'v.rung_1';
+  const pipe = await startPipeline(snow, { netns: lab });
+  const page = await chrome.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(`http://10.98.0.2:${pipe.port}/cam?backend=mse`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.height === 180, null,
+                     15000);
+    const before = await page.evaluate(() => window.camcast.stats.framesShown);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const stats = await page.evaluate(() => window.camcast.stats);
+    const fps = (stats.framesShown - before) / 5;
+    console.log(`# on the rung: ${fps} frames a second shown, ${stats.latencyMs} ms behind`);
+    assert.equal(stats.height, 180);
+    assert.ok(fps >= 15, `${fps} frames a second`);
+    assert.ok(stats.latencyMs < 1000, `${stats.latencyMs} ms behind`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    pipe.stop();
+    removeLink(lab);
+  }
+});

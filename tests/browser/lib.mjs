@@ -8,12 +8,13 @@ import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 // Starts gst-launch-1.0 with `pipeline` (its serving sink with port=0) and resolves with the
-// port it listens on, read from the current-port notification that -v prints.
-export function startPipeline(pipeline) {
+// port it listens on, read from the current-port notification that -v prints. `netns`: in that
+// network namespace (ip netns exec execs it: the same process).
+export function startPipeline(pipeline, { netns = null } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn('gst-launch-1.0', ['-v', ...pipeline.split(/\s+/)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const argv = [...(netns ? ['ip', 'netns', 'exec', netns] : []), 'gst-launch-1.0', '-v',
+                  ...pipeline.split(/\s+/)];
+    const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');

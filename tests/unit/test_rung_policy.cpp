@@ -31,9 +31,9 @@ void test_fast_link_stays_on_top() {
   }
 }
 
-// A viewer on the top rung whose link measures `link_bps` (a second of it), then falls behind.
+// A viewer on the top rung whose link measures `link_bps` (two seconds of it), then falls behind.
 size_t behind_on(RungPolicy *policy, int64_t *now, uint64_t link_bps, int64_t lag_us = 300000) {
-  size_t rung = run(policy, 0, now, 1, 20000, link_bps);
+  size_t rung = run(policy, 0, now, 2, 20000, link_bps);  // past the join's settling
   g_assert_cmpuint(rung, ==, 0);
   return policy->choose(rung, kLadder, {*now, lag_us, link_bps, false});
 }
@@ -46,7 +46,15 @@ void test_narrow_link_comes_down_at_once() {
   g_assert_cmpuint(rung, ==, 1);
   // Not yet measured: one rung down.
   RungPolicy blind;
-  g_assert_cmpuint(blind.choose(0, kLadder, {now, 300000, 0, true}), ==, 1);
+  int64_t b = 0;
+  g_assert_cmpuint(run(&blind, 0, &b, 2, 10000, 0, true), ==, 0);
+  g_assert_cmpuint(blind.choose(0, kLadder, {b, 300000, 0, true}), ==, 1);
+  // Just after a move (or a join) the new rung's keyframe is draining: its lag counts half, and
+  // only once it has not come down for a second.
+  RungPolicy settling;
+  for (int64_t t = 0; t < 750000; t += kTick)
+    g_assert_cmpuint(settling.choose(0, kLadder, {t, 300000 + t, 0, true}), ==, 0);
+  g_assert_cmpuint(settling.choose(0, kLadder, {750000, 1050000, 0, true}), ==, 1);
   // Very narrow: straight to the bottom.
   RungPolicy narrow;
   int64_t t = 0;
@@ -55,6 +63,13 @@ void test_narrow_link_comes_down_at_once() {
   RungPolicy measured;
   t = 0;
   g_assert_cmpuint(behind_on(&measured, &t, 1500000, 80000), ==, 1);
+  // A rung never measured (its encoder idled from the start) is taken at a quarter of the one
+  // above: 500 kbit/s of 2 Mbit/s, too much for 0.8 of 600 kbit/s.
+  RungPolicy unmeasured;
+  t = 0;
+  for (; t < 2000000; t += kTick)
+    unmeasured.choose(0, {2000000, 0, 0}, {t, 20000, 600000, false});
+  g_assert_cmpuint(unmeasured.choose(0, {2000000, 0, 0}, {t, 300000, 600000, false}), ==, 2);
   // On the rung that fits, with the link still 700 kbit/s, it stays (short of the headroom).
   g_assert_cmpuint(run(&policy, rung, &now, 60, 20000, 700000), ==, 1);
 }
@@ -117,16 +132,108 @@ void test_failed_steps_up_wait_longer() {
   g_assert_cmpint(policy.hold_us(), ==, RungSettings().max_hold_us);
 }
 
-void test_blind_link_tries_up_later() {
+// Fallen behind with nothing measured: the rung it could not keep up with counts as a measure of
+// the link — no blind step back up to it for the longest hold, then one.
+void test_unmeasured_fall_is_not_tried_blind() {
   RungPolicy policy;
   int64_t now = 0;
+  g_assert_cmpuint(run(&policy, 0, &now, 2, 10000, 0, true), ==, 0);
   size_t rung = policy.choose(0, kLadder, {now, 400000, 0, true});
   g_assert_cmpuint(rung, ==, 1);
-  // Nothing measured, but calm: it tries a step up after the blind hold, not before.
-  rung = run(&policy, rung, &now, RungSettings().blind_hold_us / 1e6 - 1, 10000, 0, true);
+  g_assert_cmpuint(policy.last_link_bps(), ==, kLadder[0]);
+  rung = run(&policy, rung, &now, 50, 10000, 0, true);
   g_assert_cmpuint(rung, ==, 1);
-  rung = run(&policy, rung, &now, 1.5, 10000, 0, true);
+  rung = run(&policy, rung, &now, 20, 10000, 0, true);
   g_assert_cmpuint(rung, ==, 0);
+}
+
+// A link measured narrow, then quiet (the viewer on a rung that fits sends less than the link
+// takes, so the kernel measures nothing more): no blind step up while the last measure says the
+// next rung does not fit — for the longest hold, then it is tried again.
+void test_measured_narrow_is_not_tried_blind() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = behind_on(&policy, &now, 700000);
+  g_assert_cmpuint(rung, ==, 1);
+  rung = run(&policy, rung, &now, 50, 10000, 0, true);
+  g_assert_cmpuint(rung, ==, 1);
+  rung = run(&policy, rung, &now, 20, 10000, 0, true);
+  g_assert_cmpuint(rung, ==, 0);
+}
+
+// A link that just got narrower holds in its queues what the wider one let TCP send: the
+// round trip grows while the viewer's own lag stays small. That is being behind too.
+void test_queue_in_the_network_counts() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = 0;
+  for (; now < 3000000; now += kTick)  // 2 ms round trips
+    rung = policy.choose(rung, kLadder, {now, 10000, 0, true, 2000});
+  g_assert_cmpuint(rung, ==, 0);
+  rung = policy.choose(rung, kLadder, {now, 10000, 0, true, 402000});
+  g_assert_cmpuint(rung, ==, 1);
+}
+
+// Below the top, quiet (the rung fits, so nothing else measures the link): a probe after 4 s on
+// the rung, then twice as long after each one that found no room; none on the top. When the
+// link widens, the next probe finds room, and up it goes: to the top at once (4 Mbit/s is room
+// for 2 Mbit/s).
+void test_probes() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = behind_on(&policy, &now, 700000);
+  g_assert_cmpuint(rung, ==, 1);
+  std::vector<int64_t> probes;
+  for (int64_t end = now + 40000000; now < end; now += kTick) {
+    rung = policy.choose(rung, kLadder, {now, 10000, 0, true});
+    if (const size_t bytes = policy.probe_size(rung, kLadder, now)) {
+      g_assert_cmpuint(bytes, ==, 700000 / 8 / 10);  // a tenth of a second of the link
+      probes.push_back(now);
+      policy.probed(rung, kLadder, 700000, now);
+    }
+  }
+  g_assert_cmpuint(rung, ==, 1);
+  g_assert_cmpuint(probes.size(), >=, 3);
+  for (size_t i = 2; i < probes.size(); i++)
+    g_assert_cmpint(probes[i] - probes[i - 1], >=, probes[i - 1] - probes[i - 2]);
+  g_assert_cmpint(probes[1] - probes[0], >, RungSettings().probe_every_us);
+  g_assert_cmpint(probes.back() - probes[probes.size() - 2], ==, RungSettings().max_probe_every_us);
+
+  const int64_t widened = now;
+  int found = 0;
+  for (; rung == 1 && now < widened + 30000000; now += kTick) {
+    rung = policy.choose(rung, kLadder, {now, 10000, 0, true});
+    if (policy.probe_size(rung, kLadder, now)) {
+      policy.probed(rung, kLadder, 4000000, now);
+      found++;
+    }
+  }
+  g_assert_cmpuint(rung, ==, 0);
+  g_assert_cmpint(found, ==, 1);
+  g_assert_cmpint(now - widened, <=, RungSettings().max_probe_every_us + 2000000);
+
+  RungPolicy top;
+  int64_t t = 0;
+  run(&top, 0, &t, 10, 10000, 0, true);
+  g_assert_cmpuint(top.probe_size(0, kLadder, t), ==, 0);
+}
+
+// A join starts at the last keyframe, up to a GOP behind: on a link with room the lag drains by
+// itself (here half a second each second from 1.4 s) and the viewer stays on top; one whose lag
+// does not come down goes down.
+void test_join_backlog_drains() {
+  RungPolicy policy;
+  int64_t now = 0;
+  size_t rung = 0;
+  for (int64_t lag = 1400000; lag > 20000; lag -= kTick / 2, now += kTick)
+    rung = policy.choose(rung, kLadder, {now, lag, 0, true});
+  g_assert_cmpuint(rung, ==, 0);
+  RungPolicy stuck;
+  now = 0;
+  rung = 0;
+  for (int i = 0; i < 12 && rung == 0; i++, now += kTick)
+    rung = stuck.choose(rung, kLadder, {now, 600000, 0, true});
+  g_assert_cmpuint(rung, ==, 1);
 }
 
 void test_pinned_rung_holds() {
@@ -149,7 +256,13 @@ int main(int argc, char **argv) {
   g_test_add_func("/rung-policy/back-up-when-the-link-recovers",
                   test_back_up_when_the_link_recovers);
   g_test_add_func("/rung-policy/failed-steps-up-wait-longer", test_failed_steps_up_wait_longer);
-  g_test_add_func("/rung-policy/blind-link-tries-up-later", test_blind_link_tries_up_later);
+  g_test_add_func("/rung-policy/unmeasured-fall-is-not-tried-blind",
+                  test_unmeasured_fall_is_not_tried_blind);
+  g_test_add_func("/rung-policy/measured-narrow-is-not-tried-blind",
+                  test_measured_narrow_is_not_tried_blind);
+  g_test_add_func("/rung-policy/queue-in-the-network-counts", test_queue_in_the_network_counts);
+  g_test_add_func("/rung-policy/probes", test_probes);
+  g_test_add_func("/rung-policy/join-backlog-drains", test_join_backlog_drains);
   g_test_add_func("/rung-policy/pinned-rung-holds", test_pinned_rung_holds);
   return g_test_run();
 }

@@ -11,24 +11,90 @@ uint64_t RungPolicy::link_bps() const {
   if (measures_.size() < 3)
     return 0;
   std::vector<uint64_t> bps;
-  for (const Measure &m : measures_)
-    bps.push_back(m.bps);
+  for (size_t i = measures_.size() > 7 ? measures_.size() - 7 : 0; i < measures_.size(); i++)
+    bps.push_back(measures_[i].bps);
   std::nth_element(bps.begin(), bps.begin() + bps.size() / 2, bps.end());
   return bps[bps.size() / 2];
 }
 
-// The highest rung from `below` down whose bitrate fits `bps` (a rung not measured yet is
-// taken to fit: every rung is smaller than the one above it); the lowest if none does.
+// Each rung's bitrate as measured; a rung not measured yet (its encoder has idled since the
+// start) taken at a quarter of the one above, as a rung of half the width and height is about.
+std::vector<uint64_t> RungPolicy::estimated(const std::vector<uint64_t> &measured) {
+  std::vector<uint64_t> rates(measured);
+  for (size_t r = 1; r < rates.size(); r++)
+    if (!rates[r])
+      rates[r] = rates[r - 1] / 4;
+  return rates;
+}
+
+// The highest rung from `below` down whose bitrate fits `bps`; the lowest if none does.
 size_t RungPolicy::fitting(const std::vector<uint64_t> &bitrates, uint64_t bps,
                            size_t below) const {
   for (size_t r = below; r < bitrates.size(); r++)
-    if (bitrates[r] == 0 || bitrates[r] <= bps)
+    if (bitrates[r] <= bps)
       return r;
   return bitrates.size() - 1;
 }
 
-size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &bitrates,
+// The round trip above the least of the last 30 s: what waits in queues on the way.
+int64_t RungPolicy::queued_in_network(const LinkSample &x) {
+  if (x.rtt_us <= 0)
+    return 0;
+  if (rtts_.empty() || x.now_us - rtts_.back().at_us >= 1000000)
+    rtts_.push_back({x.now_us, x.rtt_us});
+  else
+    rtts_.back().rtt_us = std::min(rtts_.back().rtt_us, x.rtt_us);
+  while (x.now_us - rtts_.front().at_us > 30000000)
+    rtts_.pop_front();
+  int64_t least = x.rtt_us;
+  for (const Rtt &r : rtts_)
+    least = std::min(least, r.rtt_us);
+  return x.rtt_us - least;
+}
+
+size_t RungPolicy::probe_size(size_t current, const std::vector<uint64_t> &measured,
+                              int64_t now_us) {
+  const std::vector<uint64_t> bitrates = estimated(measured);
+  if (current == 0 || current >= bitrates.size() || calm_since_ < 0 ||
+      now_us - calm_since_ < 1000000)
+    return 0;
+  const uint64_t link = link_bps();
+  const uint64_t next = bitrates[current - 1];
+  if (link && double(link) >= double(next) * s_.headroom)
+    return 0;  // room is known: the step up comes with the hold
+  if (current != probe_rung_ || next_probe_ < 0) {  // a new rung: probes start afresh
+    probe_rung_ = current;
+    probe_every_ = s_.probe_every_us;
+    next_probe_ = now_us + probe_every_;
+    probe_room_ = false;
+  }
+  if (now_us < next_probe_)
+    return 0;
+  next_probe_ = now_us + probe_every_;
+  // A tenth of a second of the link as last measured (of the next rung when it never was): a
+  // burst that holds the pictures behind it that long at most, if the link has not grown, and
+  // one long enough to show its speed.
+  const uint64_t bps = last_link_ ? last_link_ : next;
+  return std::clamp<size_t>(size_t(bps / 8 / 10), 8192, 32768);
+}
+
+void RungPolicy::probed(size_t current, const std::vector<uint64_t> &measured, uint64_t bps,
+                        int64_t now_us) {
+  const std::vector<uint64_t> bitrates = estimated(measured);
+  if (current == 0 || current >= bitrates.size() || current != probe_rung_ || !bps)
+    return;
+  last_link_ = bps;  // (not among the measures: it reads high, see probe_headroom)
+  last_link_at_ = now_us;
+  probe_room_ = double(bps) >= double(bitrates[current - 1]) * s_.probe_headroom;
+  if (!probe_room_) {  // no room: the next probe waits twice as long
+    probe_every_ = std::min(probe_every_ * 2, s_.max_probe_every_us);
+    next_probe_ = now_us + probe_every_;
+  }
+}
+
+size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
                           const LinkSample &x, int pinned) {
+  const std::vector<uint64_t> bitrates = estimated(measured);
   const size_t n = bitrates.size();
   if (n <= 1)
     return 0;
@@ -39,23 +105,52 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &bitrates,
     measures_.pop_front();
   if (pinned >= 0)
     return std::min(size_t(pinned), n - 1);
+  if (current != last_rung_ || on_rung_since_ < 0) {
+    last_rung_ = current;
+    on_rung_since_ = x.now_us;
+  }
+  // Just moved: the new rung's keyframe is still draining, its lag no measure of the link yet.
+  const bool settling = x.now_us - on_rung_since_ < s_.settle_us;
+  const int64_t queued = queued_in_network(x);
+  const int64_t lag = queued + (settling ? x.lag_us / 2 : x.lag_us);
 
-  if (x.lag_us < s_.calm_lag_us) {
+  if (lag < s_.calm_lag_us) {
     if (calm_since_ < 0)
       calm_since_ = x.now_us;
   } else {
     calm_since_ = -1;
   }
   const uint64_t link = link_bps();
+  if (link || (x.delivery_bps && !x.app_limited)) {  // the median, else the one measure there is
+    last_link_ = link ? link : x.delivery_bps;
+    last_link_at_ = x.now_us;
+  }
 
-  const bool behind = x.lag_us >= s_.down_lag_us;
-  const bool narrow =
-      link && bitrates[current] && link < bitrates[current] && x.lag_us >= s_.calm_lag_us;
+  // Behind, and not catching up: its lag has not come down by a tenth over the last second (a
+  // join's or a keyframe's burst drains by itself on a link that carries the rung); four times
+  // as far behind is behind anyway, once the move or join has settled.
+  lags_.push_back({x.now_us, queued + x.lag_us});
+  while (x.now_us - lags_.front().at_us > 1000000)
+    lags_.pop_front();
+  const bool seen_a_second = x.now_us - lags_.front().at_us >= 750000;
+  const bool behind = (lag >= s_.down_lag_us && seen_a_second &&
+                       lags_.back().lag_us * 10 > lags_.front().lag_us * 9) ||
+                      (!settling && lag >= 4 * s_.down_lag_us);
+  // Measured too narrow to carry the rung in `fill` of it (what a rung may take, with its
+  // keyframes), and not quite keeping up.
+  const bool narrow = link && bitrates[current] &&
+                      double(link) * s_.fill < double(bitrates[current]) && lag >= s_.calm_lag_us;
   if ((behind || narrow) && current + 1 < n) {
+    // To the rung the link fits: as measured lately, else by the one measure just taken.
+    const uint64_t known = link ? link : x.delivery_bps && !x.app_limited ? x.delivery_bps : 0;
     const size_t to =
-        link ? fitting(bitrates, uint64_t(double(link) * s_.fill), current + 1) : current + 1;
+        known ? fitting(bitrates, uint64_t(double(known) * s_.fill), current + 1) : current + 1;
     if (last_up_ >= 0 && x.now_us - last_up_ < s_.probe_us)
       hold_us_ = std::min(hold_us_ * 2, s_.max_hold_us);  // that step up was one too many
+    if (!link && bitrates[current] && (!last_link_ || last_link_ > bitrates[current])) {
+      last_link_ = bitrates[current];  // unmeasured, but too narrow for this rung
+      last_link_at_ = x.now_us;
+    }
     last_up_ = -1;
     calm_since_ = -1;
     return to;
@@ -66,11 +161,22 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &bitrates,
     auto fits = [&](size_t r) {
       return link && bitrates[r] && double(link) >= double(bitrates[r]) * s_.headroom;
     };
-    if ((fits(current - 1) && calm >= hold_us_) ||
-        (!link && calm >= std::max(hold_us_, s_.blind_hold_us))) {
-      size_t to = current - 1;
-      while (to > 0 && fits(to - 1))
+    // Without a measurement now, a step up is tried blind — unless the link was last measured
+    // too narrow for it, within the longest hold (a narrow link is not tried again and again).
+    const bool measured_narrow = last_link_ && x.now_us - last_link_at_ < s_.max_hold_us &&
+                                 double(last_link_) < double(bitrates[current - 1]) * s_.headroom;
+    // A probe found room: as far up as it says the link has room for.
+    const bool probed_room = current == probe_rung_ && probe_room_;
+    auto probe_fits = [&](size_t r) {
+      return probed_room && bitrates[r] &&
+             double(last_link_) >= double(bitrates[r]) * s_.probe_headroom;
+    };
+    if (((fits(current - 1) || probed_room) && calm >= hold_us_) ||
+        (!link && !measured_narrow && calm >= std::max(hold_us_, s_.blind_hold_us))) {
+      size_t to = current - 1;  // blind: one rung at a time
+      while (to > 0 && (fits(to - 1) || probe_fits(to - 1)))
         to--;
+      probe_room_ = false;
       last_up_ = x.now_us;
       calm_since_ = x.now_us;  // the next step up waits its own hold
       return to;

@@ -7,19 +7,31 @@
 // freezing and jumping a GOP at a time:
 //
 // - Down, as soon as it falls behind — well before the lag policy would skip it to a keyframe:
-//   its lag (how old the oldest unit it still has to send is) passes `down_lag_us`, or the
+//   its lag (how old the oldest unit it still has to send is) passes `down_lag_us` and has not
+//   come down over the last second (a join's or a keyframe's burst drains by itself where the
+//   link carries the rung), or passes four times that, or the
 //   kernel measured its link (TCP's delivery rate, taken while the socket had more than enough
 //   to send; the median of the last seconds') slower than its rung. It goes to the highest rung
 //   that fits in `fill` of the link as measured, at least one rung down.
 // - Up, when the link has room: its lag has stayed under `calm_lag_us` for the hold time, and
 //   the link measured lately carries the next rung up with `headroom` to spare (keyframe bursts
-//   give such measurements even on a low rung). A link that never shows its size is tried
-//   anyway after a longer hold. A step up that has to come back down within `probe_us` doubles
-//   the hold (up to `max_hold_us`), so a link at the edge of a rung does not flap; a long calm
-//   spell brings it back.
+//   give such measurements even on a low rung). A link that has not shown its size lately — the
+//   viewer always had less to send than the link could take, itself a sign of room — is tried
+//   one rung up after a longer hold, unless it was last measured too narrow for that rung (within
+//   the longest hold: a narrow link is not tried again and again). A step up that has to come back
+//   down within `probe_us` doubles the hold (up to `max_hold_us`), so a link at the edge of a rung
+//   does not flap; a long calm spell brings it back.
 //
-// The decision is the policy's; moving is the caller's (the viewer switches at the new rung's
-// next keyframe). Pure: tested with made-up links (tests/unit/test_rung_policy.cpp).
+// - How far behind a viewer is counts what waits in the network too: the round trip above the
+//   least seen lately is a queue on the way (a link that just got narrower still holds what the
+//   wider one let TCP put in flight).
+// - A viewer below the top whose link has not shown room for the next rung gets a probe now and
+//   then (probe_size(): padding it ignores, a burst whose delivery the caller times and reports
+//   to probed()), every `probe_every_us`, twice that after each probe that found no room (up to
+//   8 s); a probe that found room is a step up, as far as the room it found.
+//
+// The decision is the policy's; moving and probing are the caller's (the viewer switches at the
+// new rung's next keyframe). Pure: tested with made-up links (tests/unit/test_rung_policy.cpp).
 #pragma once
 
 #include <cstddef>
@@ -34,11 +46,18 @@ struct RungSettings {
   int64_t calm_lag_us = 60000;   // under this much the link is keeping up
   int64_t hold_us = 4000000;     // calm this long before a step up (first)
   int64_t max_hold_us = 60000000;
-  int64_t blind_hold_us = 10000000;  // a step up without a measurement of the link, after this
-  int64_t probe_us = 10000000;       // a step up that fails within this doubles the hold
-  double fill = 0.8;                 // of the measured link a rung may take
-  double headroom = 1.3;             // the next rung up times this must fit the measured link
-  int64_t window_us = 5000000;       // measurements of the link are remembered this long
+  int64_t blind_hold_us = 6000000;  // a step up without a measurement of the link, after this
+  int64_t probe_us = 10000000;      // a step up that fails within this doubles the hold
+  double fill = 0.8;                // of the measured link a rung may take
+  double headroom = 1.3;            // the next rung up times this must fit the measured link
+  // ... and a probe's measure, which reads high by what a link lets through at once (a token
+  // bucket, Wi-Fi's aggregation: a 4 KB bucket made 8 KB probes read a quarter high)
+  double probe_headroom = 1.5;
+  int64_t window_us = 10000000;  // measurements of the link are remembered this long
+  // Right after a move the new rung's keyframe is on its way: lag counts for half this long.
+  int64_t settle_us = 1500000;
+  int64_t probe_every_us = 4000000;  // the first probe on a rung after this; doubled up to 8 s
+  int64_t max_probe_every_us = 8000000;
 };
 
 // What is known of one viewer's link at one moment.
@@ -47,6 +66,7 @@ struct LinkSample {
   int64_t lag_us = 0;         // behind the newest unit of its rung
   uint64_t delivery_bps = 0;  // the kernel's measure of the link (bits/s), 0 = none
   bool app_limited = true;    // taken while there was too little to send: a lower bound only
+  int64_t rtt_us = 0;         // the connection's smoothed round trip, 0 = not known
 };
 
 class RungPolicy {
@@ -58,18 +78,46 @@ public:
   size_t choose(size_t current, const std::vector<uint64_t> &bitrates, const LinkSample &sample,
                 int pinned = -1);
 
-  // The link as measured lately (bits/s: the median of the full-rate samples of the window, at
-  // least three), 0 if unknown.
+  // The link as measured lately (bits/s: the median of the last seven full-rate samples of the
+  // window, at least three), 0 if unknown.
   uint64_t link_bps() const;
   int64_t hold_us() const { return hold_us_; }
+  // The link as last known, however long ago (a measure, or the rung it fell behind on when it
+  // had none), 0 if never.
+  uint64_t last_link_bps() const { return last_link_; }
+  // Bytes of padding to send now to measure the link (0: no probe due). After choose().
+  size_t probe_size(size_t current, const std::vector<uint64_t> &bitrates, int64_t now_us);
+  // What a probe measured (bits/s): room for the next rung up is a step up (after the hold, as
+  // far as it has room for); no room makes the next probe wait twice as long.
+  void probed(size_t current, const std::vector<uint64_t> &bitrates, uint64_t bps, int64_t now_us);
 
 private:
+  int64_t queued_in_network(const LinkSample &x);
+  static std::vector<uint64_t> estimated(const std::vector<uint64_t> &measured);
   size_t fitting(const std::vector<uint64_t> &bitrates, uint64_t bps, size_t below) const;
 
   const RungSettings s_;
   int64_t hold_us_;
   int64_t calm_since_ = -1;  // when its lag last went under calm_lag_us, -1 = not calm
+  uint64_t last_link_ = 0;   // the link as last measured, and when, however long ago
+  int64_t last_link_at_ = 0;
+  struct Lag {
+    int64_t at_us;
+    int64_t lag_us;
+  };
+  std::deque<Lag> lags_;  // the lag of each call of the last second
+  size_t last_rung_ = 0;  // the rung of the last call, and since when it is on it
+  int64_t on_rung_since_ = -1;
   int64_t last_up_ = -1;     // when it last stepped up (-1: not since it last came down)
+  size_t probe_rung_ = 0;    // the rung probes are scheduled for
+  int64_t next_probe_ = -1;  // when the next probe is due, and the wait after it
+  int64_t probe_every_ = 0;
+  bool probe_room_ = false;  // the last probe found room for the next rung up
+  struct Rtt {
+    int64_t at_us;
+    int64_t rtt_us;
+  };
+  std::deque<Rtt> rtts_;  // the least round trip of each second of the last 30
   struct Measure {
     int64_t at_us;
     uint64_t bps;

@@ -128,10 +128,11 @@ public:
 private:
   // One thing to write, whole: control bytes, or a unit with its framing.
   struct Pending {
-    std::string control;  // a control frame (or a preamble); empty for a unit
-    UnitRef unit;         // null for control data alone
-    Framed framed;        // the unit's head and tail on this connection
-    size_t offset = 0;    // bytes of it already written
+    std::string control;   // a control frame (or a preamble); empty for a unit
+    UnitRef unit;          // null for control data alone
+    bool padding = false;  // a probe of the link, not counted against the control budget
+    Framed framed;         // the unit's head and tail on this connection
+    size_t offset = 0;     // bytes of it already written
     size_t size() const;
   };
   void on_fd_events(uint32_t events) override;
@@ -154,8 +155,17 @@ private:
   void move_to(size_t rung);
   // A move whose keyframe has come: the client is on the new rung from now.
   void finish_move();
-  // TCP's measure of the link (bits/s) and whether it was taken with too little to send.
-  uint64_t delivery_bps(bool *app_limited) const;
+  // Sends `bytes` of padding the player ignores (an ISO BMFF 'free' box in a binary message): a
+  // burst whose delivery shows the link's speed (RungPolicy::probe_size).
+  void send_probe(size_t bytes);
+  // Counts the spell of backlog under way (if any) up to now; `backlogged`: one goes on, or
+  // begins, from now (a write came up short: the kernel holds more than it can send), else the
+  // socket is writable again.
+  void measure_backlog(bool backlogged);
+  // A probe under way: whether the peer has acknowledged it all yet (then its time is the
+  // link's speed, told to the policy).
+  gboolean poll_train();
+  void stop_train();
 
   ClientHost *host_;
   const uint64_t id_;
@@ -191,6 +201,25 @@ private:
   RungPolicy policy_;
   uint64_t link_bps_ = 0;
   uint64_t rung_changes_ = 0;
+  int lowat_ = -1;  // TCP_NOTSENT_LOWAT as set for the link (a ladder's clients)
+  // The link's speed as it shows while the kernel holds more than it can send (a keyframe, a
+  // probe, a rung too wide): from a short write to the next writable event, the bytes the peer
+  // acknowledged, summed over the spells since the last tick. TCP's own delivery-rate samples
+  // are not used: taken a few packets at a time, a token bucket on the way (tc tbf; Wi-Fi
+  // aggregation) made them read ten times the link and more.
+  gint64 backlog_since_ = -1;  // the spell under way began then, with this much acknowledged
+  uint64_t backlog_acked_ = 0;
+  uint64_t backlog_bytes_ = 0;
+  gint64 backlog_us_ = 0;
+  // The probe under way: sent then, the peer's acknowledged bytes from and to, and the source
+  // that looks (null: none).
+  gint64 train_since_ = 0;
+  uint64_t train_from_ = 0;
+  uint64_t train_to_ = 0;
+  GSource *train_poll_ = nullptr;
+  // What the peer acknowledged of bytes not written here (the HTTP response before the
+  // connection became a WebSocket), known once all was acknowledged at a tick; -1 before.
+  int64_t acked_before_ = -1;
 };
 
 }  // namespace camcast

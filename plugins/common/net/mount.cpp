@@ -293,12 +293,16 @@ void Mount::update_gauges() {
   queued_bytes_ = bytes;
 }
 
-// Each rung's bitrate over the last two seconds it had units; an idle rung keeps its last.
+// Each rung's bitrate over the last two seconds, measured only while it has units all along: an
+// idle rung keeps what it had (not a rate that fades as the window slides into its idleness).
 void Mount::measure_rungs(gint64 now) {
   constexpr gint64 kWindowUs = 2 * G_USEC_PER_SEC;
   for (size_t i = 0; i < rungs_.size(); i++) {
     Rung &r = *rungs_[i];
-    r.samples.emplace_back(now, r.queue.bytes_pushed());
+    const uint64_t pushed = r.queue.bytes_pushed();
+    if (r.samples.empty() || pushed == r.samples.back().second)
+      r.samples.clear();  // idle since the last tick: the window starts again when it wakes
+    r.samples.emplace_back(now, pushed);
     while (r.samples.size() > 2 && now - r.samples[1].first >= kWindowUs)
       r.samples.pop_front();
     const auto &[since, bytes] = r.samples.front();

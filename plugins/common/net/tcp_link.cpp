@@ -1,4 +1,4 @@
-// Apart from the rest of the net layer: glibc's netinet/tcp.h has no tcpi_delivery_rate, and it
+// Apart from the rest of the net layer: glibc's netinet/tcp.h has no tcpi_min_rtt, and it
 // cannot be included beside linux/tcp.h, which has.
 #include "net/tcp_link.h"
 
@@ -14,12 +14,12 @@ bool read_tcp_link(int fd, TcpLink *out) {
   tcp_info info{};
   socklen_t len = sizeof info;
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-      len < offsetof(tcp_info, tcpi_delivery_rate) + sizeof info.tcpi_delivery_rate)
+      len < offsetof(tcp_info, tcpi_min_rtt) + sizeof info.tcpi_min_rtt)
     return false;
-  out->delivery_bps = info.tcpi_delivery_rate * 8;
-  out->app_limited = info.tcpi_delivery_rate_app_limited;
   out->rtt_us = info.tcpi_rtt;
-  out->notsent_bytes = info.tcpi_notsent_bytes;
+  out->min_rtt_us = info.tcpi_min_rtt;
+  out->bytes_acked = info.tcpi_bytes_acked;
+  out->idle = info.tcpi_unacked == 0 && info.tcpi_notsent_bytes == 0;
   return true;
 }
 

@@ -6,13 +6,13 @@
 namespace camcast {
 
 struct TcpLink {
-  uint64_t delivery_bps = 0;  // the rate of the latest delivery measured (tcp(7), BBR's), bits/s
-  bool app_limited = true;    // measured while the sender had too little to send: a lower bound
-  uint32_t rtt_us = 0;
-  uint32_t notsent_bytes = 0;  // written by us, not yet sent
+  uint32_t rtt_us = 0;       // the smoothed round trip
+  uint32_t min_rtt_us = 0;   // the least round trip seen
+  uint64_t bytes_acked = 0;  // acknowledged by the peer since the connection began
+  bool idle = false;         // nothing unacknowledged, nothing waiting to be sent
 };
 
-// TCP_INFO of socket `fd` (Linux 4.9 and later); false if the kernel does not say.
+// TCP_INFO of socket `fd` (Linux 4.6 and later); false if the kernel does not say.
 bool read_tcp_link(int fd, TcpLink *out);
 
 }  // namespace camcast

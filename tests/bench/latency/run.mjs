@@ -18,12 +18,13 @@
 // --link RATE (root; e.g. 20mbit): the server runs in a network namespace of the bench's own,
 // reached through a veth pair shaped to RATE both ways (tc tbf), at 10.99.0.2 — an address that
 // is not loopback, so the page is not a secure context and has no WebCodecs, as on a LAN.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { launchBrowser } from '../../browser/lib.mjs';
 import { option, stats } from '../lib.mjs';
+import { measureScript, makeLink, removeLink } from './measure.mjs';
 
 const args = process.argv.slice(2);
 const soak = args.includes('--soak');
@@ -39,57 +40,10 @@ const compare = option('compare', '');
 const link = option('link', '');
 const port = 18090;
 const host = link ? '10.99.0.2' : '127.0.0.1';
-const netns = 'camcast-bench';
-const sh = (...cmd) => execFileSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
-const quietly = (...cmd) => execFileSync(cmd[0], cmd.slice(1), { stdio: 'ignore' });
-function makeLink() {
-  sh('ip', 'netns', 'add', netns);
-  sh('ip', 'link', 'add', 'cbench0', 'type', 'veth', 'peer', 'name', 'cbench1');
-  sh('ip', 'link', 'set', 'cbench1', 'netns', netns);
-  sh('ip', 'addr', 'add', '10.99.0.1/24', 'dev', 'cbench0');
-  sh('ip', 'link', 'set', 'cbench0', 'up');
-  sh('ip', 'netns', 'exec', netns, 'ip', 'addr', 'add', `${host}/24`, 'dev', 'cbench1');
-  sh('ip', 'netns', 'exec', netns, 'ip', 'link', 'set', 'cbench1', 'up');
-  sh('ip', 'netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up');
-  for (const prefix of [[], ['ip', 'netns', 'exec', netns]])
-    sh(...prefix, 'tc', 'qdisc', 'add', 'dev', prefix.length ? 'cbench1' : 'cbench0', 'root', 'tbf',
-       'rate', link, 'burst', '32kbit', 'latency', '50ms');
-}
-function removeLink() {
-  try { quietly('ip', 'netns', 'del', netns); } catch { /* already gone */ }
-  try { quietly('ip', 'link', 'del', 'cbench0'); } catch { /* went with the namespace */ }
-}
+import { netns } from './measure.mjs';
 const require = createRequire(import.meta.url);
 const jmuxerJs = readFileSync(require.resolve('jmuxer/dist/jmuxer.min.js', {
   paths: [new URL('../../browser/', import.meta.url).pathname] }), 'utf8');
-
-// Runs in the page: decodes the time code from whatever is on screen.
-const measureScript = `
-  window.bench = { latencies: [], shownAt: [], bad: 0, last: -1, firstFrameAt: null };
-  const scratch = document.createElement('canvas');
-  scratch.width = 640; scratch.height = 32;
-  const sctx = scratch.getContext('2d', { willReadFrequently: true });
-  window.benchMeasure = (source) => {
-    const now = Date.now();
-    const w = source.videoWidth || source.width;
-    sctx.drawImage(source, 0, 0, 640, 32 * w / 640 > 0 ? 32 : 32, 0, 0, 640, 32);
-    const px = sctx.getImageData(0, 0, 640, 32).data;
-    let ms = 0;
-    for (let b = 0; b < 40; b++) {
-      const top = px[(8 * 640 + b * 16 + 8) * 4 + 1] > 128;
-      const bottom = px[(24 * 640 + b * 16 + 8) * 4 + 1] > 128;
-      if (top === bottom) { window.bench.bad++; return; }
-      ms = ms * 2 + (top ? 1 : 0);
-    }
-    const span = 2 ** 40;
-    let t = Math.floor(now / span) * span + ms;
-    if (t > now + 1000) t -= span;
-    if (t === window.bench.last) return;  // the same frame again
-    window.bench.last = t;
-    if (window.bench.firstFrameAt === null) window.bench.firstFrameAt = performance.now();
-    window.bench.latencies.push(now - t);
-    window.bench.shownAt.push(now);
-  };`;
 
 function jmuxerPage() {
   return `<!doctype html><body style="margin:0"><video id="v" autoplay muted playsinline></video>
@@ -173,7 +127,7 @@ async function stopServer(server) {
 const ourPlugin = new URL('../../../build/plugins/camcast', import.meta.url).pathname;
 if (link) {
   removeLink();  // one a run that was killed left
-  makeLink();
+  makeLink(link, host);
 }
 let server = await startServer(ourPlugin, 'ours');
 const pageServer = http.createServer((req, res) => { res.setHeader('Content-Type', 'text/html');

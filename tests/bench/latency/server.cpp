@@ -4,13 +4,18 @@
 //
 // h264: one x264 encode feeds camcast's msesink (/video, fMP4), whepsink (/webrtc) and, for the
 // peer, msesink format=annexb (/h264), so every path carries exactly the same H.264.
+// h264-ladder: the same, and /video a ladder as the presets make it (the top, 640x360 at 500
+// kbit/s and 320x180 at 150, each a rung of its own); /flat the top alone, as before ladders.
 // mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts, and with an MP2 tone muxed in:
 // /ts-sound) and in jsmp mode (/jsmp); the
 // peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
 // frames piped into Debian's ffmpeg, whose MPEG-TS and MPEG-1 output feed the same sinks
 // (/ffmpeg-ts, /ffmpeg-jsmp).
 //
-//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|mpeg1]
+//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|h264-ladder|mpeg1]
+//
+// The time code is 40 blocks across the whole width (a block is WIDTH/40 pixels square, two
+// rows: the bits and their inverse), so a smaller rendition carries it at its own scale.
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
@@ -20,7 +25,7 @@
 
 #include "../bench_source.h"
 
-constexpr int kBits = 40, kBlock = 16;
+constexpr int kBits = 40;
 
 // Where the sinks listen: BENCH_ADDRESS, else loopback (the latency bench's --link runs this in a
 // network namespace of its own, reached from outside it).
@@ -90,10 +95,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   const bool mpeg1 = argc == 8 && strcmp(argv[7], "mpeg1") == 0;
+  const bool ladder = argc == 8 && strcmp(argv[7], "h264-ladder") == 0;
   const int port = atoi(argv[1]), width = atoi(argv[2]), height = atoi(argv[3]);
   const int fps = atoi(argv[4]), kbps = atoi(argv[5]), gop = atoi(argv[6]);
-  if (width < kBits * kBlock || height < 4 * kBlock) {
-    g_printerr("the picture must be at least %dx%d\n", kBits * kBlock, 4 * kBlock);
+  const int kBlock = width / kBits;
+  if (kBlock < 16 || height < 4 * kBlock) {
+    g_printerr("the picture must be at least %dx%d\n", kBits * 16, 4 * 16);
     return 2;
   }
   bench::stop_on_signals();
@@ -103,7 +110,25 @@ int main(int argc, char **argv) {
   g_autofree char *appsrc = g_strdup_printf(caps_fmt, width, height, fps);
   g_autofree char *launch = nullptr;
   GPid ffmpeg = 0;
-  if (!mpeg1) {
+  if (ladder) {
+    const char *enc =
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d "
+        "vbv-buf-capacity=%d bitrate=";
+    // As the presets have it: x264's default VBV buffer on top, 200 ms on the lower rungs
+    // (${rung-h264enc}).
+    g_autofree char *x264 = g_strdup_printf(enc, gop, 600);
+    g_autofree char *rung_x264 = g_strdup_printf(enc, gop, 200);
+    launch = g_strdup_printf(
+        "%s tee name=raw raw. ! queue ! %s%d ! h264parse ! tee name=t "
+        "t. ! queue ! msesink name=v address=%s port=%d path=/video "
+        "t. ! queue ! msesink address=%s port=%d path=/flat "
+        "t. ! queue ! whepsink address=%s port=%d path=/webrtc "
+        "raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+        "video/x-raw,width=640,height=360 ! %s500 ! h264parse ! v.rung_1 "
+        "raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+        "video/x-raw,width=320,height=180 ! %s150 ! h264parse ! v.rung_2",
+        appsrc, x264, kbps, address, port, address, port, address, port, rung_x264, rung_x264);
+  } else if (!mpeg1) {
     launch = g_strdup_printf(
         "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
         "h264parse ! tee name=t ! queue ! msesink address=%s port=%d path=/video "
@@ -115,11 +140,19 @@ int main(int argc, char **argv) {
     if (!launch)
       return 1;
   }
+  uint32_t grain = 1;
   const int status =
       bench::run_i420_source(launch, port, width, height, fps, [&](uint8_t *luma, uint64_t i) {
-        // A moving gradient below the code, so the encoder has real work to do.
-        for (int y = 2 * kBlock; y < height; y++)
-          memset(luma + size_t(y) * width, int((y + i * 4) & 0xFF), size_t(width));
+        // A moving gradient below the code, so the encoder has real work to do; for a ladder,
+        // grain on it too (one pixel in eight), so that the top fills its bitrate as a camera's
+        // picture does (the gradient alone compresses to a tenth of 2 Mbit/s).
+        for (int y = 2 * kBlock; y < height; y++) {
+          uint8_t *row = luma + size_t(y) * width;
+          memset(row, int((y + i * 4) & 0xFF), size_t(width));
+          if (ladder)
+            for (int x = int((y * 7 + i) % 8); x < width; x += 8)
+              row[x] = uint8_t(grain = grain * 1103515245 + 12345) >> 1;
+        }
         const uint64_t ms = bench::wall_ms() & ((1ull << kBits) - 1);
         for (int b = 0; b < kBits; b++) {
           const bool one = (ms >> (kBits - 1 - b)) & 1;
