@@ -368,6 +368,11 @@ bool parse_ladder(const std::string &text, int top_width, std::vector<LadderRung
   return true;
 }
 
+// 16x16 macroblocks in a picture of `width` x `height` (H.264 rounds each up).
+static int64_t macroblocks(int width, int height) {
+  return int64_t((width + 15) / 16) * ((height + 15) / 16);
+}
+
 bool resolve_rungs(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                    const std::map<std::string, std::string> &probed, std::string *out,
                    std::string *error) {
@@ -388,8 +393,30 @@ bool resolve_rungs(const PipelineFile &file, const std::map<std::string, std::st
              ": " + why;
     return false;
   }
+  // An encoder with a budget (${h264enc-budget}, macroblocks a second for all its streams: the
+  // Pi's) takes the top and then each rung while they fit; a rung past it goes to
+  // ${rung-h264enc-beyond} (software), unless the file or --set chose the rungs' encoder.
+  const auto budget = probed.find("h264enc-budget");
+  const bool chosen = overrides.count("rung-h264enc") || file.variables.count("rung-h264enc");
+  int64_t spent = 0, limit = 0, fps = 0;
+  if (budget != probed.end() && probed.count("rung-h264enc-beyond") && !chosen) {
+    std::string height, framerate;
+    if (!resolve_value(file, {"${height}", line}, overrides, probed, &height, error) ||
+        !resolve_value(file, {"${framerate}", line}, overrides, probed, &framerate, error))
+      return false;
+    limit = atoll(budget->second.c_str());
+    fps = atoi(framerate.c_str());
+    spent = macroblocks(atoi(width.c_str()), atoi(height.c_str())) * fps;
+  }
   for (size_t i = 0; i < rungs.size(); i++) {
     std::map<std::string, std::string> rung = overrides;
+    if (limit) {
+      const int64_t need = macroblocks(rungs[i].width, rungs[i].height) * fps;
+      if (spent + need > limit)
+        rung["rung-h264enc"] = "${rung-h264enc-beyond}";
+      else
+        spent += need;
+    }
     rung["rung"] = std::to_string(i + 1);
     rung["rung-width"] = std::to_string(rungs[i].width);
     rung["rung-height"] = std::to_string(rungs[i].height);

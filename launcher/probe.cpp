@@ -374,24 +374,32 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
     probe_microphone(inv, audio, &p);
 
   // ${h264enc}: from raw video to H.264 that browsers decode (4:2:0, SPS/PPS before every IDR).
+  // Without format=I420, x264enc picks 4:4:4 for some inputs, which browsers cannot decode.
+  const std::string x264 =
+      "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
+      "speed-preset=ultrafast bitrate=${bitrate} key-int-max=${gop}";
+  // ${rung-h264enc}: a lower rung's. A rung is for a link narrower than the top: x264's
+  // keyframes no bigger than 200 ms of its bitrate (its VBV buffer; 600 ms by default), so one
+  // passes such a link at once (tests/bench/ladder at 700 kbit/s: p95 246 ms with the default,
+  // 105 ms with this).
+  const std::string x264_rung = x264 + " vbv-buf-capacity=200";
   if (has("v4l2h264enc")) {
-    p.values["h264enc"] =
+    p.values["h264enc"] = p.values["rung-h264enc"] =
         "v4l2convert ! v4l2h264enc extra-controls=\"controls,repeat_sequence_header=1,"
         "video_bitrate=${bitrate}000,h264_i_frame_period=${gop}\" ! "
         "video/x-h264,level=(string)4";
     p.report.push_back("h264enc: v4l2h264enc (hardware)");
+    // The Pi's H.264 block carries level 4.0 — 245,760 macroblocks a second — for all its
+    // streams together (docs/protocols.md 8.5): a rung past that is encoded in software.
+    p.values["h264enc-budget"] = "245760";
+    if (has("x264enc"))
+      p.values["rung-h264enc-beyond"] = x264_rung;
   } else if (has("x264enc")) {
-    // Without format=I420, x264enc picks 4:4:4 for some inputs, which browsers cannot decode.
-    p.values["h264enc"] =
-        "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
-        "speed-preset=ultrafast bitrate=${bitrate} key-int-max=${gop}";
+    p.values["h264enc"] = x264;
+    p.values["rung-h264enc"] = x264_rung;
     p.report.push_back("h264enc: x264enc (software, zero latency)");
-    // A lower rung is for a link narrower than the top: its keyframes no bigger than 200 ms of
-    // its bitrate (x264's VBV buffer; 600 ms by default), so one passes such a link at once
-    // (tests/bench/ladder at 700 kbit/s: p95 246 ms with the default, 105 ms with this).
-    p.values["rung-h264enc"] = p.values["h264enc"] + " vbv-buf-capacity=200";
   } else if (has("openh264enc")) {
-    p.values["h264enc"] =
+    p.values["h264enc"] = p.values["rung-h264enc"] =
         "videoconvert ! video/x-raw,format=I420 ! openh264enc "
         "bitrate=${bitrate}000 gop-size=${gop} complexity=low";
     p.report.push_back("h264enc: openh264enc (software)");
@@ -399,9 +407,6 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
     p.report.push_back("h264enc: none (install gstreamer1.0-plugins-ugly for x264enc)");
   }
 
-  // ${rung-h264enc}: a lower rung's encoder — ${h264enc}, with x264's keyframes held smaller.
-  if (!p.values.count("rung-h264enc") && p.values.count("h264enc"))
-    p.values["rung-h264enc"] = p.values["h264enc"];
   // ${rung-scaler}: the camera's picture made smaller for a lower rung — the Pi's ISP, else in
   // software.
   p.values["rung-scaler"] = has("v4l2convert") ? "v4l2convert" : "videoscale";

@@ -207,6 +207,34 @@ void test_ladder() {
   std::string launch;
   g_assert_true(resolve_launch(f, {}, {}, &launch, &error));
   g_assert_cmpstr(launch.c_str(), ==, "src ! enc b=2000 ! v.");  // the top keeps its own
+
+  // An encoder with a budget (the Pi's H.264 block: 245,760 macroblocks a second): a 720p30 top
+  // and both rungs fit (142,800); past a 1080p30 top (244,800) the rungs go to software, and a
+  // file's or --set's choice of the rungs' encoder stands.
+  PipelineFile pi;
+  g_assert_true(parse_pipeline_file("pi.pipeline",
+                                    "[pipeline]\nlaunch = src ! ${h264enc} ! v.\n"
+                                    "launch-rung = camera. ! ${rung-h264enc} ! v.rung_${rung}\n"
+                                    "[variables]\nladder = 640x360@500,320x180@150\n",
+                                    &pi, &error));
+  const std::map<std::string, std::string> probed = {{"width", "1280"},
+                                                     {"height", "720"},
+                                                     {"framerate", "30"},
+                                                     {"bitrate", "2000"},
+                                                     {"h264enc", "hw b=${bitrate}"},
+                                                     {"rung-h264enc", "hw b=${bitrate}"},
+                                                     {"h264enc-budget", "245760"},
+                                                     {"rung-h264enc-beyond", "sw b=${bitrate}"}};
+  g_assert_true(resolve_rungs(pi, {}, probed, &out, &error));
+  g_assert_cmpstr(out.c_str(), ==, " camera. ! hw b=500 ! v.rung_1 camera. ! hw b=150 ! v.rung_2");
+  g_assert_true(resolve_rungs(pi, {{"width", "1920"}, {"height", "1080"}}, probed, &out, &error));
+  g_assert_cmpstr(out.c_str(), ==, " camera. ! sw b=500 ! v.rung_1 camera. ! sw b=150 ! v.rung_2");
+  // 720p60: the top takes 216,000; 360p60 (55,200) no longer fits, 180p60 (14,400) does.
+  g_assert_true(resolve_rungs(pi, {{"framerate", "60"}}, probed, &out, &error));
+  g_assert_cmpstr(out.c_str(), ==, " camera. ! sw b=500 ! v.rung_1 camera. ! hw b=150 ! v.rung_2");
+  g_assert_true(resolve_rungs(pi, {{"width", "1920"}, {"height", "1080"}, {"rung-h264enc", "x"}},
+                              probed, &out, &error));
+  g_assert_cmpstr(out.c_str(), ==, " camera. ! x ! v.rung_1 camera. ! x ! v.rung_2");
 }
 
 // A recorded machine probed with camera settings given by --set.
@@ -338,6 +366,10 @@ void test_probes_on_recorded_machines() {
   // Late joiners need SPS/PPS before every IDR.
   g_assert_true(pi4.values["h264enc"].find("repeat_sequence_header=1") != std::string::npos);
   g_assert_true(pi4.values["jpegenc"].find("v4l2jpegenc") != std::string::npos);
+  // Rungs on the same block while it has room, then x264 (resolve_rungs).
+  g_assert_cmpstr(pi4.values["rung-h264enc"].c_str(), ==, pi4.values["h264enc"].c_str());
+  g_assert_cmpstr(pi4.values["h264enc-budget"].c_str(), ==, "245760");
+  g_assert_true(contains(pi4.values["rung-h264enc-beyond"], "x264enc"));
 
   Probed pi5 = probe_machine("pi5-usb-webcam.machine");
   g_assert_true(pi5.values["camera"].rfind("v4l2src device=/dev/video0 ", 0) == 0);

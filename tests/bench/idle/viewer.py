@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A WebSocket viewer for the idle benchmark: reads a stream (answering pings) until killed.
+"""A WebSocket viewer for the idle and ladder benchmarks: reads a stream (answering pings) until
+killed; with RUNG, on that rung of a ladder (it sends "rung RUNG" first).
 
-  viewer.py PORT PATH
+  viewer.py PORT PATH [RUNG]
 """
 import os
 import socket
@@ -19,6 +20,17 @@ while b'\r\n\r\n' not in buf:
 head, buf = buf.split(b'\r\n\r\n', 1)
 if b' 101 ' not in head.split(b'\r\n')[0]:
     sys.exit(f'no upgrade: {head.decode(errors="replace")}')
+
+
+def send_text(text):
+    data = text.encode()
+    mask = os.urandom(4)
+    s.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
+              bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+if len(sys.argv) > 3:
+    send_text(f'rung {sys.argv[3]}')
 
 
 def need(n):
