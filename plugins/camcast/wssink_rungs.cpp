@@ -214,8 +214,6 @@ void gst_ws_sink_push_rung_unit(GstWsSink *sink, guint rung, GstBuffer *buffer, 
                           : GST_BUFFER_DTS_IS_VALID(buffer)
                               ? GST_BUFFER_DTS(buffer)
                               : GstClockTime(g_get_monotonic_time() * GST_USECOND);
-  if (keyframe)
-    GST_DEBUG_OBJECT(sink, "rung %u: a keyframe", rung);
   mount->push(buffer, keyframe, ts, capture_us, rung);
 }
 

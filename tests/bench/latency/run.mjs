@@ -12,6 +12,7 @@
 //
 //   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
 //                                    [--compare PLUGIN_DIR] [--link RATE]
+//                                    [--size 640x480] [--kbps 1000]
 // --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
 // --compare: after each of ours, the same with the camcast plugin (and so its player pages) in
 // PLUGIN_DIR, e.g. an older commit's build/plugins/camcast: "old-mse" against "mse".
@@ -38,6 +39,8 @@ const jsmpegPaths = { 'jsmpeg': '/ts', 'jsmp': '/jsmp', 'ffmpeg-jsmpeg': '/ffmpe
                       'ffmpeg-jsmp': '/ffmpeg-jsmp', 'jsmpeg-sound': '/ts-sound' };
 const compare = option('compare', '');
 const link = option('link', '');
+const size = option('size', '640x480');  // the picture, and its bitrate (kbit/s)
+const kbps = option('kbps', '1000');
 const port = 18090;
 const host = link ? '10.99.0.2' : '127.0.0.1';
 import { netns } from './measure.mjs';
@@ -106,7 +109,7 @@ async function measure(browser, name, pageServerPort) {
 // bench-latency-server with the camcast plugin of `pluginDir` (a registry of its own for each).
 async function startServer(pluginDir, tag) {
   const exe = new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname;
-  const argv = [exe, String(port), '640', '480', '30', '1000', '60', codec];
+  const argv = [exe, String(port), ...size.split('x'), '30', kbps, '60', codec];
   const inNetns = link ? ['ip', 'netns', 'exec', netns] : [];  // it execs the server: same pid
   const server = spawn([...inNetns, ...argv][0], [...inNetns, ...argv].slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
