@@ -34,12 +34,15 @@ test('MSE backend decodes and shows advancing frames', async () => {
   console.log(`# mse: ${stats.latencyMs} ms glass-to-glass, ${stats.fps} fps, buffer ${stats.bufferMs} ms`);
 });
 
-test('a viewer of an idle output sees its first frame within 300 ms of opening the page', async () => {
-  // The encoder sits after a tee, as in the presets, so the branch idles while nobody watches;
-  // the 2 s GOP means a viewer who waited for the next keyframe would miss the mark.
+test('a viewer of an idle output sees its first frame at once, not at the next keyframe', async () => {
+  // The encoder sits after a tee, as in the presets, so the branch idles while nobody watches.
+  // Its GOP is 100 s: a viewer who waited for the encoder's next keyframe would wait that long,
+  // one whose join asks for a keyframe sees a picture within 2 s even on a busy machine. (How
+  // soon on an idle one — about 100 ms — is the benchmark's: docs/benchmarks.md, "Outputs that
+  // idle". A 300 ms bound here failed when the CI's other tests ran beside it.)
   const pipe = await startPipeline('videotestsrc is-live=true pattern=smpte ! ' +
     'video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! tee name=t ' +
-    't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! ' +
+    't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=3000 ! h264parse ! ' +
     'msesink port=0 path=/cam idle-after=1 t. ! queue ! fakesink');
   const page = await chrome.browser.newPage();
   try {
@@ -62,7 +65,7 @@ test('a viewer of an idle output sees its first frame within 300 ms of opening t
     await waitInPage(page, () => window.firstFrameMs !== undefined);
     const ms = await page.evaluate(() => window.firstFrameMs);
     console.log(`# first frame of an idle output ${ms.toFixed(0)} ms after navigation began`);
-    assert.ok(ms <= 300, `first frame after ${ms} ms`);
+    assert.ok(ms <= 2000, `first frame after ${ms} ms`);
   } finally {
     await page.close();
     pipe.stop();
