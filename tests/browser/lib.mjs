@@ -158,10 +158,24 @@ export async function servePage(html) {
 
 // Asserts that the <video id="v"> of a third-party player page shows 320x240 and plays on.
 export async function expectVideoAdvances(page) {
-  await waitInPage(page, () => {
-    const v = document.getElementById('v');
-    return v.videoWidth === 320 && v.currentTime > 0.5;
-  });
+  try {
+    await waitInPage(page, () => {
+      const v = document.getElementById('v');
+      return v.videoWidth === 320 && v.currentTime > 0.5;
+    });
+  } catch (e) {
+    // What the element was doing: says whether nothing came, nothing decoded, or it stalled.
+    const state = await page.evaluate(() => {
+      const v = document.getElementById('v');
+      const ranges = [];
+      for (let i = 0; i < v.buffered.length; i++)
+        ranges.push(`${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
+      return `${v.videoWidth}x${v.videoHeight}, currentTime ${v.currentTime}, readyState ` +
+        `${v.readyState}, networkState ${v.networkState}, paused ${v.paused}, buffered ` +
+        `[${ranges.join(' ')}], error ${v.error ? v.error.message || v.error.code : 'none'}`;
+    });
+    throw new Error(`the video did not play: ${state} (${e.message})`);
+  }
   const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
   await page.waitForTimeout(1000);
   const t1 = await page.evaluate(() => document.getElementById('v').currentTime);
