@@ -99,8 +99,10 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   if (n <= 1)
     return 0;
   current = std::min(current, n - 1);
-  if (x.delivery_bps && !x.app_limited)
-    measures_.push_back({x.now_us, x.delivery_bps});
+  // This tick's measure of the link (a full-rate one), 0 if none.
+  const uint64_t measured_now = x.app_limited ? 0 : x.delivery_bps;
+  if (measured_now)
+    measures_.push_back({x.now_us, measured_now});
   while (!measures_.empty() && x.now_us - measures_.front().at_us > s_.window_us)
     measures_.pop_front();
   if (pinned >= 0)
@@ -121,8 +123,10 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
     calm_since_ = -1;
   }
   const uint64_t link = link_bps();
-  if (link || (x.delivery_bps && !x.app_limited)) {  // the median, else the one measure there is
-    last_link_ = link ? link : x.delivery_bps;
+  // The link as known now: the median, else the one measure just taken.
+  const uint64_t known = link ? link : measured_now;
+  if (known) {
+    last_link_ = known;
     last_link_at_ = x.now_us;
   }
 
@@ -141,8 +145,7 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   const bool narrow = link && bitrates[current] &&
                       double(link) * s_.fill < double(bitrates[current]) && lag >= s_.calm_lag_us;
   if ((behind || narrow) && current + 1 < n) {
-    // To the rung the link fits: as measured lately, else by the one measure just taken.
-    const uint64_t known = link ? link : x.delivery_bps && !x.app_limited ? x.delivery_bps : 0;
+    // To the rung the link fits, as known now.
     const size_t to =
         known ? fitting(bitrates, uint64_t(double(known) * s_.fill), current + 1) : current + 1;
     if (last_up_ >= 0 && x.now_us - last_up_ < s_.probe_us)
