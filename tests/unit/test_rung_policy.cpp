@@ -212,6 +212,19 @@ void test_probes() {
   g_assert_cmpint(found, ==, 1);
   g_assert_cmpint(now - widened, <=, RungSettings().max_probe_every_us + 2000000);
 
+  // From the bottom, the link's narrow measures still in the window: the room a probe found
+  // takes it as far as it reaches, in one step (a step up without it goes one rung at a time).
+  RungPolicy low;
+  now = 0;
+  rung = behind_on(&low, &now, 300000);
+  g_assert_cmpuint(rung, ==, 2);
+  for (const int64_t end = now + 30000000; rung == 2 && now < end; now += kTick) {
+    rung = low.choose(rung, kLadder, {now, 10000, 0, true});
+    if (low.probe_size(rung, kLadder, now))
+      low.probed(rung, kLadder, 4000000, now);
+  }
+  g_assert_cmpuint(rung, ==, 0);
+
   RungPolicy top;
   int64_t t = 0;
   run(&top, 0, &t, 10, 10000, 0, true);

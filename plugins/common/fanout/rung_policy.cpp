@@ -123,9 +123,10 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
     calm_since_ = -1;
   }
   const uint64_t link = link_bps();
-  // The link as known now: the median, else the one measure just taken.
+  // The link as known now: the median, else the one measure just taken. It becomes the last
+  // known only with a new measure: a probe's, newer than the window's, must not be undone by it.
   const uint64_t known = link ? link : measured_now;
-  if (known) {
+  if (measured_now) {
     last_link_ = known;
     last_link_at_ = x.now_us;
   }
