@@ -191,10 +191,18 @@ export class MseBackend {
     if (video.paused) video.play().catch(() => {});
     if (video.currentTime < start) video.currentTime = start;
     // Moved to another rung: on to its first keyframe, past the gap before it (or back to it, by
-    // the frame of the old rung that was newer).
-    if (this.jumpTo !== undefined && this.jumpTo !== null && end >= this.jumpTo) {
-      if (video.currentTime !== this.jumpTo) video.currentTime = this.jumpTo;
-      this.jumpTo = null;
+    // the frame of the old rung that was newer) — once it is in the buffer, after the old rung's
+    // newer frames are gone, and to where its range starts: a playhead left in the sliver
+    // between the two (the times rounded apart) stalled Chromium until the next seek.
+    if (this.jumpTo !== undefined && this.jumpTo !== null && !sb.updating &&
+        !this.queue.some((p) => p.removeFrom !== undefined)) {
+      for (let i = 0; i < sb.buffered.length; i++) {
+        if (sb.buffered.end(i) <= this.jumpTo) continue;
+        const to = Math.max(this.jumpTo, sb.buffered.start(i));
+        if (Math.abs(video.currentTime - to) > 0.001) video.currentTime = to;
+        this.jumpTo = null;
+        break;
+      }
     }
     const target = this.player.targetLatency ??
       (this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds);
