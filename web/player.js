@@ -157,7 +157,14 @@ export class CamcastPlayer {
     if (this.webrtc) return;
     this.stats.state = 'connecting';
     this.stats.backend = 'webrtc';
-    const session = new WebRtcSession(this, this.makeView('VIDEO'), this.whep, (why) => {
+    // A rung to stay on goes with the offer (whepsink's ?rung=N); without, the server moves the
+    // viewer along its ladder as its link allows.
+    let whep = this.whep;
+    if (this.ladder.pinned !== null) {
+      whep = new URL(whep, location.href);
+      whep.searchParams.set('rung', this.ladder.pinned);
+    }
+    const session = new WebRtcSession(this, this.makeView('VIDEO'), String(whep), (why) => {
       if (this.webrtc !== session) return;
       this.webrtc = null;
       this.fail(why);
@@ -346,7 +353,12 @@ export class CamcastPlayer {
     this.stats.fps = Math.round(this.window.shown / seconds);
     this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
     this.window = { shown: 0, bytes: 0, since: now };
-    if (this.webrtc) this.webrtc.latencyMs().then((ms) => { this.stats.latencyMs = ms; });
+    if (this.webrtc) {
+      this.webrtc.sample().then(({ latencyMs, kbps }) => {
+        this.stats.latencyMs = latencyMs;
+        this.stats.kbps = kbps;
+      });
+    }
     this.stats.audioLevelDb = this.audioLevelDb();
     const heard = this.muted || !this.backend || !this.backend.audioClockUs ? null
       : this.backend.audioClockUs();
@@ -366,7 +378,8 @@ export class CamcastPlayer {
           : ` · sound ${s.audioLevelDb === null ? '–' : `${s.audioLevelDb} dB`}` +
             (s.audioLatencyMs === null ? '' : ` ${s.audioLatencyMs} ms`);
       }
-      const size = s.rung === null ? '' : `${rungName(s)} · `;
+      // (WebRTC's picture size is the rung it is on, whether a ladder or not.)
+      const size = s.rung === null && s.backend !== 'webrtc' ? '' : `${rungName(s)} · `;
       this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ` +
         `${size}${s.fps} fps · ${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
     }

@@ -60,12 +60,14 @@ export class WebRtcSession {
     video.requestVideoFrameCallback(shown);
   }
 
-  // Glass-to-glass latency as the browser knows it: the time a frame waits in the jitter
-  // buffer, decodes, and half the round trip to the camera (the stats API).
-  async latencyMs() {
+  // From the stats API: glass-to-glass latency as the browser knows it (the time a frame waits
+  // in the jitter buffer, decodes, and half the round trip to the camera), and what arrives
+  // (kbit/s, picture and sound, since the last sample).
+  async sample() {
     const stats = await this.pc.getStats();
-    let jitter = null, decode = 0, rtt = 0;
+    let jitter = null, decode = 0, rtt = 0, bytes = 0;
     stats.forEach((s) => {
+      if (s.type === 'inbound-rtp') bytes += s.bytesReceived || 0;
       if (s.type === 'inbound-rtp' && s.kind === 'video' && s.jitterBufferEmittedCount) {
         jitter = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
         if (s.framesDecoded) decode = 1000 * s.totalDecodeTime / s.framesDecoded;
@@ -73,7 +75,12 @@ export class WebRtcSession {
       if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined)
         rtt = 1000 * s.currentRoundTripTime;
     });
-    return jitter === null ? null : jitter + decode + rtt / 2;
+    const now = performance.now();
+    const kbps = this.lastBytes === undefined ? 0
+      : Math.round((bytes - this.lastBytes) * 8 / (now - this.lastSampleAt));
+    this.lastBytes = bytes;
+    this.lastSampleAt = now;
+    return { latencyMs: jitter === null ? null : jitter + decode + rtt / 2, kbps };
   }
 
   // The element plays the sound; the analyser only listens (the level, measurements).

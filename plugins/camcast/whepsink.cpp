@@ -24,6 +24,14 @@
  * Its `audio` pad (on request: `whepsink name=rtc … ! rtc.audio`) takes Opus (`opusenc`): a
  * viewer whose offer takes Opus gets the sound on the same session, in step with the picture.
  *
+ * Its `rung_%u` pads (on request: `… ! rtc.rung_1`) take smaller encodes of the same camera, a
+ * ladder (rung 0 is the sink pad): each viewer is sent one rung and moves between them by itself
+ * on its receiver reports — down when a tenth of its packets are lost or its round trip grows,
+ * to the rung that what arrived fits, up after a calm spell — at the new rung's next keyframe,
+ * asked for at once. `?rung=N` on the offer's URL holds rung N. A rung's encoder works only
+ * while a viewer (of this sink or another on the same encode) is on it. Resends are kept to 15 %
+ * of what is sent, so a link narrower than the stream is not flooded with them.
+ *
  * `GET path` serves camcast's player with its WebRTC backend. Access control, `public`,
  * `client-added`/`client-removed`, `/api/streams` and one server per port come from #GstWsSink.
  *
@@ -83,16 +91,45 @@ static gboolean gst_whep_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   return TRUE;
 }
 
-static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+// One access unit of rung `rung` to every viewer (each takes the rung it is on).
+static void push_rung(GstWhepSink *sink, guint rung, GstBuffer *buffer) {
+  WhepSinkPrivate *priv = sink->priv;
   std::vector<std::shared_ptr<WebRtcPeer>> peers;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     peers = peers_locked(priv);
   }
+  if (rung < WhepSinkPrivate::kMaxRungs)
+    priv->rung_bytes[rung] += gst_buffer_get_size(buffer);
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   for (auto &peer : peers)
-    peer->push(buffer, keyframe);
+    peer->push(buffer, keyframe, rung);
+}
+
+static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+  push_rung(GST_WHEP_SINK(ws), 0, buffer);
+  return GST_FLOW_OK;
+}
+
+static gboolean gst_whep_sink_rung_caps_changed(GstWsSink *ws, guint rung, GstCaps *caps) {
+  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
+  if (rung >= WhepSinkPrivate::kMaxRungs)
+    return FALSE;
+  std::vector<std::shared_ptr<WebRtcPeer>> peers;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    gst_caps_replace(&priv->rung_caps[rung], caps);
+    peers = peers_locked(priv);
+  }
+  for (auto &peer : peers)
+    peer->set_caps(caps, rung);
+  return TRUE;
+}
+
+static GstFlowReturn gst_whep_sink_handle_rung(GstWsSink *ws, guint rung, GstBuffer *buffer,
+                                               const GstSegment *) {
+  push_rung(GST_WHEP_SINK(ws), rung, buffer);
+  gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
@@ -146,17 +183,20 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
 // or fails.
 void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
   GstWhepSink *sink = GST_WHEP_SINK(ws);
+  WhepSinkPrivate *priv = sink->priv;
   std::vector<std::pair<std::string, ClientStatus>> ended;
   std::vector<std::shared_ptr<WebRtcPeer>> late;
-  std::vector<guint64> connected;
+  std::vector<std::pair<guint64, std::shared_ptr<WebRtcPeer>>> connected, counted;
   {
-    std::lock_guard<std::mutex> lk(sink->priv->lock);
-    for (auto &[key, s] : sink->priv->sessions) {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    for (auto &[key, s] : priv->sessions) {
       const auto state = s.peer->state();
       if (state == WebRtcPeer::State::Connected && !s.counted) {
         s.counted = true;
-        connected.push_back(s.id);
+        connected.emplace_back(s.id, s.peer);
       }
+      if (s.counted)
+        counted.emplace_back(s.id, s.peer);
       if (state == WebRtcPeer::State::Failed)
         ended.emplace_back(key, ClientStatus::Error);
       else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
@@ -167,8 +207,27 @@ void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
         late.push_back(s.peer);
     }
   }
-  for (guint64 id : connected)
-    gst_ws_sink_viewer_added(ws, id);
+  for (auto &[id, peer] : connected) {
+    gst_ws_sink_viewer_added(ws, id);  // (a keyframe of the top rung)
+    if (peer->rung() != 0)             // one pinned lower from the start
+      gst_ws_sink_request_rung_keyframe(ws, guint(peer->rung()));
+  }
+  // The ladder: each rung's bitrate; each viewer moves by itself, on its receiver reports.
+  const guint n_rungs = gst_ws_sink_n_rungs(ws);
+  std::vector<uint64_t> bitrates(n_rungs);
+  for (guint r = 0; r < n_rungs; r++)
+    bitrates[r] = priv->meters[r].measure(now, priv->rung_bytes[r]);
+  if (n_rungs > 1)
+    gst_ws_sink_set_rung_bitrates(ws, bitrates);
+  for (auto &[id, peer] : counted) {
+    const int to = peer->choose_rung(bitrates, now);
+    if (to >= 0)
+      gst_ws_sink_request_rung_keyframe(ws, guint(to));
+    camcast::ClientStats stats;
+    stats.id = id;
+    peer->fill_stats(&stats);
+    gst_ws_sink_viewer_update(ws, stats, peer->next_rung());
+  }
   for (auto &peer : late)
     peer->describe_now();
   for (auto &[key, status] : ended)
@@ -225,6 +284,8 @@ static void gst_whep_sink_finalize(GObject *object) {
   WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
   gst_clear_caps(&priv->caps);
   gst_clear_caps(&priv->audio_caps);
+  for (GstCaps *&caps : priv->rung_caps)
+    gst_clear_caps(&caps);
   delete priv;
   G_OBJECT_CLASS(gst_whep_sink_parent_class)->finalize(object);
 }
@@ -267,6 +328,13 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
       GST_STATIC_PAD_TEMPLATE("audio", GST_PAD_SINK, GST_PAD_REQUEST,
                               GST_STATIC_CAPS("audio/x-opus, channel-mapping-family=(int)0"));
   gst_ws_sink_class_add_audio_input(ws_class, &audio_template);
+  ws_class->rung_caps_changed = gst_whep_sink_rung_caps_changed;
+  ws_class->handle_rung = gst_whep_sink_handle_rung;
+  static GstStaticPadTemplate rung_template = GST_STATIC_PAD_TEMPLATE(
+      "rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+      GST_STATIC_CAPS("video/x-h264, stream-format = (string) { avc, byte-stream }, "
+                      "alignment = (string) au"));
+  gst_ws_sink_class_add_rung_inputs(ws_class, &rung_template);
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -277,6 +345,7 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
       element_class, "H.264 and Opus to WebRTC viewers (WHEP)", "Sink/Network",
       "Serves H.264 over WebRTC to browsers and WHEP players, each viewer a webrtcbin of its "
       "own fed one encode, with a player page; its audio pad (on request: whepsink name=rtc "
-      "... ! rtc.audio) takes Opus for the sound on the same session",
+      "... ! rtc.audio) takes Opus for the sound on the same session; its rung_N pads (on "
+      "request) smaller encodes, a ladder each viewer moves along as its link allows",
       "camcast developers");
 }

@@ -2,10 +2,13 @@
 // properties) and its WHEP resource (whepsink_sessions.cpp: offers, answers, sessions' ends).
 #pragma once
 
+#include "fanout/bitrate_meter.h"
 #include "net/client.h"
 #include "webrtc/peer.h"
 #include "whepsink.h"
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,14 +39,19 @@ struct WhepPending {
 };
 
 struct WhepSinkPrivate {
-  std::mutex lock;  // everything below
+  static constexpr size_t kMaxRungs = camcast::WebRtcPeer::kMaxRungs;
+  std::mutex lock;  // everything below but the meters
   GstCaps *caps = nullptr;
+  std::array<GstCaps *, kMaxRungs> rung_caps{};  // the lower rungs' (rung_caps[0] unused)
   GstCaps *audio_caps = nullptr;  // Opus from the audio pad, if any
   std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
   camcast::PeerSettings settings;
   guint max_viewers = kDefaultMaxViewers;
   std::map<std::string, WhepSession> sessions;  // by the secret key in its Location
   guint64 next_id = 1;
+  // Each rung's bytes (their streaming threads), and its bitrate from them (the server thread).
+  std::array<std::atomic<uint64_t>, kMaxRungs> rung_bytes{};
+  std::array<camcast::BitrateMeter, kMaxRungs> meters;
 };
 
 struct _GstWhepSink {

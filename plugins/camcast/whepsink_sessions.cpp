@@ -126,7 +126,7 @@ static void refuse(SoupServerMessage *msg, camcast::sdp::Offer check, const std:
 static std::shared_ptr<WebRtcPeer> new_peer(GstWsSink *ws, GstCaps *caps, int pt,
                                             const PeerSettings &settings) {
   return std::make_shared<WebRtcPeer>(
-      caps, pt, settings, [ws] { gst_ws_sink_request_keyframe(ws); },
+      caps, pt, settings, [ws](size_t rung) { gst_ws_sink_request_rung_keyframe(ws, rung); },
       [ws] {
         gst_ws_sink_invoke(
             ws,
@@ -136,6 +136,20 @@ static std::shared_ptr<WebRtcPeer> new_peer(GstWsSink *ws, GstCaps *caps, int pt
             },
             gst_object_ref(ws), gst_object_unref);
       });
+}
+
+// `?rung=N` on the offer: the viewer stays on rung N of the ladder (the player's ?rung=N), kept
+// to the rungs there are; -1: it moves by itself.
+static int pinned_rung(SoupServerMessage *msg, guint n_rungs) {
+  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+  GHashTable *params =
+      query ? g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr) : nullptr;
+  const char *value = params ? static_cast<const char *>(g_hash_table_lookup(params, "rung")) : nullptr;
+  guint64 rung = 0;
+  const bool pinned = value && g_ascii_string_to_unsigned(value, 10, 0, 255, &rung, nullptr);
+  if (params)
+    g_hash_table_unref(params);
+  return pinned ? int(std::min<guint64>(rung, n_rungs - 1)) : -1;
 }
 
 static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
@@ -179,6 +193,13 @@ static void offer(GstWhepSink *sink, SoupServerMessage *msg) {
   }
   auto peer = new_peer(GST_WS_SINK(sink), caps, pt, settings);
   gst_caps_unref(caps);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    for (size_t r = 1; r < priv->rung_caps.size(); r++)
+      if (priv->rung_caps[r])
+        peer->set_caps(priv->rung_caps[r], r);
+  }
+  peer->pin(pinned_rung(msg, gst_ws_sink_n_rungs(GST_WS_SINK(sink))));
   // The sound, to a viewer that takes Opus.
   const int opus_pt = audio_caps ? camcast::sdp::choose_opus(sdp) : -1;
   if (opus_pt >= 0)

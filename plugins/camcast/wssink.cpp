@@ -124,14 +124,14 @@ static gboolean gst_ws_sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
 
 static GstFlowReturn gst_ws_sink_render(GstBaseSink *bsink, GstBuffer *buffer) {
   GstWsSink *sink = GST_WS_SINK(bsink);
+  if (!GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    gst_ws_sink_priv(sink)->keyframes.seen(g_get_monotonic_time());
   return GST_WS_SINK_GET_CLASS(sink)->handle_buffer(sink, buffer);
 }
 
 static GstFlowReturn gst_ws_sink_render_list(GstBaseSink *bsink, GstBufferList *list) {
-  GstWsSink *sink = GST_WS_SINK(bsink);
-  GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
   for (guint i = 0; i < gst_buffer_list_length(list); i++) {
-    GstFlowReturn ret = klass->handle_buffer(sink, gst_buffer_list_get(list, i));
+    GstFlowReturn ret = gst_ws_sink_render(bsink, gst_buffer_list_get(list, i));
     if (ret != GST_FLOW_OK)
       return ret;
   }

@@ -128,6 +128,26 @@ void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestr
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);
 
+// For subclasses with a ladder: asks the encoder of rung `rung` (0: the sink pad's) for a
+// keyframe — a viewer moves to it, or lost its picture — waking its branch if it idles;
+// rate-limited. Any thread.
+void gst_ws_sink_request_rung_keyframe(GstWsSink *sink, guint rung);
+
 GST_ELEMENT_REGISTER_DECLARE(wssink);
 
 G_END_DECLS
+
+#ifdef __cplusplus
+#include <cstdint>
+#include <vector>
+namespace camcast {
+struct ClientStats;
+}
+// For subclasses with viewers of their own (gst_ws_sink_viewer_added), on the server thread:
+// what /api/streams shows of viewer `stats.id` now (its bytes, round trip, rung, link…), and the
+// rung it is moving to (a rung's branch is awake while anyone is on it or on the way).
+void gst_ws_sink_viewer_update(GstWsSink *sink, const camcast::ClientStats &stats,
+                               size_t next_rung);
+// ... and each rung's bitrate (bits/s, top first) as the subclass measures them.
+void gst_ws_sink_set_rung_bitrates(GstWsSink *sink, const std::vector<uint64_t> &bitrates);
+#endif

@@ -6,6 +6,7 @@
 #include "net/http_server.h"
 #include "wssink.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,35 @@ extern guint gst_ws_sink_signals[N_SIGNALS];
 #define DEFAULT_KEYFRAME_ON_JOIN TRUE
 #define DEFAULT_LINGER 0
 #define DEFAULT_IDLE_AFTER 10
+
+// Keyframe requests to one encoder, at most one an `interval`: one asked too soon is not lost but
+// sent once the interval is over (at a tick) — unless a keyframe came after it was asked (the
+// last request's, say), which serves it. So a viewer that moves to a rung right after another's
+// join or move gets its keyframe then, not a GOP later, and no keyframe is asked for in vain.
+// ask() and due() under the owner's lock; seen() on the input's streaming thread.
+struct KeyframeRequests {
+  gint64 last = 0;  // monotonic µs: the last sent
+  std::atomic<gint64> pending{0};  // when the one waiting was asked, 0: none
+  // Whether to send one now (`force`: regardless of the last); if not, it waits.
+  bool ask(gint64 now, gint64 interval, bool force = false) {
+    if (!force && now - last < interval) {
+      gint64 none = 0;
+      pending.compare_exchange_strong(none, now);
+      return false;
+    }
+    last = now;
+    pending = 0;
+    return true;
+  }
+  // Whether the one waiting is due now.
+  bool due(gint64 now, gint64 interval) { return pending && ask(now, interval); }
+  // A keyframe passed: one asked before it has it.
+  void seen(gint64 now) {
+    gint64 asked = pending.load();
+    if (asked && asked <= now)
+      pending.compare_exchange_strong(asked, 0);
+  }
+};
 
 // The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before
 // anything of the server's; never held while calling into the server (which may emit signals back
@@ -41,12 +71,19 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   camcast::AccessPolicy policy;             // access control for the sink's server (off: no token)
   bool is_public = false;                   // this stream needs no credentials on a private server
   camcast::ServerSettings server_settings;  // TLS and limits of the sink's server
-  gint64 last_keyframe_request = 0;         // monotonic µs
+  KeyframeRequests keyframes;               // of the sink pad's encoder
   guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
   camcast::IdleBranch idle;                 // under `lock`
-  // The subclass's own viewers (gst_ws_sink_viewer_added): id → when it came (real time, µs).
-  std::map<guint64, gint64> own_viewers;
+  // The subclass's own viewers (gst_ws_sink_viewer_added): id → what /api/streams shows of it
+  // (gst_ws_sink_viewer_update), and the rung it moves to; each rung's bitrate, as the subclass
+  // measures them.
+  struct OwnViewer {
+    camcast::ClientStats stats;
+    size_t next_rung = 0;
+  };
+  std::map<guint64, OwnViewer> own_viewers;
   guint64 own_viewers_total = 0;
+  std::vector<uint64_t> own_rung_bitrates;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
   // The subclass's lower renditions (wssink_rungs.cpp), by rung (1, 2, …): under `lock`, each
@@ -55,7 +92,7 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   struct RungInput {
     GstPad *pad = nullptr;  // the element's
     GstSegment segment;
-    gint64 last_keyframe_request = 0;  // monotonic µs
+    KeyframeRequests keyframes;
     camcast::IdleBranch idle;
   };
   std::map<guint, std::unique_ptr<RungInput>> rung_inputs;

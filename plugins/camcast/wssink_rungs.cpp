@@ -49,6 +49,8 @@ static GstFlowReturn rung_chain(GstPad *pad, GstObject *parent, GstBuffer *buffe
       return GST_FLOW_FLUSHING;
     }
     segment = it->second->segment;
+    if (!GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+      it->second->keyframes.seen(g_get_monotonic_time());
   }
   return GST_WS_SINK_GET_CLASS(sink)->handle_rung(sink, rung, buffer, &segment);
 }
@@ -152,9 +154,14 @@ void WsSinkPrivate::update_rung_branches(const std::shared_ptr<Mount> &serving, 
   {
     std::lock_guard<std::mutex> lk(lock);
     for (auto &[rung, input] : rung_inputs) {
-      const auto change = input->idle.update(serving ? serving->n_viewers_on(rung) : 0, now,
-                                             gint64(idle_after) * G_USEC_PER_SEC);
-      if (change == camcast::IdleBranch::Change::Woke)
+      size_t on = serving ? serving->n_viewers_on(rung) : 0;
+      for (const auto &[id, viewer] : own_viewers)
+        on += viewer.stats.rung == rung || viewer.next_rung == rung;
+      const auto change =
+          input->idle.update(on, now, gint64(idle_after) * G_USEC_PER_SEC);
+      // Woken, or a keyframe asked too soon after the last is due now.
+      if (change == camcast::IdleBranch::Change::Woke ||
+          input->keyframes.due(now, kRungKeyframeIntervalUs))
         woke.push_back(GST_PAD(gst_object_ref(input->pad)));
     }
   }
@@ -181,11 +188,8 @@ void WsSinkPrivate::keyframe_wanted(size_t rung) {
     RungInput *input = it->second.get();
     // A viewer on its way: the rung works from now, and its encoder starts with a keyframe.
     now = input->idle.update(1, g_get_monotonic_time(), 0) == camcast::IdleBranch::Change::Woke;
-    const gint64 t = g_get_monotonic_time();
-    if (now || t - input->last_keyframe_request >= kRungKeyframeIntervalUs) {
-      input->last_keyframe_request = t;
+    if (input->keyframes.ask(g_get_monotonic_time(), kRungKeyframeIntervalUs, now))
       pad = GST_PAD(gst_object_ref(input->pad));
-    }
   }
   GST_DEBUG("rung %zu: a keyframe wanted (%s)", rung, pad ? "asked" : "asked lately");
   if (pad) {

@@ -45,15 +45,15 @@ bool WsSinkPrivate::wake() {
 }
 
 // A new viewer should not wait a whole GOP: ask upstream for a keyframe (GstForceKeyUnit), no
-// more often than KEYFRAME_REQUEST_INTERVAL_US — and always when the branch has just woken, since
-// its encoder has seen nothing for a while.
+// more often than KEYFRAME_REQUEST_INTERVAL_US (one asked sooner goes at the next tick after it)
+// — and always when the branch has just woken, since its encoder has seen nothing for a while.
 void WsSinkPrivate::request_keyframe(bool now) {
   {
     std::lock_guard<std::mutex> lk(lock);
-    const gint64 t = g_get_monotonic_time();
-    if (!now && (!keyframe_on_join || t - last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_US))
+    if (!keyframe_on_join && !now)
       return;
-    last_keyframe_request = t;
+    if (!keyframes.ask(g_get_monotonic_time(), KEYFRAME_REQUEST_INTERVAL_US, now))
+      return;
   }
   GST_DEBUG_OBJECT(sink, "asking upstream for a keyframe for a new viewer");
   gst_pad_push_event(GST_BASE_SINK_PAD(sink),
@@ -65,13 +65,15 @@ void WsSinkPrivate::tick(gint64 now) {
     klass->tick(sink, now);
   const std::shared_ptr<Mount> serving = current_mount();
   IdleBranch::Change change;
+  bool keyframe_due;
   {
     std::lock_guard<std::mutex> lk(lock);
+    keyframe_due = keyframes.due(now, KEYFRAME_REQUEST_INTERVAL_US);
     change = idle.update((serving ? serving->n_viewers() : 0) + own_viewers.size(), now,
                          gint64(idle_after) * G_USEC_PER_SEC);
   }
-  if (change == IdleBranch::Change::Woke)  // viewers taken over from a lingering mount
-    request_keyframe(true);
+  if (change == IdleBranch::Change::Woke || keyframe_due)  // (woke: viewers taken over from a
+    request_keyframe(true);                                 // lingering mount)
   else if (change == IdleBranch::Change::Slept && serving)
     serving->drop_units();  // a viewer must not start at a keyframe from before the idle time
   update_rung_branches(serving, now);
@@ -81,13 +83,17 @@ void WsSinkPrivate::fill_stats(MountStats *stats) {
   std::lock_guard<std::mutex> lk(lock);
   stats->idle = idle.idle();
   stats->clients_total += own_viewers_total;
+  if (stats->rungs.size() < own_rung_bitrates.size())
+    stats->rungs.resize(own_rung_bitrates.size());
+  for (size_t r = 0; r < own_rung_bitrates.size(); r++)
+    stats->rungs[r].bitrate = own_rung_bitrates[r];
   const gint64 now = g_get_real_time();
-  for (const auto &[id, since] : own_viewers) {
-    ClientStats c;
-    c.id = id;
-    c.peer = "webrtc";
-    c.connect_time = since;
-    c.connected_us = now - since;
+  for (const auto &[id, viewer] : own_viewers) {
+    ClientStats c = viewer.stats;
+    c.connected_us = now - c.connect_time;
+    if (stats->rungs.size() <= c.rung)
+      stats->rungs.resize(c.rung + 1);
+    stats->rungs[c.rung].viewers++;
     stats->clients.push_back(c);
   }
 }
@@ -250,7 +256,10 @@ void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id) {
   WsSinkPrivate *priv = gst_ws_sink_priv(sink);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    priv->own_viewers[id] = g_get_real_time();
+    WsSinkPrivate::OwnViewer &viewer = priv->own_viewers[id];
+    viewer.stats.id = id;
+    viewer.stats.peer = "webrtc";
+    viewer.stats.connect_time = g_get_real_time();
     priv->own_viewers_total++;
   }
   priv->client_added(id);
@@ -267,6 +276,30 @@ void gst_ws_sink_viewer_removed(GstWsSink *sink, guint64 id, gint status) {
 
 void gst_ws_sink_request_keyframe(GstWsSink *sink) {
   gst_ws_sink_priv(sink)->request_keyframe();
+}
+
+void gst_ws_sink_request_rung_keyframe(GstWsSink *sink, guint rung) {
+  gst_ws_sink_priv(sink)->keyframe_wanted(rung);
+}
+
+void gst_ws_sink_viewer_update(GstWsSink *sink, const ClientStats &stats, size_t next_rung) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  auto it = priv->own_viewers.find(stats.id);
+  if (it == priv->own_viewers.end())
+    return;
+  const std::string peer = it->second.stats.peer;
+  const gint64 since = it->second.stats.connect_time;
+  it->second.stats = stats;
+  it->second.stats.peer = peer;
+  it->second.stats.connect_time = since;
+  it->second.next_rung = next_rung;
+}
+
+void gst_ws_sink_set_rung_bitrates(GstWsSink *sink, const std::vector<uint64_t> &bitrates) {
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->own_rung_bitrates = bitrates;
 }
 
 void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestroyNotify notify) {

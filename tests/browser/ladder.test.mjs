@@ -24,21 +24,26 @@ async function rungOnServer(port) {
 }
 
 // Pins `rung` from the page and waits until the picture has its height; returns the longest
-// time between two frames shown from the moment of asking.
-async function moveTo(page, rung, height) {
-  await page.evaluate((r) => {
+// time between two frames shown from the moment of asking, and how long the move took.
+async function moveTo(page, rung, height, frames = 30) {
+  await page.evaluate(([r, h]) => {
+    window.askedAt = performance.now();
+    window.movedAt = null;
     window.frameTimes = [];
-    window.camcast.onFrameShown = () => window.frameTimes.push(performance.now());
+    window.camcast.onFrameShown = () => {
+      window.frameTimes.push(performance.now());
+      if (window.movedAt === null && window.camcast.stats.height === h) window.movedAt = performance.now();
+    };
     window.camcast.ladder.pinned = r;
     window.camcast.ladder.send();
-  }, rung);
-  await waitInPage(page, (h) => window.camcast.stats.height === h &&
-    window.frameTimes.length > 30, height);
+  }, [rung, height]);
+  await waitInPage(page, ([h, n]) => window.camcast.stats.height === h &&
+    window.frameTimes.length > n, [height, frames]);
   return page.evaluate(() => {
     const t = window.frameTimes;
     let gap = 0;
     for (let i = 1; i < t.length; i++) gap = Math.max(gap, t[i] - t[i - 1]);
-    return gap;
+    return { gap, took: window.movedAt - window.askedAt };
   });
 }
 
@@ -57,13 +62,24 @@ for (const backend of ['mse', 'webcodecs']) {
       assert.deepEqual(await page.$$eval('select.camcast-rung option', (o) => o.map((x) => x.text)),
                        ['Auto', '360p', '180p']);
       for (const [rung, height] of [[0, 360], [1, 180], [0, 360]]) {
-        const gap = await moveTo(page, rung, height);
-        console.log(`# ${backend}: to rung ${rung}, the longest wait between frames ${gap.toFixed(0)} ms`);
+        const { gap, took } = await moveTo(page, rung, height);
+        console.log(`# ${backend}: to rung ${rung} in ${took.toFixed(0)} ms, the longest wait ` +
+                    `between frames ${gap.toFixed(0)} ms`);
         assert.ok(gap <= 200, `a stall of ${gap.toFixed(0)} ms moving to rung ${rung}`);
+        // At the keyframe the move asks for, even right after the last move's (the GOP is 3 s).
+        assert.ok(took <= 2000, `the move to rung ${rung} took ${took.toFixed(0)} ms`);
         assert.deepEqual(await rungOnServer(pipe.port), [rung]);
       }
+      // Moves in quick succession: the keyframe for the last one is asked for within half a
+      // second of the first's, more often than an encoder is asked; it comes a little later,
+      // not a GOP later.
+      await moveTo(page, 1, 180, 1);
+      await moveTo(page, 0, 360, 1);
+      const { took } = await moveTo(page, 1, 180, 1);
+      console.log(`# ${backend}: back to rung 1 at once, in ${took.toFixed(0)} ms`);
+      assert.ok(took <= 2000, `the quick move to rung 1 took ${took.toFixed(0)} ms`);
       const stats = await page.evaluate(() => window.camcast.stats);
-      assert.equal(stats.rungMoves, 4);
+      assert.equal(stats.rungMoves, 7);
       assert.deepEqual(stats.errors, []);
       assert.deepEqual(errors, []);
     } finally {
@@ -75,8 +91,9 @@ for (const backend of ['mse', 'webcodecs']) {
 
 // The camera behind a 500 kbit/s link (a network namespace of the test's own, tc tbf both ways):
 // a top of 1 Mbit/s cannot pass, a rung of 250 kbit/s can. Snow, so the encoders fill their
-// bitrates. The viewer is on the rung within 15 s of joining and plays on there (the bench,
-// tests/bench/ladder, measures how well; this, that it happens, even on a busy machine).
+// bitrates. The viewer — over MSE, then over WebRTC — is on the rung within 15 s of joining and
+// plays on there (the bench, tests/bench/ladder, measures how well; this, that it happens, even
+// on a busy machine).
 test('behind a narrow link a viewer moves down by itself and plays on', async (t) => {
   if (process.getuid() !== 0) {
     t.skip('a network namespace needs root');
@@ -94,30 +111,41 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
   const snow = 'videotestsrc is-live=true pattern=snow ! ' +
     'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! tee name=t ' +
     't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=1000 ! ' +
-    'h264parse ! msesink name=v address=0.0.0.0 port=0 path=/cam ' +
+    'h264parse ! tee name=top ' +
+    // (one port for both: the namespace is the test's own, every port in it free)
+    'top. ! queue ! msesink name=v address=0.0.0.0 port=8080 path=/cam ' +
+    'top. ! queue ! whepsink name=w address=0.0.0.0 port=8080 path=/rtc ' +
     't. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! ' +
     'video/x-raw,width=320,height=180 ! ' +
     'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=250 ! h264parse ! ' +
-    'v.rung_1';
+    'tee name=r1 r1. ! queue ! v.rung_1 r1. ! queue ! w.rung_1';
   const pipe = await startPipeline(snow, { netns: lab });
-  const page = await chrome.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
   try {
-    await page.goto(`http://10.98.0.2:${pipe.port}/cam?backend=mse`);
-    await waitInPage(page, () => window.camcast && window.camcast.stats.height === 180, null,
-                     15000);
-    const before = await page.evaluate(() => window.camcast.stats.framesShown);
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const stats = await page.evaluate(() => window.camcast.stats);
-    const fps = (stats.framesShown - before) / 5;
-    console.log(`# on the rung: ${fps} frames a second shown, ${stats.latencyMs} ms behind`);
-    assert.equal(stats.height, 180);
-    assert.ok(fps >= 15, `${fps} frames a second`);
-    assert.ok(stats.latencyMs < 1000, `${stats.latencyMs} ms behind`);
-    assert.deepEqual(errors, []);
+    // Over MSE (TCP: the lag and the link's measure) and over WebRTC (RTP: the receiver
+    // reports' loss), one after the other on the same link.
+    for (const [path, backend] of [['cam', 'mse'], ['rtc', 'webrtc']]) {
+      const page = await chrome.browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      try {
+        await page.goto(`http://10.98.0.2:${pipe.port}/${path}?backend=${backend}`);
+        await waitInPage(page, () => window.camcast && window.camcast.stats.height === 180, null,
+                         15000);
+        const before = await page.evaluate(() => window.camcast.stats.framesShown);
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        const stats = await page.evaluate(() => window.camcast.stats);
+        const fps = (stats.framesShown - before) / 5;
+        console.log(`# ${backend} on the rung: ${fps} frames a second shown, ` +
+                    `${stats.latencyMs} ms behind`);
+        assert.equal(stats.height, 180);
+        assert.ok(fps >= 15, `${backend}: ${fps} frames a second`);
+        assert.ok(stats.latencyMs < 1000, `${backend}: ${stats.latencyMs} ms behind`);
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.close();
+      }
+    }
   } finally {
-    await page.close();
     pipe.stop();
     removeLink(lab);
   }

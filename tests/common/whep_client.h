@@ -46,7 +46,14 @@ public:
     g_signal_emit_by_name(webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                           caps, &transceiver);
     gst_caps_unref(caps);
+    if (lose_)  // it asks for what it lost (NACK), and takes resends (RTX)
+      g_object_set(transceiver, "do-nack", TRUE, nullptr);
     gst_object_unref(transceiver);
+    if (lose_) {
+      GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin");
+      g_signal_connect(rtpbin, "pad-added", G_CALLBACK(on_rtpbin_pad), this);
+      gst_object_unref(rtpbin);
+    }
     if (audio) {
       caps = gst_caps_from_string(
           "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,"
@@ -93,7 +100,17 @@ public:
     gst_webrtc_session_description_free(remote);
     g_assert_true(wait_for([&] { return packets_ > 0; }, std::chrono::milliseconds(10000)));
   }
+  // Before connect(): the picture is depayloaded and parsed, so width() says its size (the
+  // rung of a ladder it gets); packets() then counts pictures.
+  void watch_size() { sizes_ = true; }
+  int width() const { return width_.load(); }
   int packets() const { return packets_.load(); }
+  // Before connect(): the client loses one in `n` of the picture's packets as they arrive (as a
+  // bad link would; its NACKs ask for them again) and counts the bytes of first sends and of
+  // resends that reached it.
+  void lose_one_in(int n) { lose_ = n; }
+  uint64_t sent_bytes() const { return sent_bytes_.load(); }
+  uint64_t resent_bytes() const { return resent_bytes_.load(); }
   int audio_packets() const { return audio_packets_.load(); }
   const std::string &location() const { return location_; }
   void request_keyframe() {
@@ -116,11 +133,37 @@ private:
     GstElement *sink = gst_element_factory_make("fakesink", nullptr);
     g_object_set(sink, "sync", FALSE, nullptr);
     gst_bin_add(GST_BIN(self->pipeline_), sink);
-    gst_element_sync_state_with_parent(sink);
     if (!audio)
       self->sink_ = sink;
     GstPad *in = gst_element_get_static_pad(sink, "sink");
-    gst_pad_link(pad, in);
+    if (!audio && self->sizes_) {
+      GstElement *depay = gst_element_factory_make("rtph264depay", nullptr);
+      GstElement *parse = gst_element_factory_make("h264parse", nullptr);
+      gst_bin_add_many(GST_BIN(self->pipeline_), depay, parse, nullptr);
+      gst_element_link_many(depay, parse, sink, nullptr);
+      gst_element_sync_state_with_parent(parse);
+      gst_element_sync_state_with_parent(depay);
+      GstPad *depay_in = gst_element_get_static_pad(depay, "sink");
+      gst_pad_link(pad, depay_in);
+      gst_object_unref(depay_in);
+      gst_pad_add_probe(
+          in, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+          [](GstPad *, GstPadProbeInfo *info, gpointer w) {
+            GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+            GstCaps *caps = nullptr;
+            int width = 0;
+            if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+              gst_event_parse_caps(event, &caps);
+              if (gst_structure_get_int(gst_caps_get_structure(caps, 0), "width", &width))
+                static_cast<std::atomic<int> *>(w)->store(width);
+            }
+            return GST_PAD_PROBE_OK;
+          },
+          &self->width_, nullptr);
+    } else {
+      gst_pad_link(pad, in);
+    }
+    gst_element_sync_state_with_parent(sink);
     gst_pad_add_probe(
         in, GST_PAD_PROBE_TYPE_BUFFER,
         [](GstPad *, GstPadProbeInfo *, gpointer n) {
@@ -131,10 +174,35 @@ private:
     gst_object_unref(in);
   }
 
+  static void on_rtpbin_pad(GstElement *, GstPad *pad, gpointer data) {
+    if (!g_str_has_prefix(GST_PAD_NAME(pad), "recv_rtp_sink_"))
+      return;
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad *, GstPadProbeInfo *info, gpointer data) {
+          auto *self = static_cast<Client *>(data);
+          GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+          guint8 head[2];
+          if (gst_buffer_extract(buffer, 0, head, 2) != 2)
+            return GST_PAD_PROBE_OK;
+          const gsize size = gst_buffer_get_size(buffer);
+          if ((head[1] & 0x7f) != 102) {  // not the picture's payload type: a resend
+            self->resent_bytes_ += size;
+            return GST_PAD_PROBE_OK;
+          }
+          self->sent_bytes_ += size;
+          return ++self->arrived_ % self->lose_ == 0 ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+        },
+        data, nullptr);
+  }
+
   GstElement *pipeline_ = nullptr;
   GstElement *webrtc_ = nullptr;
   GstElement *sink_ = nullptr;
-  std::atomic<int> packets_{0}, audio_packets_{0};
+  std::atomic<int> packets_{0}, audio_packets_{0}, width_{0};
+  int lose_ = 0;
+  std::atomic<uint64_t> arrived_{0}, sent_bytes_{0}, resent_bytes_{0};
+  bool sizes_ = false;
   std::string location_;
 };
 

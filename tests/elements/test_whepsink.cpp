@@ -365,6 +365,40 @@ void test_sound_on_the_same_session() {
   g_assert_cmpint(watcher.audio_packets(), ==, 0);
 }
 
+// A ladder (320x240 on top, 160x120 on rung_1, as the presets feed msesink and whepsink from
+// one set of encodes): a viewer starts on the top; one that asks for ?rung=1 gets the lower rung
+// from its first picture and stays there; /api/streams says each viewer's rung and each rung's
+// bitrate. (Moving by itself on a narrow link: tests/browser/ladder.test.mjs.)
+void test_ladder_rungs() {
+  Stream stream("", false,
+                "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,"
+                "framerate=30/1 ! x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast "
+                "bitrate=100 ! h264parse ! sink.rung_1");
+  Client top, low;
+  top.watch_size();
+  low.watch_size();
+  top.connect(stream.port, "/webrtc");
+  low.connect(stream.port, "/webrtc?rung=1");
+  g_assert_true(camcast::test::wait_for([&] { return top.width() && low.width(); }, 5000ms));
+  g_assert_cmpint(top.width(), ==, 320);
+  g_assert_cmpint(low.width(), ==, 160);
+  const int before = low.packets();
+  std::this_thread::sleep_for(1500ms);
+  g_test_message("rung 1: %d pictures in 1.5 s", low.packets() - before);
+  g_assert_cmpint(low.packets() - before, >=, 20);
+  g_assert_cmpint(low.width(), ==, 160);
+  std::string body;
+  g_assert_true(camcast::test::wait_for(
+      [&] {
+        stream.request("GET", "/api/streams", "", &body);
+        return contains(body, "\"rung\":1,") && contains(body, "\"rung\":0,");
+      },
+      5000ms));
+  g_assert_true(contains(body, "\"rung\":1,\"rung_pinned\":true"));
+  g_assert_true(contains(body, "\"rungs\":[{"));
+  g_test_message("%s", body.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -374,6 +408,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/bad-offers-and-unknown-sessions",
                   test_bad_offers_and_unknown_sessions);
   g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
+  g_test_add_func("/whepsink/ladder-rungs", test_ladder_rungs);
   g_test_add_func("/whepsink/sound-on-the-same-session", test_sound_on_the_same_session);
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
   g_test_add_func("/whepsink/access-and-viewer-limit", test_access_and_viewer_limit);

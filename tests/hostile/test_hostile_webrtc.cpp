@@ -99,9 +99,39 @@ void test_whep_offers_that_never_connect() {
   g_assert_cmpint(server.end(real.location()), ==, 200);
 }
 
+// A viewer that says it lost half of every picture and asks for all of it again (NACK), as a
+// link far narrower than the stream does, or someone making the camera send more than it
+// should: resends stay a small share of what is sent (15 %, docs/protocols.md 10.10), not
+// everything twice. And ?rung= on the offer, whatever it says, is a rung there is or none.
+void test_whep_resends_bounded() {
+  WhepServer server("");
+  camcast::test::Client lossy;
+  lossy.lose_one_in(2);
+  lossy.connect(server.port, "/webrtc");
+  const uint64_t sent = lossy.sent_bytes(), resent = lossy.resent_bytes();
+  std::this_thread::sleep_for(4000ms);
+  const uint64_t s = lossy.sent_bytes() - sent, r = lossy.resent_bytes() - resent;
+  g_test_message("in 4 s: %" G_GUINT64_FORMAT " bytes sent, %" G_GUINT64_FORMAT " resent", s, r);
+  g_assert_cmpuint(s, >, 0);
+  g_assert_cmpuint(r, >, 0);  // it does resend…
+  g_assert_cmpuint(r, <=, s / 5);  // …a share, not half of everything again and again
+  for (const char *query : {"?rung=abc", "?rung=-1", "?rung=99999999999999999999999",
+                            "?rung=%FF%00", "?rung=1&rung=2", "?rung="}) {
+    std::string answer, head;
+    const int status = camcast::test::http_request(
+        server.port, "POST", std::string("/webrtc") + query, server.offer, "application/sdp",
+        &answer, &head, "", 10000);
+    g_assert_cmpint(status, ==, 201);
+    g_assert_cmpint(server.end(header_of(head, "Location")), ==, 200);
+  }
+  camcast::test::Client pinned;  // a rung past the ladder's (none here): the top
+  pinned.connect(server.port, "/webrtc?rung=3");
+}
+
 }  // namespace
 
 void hostile_test::add_webrtc_tests() {
   g_test_add_func("/hostile/whep-offer-flood", test_whep_offer_flood);
   g_test_add_func("/hostile/whep-offers-that-never-connect", test_whep_offers_that_never_connect);
+  g_test_add_func("/hostile/whep-resends-bounded", test_whep_resends_bounded);
 }

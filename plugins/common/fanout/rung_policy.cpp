@@ -100,7 +100,9 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
     return 0;
   current = std::min(current, n - 1);
   // This tick's measure of the link (a full-rate one), 0 if none.
-  const uint64_t measured_now = x.app_limited ? 0 : x.delivery_bps;
+  // (Over RTP what arrived is the link's measure when a tenth was lost: the link was full.)
+  const bool full = !x.app_limited || x.loss >= s_.down_loss;
+  const uint64_t measured_now = full ? x.delivery_bps : 0;
   if (measured_now)
     measures_.push_back({x.now_us, measured_now});
   while (!measures_.empty() && x.now_us - measures_.front().at_us > s_.window_us)
@@ -116,7 +118,7 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   const int64_t queued = queued_in_network(x);
   const int64_t lag = queued + (settling ? x.lag_us / 2 : x.lag_us);
 
-  if (lag < s_.calm_lag_us) {
+  if (lag < s_.calm_lag_us && x.loss < s_.calm_loss) {
     if (calm_since_ < 0)
       calm_since_ = x.now_us;
   } else {
@@ -133,18 +135,20 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
 
   // Behind, and not catching up: its lag has not come down by a tenth over the last second (a
   // join's or a keyframe's burst drains by itself on a link that carries the rung); four times
-  // as far behind is behind anyway, once the move or join has settled.
+  // as far behind is behind anyway, once the move or join has settled, as is a viewer that lost
+  // a tenth of what was sent (RTP: what the link could not carry was dropped, not queued).
   lags_.push_back({x.now_us, queued + x.lag_us});
   while (x.now_us - lags_.front().at_us > 1000000)
     lags_.pop_front();
   const bool seen_a_second = x.now_us - lags_.front().at_us >= 750000;
   const bool behind = (lag >= s_.down_lag_us && seen_a_second &&
                        lags_.back().lag_us * 10 > lags_.front().lag_us * 9) ||
-                      (!settling && lag >= 4 * s_.down_lag_us);
+                      (!settling && (lag >= 4 * s_.down_lag_us || x.loss >= s_.down_loss));
   // Measured too narrow to carry the rung in `fill` of it (what a rung may take, with its
   // keyframes), and not quite keeping up.
   const bool narrow = link && bitrates[current] &&
-                      double(link) * s_.fill < double(bitrates[current]) && lag >= s_.calm_lag_us;
+                      double(link) * s_.fill < double(bitrates[current]) &&
+                      (lag >= s_.calm_lag_us || x.loss >= s_.calm_loss);
   if ((behind || narrow) && current + 1 < n) {
     // To the rung the link fits, as known now.
     const size_t to =

@@ -11,7 +11,9 @@
 //   come down over the last second (a join's or a keyframe's burst drains by itself where the
 //   link carries the rung), or passes four times that, or the
 //   kernel measured its link (TCP's delivery rate, taken while the socket had more than enough
-//   to send; the median of the last seconds') slower than its rung. It goes to the highest rung
+//   to send; the median of the last seconds') slower than its rung; or, over RTP, the viewer's
+//   receiver report says it lost `down_loss` of what was sent (a link that drops what it cannot
+//   carry, as a full router queue does). It goes to the highest rung
 //   that fits in `fill` of the link as measured, at least one rung down.
 // - Up, when the link has room: its lag has stayed under `calm_lag_us` for the hold time, and
 //   the link measured lately carries the next rung up with `headroom` to spare (keyframe bursts
@@ -58,6 +60,8 @@ struct RungSettings {
   int64_t settle_us = 1500000;
   int64_t probe_every_us = 4000000;  // the first probe on a rung after this; doubled up to 8 s
   int64_t max_probe_every_us = 8000000;
+  double down_loss = 0.1;   // this share of the packets lost (RTP): behind
+  double calm_loss = 0.02;  // under it the link is keeping up
 };
 
 // What is known of one viewer's link at one moment.
@@ -66,7 +70,9 @@ struct LinkSample {
   int64_t lag_us = 0;         // behind the newest unit of its rung
   uint64_t delivery_bps = 0;  // the kernel's measure of the link (bits/s), 0 = none
   bool app_limited = true;    // taken while there was too little to send: a lower bound only
+                              // (over RTP a loss of down_loss or more makes it the link's)
   int64_t rtt_us = 0;         // the connection's smoothed round trip, 0 = not known
+  double loss = 0;            // the share of packets lost since the last sample (RTP; 0 over TCP)
 };
 
 class RungPolicy {

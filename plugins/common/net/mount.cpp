@@ -296,20 +296,8 @@ void Mount::update_gauges() {
 // Each rung's bitrate over the last two seconds, measured only while it has units all along: an
 // idle rung keeps what it had (not a rate that fades as the window slides into its idleness).
 void Mount::measure_rungs(gint64 now) {
-  constexpr gint64 kWindowUs = 2 * G_USEC_PER_SEC;
-  for (size_t i = 0; i < rungs_.size(); i++) {
-    Rung &r = *rungs_[i];
-    const uint64_t pushed = r.queue.bytes_pushed();
-    if (r.samples.empty() || pushed == r.samples.back().second)
-      r.samples.clear();  // idle since the last tick: the window starts again when it wakes
-    r.samples.emplace_back(now, pushed);
-    while (r.samples.size() > 2 && now - r.samples[1].first >= kWindowUs)
-      r.samples.pop_front();
-    const auto &[since, bytes] = r.samples.front();
-    if (now - since >= kWindowUs / 2 && r.queue.bytes_pushed() > bytes)
-      r.bitrate = (r.queue.bytes_pushed() - bytes) * 8 * G_USEC_PER_SEC / uint64_t(now - since);
-    bitrates_[i] = r.bitrate;
-  }
+  for (size_t i = 0; i < rungs_.size(); i++)
+    bitrates_[i] = rungs_[i]->bitrate.measure(now, rungs_[i]->queue.bytes_pushed());
 }
 
 void Mount::keyframe_wanted(size_t rung) {
@@ -436,7 +424,7 @@ MountStats Mount::stats_on_server_thread() {
   s.queued_bytes = queued_bytes_;
   s.rungs.resize(rungs_.size());
   for (size_t i = 0; i < rungs_.size(); i++)
-    s.rungs[i].bitrate = rungs_[i]->bitrate;
+    s.rungs[i].bitrate = rungs_[i]->bitrate.bitrate();
   s.clients_total = clients_total_;
   {
     std::lock_guard<std::mutex> lk(lock_);

@@ -10,6 +10,7 @@
 // way to run code there), so it can be run (and tested) without one.
 #pragma once
 
+#include "fanout/bitrate_meter.h"
 #include "fanout/drop_gate.h"
 #include "fanout/unit_queue.h"
 #include "formats/ws_frame.h"
@@ -193,8 +194,7 @@ private:
   // One rendition: its queue, and its bitrate as measured.
   struct Rung {
     UnitQueue queue;
-    uint64_t bitrate = 0;                             // bits/s, kept while it idles
-    std::deque<std::pair<gint64, uint64_t>> samples;  // (monotonic µs, bytes pushed) a tick
+    BitrateMeter bitrate;
   };
   Rung &rung(size_t r);  // made on first use
   void apply_settings(const MountSettings &settings);

@@ -8,6 +8,7 @@
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
+#include <algorithm>
 #include <array>
 
 GST_DEBUG_CATEGORY_STATIC(camcast_webrtc_debug);
@@ -16,6 +17,15 @@ GST_DEBUG_CATEGORY_STATIC(camcast_webrtc_debug);
 namespace camcast {
 
 namespace {
+
+// Resends (RTX) at most, as a share of what was sent first over the last seconds. Wi-Fi's losses
+// of a few in a hundred are resent in full; a link narrower than the stream loses more than this,
+// and the rung policy moves its viewer down instead (a cap like libwebrtc's and str0m's).
+constexpr double kMaxResendShare = 0.15;
+
+// What each RTP packet carries besides its payload on the way: SRTP's tag (10 bytes), UDP and
+// IPv4 headers (28).
+constexpr guint64 kPacketOverhead = 38;
 
 // Buffers waiting in a peer's appsrc at most: a peer whose pipeline falls behind loses frames
 // (its viewer sees damage until the next keyframe, or asks for one), never memory.
@@ -72,7 +82,8 @@ void WebRtcPeer::prepare() {
 }
 
 WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
-                       std::function<void()> keyframe_wanted, std::function<void()> state_changed)
+                       std::function<void(size_t)> keyframe_wanted,
+                       std::function<void()> state_changed)
     : keyframe_wanted_(std::move(keyframe_wanted)), state_changed_(std::move(state_changed)) {
   static gsize debug_once = 0;
   if (g_once_init_enter(&debug_once)) {
@@ -92,7 +103,7 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
   // offer's H.264 to this transceiver.
   g_object_set(src_, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "max-bytes",
                kMaxQueuedBytes, "block", FALSE, "leaky-type", 2 /* downstream */, nullptr);
-  caps_ = gst_caps_ref(caps);
+  caps_[0] = gst_caps_ref(caps);
   // SPS and PPS before every keyframe; each access unit leaves at once (no aggregation wait).
   // The SSRC is set here so that the answer announces the one the payloader sends with (the
   // answer is made from the caps webrtcbin has, before the payloader's own reach it).
@@ -135,9 +146,61 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
     g_signal_connect(rtpbin, "on-ssrc-active", G_CALLBACK(on_rtcp), this);
     gst_object_unref(rtpbin);
   }
+  g_signal_connect(pipeline_, "deep-element-added", G_CALLBACK(on_element_added), this);
   GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
   gst_bus_set_sync_handler(bus, on_message, this, nullptr);
   gst_object_unref(bus);
+}
+
+// webrtcbin makes its resender (rtprtxsend, in the auxiliary sender it gives rtpbin) as the
+// session is negotiated: its output is where resends are counted and bounded.
+void WebRtcPeer::on_element_added(GstBin *, GstBin *, GstElement *element, gpointer self) {
+  GstElementFactory *factory = gst_element_get_factory(element);
+  if (!factory || g_strcmp0(GST_OBJECT_NAME(factory), "rtprtxsend") != 0)
+    return;
+  if (GstPad *src = gst_element_get_static_pad(element, "src")) {
+    gst_pad_add_probe(src, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                      bound_resends, self, nullptr);
+    gst_object_unref(src);
+  }
+}
+
+GstPadProbeReturn WebRtcPeer::bound_resends(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  auto *self = static_cast<WebRtcPeer *>(data);
+  const gint64 second = g_get_monotonic_time() / G_USEC_PER_SEC;
+  std::lock_guard<std::mutex> lk(self->resend_lock_);
+  if (second != self->resend_second_) {  // a new second: the last one is the one before
+    const bool next = second == self->resend_second_ + 1;
+    self->sent_bytes_ = {next ? self->sent_bytes_[1] : 0, 0};
+    self->resent_bytes_ = {next ? self->resent_bytes_[1] : 0, 0};
+    self->resend_second_ = second;
+  }
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {  // the payloader's packets of a picture
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    const gsize size = gst_buffer_list_calculate_size(list);
+    self->sent_bytes_[1] += size;
+    self->wire_bytes_ += size + gst_buffer_list_length(list) * kPacketOverhead;
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  const gsize size = gst_buffer_get_size(buffer);
+  guint8 header[12];
+  const bool resend = gst_buffer_extract(buffer, 0, header, sizeof header) == sizeof header &&
+                      GST_READ_UINT32_BE(header + 8) != stream_ssrc(0);
+  if (!resend) {
+    self->sent_bytes_[1] += size;
+    self->wire_bytes_ += size + kPacketOverhead;
+    return GST_PAD_PROBE_OK;
+  }
+  const uint64_t sent = self->sent_bytes_[0] + self->sent_bytes_[1];
+  const uint64_t resent = self->resent_bytes_[0] + self->resent_bytes_[1] + size;
+  if (double(resent) > kMaxResendShare * double(sent)) {
+    self->resends_dropped_++;
+    return GST_PAD_PROBE_DROP;
+  }
+  self->resent_bytes_[1] += size;
+  self->wire_bytes_ += size + kPacketOverhead;
+  return GST_PAD_PROBE_OK;
 }
 
 WebRtcPeer::~WebRtcPeer() {
@@ -158,7 +221,8 @@ WebRtcPeer::~WebRtcPeer() {
   gst_object_unref(pipeline_);
   gst_clear_caps(&rtp_caps_);
   gst_clear_caps(&audio_rtp_caps_);
-  gst_clear_caps(&caps_);
+  for (GstCaps *&c : caps_)
+    gst_clear_caps(&c);
 }
 
 void WebRtcPeer::add_audio(GstCaps *caps, int pt) {
@@ -246,7 +310,8 @@ bool WebRtcPeer::offer(Described described, std::string *why) {
   // The offer names the stream's profile and level: the answering side picks its decoder by it.
   h264::AvcConfig config;
   const GValue *codec_data =
-      caps_ ? gst_structure_get_value(gst_caps_get_structure(caps_, 0), "codec_data") : nullptr;
+      caps_[0] ? gst_structure_get_value(gst_caps_get_structure(caps_[0], 0), "codec_data")
+               : nullptr;
   GstMapInfo map;
   bool parsed = false;
   if (codec_data && GST_VALUE_HOLDS_BUFFER(codec_data) &&
@@ -369,7 +434,12 @@ void WebRtcPeer::describe(Outcome outcome, const std::string &sdp_or_why) {
 }
 
 void WebRtcPeer::on_rtcp(GstElement *, guint, guint, gpointer data) {
-  static_cast<WebRtcPeer *>(data)->last_heard_ = g_get_monotonic_time();
+  auto *self = static_cast<WebRtcPeer *>(data);
+  const gint64 now = g_get_monotonic_time();
+  self->last_heard_ = now;
+  std::lock_guard<std::mutex> lk(self->rtcp_lock_);
+  self->rtcp_at_ = now;
+  self->rtcp_wire_ = self->wire_bytes_;
 }
 
 void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
@@ -392,8 +462,10 @@ void WebRtcPeer::on_connection(GObject *, GParamSpec *, gpointer data) {
 }
 
 GstPadProbeReturn WebRtcPeer::on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer data) {
-  if (gst_video_event_is_force_key_unit(GST_PAD_PROBE_INFO_EVENT(info)))
-    static_cast<WebRtcPeer *>(data)->keyframe_wanted_();
+  if (gst_video_event_is_force_key_unit(GST_PAD_PROBE_INFO_EVENT(info))) {
+    auto *self = static_cast<WebRtcPeer *>(data);
+    self->keyframe_wanted_(self->rung_);
+  }
   return GST_PAD_PROBE_OK;
 }
 
@@ -410,12 +482,24 @@ GstBusSyncReply WebRtcPeer::on_message(GstBus *, GstMessage *message, gpointer d
   return GST_BUS_DROP;  // nobody watches a peer's bus
 }
 
-void WebRtcPeer::push(GstBuffer *buffer, bool keyframe) {
+void WebRtcPeer::push(GstBuffer *buffer, bool keyframe, size_t rung) {
   // Before the connection is up webrtcbin would drop what it is sent: start at a keyframe after.
-  if (state_ != State::Connected || (!keyframe && !keyframe_seen_))
+  if (state_ != State::Connected || rung >= kMaxRungs)
+    return;
+  // One rung's unit at a time (each rung has a streaming thread of its own): a unit of the rung
+  // left must not follow the keyframe of the one moved to.
+  std::lock_guard<std::mutex> lk(lock_);
+  if (rung != rung_) {
+    if (rung != next_rung_ || !keyframe)
+      return;
+    rung_ = rung;  // the move: at this keyframe, with this rung's caps
+    apply_caps_locked(rung);
+  }
+  if (!keyframe && !keyframe_seen_)
     return;
   if (!keyframe_seen_.exchange(true))
-    set_caps(nullptr);
+    apply_caps_locked(rung);
+  units_sent_++;
   push_restamped(src_, buffer);
 }
 
@@ -430,12 +514,137 @@ void WebRtcPeer::push_restamped(GstElement *appsrc, GstBuffer *buffer) {
   gst_app_src_push_buffer(GST_APP_SRC(appsrc), copy);
 }
 
-void WebRtcPeer::set_caps(GstCaps *caps) {
+void WebRtcPeer::set_caps(GstCaps *caps, size_t rung) {
+  if (rung >= kMaxRungs)
+    return;
   std::lock_guard<std::mutex> lk(lock_);
-  if (caps)
-    gst_caps_replace(&caps_, caps);
-  if (src_ && keyframe_seen_)
-    g_object_set(src_, "caps", caps_, nullptr);
+  gst_caps_replace(&caps_[rung], caps);
+  if (rung == rung_ && keyframe_seen_)
+    apply_caps_locked(rung);
+}
+
+void WebRtcPeer::apply_caps_locked(size_t rung) {
+  if (src_ && caps_[rung])
+    g_object_set(src_, "caps", caps_[rung], nullptr);
+}
+
+// The statistics of session 0's sources (all of a peer's, bundled), a copy; null if none yet.
+static GstStructure *session_stats(GstElement *webrtc) {
+  GstElement *rtpbin = webrtc ? gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin") : nullptr;
+  GObject *session = nullptr;
+  if (rtpbin) {
+    g_signal_emit_by_name(rtpbin, "get-internal-session", 0u, &session);
+    gst_object_unref(rtpbin);
+  }
+  GstStructure *stats = nullptr;
+  if (session) {
+    g_object_get(session, "stats", &stats, nullptr);
+    g_object_unref(session);
+  }
+  return stats;
+}
+
+bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
+  GstStructure *stats = session_stats(webrtc_);
+  const GValue *sources = stats ? gst_structure_get_value(stats, "source-stats") : nullptr;
+  // rtpsession's statistics of the sources: ours (internal) with the bytes sent, the other
+  // side's with the last report block it sent and on which of ours (cumulative packets lost,
+  // the highest sequence number received, round trip in 1/65536 s).
+  gboolean have_rb = FALSE;
+  guint seq = 0, rtt = 0;
+  gint lost = 0;
+  const guint video = stream_ssrc(0);
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 gives a GValueArray
+  GValueArray *array = sources && G_VALUE_HOLDS(sources, G_TYPE_VALUE_ARRAY)
+                           ? static_cast<GValueArray *>(g_value_get_boxed(sources))
+                           : nullptr;
+  for (guint i = 0; array && i < array->n_values; i++) {
+    const GstStructure *source = gst_value_get_structure(g_value_array_get_nth(array, i));
+    guint ssrc = 0, about = 0;
+    gboolean internal = FALSE, rb = FALSE;
+    gst_structure_get(source, "ssrc", G_TYPE_UINT, &ssrc, "internal", G_TYPE_BOOLEAN, &internal,
+                      nullptr);
+    guint64 octets = 0;
+    if (internal && ssrc == video && gst_structure_get_uint64(source, "octets-sent", &octets))
+      octets_sent_ = octets;
+    if (!internal && gst_structure_get_boolean(source, "have-rb", &rb) && rb &&
+        gst_structure_get_uint(source, "rb-ssrc", &about) && about == video) {
+      have_rb = TRUE;
+      gst_structure_get(source, "rb-packetslost", G_TYPE_INT, &lost, "rb-exthighestseq",
+                        G_TYPE_UINT, &seq, "rb-round-trip", G_TYPE_UINT, &rtt, nullptr);
+    }
+  }
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  if (stats)
+    gst_structure_free(stats);
+  if (!have_rb || seq == report_seq_)
+    return false;  // no report yet, or none since the last one read (nothing new received)
+  gint64 at;
+  uint64_t wire;
+  {
+    std::lock_guard<std::mutex> lk(rtcp_lock_);
+    at = rtcp_at_;
+    wire = rtcp_wire_;
+  }
+  const bool first = report_at_ < 0;
+  const gint64 since = at - report_at_;
+  const guint expected = seq - report_seq_;
+  const gint lost_since = lost - report_lost_;
+  const uint64_t sent = wire - report_wire_;
+  report_seq_ = seq;
+  report_lost_ = lost;
+  report_wire_ = wire;
+  report_at_ = at;
+  if (rtt)
+    rtt_us_ = gint64(rtt) * G_USEC_PER_SEC / 65536;
+  if (first || since <= 0 || expected > 1u << 20)
+    return false;  // what came before the first report is not known to be its
+  // Between the two reports, by the other side's own counts: the share lost, and what arrived
+  // of all that was sent on the wire meanwhile (the reports' arrivals time it).
+  out->now_us = now;
+  out->loss = std::clamp(double(lost_since) / double(expected), 0.0, 1.0);
+  out->delivery_bps = uint64_t(double(sent) * 8 * G_USEC_PER_SEC / double(since) * (1 - out->loss));
+  out->app_limited = true;  // what arrived, a lower bound of the link (the policy knows loss)
+  out->rtt_us = rtt_us_ > 0 ? rtt_us_ : 0;
+  return true;
+}
+
+int WebRtcPeer::choose_rung(const std::vector<uint64_t> &bitrates, gint64 now) {
+  if (state_ != State::Connected || bitrates.size() < 2)
+    return -1;
+  if (next_rung_ != rung_)  // still moving: its keyframe, once more
+    return int(next_rung_.load());
+  LinkSample sample;
+  if (!read_report(&sample, now) && pinned_ < 0)
+    return -1;
+  sample.now_us = now;
+  const size_t want = policy_.choose(rung_, bitrates, sample, pinned_);
+  if (want == rung_)
+    return -1;
+  GST_DEBUG("peer %p: moving from rung %zu to %zu (lost %.0f %%, %" G_GUINT64_FORMAT
+            " kbit/s arrived, link %" G_GUINT64_FORMAT " kbit/s)",
+            this, rung_.load(), want, sample.loss * 100, sample.delivery_bps / 1000,
+            policy_.link_bps() / 1000);
+  rung_changes_++;
+  next_rung_ = want;
+  return int(want);
+}
+
+void WebRtcPeer::pin(int rung) {
+  std::lock_guard<std::mutex> lk(lock_);
+  pinned_ = rung < int(kMaxRungs) ? rung : int(kMaxRungs) - 1;
+  if (pinned_ >= 0 && !keyframe_seen_)
+    rung_ = next_rung_ = size_t(pinned_.load());
+}
+
+void WebRtcPeer::fill_stats(ClientStats *out) const {
+  out->bytes_sent = octets_sent_;
+  out->units_sent = units_sent_;
+  out->rtt_us = rtt_us_;
+  out->rung = rung_;
+  out->pinned = pinned_;
+  out->link_bps = policy_.link_bps();
+  out->rung_changes = rung_changes_;
 }
 
 }  // namespace camcast

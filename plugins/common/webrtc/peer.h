@@ -1,5 +1,6 @@
-// Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses formats, access
-// (its random numbers) and GStreamer's webrtcbin. A pipeline of its own — appsrc ! rtph264pay !
+// Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses net (its
+// statistics), fanout (the rung policy), formats, access (its random numbers) and GStreamer's
+// webrtcbin. A pipeline of its own — appsrc ! rtph264pay !
 // webrtcbin, and appsrc ! rtpopuspay into the same webrtcbin — fed a sink's access units and
 // audio frames, so the camera and microphone are encoded once however many peers there are, and
 // a peer whose link or machine fails takes nothing else with it. It answers a viewer's offer
@@ -10,11 +11,21 @@
 // camcast sends no trickled candidates, so the description carries them all. NACK and RTX are on
 // (webrtcbin offers them, and answers them when offered); a picture-loss or full-intra request
 // from the other side becomes a keyframe request for the owner, which rate-limits them.
+//
+// Fed from a ladder (whepsink's rungs), a peer sends one rung at a time and moves by itself, as
+// an MSE viewer does (fanout/rung_policy.h), on what the other side's receiver reports say:
+// the share of packets lost (a link narrower than the rung drops what it cannot carry), what
+// arrived (the link's measure when much was lost) and the round trip (a queue building up on
+// the way). It moves at the new rung's next keyframe, which the owner asks for.
 #pragma once
+
+#include "fanout/rung_policy.h"
+#include "net/client.h"
 
 #include <gst/gst.h>
 #include <gst/webrtc/webrtc.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -51,12 +62,17 @@ public:
   // none.
   using Described = std::function<void(Outcome outcome, const std::string &sdp_or_why)>;
 
+  // Renditions a peer can be fed at most (Mount::kMaxRungs).
+  static constexpr size_t kMaxRungs = 4;
+
   // `caps`: the H.264 the sink takes; `pt`: the payload type H.264 goes with (the one a viewer's
   // offer gave it, sdp::choose_h264; any dynamic one for an offer of our own). `keyframe_wanted`
-  // runs on a streaming thread of the peer's; `state_changed`, if given, on one of webrtcbin's
-  // whenever state() becomes Connected or Failed (an owner that counts its peers need not poll).
+  // (of the rung it sends) runs on a streaming thread of the peer's; `state_changed`, if given,
+  // on one of webrtcbin's whenever state() becomes Connected or Failed (an owner that counts its
+  // peers need not poll).
   WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
-             std::function<void()> keyframe_wanted, std::function<void()> state_changed = {});
+             std::function<void(size_t rung)> keyframe_wanted,
+             std::function<void()> state_changed = {});
   ~WebRtcPeer();  // stops its pipeline
   WebRtcPeer(const WebRtcPeer &) = delete;
   WebRtcPeer &operator=(const WebRtcPeer &) = delete;
@@ -73,12 +89,28 @@ public:
   // Gives the description now with the candidates gathered so far, if not given yet (the
   // owner's deadline).
   void describe_now();
-  // One access unit (the sink's streaming thread): from the first keyframe on, the rest waits.
-  void push(GstBuffer *buffer, bool keyframe);
+  // One access unit of rendition `rung` (a streaming thread of the sink's): from the first
+  // keyframe on, the rest waits; only the rung it sends goes, and the one it moves to from that
+  // rung's next keyframe on.
+  void push(GstBuffer *buffer, bool keyframe, size_t rung = 0);
   // One Opus frame (the sink's audio streaming thread), once connected.
   void push_audio(GstBuffer *buffer);
-  // New caps from upstream (a new size, say). Any thread.
-  void set_caps(GstCaps *caps);
+  // New caps of rendition `rung` from upstream (a new size, say). Any thread.
+  void set_caps(GstCaps *caps, size_t rung = 0);
+
+  // The ladder (the server thread, every tick): reads the other side's latest receiver report
+  // and, if it is new, decides with the rung policy. Returns the rung to move to — the owner
+  // asks its encoder for a keyframe, at which the move happens — or -1 for none. `bitrates`:
+  // each rung's, top first. A move under way is asked again until it happens.
+  int choose_rung(const std::vector<uint64_t> &bitrates, gint64 now);
+  // The viewer chose a rung (-1: it moves by itself). Before it connects, it starts there.
+  void pin(int rung);
+  // The rung it sends, and the one it is moving to (the same when none).
+  size_t rung() const { return rung_.load(); }
+  size_t next_rung() const { return next_rung_.load(); }
+  // What /api/streams shows of it: bytes and frames sent, round trip, rung, link. The server
+  // thread.
+  void fill_stats(ClientStats *out) const;
   State state() const { return state_.load(); }
   // When the other side last showed it is there: its last RTCP packet, or the connection coming
   // up (monotonic µs; 0: neither yet). Receivers report every few seconds, so silence means the
@@ -94,10 +126,15 @@ private:
   // Into `appsrc`, which stamps it with this pipeline's clock (the sink's times are another's).
   static void push_restamped(GstElement *appsrc, GstBuffer *buffer);
   static void on_rtcp(GstElement *, guint session, guint ssrc, gpointer self);
+  // The other side's latest receiver report on the picture, if new since the last call.
+  bool read_report(LinkSample *out, gint64 now);
+  void apply_caps_locked(size_t rung);
   static void on_gathering(GObject *, GParamSpec *, gpointer self);
   static void on_connection(GObject *, GParamSpec *, gpointer self);
   static GstPadProbeReturn on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer self);
   static GstBusSyncReply on_message(GstBus *, GstMessage *message, gpointer self);
+  static void on_element_added(GstBin *, GstBin *, GstElement *element, gpointer self);
+  static GstPadProbeReturn bound_resends(GstPad *, GstPadProbeInfo *info, gpointer self);
   void describe(Outcome outcome, const std::string &sdp_or_why);
 
   GstElement *pipeline_ = nullptr;
@@ -106,16 +143,44 @@ private:
   GstCaps *rtp_caps_ = nullptr;        // what the offer's H.264 must match
   GstElement *audio_src_ = nullptr;    // appsrc of the sound, with add_audio()
   GstCaps *audio_rtp_caps_ = nullptr;  // what the offer's Opus must match
-  std::function<void()> keyframe_wanted_;
+  std::function<void(size_t)> keyframe_wanted_;
   std::function<void()> state_changed_;
   bool offering_ = false;
-  std::mutex lock_;          // described_, caps_
-  GstCaps *caps_ = nullptr;  // the H.264 the appsrc sends, once the first keyframe goes
+  std::mutex lock_;  // described_, caps_, and what push() decides
+  std::array<GstCaps *, kMaxRungs> caps_{};  // each rung's H.264 (the appsrc's from its keyframe)
   Described described_;
   bool described_yet_ = false;
   std::atomic<State> state_{State::Describing};
   std::atomic<gint64> last_heard_{0};
   std::atomic<bool> keyframe_seen_{false};
+  std::atomic<size_t> rung_{0}, next_rung_{0};
+  std::atomic<int> pinned_{-1};
+  std::atomic<uint64_t> units_sent_{0};
+  // Resends (RTX) of the last two seconds against what was sent first (bytes, a second each),
+  // kept to kMaxResendShare: a viewer whose link is narrower than the stream asks for much of
+  // it again (measured at 700 kbit/s: twelve times the stream resent, all lost), and resending
+  // it all only narrows the link further.
+  std::mutex resend_lock_;
+  gint64 resend_second_ = 0;
+  std::array<uint64_t, 2> sent_bytes_{}, resent_bytes_{};
+  std::atomic<uint64_t> resends_dropped_{0};
+  // Bytes on the wire of the picture so far (media and resends, with their packets' headers),
+  // and their count when the other side's RTCP last came, and when (their streaming threads).
+  std::atomic<uint64_t> wire_bytes_{0};
+  std::mutex rtcp_lock_;
+  gint64 rtcp_at_ = 0;
+  uint64_t rtcp_wire_ = 0;
+  // The ladder's (the server thread): the policy, and the last receiver report read.
+  RungPolicy policy_;
+  uint64_t rung_changes_ = 0;
+  // The last report read: its highest sequence number and packets lost (cumulative), and the
+  // bytes on the wire when it came, and when.
+  guint report_seq_ = 0;
+  gint report_lost_ = 0;
+  uint64_t report_wire_ = 0;
+  gint64 report_at_ = -1;
+  gint64 rtt_us_ = -1;
+  uint64_t octets_sent_ = 0;
 };
 
 }  // namespace camcast

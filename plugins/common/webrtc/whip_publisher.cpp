@@ -296,7 +296,8 @@ std::string WhipPublisher::session() {
     std::lock_guard<std::mutex> lk(lock_);
     caps = gst_caps_ref(caps_);
   }
-  auto peer = std::make_shared<WebRtcPeer>(caps, kPayloadType, settings_.peer, keyframe_wanted_);
+  auto peer = std::make_shared<WebRtcPeer>(caps, kPayloadType, settings_.peer,
+                                           [wanted = keyframe_wanted_](size_t) { wanted(); });
   gst_caps_unref(caps);
   std::string sdp, why = make_offer(peer.get(), &sdp);
   if (!why.empty())

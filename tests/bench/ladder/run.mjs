@@ -2,9 +2,11 @@
 // off the screen (bench-latency-server's time code) — with the ladder (/video: 1280x720 at 2
 // Mbit/s, 640x360 at 500 kbit/s, 320x180 at 150, as the presets make it) against the same top
 // stream without one (/flat, how camcast served before ladders, and how go2rtc and MediaMTX
-// serve: one rendition for everyone), in the same run.
+// serve: one rendition for everyone), in the same run; over WebRTC the same (/webrtc, a ladder;
+// /webrtc-flat, the top alone).
 //
-//   node tests/bench/ladder/run.mjs --link 700kbit [--seconds 60] [--only mse,flat,webrtc]
+//   node tests/bench/ladder/run.mjs --link 700kbit [--seconds 60]
+//        [--only mse,flat,webrtc,webrtc-flat]
 //        [--steps 20:500kbit,40:4mbit] [--loss 20]
 //
 // --link RATE: the link's rate both ways (tc tbf); --steps T:RATE,…: the rate changes T seconds
@@ -13,8 +15,8 @@
 // address that is not loopback, so no WebCodecs, as on a LAN.
 //
 // For each, from 3 s after the first frame: p50/p95 glass-to-glass, frames shown a second, the
-// share of the camera's frames never shown; and how long after joining p95 over one second first
-// stayed under 300 ms, the time on each picture height, and around each step of the link: how
+// share of the camera's frames never shown; how long after opening the page the first frame
+// came, and after it how long until p95 over one second stayed under 300 ms, the time on each picture height, and around each step of the link: how
 // long after it the one-second p95 was under 300 ms again, and after a step up, how long until
 // the picture was back at full size.
 import { spawn } from 'node:child_process';
@@ -70,7 +72,7 @@ function settledAfter(frames, from, bound = 300) {
 
 async function measure(browser, name) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const url = name === 'webrtc' ? `http://${host}:${port}/webrtc?backend=webrtc&stats=0`
+  const url = name.startsWith('webrtc') ? `http://${host}:${port}/${name}?backend=webrtc&stats=0`
     : `http://${host}:${port}/${name === 'flat' ? 'flat' : 'video'}?backend=mse&stats=0`;
   await page.addInitScript(`${measureScript}
     const hook = setInterval(() => {
@@ -80,9 +82,15 @@ async function measure(browser, name) {
     }, 5);`);
   page.on('pageerror', (e) => console.log(`${name}: the page threw: ${e.message}`));
   setLinkRate(link);
+  const opened = Date.now();
   await page.goto(url);
-  await page.waitForFunction(() => window.bench && window.bench.latencies.length > 0,
-                             null, { timeout: 30000 });
+  try {
+    await page.waitForFunction(() => window.bench && window.bench.latencies.length > 0,
+                               null, { timeout: 30000 });
+  } catch {
+    await page.close();
+    return { name, none: true };
+  }
   const t0 = await page.evaluate(() => window.bench.shownAt[0]);
   for (const step of steps)
     setTimeout(() => setLinkRate(step.rate), Math.max(0, t0 + step.at * 1000 - Date.now()));
@@ -92,6 +100,7 @@ async function measure(browser, name) {
   const frames = b.latencies.map((latency, i) => ({ latency, at: b.shownAt[i],
                                                     height: b.heights[i] }));
   const steady = frames.filter((f) => f.at >= t0 + 3000);
+  if (steady.length < 2) return { name, none: true, shown: frames.length };
   const span = (steady[steady.length - 1].at - steady[0].at) / 1000;
   const heights = {};
   for (let i = 1; i < frames.length; i++)
@@ -112,6 +121,7 @@ async function measure(browser, name) {
   return { name, ...stats(steady.map((f) => f.latency)),
            fps: steady.length / ((steady[steady.length - 1].at - steady[0].at) / 1000),
            unshown: Math.max(0, 1 - steady.length / (span * fps)), settled: settledAfter(frames, t0),
+           first: (t0 - opened) / 1000,
            heights, around, bad: b.bad };
 }
 
@@ -122,10 +132,16 @@ const browser = await launchBrowser();
 try {
   for (const name of only) {
     const r = await measure(browser, name);
+    if (r.none) {
+      console.log(`${r.name.padEnd(6)} ` + (r.shown ? `${r.shown} frames shown, none after 3 s`
+                                                 : 'no frame shown in 30 s'));
+      continue;
+    }
     const time = Object.entries(r.heights).map(([h, ms]) => `${h}p ${(ms / 1000).toFixed(0)} s`);
     console.log(`${r.name.padEnd(6)} p50 ${r.p50} ms  p95 ${r.p95}  p99 ${r.p99}  ` +
       `fps ${r.fps.toFixed(1)}  never shown ${(r.unshown * 100).toFixed(1)} %  ` +
-      `p95 < 300 ms for good after ${r.settled} s  on screen: ${time.join(', ')}` +
+      `first frame ${r.first.toFixed(1)} s after opening, p95 < 300 ms for good ${r.settled} s ` +
+      `after it  on screen: ${time.join(', ')}` +
       (r.bad ? `  unreadable ${r.bad}` : ''));
     for (const a of r.around)
       console.log(`       at ${a.at} s to ${a.rate}: p95 < 300 ms again after ${a.settled} s, ` +

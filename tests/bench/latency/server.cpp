@@ -4,8 +4,9 @@
 //
 // h264: one x264 encode feeds camcast's msesink (/video, fMP4), whepsink (/webrtc) and, for the
 // peer, msesink format=annexb (/h264), so every path carries exactly the same H.264.
-// h264-ladder: the same, and /video a ladder as the presets make it (the top, 640x360 at 500
-// kbit/s and 320x180 at 150, each a rung of its own); /flat the top alone, as before ladders.
+// h264-ladder: the same, and /video and /webrtc a ladder as the presets make it (the top, 640x360
+// at 500 kbit/s and 320x180 at 150, each a rung of its own); /flat and /webrtc-flat the top
+// alone, as before ladders.
 // mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts, and with an MP2 tone muxed in:
 // /ts-sound) and in jsmp mode (/jsmp); the
 // peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
@@ -122,12 +123,16 @@ int main(int argc, char **argv) {
         "%s tee name=raw raw. ! queue ! %s%d ! h264parse ! tee name=t "
         "t. ! queue ! msesink name=v address=%s port=%d path=/video "
         "t. ! queue ! msesink address=%s port=%d path=/flat "
-        "t. ! queue ! whepsink address=%s port=%d path=/webrtc "
+        "t. ! queue ! whepsink name=w address=%s port=%d path=/webrtc "
+        "t. ! queue ! whepsink address=%s port=%d path=/webrtc-flat "
         "raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
-        "video/x-raw,width=640,height=360 ! %s500 ! h264parse ! v.rung_1 "
+        "video/x-raw,width=640,height=360 ! %s500 ! h264parse ! tee name=r1 "
+        "r1. ! queue ! v.rung_1 r1. ! queue ! w.rung_1 "
         "raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
-        "video/x-raw,width=320,height=180 ! %s150 ! h264parse ! v.rung_2",
-        appsrc, x264, kbps, address, port, address, port, address, port, rung_x264, rung_x264);
+        "video/x-raw,width=320,height=180 ! %s150 ! h264parse ! tee name=r2 "
+        "r2. ! queue ! v.rung_2 r2. ! queue ! w.rung_2",
+        appsrc, x264, kbps, address, port, address, port, address, port, address, port, rung_x264,
+        rung_x264);
   } else if (!mpeg1) {
     launch = g_strdup_printf(
         "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
