@@ -27,7 +27,8 @@
  * Its `rung_%u` pads (on request: `… ! rtc.rung_1`) take smaller encodes of the same camera, a
  * ladder (rung 0 is the sink pad): each viewer is sent one rung and moves between them by itself
  * on its receiver reports — down when a tenth of its packets are lost or its round trip grows,
- * to the rung that what arrived fits, up after a calm spell — at the new rung's next keyframe,
+ * to the rung that what arrived fits, up when a probe (resends the viewer already has, now and
+ * then) finds room or after a long calm spell — at the new rung's next keyframe,
  * asked for at once. `?rung=N` on the offer's URL holds rung N. A rung's encoder works only
  * while a viewer (of this sink or another on the same encode) is on it. Resends are kept to 15 %
  * of what is sent, so a link narrower than the stream is not flooded with them.

@@ -159,9 +159,15 @@ void WebRtcPeer::on_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   if (!factory || g_strcmp0(GST_OBJECT_NAME(factory), "rtprtxsend") != 0)
     return;
   if (GstPad *src = gst_element_get_static_pad(element, "src")) {
-    gst_pad_add_probe(src, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+    gst_pad_add_probe(src,
+                      GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
                       bound_resends, self, nullptr);
-    gst_object_unref(src);
+    auto *peer = static_cast<WebRtcPeer *>(self);
+    std::lock_guard<std::mutex> lk(peer->resend_lock_);
+    if (!peer->resender_)
+      peer->resender_ = src;  // (the reference is kept)
+    else
+      gst_object_unref(src);
   }
 }
 
@@ -178,6 +184,8 @@ GstPadProbeReturn WebRtcPeer::bound_resends(GstPad *, GstPadProbeInfo *info, gpo
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {  // the payloader's packets of a picture
     GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
     const gsize size = gst_buffer_list_calculate_size(list);
+    for (guint i = 0; i < gst_buffer_list_length(list); i++)
+      self->remember(gst_buffer_list_get(list, i));
     self->sent_bytes_[1] += size;
     self->wire_bytes_ += size + gst_buffer_list_length(list) * kPacketOverhead;
     return GST_PAD_PROBE_OK;
@@ -188,7 +196,13 @@ GstPadProbeReturn WebRtcPeer::bound_resends(GstPad *, GstPadProbeInfo *info, gpo
   const bool resend = gst_buffer_extract(buffer, 0, header, sizeof header) == sizeof header &&
                       GST_READ_UINT32_BE(header + 8) != stream_ssrc(0);
   if (!resend) {
+    self->remember(buffer);
     self->sent_bytes_[1] += size;
+    self->wire_bytes_ += size + kPacketOverhead;
+    return GST_PAD_PROBE_OK;
+  }
+  if (self->probe_credit_ > 0) {  // a probe's: not a resend the viewer asked for
+    self->probe_credit_--;
     self->wire_bytes_ += size + kPacketOverhead;
     return GST_PAD_PROBE_OK;
   }
@@ -215,6 +229,8 @@ WebRtcPeer::~WebRtcPeer() {
     }
   }
   gst_element_set_state(pipeline_, GST_STATE_NULL);
+  if (resender_)
+    gst_object_unref(resender_);
   GstBus *bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
   gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   gst_object_unref(bus);
@@ -501,6 +517,7 @@ void WebRtcPeer::push(GstBuffer *buffer, bool keyframe, size_t rung) {
     apply_caps_locked(rung);
   units_sent_++;
   push_restamped(src_, buffer);
+  probe_some();
 }
 
 void WebRtcPeer::push_audio(GstBuffer *buffer) {
@@ -555,9 +572,10 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
   gint lost = 0;
   const guint video = stream_ssrc(0);
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 gives a GValueArray
-  GValueArray *array = sources && G_VALUE_HOLDS(sources, G_TYPE_VALUE_ARRAY)
-                           ? static_cast<GValueArray *>(g_value_get_boxed(sources))
-                           : nullptr;
+  GValueArray *array =
+      sources && G_VALUE_HOLDS_BOXED(sources) && g_str_equal(G_VALUE_TYPE_NAME(sources), "GValueArray")
+          ? static_cast<GValueArray *>(g_value_get_boxed(sources))
+          : nullptr;
   for (guint i = 0; array && i < array->n_values; i++) {
     const GstStructure *source = gst_value_get_structure(g_value_array_get_nth(array, i));
     guint ssrc = 0, about = 0;
@@ -609,6 +627,90 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
   return true;
 }
 
+void WebRtcPeer::remember(GstBuffer *packet) {
+  guint8 head[4];
+  if (gst_buffer_extract(packet, 0, head, sizeof head) != sizeof head)
+    return;
+  recent_[recent_at_] = GST_READ_UINT16_BE(head + 2);
+  recent_at_ = (recent_at_ + 1) % recent_.size();
+  recent_n_ = std::min(recent_n_ + 1, recent_.size());
+}
+
+void WebRtcPeer::probe_some() {
+  if (probe_left_ <= 0)
+    return;
+  std::vector<guint16> seqnums;
+  GstPad *resender = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(resend_lock_);
+    if (!resender_ || !recent_n_)
+      return;
+    resender = GST_PAD(gst_object_ref(resender_));
+    const int n = std::min(probe_per_unit_, probe_left_.load());
+    for (int i = 0; i < n; i++)  // the newest first: rtprtxsend still holds them
+      seqnums.push_back(recent_[(recent_at_ + recent_.size() - 1 - size_t(i) % recent_n_) %
+                                recent_.size()]);
+    probe_credit_ += n;
+  }
+  for (guint16 seqnum : seqnums)
+    gst_pad_send_event(resender, gst_event_new_custom(
+                                     GST_EVENT_CUSTOM_UPSTREAM,
+                                     gst_structure_new("GstRTPRetransmissionRequest", "seqnum",
+                                                       G_TYPE_UINT, guint(seqnum), "ssrc",
+                                                       G_TYPE_UINT, stream_ssrc(0), nullptr)));
+  gst_object_unref(resender);
+  if ((probe_left_ -= int(seqnums.size())) <= 0)
+    probe_ended_ = g_get_monotonic_time();
+}
+
+// After a probe is judged, reports this long after are still its: a link it overfilled drops
+// the picture's packets too for a while (seen: 12–22 % lost in the report after).
+constexpr gint64 kProbeAftermathUs = 1500 * G_TIME_SPAN_MILLISECOND;
+
+// An RTP probe finds room only by sending more than the rung and seeing nothing lost, and one
+// that finds none costs the viewer a few lost packets: they back off further than TCP's timed
+// padding does (every 4 s at first, then 8, 16).
+RungSettings WebRtcPeer::rtp_rung_settings() {
+  RungSettings s;
+  s.max_probe_every_us = 16 * G_USEC_PER_SEC;
+  return s;
+}
+
+void WebRtcPeer::start_probe(const std::vector<uint64_t> &bitrates, gint64 now) {
+  const size_t rung = rung_;
+  if (probe_left_ > 0 || probe_ended_ || rung == 0 || !policy_.probe_size(rung, bitrates, now))
+    return;
+  // The next rung up with room to spare, for a quarter of a second, in ~1200-byte packets
+  // spread over the units of that time (at 30 a second).
+  const uint64_t next = bitrates[rung - 1] ? bitrates[rung - 1] : bitrates[rung] * 4;
+  const uint64_t want = uint64_t(double(next) * RungSettings().probe_headroom);
+  if (want <= bitrates[rung])
+    return;
+  const uint64_t bytes = (want - bitrates[rung]) / 8 / 4;
+  const int packets = int(std::clamp<uint64_t>(bytes / 1200, 8, 256));
+  probe_bps_ = want;
+  probe_per_unit_ = (packets + 7) / 8;
+  GST_DEBUG("peer %p: a probe of %d resends (%" G_GUINT64_FORMAT " kbit/s in all)", this,
+            packets, want / 1000);
+  probe_left_ = packets;
+}
+
+bool WebRtcPeer::judge_probe(const std::vector<uint64_t> &bitrates, const LinkSample &report,
+                             gint64 now) {
+  const gint64 ended = probe_ended_;
+  if (!ended || report_at_ < ended + std::max<gint64>(rtt_us_, 50000))
+    // Under way, or the link still draining what it overfilled: its reports measure nothing.
+    return ended != 0 || probe_left_ > 0 || report_at_ < probe_judged_ + kProbeAftermathUs;
+  probe_ended_ = 0;
+  probe_judged_ = report_at_;
+  // Nothing lost: the link carried the rung and the probe; else what arrived is what it took.
+  const bool room = report.loss < RungSettings().calm_loss;
+  GST_DEBUG("peer %p: the probe at %" G_GUINT64_FORMAT " kbit/s: %.0f %% lost", this,
+            probe_bps_ / 1000, report.loss * 100);
+  policy_.probed(rung_, bitrates, room ? probe_bps_ : report.delivery_bps, now);
+  return true;
+}
+
 int WebRtcPeer::choose_rung(const std::vector<uint64_t> &bitrates, gint64 now) {
   if (state_ != State::Connected || bitrates.size() < 2)
     return -1;
@@ -618,9 +720,17 @@ int WebRtcPeer::choose_rung(const std::vector<uint64_t> &bitrates, gint64 now) {
   if (!read_report(&sample, now) && pinned_ < 0)
     return -1;
   sample.now_us = now;
+  if (judge_probe(bitrates, sample, now)) {  // what a probe lost is not the rung's
+    sample.loss = 0;
+    sample.delivery_bps = 0;
+  }
   const size_t want = policy_.choose(rung_, bitrates, sample, pinned_);
-  if (want == rung_)
+  if (want == rung_) {
+    start_probe(bitrates, now);
     return -1;
+  }
+  probe_left_ = 0;  // a move calls a probe off
+  probe_ended_ = 0;
   GST_DEBUG("peer %p: moving from rung %zu to %zu (lost %.0f %%, %" G_GUINT64_FORMAT
             " kbit/s arrived, link %" G_GUINT64_FORMAT " kbit/s)",
             this, rung_.load(), want, sample.loss * 100, sample.delivery_bps / 1000,

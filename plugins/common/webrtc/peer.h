@@ -16,7 +16,11 @@
 // an MSE viewer does (fanout/rung_policy.h), on what the other side's receiver reports say:
 // the share of packets lost (a link narrower than the rung drops what it cannot carry), what
 // arrived (the link's measure when much was lost) and the round trip (a queue building up on
-// the way). It moves at the new rung's next keyframe, which the owner asks for.
+// the way). It moves at the new rung's next keyframe, which the owner asks for. Below the top
+// it probes now and then for room, as a TCP viewer's client does with padding: resends of
+// packets the viewer already has (RTX, which it drops as duplicates), spread over a quarter of
+// a second at the rate the next rung up would need; the viewer's next report losing nothing
+// means the link carried it (protocols.md 10.11).
 #pragma once
 
 #include "fanout/rung_policy.h"
@@ -134,6 +138,14 @@ private:
   static GstPadProbeReturn on_upstream_event(GstPad *, GstPadProbeInfo *info, gpointer self);
   static GstBusSyncReply on_message(GstBus *, GstMessage *message, gpointer self);
   static void on_element_added(GstBin *, GstBin *, GstElement *element, gpointer self);
+  // A probe's share for this unit (the streaming thread): resends asked of rtprtxsend.
+  void probe_some();
+  // A picture packet sent (under resend_lock_): its sequence number joins the ring.
+  void remember(GstBuffer *packet);
+  // The server thread: starts a probe if the policy says one is due; judges one that is over
+  // by `report` (true: the report was the probe's, not a measure of the rung).
+  void start_probe(const std::vector<uint64_t> &bitrates, gint64 now);
+  bool judge_probe(const std::vector<uint64_t> &bitrates, const LinkSample &report, gint64 now);
   static GstPadProbeReturn bound_resends(GstPad *, GstPadProbeInfo *info, gpointer self);
   void describe(Outcome outcome, const std::string &sdp_or_why);
 
@@ -164,6 +176,17 @@ private:
   gint64 resend_second_ = 0;
   std::array<uint64_t, 2> sent_bytes_{}, resent_bytes_{};
   std::atomic<uint64_t> resends_dropped_{0};
+  GstPad *resender_ = nullptr;  // rtprtxsend's src pad, where resends are asked for (a ref)
+  std::array<guint16, 64> recent_{};  // the last picture packets' sequence numbers, a ring
+  size_t recent_at_ = 0, recent_n_ = 0;
+  int probe_credit_ = 0;  // resends asked for a probe, let through past the cap
+  // A probe under way: packets still to ask for, how many with each unit, when it ended (the
+  // last asked for; 0 while under way), and the rate it tried (bits/s, with the rung's).
+  std::atomic<int> probe_left_{0};
+  int probe_per_unit_ = 0;
+  std::atomic<gint64> probe_ended_{0};
+  gint64 probe_judged_ = 0;  // when the last was judged: reports a little after are its too
+  uint64_t probe_bps_ = 0;
   // Bytes on the wire of the picture so far (media and resends, with their packets' headers),
   // and their count when the other side's RTCP last came, and when (their streaming threads).
   std::atomic<uint64_t> wire_bytes_{0};
@@ -171,7 +194,8 @@ private:
   gint64 rtcp_at_ = 0;
   uint64_t rtcp_wire_ = 0;
   // The ladder's (the server thread): the policy, and the last receiver report read.
-  RungPolicy policy_;
+  RungPolicy policy_{rtp_rung_settings()};
+  static RungSettings rtp_rung_settings();
   uint64_t rung_changes_ = 0;
   // The last report read: its highest sequence number and packets lost (cumulative), and the
   // bytes on the wire when it came, and when.
