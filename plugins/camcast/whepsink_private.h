@@ -43,7 +43,7 @@ struct WhepSinkPrivate {
   std::mutex lock;  // everything below but the meters
   GstCaps *caps = nullptr;
   std::array<GstCaps *, kMaxRungs> rung_caps{};  // the lower rungs' (rung_caps[0] unused)
-  GstCaps *audio_caps = nullptr;  // Opus from the audio pad, if any
+  GstCaps *audio_caps = nullptr;                 // Opus from the audio pad, if any
   std::string profile;  // of the stream ("constrained-baseline"): the offer's format must say it
   camcast::PeerSettings settings;
   guint max_viewers = kDefaultMaxViewers;

@@ -144,7 +144,8 @@ static int pinned_rung(SoupServerMessage *msg, guint n_rungs) {
   const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
   GHashTable *params =
       query ? g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr) : nullptr;
-  const char *value = params ? static_cast<const char *>(g_hash_table_lookup(params, "rung")) : nullptr;
+  const char *value =
+      params ? static_cast<const char *>(g_hash_table_lookup(params, "rung")) : nullptr;
   guint64 rung = 0;
   const bool pinned = value && g_ascii_string_to_unsigned(value, 10, 0, 255, &rung, nullptr);
   if (params)

@@ -30,7 +30,7 @@ extern guint gst_ws_sink_signals[N_SIGNALS];
 // join or move gets its keyframe then, not a GOP later, and no keyframe is asked for in vain.
 // ask() and due() under the owner's lock; seen() on the input's streaming thread.
 struct KeyframeRequests {
-  gint64 last = 0;  // monotonic µs: the last sent
+  gint64 last = 0;                 // monotonic µs: the last sent
   std::atomic<gint64> pending{0};  // when the one waiting was asked, 0: none
   // Whether to send one now (`force`: regardless of the last); if not, it waits.
   bool ask(gint64 now, gint64 interval, bool force = false) {

@@ -72,8 +72,9 @@ void WsSinkPrivate::tick(gint64 now) {
     change = idle.update((serving ? serving->n_viewers() : 0) + own_viewers.size(), now,
                          gint64(idle_after) * G_USEC_PER_SEC);
   }
-  if (change == IdleBranch::Change::Woke || keyframe_due)  // (woke: viewers taken over from a
-    request_keyframe(true);                                 // lingering mount)
+  // Woken (viewers taken over from a lingering mount), or a keyframe asked too soon is due.
+  if (change == IdleBranch::Change::Woke || keyframe_due)
+    request_keyframe(true);
   else if (change == IdleBranch::Change::Slept && serving)
     serving->drop_units();  // a viewer must not start at a keyframe from before the idle time
   update_rung_branches(serving, now);

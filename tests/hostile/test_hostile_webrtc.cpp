@@ -113,14 +113,14 @@ void test_whep_resends_bounded() {
   const uint64_t s = lossy.sent_bytes() - sent, r = lossy.resent_bytes() - resent;
   g_test_message("in 4 s: %" G_GUINT64_FORMAT " bytes sent, %" G_GUINT64_FORMAT " resent", s, r);
   g_assert_cmpuint(s, >, 0);
-  g_assert_cmpuint(r, >, 0);  // it does resend…
+  g_assert_cmpuint(r, >, 0);       // it does resend…
   g_assert_cmpuint(r, <=, s / 5);  // …a share, not half of everything again and again
   for (const char *query : {"?rung=abc", "?rung=-1", "?rung=99999999999999999999999",
                             "?rung=%FF%00", "?rung=1&rung=2", "?rung="}) {
     std::string answer, head;
-    const int status = camcast::test::http_request(
-        server.port, "POST", std::string("/webrtc") + query, server.offer, "application/sdp",
-        &answer, &head, "", 10000);
+    const int status =
+        camcast::test::http_request(server.port, "POST", std::string("/webrtc") + query,
+                                    server.offer, "application/sdp", &answer, &head, "", 10000);
     g_assert_cmpint(status, ==, 201);
     g_assert_cmpint(server.end(header_of(head, "Location")), ==, 200);
   }

@@ -13,8 +13,8 @@
 //   kernel measured its link (TCP's delivery rate, taken while the socket had more than enough
 //   to send; the median of the last seconds') slower than its rung; or, over RTP, the viewer's
 //   receiver report says it lost `down_loss` of what was sent (a link that drops what it cannot
-//   carry, as a full router queue does — or cannot take the rung's keyframes at once). It goes to the highest rung
-//   that fits in `fill` of the link as measured, at least one rung down.
+//   carry, as a full router queue does — or cannot take the rung's keyframes at once). It goes to
+//   the highest rung that fits in `fill` of the link as measured, at least one rung down.
 // - Up, when the link has room: its lag has stayed under `calm_lag_us` for the hold time, and
 //   the link measured lately carries the next rung up with `headroom` to spare (keyframe bursts
 //   give such measurements even on a low rung). A link that has not shown its size lately — the

@@ -571,11 +571,12 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
   guint seq = 0, rtt = 0;
   gint lost = 0;
   const guint video = stream_ssrc(0);
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 gives a GValueArray
-  GValueArray *array =
-      sources && G_VALUE_HOLDS_BOXED(sources) && g_str_equal(G_VALUE_TYPE_NAME(sources), "GValueArray")
-          ? static_cast<GValueArray *>(g_value_get_boxed(sources))
-          : nullptr;
+  // rtpsession 1.22 gives a GValueArray, which GLib deprecates.
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  GValueArray *array = sources && G_VALUE_HOLDS_BOXED(sources) &&
+                               g_str_equal(G_VALUE_TYPE_NAME(sources), "GValueArray")
+                           ? static_cast<GValueArray *>(g_value_get_boxed(sources))
+                           : nullptr;
   for (guint i = 0; array && i < array->n_values; i++) {
     const GstStructure *source = gst_value_get_structure(g_value_array_get_nth(array, i));
     guint ssrc = 0, about = 0;
@@ -592,7 +593,7 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
                         G_TYPE_UINT, &seq, "rb-round-trip", G_TYPE_UINT, &rtt, nullptr);
     }
   }
-  G_GNUC_END_IGNORE_DEPRECATIONS
+  G_GNUC_END_IGNORE_DEPRECATIONS;
   if (stats)
     gst_structure_free(stats);
   if (!have_rb || seq == report_seq_)
@@ -648,16 +649,16 @@ void WebRtcPeer::probe_some() {
     resender = GST_PAD(gst_object_ref(resender_));
     const int n = std::min(probe_per_unit_, probe_left_.load());
     for (int i = 0; i < n; i++)  // the newest first: rtprtxsend still holds them
-      seqnums.push_back(recent_[(recent_at_ + recent_.size() - 1 - size_t(i) % recent_n_) %
-                                recent_.size()]);
+      seqnums.push_back(
+          recent_[(recent_at_ + recent_.size() - 1 - size_t(i) % recent_n_) % recent_.size()]);
     probe_credit_ += n;
   }
   for (guint16 seqnum : seqnums)
-    gst_pad_send_event(resender, gst_event_new_custom(
-                                     GST_EVENT_CUSTOM_UPSTREAM,
-                                     gst_structure_new("GstRTPRetransmissionRequest", "seqnum",
-                                                       G_TYPE_UINT, guint(seqnum), "ssrc",
-                                                       G_TYPE_UINT, stream_ssrc(0), nullptr)));
+    gst_pad_send_event(
+        resender, gst_event_new_custom(GST_EVENT_CUSTOM_UPSTREAM,
+                                       gst_structure_new("GstRTPRetransmissionRequest", "seqnum",
+                                                         G_TYPE_UINT, guint(seqnum), "ssrc",
+                                                         G_TYPE_UINT, stream_ssrc(0), nullptr)));
   gst_object_unref(resender);
   if ((probe_left_ -= int(seqnums.size())) <= 0)
     probe_ended_ = g_get_monotonic_time();
@@ -690,8 +691,8 @@ void WebRtcPeer::start_probe(const std::vector<uint64_t> &bitrates, gint64 now) 
   const int packets = int(std::clamp<uint64_t>(bytes / 1200, 8, 256));
   probe_bps_ = want;
   probe_per_unit_ = (packets + 7) / 8;
-  GST_DEBUG("peer %p: a probe of %d resends (%" G_GUINT64_FORMAT " kbit/s in all)", this,
-            packets, want / 1000);
+  GST_DEBUG("peer %p: a probe of %d resends (%" G_GUINT64_FORMAT " kbit/s in all)", this, packets,
+            want / 1000);
   probe_left_ = packets;
 }
 
@@ -703,6 +704,11 @@ bool WebRtcPeer::judge_probe(const std::vector<uint64_t> &bitrates, const LinkSa
     return ended != 0 || probe_left_ > 0 || report_at_ < probe_judged_ + kProbeAftermathUs;
   probe_ended_ = 0;
   probe_judged_ = report_at_;
+  {
+    // Resends asked for that rtprtxsend no longer held never came: no credit past the cap left.
+    std::lock_guard<std::mutex> lk(resend_lock_);
+    probe_credit_ = 0;
+  }
   // Nothing lost: the link carried the rung and the probe; else what arrived is what it took.
   const bool room = report.loss < RungSettings().calm_loss;
   GST_DEBUG("peer %p: the probe at %" G_GUINT64_FORMAT " kbit/s: %.0f %% lost", this,

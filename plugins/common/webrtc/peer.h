@@ -158,7 +158,7 @@ private:
   std::function<void(size_t)> keyframe_wanted_;
   std::function<void()> state_changed_;
   bool offering_ = false;
-  std::mutex lock_;  // described_, caps_, and what push() decides
+  std::mutex lock_;                          // described_, caps_, and what push() decides
   std::array<GstCaps *, kMaxRungs> caps_{};  // each rung's H.264 (the appsrc's from its keyframe)
   Described described_;
   bool described_yet_ = false;
@@ -176,7 +176,7 @@ private:
   gint64 resend_second_ = 0;
   std::array<uint64_t, 2> sent_bytes_{}, resent_bytes_{};
   std::atomic<uint64_t> resends_dropped_{0};
-  GstPad *resender_ = nullptr;  // rtprtxsend's src pad, where resends are asked for (a ref)
+  GstPad *resender_ = nullptr;        // rtprtxsend's src pad, where resends are asked for (a ref)
   std::array<guint16, 64> recent_{};  // the last picture packets' sequence numbers, a ring
   size_t recent_at_ = 0, recent_n_ = 0;
   int probe_credit_ = 0;  // resends asked for a probe, let through past the cap
