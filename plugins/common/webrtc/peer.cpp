@@ -208,10 +208,8 @@ GstPadProbeReturn WebRtcPeer::bound_resends(GstPad *, GstPadProbeInfo *info, gpo
   }
   const uint64_t sent = self->sent_bytes_[0] + self->sent_bytes_[1];
   const uint64_t resent = self->resent_bytes_[0] + self->resent_bytes_[1] + size;
-  if (double(resent) > kMaxResendShare * double(sent)) {
-    self->resends_dropped_++;
+  if (double(resent) > kMaxResendShare * double(sent))
     return GST_PAD_PROBE_DROP;
-  }
   self->resent_bytes_[1] += size;
   self->wire_bytes_ += size + kPacketOverhead;
   return GST_PAD_PROBE_OK;

@@ -175,7 +175,6 @@ private:
   std::mutex resend_lock_;
   gint64 resend_second_ = 0;
   std::array<uint64_t, 2> sent_bytes_{}, resent_bytes_{};
-  std::atomic<uint64_t> resends_dropped_{0};
   GstPad *resender_ = nullptr;        // rtprtxsend's src pad, where resends are asked for (a ref)
   std::array<guint16, 64> recent_{};  // the last picture packets' sequence numbers, a ring
   size_t recent_at_ = 0, recent_n_ = 0;
