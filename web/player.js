@@ -351,7 +351,8 @@ export class CamcastPlayer {
     const now = performance.now();
     const seconds = (now - this.window.since) / 1000;
     this.stats.fps = Math.round(this.window.shown / seconds);
-    this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
+    // (WebRTC's bytes arrive outside the page: its sample below says them.)
+    if (!this.webrtc) this.stats.kbps = Math.round(this.window.bytes * 8 / seconds / 1000);
     this.window = { shown: 0, bytes: 0, since: now };
     if (this.webrtc) {
       this.webrtc.sample().then(({ latencyMs, kbps }) => {
