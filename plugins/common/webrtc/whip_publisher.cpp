@@ -51,10 +51,16 @@ public:
       : cut_(g_cancellable_new()),
         context_(g_main_context_ref_thread_default()),
         outer_(G_CANCELLABLE(g_object_ref(outer))) {
-    linked_ = g_cancellable_connect(outer_, G_CALLBACK(+[](GCancellable *, gpointer cut) {
-                                      g_cancellable_cancel(G_CANCELLABLE(cut));
+    // `outer` is cancelled from another thread (stop()); `cut_` is cancelled on this one only.
+    // GLib 2.74 leaks a GCancellableSource that is disposed on one thread while its cancellable
+    // is being cancelled on another: its dispose "resurrects" the source whenever the
+    // cancellable's handlers are running, whichever source's handler it is, and only that
+    // source's own handler drops the resurrection's reference (LeakSanitizer saw libsoup's
+    // socket sources leak so in test-whippublishsink, 3 runs in 4; GLib 2.80 rewrote it).
+    linked_ = g_cancellable_connect(outer_, G_CALLBACK(+[](GCancellable *, gpointer self) {
+                                      static_cast<RequestDeadline *>(self)->cut_here();
                                     }),
-                                    cut_, nullptr);
+                                    this, nullptr);
     const gint64 left_ms = std::max<gint64>(0, (deadline - g_get_monotonic_time()) / 1000);
     timer_ = g_timeout_source_new(guint(left_ms));
     g_source_set_callback(
@@ -85,6 +91,20 @@ public:
   }
 
 private:
+  // Has the thread cancel `cut_` as soon as it runs its context (from any thread).
+  void cut_here() {
+    GSource *cut = g_idle_source_new();
+    g_source_set_callback(
+        cut,
+        +[](gpointer cancellable) {
+          g_cancellable_cancel(G_CANCELLABLE(cancellable));
+          return G_SOURCE_REMOVE;
+        },
+        g_object_ref(cut_), g_object_unref);
+    g_source_attach(cut, context_);
+    g_source_unref(cut);
+  }
+
   GCancellable *cut_;
   GMainContext *context_;
   GCancellable *outer_;
