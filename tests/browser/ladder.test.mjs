@@ -102,7 +102,7 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
   const lab = 'camcast-ltest';
   removeLink(lab);
   try {
-    makeLink('500kbit', '10.98.0.2', 0, lab);
+    makeLink('500kbit', '10.98.0.2', { name: lab });
   } catch (e) {
     removeLink(lab);
     t.skip(`no network namespace can be made here: ${e.message}`);

@@ -7,11 +7,11 @@
 //
 //   node tests/bench/ladder/run.mjs --link 700kbit [--seconds 60]
 //        [--only mse,flat,webrtc,webrtc-flat]
-//        [--steps 20:500kbit,40:4mbit] [--loss 20]
+//        [--steps 20:500kbit,40:4mbit] [--loss 20] [--rtt 40]
 //
 // --link RATE: the link's rate both ways (tc tbf); --steps T:RATE,…: the rate changes T seconds
 // after the viewer's first frame; --loss N: N per mille of the packets dropped each way at
-// random. Runs as root (a network namespace of its own); the page is over plain http at an
+// random; --rtt MS: the round trip made that much longer (half of it each way). Runs as root (a network namespace of its own); the page is over plain http at an
 // address that is not loopback, so no WebCodecs, as on a LAN.
 //
 // For each, from 3 s after the first frame: p50/p95 glass-to-glass, frames shown a second, the
@@ -28,6 +28,7 @@ const seconds = Number(option('seconds', 60));
 const link = option('link', '700kbit');
 const only = option('only', 'mse,flat').split(',');
 const loss = Number(option('loss', 0));
+const rtt = Number(option('rtt', 0));
 const steps = option('steps', '').split(',').filter(Boolean).map((s) => {
   const [at, rate] = s.split(':');
   return { at: Number(at), rate };
@@ -126,7 +127,7 @@ async function measure(browser, name) {
 }
 
 removeLink();  // one a run that was killed left
-makeLink(link, host, loss);
+makeLink(link, host, { lossPermille: loss, delayMs: rtt / 2 });
 const server = await startServer();
 const browser = await launchBrowser();
 try {
@@ -156,5 +157,6 @@ try {
 }
 console.log(`through a veth link shaped to ${link} both ways` +
             (loss ? `, ${loss / 10} % of packets lost each way` : '') +
+            (rtt ? `, ${rtt} ms added to the round trip` : '') +
             (steps.length ? `, then ${steps.map((s) => `${s.rate} at ${s.at} s`).join(', ')}` : ''));
 process.exit(0);

@@ -1,8 +1,8 @@
 // What the glass-to-glass benchmarks share: the script that reads bench-latency-server's time
 // code off whatever a page shows, and the link lab — the server in a network namespace of the
 // bench's own behind a veth pair shaped both ways (tc tbf), with random loss (nftables' numgen;
-// this kernel has no netem) and rate changes during a run.
-import { execFileSync } from 'node:child_process';
+// this kernel has no netem), a delay (bench-delay-line, on NFQUEUE) and rate changes during a run.
+import { execFileSync, spawn } from 'node:child_process';
 
 // The benchmarks' namespace; a test makes one of another name (`name`), so both can run.
 export const netns = 'camcast-bench';
@@ -18,30 +18,72 @@ function shape(verb, rate, name) {
 }
 
 // The namespace `name`, its veth pair (`${name}0` here at x.y.z.1, `${name}1` in it at `host`,
-// a /24) shaped to `rate`, and `lossPermille` of the packets dropped at random each way.
-export function makeLink(rate, host, lossPermille = 0, name = netns) {
+// a /24) shaped to `rate`, `lossPermille` of the packets dropped at random each way, and each
+// packet held `delayMs` each way (bench-delay-line: the round trip grows by twice that).
+//
+// Loss and delay happen in a router between the two (a namespace `${name}r`, answering ARP for
+// each side), where packets are forwarded: dropped or held where the sender put them, they
+// would be neither — a TCP sender retries at once what its own netfilter output refuses, and
+// TCP small queues stop a sender whose packets wait in its own output path (a 20 ms hold there
+// took a 10 Mbit/s link's TCP down to 2.3 Mbit/s).
+export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = netns } = {}) {
   const inNetns = (...cmd) => ['ip', 'netns', 'exec', name, ...cmd];
+  const router = `${name}r`;
+  const inRouter = (...cmd) => ['ip', 'netns', 'exec', router, ...cmd];
+  const routed = lossPermille > 0 || delayMs > 0;
+  const near = host.replace(/\.\d+$/, '.1');
   sh('ip', 'netns', 'add', name);
-  sh('ip', 'link', 'add', `${name}0`, 'type', 'veth', 'peer', 'name', `${name}1`);
+  if (routed) {
+    sh('ip', 'netns', 'add', router);
+    sh('ip', 'link', 'add', `${name}0`, 'type', 'veth', 'peer', 'name', `${name}b`);
+    sh('ip', 'link', 'add', `${name}1`, 'type', 'veth', 'peer', 'name', `${name}a`);
+    sh('ip', 'link', 'set', `${name}a`, 'netns', router);
+    sh('ip', 'link', 'set', `${name}b`, 'netns', router);
+    sh(...inRouter('sysctl', '-qw', 'net.ipv4.ip_forward=1'));
+    // Each side's address answered by the router (proxy ARP); the router's own neighbours are
+    // written in (with no address of its own it would send to the broadcast address).
+    const mac = (...cmd) => execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8' }).trim();
+    const macs = { [host]: mac('cat', `/sys/class/net/${name}1/address`),
+                   [near]: mac('cat', `/sys/class/net/${name}0/address`) };
+    for (const [dev, to] of [[`${name}a`, host], [`${name}b`, near]]) {
+      sh(...inRouter('sysctl', '-qw', `net.ipv4.conf.${dev}.proxy_arp=1`));
+      sh(...inRouter('ip', 'link', 'set', dev, 'up'));
+      sh(...inRouter('ip', 'route', 'add', `${to}/32`, 'dev', dev));
+      sh(...inRouter('ip', 'neigh', 'replace', to, 'lladdr', macs[to], 'dev', dev, 'nud',
+                     'permanent'));
+    }
+  } else {
+    sh('ip', 'link', 'add', `${name}0`, 'type', 'veth', 'peer', 'name', `${name}1`);
+  }
   sh('ip', 'link', 'set', `${name}1`, 'netns', name);
-  sh('ip', 'addr', 'add', `${host.replace(/\.\d+$/, '.1')}/24`, 'dev', `${name}0`);
+  sh('ip', 'addr', 'add', `${near}/24`, 'dev', `${name}0`);
   sh('ip', 'link', 'set', `${name}0`, 'up');
   sh(...inNetns('ip', 'addr', 'add', `${host}/24`, 'dev', `${name}1`));
   sh(...inNetns('ip', 'link', 'set', `${name}1`, 'up'));
   sh(...inNetns('ip', 'link', 'set', 'lo', 'up'));
   shape('add', rate, name);
+  if (!routed) return;
+  // The router's own nftables and iptables, nothing of the host's touched.
   if (lossPermille > 0) {
-    // Inside the namespace only: its own nftables, nothing of the host's touched.
-    sh(...inNetns('nft', 'add', 'table', 'inet', 'camcastlab'));
-    for (const hook of ['input', 'output']) {
-      sh(...inNetns('nft', 'add', 'chain', 'inet', 'camcastlab', hook,
-                    `{ type filter hook ${hook} priority 0 ; }`));
-      sh(...inNetns('nft', 'add', 'rule', 'inet', 'camcastlab', hook, 'iifname', '!=', 'lo',
-                    'oifname', '!=', 'lo', 'numgen', 'random', 'mod', '1000', '<',
-                    String(lossPermille), 'drop'));
-    }
+    sh(...inRouter('nft', 'add', 'table', 'inet', 'camcastlab'));
+    sh(...inRouter('nft', 'add', 'chain', 'inet', 'camcastlab', 'forward',
+                   '{ type filter hook forward priority 0 ; }'));
+    sh(...inRouter('nft', 'add', 'rule', 'inet', 'camcastlab', 'forward', 'numgen', 'random',
+                   'mod', '1000', '<', String(lossPermille), 'drop'));
   }
+  if (delayMs > 0) {
+    // nft's own queue statement is not in this kernel; iptables-nft's NFQUEUE target is.
+    sh(...inRouter('iptables-nft', '-A', 'FORWARD', '-j', 'NFQUEUE', '--queue-num', '0'));
+    const exe = new URL('../../../build/tests/bench/bench-delay-line', import.meta.url).pathname;
+    delayLines.set(name, spawn('ip', ['netns', 'exec', router, exe, '--queue', '0', '--ms',
+                                      String(delayMs)], { stdio: 'ignore' }));
+  }
+  // The round trip as it now is: the least of ten (the first may go before the line runs).
+  const out = execFileSync('ping', ['-c', '10', '-i', '0.2', '-W', '1', host], { encoding: 'utf8' });
+  console.log(`link lab: ${rate}, ${lossPermille / 10} % lost each way, ping ${
+    out.match(/= ([\d.]+)\//)?.[1] ?? '?'} ms`);
 }
+const delayLines = new Map();
 
 // A new rate for the link, in the middle of a run.
 export function setLinkRate(rate, name = netns) {
@@ -49,6 +91,9 @@ export function setLinkRate(rate, name = netns) {
 }
 
 export function removeLink(name = netns) {
+  delayLines.get(name)?.kill();
+  delayLines.delete(name);
+  try { quietly('ip', 'netns', 'del', `${name}r`); } catch { /* none */ }
   try { quietly('ip', 'netns', 'del', name); } catch { /* already gone */ }
   try { quietly('ip', 'link', 'del', `${name}0`); } catch { /* went with the namespace */ }
 }
