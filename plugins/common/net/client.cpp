@@ -29,6 +29,12 @@ constexpr int kNewestNotSentLowat = 1024;
 // with more to send than the kernel took, and this many bytes acknowledged in it.
 constexpr gint64 kMinBacklogUs = 10000;
 constexpr uint64_t kMinBacklogBytes = 2048;
+// ... and is the link's only where it filled a queue on the way: the round trip this much above
+// the least. Without one what held it back was TCP's own window, not the link: on a 10 Mbit/s
+// link with a 40 ms round trip a window kept small by a 2 Mbit/s stream took a 720p keyframe
+// at 2.1 Mbit/s, and viewers went down to 360p (a narrow link's queue shows: tbf's fills by up
+// to 50 ms).
+constexpr guint32 kQueueShownUs = 10000;
 // A probe is timed by looking this often whether the peer has acknowledged it all, for at most
 // this long.
 constexpr guint kTrainPollMs = 2;
@@ -428,13 +434,15 @@ void Client::choose_rung(gint64 now) {
     measure_backlog(true);
   if (backlog_us_ >= kMinBacklogUs && backlog_bytes_ >= kMinBacklogBytes) {
     sample.delivery_bps = backlog_bytes_ * 8 * G_USEC_PER_SEC / uint64_t(backlog_us_);
-    sample.app_limited = false;
+    sample.app_limited = !backlog_queued_;  // else TCP's window, a lower bound
     GST_LOG("client %" G_GUINT64_FORMAT ": link %" G_GUINT64_FORMAT " kbit/s (%" G_GUINT64_FORMAT
-            " bytes in %" G_GINT64_FORMAT " us)",
-            id_, sample.delivery_bps / 1000, backlog_bytes_, backlog_us_);
+            " bytes in %" G_GINT64_FORMAT " us%s)",
+            id_, sample.delivery_bps / 1000, backlog_bytes_, backlog_us_,
+            backlog_queued_ ? ", a queue on the way" : ", no queue: a lower bound");
   }
   backlog_bytes_ = 0;
   backlog_us_ = 0;
+  backlog_queued_ = false;
   const std::vector<uint64_t> &bitrates = host_->rung_bitrates();
   size_t want = policy_.choose(rung_, bitrates, sample, pinned_);
   if (next_ && want == rung_ && pinned_ < 0)
@@ -465,6 +473,7 @@ void Client::measure_backlog(bool backlogged) {
   if (backlog_since_ >= 0) {
     backlog_bytes_ += link.bytes_acked - backlog_acked_;
     backlog_us_ += now - backlog_since_;
+    backlog_queued_ = backlog_queued_ || link.rtt_us >= link.min_rtt_us + kQueueShownUs;
   }
   backlog_since_ = backlogged ? now : -1;
   backlog_acked_ = link.bytes_acked;

@@ -211,6 +211,7 @@ private:
   uint64_t backlog_acked_ = 0;
   uint64_t backlog_bytes_ = 0;
   gint64 backlog_us_ = 0;
+  bool backlog_queued_ = false;  // the round trip showed a queue in it
   // The probe under way: sent then, the peer's acknowledged bytes from and to, and the source
   // that looks (null: none).
   gint64 train_since_ = 0;

@@ -614,15 +614,22 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
   report_at_ = at;
   if (rtt)
     rtt_us_ = gint64(rtt) * G_USEC_PER_SEC / 65536;
+  double share;
+  const bool counted = loss_.add(at, seq, lost, &share);
   if (first || since <= 0 || expected > 1u << 20)
     return false;  // what came before the first report is not known to be its
   // Between the two reports, by the other side's own counts: the share lost, and what arrived
   // of all that was sent on the wire meanwhile (the reports' arrivals time it).
   out->now_us = now;
-  out->loss = std::clamp(double(lost_since) / double(expected), 0.0, 1.0);
-  out->delivery_bps = uint64_t(double(sent) * 8 * G_USEC_PER_SEC / double(since) * (1 - out->loss));
+  report_loss_ = std::clamp(double(lost_since) / double(expected), 0.0, 1.0);
+  out->delivery_bps =
+      uint64_t(double(sent) * 8 * G_USEC_PER_SEC / double(since) * (1 - report_loss_));
   out->app_limited = true;  // what arrived, a lower bound of the link (the policy knows loss)
   out->rtt_us = rtt_us_ > 0 ? rtt_us_ : 0;
+  out->loss = counted ? share : 0;  // the loss the policy sees: over enough packets
+  GST_LOG("peer %p: report: %d of %u lost (cumulative %d), %" G_GUINT64_FORMAT
+          " bytes sent in %" G_GINT64_FORMAT " ms",
+          this, lost_since, expected, lost, sent, since / 1000);
   return true;
 }
 
@@ -708,9 +715,9 @@ bool WebRtcPeer::judge_probe(const std::vector<uint64_t> &bitrates, const LinkSa
     probe_credit_ = 0;
   }
   // Nothing lost: the link carried the rung and the probe; else what arrived is what it took.
-  const bool room = report.loss < RungSettings().calm_loss;
+  const bool room = report_loss_ < RungSettings().calm_loss;
   GST_DEBUG("peer %p: the probe at %" G_GUINT64_FORMAT " kbit/s: %.0f %% lost", this,
-            probe_bps_ / 1000, report.loss * 100);
+            probe_bps_ / 1000, report_loss_ * 100);
   policy_.probed(rung_, bitrates, room ? probe_bps_ : report.delivery_bps, now);
   return true;
 }

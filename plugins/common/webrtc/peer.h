@@ -202,6 +202,8 @@ private:
   gint report_lost_ = 0;
   uint64_t report_wire_ = 0;
   gint64 report_at_ = -1;
+  double report_loss_ = 0;  // the share lost between the last two reports
+  LossWindow loss_;         // ... and over enough packets, for the policy
   gint64 rtt_us_ = -1;
   uint64_t octets_sent_ = 0;
 };
