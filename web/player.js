@@ -105,7 +105,7 @@ export class CamcastPlayer {
       framesReceived: 0, framesShown: 0, skipped: 0, reconnects: 0, seeks: 0,
       latencyMs: null, fps: 0, kbps: 0, bufferMs: null, errors: [],
       audioCodec: null, audioFrames: 0, muted: true, audioLevelDb: null, audioLatencyMs: null,
-      stalls: 0, audioDroppedMs: 0, rung: null, rungMoves: 0,
+      stalls: 0, audioDroppedMs: 0, rung: null, rungMoves: 0, backendWhy: null,
     };
     // Browsers play sound only after the viewer asks (autoplay rules): muted until the sound
     // button is pressed.
@@ -174,6 +174,31 @@ export class CamcastPlayer {
     session.start().then(() => { this.retryMs = 500; }).catch((e) => session.end(e.message));
   }
 
+  // The server says TCP has been resending what it sent this viewer (`resent`, a share): over
+  // such a link a TCP stream stalls at every loss, while WebRTC resends only what was lost and
+  // shows the rest (2 % lost, 40 ms round trip: p95 250 ms over MSE, 98 over WebRTC;
+  // docs/benchmarks.md). A player that chose its backend moves to the stream's WHEP endpoint
+  // (the description's `whep`), and back for good if WebRTC shows nothing (UDP blocked).
+  onLossyLink(link) {
+    const whep = this.whep || (this.info && this.info.whep);
+    if (this.requestedBackend !== 'auto' || !whep || this.stayOnWebSocket) return;
+    this.stats.backendWhy = `lossy link: ${(link.resent * 100).toFixed(1)} % resent`;
+    const shownBefore = this.stats.framesShown;
+    this.whep = new URL(whep, this.url.replace(/^ws/, 'http')).href;
+    this.requestedBackend = 'webrtc';
+    this.disconnect('moving');
+    this.connectWebRtc();
+    this.fallback = setTimeout(() => {
+      if (this.stats.framesShown > shownBefore || this.requestedBackend !== 'webrtc') return;
+      this.stats.backendWhy = 'WebRTC showed nothing';
+      this.stayOnWebSocket = true;
+      this.requestedBackend = 'auto';
+      this.whep = null;
+      this.disconnect('moving');
+      this.connect();
+    }, 10000);
+  }
+
   // After a lost connection: again, with back-off, unless the page is hidden.
   retry(connect) {
     if (document.hidden) return;
@@ -202,6 +227,7 @@ export class CamcastPlayer {
     try {
       if (typeof data === 'string') {
         const info = JSON.parse(data);
+        if (info.type === 'link' && info.lossy) this.onLossyLink(info);
         if (info.type === 'stream') {
           const move = this.backend && this.backend.move && isMove(this.info, info);
           this.info = info;
@@ -381,7 +407,8 @@ export class CamcastPlayer {
       }
       // (WebRTC's picture size is the rung it is on, whether a ladder or not.)
       const size = s.rung === null && s.backend !== 'webrtc' ? '' : `${rungName(s)} · `;
-      this.overlay.textContent = `${s.backend || '…'} · ${s.state} · latency ${latency} · ` +
+      const why = s.backendWhy ? ` (${s.backendWhy})` : '';
+      this.overlay.textContent = `${s.backend || '…'}${why} · ${s.state} · latency ${latency} · ` +
         `${size}${s.fps} fps · ${(s.kbps / 1000).toFixed(1)} Mbit/s · skipped ${s.skipped}${sound}`;
     }
   }

@@ -58,6 +58,7 @@ struct MseSinkPrivate {
   std::mutex lock;
   GstMseSinkFormat format = DEFAULT_FORMAT;
   bool prft = DEFAULT_PRFT;
+  std::string whep_path;  // a whepsink of the same camera on this server, for lossy links
   std::array<VideoRung, camcast::Mount::kMaxRungs> rungs;
   std::optional<camcast::fmp4::AudioTrack> audio;
   bool described_audio = false;

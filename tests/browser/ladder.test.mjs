@@ -1,11 +1,12 @@
 // A ladder in headless Chromium: msesink with a lower rung (rung_1) plays either rung, a pinned
 // rung holds, and a move between rungs — in MSE and in WebCodecs — plays on without a stall
-// over 200 ms, the server's /api/streams saying the viewer's rung; and behind a link narrower
-// than the top (the link lab of tests/bench), a viewer moves down by itself and plays on.
+// over 200 ms, the server's /api/streams saying the viewer's rung; behind a link narrower than
+// the top (the link lab of tests/bench), a viewer moves down by itself and plays on; and on a
+// link that loses packets a player that chose MSE moves to WebRTC by itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPipeline, sharedBrowser, waitInPage, expectPlaying } from './lib.mjs';
-import { makeLink, removeLink } from '../bench/latency/measure.mjs';
+import { makeLink, removeLink, setLinkLoss } from '../bench/latency/measure.mjs';
 
 const chrome = sharedBrowser();
 
@@ -146,6 +147,55 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
       }
     }
   } finally {
+    pipe.stop();
+    removeLink(lab);
+  }
+});
+
+// The camera behind a 20 Mbit/s link: clean for 12 s (more than the server's 10 s window), the
+// page stays on MSE; then 3 % of the packets lost each way: TCP resends, the server says so,
+// and the page (which chose its backend by itself) moves to the WHEP endpoint msesink names
+// (whep-path) and plays there.
+test('on a link that loses packets the player moves to WebRTC by itself', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('a network namespace needs root');
+    return;
+  }
+  const lab = 'camcast-ltest';
+  removeLink(lab);
+  try {
+    makeLink('20mbit', '10.98.0.2', { name: lab, routed: true });
+  } catch (e) {
+    removeLink(lab);
+    t.skip(`no network namespace can be made here: ${e.message}`);
+    return;
+  }
+  const camera = 'videotestsrc is-live=true pattern=snow ! ' +
+    'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! ' +
+    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=1000 ! ' +
+    'h264parse ! tee name=top ' +
+    'top. ! queue ! msesink address=0.0.0.0 port=8080 path=/cam whep-path=/rtc ' +
+    'top. ! queue ! whepsink address=0.0.0.0 port=8080 path=/rtc';
+  const pipe = await startPipeline(camera, { netns: lab });
+  const page = await chrome.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(`http://10.98.0.2:${pipe.port}/cam`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown > 0);
+    await new Promise((resolve) => setTimeout(resolve, 12000));
+    assert.equal(await page.evaluate(() => window.camcast.stats.backend), 'mse');
+    setLinkLoss(30, lab);
+    const lossAt = Date.now();
+    await waitInPage(page, () => window.camcast.stats.backend === 'webrtc', null, 30000);
+    const why = await page.evaluate(() => window.camcast.stats.backendWhy);
+    console.log(`# moved to WebRTC ${(Date.now() - lossAt) / 1000} s after the loss began: ${why}`);
+    assert.match(why, /lossy link/);
+    const before = await page.evaluate(() => window.camcast.stats.framesShown);
+    await waitInPage(page, (n) => window.camcast.stats.framesShown >= n + 30, before, 15000);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
     pipe.stop();
     removeLink(lab);
   }

@@ -200,16 +200,16 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   return current;
 }
 
-bool LossWindow::add(int64_t at_us, uint32_t highest_seq, int32_t cumulative_lost, double *share) {
-  const uint32_t expected = highest_seq - seq_;
-  if (started_ && expected < min_packets_ && at_us - since_us_ < max_us_)
+bool LossWindow::add(int64_t at_us, uint32_t sent, int32_t lost, double *share) {
+  const uint32_t counted = sent - sent_;
+  if (started_ && counted < min_packets_ && at_us - since_us_ < max_us_)
     return false;
   const bool was = started_;
-  const int32_t lost = cumulative_lost - lost_;
-  started_ = true, since_us_ = at_us, seq_ = highest_seq, lost_ = cumulative_lost;
-  if (!was || expected == 0 || expected > 1u << 20)
-    return false;  // the first report, nothing new, or a sequence that jumped: a start
-  *share = std::clamp(double(lost) / double(expected), 0.0, 1.0);
+  const int32_t lost_since = lost - lost_;
+  started_ = true, since_us_ = at_us, sent_ = sent, lost_ = lost;
+  if (!was || counted == 0 || counted > 1u << 20)
+    return false;  // the first counts, nothing new, or a sequence that jumped: a start
+  *share = std::clamp(double(lost_since) / double(counted), 0.0, 1.0);
   return true;
 }
 

@@ -75,25 +75,25 @@ struct LinkSample {
   double loss = 0;            // the share of packets lost since the last sample (RTP; 0 over TCP)
 };
 
-// The share of packets lost, from a receiver's reports (RTP), counted over enough packets that
-// chance is not taken for a full link: reports come as often as with every NACK, some over a
-// few dozen packets, where 3 lost of 27 on a link that loses 2 % at random reads as 11 %, and a
-// viewer on it moved from 720p to 180p. A share comes out once `min_packets` were expected since
-// the last one, or `max_us` passed.
+// The share of packets lost, counted over enough packets that chance is not taken for a full
+// link: from a receiver's reports (RTP), which come as often as with every NACK, some over a few
+// dozen packets, where 3 lost of 27 on a link that loses 2 % at random reads as 11 % (a viewer
+// on it moved from 720p to 180p); or from what TCP resent. A share comes out once `min_packets`
+// were sent since the last one, or `max_us` passed.
 class LossWindow {
 public:
   explicit LossWindow(uint32_t min_packets = 100, int64_t max_us = 2000000)
       : min_packets_(min_packets), max_us_(max_us) {}
-  // One report (when it came, its extended highest sequence number and cumulative packets
-  // lost): true with the share in `*share` when it closes a window.
-  bool add(int64_t at_us, uint32_t highest_seq, int32_t cumulative_lost, double *share);
+  // Counts so far (when, packets sent — or a report's extended highest sequence number —, and
+  // lost or resent): true with the share in `*share` when they close a window.
+  bool add(int64_t at_us, uint32_t sent, int32_t lost, double *share);
 
 private:
   const uint32_t min_packets_;
   const int64_t max_us_;
   bool started_ = false;
   int64_t since_us_ = 0;
-  uint32_t seq_ = 0;
+  uint32_t sent_ = 0;
   int32_t lost_ = 0;
 };
 

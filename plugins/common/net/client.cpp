@@ -35,6 +35,9 @@ constexpr uint64_t kMinBacklogBytes = 2048;
 // at 2.1 Mbit/s, and viewers went down to 360p (a narrow link's queue shows: tbf's fills by up
 // to 50 ms).
 constexpr guint32 kQueueShownUs = 10000;
+// A link on which TCP resends this share of its segments loses packets (2 % lost each way gave
+// MSE a p95 of 250 ms against WebRTC's 98: docs/benchmarks.md, "Loss and a long round trip").
+constexpr double kLossyShare = 0.01;
 // A probe is timed by looking this often whether the peer has acknowledged it all, for at most
 // this long.
 constexpr guint kTrainPollMs = 2;
@@ -386,6 +389,7 @@ void Client::tick(gint64 now) {
     return;
   }
   choose_rung(now);
+  note_loss(now);
   if (websocket_ && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
@@ -461,6 +465,22 @@ void Client::choose_rung(gint64 now) {
   if (want == rung_ && !next_)
     if (const size_t bytes = policy_.probe_size(rung_, bitrates, now))
       send_probe(bytes);
+}
+
+void Client::note_loss(gint64 now) {
+  TcpLink link;
+  double share;
+  if (said_lossy_ || closed_ || !websocket_ || cursor.delivery != Delivery::Stream ||
+      !read_tcp_link(g_socket_get_fd(socket_), &link) ||
+      !resends_.add(now, link.data_segments, int32_t(link.resent), &share) || share < kLossyShare)
+    return;
+  said_lossy_ = true;
+  GST_INFO("client %" G_GUINT64_FORMAT ": its link loses packets (%.1f %% resent)", id_,
+           share * 100);
+  char text[64];
+  g_snprintf(text, sizeof text, "{\"type\":\"link\",\"lossy\":true,\"resent\":%.3f}", share);
+  if (queue_control(ws::server_frame(ws::Opcode::Text, text, strlen(text))))
+    flush();
 }
 
 void Client::measure_backlog(bool backlogged) {

@@ -152,6 +152,9 @@ private:
   size_t gather(GOutputVector *iov) const;
   // Asks the rung policy where this viewer should be, and starts or drops a move.
   void choose_rung(gint64 now);
+  // Tells a player once when TCP has had to resend a share of what it sent (kLossyShare): on
+  // such a link it plays better over WebRTC, where the stream has a WHEP endpoint.
+  void note_loss(gint64 now);
   void move_to(size_t rung);
   // A move whose keyframe has come: the client is on the new rung from now.
   void finish_move();
@@ -202,6 +205,12 @@ private:
   uint64_t link_bps_ = 0;
   uint64_t rung_changes_ = 0;
   int lowat_ = -1;  // TCP_NOTSENT_LOWAT as set for the link (a ladder's clients)
+  // What TCP resent to it, counted over this many segments or this long; said to the player
+  // once (note_loss()).
+  static constexpr uint32_t kLossyWindowSegments = 500;
+  static constexpr gint64 kLossyWindowUs = 10 * G_USEC_PER_SEC;
+  LossWindow resends_{kLossyWindowSegments, kLossyWindowUs};
+  bool said_lossy_ = false;
   // The link's speed as it shows while the kernel holds more than it can send (a keyframe, a
   // probe, a rung too wide): from a short write to the next writable event, the bytes the peer
   // acknowledged, summed over the spells since the last tick. TCP's own delivery-rate samples

@@ -14,12 +14,14 @@ bool read_tcp_link(int fd, TcpLink *out) {
   tcp_info info{};
   socklen_t len = sizeof info;
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-      len < offsetof(tcp_info, tcpi_min_rtt) + sizeof info.tcpi_min_rtt)
+      len < offsetof(tcp_info, tcpi_data_segs_out) + sizeof info.tcpi_data_segs_out)
     return false;
   out->rtt_us = info.tcpi_rtt;
   out->min_rtt_us = info.tcpi_min_rtt;
   out->bytes_acked = info.tcpi_bytes_acked;
   out->idle = info.tcpi_unacked == 0 && info.tcpi_notsent_bytes == 0;
+  out->data_segments = info.tcpi_data_segs_out;
+  out->resent = info.tcpi_total_retrans;
   return true;
 }
 

@@ -26,11 +26,12 @@ function shape(verb, rate, name) {
 // would be neither — a TCP sender retries at once what its own netfilter output refuses, and
 // TCP small queues stop a sender whose packets wait in its own output path (a 20 ms hold there
 // took a 10 Mbit/s link's TCP down to 2.3 Mbit/s).
-export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = netns } = {}) {
+// `routed`: the router even without loss or delay (setLinkLoss() adds loss later).
+export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = netns,
+                                      routed = lossPermille > 0 || delayMs > 0 } = {}) {
   const inNetns = (...cmd) => ['ip', 'netns', 'exec', name, ...cmd];
   const router = `${name}r`;
   const inRouter = (...cmd) => ['ip', 'netns', 'exec', router, ...cmd];
-  const routed = lossPermille > 0 || delayMs > 0;
   const near = host.replace(/\.\d+$/, '.1');
   sh('ip', 'netns', 'add', name);
   if (routed) {
@@ -64,13 +65,7 @@ export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = net
   shape('add', rate, name);
   if (!routed) return;
   // The router's own nftables and iptables, nothing of the host's touched.
-  if (lossPermille > 0) {
-    sh(...inRouter('nft', 'add', 'table', 'inet', 'camcastlab'));
-    sh(...inRouter('nft', 'add', 'chain', 'inet', 'camcastlab', 'forward',
-                   '{ type filter hook forward priority 0 ; }'));
-    sh(...inRouter('nft', 'add', 'rule', 'inet', 'camcastlab', 'forward', 'numgen', 'random',
-                   'mod', '1000', '<', String(lossPermille), 'drop'));
-  }
+  if (lossPermille > 0) setLinkLoss(lossPermille, name);
   if (delayMs > 0) {
     // nft's own queue statement is not in this kernel; iptables-nft's NFQUEUE target is.
     sh(...inRouter('iptables-nft', '-A', 'FORWARD', '-j', 'NFQUEUE', '--queue-num', '0'));
@@ -84,6 +79,18 @@ export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = net
     out.match(/= ([\d.]+)\//)?.[1] ?? '?'} ms`);
 }
 const delayLines = new Map();
+
+// `lossPermille` of the packets the router forwards dropped at random from now on (a link made
+// `routed`).
+export function setLinkLoss(lossPermille, name = netns) {
+  const nft = (...args) => sh('ip', 'netns', 'exec', `${name}r`, 'nft', ...args);
+  nft('add', 'table', 'inet', 'camcastlab');
+  nft('add', 'chain', 'inet', 'camcastlab', 'forward', '{ type filter hook forward priority 0 ; }');
+  nft('flush', 'chain', 'inet', 'camcastlab', 'forward');
+  if (lossPermille > 0)
+    nft('add', 'rule', 'inet', 'camcastlab', 'forward', 'numgen', 'random', 'mod', '1000', '<',
+        String(lossPermille), 'drop');
+}
 
 // A new rate for the link, in the middle of a run.
 export function setLinkRate(rate, name = netns) {
