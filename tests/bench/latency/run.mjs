@@ -12,7 +12,10 @@
 //
 //   node tests/bench/latency/run.mjs [--codec h264|mpeg1] [--seconds 60] [--only a,b] [--soak]
 //                                    [--compare PLUGIN_DIR] [--link RATE]
-//                                    [--size 640x480] [--kbps 1000]
+//                                    [--size 640x480] [--kbps 1000] [--grain] [--half]
+// --grain: grain on the picture (one pixel in eight), so the encoder fills its bitrate as a
+// camera's picture does (the moving gradient alone compresses to a tenth of it).
+// --half (mpeg1): camcast's MPEG-1 encoded at half the size, as a lower rung would be.
 // --soak: MSE for --seconds (default 600), comparing the first minute's p50 with the last's.
 // --compare: after each of ours, the same with the camcast plugin (and so its player pages) in
 // PLUGIN_DIR, e.g. an older commit's build/plugins/camcast: "old-mse" against "mse".
@@ -109,7 +112,9 @@ async function measure(browser, name, pageServerPort) {
 // bench-latency-server with the camcast plugin of `pluginDir` (a registry of its own for each).
 async function startServer(pluginDir, tag) {
   const exe = new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname;
-  const argv = [exe, String(port), ...size.split('x'), '30', kbps, '60', codec];
+  const argv = [exe, String(port), ...size.split('x'), '30', kbps, '60',
+                codec + (args.includes('--half') ? '-half' : '') +
+                (args.includes('--grain') ? '-grain' : '')];
   const inNetns = link ? ['ip', 'netns', 'exec', netns] : [];  // it execs the server: same pid
   const server = spawn([...inNetns, ...argv][0], [...inNetns, ...argv].slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],

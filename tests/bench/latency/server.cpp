@@ -13,7 +13,8 @@
 // frames piped into Debian's ffmpeg, whose MPEG-TS and MPEG-1 output feed the same sinks
 // (/ffmpeg-ts, /ffmpeg-jsmp).
 //
-//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|h264-ladder|mpeg1]
+//   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP
+//   [h264|h264-ladder|mpeg1[-half]][-grain]
 //
 // The time code is 40 blocks across the whole width (a block is WIDTH/40 pixels square, two
 // rows: the bits and their inverse), so a smaller rendition carries it at its own scale.
@@ -23,6 +24,7 @@
 #include <unistd.h>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "../bench_source.h"
 
@@ -35,7 +37,7 @@ const char *const address = g_getenv("BENCH_ADDRESS") ? g_getenv("BENCH_ADDRESS"
 // The mpeg1 pipeline: camcast's encoder into two jsmpegsinks, and beside it ffmpeg (started
 // here, its pid in `ffmpeg`) fed the same frames, its output into two more. Null on failure.
 char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps, int gop, int port,
-                   GPid *ffmpeg) {
+                   bool half, GPid *ffmpeg) {
   // ffmpeg as the seeds run it: raw frames on stdin, -bf 0, the same bitrate and GOP; one
   // encode written both as MPEG-TS (stdout) and as raw MPEG-1 (fd 3).
   int in[2], ts[2], es[2];
@@ -70,8 +72,12 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
   close(in[0]);
   close(ts[1]);
   close(es[1]);
+  // Half: camcast's encode at half the size (what a lower rung would be), ffmpeg's at the full.
+  g_autofree char *scale = half ? g_strdup_printf("videoscale ! video/x-raw,width=%d,height=%d ! ",
+                                                  width / 2, height / 2)
+                                : g_strdup("");
   return g_strdup_printf(
-      "%s tee name=raw ! queue ! mpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
+      "%s tee name=raw ! queue ! %smpeg1enc bitrate=%d key-int-max=%d ! tee name=m "
       "m. ! queue ! mpegtsmux ! jsmpegsink address=%s port=%d path=/ts "
       "m. ! queue ! jsmpegsink address=%s port=%d path=/jsmp mode=jsmp "
       // With sound, as the default preset muxes it: a tone in MP2 beside the pictures.
@@ -85,18 +91,24 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
       "jsmpegsink address=%s port=%d path=/ffmpeg-ts async=false "
       "fdsrc fd=%d blocksize=4096 ! video/mpeg,mpegversion=1,systemstream=false ! "
       "jsmpegsink address=%s port=%d path=/ffmpeg-jsmp mode=jsmp async=false",
-      appsrc, kbps, gop, address, port, address, port, address, port, in[1], ts[0], address, port,
-      es[0], address, port);
+      appsrc, scale, kbps, gop, address, port, address, port, address, port, in[1], ts[0], address,
+      port, es[0], address, port);
 }
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   if (argc != 7 && argc != 8) {
-    g_printerr("usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP [h264|mpeg1]\n", argv[0]);
+    g_printerr(
+        "usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP "
+        "[h264|h264-ladder|mpeg1[-half]][-grain]\n",
+        argv[0]);
     return 2;
   }
-  const bool mpeg1 = argc == 8 && strcmp(argv[7], "mpeg1") == 0;
-  const bool ladder = argc == 8 && strcmp(argv[7], "h264-ladder") == 0;
+  const std::string mode = argc == 8 ? argv[7] : "h264";
+  const bool mpeg1 = mode.rfind("mpeg1", 0) == 0;
+  const bool ladder = mode == "h264-ladder";
+  // Grain on the picture: the ladder's, or asked for (MODE-grain; mpeg1-half-grain too).
+  const bool grainy = ladder || mode.find("-grain") != std::string::npos;
   const int port = atoi(argv[1]), width = atoi(argv[2]), height = atoi(argv[3]);
   const int fps = atoi(argv[4]), kbps = atoi(argv[5]), gop = atoi(argv[6]);
   const int kBlock = width / kBits;
@@ -141,7 +153,8 @@ int main(int argc, char **argv) {
         "t. ! queue ! whepsink address=%s port=%d path=/webrtc",
         appsrc, kbps, gop, address, port, address, port, address, port);
   } else {
-    launch = mpeg1_launch(appsrc, width, height, fps, kbps, gop, port, &ffmpeg);
+    launch = mpeg1_launch(appsrc, width, height, fps, kbps, gop, port,
+                          mode.find("-half") != std::string::npos, &ffmpeg);
     if (!launch)
       return 1;
   }
@@ -154,7 +167,7 @@ int main(int argc, char **argv) {
         for (int y = 2 * kBlock; y < height; y++) {
           uint8_t *row = luma + size_t(y) * width;
           memset(row, int((y + i * 4) & 0xFF), size_t(width));
-          if (ladder)
+          if (grainy)
             for (int x = int((y * 7 + i) % 8); x < width; x += 8)
               row[x] = uint8_t(grain = grain * 1103515245 + 12345) >> 1;
         }
