@@ -90,25 +90,33 @@ for (const backend of ['mse', 'webcodecs']) {
   });
 }
 
+// The test's link lab (the camera at 10.98.0.2 behind `rate`), or null with the test skipped
+// where no network namespace can be made.
+function linkOrSkip(t, rate, options = {}) {
+  if (process.getuid() !== 0) {
+    t.skip('a network namespace needs root');
+    return null;
+  }
+  const lab = 'camcast-ltest';
+  removeLink(lab);
+  try {
+    makeLink(rate, '10.98.0.2', { name: lab, ...options });
+  } catch (e) {
+    removeLink(lab);
+    t.skip(`no network namespace can be made here: ${e.message}`);
+    return null;
+  }
+  return lab;
+}
+
 // The camera behind a 500 kbit/s link (a network namespace of the test's own, tc tbf both ways):
 // a top of 1 Mbit/s cannot pass, a rung of 250 kbit/s can. Snow, so the encoders fill their
 // bitrates. The viewer — over MSE, then over WebRTC — is on the rung within 15 s of joining and
 // plays on there (the bench, tests/bench/ladder, measures how well; this, that it happens, even
 // on a busy machine).
 test('behind a narrow link a viewer moves down by itself and plays on', async (t) => {
-  if (process.getuid() !== 0) {
-    t.skip('a network namespace needs root');
-    return;
-  }
-  const lab = 'camcast-ltest';
-  removeLink(lab);
-  try {
-    makeLink('500kbit', '10.98.0.2', { name: lab });
-  } catch (e) {
-    removeLink(lab);
-    t.skip(`no network namespace can be made here: ${e.message}`);
-    return;
-  }
+  const lab = linkOrSkip(t, '500kbit');
+  if (!lab) return;
   const snow = 'videotestsrc is-live=true pattern=snow ! ' +
     'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! tee name=t ' +
     't. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=1000 ! ' +
@@ -157,19 +165,8 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
 // and the page (which chose its backend by itself) moves to the WHEP endpoint msesink names
 // (whep-path) and plays there.
 test('on a link that loses packets the player moves to WebRTC by itself', async (t) => {
-  if (process.getuid() !== 0) {
-    t.skip('a network namespace needs root');
-    return;
-  }
-  const lab = 'camcast-ltest';
-  removeLink(lab);
-  try {
-    makeLink('20mbit', '10.98.0.2', { name: lab, routed: true });
-  } catch (e) {
-    removeLink(lab);
-    t.skip(`no network namespace can be made here: ${e.message}`);
-    return;
-  }
+  const lab = linkOrSkip(t, '20mbit', { routed: true });
+  if (!lab) return;
   const camera = 'videotestsrc is-live=true pattern=snow ! ' +
     'video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! ' +
     'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=1000 ! ' +
