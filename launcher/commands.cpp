@@ -154,8 +154,53 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
                        error, used);
 }
 
+// What a --set can name in `file`: its variables and those its lines use, what the probe fills
+// in, and the launcher's own (audio).
+static void add_settable(const PipelineFile &file, const Probed &probed,
+                         std::set<std::string> *settable) {
+  if (!settable)
+    return;
+  settable->merge(variable_names(file));
+  for (const auto &entry : probed.values)
+    settable->insert(entry.first);
+  settable->insert("audio");
+}
+
+// How many letters to add, drop or change to make `a` into `b` (Levenshtein).
+static size_t edit_distance(const std::string &a, const std::string &b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_setting(const Options &o, const std::set<std::string> &settable) {
+  for (const auto &[name, value] : o.overrides) {
+    if (settable.count(name))
+      continue;
+    std::string nearest;
+    size_t best = SIZE_MAX;
+    for (const std::string &known : settable)
+      if (const size_t d = edit_distance(name, known); d < best)
+        best = d, nearest = known;
+    return "camcast: --set " + name + "=" + value + ": there is no setting called \"" + name +
+           "\"" + (nearest.empty() ? "" : " (did you mean " + nearest + "?)") +
+           "; camcast show PIPELINE shows what the pipeline uses, camcast probe the camera's";
+  }
+  return "";
+}
+
 bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
-             std::string *error) {
+             std::string *error, std::set<std::string> *settable) {
   std::string path;
   PipelineFile file;
   if (!find_pipeline(arg, &path, error) || !load_pipeline_file(path, &file, error))
@@ -167,6 +212,7 @@ bool resolve(const std::string &arg, const Options &o, const Inventory &inventor
     *error = probed.error;
     return false;
   }
+  add_settable(file, probed, settable);
   std::map<std::string, std::string> used;
   if (!resolve_lines(file, o, probed, spec, error, &used))
     return false;
@@ -271,6 +317,7 @@ int cmd_check(const Options &o) {
   if (o.args.empty())
     return usage_error("check needs one or more pipeline files");
   int status = 0;
+  std::set<std::string> settable;
   for (const std::string &arg : o.args) {
     std::string path, error;
     PipelineFile file;
@@ -291,6 +338,7 @@ int cmd_check(const Options &o) {
     if (audio.text == "auto")
       audio = {"test", "the check"};
     const Probed probed = probe(full, camera_settings(o, &file), audio);
+    add_settable(file, probed, &settable);
     RunSpec spec;
     if (!probed.error.empty() || !resolve_lines(file, o, probed, &spec, &error, nullptr)) {
       if (!probed.error.empty())
@@ -313,6 +361,10 @@ int cmd_check(const Options &o) {
     }
     if (p)
       gst_object_unref(p);
+  }
+  if (const std::string unknown = unknown_setting(o, settable); !unknown.empty()) {
+    g_printerr("%s\n", unknown.c_str());
+    status = 2;
   }
   return status;
 }

@@ -7,6 +7,7 @@
 #include "probe.h"
 #include "supervisor.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,13 @@ bool take_inventory(const Options &o, Inventory *inventory, std::string *error);
 std::map<std::string, Given> camera_settings(const Options &o, const PipelineFile *file);
 // `audio` as --set or the file gives it (auto by default), with where it was given.
 Given audio_setting(const Options &o, const PipelineFile *file);
-// A pipeline name or file, loaded and filled in for this machine.
+// A pipeline name or file, loaded and filled in for this machine. `settable`, if given, gets
+// every name a --set can give it.
 bool resolve(const std::string &arg, const Options &o, const Inventory &inventory, RunSpec *spec,
-             std::string *error);
+             std::string *error, std::set<std::string> *settable = nullptr);
+// The refusal of the first --set whose name none of the pipelines has (`settable`), naming the
+// nearest name there is; "" when every name is known.
+std::string unknown_setting(const Options &o, const std::set<std::string> &settable);
 // The access token: made up at first start and kept (0600) in state_dir(), so the links stay
 // valid across restarts. Empty with `error` on failure.
 std::string access_token(std::string *error);

@@ -9,6 +9,7 @@
 #include <gst/gst.h>
 #include <sys/resource.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,14 +88,20 @@ bool resolve_all(const Options &o, const ServerSettings &server, std::vector<Run
   Inventory inventory;
   const bool taken = take_inventory(o, &inventory, &error);
   specs->clear();
+  std::set<std::string> settable;
   for (const std::string &arg : o.args) {
     RunSpec spec;
-    if (!taken || !resolve(arg, o, inventory, &spec, &error)) {
+    if (!taken || !resolve(arg, o, inventory, &spec, &error, &settable)) {
       g_printerr("%s\n", error.c_str());
       return false;
     }
     spec.server = server;
     specs->push_back(spec);
+  }
+  // A misspelt name would otherwise be left out without a word (the camera not rotated).
+  if (const std::string unknown = unknown_setting(o, settable); !unknown.empty()) {
+    g_printerr("%s\n", unknown.c_str());
+    return false;
   }
   return true;
 }

@@ -430,4 +430,20 @@ bool resolve_rungs(const PipelineFile &file, const std::map<std::string, std::st
   return true;
 }
 
+std::set<std::string> variable_names(const PipelineFile &file) {
+  std::set<std::string> names;
+  auto uses = [&](const std::string &text) {
+    for (size_t at = text.find("${"); at != std::string::npos; at = text.find("${", at + 2))
+      if (const size_t end = text.find('}', at); end != std::string::npos)
+        names.insert(text.substr(at + 2, end - at - 2));
+  };
+  for (const Value *v : {&file.launch, &file.launch_audio, &file.launch_rung})
+    uses(v->text);
+  for (const auto &[name, value] : file.variables) {
+    names.insert(name);
+    uses(value.text);
+  }
+  return names;
+}
+
 }  // namespace camcast::launcher

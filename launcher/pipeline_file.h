@@ -15,6 +15,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ bool load_pipeline_file(const std::string &path, PipelineFile *out, std::string 
 bool resolve_launch(const PipelineFile &file, const std::map<std::string, std::string> &overrides,
                     const std::map<std::string, std::string> &probed, std::string *launch,
                     std::string *error, std::map<std::string, std::string> *used = nullptr);
+// Every variable `file` defines under [variables] or uses as ${name} in its lines and values.
+std::set<std::string> variable_names(const PipelineFile &file);
+
 // The lower rungs of a ladder as ${ladder} gives them: "640x360@500,320x180@150" (width x height
 // @ kbit/s, each smaller than the one before and than the top, `top_width` wide; at most three),
 // "off" or nothing for none. Rungs as wide as the top or wider are left out (a small camera).

@@ -174,6 +174,29 @@ void test_users_file_login() {
 // Mistakes no restart can fix stop camcast at once with exit 2 and the fix: a users file or an
 // access token others can read, a port another program holds (named, with the launcher's
 // spelling of the way out).
+// A --set name no pipeline has (a typo) stops run, show and check with exit 2, naming the nearest
+// name there is, instead of running without the setting (a camera not rotated).
+void test_misspelt_setting_stops() {
+  for (const std::vector<std::string> &args :
+       {std::vector<std::string>{"h264", "--port", "0", "--no-auth", "--set", "rotaton=180"},
+        {"show", "h264", "--set", "rotaton=180"},
+        {"check", "h264", "--set", "rotaton=180"}}) {
+    const auto started = std::chrono::steady_clock::now();
+    Camcast typo(args);
+    g_assert_cmpint(typo.wait_exit(5000 * kSlowdown), ==, 2);
+    g_test_message("%s: exit 2 after %lld ms: %s", args.front().c_str(),
+                   (long long)std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count(),
+                   typo.output().c_str());
+    g_assert_nonnull(strstr(typo.output().c_str(), "did you mean rotation?"));
+  }
+  // Names the file, the probe and the launcher define all pass.
+  Camcast known({"show", "default", "--set", "rotation=180", "--set", "mpeg1-width=320", "--set",
+                 "audio=off", "--set", "ladder=off"});
+  g_assert_cmpint(known.wait_exit(10000 * kSlowdown), ==, 0);
+}
+
 void test_configuration_mistakes_stop_at_once() {
   const camcast::test::TempDir dir("camcast-mistakes");
   const std::string users = dir.file("users");
@@ -336,6 +359,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
   g_test_add_func("/camcast/camera-settings", test_camera_settings);
   g_test_add_func("/camcast/mistakes-stop-at-once", test_configuration_mistakes_stop_at_once);
+  g_test_add_func("/camcast/misspelt-setting-stops", test_misspelt_setting_stops);
   g_test_add_func("/camcast/restart-policies", test_restart_policies_and_back_off);
   g_test_add_func("/camcast/show-probe-list", test_show_probe_list);
   g_test_add_func("/camcast/users-file", test_users_file_login);
