@@ -33,9 +33,24 @@ async function playsAndLeaves(pipe) {
     await page.goto(`http://127.0.0.1:${pipe.port}/webrtc`);  // redirected to ?backend=webrtc
     const stats = await expectPlaying(page, errors, 'webrtc');
     console.log(`# webrtc: ${stats.latencyMs?.toFixed(0)} ms (stats API), ${stats.fps} fps`);
+    // What the server counts of the viewer is what the browser received (within 10 %: the two
+    // are read a moment apart).
+    const received = await page.evaluate(async () => {
+      const stats = await window.camcast.webrtc.pc.getStats();
+      for (const s of stats.values())
+        if (s.type === 'inbound-rtp' && s.kind === 'video')
+          return { bytes: s.bytesReceived, frames: s.framesReceived };
+      return null;
+    });
     const during = (await streams(pipe.port)).streams.find((s) => s.path === '/webrtc');
     assert.equal(during.clients.length, 1, JSON.stringify(during));
     assert.equal(during.clients[0].peer, null);  // an open server tells nobody who watches
+    const counted = during.clients[0];
+    console.log(`# the server counted ${counted.bytes_sent} bytes (as on the wire), ` +
+                `${counted.frames_sent} frames, a ${counted.rtt_ms} ms round trip; ` +
+                `the browser received ${received.bytes} bytes (payload), ${received.frames}`);
+    assert.ok(Math.abs(counted.bytes_sent - received.bytes) <= 0.1 * received.bytes);
+    assert.ok(Math.abs(counted.frames_sent - received.frames) <= 0.1 * received.frames);
   } finally {
     await page.close();
   }

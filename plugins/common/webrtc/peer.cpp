@@ -581,9 +581,6 @@ bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
     gboolean internal = FALSE, rb = FALSE;
     gst_structure_get(source, "ssrc", G_TYPE_UINT, &ssrc, "internal", G_TYPE_BOOLEAN, &internal,
                       nullptr);
-    guint64 octets = 0;
-    if (internal && ssrc == video && gst_structure_get_uint64(source, "octets-sent", &octets))
-      octets_sent_ = octets;
     if (!internal && gst_structure_get_boolean(source, "have-rb", &rb) && rb &&
         gst_structure_get_uint(source, "rb-ssrc", &about) && about == video) {
       have_rb = TRUE;
@@ -723,12 +720,15 @@ bool WebRtcPeer::judge_probe(const std::vector<uint64_t> &bitrates, const LinkSa
 }
 
 int WebRtcPeer::choose_rung(const std::vector<uint64_t> &bitrates, gint64 now) {
-  if (state_ != State::Connected || bitrates.size() < 2)
+  if (state_ != State::Connected)
+    return -1;
+  LinkSample sample;
+  const bool reported = read_report(&sample, now);  // (the round trip too, ladder or not)
+  if (bitrates.size() < 2)
     return -1;
   if (next_rung_ != rung_)  // still moving: its keyframe, once more
     return int(next_rung_.load());
-  LinkSample sample;
-  if (!read_report(&sample, now) && pinned_ < 0)
+  if (!reported && pinned_ < 0)
     return -1;
   sample.now_us = now;
   if (judge_probe(bitrates, sample, now)) {  // what a probe lost is not the rung's
@@ -759,7 +759,7 @@ void WebRtcPeer::pin(int rung) {
 }
 
 void WebRtcPeer::fill_stats(ClientStats *out) const {
-  out->bytes_sent = octets_sent_;
+  out->bytes_sent = wire_bytes_;  // as on the wire (with the headers of 10.9), resends too
   out->units_sent = units_sent_;
   out->rtt_us = rtt_us_;
   out->rung = rung_;

@@ -102,10 +102,11 @@ public:
   // New caps of rendition `rung` from upstream (a new size, say). Any thread.
   void set_caps(GstCaps *caps, size_t rung = 0);
 
-  // The ladder (the server thread, every tick): reads the other side's latest receiver report
-  // and, if it is new, decides with the rung policy. Returns the rung to move to — the owner
-  // asks its encoder for a keyframe, at which the move happens — or -1 for none. `bitrates`:
-  // each rung's, top first. A move under way is asked again until it happens.
+  // Every tick (the server thread): reads the other side's latest receiver report (the round
+  // trip fill_stats() gives) and, on a ladder, if it is new, decides with the rung policy. Returns
+  // the rung to move to — the owner asks its encoder for a keyframe, at which the move happens — or
+  // -1 for none. `bitrates`: each rung's, top first. A move under way is asked again until it
+  // happens.
   int choose_rung(const std::vector<uint64_t> &bitrates, gint64 now);
   // The viewer chose a rung (-1: it moves by itself). Before it connects, it starts there.
   void pin(int rung);
@@ -205,7 +206,6 @@ private:
   double report_loss_ = 0;  // the share lost between the last two reports
   LossWindow loss_;         // ... and over enough packets, for the policy
   gint64 rtt_us_ = -1;
-  uint64_t octets_sent_ = 0;
 };
 
 }  // namespace camcast
