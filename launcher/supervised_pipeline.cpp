@@ -2,6 +2,11 @@
 
 #include "probe.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -245,9 +250,31 @@ void Supervisor::Pipeline::schedule_restart(const char *why, bool failure) {
   backoff_ms = std::min(std::max(backoff_ms * 2, 1), spec.supervise.backoff_max_ms);
 }
 
+// This machine's IPv4 addresses others can reach it at (up, not loopback, not link-local).
+static std::vector<std::string> machine_addresses() {
+  std::vector<std::string> out;
+  ifaddrs *all = nullptr;
+  if (getifaddrs(&all) != 0)
+    return out;
+  for (const ifaddrs *i = all; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
+        (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    const in_addr a = reinterpret_cast<const sockaddr_in *>(i->ifa_addr)->sin_addr;
+    if ((ntohl(a.s_addr) >> 16) == 0xA9FE)  // 169.254/16
+      continue;
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &a, text, sizeof text) &&
+        std::find(out.begin(), out.end(), text) == out.end())
+      out.push_back(text);
+  }
+  freeifaddrs(all);
+  return out;
+}
+
 void Supervisor::Pipeline::announce() {
   announced = true;
-  std::vector<std::string> lines;
+  std::vector<std::string> lines, elsewhere;
   std::string index, plain;
   const ServerSettings &server = spec.server;
   for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
@@ -264,8 +291,12 @@ void Supervisor::Pipeline::announce() {
     const std::string token = server.access_token.empty() ? "" : "?token=" + server.access_token;
     lines.push_back(std::string(base) + path + token + "  (" +
                     GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
-    index = std::string(base) + "/" + token +
-            (any ? "  (from other machines, use this machine's address)" : "");
+    index = std::string(base) + "/" + token;
+    elsewhere.clear();
+    if (any)
+      for (const std::string &ip : machine_addresses())
+        elsewhere.push_back(std::string(server.tls.enabled() ? "https" : "http") + "://" + ip +
+                            ":" + std::to_string(port) + "/" + token);
     if (http_port >= 0) {
       g_autofree char *url = g_strdup_printf("http://%s:%d/", host, http_port);
       plain = url + token;
@@ -280,6 +311,8 @@ void Supervisor::Pipeline::announce() {
     g_print("camcast: %s: open %s\n", spec.name.c_str(), line.c_str());
   if (!index.empty())
     g_print("camcast: %s: every stream: %s\n", spec.name.c_str(), index.c_str());
+  for (const std::string &url : elsewhere)
+    g_print("camcast: %s: from other machines: %s\n", spec.name.c_str(), url.c_str());
   if (!plain.empty())
     g_print("camcast: %s: also over plain HTTP: %s\n", spec.name.c_str(), plain.c_str());
   if (!server.users_file.empty() && !lines.empty())

@@ -1,12 +1,14 @@
 // A private stream in headless Chromium: the link with the access token plays (the page gets a
-// session cookie that its WebSocket then carries); without it, the page is refused.
+// session cookie that its WebSocket then carries); without it, the page is refused. The link
+// camcast prints for other machines carries the token and plays from across a link.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPipeline, launchBrowser, waitInPage } from './lib.mjs';
+import { startPipeline, launchBrowser, waitInPage, watched, camcastExe } from './lib.mjs';
+import { makeLink, removeLink } from '../bench/latency/measure.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -100,5 +102,39 @@ test('over HTTPS the page plays through WSS with a Secure __Host- session cookie
     await context.close();
     pipe.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// camcast in a network namespace of the test's own (10.97.0.2 behind a veth pair): the address it
+// prints "from other machines" is that one, with the token, and a browser on this side plays it.
+test('the link for other machines has the machine\'s address and the token, and plays', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('a network namespace needs root');
+    return;
+  }
+  const lab = 'camcast-atest';
+  removeLink(lab);
+  try {
+    makeLink('100mbit', '10.97.0.2', { name: lab });
+  } catch (e) {
+    removeLink(lab);
+    t.skip(`no network namespace can be made here: ${e.message}`);
+    return;
+  }
+  const state = mkdtempSync(join(tmpdir(), 'camcast-state-'));
+  const camcast = watched('ip', ['netns', 'exec', lab, camcastExe, 'h264', '--port', '8080',
+                                 '--set', 'width=320', '--set', 'height=240', '--set', 'ladder=off'],
+                          { STATE_DIRECTORY: state });
+  const page = await browser.newPage();
+  try {
+    const [, url] = await camcast.waitFor(/from other machines: (\S+)/);
+    assert.match(url, /^http:\/\/10\.97\.0\.2:8080\/\?token=[\w-]+$/);
+    await page.goto(url.replace('/?', '/video?'));
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+  } finally {
+    await page.close();
+    await camcast.stop();
+    removeLink(lab);
+    rmSync(state, { recursive: true, force: true });
   }
 });
