@@ -178,12 +178,14 @@ export class CamcastPlayer {
   // such a link a TCP stream stalls at every loss, while WebRTC resends only what was lost and
   // shows the rest (2 % lost, 40 ms round trip: p95 250 ms over MSE, 98 over WebRTC;
   // docs/benchmarks.md). A player that chose its backend moves to the stream's WHEP endpoint
-  // (the description's `whep`), and back for good if WebRTC shows nothing (UDP blocked).
+  // (the description's `whep`), and back for good if WebRTC shows nothing in 10 s (a network
+  // that lets neither UDP nor ICE-TCP through; UDP alone blocked, WebRTC plays over ICE-TCP).
   onLossyLink(link) {
     const whep = this.whep || (this.info && this.info.whep);
     if (this.requestedBackend !== 'auto' || !whep || this.stayOnWebSocket) return;
     this.stats.backendWhy = `lossy link: ${(link.resent * 100).toFixed(1)} % resent`;
     const shownBefore = this.stats.framesShown;
+    const asked = this.whep;
     this.whep = new URL(whep, this.url.replace(/^ws/, 'http')).href;
     this.requestedBackend = 'webrtc';
     this.disconnect('moving');
@@ -193,7 +195,7 @@ export class CamcastPlayer {
       this.stats.backendWhy = 'WebRTC showed nothing';
       this.stayOnWebSocket = true;
       this.requestedBackend = 'auto';
-      this.whep = null;
+      this.whep = asked;
       this.disconnect('moving');
       this.connect();
     }, 10000);

@@ -163,8 +163,9 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
 // The camera behind a 20 Mbit/s link: clean for 12 s (more than the server's 10 s window), the
 // page stays on MSE; then 3 % of the packets lost each way: TCP resends, the server says so,
 // and the page (which chose its backend by itself) moves to the WHEP endpoint msesink names
-// (whep-path) and plays there.
-test('on a link that loses packets the player moves to WebRTC by itself', async (t) => {
+// (whep-path) and plays there — or, where nothing but the web's port passes (no UDP, no
+// ICE-TCP: WebRTC cannot connect), comes back to MSE and plays on.
+async function onALossyLink(t, webrtcPasses) {
   const lab = linkOrSkip(t, '20mbit', { routed: true });
   if (!lab) return;
   const camera = 'videotestsrc is-live=true pattern=snow ! ' +
@@ -182,12 +183,17 @@ test('on a link that loses packets the player moves to WebRTC by itself', async 
     await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown > 0);
     await new Promise((resolve) => setTimeout(resolve, 12000));
     assert.equal(await page.evaluate(() => window.camcast.stats.backend), 'mse');
-    setLinkLoss(30, lab);
+    setLinkLoss(30, lab, webrtcPasses ? {} : { onlyPort: pipe.port });
     const lossAt = Date.now();
     await waitInPage(page, () => window.camcast.stats.backend === 'webrtc', null, 30000);
     const why = await page.evaluate(() => window.camcast.stats.backendWhy);
     console.log(`# moved to WebRTC ${(Date.now() - lossAt) / 1000} s after the loss began: ${why}`);
     assert.match(why, /lossy link/);
+    if (!webrtcPasses) {
+      await waitInPage(page, () => window.camcast.stats.backend === 'mse', null, 20000);
+      assert.equal(await page.evaluate(() => window.camcast.stats.backendWhy),
+                   'WebRTC showed nothing');
+    }
     const before = await page.evaluate(() => window.camcast.stats.framesShown);
     await waitInPage(page, (n) => window.camcast.stats.framesShown >= n + 30, before, 15000);
     assert.deepEqual(errors, []);
@@ -196,4 +202,12 @@ test('on a link that loses packets the player moves to WebRTC by itself', async 
     pipe.stop();
     removeLink(lab);
   }
+}
+
+test('on a link that loses packets the player moves to WebRTC by itself', async (t) => {
+  await onALossyLink(t, true);
+});
+
+test('where WebRTC cannot pass, a player that moved there comes back to MSE', async (t) => {
+  await onALossyLink(t, false);
 });

@@ -81,15 +81,22 @@ export function makeLink(rate, host, { lossPermille = 0, delayMs = 0, name = net
 const delayLines = new Map();
 
 // `lossPermille` of the packets the router forwards dropped at random from now on (a link made
-// `routed`).
-export function setLinkLoss(lossPermille, name = netns) {
+// `routed`); with `onlyPort`, every packet to or from another port too (a network that lets
+// only the web through: no UDP, no ICE-TCP).
+export function setLinkLoss(lossPermille, name = netns, { onlyPort = null } = {}) {
+  const rule = (...args) => sh('ip', 'netns', 'exec', `${name}r`, 'nft', 'add', 'rule', 'inet',
+                               'camcastlab', 'forward', ...args);
   const nft = (...args) => sh('ip', 'netns', 'exec', `${name}r`, 'nft', ...args);
   nft('add', 'table', 'inet', 'camcastlab');
   nft('add', 'chain', 'inet', 'camcastlab', 'forward', '{ type filter hook forward priority 0 ; }');
   nft('flush', 'chain', 'inet', 'camcastlab', 'forward');
   if (lossPermille > 0)
-    nft('add', 'rule', 'inet', 'camcastlab', 'forward', 'numgen', 'random', 'mod', '1000', '<',
-        String(lossPermille), 'drop');
+    rule('numgen', 'random', 'mod', '1000', '<', String(lossPermille), 'drop');
+  if (onlyPort) {
+    rule('tcp', 'dport', String(onlyPort), 'accept');
+    rule('tcp', 'sport', String(onlyPort), 'accept');
+    rule('drop');
+  }
 }
 
 // A new rate for the link, in the middle of a run.
