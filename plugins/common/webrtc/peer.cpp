@@ -562,9 +562,9 @@ static GstStructure *session_stats(GstElement *webrtc) {
 bool WebRtcPeer::read_report(LinkSample *out, gint64 now) {
   GstStructure *stats = session_stats(webrtc_);
   const GValue *sources = stats ? gst_structure_get_value(stats, "source-stats") : nullptr;
-  // rtpsession's statistics of the sources: ours (internal) with the bytes sent, the other
-  // side's with the last report block it sent and on which of ours (cumulative packets lost,
-  // the highest sequence number received, round trip in 1/65536 s).
+  // rtpsession's statistics of the sources: the other side's (not internal) with the last
+  // report block it sent and on which of ours (cumulative packets lost, the highest sequence
+  // number received, round trip in 1/65536 s).
   gboolean have_rb = FALSE;
   guint seq = 0, rtt = 0;
   gint lost = 0;
