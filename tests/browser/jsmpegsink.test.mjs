@@ -64,11 +64,14 @@ async function watch(pipe, path, { frames = 60, delayMs = 0 } = {}) {
     assert.deepEqual(errors, [], 'the page threw');
     assert.deepEqual(log.bad.slice(0, 5), [], 'frames that are not the test pattern');
     assert.deepEqual(log.size, [320, 240]);
-    // It keeps updating at the stream's pace (30 frames/s): the last 20 pictures came no more
-    // than 70 ms apart on average (a stalled or trickling stream fails this).
+    // It keeps updating with every picture, not only the keyframes: the last 20 pictures came
+    // less than 500 ms apart on average. A stream that showed keyframes only (one a second at
+    // the default GOP, one in 10 s mid-GOP) fails this; 30 frames/s on a busy machine does not
+    // (its software decoder falls to ~4 a second with four busy loops on two cores; the pace
+    // itself is measured in tests/bench, not here).
     const recent = log.lastAtMs;
     const interval = (recent[recent.length - 1] - recent[0]) / (recent.length - 1);
-    assert.ok(interval < 70, `pictures ${interval.toFixed(1)} ms apart on average`);
+    assert.ok(interval < 500, `pictures ${interval.toFixed(1)} ms apart on average`);
     // The viewer starts at the newest keyframe already queued, not at the next one to come
     // (with a 10 s GOP that is at least 7.5 s away; the bound leaves room for a busy machine).
     assert.ok(log.firstAtMs < 5000, `first picture after ${Math.round(log.firstAtMs)} ms`);

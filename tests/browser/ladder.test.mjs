@@ -139,7 +139,12 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
       try {
         await page.goto(`http://10.98.0.2:${pipe.port}/${path}?backend=${backend}`);
         await waitInPage(page, () => window.camcast && window.camcast.stats.height === 180, null,
-                         15000);
+                         15000).catch(async (e) => {
+          // What the page and the server saw, for a failure on a machine that is not this one.
+          const seen = await page.evaluate(() => JSON.stringify(window.camcast?.stats));
+          const server = await (await fetch(`http://10.98.0.2:${pipe.port}/api/streams`)).text();
+          throw new Error(`${e.message}\npage: ${seen}\nserver: ${server}`);
+        });
         const before = await page.evaluate(() => window.camcast.stats.framesShown);
         await new Promise((resolve) => setTimeout(resolve, 5000));
         const stats = await page.evaluate(() => window.camcast.stats);
