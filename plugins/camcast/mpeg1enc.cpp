@@ -13,9 +13,11 @@
  * holds back half a second or more.
  *
  * MPEG-1 knows only eight frame rates: 23.976, 24, 25, 29.97, 30, 50, 59.94 and 60 per second.
- * Other rates are refused with an error that says so; put `videorate` and a caps filter in front
- * to convert (`videorate ! video/x-raw,framerate=30/1`). The width and height must be even and
- * at most 4094.
+ * Any other rate (15 frames/s, a common camera setting) is taken all the same: the sequence header
+ * names the nearest of those eight at or above it, every picture keeps its own timestamp, and the
+ * rate control aims at the bitrate over the real rate. JSMpeg shows each picture as it arrives,
+ * so it plays such a stream at the camera's pace. The width and height must be even and at most
+ * 4094.
  *
  * Output buffers are whole pictures (`parsed=true`), so mpegtsmux and jsmpegsink take them
  * directly. Put no `mpegvideoparse` after it: the parser holds each picture until the next one
@@ -67,13 +69,17 @@ struct Settings {
   int quantizer_max = DEFAULT_QUANTIZER_MAX;
 };
 
-bool is_mpeg1_framerate(int num, int den) {
-  static const int rates[][2] = {{24000, 1001}, {24, 1}, {25, 1},       {30000, 1001},
-                                 {30, 1},       {50, 1}, {60000, 1001}, {60, 1}};
-  for (const auto &r : rates)
-    if (int64_t(num) * r[1] == int64_t(den) * r[0])
-      return true;
-  return false;
+// The rate the sequence header names for `num`/`den` frames per second: the lowest of MPEG-1's
+// eight at or above it (60 above them all; 30 for a variable rate, 0/1).
+AVRational mpeg1_framerate(int num, int den) {
+  static const AVRational rates[] = {{24000, 1001}, {24, 1}, {25, 1},       {30000, 1001},
+                                     {30, 1},       {50, 1}, {60000, 1001}, {60, 1}};
+  if (num <= 0 || den <= 0)
+    return AVRational{30, 1};
+  for (const AVRational &r : rates)
+    if (int64_t(num) * r.den <= int64_t(den) * r.num)
+      return r;
+  return rates[G_N_ELEMENTS(rates) - 1];
 }
 
 // libavcodec's messages ("clipping dct coefficients", …) go to GStreamer's debug log instead of
@@ -141,12 +147,18 @@ static bool open_codec(GstMpeg1Enc *enc) {
     return false;
   }
   const int fps_n = GST_VIDEO_INFO_FPS_N(info), fps_d = GST_VIDEO_INFO_FPS_D(info);
+  // libavcodec counts one picture per tick of the rate it is told, and gives each picture
+  // bitrate / rate bits: told 24000/1001 for a 15 frames/s camera it would make 15/23.976 of the
+  // bitrate, so it is asked for that much more.
+  const AVRational named = mpeg1_framerate(fps_n, fps_d);
+  const double real_over_named =
+      fps_n > 0 && fps_d > 0 ? double(fps_n) * named.den / (double(fps_d) * named.num) : 1.0;
   AVCodecContext *ctx = avcodec_alloc_context3(codec);
   ctx->width = GST_VIDEO_INFO_WIDTH(info);
   ctx->height = GST_VIDEO_INFO_HEIGHT(info);
   ctx->pix_fmt = AV_PIX_FMT_YUV420P;
-  ctx->time_base = AVRational{fps_d, fps_n};
-  ctx->framerate = AVRational{fps_n, fps_d};
+  ctx->time_base = AVRational{named.den, named.num};
+  ctx->framerate = named;
   ctx->sample_aspect_ratio = AVRational{GST_VIDEO_INFO_PAR_N(info), GST_VIDEO_INFO_PAR_D(info)};
   ctx->gop_size = s.key_int_max;
   ctx->max_b_frames = 0;  // JSMpeg skips B-pictures, and they would add a frame of delay
@@ -162,7 +174,7 @@ static bool open_codec(GstMpeg1Enc *enc) {
     ctx->flags |= AV_CODEC_FLAG_QSCALE;
     ctx->global_quality = FF_QP2LAMBDA * s.quantizer;
   } else {
-    ctx->bit_rate = int64_t(s.bitrate) * 1000;
+    ctx->bit_rate = int64_t(s.bitrate * 1000 / real_over_named);
     // Hold the rate over one second, as a live link needs (libavcodec's default tolerance lets
     // it drift by megabits).
     ctx->bit_rate_tolerance = int(ctx->bit_rate);
@@ -183,8 +195,9 @@ static bool open_codec(GstMpeg1Enc *enc) {
   priv->frame = av_frame_alloc();
   priv->packet = av_packet_alloc();
   priv->quantizer = s.quantizer;
-  GST_INFO_OBJECT(enc, "encoding %dx%d at %d/%d fps, %s, GOP %d", ctx->width, ctx->height, fps_n,
-                  fps_d, s.quantizer > 0 ? "fixed quantizer" : "rate by bitrate", s.key_int_max);
+  GST_INFO_OBJECT(enc, "encoding %dx%d at %d/%d fps (named %d/%d), %s, GOP %d", ctx->width,
+                  ctx->height, fps_n, fps_d, named.num, named.den,
+                  s.quantizer > 0 ? "fixed quantizer" : "rate by bitrate", s.key_int_max);
   return true;
 }
 
@@ -192,14 +205,6 @@ static gboolean gst_mpeg1_enc_set_format(GstVideoEncoder *encoder, GstVideoCodec
   GstMpeg1Enc *enc = GST_MPEG1_ENC(encoder);
   const GstVideoInfo *info = &input->info;
   const int width = GST_VIDEO_INFO_WIDTH(info), height = GST_VIDEO_INFO_HEIGHT(info);
-  const int fps_n = GST_VIDEO_INFO_FPS_N(info), fps_d = GST_VIDEO_INFO_FPS_D(info);
-  if (!is_mpeg1_framerate(fps_n, fps_d)) {
-    GST_ELEMENT_ERROR(
-        enc, STREAM, FORMAT, ("MPEG-1 cannot carry %d/%d frames per second", fps_n, fps_d),
-        ("MPEG-1 allows only 24000/1001, 24, 25, 30000/1001, 30, 50, 60000/1001 or 60 fps. "
-         "Put 'videorate ! video/x-raw,framerate=30/1' in front of mpeg1enc"));
-    return FALSE;
-  }
   if (width % 2 || height % 2 || width > 4094 || height > 4094) {
     GST_ELEMENT_ERROR(enc, STREAM, FORMAT, ("MPEG-1 cannot carry a %dx%d picture", width, height),
                       ("the width and height must be even and at most 4094; put 'videoscale ! "
@@ -398,8 +403,7 @@ static void gst_mpeg1_enc_class_init(GstMpeg1EncClass *klass) {
           1, 31, DEFAULT_QUANTIZER_MAX, flags));
 
   // The first structure lists the rates MPEG-1 can carry, so negotiation picks one of them when
-  // upstream can choose; the second lets any other rate through to a clear error in set_format
-  // rather than a bare "not-negotiated".
+  // upstream can choose; the second takes any other rate (open_codec says how).
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-raw, format=(string)I420, width=(int)[16, 4094], "

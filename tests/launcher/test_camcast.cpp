@@ -51,6 +51,44 @@ void test_default_preset_serves_pages_and_a_stream() {
   g_assert_cmpint(camcast.wait_exit(2000), ==, 0);
 }
 
+// A 15 frames/s camera (a common Pi setting; MPEG-1 has no code for it): the default preset's
+// every output runs, /video and /jsmpeg both stream pictures, and nothing restarts.
+void test_default_preset_at_15_frames_a_second() {
+  const int port = free_port();
+  Camcast camcast({"--port", std::to_string(port), "--no-auth", "--set", "framerate=15"});
+  g_assert_true(camcast.wait_output("open http://", 5000 * kSlowdown));
+  WsTestClient video, jsmpeg;
+  g_assert_true(video.connect(port, "/video"));
+  expect_stream_start(video, 5000 * kSlowdown);
+  g_assert_true(jsmpeg.connect(port, "/jsmpeg"));
+  // Each MPEG-1 picture is a PES packet of its own: count their starts over three seconds.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::string ts;
+  while (std::chrono::steady_clock::now() < until) {
+    Frame f = jsmpeg.read_frame(2000 * kSlowdown);
+    g_assert_cmpint(f.opcode, !=, 0);
+    if (f.opcode == 2)
+      ts += f.payload;
+  }
+  int pictures = 0;
+  for (size_t at = ts.find("\x00\x00\x01\xe0", 0, 4); at != std::string::npos;
+       at = ts.find("\x00\x00\x01\xe0", at + 4, 4))
+    pictures++;
+  g_test_message("/jsmpeg: %d pictures in 3 s", pictures);
+  g_assert_cmpint(pictures, >=, 15);
+  // And /video still streams (its moof boxes keep coming).
+  int fragments = 0;
+  for (int i = 0; i < 40 && fragments < 10; i++) {
+    Frame f = video.read_frame(2000 * kSlowdown);
+    g_assert_cmpint(f.opcode, !=, 0);
+    fragments += f.opcode == 2 && memmem(f.payload.data(), f.payload.size(), "moof", 4);
+  }
+  g_assert_cmpint(fragments, >=, 10);
+  g_assert_null(strstr(camcast.output().c_str(), "restarting"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(2000), ==, 0);
+}
+
 void test_failed_pipeline_restarts_and_viewers_stay() {
   const int port = free_port();
   Camcast camcast(
@@ -354,6 +392,7 @@ int main(int argc, char **argv) {
   const camcast::test::TempDir config("camcast-config");
   g_setenv("XDG_CONFIG_HOME", config.path().c_str(), TRUE);
   g_test_add_func("/camcast/default-preset", test_default_preset_serves_pages_and_a_stream);
+  g_test_add_func("/camcast/default-preset-at-15-fps", test_default_preset_at_15_frames_a_second);
   g_test_add_func("/camcast/restart-keeps-viewers", test_failed_pipeline_restarts_and_viewers_stay);
   g_test_add_func("/camcast/stall-restarts", test_stalled_pipeline_restarts);
   g_test_add_func("/camcast/bad-input-exits-2", test_bad_file_and_usage_exit_2);
