@@ -137,6 +137,18 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
       !resolve_rungs(file, o.overrides, probed.values, &rungs, error))
     return false;
   spec->launch += rungs;
+  spec->outputs.clear();
+  for (const auto &[name, value] : file.outputs) {
+    OutputSpec output{name, "", "", {}};
+    std::string why;
+    if (!resolve_value(file, value, o.overrides, probed.values, &output.launch, error, used))
+      return false;
+    if (!prepare_output(&output, &why)) {
+      *error = file.path + ":" + std::to_string(value.line) + ": " + why;
+      return false;
+    }
+    spec->outputs.push_back(std::move(output));
+  }
   spec->launch_audio.clear();
   spec->microphone.clear();
   // ${microphone} as the launch line would see it (--set, [variables], the probe, in that
@@ -347,20 +359,16 @@ int cmd_check(const Options &o) {
       status = 2;
       continue;
     }
-    GError *err = nullptr;
-    const std::string launch = spec.full_launch();
-    GstElement *p = gst_parse_launch(launch.c_str(), &err);
-    if (err) {
-      g_printerr("%s:%d: the launch line does not build: %s\n", path.c_str(),
-                 spec.launch_audio.empty() ? file.launch.line : file.launch_audio.line,
-                 err->message);
-      g_error_free(err);
+    std::string output, why;
+    if (!lines_build(spec, &output, &why)) {
+      const int line = !output.empty()             ? file.outputs.at(output).line
+                       : spec.launch_audio.empty() ? file.launch.line
+                                                   : file.launch_audio.line;
+      g_printerr("%s:%d: %s\n", path.c_str(), line, why.c_str());
       status = 2;
     } else {
       g_print("%s: ok\n", path.c_str());
     }
-    if (p)
-      gst_object_unref(p);
   }
   if (const std::string unknown = unknown_setting(o, settable); !unknown.empty()) {
     g_printerr("%s\n", unknown.c_str());

@@ -27,16 +27,12 @@ void raise_descriptor_limit() {
   }
 }
 
-// Catches a launch line that cannot build before anything starts; false after saying why.
+// Catches a line that cannot build before anything starts; false after saying why.
 bool launch_lines_build(const std::vector<RunSpec> &specs) {
   for (const RunSpec &spec : specs) {
-    GError *err = nullptr;
-    GstElement *p = gst_parse_launch(spec.full_launch().c_str(), &err);
-    if (p)
-      gst_object_unref(p);
-    if (err) {
-      g_printerr("camcast: %s: the pipeline does not build: %s\n", spec.name.c_str(), err->message);
-      g_error_free(err);
+    std::string output, why;
+    if (!lines_build(spec, &output, &why)) {
+      g_printerr("camcast: %s: %s\n", spec.name.c_str(), why.c_str());
       return false;
     }
   }
@@ -116,7 +112,7 @@ int cmd_run(Options o) {
   if (!resolve_all(o, {}, &specs))
     return 2;
   if (o.command == "show") {
-    g_print("%s\n", specs.front().full_launch().c_str());
+    g_print("%s\n", specs.front().one_line().c_str());
     return 0;
   }
   if (!launch_lines_build(specs))

@@ -127,10 +127,14 @@ void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *o
       out->launch_audio = value;
     else if (key == "launch-rung")
       out->launch_rung = value;
+    else if (key.rfind("output-", 0) == 0 && key.size() > 7 &&
+             key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 7) == std::string::npos)
+      out->outputs[key.substr(7)] = value;
     else
       problem(value.line, "unknown key \"" + key +
-                              "\" in [pipeline]; it takes description, launch, launch-audio "
-                              "and launch-rung");
+                              "\" in [pipeline]; it takes description, launch, launch-audio, "
+                              "launch-rung and output-NAME (NAME in lower-case letters, digits "
+                              "and '-')");
   }
 }
 
@@ -439,6 +443,8 @@ std::set<std::string> variable_names(const PipelineFile &file) {
   };
   for (const Value *v : {&file.launch, &file.launch_audio, &file.launch_rung})
     uses(v->text);
+  for (const auto &[name, value] : file.outputs)
+    uses(value.text);
   for (const auto &[name, value] : file.variables) {
     names.insert(name);
     uses(value.text);

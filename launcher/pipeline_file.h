@@ -5,6 +5,7 @@
 //   launch = ${camera} ! ${h264enc} ! h264parse ! msesink name=video port=${port}
 //   launch-audio = ${microphone} ! ${opusenc} ! video.audio
 //   launch-rung = camera. ! ${rung-scaler} ! video/x-raw,width=${rung-width},… ! video.rung_${rung}
+//   output-rtmp = h264. ! queue ! flvmux ! rtmp2sink location=${rtmp-url}
 //   [variables]
 //   port = 8080
 //   [supervise]
@@ -50,6 +51,9 @@ struct PipelineFile {
   // ("640x360@500,320x180@150", "off": none), with ${rung} (1, 2, …), ${rung-width},
   // ${rung-height} and ${bitrate} (the rung's, kbit/s) set for it.
   Value launch_rung;
+  // Outputs that fail alone (output_part.h), by name: `output-NAME = h264. ! …` takes from the
+  // launch line's elements (here `tee name=h264`) and runs as a pipeline of its own.
+  std::map<std::string, Value> outputs;
   std::map<std::string, Value> variables;  // [variables] defaults
   Supervise supervise;
 };

@@ -42,6 +42,19 @@ bool is_camcast_sink(GstElement *e) {
          g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port");
 }
 
+}  // namespace
+
+GstElement *find_camcast_sink(GstBin *bin) {
+  GstElement *found = nullptr;
+  for_each_element(bin, [&](GstElement *e) {
+    if (!found && is_camcast_sink(e))
+      found = GST_ELEMENT(gst_object_ref(e));
+  });
+  return found;
+}
+
+namespace {
+
 // Where a viewer arrived or left, posted from a server thread to the main loop.
 struct ViewerNotice {
   Supervisor *owner;
@@ -123,6 +136,8 @@ void Supervisor::Pipeline::go_idle() {
       spec.supervise.on_demand_linger_s);
   idle = true;
   playing = false;
+  for (auto &o : outputs)
+    o->stop();
   gst_element_set_state(pipeline, GST_STATE_READY);
 }
 
@@ -146,6 +161,9 @@ void Supervisor::Pipeline::start() {
     return;
   }
   pipeline = p;
+  for (const OutputSpec &o : spec.outputs)
+    outputs.push_back(
+        std::make_unique<OutputPart>(spec.name + "/" + o.name, o, spec.supervise, pipeline));
   for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
     // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
     if (is_camcast_element(e) &&
@@ -220,7 +238,10 @@ void Supervisor::Pipeline::teardown(bool keep_viewers) {
   if (idle_timer)
     g_source_remove(idle_timer);
   idle_timer = 0;
+  for (auto &o : outputs)
+    o->stop();
   gst_element_set_state(pipeline, GST_STATE_NULL);
+  outputs.clear();  // after the camera stopped: no bridge callback runs any more
   gst_object_unref(pipeline);
   pipeline = nullptr;
   playing = false;
@@ -332,6 +353,8 @@ void Supervisor::Pipeline::check(gint64 now) {
   }
   if (!pipeline || !playing)
     return;
+  for (auto &o : outputs)
+    o->check(now);
   const gint64 stall = gint64(spec.supervise.stall_timeout_s) * G_USEC_PER_SEC;
   if (stall > 0 && now - last_buffer.load() > stall) {
     g_autofree char *why =
@@ -416,6 +439,8 @@ gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer se
       gst_message_parse_state_changed(msg, nullptr, &state, nullptr);
       if (state == GST_STATE_PLAYING && !p->playing) {
         p->playing = true;
+        for (auto &o : p->outputs)
+          o->start();
         p->playing_since = g_get_monotonic_time();
         p->last_buffer = p->playing_since;
         if (!p->announced)
@@ -424,29 +449,29 @@ gboolean Supervisor::Pipeline::on_message(GstBus *, GstMessage *msg, gpointer se
       }
     }
     return G_SOURCE_CONTINUE;
-  case GST_MESSAGE_ELEMENT: {
-    // The publishers and the relay's ends say who is connected and why not: worth a line in
-    // the log.
-    const GstStructure *s = gst_message_get_structure(msg);
-    gboolean up = FALSE;
-    const char *reason = gst_structure_get_string(s, "reason");
-    const char *server = gst_structure_has_name(s, "relaysink")         ? "the relay"
-                         : gst_structure_has_name(s, "whippublishsink") ? "the WHIP server"
-                                                                        : nullptr;
-    if (server && gst_structure_get_boolean(s, "connected", &up))
-      log(p->spec.name, up ? "connected to %s" : "not connected to %s: %s", server,
-          reason ? reason : "");
-    else if (gst_structure_has_name(s, "relaysrc-publisher") &&
-             gst_structure_get_boolean(s, "live", &up))
-      log(p->spec.name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
-          gst_structure_get_string(s, "peer"), reason ? reason : "");
-    else if (gst_structure_has_name(s, "relaysrc-refused"))
-      log(p->spec.name, "refused a camera at %s: %s", gst_structure_get_string(s, "peer"),
-          reason ? reason : "");
-    return G_SOURCE_CONTINUE;
-  }
+  case GST_MESSAGE_ELEMENT: log_connection(p->spec.name, msg); return G_SOURCE_CONTINUE;
   default: return G_SOURCE_CONTINUE;
   }
+}
+
+void log_connection(const std::string &name, GstMessage *msg) {
+  const GstStructure *s = gst_message_get_structure(msg);
+  if (!s)
+    return;
+  gboolean up = FALSE;
+  const char *reason = gst_structure_get_string(s, "reason");
+  const char *server = gst_structure_has_name(s, "relaysink")         ? "the relay"
+                       : gst_structure_has_name(s, "whippublishsink") ? "the WHIP server"
+                                                                      : nullptr;
+  if (server && gst_structure_get_boolean(s, "connected", &up))
+    log(name, up ? "connected to %s" : "not connected to %s: %s", server, reason ? reason : "");
+  else if (gst_structure_has_name(s, "relaysrc-publisher") &&
+           gst_structure_get_boolean(s, "live", &up))
+    log(name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
+        gst_structure_get_string(s, "peer"), reason ? reason : "");
+  else if (gst_structure_has_name(s, "relaysrc-refused"))
+    log(name, "refused a camera at %s: %s", gst_structure_get_string(s, "peer"),
+        reason ? reason : "");
 }
 
 }  // namespace camcast::launcher

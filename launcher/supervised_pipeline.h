@@ -5,11 +5,18 @@
 #include "supervisor.h"
 
 #include <atomic>
+#include <memory>
+#include <vector>
 
 namespace camcast::launcher {
 
 // "camcast: NAME: what happened" on standard error.
 void log(const std::string &name, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+// The publishers and the relay's ends say who is connected and why not: a line in the log for
+// such an element message.
+void log_connection(const std::string &name, GstMessage *msg);
+// The first of camcast's sinks in `bin`, however deep (a reference), or nullptr.
+GstElement *find_camcast_sink(GstBin *bin);
 
 struct Supervisor::Pipeline {
   RunSpec spec;
@@ -28,6 +35,8 @@ struct Supervisor::Pipeline {
   gint64 microphone_checked = 0;       // monotonic µs: when we last looked for it
   gint64 playing_since = 0;            // monotonic µs
   std::atomic<gint64> last_buffer{0};  // monotonic µs, from the sinks' streaming threads
+  // The outputs that fail alone (output_part.h): made with the pipeline, started when it plays.
+  std::vector<std::unique_ptr<OutputPart>> outputs;
 
   Pipeline(RunSpec s, Supervisor *o, uint64_t pid);
   ~Pipeline();

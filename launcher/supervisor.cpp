@@ -79,6 +79,35 @@ void Supervisor::configuration_mistake() {
   g_main_loop_quit(loop_);
 }
 
+bool lines_build(const RunSpec &spec, std::string *output, std::string *why) {
+  auto builds = [&](const std::string &launch, const char *what) {
+    GError *err = nullptr;
+    GstElement *p = gst_parse_launch(launch.c_str(), &err);
+    GstElement *sink = p && !err && output->size() ? find_camcast_sink(GST_BIN(p)) : nullptr;
+    if (err)
+      *why = std::string(what) + " does not build: " + err->message;
+    else if (sink)
+      *why = std::string(GST_OBJECT_NAME(sink)) +
+             " is one of camcast's sinks: they belong in the launch line, where viewers are "
+             "counted and outputs idle";
+    g_clear_error(&err);
+    gst_clear_object(&sink);
+    gst_clear_object(&p);
+    return why->empty();
+  };
+  output->clear();
+  why->clear();
+  if (!builds(spec.full_launch(), "the launch line"))
+    return false;
+  for (const OutputSpec &o : spec.outputs) {
+    *output = o.name;
+    if (!builds(o.part_launch, ("output-" + o.name).c_str()))
+      return false;
+  }
+  output->clear();
+  return true;
+}
+
 void Supervisor::apply(const std::vector<RunSpec> &specs) {
   // Keep what is unchanged, restart what changed, start what is new, stop what is gone.
   std::vector<std::unique_ptr<Pipeline>> next;
@@ -86,7 +115,7 @@ void Supervisor::apply(const std::vector<RunSpec> &specs) {
     std::unique_ptr<Pipeline> kept;
     for (auto &p : pipelines_)
       if (p && p->spec.name == spec.name && p->spec.full_launch() == spec.full_launch() &&
-          !p->stopped) {
+          same_outputs(p->spec, spec) && !p->stopped) {
         kept = std::move(p);
         kept->spec.supervise = spec.supervise;
       }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "access/tls.h"
+#include "output_part.h"
 #include "pipeline_file.h"
 
 #include <gst/gst.h>
@@ -39,14 +40,42 @@ struct RunSpec {
   std::string launch_audio;
   std::string microphone;  // the ${microphone} they use
 
-  // The whole line, with sound when `with_audio` and there is any.
+  // The outputs that fail alone (output_part.h), each run beside `launch`.
+  std::vector<OutputSpec> outputs;
+
+  // The whole line, with sound when `with_audio` and there is any, and the outputs' bridges.
   std::string full_launch(bool with_audio = true) const {
-    return with_audio && !launch_audio.empty() ? launch + " " + launch_audio : launch;
+    return (with_audio ? with_audio_line() : launch) + output_bridges(outputs);
+  }
+  // Everything as one gst-launch-1.0 line (the outputs joined in, without their bridges): what
+  // `camcast show` prints, to run by hand (an output then fails with the rest).
+  std::string one_line() const {
+    std::string line = with_audio_line();
+    for (const OutputSpec &o : outputs)
+      line += " " + o.launch;
+    return line;
+  }
+  std::string with_audio_line() const {
+    return launch_audio.empty() ? launch : launch + " " + launch_audio;
   }
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
   ServerSettings server;                 // set on every camcast sink
 };
+
+// Whether `spec`'s lines build: the launch line with its bridges, then each output's. False with
+// `output` empty (the launch line) or the output's name, and `why` in words.
+bool lines_build(const RunSpec &spec, std::string *output, std::string *why);
+
+// Whether two specs have the same outputs, line for line.
+inline bool same_outputs(const RunSpec &a, const RunSpec &b) {
+  if (a.outputs.size() != b.outputs.size())
+    return false;
+  for (size_t i = 0; i < a.outputs.size(); i++)
+    if (a.outputs[i].name != b.outputs[i].name || a.outputs[i].launch != b.outputs[i].launch)
+      return false;
+  return true;
+}
 
 class Supervisor {
 public:

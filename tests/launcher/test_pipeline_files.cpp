@@ -1,10 +1,12 @@
 // The launcher's pipeline files (errors name file and line), variable resolution, and the
 // probes against recorded machines (no camera exists here).
+#include "output_part.h"
 #include "pipeline_file.h"
 #include "probe.h"
 
 #include <glib.h>
 
+#include <cstring>
 #include <string>
 
 using namespace camcast::launcher;
@@ -81,6 +83,49 @@ void test_errors_name_the_line() {
                "cam.pipeline:5: linger must be");
 }
 
+// output-NAME keys: parsed by name; each takes from the launch line's elements it names (each
+// becomes its part's appsrc, and the launch line gets a bridge to it), never gives to them.
+void test_outputs() {
+  PipelineFile f;
+  std::string error;
+  g_assert_true(parse_pipeline_file(
+      "cam.pipeline",
+      "[pipeline]\nlaunch = videotestsrc ! tee name=t t. ! fakesink\n"
+      "output-push = t. ! queue ! mpegtsmux name=mux ! srtsink uri=\"srt://h:1?a=b. c\" \\\n"
+      "  sound. ! mux.\n",
+      &f, &error));
+  g_assert_cmpuint(f.outputs.size(), ==, 1);
+  g_assert_cmpint(f.outputs.at("push").line, ==, 3);
+  OutputSpec o{"push", f.outputs.at("push").text, "", {}};
+  g_assert_true(prepare_output(&o, &error));
+  // `mux.` is the output's own; the quoted "b. c" is a value, not a reference.
+  g_assert_cmpstr(o.part_launch.c_str(), ==,
+                  "appsrc name=camcast-from-t is-live=true format=time do-timestamp=false "
+                  "max-bytes=0 ! queue ! mpegtsmux name=mux ! srtsink uri=\"srt://h:1?a=b. c\" "
+                  "appsrc name=camcast-from-sound is-live=true format=time do-timestamp=false "
+                  "max-bytes=0 ! mux.");
+  g_assert_true((o.takes == std::vector<std::string>{"t", "sound"}));
+  const std::string bridges = output_bridges({o});
+  g_assert_cmpstr(bridges.c_str(), ==,
+                  " t. ! queue leaky=downstream ! appsink name=camcast-output-push-t sync=false "
+                  "async=false emit-signals=false enable-last-sample=false max-buffers=1"
+                  " sound. ! queue leaky=downstream ! appsink name=camcast-output-push-sound "
+                  "sync=false async=false emit-signals=false enable-last-sample=false "
+                  "max-buffers=1");
+  auto refused = [](const char *launch, const char *why) {
+    OutputSpec bad{"x", launch, "", {}};
+    std::string error;
+    g_assert_false(prepare_output(&bad, &error));
+    if (!strstr(error.c_str(), why))
+      g_error("\"%s\": %s", launch, error.c_str());
+  };
+  refused("t. ! queue ! video.audio", "gives to video.audio of the launch line");
+  refused("t. ! queue ! tee2.", "gives to tee2. of the launch line");
+  refused("audiotestsrc ! fakesink", "takes nothing from the launch line");
+  refused("t. ! fakesink t. ! fakesink", "takes from t. twice");
+  expect_error("[pipeline]\nlaunch = a\noutput-Bad = b\n", "cam.pipeline:3: unknown key");
+}
+
 // A '#' after a space starts a comment, also after a value or a continuation's backslash; not
 // inside quotes, not in a word.
 void test_trailing_comments() {
@@ -114,7 +159,7 @@ void test_every_problem_in_line_order() {
   g_test_message("%s", got.c_str());
   const std::string want =
       "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch, "
-      "launch-audio and launch-rung\n"
+      "launch-audio, launch-rung and output-NAME (NAME in lower-case letters, digits and '-')\n"
       "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
       "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
       "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"
@@ -435,6 +480,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/pipeline-files/parse", test_parses_groups_continuations_and_supervise);
   g_test_add_func("/pipeline-files/errors-name-the-line", test_errors_name_the_line);
   g_test_add_func("/pipeline-files/trailing-comments", test_trailing_comments);
+  g_test_add_func("/pipeline-files/outputs", test_outputs);
   g_test_add_func("/pipeline-files/every-problem-in-line-order", test_every_problem_in_line_order);
   g_test_add_func("/pipeline-files/variables", test_variables_resolve_in_order);
   g_test_add_func("/pipeline-files/resolution-errors", test_resolution_errors);

@@ -1,0 +1,94 @@
+// Outputs that fail alone (launcher/output_part.h): camcast's rtmp and srt presets with their far
+// ends away keep /video playing at the camera's pace, the camera's line never restarts, and each
+// output reaches its far end by itself once it is there — node-media-server for RTMP, ffprobe
+// listening for SRT — which ffprobe reads back as the camera's H.264.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import WebSocket from 'ws';
+import { watched, camcastExe, freePort } from './lib.mjs';
+
+const small = ['--set', 'width=320', '--set', 'height=240'];
+
+// Watches `path` over WebSocket for `ms`: the fMP4 fragments (one a frame) that arrive, as frames
+// a second and the longest time between two.
+function watchFrames(port, path, ms) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    const times = [];
+    let started = null;
+    ws.on('message', (data, binary) => {
+      if (!binary) return;
+      const now = performance.now();
+      for (let at = data.indexOf('moof'); at >= 0; at = data.indexOf('moof', at + 4)) {
+        times.push(now);
+        started ??= now;
+      }
+      if (started !== null && now - started >= ms) {
+        ws.close();
+        let gap = 0;
+        for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
+        resolve({ fps: (times.length - 1) / ((times.at(-1) - times[0]) / 1000), gap });
+      }
+    });
+    ws.on('error', reject);
+    setTimeout(() => reject(new Error(`${path}: ${times.length} frames, then nothing`)), ms + 10000);
+  });
+}
+
+// What ffprobe finds at `url` (its video stream's codec and width), or its error.
+function probe(url, timeoutMs) {
+  return new Promise((resolve) => {
+    execFile('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries',
+                         'stream=codec_name,width', '-of', 'compact', url],
+             { timeout: timeoutMs }, (error, stdout, stderr) => resolve(stdout + stderr));
+  });
+}
+
+// The preset with its far end away: /video plays on while the output fails and waits; then
+// `farEnd()` brings the far end and resolves with what it received.
+async function failsAlone(preset, settings, farEnd) {
+  const port = await freePort();
+  const camcast = watched(camcastExe, [preset, '--port', String(port), '--no-auth', ...small,
+                                       ...settings]);
+  try {
+    await camcast.waitFor(/open http/);
+    await camcast.waitFor(new RegExp(`${preset}/${preset}: .*this output restarts in`));
+    const seen = await watchFrames(port, '/video', 15000);
+    console.log(`# ${preset} away: /video ${seen.fps.toFixed(1)} frames a second, ` +
+                `longest gap ${Math.round(seen.gap)} ms`);
+    assert.ok(seen.fps >= 25, `/video: ${seen.fps.toFixed(1)} frames a second`);
+    assert.ok(seen.gap < 1000, `/video stopped for ${Math.round(seen.gap)} ms`);
+    const received = await farEnd();
+    assert.match(received, /codec_name=h264\|width=320/);
+    // The camera's own line never restarted (its log says "restarting in"; an output's "this
+    // output restarts in").
+    assert.doesNotMatch(camcast.output(), /restarting in/);
+  } finally {
+    await camcast.stop();
+  }
+}
+
+test('rtmp: with the server away /video plays on, and the output publishes once it is there',
+     async () => {
+  const rtmpPort = await freePort();
+  const url = `rtmp://127.0.0.1:${rtmpPort}/live/camcast`;
+  await failsAlone('rtmp', ['--set', `rtmp-url=${url}`], async () => {
+    const server = watched('node', [new URL('rtmp_server.mjs', import.meta.url).pathname,
+                                    String(rtmpPort)]);
+    try {
+      // Within the output's back-off (doubling from 250 ms: 16 s by now, 30 s at most).
+      await server.waitFor(/publishing \/live\/camcast/, 40000);
+      return await probe(url, 15000);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test('srt: with the far end away /video plays on, and the output sends once it is there',
+     async () => {
+  const srtPort = await freePort();
+  await failsAlone('srt', ['--set', `srt-url=srt://127.0.0.1:${srtPort}`],
+                   () => probe(`srt://127.0.0.1:${srtPort}?mode=listener`, 45000));
+});
