@@ -212,9 +212,12 @@ struct OutputPart::Bridge {
 };
 
 OutputPart::OutputPart(std::string log_name, OutputSpec spec, Supervise supervise,
-                       GstElement *camera)
-    : log_name_(std::move(log_name)), spec_(std::move(spec)), supervise_(supervise),
-      camera_(GST_ELEMENT(gst_object_ref(camera))) {
+                       GstElement *camera, Report report)
+    : log_name_(std::move(log_name)),
+      spec_(std::move(spec)),
+      supervise_(supervise),
+      camera_(GST_ELEMENT(gst_object_ref(camera))),
+      report_(std::move(report)) {
   backoff_ms_ = supervise_.backoff_initial_ms;
   for (const std::string &takes : spec_.takes) {
     auto bridge = std::make_unique<Bridge>();
@@ -224,8 +227,7 @@ OutputPart::OutputPart(std::string log_name, OutputSpec spec, Supervise supervis
     if (bridge->appsink) {
       GstAppSinkCallbacks callbacks = {};
       callbacks.new_sample = &Bridge::on_sample;
-      gst_app_sink_set_callbacks(GST_APP_SINK(bridge->appsink), &callbacks, bridge.get(),
-                                 nullptr);
+      gst_app_sink_set_callbacks(GST_APP_SINK(bridge->appsink), &callbacks, bridge.get(), nullptr);
     }
     bridges_.push_back(std::move(bridge));
   }
@@ -280,14 +282,33 @@ void OutputPart::start() {
   }
   part_ = p;
   if (GstElement *sink = find_camcast_sink(GST_BIN(part_))) {
-    log(log_name_,
-        "%s is one of camcast's sinks: they belong in the launch line, where viewers are counted "
-        "and outputs idle; this output stays off",
-        GST_OBJECT_NAME(sink));
+    const std::string why = std::string(GST_OBJECT_NAME(sink)) +
+                            " is one of camcast's sinks: they belong in the launch line, where "
+                            "viewers are counted and outputs idle";
+    log(log_name_, "%s; this output stays off", why.c_str());
     gst_object_unref(sink);
     teardown();
+    report_("down", why);
     return;
   }
+  // Its data reaching any of its sinks: the output runs.
+  GstIterator *it = gst_bin_iterate_sinks(GST_BIN(part_));
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    GstPad *pad = gst_element_get_static_pad(GST_ELEMENT(g_value_get_object(&item)), "sink");
+    if (pad)
+      gst_pad_add_probe(
+          pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+          [](GstPad *, GstPadProbeInfo *, gpointer self) {
+            static_cast<OutputPart *>(self)->flowing_ = true;
+            return GST_PAD_PROBE_REMOVE;
+          },
+          this, nullptr);
+    gst_clear_object(&pad);
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
   // The camera's clock and base time: running times mean the same in both.
   GstClock *clock = gst_pipeline_get_clock(GST_PIPELINE(camera_));
   gst_pipeline_use_clock(GST_PIPELINE(part_), clock);
@@ -319,6 +340,10 @@ void OutputPart::start() {
     gst_object_unref(src);
   }
   running_since_ = g_get_monotonic_time();
+  flowing_ = false;
+  said_running_ = false;
+  if (!down_)  // a retry stays "down", since the first failure
+    report_("starting", "");
   if (gst_element_set_state(part_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     log(log_name_, "could not start (the error follows)");
 }
@@ -346,8 +371,9 @@ void OutputPart::stop() {
 
 void OutputPart::restart_later(const std::string &why) {
   teardown();
-  log(log_name_, "%s; this output restarts in %d ms, the others go on", why.c_str(),
-      backoff_ms_);
+  log(log_name_, "%s; this output restarts in %d ms, the others go on", why.c_str(), backoff_ms_);
+  down_ = true;
+  report_("down", why);
   restart_timer_ = g_timeout_add(
       guint(backoff_ms_),
       [](gpointer self) {
@@ -361,6 +387,14 @@ void OutputPart::restart_later(const std::string &why) {
 }
 
 void OutputPart::check(gint64 now) {
+  // Running: its data has reached a sink and five seconds passed without a fault. A sink takes
+  // buffers before it finds out that its far end is away: srtsink drops them while it tries
+  // to connect, for three seconds.
+  if (part_ && flowing_ && !said_running_ && now - running_since_ > 5 * G_USEC_PER_SEC) {
+    said_running_ = true;
+    down_ = false;
+    report_("running", "");
+  }
   if (running_since_ && now - running_since_ > 10 * G_USEC_PER_SEC)
     backoff_ms_ = supervise_.backoff_initial_ms;
 }
@@ -373,8 +407,8 @@ gboolean OutputPart::on_message(GstBus *, GstMessage *msg, gpointer self) {
     gchar *debug = nullptr;
     gst_message_parse_error(msg, &error, &debug);
     // (without the debug text: an output that retries says it again and again)
-    g_autofree char *why = g_strdup_printf("error from %s: %s", GST_OBJECT_NAME(msg->src),
-                                           error->message);
+    g_autofree char *why =
+        g_strdup_printf("error from %s: %s", GST_OBJECT_NAME(msg->src), error->message);
     g_error_free(error);
     g_free(debug);
     o->bus_watch_ = 0;

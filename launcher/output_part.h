@@ -19,6 +19,8 @@
 
 #include <gst/gst.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,9 +44,14 @@ std::string output_bridges(const std::vector<OutputSpec> &outputs);
 // One output running beside its camera's pipeline.
 class OutputPart {
 public:
-  // `log_name` prefixes its log lines ("rtmp/rtmp"); `camera` is the built camera pipeline
-  // whose bridges (output_bridges) it attaches to at once.
-  OutputPart(std::string log_name, OutputSpec spec, Supervise supervise, GstElement *camera);
+  // How it stands: "starting", "running" (its data reached a sink, and no fault for five
+  // seconds) or "down" and why (until it runs again).
+  using Report = std::function<void(const char *state, const std::string &why)>;
+
+  // `log_name` prefixes its log lines and names it in reports ("rtmp/rtmp"); `camera` is the
+  // built camera pipeline whose bridges (output_bridges) it attaches to at once.
+  OutputPart(std::string log_name, OutputSpec spec, Supervise supervise, GstElement *camera,
+             Report report);
   ~OutputPart();
   OutputPart(const OutputPart &) = delete;
   OutputPart &operator=(const OutputPart &) = delete;
@@ -53,7 +60,8 @@ public:
   void start();
   // The camera stops or idles: stop the part, and forget any restart it waited for.
   void stop();
-  // Every tick: the back-off starts over after ten healthy seconds.
+  // Every tick: says when its data first reached a sink; the back-off starts over after ten
+  // healthy seconds.
   void check(gint64 now);
 
   const std::string &name() const { return spec_.name; }
@@ -75,6 +83,10 @@ private:
   guint restart_timer_ = 0;
   int backoff_ms_ = 0;
   gint64 running_since_ = 0;  // monotonic µs; 0 while down
+  Report report_;
+  std::atomic<bool> flowing_{false};  // set from the part's streaming threads
+  bool said_running_ = false;
+  bool down_ = false;  // failed, and not running since
 };
 
 }  // namespace camcast::launcher

@@ -161,9 +161,18 @@ void Supervisor::Pipeline::start() {
     return;
   }
   pipeline = p;
-  for (const OutputSpec &o : spec.outputs)
+  for (const OutputSpec &o : spec.outputs) {
+    const std::string name = spec.name + "/" + o.name;
+    // Told to every camcast sink of the camera's line: their servers show it with the streams.
+    auto report = [this, name](const char *state, const std::string &why) {
+      for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+        if (g_signal_lookup("report-output", G_OBJECT_TYPE(e)))
+          g_signal_emit_by_name(e, "report-output", name.c_str(), state, why.c_str());
+      });
+    };
     outputs.push_back(
-        std::make_unique<OutputPart>(spec.name + "/" + o.name, o, spec.supervise, pipeline));
+        std::make_unique<OutputPart>(name, o, spec.supervise, pipeline, std::move(report)));
+  }
   for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
     // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
     if (is_camcast_element(e) &&

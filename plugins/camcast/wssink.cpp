@@ -377,6 +377,22 @@ static void install_signals(GstWsSinkClass *klass) {
   gst_ws_sink_signals[SIGNAL_REMOVE] = g_signal_new_class_handler(
       "remove", G_TYPE_FROM_CLASS(klass), GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
       G_CALLBACK(gst_ws_sink_remove), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_UINT64);
+  /**
+   * GstWsSink::report-output:
+   * @name: the output's name ("rtmp/rtmp")
+   * @state: "starting", "running" or "down"
+   * @why: down: the reason, in words
+   *
+   * Reports an output beside the streams — a push to a server, a recorder — on this sink's
+   * server: `/`, `/api/streams` ("outputs") and `/metrics` (camcast_output_up) show it from then
+   * on. The camcast launcher reports each output part of its pipeline files; an application
+   * may report its own. At most 64 names a server; the name is cut at 200 bytes, the reason at
+   * 1000.
+   */
+  gst_ws_sink_signals[SIGNAL_REPORT_OUTPUT] = g_signal_new_class_handler(
+      "report-output", G_TYPE_FROM_CLASS(klass), GSignalFlags(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_ws_sink_report_output), nullptr, nullptr, nullptr, G_TYPE_NONE, 3,
+      G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void gst_ws_sink_class_init(GstWsSinkClass *klass) {

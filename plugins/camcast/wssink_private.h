@@ -15,7 +15,14 @@
 
 GST_DEBUG_CATEGORY_EXTERN(gst_ws_sink_debug);
 
-enum { SIGNAL_CLIENT_ADDED, SIGNAL_CLIENT_REMOVED, SIGNAL_GET_STATS, SIGNAL_REMOVE, N_SIGNALS };
+enum {
+  SIGNAL_CLIENT_ADDED,
+  SIGNAL_CLIENT_REMOVED,
+  SIGNAL_GET_STATS,
+  SIGNAL_REMOVE,
+  SIGNAL_REPORT_OUTPUT,
+  N_SIGNALS
+};
 extern guint gst_ws_sink_signals[N_SIGNALS];
 
 #define DEFAULT_ADDRESS "0.0.0.0"
@@ -156,3 +163,5 @@ gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessage *msg,
 // The action signals.
 GstStructure *gst_ws_sink_get_stats(GstWsSink *sink, guint64 id);
 gboolean gst_ws_sink_remove(GstWsSink *sink, guint64 id);
+void gst_ws_sink_report_output(GstWsSink *sink, const gchar *name, const gchar *state,
+                               const gchar *why);

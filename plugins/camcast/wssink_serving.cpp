@@ -427,3 +427,31 @@ gboolean gst_ws_sink_remove(GstWsSink *sink, guint64 id) {
   auto mount = gst_ws_sink_priv(sink)->current_mount();
   return mount && mount->remove_client(id);
 }
+
+void gst_ws_sink_report_output(GstWsSink *sink, const gchar *name, const gchar *state,
+                               const gchar *why) {
+  const bool known = state && (g_str_equal(state, "starting") || g_str_equal(state, "running") ||
+                               g_str_equal(state, "down"));
+  if (!name || !*name || !known) {
+    GST_WARNING_OBJECT(sink, "report-output needs a name and starting, running or down");
+    return;
+  }
+  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  std::shared_ptr<HttpServer> server;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    server = priv->server;
+  }
+  // Cut at a byte limit, never inside a character.
+  auto cut = [](const char *text, size_t limit) {
+    std::string s(text ? text : "");
+    if (s.size() > limit) {
+      while (limit > 0 && (guchar(s[limit]) & 0xC0) == 0x80)
+        limit--;
+      s.resize(limit);
+    }
+    return s;
+  };
+  if (server)
+    server->report_output(cut(name, 200), state, cut(why, 1000));
+}

@@ -1,7 +1,8 @@
 // Outputs that fail alone (launcher/output_part.h): camcast's rtmp and srt presets with their far
-// ends away keep /video playing at the camera's pace, the camera's line never restarts, and each
-// output reaches its far end by itself once it is there — node-media-server for RTMP, ffprobe
-// listening for SRT — which ffprobe reads back as the camera's H.264.
+// ends away keep /video playing at the camera's pace, the camera's line never restarts,
+// /api/streams says the output is down and why, and each output reaches its far end by itself
+// once it is there — node-media-server for RTMP, ffprobe listening for SRT — which ffprobe reads
+// back as the camera's H.264 (and /api/streams says it runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -45,8 +46,15 @@ function probe(url, timeoutMs) {
   });
 }
 
+// The output `name` as /api/streams on `port` reports it.
+async function outputState(port, name) {
+  const status = await (await fetch(`http://127.0.0.1:${port}/api/streams`)).json();
+  return status.outputs.find((o) => o.name === name);
+}
+
 // The preset with its far end away: /video plays on while the output fails and waits; then
-// `farEnd()` brings the far end and resolves with what it received.
+// `farEnd(state)` brings the far end and resolves with what it received (`state()`: the output
+// as /api/streams reports it).
 async function failsAlone(preset, settings, farEnd) {
   const port = await freePort();
   const camcast = watched(camcastExe, [preset, '--port', String(port), '--no-auth', ...small,
@@ -59,7 +67,11 @@ async function failsAlone(preset, settings, farEnd) {
                 `longest gap ${Math.round(seen.gap)} ms`);
     assert.ok(seen.fps >= 25, `/video: ${seen.fps.toFixed(1)} frames a second`);
     assert.ok(seen.gap < 1000, `/video stopped for ${Math.round(seen.gap)} ms`);
-    const received = await farEnd();
+    const name = `${preset}/${preset}`;
+    const away = await outputState(port, name);
+    assert.equal(away?.state, 'down', JSON.stringify(away));
+    assert.match(away.why, /error from/);
+    const received = await farEnd(() => outputState(port, name));
     assert.match(received, /codec_name=h264\|width=320/);
     // The camera's own line never restarted (its log says "restarting in"; an output's "this
     // output restarts in").
@@ -73,13 +85,19 @@ test('rtmp: with the server away /video plays on, and the output publishes once 
      async () => {
   const rtmpPort = await freePort();
   const url = `rtmp://127.0.0.1:${rtmpPort}/live/camcast`;
-  await failsAlone('rtmp', ['--set', `rtmp-url=${url}`], async () => {
+  await failsAlone('rtmp', ['--set', `rtmp-url=${url}`], async (state) => {
     const server = watched('node', [new URL('rtmp_server.mjs', import.meta.url).pathname,
                                     String(rtmpPort)]);
     try {
       // Within the output's back-off (doubling from 250 ms: 16 s by now, 30 s at most).
       await server.waitFor(/publishing \/live\/camcast/, 40000);
-      return await probe(url, 15000);
+      const received = await probe(url, 15000);
+      // Running: its data has reached rtmp2sink, and five seconds without a fault.
+      let now;
+      for (let i = 0; i < 50 && (now = await state())?.state !== 'running'; i++)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(now?.state, 'running', JSON.stringify(now));
+      return received;
     } finally {
       await server.stop();
     }

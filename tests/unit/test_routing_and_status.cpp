@@ -108,6 +108,28 @@ void test_metrics_exposition_format() {
   g_strfreev(lines);
 }
 
+// Outputs beside the streams (a push that is down, one that runs): in the JSON with the reason
+// and how long, as camcast_output_up in /metrics, and in the index, escaped.
+void test_outputs() {
+  const std::vector<OutputReport> outputs = {
+      {"rtmp/rtmp", "down", "error from rtmp2sink1: \"refused\" <now>", 1000000},
+      {"srt/srt", "running", "", 4000000}};
+  const std::string json = render_streams_json(sample(), true, outputs, 6500000);
+  g_assert_nonnull(strstr(json.c_str(),
+                          "],\"outputs\":[{\"name\":\"rtmp/rtmp\",\"state\":"
+                          "\"down\",\"why\":\"error from rtmp2sink1: \\\"refused\\\" "
+                          "<now>\",\"seconds\":5.500},{\"name\":\"srt/srt\",\"state\":"
+                          "\"running\",\"why\":null,\"seconds\":2.500}]}"));
+  g_assert_nonnull(strstr(render_streams_json({}, true).c_str(), "\"outputs\":[]"));
+  const std::string text = render_metrics(sample(), outputs);
+  g_assert_nonnull(strstr(text.c_str(), "camcast_output_up{output=\"rtmp/rtmp\"} 0\n"));
+  g_assert_nonnull(strstr(text.c_str(), "camcast_output_up{output=\"srt/srt\"} 1\n"));
+  const std::string html = render_index(sample(), outputs, 6500000);
+  g_assert_nonnull(strstr(html.c_str(),
+                          "<td>down: error from rtmp2sink1: &quot;refused&quot; "
+                          "&lt;now&gt;</td><td>6 s</td>"));
+}
+
 void test_index_escapes_html() {
   std::string html = render_index(sample());
   g_assert_null(strstr(html.c_str(), "<1>"));
@@ -124,5 +146,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/status/json", test_json_escapes_and_reports_clients);
   g_test_add_func("/status/metrics", test_metrics_exposition_format);
   g_test_add_func("/status/index", test_index_escapes_html);
+  g_test_add_func("/status/outputs", test_outputs);
   return g_test_run();
 }

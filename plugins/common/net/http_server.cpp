@@ -278,6 +278,29 @@ std::vector<MountStats> HttpServer::all_stats() {
   return out;
 }
 
+void HttpServer::report_output(const std::string &name, const std::string &state,
+                               const std::string &why) {
+  invoke_sync([&] {
+    auto at = outputs_.find(name);
+    if (at == outputs_.end()) {
+      if (outputs_.size() >= kMaxOutputs)
+        return;
+      at = outputs_.emplace(name, OutputReport{name, "", "", 0}).first;
+    }
+    if (at->second.state != state)
+      at->second.since_us = g_get_monotonic_time();
+    at->second.state = state;
+    at->second.why = why;
+  });
+}
+
+std::vector<OutputReport> HttpServer::all_outputs() const {
+  std::vector<OutputReport> out;
+  for (const auto &entry : outputs_)
+    out.push_back(entry.second);
+  return out;
+}
+
 gboolean HttpServer::tick(gpointer self) {
   auto *server = static_cast<HttpServer *>(self);
   const gint64 now = g_get_monotonic_time();

@@ -15,6 +15,7 @@
 #include "net/epoll_source.h"
 #include "net/mount.h"
 #include "net/mount_table.h"
+#include "net/status_pages.h"
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
@@ -75,6 +76,13 @@ public:
   // Every mount's statistics, in path order (server thread).
   std::vector<MountStats> all_stats();
 
+  // An output's state (status_pages.h), shown with the streams from now on: any thread. At most
+  // kMaxOutputs names; a report for another name beyond them is ignored.
+  static constexpr size_t kMaxOutputs = 64;
+  void report_output(const std::string &name, const std::string &state, const std::string &why);
+  // Every output reported, by name (server thread).
+  std::vector<OutputReport> all_outputs() const;
+
   // Where the clients' sockets are watched (server thread; see epoll_source.h).
   EpollSource *poller() override { return client_poller_.get(); }
 
@@ -108,6 +116,7 @@ private:
   MountTable<std::shared_ptr<Mount>> mounts_;
   GSource *tick_source_ = nullptr;
   std::map<std::string, gint64> lingering_;  // path → when it ends (monotonic µs)
+  std::map<std::string, OutputReport> outputs_;
   std::unique_ptr<Access> access_;
   std::shared_ptr<HttpServer> self_hold_;  // keeps the server up while mounts linger
   void drop_mount(const std::shared_ptr<Mount> &mount);

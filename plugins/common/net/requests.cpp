@@ -232,14 +232,15 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
   g_signal_handler_disconnect(msg, finished);
   g_object_unref(msg);
   if (p == "/api/streams") {
-    respond(msg, SOUP_STATUS_OK, "application/json",
-            render_streams_json(all_stats(),
-                                how == Admission::AccessToken || how == Admission::Session));
+    respond(
+        msg, SOUP_STATUS_OK, "application/json",
+        render_streams_json(all_stats(), how == Admission::AccessToken || how == Admission::Session,
+                            all_outputs(), g_get_monotonic_time()));
     return;
   }
   if (p == "/metrics") {
     respond(msg, SOUP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
-            render_metrics(all_stats()));
+            render_metrics(all_stats(), all_outputs()));
     return;
   }
   std::shared_ptr<Mount> mount;
@@ -255,7 +256,8 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
     if (!wants_websocket(msg) && delegate && delegate->serve_http(msg, rest))
       return;
   } else if (p == "/") {
-    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", render_index(all_stats()));
+    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8",
+            render_index(all_stats(), all_outputs(), g_get_monotonic_time()));
     return;
   }
   respond(msg, SOUP_STATUS_NOT_FOUND, "text/plain", "no stream here; see / for the list\n");

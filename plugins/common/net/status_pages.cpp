@@ -45,7 +45,8 @@ std::string format(const char *fmt, ...) {
 
 }  // namespace
 
-std::string render_index(const std::vector<MountStats> &mounts) {
+std::string render_index(const std::vector<MountStats> &mounts,
+                         const std::vector<OutputReport> &outputs, gint64 now_us) {
   std::string out =
       "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -67,13 +68,22 @@ std::string render_index(const std::vector<MountStats> &mounts) {
           m.units_in, m.bytes_in / 1e6);
     out += "</table>\n";
   }
+  if (!outputs.empty()) {
+    out += "<h2>Outputs</h2>\n<table>\n<tr><th>output</th><th>state</th><th>since</th></tr>\n";
+    for (const OutputReport &o : outputs)
+      out += format("<tr><td>%s</td><td>%s</td><td>%.0f s</td></tr>\n", html(o.name).c_str(),
+                    html(o.state == "down" ? "down: " + o.why : o.state).c_str(),
+                    (now_us - o.since_us) / 1e6);
+    out += "</table>\n";
+  }
   out +=
       "<p><a href=\"/api/streams\">/api/streams</a> · <a href=\"/metrics\">/metrics</a></p>\n"
       "</body></html>\n";
   return out;
 }
 
-std::string render_streams_json(const std::vector<MountStats> &mounts, bool peers) {
+std::string render_streams_json(const std::vector<MountStats> &mounts, bool peers,
+                                const std::vector<OutputReport> &outputs, gint64 now_us) {
   std::string out = "{\"streams\":[";
   for (size_t i = 0; i < mounts.size(); i++) {
     const MountStats &m = mounts[i];
@@ -108,10 +118,18 @@ std::string render_streams_json(const std::vector<MountStats> &mounts, bool peer
                                      m.rungs[r].bitrate / 1000, m.rungs[r].viewers);
     out += "]}";
   }
+  out += "],\"outputs\":[";
+  for (size_t i = 0; i < outputs.size(); i++)
+    out += (i ? "," : "") +
+           format("{\"name\":%s,\"state\":%s,\"why\":%s,\"seconds\":%.3f}",
+                  json_string(outputs[i].name).c_str(), json_string(outputs[i].state).c_str(),
+                  outputs[i].state == "down" ? json_string(outputs[i].why).c_str() : "null",
+                  (now_us - outputs[i].since_us) / 1e6);
   return out + "]}\n";
 }
 
-std::string render_metrics(const std::vector<MountStats> &mounts) {
+std::string render_metrics(const std::vector<MountStats> &mounts,
+                           const std::vector<OutputReport> &outputs) {
   struct Family {
     const char *name, *type, *help;
   };
@@ -158,6 +176,13 @@ std::string render_metrics(const std::vector<MountStats> &mounts) {
                       label(m.path).c_str(), c.id, value.c_str());
       }
   }
+  if (!outputs.empty())
+    out +=
+        "# HELP camcast_output_up Whether the output runs (1) or is down (0).\n"
+        "# TYPE camcast_output_up gauge\n";
+  for (const OutputReport &o : outputs)
+    out += format("camcast_output_up{output=\"%s\"} %d\n", label(o.name).c_str(),
+                  o.state == "running" ? 1 : 0);
   return out;
 }
 
