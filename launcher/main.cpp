@@ -74,7 +74,11 @@ int server_settings(const Options &o, ServerSettings *server) {
         "--http-port goes with --tls-certificate and --tls-key (without them "
         "--port is plain HTTP already)");
   }
-  *server = ServerSettings{token, users, o.tls, o.server_properties};
+  // Sessions are kept there (mode 600 files in a directory of the user's).
+  const std::string keep = o.no_auth ? "" : state_dir();
+  if (!keep.empty())
+    g_mkdir_with_parents(keep.c_str(), 0700);
+  *server = ServerSettings{token, users, keep, o.tls, o.server_properties};
   return -1;
 }
 

@@ -187,6 +187,10 @@ void Supervisor::Pipeline::start() {
       const ServerSettings &server = spec.server;
       g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
                    server.access_token.c_str(), "users-file", server.users_file.c_str(), nullptr);
+      // Sessions outlive a restart of camcast (one file a pipeline: a port each).
+      if (!server.state_dir.empty() && (!server.access_token.empty() || !server.users_file.empty()))
+        g_object_set(e, "sessions-file", (server.state_dir + "/sessions-" + spec.name).c_str(),
+                     nullptr);
       // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
       auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
       g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),

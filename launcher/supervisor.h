@@ -26,6 +26,7 @@ namespace camcast::launcher {
 struct ServerSettings {
   std::string access_token;  // empty: none
   std::string users_file;    // login with these users; empty: none
+  std::string state_dir;     // where sessions are kept across restarts; empty: nowhere
   TlsSettings tls;           // HTTPS on the sinks' port; off without a certificate
   // Other server properties (max-connections, header-timeout, …), as text, for every element
   // that has them.

@@ -201,13 +201,49 @@ export class CamcastPlayer {
     }, 10000);
   }
 
-  // After a lost connection: again, with back-off, unless the page is hidden.
+  // After a lost connection: again, with back-off, unless the page is hidden — or the server
+  // says this page may no longer watch (its session ended: a logout, another access token or
+  // users file); then the page says so and offers to sign in again, never reconnecting for ever.
   retry(connect) {
     if (document.hidden) return;
     this.stats.state = 'reconnecting';
     this.stats.reconnects++;
-    setTimeout(connect, this.retryMs);
+    setTimeout(async () => {
+      if (await this.mayWatch()) connect();
+      else this.signedOut();
+    }, this.retryMs);
     this.retryMs = Math.min(this.retryMs * 2, 8000);
+  }
+
+  // Whether the server lets this page's stream in (its session still holds). A server that
+  // does not answer might: the retries go on.
+  async mayWatch() {
+    try {
+      const answer = await fetch(this.url.replace(/^ws/, 'http'),
+                                 { method: 'HEAD', redirect: 'manual', cache: 'no-store' });
+      return !(answer.status === 401 || answer.status === 403 || answer.type === 'opaqueredirect');
+    } catch {
+      return true;
+    }
+  }
+
+  signedOut() {
+    this.disconnect('signed out');
+    if (this.container.querySelector('.camcast-signed-out')) return;
+    const box = document.createElement('div');
+    box.className = 'camcast-signed-out';
+    box.style.cssText = 'position:absolute;inset:0;display:flex;flex-direction:column;' +
+      'align-items:center;justify-content:center;gap:12px;background:rgba(0,0,0,.75);' +
+      'text-align:center;padding:16px';
+    const text = document.createElement('p');
+    text.textContent = 'This page is signed out: its session has ended.';
+    const again = document.createElement('button');
+    again.textContent = 'Sign in again';
+    again.style.cssText = 'font:inherit;padding:8px 16px;border-radius:4px;cursor:pointer';
+    // The page again: the server asks for a login, or a link with a valid token lets it in.
+    again.onclick = () => location.reload();
+    box.append(text, again);
+    this.container.appendChild(box);
   }
 
   disconnect(state) {

@@ -6,7 +6,7 @@ namespace camcast {
 
 namespace {
 
-enum { ACCESS_TOKEN, USERS_FILE, ALLOWED_ORIGINS, ALLOWED_HOSTS, METRICS_TOKEN };
+enum { ACCESS_TOKEN, USERS_FILE, ALLOWED_ORIGINS, ALLOWED_HOSTS, METRICS_TOKEN, SESSIONS_FILE };
 
 std::vector<std::string> split_list(const char *text) {
   std::vector<std::string> out;
@@ -69,6 +69,14 @@ void install_access_properties(GObjectClass *klass, guint first) {
           "/metrics also answers a scraper sending \"Authorization: Bearer <this>\"; once set, "
           "/metrics needs it (or a viewer's credentials) even on an open server",
           nullptr, ready));
+  g_object_class_install_property(
+      klass, first + SESSIONS_FILE,
+      g_param_spec_string(
+          "sessions-file", "Sessions file",
+          "On a private server: keep the browsers' sessions (and the key of stream tokens) in "
+          "this file (mode 600), so that open pages play on after a restart. One file a server; "
+          "a changed access-token or users-file ends them. Empty (the default): in memory only",
+          nullptr, ready));
 }
 
 bool set_access_property(AccessPolicy *policy, guint id, guint first, const GValue *value) {
@@ -81,6 +89,7 @@ bool set_access_property(AccessPolicy *policy, guint id, guint first, const GVal
   case ALLOWED_ORIGINS: policy->allowed_origins = split_list(text); break;
   case ALLOWED_HOSTS: policy->allowed_hosts = split_list(text); break;
   case METRICS_TOKEN: policy->metrics_token = text ? text : ""; break;
+  case SESSIONS_FILE: policy->sessions_file = text ? text : ""; break;
   }
   return true;
 }
@@ -94,6 +103,7 @@ bool get_access_property(const AccessPolicy &policy, guint id, guint first, GVal
   case ALLOWED_ORIGINS: g_value_set_string(value, join_list(policy.allowed_origins).c_str()); break;
   case ALLOWED_HOSTS: g_value_set_string(value, join_list(policy.allowed_hosts).c_str()); break;
   case METRICS_TOKEN: g_value_set_string(value, policy.metrics_token.c_str()); break;
+  case SESSIONS_FILE: g_value_set_string(value, policy.sessions_file.c_str()); break;
   }
   return true;
 }

@@ -1,13 +1,14 @@
 // A private stream in headless Chromium: the link with the access token plays (the page gets a
 // session cookie that its WebSocket then carries); without it, the page is refused. The link
-// camcast prints for other machines carries the token and plays from across a link.
+// camcast prints for other machines carries the token and plays from across a link. A page's
+// session outlives a restart of camcast; a page whose session ended offers to sign in again.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPipeline, launchBrowser, waitInPage, watched, camcastExe } from './lib.mjs';
+import { startPipeline, launchBrowser, waitInPage, watched, camcastExe, freePort } from './lib.mjs';
 import { makeLink, removeLink } from '../bench/latency/measure.mjs';
 
 let browser;
@@ -37,6 +38,42 @@ test('the access token link plays; without it the camera is private', async () =
   } finally {
     await page.close();
     pipe.stop();
+  }
+});
+
+test('a page from the token link plays again after camcast restarts; one signed out says so',
+     async () => {
+  const config = mkdtempSync(join(tmpdir(), 'camcast-state-'));
+  const port = await freePort();
+  const args = ['h264', '--port', String(port), '--set', 'width=320', '--set', 'height=240'];
+  const env = { XDG_CONFIG_HOME: config };
+  let camcast = watched(camcastExe, args, env);
+  const page = await browser.newPage();
+  try {
+    const [link] = await camcast.waitFor(/http:\/\/127\.0\.0\.1:\d+\/video\?token=\S+/);
+    await page.goto(`${link}&backend=webcodecs`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+    // camcast restarts; the page, with nothing but its session cookie, plays on.
+    assert.equal(await camcast.stop(), 0);
+    const shown = await page.evaluate(() => window.camcast.stats.framesShown);
+    const restarted = Date.now();
+    camcast = watched(camcastExe, args, env);
+    await waitInPage(page, (n) => window.camcast.stats.framesShown >= n + 10, shown, 8000);
+    console.log(`# playing again ${Date.now() - restarted} ms after camcast started again`);
+    // Signed out (as another tab of the browser would, with the same cookie): after the next
+    // restart the page says so and offers to sign in, instead of reconnecting for ever.
+    await page.evaluate(() => fetch('/logout', { redirect: 'manual' }));
+    assert.equal(await camcast.stop(), 0);
+    camcast = watched(camcastExe, args, env);
+    await waitInPage(page, () => window.camcast.stats.state === 'signed out', null, 15000);
+    assert.match(await page.textContent('.camcast-signed-out'), /signed out.*Sign in again/s);
+    // Signing in again (the link with the token) plays.
+    await page.goto(`${link}&backend=webcodecs`);
+    await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
+  } finally {
+    await page.close();
+    await camcast.stop();
+    rmSync(config, { recursive: true, force: true });
   }
 });
 

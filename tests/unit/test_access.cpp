@@ -282,6 +282,66 @@ void test_tokens_and_sessions() {
   g_assert_cmpuint(f.access->sessions(), ==, Access::kMaxSessions);
 }
 
+// With a sessions file, sessions outlive the Access (a restart): written with mode 0600, read
+// back; another access token ends them; a damaged file costs its sessions and nothing else.
+void test_sessions_outlive_a_restart() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-sessions-XXXXXX", nullptr);
+  const std::string file = std::string(dir) + "/sessions";
+  AccessPolicy p;
+  p.access_token = "secret";
+  p.sessions_file = file;
+  const int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+  std::string cookie;
+  {
+    Fixture f(p);
+    g_assert_true(f.admit(request("/video", "token=secret"), nullptr, &cookie, now) ==
+                  Admission::AccessToken);
+    f.access->tick(now + 1);  // written at most once a second
+    GStatBuf st;
+    g_assert_cmpint(g_stat(file.c_str(), &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  }
+  const std::string session = sent_back(cookie);
+  {
+    Fixture f(p);
+    g_assert_cmpuint(f.access->sessions(), ==, 1);
+    g_assert_true(f.admit(request("/", "", session), nullptr, nullptr, now) == Admission::Session);
+    // A logout ends it for the next restart too.
+    AccessRequest logout = request("/logout", "", session);
+    f.access->serve(logout, Admission::Session, "", now, [](AccessAnswer) {});
+    g_assert_cmpuint(f.access->sessions(), ==, 0);
+  }
+  {
+    Fixture f(p);
+    g_assert_true(f.admit(request("/", "", session), nullptr, nullptr, now) == Admission::Refused);
+  }
+  // Another access token: the sessions of the old one are not taken.
+  {
+    Fixture f(p);
+    g_assert_true(f.admit(request("/video", "token=secret"), nullptr, &cookie, now) ==
+                  Admission::AccessToken);
+  }
+  AccessPolicy other = p;
+  other.access_token = "another";
+  {
+    Fixture f(other);
+    g_assert_cmpuint(f.access->sessions(), ==, 0);
+    g_assert_true(f.admit(request("/", "", sent_back(cookie)), nullptr, nullptr, now) ==
+                  Admission::Refused);
+  }
+  // Damaged: no session from it, and the server works as ever.
+  g_assert_true(g_file_set_contents(
+      file.c_str(), "camcast-sessions 1 x\nsession ../../etc 99999999999 1 root\n", -1, nullptr));
+  {
+    Fixture f(p);
+    g_assert_cmpuint(f.access->sessions(), ==, 0);
+    g_assert_true(f.admit(request("/video", "token=secret"), nullptr, nullptr, now) ==
+                  Admission::AccessToken);
+  }
+  g_remove(file.c_str());
+  g_rmdir(dir);
+}
+
 void test_api_token() {
   AccessPolicy p;
   p.access_token = "secret";
@@ -502,6 +562,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/access/host-and-origin", test_host_and_origin);
   g_test_add_func("/access/tokens-and-sessions", test_tokens_and_sessions);
   g_test_add_func("/access/api-token", test_api_token);
+  g_test_add_func("/access/sessions-outlive-a-restart", test_sessions_outlive_a_restart);
   g_test_add_func("/access/logins", test_logins);
   g_test_add_func("/access/local-path", test_local_path);
   g_test_add_func("/access/users-file", test_users_file);

@@ -122,6 +122,7 @@ std::string AccessPolicy::differences(const AccessPolicy &o) const {
   add(allowed_origins != o.allowed_origins, "allowed-origins");
   add(allowed_hosts != o.allowed_hosts, "allowed-hosts");
   add(metrics_token != o.metrics_token, "metrics-token");
+  add(sessions_file != o.sessions_file, "sessions-file");
   return out;
 }
 
@@ -160,9 +161,12 @@ Access::Access(AccessPolicy policy, Post post, std::function<bool(std::string_vi
       shared_(std::make_shared<Shared>()) {
   if (!policy_.users_file.empty())
     shared_->pool = g_thread_pool_new(run_check, nullptr, 1, FALSE, nullptr);
+  load_sessions(g_get_real_time() / G_USEC_PER_SEC);
 }
 
 Access::~Access() {
+  if (sessions_changed_)
+    save_sessions(g_get_real_time() / G_USEC_PER_SEC);
   shared_->alive = false;
   if (shared_->pool)
     g_thread_pool_free(shared_->pool, FALSE, TRUE);  // the check under way finishes
@@ -213,6 +217,7 @@ std::string Access::begin_session(bool tls, const std::string &user, int64_t now
   }
   const std::string id = auth::random_token() + auth::random_token();
   sessions_[id] = Session{now + policy_.session_seconds, tls, user};
+  sessions_changed_ = true;
   return session_cookie(tls, id, policy_.session_seconds);
 }
 
@@ -224,6 +229,69 @@ std::string Access::session_cookie(bool tls, const std::string &id, int64_t seco
 
 std::string Access::key() const {
   return signing_key_;
+}
+
+// What the sessions were begun under: another token or users file ends them all.
+std::string Access::fingerprint() const {
+  std::string what = policy_.access_token + "\n" + policy_.users_file + "\n";
+  for (const auto &[name, hash] : policy_.users)
+    what += name + ":" + hash + "\n";
+  g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, what.c_str(), -1);
+  return sum;
+}
+
+// The file: "camcast-sessions 1 FINGERPRINT", "key KEY", then "session ID EXPIRES TLS [USER]"
+// lines. Read with bounds (its size, the number of sessions, each field's form): a damaged file
+// costs its sessions, nothing else.
+void Access::load_sessions(int64_t now) {
+  if (policy_.sessions_file.empty() || !policy_.enabled())
+    return;
+  gchar *text = nullptr;
+  gsize size = 0;
+  if (!g_file_get_contents(policy_.sessions_file.c_str(), &text, &size, nullptr))
+    return;
+  g_auto(GStrv) lines = size <= kMaxSessions * 256 ? g_strsplit(text, "\n", -1) : nullptr;
+  g_free(text);
+  if (!lines || !lines[0] || std::string(lines[0]) != "camcast-sessions 1 " + fingerprint())
+    return;
+  auto token_like = [](const char *s) {
+    const size_t n = strlen(s);
+    return n >= 16 && n <= 128 &&
+           std::all_of(s, s + n, [](char c) { return g_ascii_isalnum(c) || c == '-' || c == '_'; });
+  };
+  for (char **line = lines + 1; *line && sessions_.size() < kMaxSessions; line++) {
+    g_auto(GStrv) f = g_strsplit(*line, " ", 5);
+    const guint n = g_strv_length(f);
+    if (n == 2 && g_str_equal(f[0], "key") && token_like(f[1]) && policy_.access_token.empty()) {
+      signing_key_ = f[1];
+    } else if ((n == 4 || n == 5) && g_str_equal(f[0], "session") && token_like(f[1])) {
+      const int64_t expires = g_ascii_strtoll(f[2], nullptr, 10);
+      const std::string user = n == 5 ? f[4] : "";
+      if (expires > now && expires <= now + policy_.session_seconds &&
+          (user.empty() ? !policy_.access_token.empty() : policy_.users.count(user) > 0))
+        sessions_[f[1]] = Session{expires, g_str_equal(f[3], "1"), user};
+    }
+  }
+}
+
+void Access::save_sessions(int64_t now) {
+  sessions_changed_ = false;
+  sessions_saved_ = now;
+  if (policy_.sessions_file.empty() || !policy_.enabled())
+    return;
+  std::string text = "camcast-sessions 1 " + fingerprint() + "\n";
+  if (policy_.access_token.empty())
+    text += "key " + signing_key_ + "\n";
+  for (const auto &[id, s] : sessions_)
+    text += "session " + id + " " + std::to_string(s.expires) + (s.tls ? " 1" : " 0") +
+            (s.user.empty() ? "" : " " + s.user) + "\n";
+  GError *error = nullptr;
+  if (!g_file_set_contents_full(policy_.sessions_file.c_str(), text.data(), gssize(text.size()),
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error)) {
+    g_warning("camcast: cannot keep the sessions in %s: %s", policy_.sessions_file.c_str(),
+              error->message);
+    g_error_free(error);
+  }
 }
 
 Admission Access::admit(const AccessRequest &r, int64_t now, AccessAnswer *refusal,
@@ -309,8 +377,10 @@ bool Access::serve(const AccessRequest &r, Admission how, std::string_view body,
   }
   if (r.path == "/logout") {
     std::string id;
-    if (session_of(r, now, &id))
+    if (session_of(r, now, &id)) {
       sessions_.erase(id);
+      sessions_changed_ = true;
+    }
     AccessAnswer a = redirect(users ? "/login" : "/");
     a.headers.emplace_back("Set-Cookie", session_cookie(r.tls, "", 0));
     done(std::move(a));
@@ -410,7 +480,14 @@ void Access::login(const AccessRequest &r, std::string_view form, int64_t now,
 
 void Access::tick(int64_t now) {
   for (auto it = sessions_.begin(); it != sessions_.end();)
-    it = it->second.expires <= now ? sessions_.erase(it) : std::next(it);
+    if (it->second.expires <= now) {
+      it = sessions_.erase(it);
+      sessions_changed_ = true;
+    } else {
+      ++it;
+    }
+  if (sessions_changed_ && now > sessions_saved_)
+    save_sessions(now);
   std::vector<std::function<void()>> due;
   for (auto it = held_.begin(); it != held_.end();) {
     if (it->first <= now) {

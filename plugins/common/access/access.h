@@ -12,9 +12,11 @@
 // - the access token (`?token=`): the link is the key; a page opened so (a browser's page load,
 //   not a snapshot polled or a stream) gets a session cookie;
 // - a stream token (`?token=`, from /api/token): signed, expiring, for one stream's path;
-// - a session cookie: sessions live here, on the server (a logout ends one; a restart, or a
-//   changed token or users file, ends them all). A session begun over plain HTTP is not taken
-//   over HTTPS: there the cookie is `__Host-camcast_session`, which browsers keep for HTTPS only.
+// - a session cookie: sessions live here, on the server (a logout ends one; a changed token or
+//   users file ends them all). With a sessions file they outlive a restart: kept there (mode
+//   0600, written at most once a second while they change) with the key of stream tokens. A session
+//   begun over plain HTTP is not taken over HTTPS: there the cookie is `__Host-camcast_session`,
+//   which browsers keep for HTTPS only.
 // WebSocket upgrades must also come from an allowed Origin (scheme, host and port): this server's
 // own page or one of `allowed_origins`, so another site's page cannot ride a viewer's cookie.
 //
@@ -49,6 +51,7 @@ struct AccessPolicy {
   std::vector<std::string> allowed_hosts;    // names besides this machine's that Host may be
   std::string metrics_token;                 // /metrics also takes "Authorization: Bearer <this>"
   int64_t session_seconds = 30 * 24 * 3600;
+  std::string sessions_file;  // sessions kept here across restarts; empty: in memory only
   bool enabled() const { return !access_token.empty() || !users_file.empty(); }
   bool empty() const {
     return !enabled() && allowed_origins.empty() && allowed_hosts.empty() && metrics_token.empty();
@@ -56,7 +59,8 @@ struct AccessPolicy {
   bool operator==(const AccessPolicy &o) const {
     return access_token == o.access_token && users_file == o.users_file && users == o.users &&
            allowed_origins == o.allowed_origins && allowed_hosts == o.allowed_hosts &&
-           metrics_token == o.metrics_token && session_seconds == o.session_seconds;
+           metrics_token == o.metrics_token && session_seconds == o.session_seconds &&
+           sessions_file == o.sessions_file;
   }
   bool operator!=(const AccessPolicy &o) const { return !(*this == o); }
   // The properties that differ from `o`, for messages ("access-token, users-file").
@@ -155,12 +159,19 @@ private:
              std::function<void(AccessAnswer)> done);
   AccessAnswer token(const AccessRequest &r, int64_t now) const;
   std::string key() const;
+  // The sessions file: what it holds for this policy (nothing if it was made for another), and
+  // writing it back.
+  void load_sessions(int64_t now);
+  void save_sessions(int64_t now);
+  std::string fingerprint() const;
 
   const AccessPolicy policy_;
   const Post post_;
   const std::function<bool(std::string_view)> is_stream_;
-  const std::string signing_key_;  // stream tokens: from the access token, else random
+  std::string signing_key_;  // stream tokens: from the access token, else random (or kept)
   std::map<std::string, Session> sessions_;
+  bool sessions_changed_ = false;  // since the sessions file was written
+  int64_t sessions_saved_ = 0;     // when (s)
   users::LoginThrottle by_user_and_address_{kMaxFailuresPerUserAndAddress};
   users::LoginThrottle by_address_{kMaxFailuresPerAddress};
   users::LoginThrottle by_user_{kSlowAfterFailuresPerUser};      // slows, never refuses

@@ -349,8 +349,8 @@ bool HttpServer::set_policy(const AccessPolicy &policy, GError **error) {
     return true;
   g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
               "port %d already serves other sinks with another %s (every camcast element on one "
-              "port needs the same access-token, users-file, allowed-origins, allowed-hosts and "
-              "metrics-token)",
+              "port needs the same access-token, users-file, allowed-origins, allowed-hosts, "
+              "metrics-token and sessions-file)",
               port_, differences.c_str());
   return false;
 }
