@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -325,6 +326,87 @@ int cmd_list() {
   return 0;
 }
 
+// Runs the launch line for a moment — a live test pattern of the settings' size and rate for the
+// camera, its servers on a free port of this machine only — and says which element refuses what
+// it is given, if one does: a setting no element can take stops here, not in a restart loop.
+// Empty when it runs (or has not failed within a few seconds).
+static std::string trial_run(const RunSpec &spec) {
+  GstElement *p = gst_parse_launch(spec.full_launch().c_str(), nullptr);
+  if (!p)
+    return "";
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(p));
+  GValue item = G_VALUE_INIT;
+  std::vector<GstElement *> sinks;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = GST_ELEMENT(g_value_get_object(&item));
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port"))
+      g_object_set(e, "port", 0, "address", "127.0.0.1", nullptr);
+    if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK))
+      sinks.push_back(e);
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  // A buffer reaching every sink: it runs.
+  std::atomic<size_t> reached{0};
+  for (GstElement *sink : sinks) {
+    GstPad *pad = gst_element_get_static_pad(sink, "sink");
+    if (!pad) {
+      reached++;
+      continue;
+    }
+    gst_pad_add_probe(
+        pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad *, GstPadProbeInfo *, gpointer count) {
+          (*static_cast<std::atomic<size_t> *>(count))++;
+          return GST_PAD_PROBE_REMOVE;
+        },
+        &reached, nullptr);
+    gst_object_unref(pad);
+  }
+  std::string refused;
+  GstBus *bus = gst_element_get_bus(p);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  const gint64 until = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (refused.empty() && reached < sinks.size() && g_get_monotonic_time() < until) {
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ERROR);
+    if (!msg)
+      continue;
+    GError *error = nullptr;
+    gchar *debug = nullptr;
+    gst_message_parse_error(msg, &error, &debug);
+    // Refusals of a format only (a server that is away is no mistake of the settings). The
+    // element that refused says so first; the source's "not-negotiated" names no culprit.
+    if (error->domain == GST_STREAM_ERROR || (debug && strstr(debug, "not-negotiated")))
+      refused = std::string(GST_OBJECT_NAME(msg->src)) + ": " + error->message +
+                (debug && strstr(debug, "not-negotiated") ? " (not-negotiated)" : "");
+    g_error_free(error);
+    g_free(debug);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return refused;
+}
+
+// The settings given that may be to blame for `refused`: those whose value it names, else all
+// the line uses. (A named value may be a coincidence: "30" in a caps string; they are suspects.)
+static std::string suspects(const Options &o, const std::map<std::string, std::string> &used,
+                            const std::string &refused) {
+  std::string named, all;
+  for (const auto &[name, value] : o.overrides) {
+    if (!used.count(name))
+      continue;
+    const std::string set = " --set " + name + "=" + value;
+    all += set;
+    if (!value.empty() && refused.find(value) != std::string::npos)
+      named += set;
+  }
+  const std::string list = named.empty() ? all : named;
+  return list.empty() ? "" : "; the settings given:" + list;
+}
+
 int cmd_check(const Options &o) {
   if (o.args.empty())
     return usage_error("check needs one or more pipeline files");
@@ -352,7 +434,8 @@ int cmd_check(const Options &o) {
     const Probed probed = probe(full, camera_settings(o, &file), audio);
     add_settable(file, probed, &settable);
     RunSpec spec;
-    if (!probed.error.empty() || !resolve_lines(file, o, probed, &spec, &error, nullptr)) {
+    std::map<std::string, std::string> used;
+    if (!probed.error.empty() || !resolve_lines(file, o, probed, &spec, &error, &used)) {
       if (!probed.error.empty())
         error = probed.error;
       g_printerr("%s\n", error.c_str());
@@ -361,14 +444,26 @@ int cmd_check(const Options &o) {
     }
     std::string output, why;
     if (!lines_build(spec, &output, &why)) {
-      const int line = !output.empty()             ? file.outputs.at(output).line
-                       : spec.launch_audio.empty() ? file.launch.line
-                                                   : file.launch_audio.line;
-      g_printerr("%s:%d: %s\n", path.c_str(), line, why.c_str());
+      const int line = !output.empty() ? file.outputs.at(output).line : file.launch.line;
+      g_printerr("%s:%d: %s%s\n", path.c_str(), line, why.c_str(), suspects(o, used, why).c_str());
       status = 2;
-    } else {
-      g_print("%s: ok\n", path.c_str());
+      continue;
     }
+    // A moment's run with a test pattern standing in for the camera (its size and rate).
+    Inventory stand_in = full;
+    stand_in.libcamera_cameras.clear();
+    stand_in.v4l2_capture.clear();
+    const Probed pattern = probe(stand_in, camera_settings(o, &file), audio);
+    RunSpec trial;
+    if (pattern.error.empty() && resolve_lines(file, o, pattern, &trial, &error, &used)) {
+      if (const std::string refused = trial_run(trial); !refused.empty()) {
+        g_printerr("%s:%d: with these settings it does not run: %s%s\n", path.c_str(),
+                   file.launch.line, refused.c_str(), suspects(o, used, refused).c_str());
+        status = 2;
+        continue;
+      }
+    }
+    g_print("%s: ok\n", path.c_str());
   }
   if (const std::string unknown = unknown_setting(o, settable); !unknown.empty()) {
     g_printerr("%s\n", unknown.c_str());

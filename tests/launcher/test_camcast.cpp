@@ -235,6 +235,31 @@ void test_misspelt_setting_stops() {
   g_assert_cmpint(known.wait_exit(10000 * kSlowdown), ==, 0);
 }
 
+// check runs the line a moment with a test pattern for the camera: settings an element cannot
+// take are refused there, naming the element and the setting; those it can take pass.
+void test_check_tries_the_settings() {
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    const char *says;
+  };
+  for (const Case &c : std::vector<Case>{
+           {{"check", "jsmpeg", "--set", "width=642", "--set", "height=361"},
+            2,
+            "with these settings it does not run: mpeg1enc"},
+           {{"check", "default", "--set", "mpeg1-width=5000"}, 2, "--set mpeg1-width=5000"},
+           {{"check", "default", "--set", "framerate=15"}, 0, ": ok"},
+           {{"check", "rtmp"}, 0, ": ok"}}) {
+    Camcast check(c.args);
+    g_assert_cmpint(check.wait_exit(20000 * kSlowdown), ==, c.status);
+    g_test_message("%s", check.output().c_str());
+    g_assert_nonnull(strstr(check.output().c_str(), c.says));
+  }
+  Camcast odd({"check", "jsmpeg", "--set", "width=642", "--set", "height=361"});
+  g_assert_cmpint(odd.wait_exit(20000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(odd.output().c_str(), "--set height=361 --set width=642"));
+}
+
 void test_configuration_mistakes_stop_at_once() {
   const camcast::test::TempDir dir("camcast-mistakes");
   const std::string users = dir.file("users");
@@ -399,6 +424,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/camcast/camera-settings", test_camera_settings);
   g_test_add_func("/camcast/mistakes-stop-at-once", test_configuration_mistakes_stop_at_once);
   g_test_add_func("/camcast/misspelt-setting-stops", test_misspelt_setting_stops);
+  g_test_add_func("/camcast/check-tries-the-settings", test_check_tries_the_settings);
   g_test_add_func("/camcast/restart-policies", test_restart_policies_and_back_off);
   g_test_add_func("/camcast/show-probe-list", test_show_probe_list);
   g_test_add_func("/camcast/users-file", test_users_file_login);
