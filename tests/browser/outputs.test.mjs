@@ -2,7 +2,9 @@
 // ends away keep /video playing at the camera's pace, the camera's line never restarts,
 // /api/streams says the output is down and why, and each output reaches its far end by itself
 // once it is there — node-media-server for RTMP, ffprobe listening for SRT — which ffprobe reads
-// back as the camera's H.264 (and /api/streams says it runs).
+// back as the camera's H.264 (and /api/streams says it runs). relay-push with its relay away
+// keeps trying by itself, the camera's line never restarting, and the relay plays it once it is
+// there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,7 +14,7 @@ import { watched, camcastExe, freePort } from './lib.mjs';
 const small = ['--set', 'width=320', '--set', 'height=240'];
 
 // Watches `path` over WebSocket for `ms`: the fMP4 fragments (one a frame) that arrive, as frames
-// a second and the longest time between two.
+// a second, the fewest in any whole second, and the longest time between two.
 function watchFrames(port, path, ms) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
@@ -29,7 +31,13 @@ function watchFrames(port, path, ms) {
         ws.close();
         let gap = 0;
         for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
-        resolve({ fps: (times.length - 1) / ((times.at(-1) - times[0]) / 1000), gap });
+        const perSecond = new Array(Math.floor(ms / 1000)).fill(0);
+        for (const t of times) {
+          const second = Math.floor((t - started) / 1000);
+          if (second < perSecond.length) perSecond[second]++;
+        }
+        resolve({ fps: (times.length - 1) / ((times.at(-1) - times[0]) / 1000), gap,
+                  fewest: Math.min(...perSecond) });
       }
     });
     ws.on('error', reject);
@@ -64,8 +72,11 @@ async function failsAlone(preset, settings, farEnd) {
     await camcast.waitFor(new RegExp(`${preset}/${preset}: .*this output restarts in`));
     const seen = await watchFrames(port, '/video', 15000);
     console.log(`# ${preset} away: /video ${seen.fps.toFixed(1)} frames a second, ` +
-                `longest gap ${Math.round(seen.gap)} ms`);
+                `${seen.fewest} in the slowest second, longest gap ${Math.round(seen.gap)} ms`);
+    // 25 every second is what a viewer must get; a busy machine may make a second slower than
+    // the camera, never a gap (a restart of the camera's line is seconds of nothing).
     assert.ok(seen.fps >= 25, `/video: ${seen.fps.toFixed(1)} frames a second`);
+    assert.ok(seen.fewest >= 20, `/video: ${seen.fewest} frames in one second`);
     assert.ok(seen.gap < 1000, `/video stopped for ${Math.round(seen.gap)} ms`);
     const name = `${preset}/${preset}`;
     const away = await outputState(port, name);
@@ -109,4 +120,28 @@ test('srt: with the far end away /video plays on, and the output sends once it i
   const srtPort = await freePort();
   await failsAlone('srt', ['--set', `srt-url=srt://127.0.0.1:${srtPort}`],
                    () => probe(`srt://127.0.0.1:${srtPort}?mode=listener`, 45000));
+});
+
+test('relay-push: with the relay away the camera waits, and the relay plays it once it is there',
+     async () => {
+  const port = await freePort();
+  const camera = watched(camcastExe, ['relay-push', '--no-auth', ...small, '--set',
+                                      `relay-url=http://127.0.0.1:${port}/publish/s3cret`]);
+  let relay;
+  try {
+    await camera.waitFor(/relay-push\/relay: not connected to the relay/);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    relay = watched(camcastExe, ['relay-serve', '--port', String(port), '--no-auth', '--set',
+                                 'relay-secret=s3cret']);
+    await relay.waitFor(/open http/);
+    // Within relaysink's back-off (doubling from 250 ms; 4 s by now).
+    await camera.waitFor(/relay-push\/relay: connected to the relay/, 20000);
+    const seen = await watchFrames(port, '/video', 5000);
+    console.log(`# relay-push, the relay back: its /video ${seen.fps.toFixed(1)} frames a second`);
+    assert.ok(seen.fps >= 25, `the relay's /video: ${seen.fps.toFixed(1)} frames a second`);
+    assert.doesNotMatch(camera.output(), /restarting in/);
+  } finally {
+    await camera.stop();
+    await relay?.stop();
+  }
 });
