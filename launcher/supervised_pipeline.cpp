@@ -377,8 +377,10 @@ void Supervisor::Pipeline::check(gint64 now) {
     return;
   }
   // Ten healthy seconds: the next failure starts the back-off from the beginning again.
-  if (now - playing_since > 10 * G_USEC_PER_SEC)
+  if (now - playing_since > 10 * G_USEC_PER_SEC) {
     backoff_ms = spec.supervise.backoff_initial_ms;
+    ran_well = true;
+  }
 }
 
 // An error: restarted after the back-off, or — a configuration mistake — the end of camcast.
@@ -417,19 +419,31 @@ void Supervisor::Pipeline::on_error(GstMessage *msg) {
   // A camcast element that refuses what it was given before the pipeline ever ran — a users
   // file others can read, a port in use, a certificate that does not fit — is a mistake in
   // the configuration: restarting would repeat it for ever.
-  const bool mistake =
+  const bool resource_mistake =
       !announced && error->domain == GST_RESOURCE_ERROR && GST_IS_ELEMENT(msg->src) &&
       is_camcast_element(GST_ELEMENT(msg->src)) &&
       (error->code == GST_RESOURCE_ERROR_SETTINGS || error->code == GST_RESOURCE_ERROR_OPEN_READ ||
        error->code == GST_RESOURCE_ERROR_OPEN_READ_WRITE || error->code == GST_RESOURCE_ERROR_BUSY);
+  // So is a format an element refuses before the line ever ran well (an MPEG-1 picture of an
+  // odd size): the settings cannot work. Not a relay's: a camera that sends it the wrong codec
+  // is a fault of that camera, and another may come.
+  const bool format_mistake =
+      !ran_well && !wrong_codec &&
+      (error->domain == GST_STREAM_ERROR || (debug && strstr(debug, "not-negotiated"))) &&
+      !(factory && g_strcmp0(GST_OBJECT_NAME(factory), "relaysrc") == 0);
+  const bool mistake = resource_mistake || format_mistake;
   g_error_free(error);
   g_free(debug);
   bus_watch = 0;
   if (mistake) {
-    log(spec.name, "%s\nthat is a configuration mistake no restart can fix: stopping%s", why,
+    const std::string hint =
         strstr(why, "already in use")
             ? " (camcast --port N takes another port, --port 0 any free one)"
-            : "");
+        : format_mistake
+            ? " (camcast check " + spec.name + " with the same --set options names the settings)"
+            : "";
+    log(spec.name, "%s\nthat is a configuration mistake no restart can fix: stopping%s", why,
+        hint.c_str());
     teardown(false);
     stopped = true;
     owner->configuration_mistake();

@@ -34,6 +34,7 @@ struct Supervisor::Pipeline {
   bool without_audio = false;          // the microphone failed: running without sound
   gint64 microphone_checked = 0;       // monotonic µs: when we last looked for it
   gint64 playing_since = 0;            // monotonic µs
+  bool ran_well = false;               // ten healthy seconds once: its settings can work
   std::atomic<gint64> last_buffer{0};  // monotonic µs, from the sinks' streaming threads
   // The outputs that fail alone (output_part.h): made with the pipeline, started when it plays.
   std::vector<std::unique_ptr<OutputPart>> outputs;

@@ -236,7 +236,8 @@ void test_misspelt_setting_stops() {
 }
 
 // check runs the line a moment with a test pattern for the camera: settings an element cannot
-// take are refused there, naming the element and the setting; those it can take pass.
+// take are refused there, naming the element and the setting; those it can take pass. Run with
+// them, camcast stops before it ever ran (exit 2), naming the element's reason.
 void test_check_tries_the_settings() {
   struct Case {
     std::vector<std::string> args;
@@ -258,6 +259,12 @@ void test_check_tries_the_settings() {
   Camcast odd({"check", "jsmpeg", "--set", "width=642", "--set", "height=361"});
   g_assert_cmpint(odd.wait_exit(20000 * kSlowdown), ==, 2);
   g_assert_nonnull(strstr(odd.output().c_str(), "--set height=361 --set width=642"));
+  // Run, it stops at once with the element's reason instead of restarting for ever.
+  Camcast run({"jsmpeg", "--port", "0", "--no-auth", "--set", "width=642", "--set", "height=361"});
+  g_assert_cmpint(run.wait_exit(10000 * kSlowdown), ==, 2);
+  g_assert_nonnull(strstr(run.output().c_str(), "MPEG-1 cannot carry a 642x361 picture"));
+  g_assert_nonnull(strstr(run.output().c_str(), "configuration mistake"));
+  g_assert_null(strstr(run.output().c_str(), "restarting in"));
 }
 
 void test_configuration_mistakes_stop_at_once() {
@@ -390,7 +397,8 @@ void test_systemd_notify() {
   g_unsetenv("WATCHDOG_USEC");
   std::string got;
   auto receive_until = [&](const char *what) {
-    for (int i = 0; i < 50 && got.find(what) == std::string::npos; i++) {
+    // (15 s at most: a busy machine starts a pipeline slowly)
+    for (int i = 0; i < 150 * kSlowdown && got.find(what) == std::string::npos; i++) {
       if (!g_socket_condition_timed_wait(sock, G_IO_IN, 100000, nullptr, nullptr))
         continue;
       char buf[256];
