@@ -1,7 +1,5 @@
 #include "net/client.h"
 
-#include "net/tcp_link.h"
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -355,7 +353,8 @@ void Client::handle(const ws::ClientMessage &msg) {
       pinned_ = arg == "auto"
                     ? -1
                     : int(std::min<guint64>(g_ascii_strtoull(arg.c_str(), nullptr, 10), 255));
-      choose_rung(g_get_monotonic_time());
+      TcpLink link;
+      choose_rung(g_get_monotonic_time(), read_link(&link) ? &link : nullptr);
     } else {
       host_->message(id_, msg);
     }
@@ -388,8 +387,12 @@ void Client::tick(gint64 now) {
     close(ClientStatus::Timeout, 0, nullptr);
     return;
   }
-  choose_rung(now);
-  note_loss(now);
+  // The kernel's view of the link, read once a tick for both.
+  TcpLink link;
+  const bool known = read_link(&link);
+  choose_rung(now, known ? &link : nullptr);
+  if (known)
+    note_loss(now, link);
   if (websocket_ && s.keepalive_interval && !ping_sent_ &&
       now - last_ping_ >= gint64(s.keepalive_interval) * G_USEC_PER_SEC) {
     last_ping_ = ping_sent_ = now;
@@ -420,17 +423,21 @@ void Client::close(ClientStatus status, uint16_t code, const char *reason) {
   host_->closed(this, status);
 }
 
-void Client::choose_rung(gint64 now) {
+bool Client::read_link(TcpLink *link) const {
+  return !closed_ && websocket_ && cursor.delivery == Delivery::Stream &&
+         read_tcp_link(g_socket_get_fd(socket_), link);
+}
+
+void Client::choose_rung(gint64 now, const TcpLink *link) {
   if (closed_ || !websocket_ || cursor.delivery != Delivery::Stream || host_->n_rungs() < 2)
     return;
   LinkSample sample;
   sample.now_us = now;
   sample.lag_us = host_->queue(rung_).lag_in(&cursor, UnitFormat::Time) / 1000;
-  TcpLink link;
-  if (read_tcp_link(g_socket_get_fd(socket_), &link)) {
-    sample.rtt_us = link.rtt_us;
-    if (link.idle)  // all we wrote is acknowledged: what the peer had before is the difference
-      acked_before_ = int64_t(link.bytes_acked) - int64_t(bytes_sent_);
+  if (link) {
+    sample.rtt_us = link->rtt_us;
+    if (link->idle)  // all we wrote is acknowledged: what the peer had before is the difference
+      acked_before_ = int64_t(link->bytes_acked) - int64_t(bytes_sent_);
   }
   // The link's speed, where it showed since the last tick: bytes acknowledged while more waited
   // (a spell under way counted up to now, and on from now).
@@ -467,12 +474,10 @@ void Client::choose_rung(gint64 now) {
       send_probe(bytes);
 }
 
-void Client::note_loss(gint64 now) {
-  TcpLink link;
+void Client::note_loss(gint64 now, const TcpLink &link) {
   double share;
-  if (said_lossy_ || closed_ || !websocket_ || cursor.delivery != Delivery::Stream ||
-      !read_tcp_link(g_socket_get_fd(socket_), &link) ||
-      !resends_.add(now, link.data_segments, int32_t(link.resent), &share) || share < kLossyShare)
+  if (said_lossy_ || !resends_.add(now, link.data_segments, int32_t(link.resent), &share) ||
+      share < kLossyShare)
     return;
   said_lossy_ = true;
   GST_INFO("client %" G_GUINT64_FORMAT ": its link loses packets (%.1f %% resent)", id_,

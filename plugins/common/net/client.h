@@ -29,6 +29,7 @@
 #include "formats/ws_frame.h"
 #include "framing/framer.h"
 #include "net/epoll_source.h"
+#include "net/tcp_link.h"
 
 #include <gio/gio.h>
 
@@ -150,11 +151,15 @@ private:
   void top_up();
   // The pending bytes not yet written, as pieces for one writev (at most kMaxIov); their count.
   size_t gather(GOutputVector *iov) const;
-  // Asks the rung policy where this viewer should be, and starts or drops a move.
-  void choose_rung(gint64 now);
+  // Whether this client is a stream viewer of a WebSocket, whose link is measured; `link` gets
+  // what the kernel knows of it now.
+  bool read_link(TcpLink *link) const;
+  // Asks the rung policy where this viewer should be, and starts or drops a move. `link`: as
+  // read_link gave it (nullptr: unknown).
+  void choose_rung(gint64 now, const TcpLink *link);
   // Tells a player once when TCP has had to resend a share of what it sent (kLossyShare): on
   // such a link it plays better over WebRTC, where the stream has a WHEP endpoint.
-  void note_loss(gint64 now);
+  void note_loss(gint64 now, const TcpLink &link);
   void move_to(size_t rung);
   // A move whose keyframe has come: the client is on the new rung from now.
   void finish_move();
