@@ -90,6 +90,22 @@ test('mpegts mode: JSMpeg shows the test pattern and keeps updating', async () =
   }
 });
 
+// 15 frames a second, a rate MPEG-1 has no code for (a common Pi camera setting): mpeg1enc takes
+// it, and JSMpeg shows every picture, the test pattern, at the camera's pace.
+test('mpegts mode: a 15 frames/s camera plays', async () => {
+  const pipe = await startPipeline('videotestsrc is-live=true pattern=smpte ! ' +
+    'video/x-raw,width=320,height=240,framerate=15/1 ! mpeg1enc bitrate=800 ! mpegtsmux ! ' +
+    'jsmpegsink port=0');
+  try {
+    const log = await watch(pipe, '/jsmpeg', { frames: 70 });  // past the joiner's burst
+    const recent = log.lastAtMs;
+    const interval = (recent[recent.length - 1] - recent[0]) / (recent.length - 1);
+    console.log(`# 15 frames/s: pictures ${interval.toFixed(1)} ms apart on average`);
+  } finally {
+    pipe.stop();
+  }
+});
+
 test('mpegts mode: video plays with MP2 audio muxed in', async () => {
   const pipe = await startPipeline(`${video} ! mpegtsmux name=mux ! jsmpegsink port=0 ` +
     'audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=44100,channels=1 ! ' +

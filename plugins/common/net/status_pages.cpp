@@ -52,7 +52,10 @@ std::string render_index(const std::vector<MountStats> &mounts,
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       "<title>camcast</title>"
       "<style>body{font-family:system-ui,sans-serif;margin:2em}"
-      "td,th{padding:.2em 1em;text-align:left}</style></head>\n<body>\n<h1>camcast</h1>\n";
+      "td,th{padding:.2em 1em;text-align:left;vertical-align:top}"
+      "table{display:block;max-width:100%;overflow-x:auto}"
+      "@media (max-width:600px){body{margin:1em}td,th{padding:.2em .5em}}"
+      "</style></head>\n<body>\n<h1>camcast</h1>\n";
   if (mounts.empty()) {
     out += "<p>No streams are being served right now.</p>\n";
   } else {
