@@ -40,11 +40,18 @@ void test_qtdemux_reads_back_every_frame() {
   g_assert_true(box_type(init.payload) == "ftyp");
   file += init.payload;
   int fragments = 0;
+  uint32_t sequence = 0;
   for (Frame f; (f = client.read_frame(2000)).opcode == 2;) {
     // prft first (capture time), then the moof whose data offset points into the mdat.
     g_assert_true(box_type(f.payload) == "prft");
     const size_t moof = be32(f.payload, 0);
     g_assert_true(box_type(f.payload, moof) == "moof");
+    // Its mfhd numbers the fragments one by one (ISO/IEC 14496-12 §8.8.5: increasing).
+    g_assert_true(box_type(f.payload, moof + 8) == "mfhd");
+    const uint32_t next = be32(f.payload, moof + 8 + 12);
+    if (fragments > 0)
+      g_assert_cmpuint(next, ==, sequence + 1);
+    sequence = next;
     const size_t mdat = moof + be32(f.payload, moof);
     g_assert_true(box_type(f.payload, mdat) == "mdat");
     g_assert_cmpuint(be32(f.payload, mdat), ==, f.payload.size() - mdat);

@@ -61,12 +61,15 @@ void test_longest_prefix_on_slash_boundaries() {
   g_assert_cmpint(value, ==, 9);
 }
 
+// Every number different, so that a value reported under another's name shows.
 std::vector<MountStats> sample() {
   MountStats m;
   m.path = "/cam\"<1>";
   m.kind = "wssink";
   m.units_in = 300;
   m.bytes_in = 123456;
+  m.queued_bytes = 4321;
+  m.clients_total = 17;
   ClientStats c;
   c.id = 7;
   c.peer = "192.0.2.7:5000";
@@ -74,6 +77,8 @@ std::vector<MountStats> sample() {
   c.units_sent = 10;
   c.units_skipped = 3;
   c.lag_units = 2;
+  c.lag_bytes = 555;
+  c.rung = 4;
   c.connected_us = 1500000;
   m.clients.push_back(c);
   return {m};
@@ -94,6 +99,23 @@ void test_json_escapes_and_reports_clients() {
 
 void test_metrics_exposition_format() {
   std::string text = render_metrics(sample());
+  // Each family with its own value (the sample's numbers all differ).
+  const std::string stream = "{stream=\"/cam\\\"<1>\"}",
+                    client = "{stream=\"/cam\\\"<1>\",client=\"7\"}";
+  for (const std::string &line :
+       {"camcast_stream_clients" + stream + " 1",
+        "camcast_stream_frames_received_total" + stream + " 300",
+        "camcast_stream_bytes_received_total" + stream + " 123456",
+        "camcast_stream_queued_bytes" + stream + " 4321",
+        "camcast_stream_clients_total" + stream + " 17",
+        "camcast_client_bytes_sent_total" + client + " 1000",
+        "camcast_client_frames_sent_total" + client + " 10",
+        "camcast_client_frames_skipped_total" + client + " 3",
+        "camcast_client_lag_frames" + client + " 2", "camcast_client_lag_bytes" + client + " 555",
+        "camcast_client_connected_seconds" + client + " 1.500",
+        "camcast_client_rung" + client + " 4"})
+    if (!strstr(text.c_str(), ("\n" + line + "\n").c_str()))
+      g_error("/metrics has no line \"%s\":\n%s", line.c_str(), text.c_str());
   g_assert_nonnull(strstr(text.c_str(), "# TYPE camcast_client_frames_skipped_total counter\n"));
   g_assert_nonnull(
       strstr(text.c_str(),
