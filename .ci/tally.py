@@ -5,7 +5,11 @@ Each TAP line of a test's output is one case: "ok" passes, "not ok" fails, "ok .
 skip, except GLib's "SKIP by request (-s option)": a case left out of this run because a partner
 test runs it (the -tls tests), counted there. A test that crashed, timed out or printed no TAP
 fails as a whole. A test or fuzz target the inventory expects that did not run fails; so does one
-meson defines that the inventory does not list (it would go unwatched).
+meson defines that the inventory does not list (it would go unwatched). So do cases: each case
+the inventory lists under a test must have run in it (in every build of the test), every case a
+test ran must be listed, and a case left out with -s must have run in another test of that build.
+A case is named as its TAP line names it, without the number, the " - " and a trailing "# ..."
+(and, for the README's, without the "README.md:LINE: " its line number changes with every edit).
 
 usage: tally.py INVENTORY BUILD_DIR ASAN_DIR FUZZ_RESULTS FAILED_STEPS
 """
@@ -20,8 +24,12 @@ passed = failed = skipped = 0
 problems = []
 skips = []
 
-expected_tests, expected_fuzz = {}, []
+expected_tests, expected_fuzz, expected_cases = {}, [], {}
 for line in open(inventory_path):
+    if line.startswith("case "):  # "case TEST NAME": the name to the end of the line, as it is
+        _, test, name = line.rstrip("\n").split(" ", 2)
+        expected_cases.setdefault(test, set()).add(name.strip())
+        continue
     words = line.split("#", 1)[0].split()
     if not words:
         continue
@@ -29,6 +37,13 @@ for line in open(inventory_path):
         expected_tests[words[1]] = words[2:]
     elif words[0] == "fuzz":
         expected_fuzz.append(words[1])
+
+
+def case_name(tap_line):
+    """ "ok 3 - README.md:120: openssl makes a certificate # x" -> "openssl makes a certificate" """
+    name = re.sub(r"^(not )?ok \d+ (- )?", "", tap_line)
+    name = re.sub(r"\s+#.*$", "", name)
+    return re.sub(r"^README\.md:\d+: ", "", name).strip()
 
 
 def introspect(build_dir, what):
@@ -50,6 +65,7 @@ for key, build_dir in builds.items():
         problems.append(f"{build_dir}: test {name} is in {inventory_path} but meson does not "
                         "define it")
     ran = {}
+    cases_run, cases_left_out = set(), []  # this build's
     try:
         for line in open(f"{build_dir}/meson-logs/testlog.json"):
             test = json.loads(line)
@@ -63,12 +79,15 @@ for key, build_dir in builds.items():
             continue
         out = test.get("stdout", "")
         ok = not_ok = skip = 0
+        names = set()
         for m in re.finditer(r"^(not )?ok \d+[^\n]*", out, re.M):
             text = m.group(0)
+            if "# SKIP by request (-s option)" in text:
+                cases_left_out.append((name, case_name(text)))
+                continue
+            names.add(case_name(text))
             if m.group(1):
                 not_ok += 1
-            elif "# SKIP by request (-s option)" in text:
-                continue
             elif re.search(r"#\s*SKIP", text, re.I):
                 skip += 1
                 skips.append(f"{build_dir}: {name}: {text}")
@@ -78,9 +97,20 @@ for key, build_dir in builds.items():
             not_ok = 1  # crashed, timed out or printed no TAP: the program as a whole failed
         if ok + not_ok + skip == 0:
             problems.append(f"{build_dir}: test {name} ran no case")
+        elif test["result"] in ("OK", "EXPECTEDFAIL"):  # a crash says enough already
+            listed = expected_cases.get(name, set())
+            for case in sorted(listed - names):
+                problems.append(f"{build_dir}: {name}: case \"{case}\" did not run")
+            for case in sorted(names - listed):
+                problems.append(f"{build_dir}: {name}: case \"{case}\" is not in "
+                                f"{inventory_path} (add: case {name} {case})")
+        cases_run |= names
         passed += ok
         failed += not_ok
         skipped += skip
+    for name, case in cases_left_out:
+        if case not in cases_run:
+            problems.append(f"{build_dir}: {name} left out \"{case}\" (-s) and no other test ran it")
 
 defined_fuzz = {t["name"] for t in introspect(asan, "--targets") if t["name"].startswith("fuzz-")}
 for name in sorted(defined_fuzz - set(expected_fuzz)):
