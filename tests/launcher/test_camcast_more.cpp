@@ -390,6 +390,38 @@ void test_microphone_comes_and_goes() {
     g_setenv("XDG_RUNTIME_DIR", old_runtime_dir.c_str(), TRUE);
 }
 
+// `camcast --version` says the version; the systemd unit the build makes passes
+// `systemd-analyze verify` without a word (an unknown key is only a warning: any output fails),
+// run on a copy whose ExecStart is this build's program.
+void test_version_and_unit() {
+  Camcast version({"--version"});
+  g_assert_cmpint(version.wait_exit(5000 * kSlowdown), ==, 0);
+  g_assert_true(g_regex_match_simple("^camcast [0-9]+\\.[0-9]+\\.[0-9]+\n$",
+                                     version.output().c_str(), GRegexCompileFlags(0),
+                                     GRegexMatchFlags(0)));
+  const camcast::test::TempDir dir("camcast-unit");
+  g_autofree char *build_dir = g_path_get_dirname(CAMCAST_EXE);
+  const std::string unit = read_file(std::string(build_dir) + "/camcast.service");
+  g_assert_nonnull(strstr(unit.c_str(), "\nType=notify\n"));
+  g_assert_nonnull(strstr(unit.c_str(), "\nSupplementaryGroups=video render audio\n"));
+  g_autoptr(GRegex) exec =
+      g_regex_new("^ExecStart=.*$", G_REGEX_MULTILINE, GRegexMatchFlags(0), nullptr);
+  g_autofree char *copy = g_regex_replace_literal(exec, unit.c_str(), -1, 0,
+                                                  (std::string("ExecStart=") + CAMCAST_EXE).c_str(),
+                                                  GRegexMatchFlags(0), nullptr);
+  const std::string path = dir.file("camcast.service");
+  g_assert_true(g_file_set_contents(path.c_str(), copy, -1, nullptr));
+  const char *argv[] = {"systemd-analyze", "verify", path.c_str(), nullptr};
+  g_autofree char *out = nullptr, *err = nullptr;
+  int status = -1;
+  g_assert_true(g_spawn_sync(nullptr, const_cast<char **>(argv), nullptr, G_SPAWN_SEARCH_PATH,
+                             nullptr, nullptr, &out, &err, &status, nullptr));
+  g_test_message("systemd-analyze verify: %s%s", out, err);
+  g_assert_true(g_spawn_check_wait_status(status, nullptr));
+  g_assert_cmpstr(err, ==, "");
+  g_assert_cmpstr(out, ==, "");
+}
+
 }  // namespace
 
 void launcher_test::add_more_tests() {
@@ -400,4 +432,5 @@ void launcher_test::add_more_tests() {
   g_test_add_func("/camcast/publish-presets", test_publish_presets);
   g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
   g_test_add_func("/camcast/tls", test_tls);
+  g_test_add_func("/camcast/version-and-unit", test_version_and_unit);
 }
