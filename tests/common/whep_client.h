@@ -1,6 +1,7 @@
 // A WHEP client of GStreamer's own, for the tests and benchmarks of WHEP endpoints.
 #pragma once
 
+#include "h264_wire.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
@@ -101,9 +102,11 @@ public:
     g_assert_true(wait_for([&] { return packets_ > 0; }, std::chrono::milliseconds(10000)));
   }
   // Before connect(): the picture is depayloaded and parsed, so width() says its size (the
-  // rung of a ladder it gets); packets() then counts pictures.
+  // rung of a ladder it gets); packets() then counts pictures, and first_idr() says whether the
+  // first access unit as sent (before the parser) held an IDR (-1: none came yet).
   void watch_size() { sizes_ = true; }
   int width() const { return width_.load(); }
+  int first_idr() const { return first_idr_.load(); }
   int packets() const { return packets_.load(); }
   // Before connect(): the client loses one in `n` of the picture's packets as they arrive (as a
   // bad link would; its NACKs ask for them again) and counts the bytes of first sends and of
@@ -140,12 +143,20 @@ private:
       GstElement *depay = gst_element_factory_make("rtph264depay", nullptr);
       GstElement *parse = gst_element_factory_make("h264parse", nullptr);
       gst_bin_add_many(GST_BIN(self->pipeline_), depay, parse, nullptr);
-      gst_element_link_many(depay, parse, sink, nullptr);
+      // Byte-stream out of the depayloader: AVC would hold back all before the first SPS and
+      // PPS (its codec_data needs them), hiding units sent before a keyframe.
+      GstCaps *annexb = gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
+      gst_element_link_filtered(depay, parse, annexb);
+      gst_caps_unref(annexb);
+      gst_element_link(parse, sink);
       gst_element_sync_state_with_parent(parse);
       gst_element_sync_state_with_parent(depay);
       GstPad *depay_in = gst_element_get_static_pad(depay, "sink");
       gst_pad_link(pad, depay_in);
       gst_object_unref(depay_in);
+      GstPad *depayloaded = gst_element_get_static_pad(depay, "src");
+      watch_first_access_unit(depayloaded, &self->first_idr_);
+      gst_object_unref(depayloaded);
       gst_pad_add_probe(
           in, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
           [](GstPad *, GstPadProbeInfo *info, gpointer w) {
@@ -200,6 +211,7 @@ private:
   GstElement *webrtc_ = nullptr;
   GstElement *sink_ = nullptr;
   std::atomic<int> packets_{0}, audio_packets_{0}, width_{0};
+  std::atomic<int> first_idr_{-1};
   int lose_ = 0;
   std::atomic<uint64_t> arrived_{0}, sent_bytes_{0}, resent_bytes_{0};
   bool sizes_ = false;

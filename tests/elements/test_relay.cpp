@@ -3,6 +3,7 @@
 // stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
 // push plays too; and all of it over HTTPS, the relay's certificate trusted with tls-ca-file.
 #include "connection_events.h"
+#include "h264_wire.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
@@ -33,12 +34,14 @@ struct Relay {
   std::atomic<int> frames{0};
   int port = -1;
 
-  std::atomic<int> first_delta{-1};  // the first frame's DELTA_UNIT flag, once one came
+  // Whether the first access unit out of the demuxer (as the camera sent it, before a parser
+  // that would drop what comes before a keyframe) holds an IDR: -1 until one came.
+  std::atomic<int> first_idr{-1};
 
   explicit Relay(const char *extra = "", int at_port = 0) {
     g_autofree char *launch = g_strdup_printf(
         "relaysrc name=src port=%d secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
-        "capssetter caps=video/x-h264,alignment=au ! h264parse ! "
+        "capssetter name=wire caps=video/x-h264,alignment=au ! h264parse ! "
         "video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
         at_port, extra);
     pipeline = gst_parse_launch(launch, nullptr);
@@ -48,14 +51,17 @@ struct Relay {
     callbacks.new_sample = [](GstAppSink *sink, gpointer self) {
       auto *relay = static_cast<Relay *>(self);
       GstSample *sample = gst_app_sink_pull_sample(sink);
-      if (relay->frames++ == 0)
-        relay->first_delta =
-            GST_BUFFER_FLAG_IS_SET(gst_sample_get_buffer(sample), GST_BUFFER_FLAG_DELTA_UNIT);
+      relay->frames++;
       gst_sample_unref(sample);
       return GST_FLOW_OK;
     };
     gst_app_sink_set_callbacks(GST_APP_SINK(out), &callbacks, this, nullptr);
     gst_object_unref(out);
+    GstElement *wire = gst_bin_get_by_name(GST_BIN(pipeline), "wire");
+    GstPad *demuxed = gst_element_get_static_pad(wire, "sink");
+    camcast::test::watch_first_access_unit(demuxed, &first_idr);
+    gst_object_unref(demuxed);
+    gst_object_unref(wire);
     g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
                     GST_STATE_CHANGE_FAILURE);
     g_object_get(src, "current-port", &port, nullptr);
@@ -217,7 +223,8 @@ void test_push_refusals_and_reconnect() {
 }
 
 // While the relay is down the camera tries again with a back-off that doubles, drops (and counts)
-// what it cannot send, and once the relay is up its stream begins at a keyframe.
+// what it cannot send, and once the relay is up its stream begins at a keyframe; so it does again
+// when the relay goes away mid-stream and comes back (the GOP under way is not resumed).
 void test_relay_down_back_off_and_resume_at_a_keyframe() {
   int port = 0;
   {
@@ -248,11 +255,21 @@ void test_relay_down_back_off_and_resume_at_a_keyframe() {
   g_assert_cmpuint(dropped, >, 0);
   // The relay comes up on that port: the camera gets in at its next try, and the relay's first
   // frame is a keyframe.
-  Relay relay("", port);
+  {
+    Relay relay("", port);
+    g_assert_true(camera.next_event(&up, &reason, 10000));
+    g_assert_true(up);
+    g_assert_true(wait_for([&] { return relay.frames >= 10; }));
+    g_assert_cmpint(relay.first_idr, ==, 1);
+  }
+  // Gone mid-GOP (the camera's GOP is 30 frames; 10 came) and back: a keyframe first again.
   g_assert_true(camera.next_event(&up, &reason, 10000));
-  g_assert_true(up);
-  g_assert_true(wait_for([&] { return relay.frames >= 10; }));
-  g_assert_cmpint(relay.first_delta, ==, 0);
+  g_assert_false(up);
+  Relay again("", port);
+  while (!up)
+    g_assert_true(camera.next_event(&up, &reason, 10000));
+  g_assert_true(wait_for([&] { return again.frames >= 10; }));
+  g_assert_cmpint(again.first_idr, ==, 1);
   gst_object_unref(push);
 }
 

@@ -385,6 +385,9 @@ void test_ladder_rungs() {
   g_assert_true(camcast::test::wait_for([&] { return top.width() && low.width(); }, 5000ms));
   g_assert_cmpint(top.width(), ==, 320);
   g_assert_cmpint(low.width(), ==, 160);
+  // Each viewer's first picture, as sent, is one a decoder can start at, on either rung.
+  g_assert_cmpint(top.first_idr(), ==, 1);
+  g_assert_cmpint(low.first_idr(), ==, 1);
   const int before = low.packets();
   std::this_thread::sleep_for(1500ms);
   g_test_message("rung 1: %d pictures in 1.5 s", low.packets() - before);

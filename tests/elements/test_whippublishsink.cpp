@@ -5,6 +5,7 @@
 // never answer, answer too much, drip, or answer something that is not SDP: each is told apart
 // in the element's messages, retried with back-off, and costs nothing after.
 #include "connection_events.h"
+#include "h264_wire.h"
 #include "resources.h"
 #include "wait.h"
 #include "ws_test_client.h"
@@ -44,7 +45,9 @@ struct Receiver {
   GstElement *pipeline = gst_pipeline_new(nullptr);
   GstElement *webrtc = gst_element_factory_make("webrtcbin", nullptr);
   std::atomic<int> frames{0};
-  std::atomic<int> first_delta{-1};  // the first frame's DELTA_UNIT flag, once one came
+  // Whether the first access unit out of the depayloader (as sent, before a parser that would
+  // drop what comes before a keyframe) holds an IDR: -1 until one came.
+  std::atomic<int> first_idr{-1};
 
   Receiver() {
     gst_bin_add(GST_BIN(pipeline), webrtc);
@@ -62,17 +65,22 @@ struct Receiver {
     if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
       return;
     GstElement *bin = gst_parse_bin_from_description(
-        "rtph264depay ! h264parse ! fakesink name=out sync=false signal-handoffs=true", TRUE,
-        nullptr);
+        "rtph264depay name=depay ! video/x-h264,stream-format=byte-stream,alignment=au ! h264parse "
+        "! "
+        "fakesink name=out sync=false signal-handoffs=true",
+        TRUE, nullptr);
     GstElement *out = gst_bin_get_by_name(GST_BIN(bin), "out");
-    g_signal_connect(
-        out, "handoff", G_CALLBACK(+[](GstElement *, GstBuffer *buffer, GstPad *, gpointer data) {
-          auto *self = static_cast<Receiver *>(data);
-          if (self->frames++ == 0)
-            self->first_delta = GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
-        }),
-        self);
+    g_signal_connect(out, "handoff",
+                     G_CALLBACK(+[](GstElement *, GstBuffer *, GstPad *, gpointer data) {
+                       static_cast<Receiver *>(data)->frames++;
+                     }),
+                     self);
     gst_object_unref(out);
+    GstElement *depay = gst_bin_get_by_name(GST_BIN(bin), "depay");
+    GstPad *depayloaded = gst_element_get_static_pad(depay, "src");
+    camcast::test::watch_first_access_unit(depayloaded, &self->first_idr);
+    gst_object_unref(depayloaded);
+    gst_object_unref(depay);
     gst_bin_add(GST_BIN(self->pipeline), bin);
     gst_element_sync_state_with_parent(bin);
     GstPad *sink = gst_element_get_static_pad(bin, "sink");
@@ -158,9 +166,9 @@ struct WhipServer {
     std::lock_guard<std::mutex> lk(lock);
     return receiver ? receiver->frames.load() : 0;
   }
-  int first_delta() {
+  int first_idr() {
     std::lock_guard<std::mutex> lk(lock);
-    return receiver ? receiver->first_delta.load() : -1;
+    return receiver ? receiver->first_idr.load() : -1;
   }
 
   void run() {
@@ -296,7 +304,7 @@ void test_publishes_and_ends_with_delete() {
     Camera camera(server.url());
     camera.expect_connected();
     g_assert_true(wait_for([&] { return server.frames() >= 30; }, 10000ms));
-    g_assert_cmpint(server.first_delta(), ==, 0);
+    g_assert_cmpint(server.first_idr(), ==, 1);
     std::lock_guard<std::mutex> lk(server.lock);
     g_assert_cmpstr(server.authorization.c_str(), ==, "Bearer tok");
   }
@@ -322,7 +330,7 @@ void test_dropped_session_is_made_again() {
   g_assert_true(contains(reason, "sent nothing back for 2 s"));
   camera.expect_connected();
   g_assert_true(wait_for([&] { return server.frames() >= 10; }, 10000ms));
-  g_assert_cmpint(server.first_delta(), ==, 0);
+  g_assert_cmpint(server.first_idr(), ==, 1);
   g_assert_cmpint(server.posts.load(), ==, 2);
 }
 
