@@ -7,25 +7,56 @@ using namespace launcher_test;
 namespace {
 
 // SIGHUP re-reads the files and restarts only the pipeline whose file changed.
+// A pipeline file of one small H.264 stream at /v on `port`, `width` wide. (A port of its own,
+// not 0: a restarted pipeline takes its viewers over on the same port.)
+std::string small_stream(int port, int width) {
+  return "[pipeline]\nlaunch = videotestsrc is-live=true ! video/x-raw,width=" +
+         std::to_string(width) + ",height=120,framerate=30/1 ! x264enc tune=zerolatency " +
+         "speed-preset=ultrafast key-int-max=30 ! h264parse ! msesink port=" +
+         std::to_string(port) + " path=/v\n";
+}
+
+// SIGHUP by its effect: the changed pipeline runs its new description (its viewer, kept, is
+// told the new width and gets its pictures), the unchanged one goes on untouched (its viewer
+// gets no new stream description, only more pictures).
 void test_sighup_restarts_only_what_changed() {
   const camcast::test::TempDir dir("camcast-reload");
   const std::string a_file = dir.file("a.pipeline"), b_file = dir.file("b.pipeline");
   const char *a = a_file.c_str(), *b = b_file.c_str();
-  const char *text = "[pipeline]\nlaunch = videotestsrc is-live=true ! fakesink\n";
-  g_assert_true(g_file_set_contents(a, text, -1, nullptr));
-  g_assert_true(g_file_set_contents(b, text, -1, nullptr));
-  Camcast camcast({"run", a, b});
-  // Signals before camcast has set itself up would end it: wait until both run.
-  g_assert_true(camcast.wait_output("camcast: a: running", 10000));
-  g_assert_true(camcast.wait_output("camcast: b: running", 10000));
-  g_assert_true(g_file_set_contents(
-      b, "[pipeline]\nlaunch = videotestsrc is-live=true pattern=ball ! fakesink\n", -1, nullptr));
+  const int port_a = free_port(), port_b = free_port();
+  g_assert_true(g_file_set_contents(a, small_stream(port_a, 160).c_str(), -1, nullptr));
+  g_assert_true(g_file_set_contents(b, small_stream(port_b, 160).c_str(), -1, nullptr));
+  Camcast camcast({"run", a, b, "--no-auth"});
+  // Signals before camcast has set itself up would end it: wait until both serve.
+  g_assert_true(camcast.wait_output("camcast: a: open", 10000 * kSlowdown));
+  g_assert_true(camcast.wait_output("camcast: b: open", 10000 * kSlowdown));
+  WsTestClient viewer_a, viewer_b;
+  g_assert_true(viewer_a.connect(port_a, "/v"));
+  g_assert_true(viewer_b.connect(port_b, "/v"));
+  expect_stream_start(viewer_a, 5000 * kSlowdown);
+  expect_stream_start(viewer_b, 5000 * kSlowdown);
+  g_assert_true(g_file_set_contents(b, small_stream(port_b, 320).c_str(), -1, nullptr));
   camcast.signal(SIGHUP);
   g_assert_true(camcast.wait_output("camcast: b: changed; restarting it"));
-  // Pipelines are looked at in order, a before b: a was already kept when b's line came.
+  // b's viewer, on the same connection: the new stream's description, then its pictures.
+  for (Frame f;;) {
+    f = viewer_b.read_frame(5000 * kSlowdown);
+    g_assert_cmpint(f.opcode, !=, 0);
+    if (f.opcode == 1) {
+      g_assert_nonnull(strstr(f.payload.c_str(), "\"width\":320"));
+      break;
+    }
+  }
+  g_assert_true(is_box(viewer_b.read_frame(), "ftyp"));
+  g_assert_cmpint(viewer_b.read_frame().opcode, ==, 2);
+  // a's viewer: pictures all along, never a new description (a was not restarted).
+  for (int i = 0; i < 30; i++) {
+    Frame f = viewer_a.read_frame(2000 * kSlowdown);
+    g_assert_cmpint(f.opcode, ==, 2);
+  }
   g_assert_null(strstr(camcast.output().c_str(), "camcast: a: changed"));
   camcast.signal(SIGTERM);
-  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
 // True when `cond` holds throughout `ms` (checked every 20 ms): something that must not happen
