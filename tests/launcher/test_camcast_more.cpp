@@ -421,6 +421,46 @@ void test_microphone_comes_and_goes() {
     g_setenv("XDG_RUNTIME_DIR", old_runtime_dir.c_str(), TRUE);
 }
 
+// The jsmpeg preset streams MPEG-1 pictures; --allowed-hosts adds a name the camera answers to
+// (others are refused, as without it); --max-connections-per-address holds one address to its
+// share.
+void test_jsmpeg_preset_and_server_options() {
+  const int port = free_port();
+  Camcast camcast({"jsmpeg", "--port", std::to_string(port), "--no-auth", "--set", "width=320",
+                   "--set", "height=240", "--allowed-hosts", "camera.example",
+                   "--max-connections-per-address", "2"});
+  g_assert_true(camcast.wait_output("open http://", 10000 * kSlowdown));
+  WsTestClient first, second, third;
+  g_assert_true(first.connect(port, "/jsmpeg"));
+  // Each MPEG-1 picture is a PES packet of its own: a second of them.
+  std::string ts;
+  const gint64 until = g_get_monotonic_time() + G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < until) {
+    Frame f = first.read_frame(2000 * kSlowdown);
+    g_assert_cmpint(f.opcode, !=, 0);
+    ts += f.payload;
+  }
+  int pictures = 0;
+  for (size_t at = ts.find("\x00\x00\x01\xe0", 0, 4); at != std::string::npos;
+       at = ts.find("\x00\x00\x01\xe0", at + 4, 4))
+    pictures++;
+  g_test_message("/jsmpeg: %d pictures in 1 s", pictures);
+  g_assert_cmpint(pictures, >=, 10);
+  std::string body;
+  g_assert_cmpint(
+      camcast::test::http_get(port, "/", &body, 3000, nullptr, "Host: camera.example\r\n"), ==,
+      200);
+  g_assert_cmpint(
+      camcast::test::http_get(port, "/", &body, 3000, nullptr, "Host: elsewhere.example\r\n"), !=,
+      200);
+  // Two connections from this address are open (the first viewer's, and the second's): a
+  // third is refused.
+  g_assert_true(second.connect(port, "/jsmpeg"));
+  g_assert_false(third.connect(port, "/jsmpeg"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
+}
+
 // `camcast --version` says the version; the systemd unit the build makes passes
 // `systemd-analyze verify` without a word (an unknown key is only a warning: any output fails),
 // run on a copy whose ExecStart is this build's program.
@@ -464,4 +504,6 @@ void launcher_test::add_more_tests() {
   g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
   g_test_add_func("/camcast/tls", test_tls);
   g_test_add_func("/camcast/version-and-unit", test_version_and_unit);
+  g_test_add_func("/camcast/jsmpeg-preset-and-server-options",
+                  test_jsmpeg_preset_and_server_options);
 }
