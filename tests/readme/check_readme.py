@@ -5,8 +5,10 @@
   one is also `my-cam.pipeline`, the file the README's `camcast` commands name.
 - Each `camcast ...` line runs: a command that only prints (show, check, list, probe) must exit
   0; one that serves runs with `--port 0` until it prints where to watch, then SIGTERM must end
-  it with 0. A line that names a host of the reader's own (relay.example, server:8890) is
-  resolved with `camcast show` instead, since nothing here answers for that host.
+  it with 0. A line that names a host of the reader's own (relay.example, whip.example,
+  server:8890) is resolved with `camcast show` instead, since nothing here answers for that host;
+  its case says so ("not run here"), not that it publishes (tests/browser/whip.test.mjs runs the
+  whip preset against a real WHIP server).
 - Each `openssl ...` line runs in the test's directory (its files stand in for /etc/camcast).
 - Each `gst-launch-1.0 ...` line runs for a few frames, with what this machine lacks replaced:
   the camera (libcamerasrc, v4l2src) by a live test pattern, a microphone (alsasrc) by a tone,
@@ -40,7 +42,7 @@ STAND_INS = [
     (r'\bv4l2jpegenc(\s+[\w-]+=("[^"]*"|\S+))*', 'jpegenc'),
 ]
 # Hosts the reader fills in: a line naming one is resolved, not run.
-FOREIGN = re.compile(r'relay\.example|//server:|HOST')
+FOREIGN = re.compile(r'relay\.example|whip\.example|//server:|HOST')
 
 
 def blocks(text):
@@ -93,6 +95,8 @@ results = []
 
 def report(ok, what, detail=''):
     results.append(ok)
+    # Named as the README writes it: the test's directory stands in for /etc/camcast.
+    what = re.sub(r'/tmp/camcast-readme-[^/]*/', '/etc/camcast/', what)
     print(f'{"ok" if ok else "not ok"} {len(results)} - {what}')
     for line in detail.strip().split('\n')[-15:] if detail.strip() else []:
         print(f'# {line}')
@@ -146,7 +150,8 @@ def camcast_line(line, cwd, where):
         return run_print_command([CAMCAST] + args, cwd, where)
     if FOREIGN.search(line):
         names = [a for a in args if a not in ('run',)]
-        return run_print_command([CAMCAST, 'show'] + names, cwd, where)
+        return run_print_command([CAMCAST, 'show'] + names, cwd,
+                                 f'{where}: its server is the reader\'s, not run here')
     if '--port' in args:
         args[args.index('--port') + 1] = '0'
     else:
