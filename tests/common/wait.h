@@ -18,4 +18,17 @@ bool wait_for(F cond, std::chrono::milliseconds timeout = std::chrono::milliseco
   return true;
 }
 
+// True when cond() holds throughout `span` (checked every 20 ms): something that must not happen
+// within a window the behaviour itself sets (an idle-after, a rate limit).
+template <typename F>
+bool holds_for(F cond, std::chrono::milliseconds span) {
+  const auto until = std::chrono::steady_clock::now() + span;
+  while (std::chrono::steady_clock::now() < until) {
+    if (!cond())
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
 }  // namespace camcast::test

@@ -206,10 +206,20 @@ void test_picture_loss_asks_the_encoder_for_a_keyframe() {
       &requests, nullptr);
   Client client;
   client.connect(stream.port, "/webrtc");
-  std::this_thread::sleep_for(1500ms);  // past the join's own request and the rate limit
+  // The join's own request first; then the viewer's, asked again until the rate limit lets one
+  // through (it never would if picture-loss requests did not reach the encoder).
+  g_assert_true(camcast::test::wait_for([&] { return requests.load() > 0; }, 3000ms));
   const int before = requests.load(), packets = client.packets();
-  client.request_keyframe();
-  g_assert_true(camcast::test::wait_for([&] { return requests.load() > before; }, 3000ms));
+  auto asked = std::chrono::steady_clock::now() - 1s;
+  g_assert_true(camcast::test::wait_for(
+      [&] {
+        if (std::chrono::steady_clock::now() - asked >= 200ms) {  // five a second
+          client.request_keyframe();
+          asked = std::chrono::steady_clock::now();
+        }
+        return requests.load() > before;
+      },
+      5000ms));
   g_test_message("%d RTP packets before; the encoder was asked for a keyframe", packets);
   std::string body;
   g_assert_cmpint(stream.request("DELETE", client.location(), "", &body), ==, 200);

@@ -1,8 +1,10 @@
 // The launcher over time and in its other modes: SIGHUP reloads, on-demand cameras, the publish
 // presets to a relay, the access token kept across starts, HTTPS.
 #include "camcast_process.h"
+#include "wait.h"
 
 using namespace launcher_test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -59,19 +61,6 @@ void test_sighup_restarts_only_what_changed() {
   g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
 }
 
-// True when `cond` holds throughout `ms` (checked every 20 ms): something that must not happen
-// within a window the behaviour itself sets.
-template <typename F>
-bool stays_for(F cond, int ms) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < until) {
-    if (!cond())
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
-}
-
 int frames_in(int port) {
   std::string json;
   if (camcast::test::http_get(port, "/api/streams", &json) != 200)
@@ -88,7 +77,7 @@ void test_on_demand() {
       {"run", CAMCAST_FIXTURES "/on-demand.pipeline", "--port", std::to_string(port), "--no-auth"});
   g_assert_true(camcast.wait_output("the camera starts with the first viewer"));
   // Half a second of a 30 frames/s camera would be 15 frames: none come while nobody watches.
-  g_assert_true(stays_for([&] { return frames_in(port) == 0; }, 500));
+  g_assert_true(camcast::test::holds_for([&] { return frames_in(port) == 0; }, 500ms));
   {
     const auto joined = std::chrono::steady_clock::now();
     WsTestClient viewer;
@@ -102,7 +91,7 @@ void test_on_demand() {
   }
   g_assert_true(camcast.wait_output("no viewers for 1 s: camera off", 5000));
   const int stopped_at = frames_in(port);
-  g_assert_true(stays_for([&] { return frames_in(port) == stopped_at; }, 500));
+  g_assert_true(camcast::test::holds_for([&] { return frames_in(port) == stopped_at; }, 500ms));
   g_assert_cmpint(stopped_at, >, 0);
   // The next viewer starts the camera again and sees what it captures from now on, not the
   // last frames from before it was switched off (their capture times are in the prft box).
