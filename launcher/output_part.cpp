@@ -76,15 +76,21 @@ std::string unquote(std::string s) {
   return s;
 }
 
+// The names a launch description gives its elements (name=…).
+std::set<std::string> names_given(const std::string &line) {
+  std::set<std::string> names;
+  for (const Token &t : words(line))
+    if (line.compare(t.at, 5, "name=") == 0)
+      names.insert(unquote(line.substr(t.at + 5, t.size - 5)));
+  return names;
+}
+
 }  // namespace
 
 bool prepare_output(OutputSpec *out, std::string *why) {
   const std::string &text = out->launch;
   const std::vector<Token> all = words(text);
-  std::set<std::string> own;  // names the output gives its own elements
-  for (const Token &t : all)
-    if (text.compare(t.at, 5, "name=") == 0)
-      own.insert(unquote(text.substr(t.at + 5, t.size - 5)));
+  const std::set<std::string> own = names_given(text);  // the output's own elements
   out->part_launch.clear();
   out->takes.clear();
   size_t copied = 0;
@@ -118,14 +124,16 @@ bool prepare_output(OutputSpec *out, std::string *why) {
   return true;
 }
 
-std::string output_bridges(const std::vector<OutputSpec> &outputs) {
+std::string output_bridges(const std::vector<OutputSpec> &outputs, const std::string &line) {
+  const std::set<std::string> named = names_given(line);
   std::string text;
   for (const OutputSpec &o : outputs)
     for (const std::string &name : o.takes)
-      text += " " + name + ". ! queue leaky=downstream ! appsink name=" + kTo + o.name + "-" +
-              name +
-              " sync=false async=false emit-signals=false enable-last-sample=false "
-              "max-buffers=1";
+      if (named.count(name))
+        text += " " + name + ". ! queue leaky=downstream ! appsink name=" + kTo + o.name + "-" +
+                name +
+                " sync=false async=false emit-signals=false enable-last-sample=false "
+                "max-buffers=1";
   return text;
 }
 

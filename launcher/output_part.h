@@ -38,8 +38,10 @@ struct OutputSpec {
 // with `why` in words (it gives to the launch line, takes nothing).
 bool prepare_output(OutputSpec *out, std::string *why);
 
-// The bridges the camera's line needs for `outputs`: " h264. ! queue ! appsink name=…" each.
-std::string output_bridges(const std::vector<OutputSpec> &outputs);
+// The bridges `line` (the camera's) needs for `outputs`: " h264. ! queue ! appsink name=…" each,
+// for the elements `line` names (without its sound, `sound.` is not there: an output that takes
+// it waits, "its input sound. is not in the launch line", until the sound is back).
+std::string output_bridges(const std::vector<OutputSpec> &outputs, const std::string &line);
 
 // One output running beside its camera's pipeline.
 class OutputPart {

@@ -46,7 +46,8 @@ struct RunSpec {
 
   // The whole line, with sound when `with_audio` and there is any, and the outputs' bridges.
   std::string full_launch(bool with_audio = true) const {
-    return (with_audio ? with_audio_line() : launch) + output_bridges(outputs);
+    const std::string line = with_audio ? with_audio_line() : launch;
+    return line + output_bridges(outputs, line);
   }
   // Everything as one gst-launch-1.0 line (the outputs joined in, without their bridges): what
   // `camcast show` prints, to run by hand (an output then fails with the rest).

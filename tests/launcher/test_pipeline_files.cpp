@@ -105,13 +105,16 @@ void test_outputs() {
                   "appsrc name=camcast-from-sound is-live=true format=time do-timestamp=false "
                   "max-bytes=0 ! mux.");
   g_assert_true((o.takes == std::vector<std::string>{"t", "sound"}));
-  const std::string bridges = output_bridges({o});
+  const std::string bridges =
+      output_bridges({o}, "videotestsrc ! tee name=t fakesrc ! tee name=sound");
   g_assert_cmpstr(bridges.c_str(), ==,
                   " t. ! queue leaky=downstream ! appsink name=camcast-output-push-t sync=false "
                   "async=false emit-signals=false enable-last-sample=false max-buffers=1"
                   " sound. ! queue leaky=downstream ! appsink name=camcast-output-push-sound "
                   "sync=false async=false emit-signals=false enable-last-sample=false "
                   "max-buffers=1");
+  // Without its sound the line has no `sound.`: no bridge to it.
+  g_assert_null(strstr(output_bridges({o}, "videotestsrc ! tee name=t").c_str(), "sound."));
   auto refused = [](const char *launch, const char *why) {
     OutputSpec bad{"x", launch, "", {}};
     std::string error;
