@@ -175,6 +175,25 @@ inline void expect_stream_start(WsTestClient &c, int timeout_ms) {
   g_assert_true(camcast::test::isobmff::is_sync(*flags));
 }
 
+// MPEG-1 pictures a JSMpeg viewer (MPEG-TS over WebSocket) gets in `seconds`: each picture is a
+// PES packet of its own, so their starts are counted.
+inline int jsmpeg_pictures(WsTestClient &c, int seconds) {
+  const gint64 until = g_get_monotonic_time() + seconds * G_USEC_PER_SEC;
+  std::string ts;
+  while (g_get_monotonic_time() < until) {
+    Frame f = c.read_frame(2000 * kSlowdown);
+    g_assert_cmpint(f.opcode, !=, 0);
+    if (f.opcode == 2)
+      ts += f.payload;
+  }
+  int pictures = 0;
+  for (size_t at = ts.find("\x00\x00\x01\xe0", 0, 4); at != std::string::npos;
+       at = ts.find("\x00\x00\x01\xe0", at + 4, 4))
+    pictures++;
+  g_test_message("/jsmpeg: %d pictures in %d s", pictures, seconds);
+  return pictures;
+}
+
 inline bool port_is_free(int port) {
   GSocket *s =
       g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
