@@ -154,6 +154,15 @@ struct OutputPart::Bridge {
     gst_clear_object(&appsink);
   }
 
+  // Whether the part is more than kMaxBehind behind (it takes less than the camera gives).
+  bool behind() {
+    std::lock_guard<std::mutex> lk(lock);
+    guint64 level = 0;
+    if (appsrc)
+      g_object_get(appsrc, "current-level-time", &level, nullptr);
+    return level > kMaxBehind;
+  }
+
   // The part (re)starts with `src`, or stops (nullptr).
   void feed(GstElement *src) {
     std::lock_guard<std::mutex> lk(lock);
@@ -395,10 +404,24 @@ void OutputPart::restart_later(const std::string &why) {
 }
 
 void OutputPart::check(gint64 now) {
-  // Running: its data has reached a sink and five seconds passed without a fault. A sink takes
-  // buffers before it finds out that its far end is away: srtsink drops them while it tries
-  // to connect, for three seconds.
-  if (part_ && flowing_ && !said_running_ && now - running_since_ > 5 * G_USEC_PER_SEC) {
+  // Stalled: a part that has taken less than the camera gives for the stall timeout (a sink
+  // waiting on a server that swallows its packets and never answers) starts again, as the
+  // camera's line does.
+  bool behind = false;
+  for (auto &bridge : bridges_)
+    behind = behind || bridge->behind();
+  behind_since_ = !part_ || !behind ? 0 : behind_since_ ? behind_since_ : now;
+  const gint64 stall = gint64(supervise_.stall_timeout_s) * G_USEC_PER_SEC;
+  if (stall > 0 && behind_since_ && now - behind_since_ > stall) {
+    behind_since_ = 0;
+    restart_later("it took nothing for " + std::to_string(supervise_.stall_timeout_s) +
+                  " s (stalled)");
+    return;
+  }
+  // Running: its data has reached a sink and five seconds passed without a fault, and it keeps
+  // up. A sink takes buffers before it finds out that its far end is away: srtsink drops them
+  // while it tries to connect, for three seconds.
+  if (part_ && flowing_ && !behind && !said_running_ && now - running_since_ > 5 * G_USEC_PER_SEC) {
     said_running_ = true;
     down_ = false;
     report_("running", "");

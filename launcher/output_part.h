@@ -62,8 +62,8 @@ public:
   void start();
   // The camera stops or idles: stop the part, and forget any restart it waited for.
   void stop();
-  // Every tick: says when its data first reached a sink; the back-off starts over after ten
-  // healthy seconds.
+  // Every tick: restarts it when it has taken less than the camera gives for the stall
+  // timeout; says when it runs; the back-off starts over after ten healthy seconds.
   void check(gint64 now);
 
   const std::string &name() const { return spec_.name; }
@@ -88,7 +88,8 @@ private:
   Report report_;
   std::atomic<bool> flowing_{false};  // set from the part's streaming threads
   bool said_running_ = false;
-  bool down_ = false;  // failed, and not running since
+  bool down_ = false;        // failed, and not running since
+  gint64 behind_since_ = 0;  // monotonic µs: taking less than the camera gives since
 };
 
 }  // namespace camcast::launcher

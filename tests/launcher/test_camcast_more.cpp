@@ -410,6 +410,41 @@ void test_microphone_comes_and_goes() {
     g_setenv("XDG_RUNTIME_DIR", old_runtime_dir.c_str(), TRUE);
 }
 
+// An output that takes nothing (its sink waits an hour for each buffer: a server that swallows
+// its packets) is restarted alone after the stall timeout, said to be down and why, while the
+// camera's own viewer plays on.
+void test_stalled_output_restarts_alone() {
+  const camcast::test::TempDir dir("camcast-stalled-output");
+  const std::string file = dir.file("slow.pipeline");
+  const int port = free_port();
+  const std::string text =
+      "[pipeline]\nlaunch = videotestsrc is-live=true ! video/x-raw,width=160,height=120,"
+      "framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "h264parse ! tee name=h264 h264. ! queue ! msesink port=" +
+      std::to_string(port) +
+      " path=/v\noutput-slow = h264. ! queue ! fakesink sync=true ts-offset=3600000000000\n"
+      "[supervise]\nstall-timeout = 2\n";
+  g_assert_true(g_file_set_contents(file.c_str(), text.c_str(), -1, nullptr));
+  Camcast camcast({"run", file, "--no-auth"});
+  g_assert_true(camcast.wait_output("camcast: slow: open", 10000 * kSlowdown));
+  WsTestClient viewer;
+  g_assert_true(viewer.connect(port, "/v"));
+  expect_stream_start(viewer, 5000 * kSlowdown);
+  g_assert_true(
+      camcast.wait_output("slow/slow: it took nothing for 2 s (stalled); this output "
+                          "restarts in",
+                          15000 * kSlowdown));
+  std::string json;
+  g_assert_cmpint(camcast::test::http_get(port, "/api/streams", &json), ==, 200);
+  g_assert_nonnull(strstr(json.c_str(), "\"name\":\"slow/slow\",\"state\":\"down\""));
+  // The camera's viewer got pictures all along, on the same connection.
+  for (int i = 0; i < 30; i++)
+    g_assert_cmpint(viewer.read_frame(2000 * kSlowdown).opcode, ==, 2);
+  g_assert_null(strstr(camcast.output().c_str(), "restarting in"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000 * kSlowdown), ==, 0);
+}
+
 // The jsmpeg preset streams MPEG-1 pictures; --allowed-hosts adds a name the camera answers to
 // (others are refused, as without it); --max-connections-per-address holds one address to its
 // share.
@@ -480,6 +515,7 @@ void launcher_test::add_more_tests() {
   g_test_add_func("/camcast/access-token", test_access_token_is_kept_and_no_auth_opens);
   g_test_add_func("/camcast/tls", test_tls);
   g_test_add_func("/camcast/version-and-unit", test_version_and_unit);
+  g_test_add_func("/camcast/stalled-output-restarts-alone", test_stalled_output_restarts_alone);
   g_test_add_func("/camcast/jsmpeg-preset-and-server-options",
                   test_jsmpeg_preset_and_server_options);
 }
