@@ -168,7 +168,7 @@ private:
   const AccessPolicy policy_;
   const Post post_;
   const std::function<bool(std::string_view)> is_stream_;
-  std::string signing_key_;  // stream tokens: from the access token, else random (or kept)
+  std::string signing_key_;  // stream tokens: from the access token, else made or kept
   std::map<std::string, Session> sessions_;
   bool sessions_changed_ = false;  // since the sessions file was written
   int64_t sessions_saved_ = 0;     // when (s)
