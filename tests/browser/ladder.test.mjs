@@ -137,14 +137,23 @@ test('behind a narrow link a viewer moves down by itself and plays on', async (t
       const errors = [];
       page.on('pageerror', (e) => errors.push(e.message));
       try {
-        await page.goto(`http://10.98.0.2:${pipe.port}/${path}?backend=${backend}`);
-        await waitInPage(page, () => window.camcast && window.camcast.stats.height === 180, null,
-                         15000).catch(async (e) => {
-          // What the page and the server saw, for a failure on a machine that is not this one.
-          const seen = await page.evaluate(() => JSON.stringify(window.camcast?.stats));
+        // What the page and the server saw, for a failure on a machine that is not this one.
+        const explain = async (e) => {
+          const seen = await page.evaluate(() => JSON.stringify({
+            stats: window.camcast?.stats,
+            loaded: performance.getEntriesByType('resource').map(
+              (r) => `${r.name.replace(/^.*\//, '')} ${Math.round(r.duration)} ms`),
+          }));
           const server = await (await fetch(`http://10.98.0.2:${pipe.port}/api/streams`)).text();
           throw new Error(`${e.message}\npage: ${seen}\nserver: ${server}`);
-        });
+        };
+        // The page and its modules first: over this link, whose queue holds two packets, a lost
+        // SYN or request costs seconds of TCP's back-off (a CI run once took over 15 s). The
+        // move itself is what is timed.
+        await page.goto(`http://10.98.0.2:${pipe.port}/${path}?backend=${backend}`);
+        await waitInPage(page, () => window.camcast, null, 45000).catch(explain);
+        await waitInPage(page, () => window.camcast.stats.height === 180, null, 15000)
+          .catch(explain);
         const before = await page.evaluate(() => window.camcast.stats.framesShown);
         await new Promise((resolve) => setTimeout(resolve, 5000));
         const stats = await page.evaluate(() => window.camcast.stats);
