@@ -298,12 +298,8 @@ void OutputPart::start() {
     return;
   }
   part_ = p;
-  if (GstElement *sink = find_camcast_sink(GST_BIN(part_))) {
-    const std::string why = std::string(GST_OBJECT_NAME(sink)) +
-                            " is one of camcast's sinks: they belong in the launch line, where "
-                            "viewers are counted and outputs idle";
+  if (const std::string why = camcast_sink_in_output(GST_BIN(part_)); !why.empty()) {
     log(log_name_, "%s; this output stays off", why.c_str());
-    gst_object_unref(sink);
     teardown();
     report_("down", why);
     return;

@@ -44,13 +44,15 @@ bool is_camcast_sink(GstElement *e) {
 
 }  // namespace
 
-GstElement *find_camcast_sink(GstBin *bin) {
-  GstElement *found = nullptr;
-  for_each_element(bin, [&](GstElement *e) {
-    if (!found && is_camcast_sink(e))
-      found = GST_ELEMENT(gst_object_ref(e));
+std::string camcast_sink_in_output(GstBin *part) {
+  std::string why;
+  for_each_element(part, [&](GstElement *e) {
+    if (why.empty() && is_camcast_sink(e))
+      why = std::string(GST_OBJECT_NAME(e)) +
+            " is one of camcast's sinks: they belong in the launch line, where viewers are "
+            "counted and outputs idle";
   });
-  return found;
+  return why;
 }
 
 namespace {

@@ -15,8 +15,8 @@ void log(const std::string &name, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 // The publishers and the relay's ends say who is connected and why not: a line in the log for
 // such an element message.
 void log_connection(const std::string &name, GstMessage *msg);
-// The first of camcast's sinks in `bin`, however deep (a reference), or nullptr.
-GstElement *find_camcast_sink(GstBin *bin);
+// Why `part` (an output's pipeline) may not run: it holds one of camcast's sinks; "" if not.
+std::string camcast_sink_in_output(GstBin *part);
 
 struct Supervisor::Pipeline {
   RunSpec spec;

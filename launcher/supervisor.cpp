@@ -83,15 +83,11 @@ bool lines_build(const RunSpec &spec, std::string *output, std::string *why) {
   auto builds = [&](const std::string &launch, const char *what) {
     GError *err = nullptr;
     GstElement *p = gst_parse_launch(launch.c_str(), &err);
-    GstElement *sink = p && !err && output->size() ? find_camcast_sink(GST_BIN(p)) : nullptr;
     if (err)
       *why = std::string(what) + " does not build: " + err->message;
-    else if (sink)
-      *why = std::string(GST_OBJECT_NAME(sink)) +
-             " is one of camcast's sinks: they belong in the launch line, where viewers are "
-             "counted and outputs idle";
+    else if (p && !output->empty())
+      *why = camcast_sink_in_output(GST_BIN(p));
     g_clear_error(&err);
-    gst_clear_object(&sink);
     gst_clear_object(&p);
     return why->empty();
   };
