@@ -43,130 +43,81 @@
  *     whepsink port=8080
  * ]| Open http://HOST:8080/webrtc, or point a WHEP player at it.
  */
-#include "whepsink_private.h"
+#include "whepsink.h"
 
 #include "ice_properties.h"
+#include "webrtc/whep_resource.h"
 
-GST_DEBUG_CATEGORY(gst_whep_sink_debug);
+#include <memory>
+
+GST_DEBUG_CATEGORY_STATIC(gst_whep_sink_debug);
 #define GST_CAT_DEFAULT gst_whep_sink_debug
 
-using camcast::ClientStatus;
-using camcast::WebRtcPeer;
+using camcast::WhepResource;
 
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
 
-namespace {
+struct _GstWhepSink {
+  GstWsSink parent;
+  // The WHEP resource at the sink's path (webrtc/whep_resource.h): its sessions and viewers.
+  std::shared_ptr<WhepResource> *resource;
+};
 
-// An SDP offer is a few kB; one with many candidates and codecs stays well under this.
-constexpr guint kMaxOfferBytes = 32 * 1024;
-// The answer waits this long for ICE candidates (STUN and TURN ones) before going with those it
-// has; a viewer that has not connected this long after its offer is freed.
-constexpr gint64 kAnswerDeadlineUs = 5 * G_USEC_PER_SEC;
-// Browsers connect within a second or two on a LAN, a few through TURN.
-constexpr gint64 kConnectDeadlineUs = 15 * G_USEC_PER_SEC;
-// A connected viewer that sends no RTCP this long has gone (browsers report every second or so):
-// its machine died or its link did, and nobody said DELETE.
-constexpr gint64 kSilenceUs = 10 * G_USEC_PER_SEC;
-
-}  // namespace
+static WhepResource &resource_of(gpointer sink) {
+  return **GST_WHEP_SINK(sink)->resource;
+}
 
 G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
                                                 "camcast WebRTC (WHEP) sink"));
 GST_ELEMENT_REGISTER_DEFINE(whepsink, "whepsink", GST_RANK_NONE, GST_TYPE_WHEP_SINK);
 
-/* ---- the stream ---- */
+/* ---- the stream, to the resource ---- */
 
 static gboolean gst_whep_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
-  const char *profile = gst_structure_get_string(gst_caps_get_structure(caps, 0), "profile");
-  std::vector<std::shared_ptr<WebRtcPeer>> peers;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    gst_caps_replace(&priv->caps, caps);
-    priv->profile = profile ? profile : "";
-    peers = peers_locked(priv);
-  }
-  for (auto &peer : peers)
-    peer->set_caps(caps);
+  resource_of(ws).set_caps(caps);
   return TRUE;
 }
 
-// One access unit of rung `rung` to every viewer (each takes the rung it is on).
-static void push_rung(GstWhepSink *sink, guint rung, GstBuffer *buffer) {
-  WhepSinkPrivate *priv = sink->priv;
-  std::vector<std::shared_ptr<WebRtcPeer>> peers;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    peers = peers_locked(priv);
-  }
-  if (rung < WhepSinkPrivate::kMaxRungs)
-    priv->rung_bytes[rung] += gst_buffer_get_size(buffer);
-  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
-  for (auto &peer : peers)
-    peer->push(buffer, keyframe, rung);
-}
-
 static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
-  push_rung(GST_WHEP_SINK(ws), 0, buffer);
+  resource_of(ws).push(buffer);
   return GST_FLOW_OK;
 }
 
 static gboolean gst_whep_sink_rung_caps_changed(GstWsSink *ws, guint rung, GstCaps *caps) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
-  if (rung >= WhepSinkPrivate::kMaxRungs)
+  if (rung >= WhepResource::kMaxRungs)
     return FALSE;
-  std::vector<std::shared_ptr<WebRtcPeer>> peers;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    gst_caps_replace(&priv->rung_caps[rung], caps);
-    peers = peers_locked(priv);
-  }
-  for (auto &peer : peers)
-    peer->set_caps(caps, rung);
+  resource_of(ws).set_caps(caps, rung);
   return TRUE;
 }
 
 static GstFlowReturn gst_whep_sink_handle_rung(GstWsSink *ws, guint rung, GstBuffer *buffer,
                                                const GstSegment *) {
-  push_rung(GST_WHEP_SINK(ws), rung, buffer);
+  resource_of(ws).push(buffer, rung);
   gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
 static gboolean gst_whep_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
-  gst_caps_replace(&priv->audio_caps, caps);
+  resource_of(ws).set_audio_caps(caps);
   return TRUE;
 }
 
 static GstFlowReturn gst_whep_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
                                                 const GstSegment *) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
-  std::vector<std::shared_ptr<WebRtcPeer>> peers;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    peers = peers_locked(priv);
-  }
-  for (auto &peer : peers)
-    peer->push_audio(buffer);
+  resource_of(ws).push_audio(buffer);
   gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
 static void gst_whep_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(ws)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
   if (gone)
-    gst_clear_caps(&priv->audio_caps);
+    resource_of(ws).set_audio_caps(nullptr);
 }
 
-// WHEP's methods go to the resource; GET serves the player page, with its WebRTC backend unless
-// another is asked for.
+// GET serves the player page (the resource answers WHEP's methods), with its WebRTC backend
+// unless another is asked for.
 static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
-  if (whep_serve(GST_WHEP_SINK(ws), msg, rest))
-    return TRUE;
   GUri *uri = soup_server_message_get_uri(msg);
   const char *query = g_uri_get_query(uri);
   if (!*rest && (!query || !strstr(query, "backend="))) {
@@ -178,80 +129,14 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
   return GST_WS_SINK_CLASS(gst_whep_sink_parent_class)->serve_http(ws, msg, rest);
 }
 
-// Counts viewers once connected (a keyframe is asked for then: one sent before would be lost),
-// frees those whose connection failed, never came or fell silent, and answers offers still
-// gathering candidates at their deadline. The server's tick, and at once whenever a peer connects
-// or fails.
-void gst_whep_sink_tick(GstWsSink *ws, gint64 now) {
-  GstWhepSink *sink = GST_WHEP_SINK(ws);
-  WhepSinkPrivate *priv = sink->priv;
-  std::vector<std::pair<std::string, ClientStatus>> ended;
-  std::vector<std::shared_ptr<WebRtcPeer>> late;
-  std::vector<std::pair<guint64, std::shared_ptr<WebRtcPeer>>> connected, counted;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    for (auto &[key, s] : priv->sessions) {
-      const auto state = s.peer->state();
-      if (state == WebRtcPeer::State::Connected && !s.counted) {
-        s.counted = true;
-        connected.emplace_back(s.id, s.peer);
-      }
-      if (s.counted)
-        counted.emplace_back(s.id, s.peer);
-      if (state == WebRtcPeer::State::Failed)
-        ended.emplace_back(key, ClientStatus::Error);
-      else if (state != WebRtcPeer::State::Connected && now - s.started > kConnectDeadlineUs)
-        ended.emplace_back(key, ClientStatus::Timeout);
-      else if (state == WebRtcPeer::State::Connected && now - s.peer->last_heard() > kSilenceUs)
-        ended.emplace_back(key, ClientStatus::Timeout);
-      else if (state == WebRtcPeer::State::Describing && now - s.started > kAnswerDeadlineUs)
-        late.push_back(s.peer);
-    }
-  }
-  for (auto &[id, peer] : connected) {
-    gst_ws_sink_viewer_added(ws, id);  // (a keyframe of the top rung)
-    if (peer->rung() != 0)             // one pinned lower from the start
-      gst_ws_sink_request_rung_keyframe(ws, guint(peer->rung()));
-  }
-  // The ladder: each rung's bitrate; each viewer moves by itself, on its receiver reports.
-  const guint n_rungs = gst_ws_sink_n_rungs(ws);
-  std::vector<uint64_t> bitrates(n_rungs);
-  for (guint r = 0; r < n_rungs; r++)
-    bitrates[r] = priv->meters[r].measure(now, priv->rung_bytes[r]);
-  if (n_rungs > 1)
-    gst_ws_sink_set_rung_bitrates(ws, bitrates);
-  for (auto &[id, peer] : counted) {
-    const int to = peer->choose_rung(bitrates, now);
-    if (to >= 0)
-      gst_ws_sink_request_rung_keyframe(ws, guint(to));
-    camcast::ClientStats stats;
-    stats.id = id;
-    peer->fill_stats(&stats);
-    gst_ws_sink_viewer_update(ws, stats, peer->next_rung());
-  }
-  for (auto &peer : late)
-    peer->describe_now();
-  for (auto &[key, status] : ended)
-    whep_end_session(sink, key, status);
-}
-
 static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
                                                        GstStateChange transition) {
   if (transition == GST_STATE_CHANGE_NULL_TO_READY)
-    WebRtcPeer::prepare();  // the first viewer should not wait for the DTLS certificate (once)
+    camcast::WebRtcPeer::prepare();  // the first viewer should not wait for the DTLS certificate
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_whep_sink_parent_class)->change_state(element, transition);
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    GstWhepSink *sink = GST_WHEP_SINK(element);
-    std::vector<std::string> keys;
-    {
-      std::lock_guard<std::mutex> lk(sink->priv->lock);
-      for (auto &[key, s] : sink->priv->sessions)
-        keys.push_back(key);
-    }
-    for (const std::string &key : keys)
-      whep_end_session(sink, key, ClientStatus::Removed);
-  }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    resource_of(element).end_all();
   return ret;
 }
 
@@ -259,35 +144,32 @@ static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
 
 static void gst_whep_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                        GParamSpec *pspec) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
+  WhepResource::Settings settings = resource_of(object).settings();
   if (prop_id == PROP_MAX_VIEWERS)
-    priv->max_viewers = g_value_get_uint(value);
-  else if (!camcast::set_ice_property(&priv->settings, prop_id, PROP_ICE, value))
+    settings.max_viewers = g_value_get_uint(value);
+  else if (!camcast::set_ice_property(&settings.peer, prop_id, PROP_ICE, value))
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  resource_of(object).set_settings(settings);
 }
 
 static void gst_whep_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                        GParamSpec *pspec) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
+  const WhepResource::Settings settings = resource_of(object).settings();
   if (prop_id == PROP_MAX_VIEWERS)
-    g_value_set_uint(value, priv->max_viewers);
-  else if (!camcast::get_ice_property(priv->settings, prop_id, PROP_ICE, value))
+    g_value_set_uint(value, settings.max_viewers);
+  else if (!camcast::get_ice_property(settings.peer, prop_id, PROP_ICE, value))
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
 
 static void gst_whep_sink_init(GstWhepSink *sink) {
-  sink->priv = new WhepSinkPrivate();
+  GstWsSink *ws = GST_WS_SINK(sink);
+  sink->resource = new std::shared_ptr<WhepResource>(std::make_shared<WhepResource>(
+      [ws](size_t rung) { gst_ws_sink_request_rung_keyframe(ws, guint(rung)); }));
+  gst_ws_sink_set_resource(ws, sink->resource->get());
 }
 
 static void gst_whep_sink_finalize(GObject *object) {
-  WhepSinkPrivate *priv = GST_WHEP_SINK(object)->priv;
-  gst_clear_caps(&priv->caps);
-  gst_clear_caps(&priv->audio_caps);
-  for (GstCaps *&caps : priv->rung_caps)
-    gst_clear_caps(&caps);
-  delete priv;
+  delete GST_WHEP_SINK(object)->resource;
   G_OBJECT_CLASS(gst_whep_sink_parent_class)->finalize(object);
 }
 
@@ -299,7 +181,7 @@ static void install_properties(GObjectClass *object_class) {
                         "WebRTC viewers at once, offers still connecting included (each costs "
                         "its own encryption and packetizing); past it a new offer takes the "
                         "place of the oldest one not connected, or is answered 503",
-                        1, 1000, kDefaultMaxViewers, flags));
+                        1, 1000, WhepResource::kDefaultMaxViewers, flags));
   camcast::install_ice_properties(object_class, PROP_ICE);
 }
 
@@ -319,9 +201,6 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
   ws_class->caps_changed = gst_whep_sink_caps_changed;
   ws_class->handle_buffer = gst_whep_sink_handle_buffer;
   ws_class->serve_http = gst_whep_sink_serve_http;
-  ws_class->methods = "POST, PATCH, DELETE, OPTIONS";
-  ws_class->max_request_body = kMaxOfferBytes;
-  ws_class->tick = gst_whep_sink_tick;
   ws_class->audio_caps_changed = gst_whep_sink_audio_caps_changed;
   ws_class->handle_audio = gst_whep_sink_handle_audio;
   ws_class->audio_flushed = gst_whep_sink_audio_flushed;

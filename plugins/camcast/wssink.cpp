@@ -222,8 +222,7 @@ static void gst_ws_sink_get_property(GObject *object, guint prop_id, GValue *val
     g_value_set_int(value, priv->server ? priv->server->http_port() : -1);
     break;
   case PROP_NUM_CLIENTS:
-    g_value_set_uint(
-        value, guint((priv->mount ? priv->mount->n_clients() : 0) + priv->own_viewers.size()));
+    g_value_set_uint(value, guint(priv->mount ? priv->mount->n_clients() : 0));
     break;
   case PROP_BYTES_SERVED:
     g_value_set_uint64(value, priv->mount ? priv->mount->bytes_served() : 0);

@@ -38,15 +38,9 @@ struct _GstWsSinkClass {
   // One input buffer: the default queues it as one message (a keyframe unless DELTA_UNIT),
   // skipping HEADER buffers already sent as the stream header.
   GstFlowReturn (*handle_buffer)(GstWsSink *sink, GstBuffer *buffer);
-  // GET <path><rest> without an upgrade, and the methods below. Called on the server thread;
-  // return FALSE for 404.
+  // GET <path><rest> without an upgrade, and what the sink's resource (gst_ws_sink_set_resource)
+  // leaves to it. Called on the server thread; return FALSE for 404.
   gboolean (*serve_http)(GstWsSink *sink, SoupServerMessage *msg, const char *rest);
-  // Methods besides GET and HEAD that serve_http answers ("POST, PATCH, DELETE, OPTIONS"), and
-  // the largest body such a request may bring (read whole before serve_http). NULL: none (405).
-  const char *methods;
-  guint max_request_body;
-  // Every server tick (a quarter second), on the server thread: the subclass's own timeouts.
-  void (*tick)(GstWsSink *sink, gint64 now);
   // The sound input of subclasses that add one (gst_ws_sink_class_add_audio_input): new caps
   // (FALSE refuses them); each buffer (the callee's to unref) with the input's segment, on its
   // streaming thread; and what is held must go — a flush, or (`gone`) the input released or the
@@ -61,7 +55,7 @@ struct _GstWsSinkClass {
   GstFlowReturn (*handle_rung)(GstWsSink *sink, guint rung, GstBuffer *buffer,
                                const GstSegment *segment);
 
-  gpointer _reserved[GST_PADDING - 2];
+  gpointer _reserved[GST_PADDING];
 };
 
 // For subclasses' class_init: an "audio" input on request (`templ`, named "audio", GST_PAD_REQUEST)
@@ -112,18 +106,9 @@ typedef void (*GstWsSinkUnitFunc)(GstWsSink *sink, SoupServerMessage *msg, GstBu
 // encoder's time while the stream flows).
 #define GST_WS_SINK_NEXT_WAIT_MS 2000
 void gst_ws_sink_serve_next(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkUnitFunc answer);
-// For subclasses that serve viewers of their own, not through the WebSocket or HTTP
-// connections of the base class (WebRTC peers): a viewer came (wakes an idle branch, asks for a
-// keyframe, emits client-added) or left (emits client-removed with `status`, a
-// GstWsClientStatus value). Any thread.
-void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id);
-void gst_ws_sink_viewer_removed(GstWsSink *sink, guint64 id, gint status);
 // For subclasses: asks upstream for a keyframe, at most twice a second (a viewer's picture
 // loss). Any thread.
 void gst_ws_sink_request_keyframe(GstWsSink *sink);
-// For subclasses: runs `func` on the server thread (once; `notify` frees `data` after, or at
-// once when the sink serves nowhere). Any thread.
-void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestroyNotify notify);
 // For subclasses: reply to an HTTP request with a body (server thread).
 void gst_ws_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                          const char *body, gsize len);
@@ -138,16 +123,13 @@ GST_ELEMENT_REGISTER_DECLARE(wssink);
 G_END_DECLS
 
 #ifdef __cplusplus
-#include <cstdint>
-#include <vector>
 namespace camcast {
-struct ClientStats;
+class MountDelegate;
 }
-// For subclasses with viewers of their own (gst_ws_sink_viewer_added), on the server thread:
-// what /api/streams shows of viewer `stats.id` now (its bytes, round trip, rung, link…), and the
-// rung it is moving to (a rung's branch is awake while anyone is on it or on the way).
-void gst_ws_sink_viewer_update(GstWsSink *sink, const camcast::ClientStats &stats,
-                               size_t next_rung);
-// ... and each rung's bitrate (bits/s, top first) as the subclass measures them.
-void gst_ws_sink_set_rung_bitrates(GstWsSink *sink, const std::vector<uint64_t> &bitrates);
+// For subclasses that speak a protocol of their own at their path (whepsink's WHEP): `resource`
+// (the subclass's, living as long as the sink) answers requests to <path><rest> before
+// serve_http, takes their bodies and uploads, has its own timeouts on the server's tick and
+// adds to the statistics; its viewers are the mount's (Mount::add_viewer). Call in instance
+// init.
+void gst_ws_sink_set_resource(GstWsSink *sink, camcast::MountDelegate *resource);
 #endif

@@ -81,16 +81,8 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   KeyframeRequests keyframes;               // of the sink pad's encoder
   guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
   camcast::IdleBranch idle;                 // under `lock`
-  // The subclass's own viewers (gst_ws_sink_viewer_added): id → what /api/streams shows of it
-  // (gst_ws_sink_viewer_update), and the rung it moves to; each rung's bitrate, as the subclass
-  // measures them.
-  struct OwnViewer {
-    camcast::ClientStats stats;
-    size_t next_rung = 0;
-  };
-  std::map<guint64, OwnViewer> own_viewers;
-  guint64 own_viewers_total = 0;
-  std::vector<uint64_t> own_rung_bitrates;
+  // The subclass's protocol at the sink's path (gst_ws_sink_set_resource), or null.
+  camcast::MountDelegate *resource = nullptr;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
   // The subclass's lower renditions (wssink_rungs.cpp), by rung (1, 2, …): under `lock`, each
@@ -130,10 +122,12 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   bool open();
   void close();
 
-  // MountDelegate: server thread.
+  // MountDelegate: server thread. What the resource answers goes to it.
+  void serving(camcast::Mount *mount) override;
   void client_added(uint64_t id) override;
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
+  bool upload(SoupServerMessage *msg, std::string_view rest) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
   bool takes_websocket() const override { return GST_WS_SINK_GET_CLASS(sink)->websocket; }
   void tick(gint64 now) override;

@@ -154,9 +154,7 @@ void WsSinkPrivate::update_rung_branches(const std::shared_ptr<Mount> &serving, 
   {
     std::lock_guard<std::mutex> lk(lock);
     for (auto &[rung, input] : rung_inputs) {
-      size_t on = serving ? serving->n_viewers_on(rung) : 0;
-      for (const auto &[id, viewer] : own_viewers)
-        on += viewer.stats.rung == rung || viewer.next_rung == rung;
+      const size_t on = serving ? serving->n_viewers_on(rung) : 0;
       const auto change = input->idle.update(on, now, gint64(idle_after) * G_USEC_PER_SEC);
       // Woken, or a keyframe asked too soon after the last is due now.
       if (change == camcast::IdleBranch::Change::Woke ||

@@ -61,16 +61,16 @@ void WsSinkPrivate::request_keyframe(bool now) {
 }
 
 void WsSinkPrivate::tick(gint64 now) {
-  if (GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink); klass->tick)
-    klass->tick(sink, now);
+  if (resource)
+    resource->tick(now);
   const std::shared_ptr<Mount> serving = current_mount();
   IdleBranch::Change change;
   bool keyframe_due;
   {
     std::lock_guard<std::mutex> lk(lock);
     keyframe_due = keyframes.due(now, KEYFRAME_REQUEST_INTERVAL_US);
-    change = idle.update((serving ? serving->n_viewers() : 0) + own_viewers.size(), now,
-                         gint64(idle_after) * G_USEC_PER_SEC);
+    change =
+        idle.update(serving ? serving->n_viewers() : 0, now, gint64(idle_after) * G_USEC_PER_SEC);
   }
   // Woken (viewers taken over from a lingering mount), or a keyframe asked too soon is due.
   if (change == IdleBranch::Change::Woke || keyframe_due)
@@ -81,22 +81,15 @@ void WsSinkPrivate::tick(gint64 now) {
 }
 
 void WsSinkPrivate::fill_stats(MountStats *stats) {
+  if (resource)
+    resource->fill_stats(stats);
   std::lock_guard<std::mutex> lk(lock);
   stats->idle = idle.idle();
-  stats->clients_total += own_viewers_total;
-  if (stats->rungs.size() < own_rung_bitrates.size())
-    stats->rungs.resize(own_rung_bitrates.size());
-  for (size_t r = 0; r < own_rung_bitrates.size(); r++)
-    stats->rungs[r].bitrate = own_rung_bitrates[r];
-  const gint64 now = g_get_real_time();
-  for (const auto &[id, viewer] : own_viewers) {
-    ClientStats c = viewer.stats;
-    c.connected_us = now - c.connect_time;
-    if (stats->rungs.size() <= c.rung)
-      stats->rungs.resize(c.rung + 1);
-    stats->rungs[c.rung].viewers++;
-    stats->clients.push_back(c);
-  }
+}
+
+void WsSinkPrivate::serving(Mount *mount) {
+  if (resource)
+    resource->serving(mount);
 }
 
 void WsSinkPrivate::client_removed(uint64_t id, ClientStatus status) {
@@ -107,18 +100,19 @@ void WsSinkPrivate::client_removed(uint64_t id, ClientStatus status) {
 }
 
 bool WsSinkPrivate::serve_http(SoupServerMessage *msg, std::string_view rest) {
+  if (resource && resource->serve_http(msg, rest))
+    return true;
   std::string r(rest);
   GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
   return klass->serve_http && klass->serve_http(sink, msg, r.c_str());
 }
 
-goffset WsSinkPrivate::body_limit(std::string_view method, std::string_view) {
-  GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
-  if (!klass->methods)
-    return -1;
-  g_auto(GStrv) methods = g_strsplit(klass->methods, ", ", -1);
-  return g_strv_contains(methods, std::string(method).c_str()) ? goffset(klass->max_request_body)
-                                                               : -1;
+bool WsSinkPrivate::upload(SoupServerMessage *msg, std::string_view rest) {
+  return resource && resource->upload(msg, rest);
+}
+
+goffset WsSinkPrivate::body_limit(std::string_view method, std::string_view rest) {
+  return resource ? resource->body_limit(method, rest) : -1;
 }
 
 bool WsSinkPrivate::open() {
@@ -253,28 +247,6 @@ void gst_ws_sink_serve_next(GstWsSink *sink, SoupServerMessage *msg, GstWsSinkUn
                     });
 }
 
-void gst_ws_sink_viewer_added(GstWsSink *sink, guint64 id) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    WsSinkPrivate::OwnViewer &viewer = priv->own_viewers[id];
-    viewer.stats.id = id;
-    viewer.stats.peer = "webrtc";
-    viewer.stats.connect_time = g_get_real_time();
-    priv->own_viewers_total++;
-  }
-  priv->client_added(id);
-}
-
-void gst_ws_sink_viewer_removed(GstWsSink *sink, guint64 id, gint status) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->own_viewers.erase(id);
-  }
-  priv->client_removed(id, ClientStatus(status));
-}
-
 void gst_ws_sink_request_keyframe(GstWsSink *sink) {
   gst_ws_sink_priv(sink)->request_keyframe();
 }
@@ -283,37 +255,8 @@ void gst_ws_sink_request_rung_keyframe(GstWsSink *sink, guint rung) {
   gst_ws_sink_priv(sink)->keyframe_wanted(rung);
 }
 
-void gst_ws_sink_viewer_update(GstWsSink *sink, const ClientStats &stats, size_t next_rung) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  std::lock_guard<std::mutex> lk(priv->lock);
-  auto it = priv->own_viewers.find(stats.id);
-  if (it == priv->own_viewers.end())
-    return;
-  const std::string peer = it->second.stats.peer;
-  const gint64 since = it->second.stats.connect_time;
-  it->second.stats = stats;
-  it->second.stats.peer = peer;
-  it->second.stats.connect_time = since;
-  it->second.next_rung = next_rung;
-}
-
-void gst_ws_sink_set_rung_bitrates(GstWsSink *sink, const std::vector<uint64_t> &bitrates) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  std::lock_guard<std::mutex> lk(priv->lock);
-  priv->own_rung_bitrates = bitrates;
-}
-
-void gst_ws_sink_invoke(GstWsSink *sink, GSourceFunc func, gpointer data, GDestroyNotify notify) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
-  std::shared_ptr<HttpServer> server;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    server = priv->server;
-  }
-  if (server)
-    g_main_context_invoke_full(server->context(), G_PRIORITY_DEFAULT, func, data, notify);
-  else if (notify)
-    notify(data);
+void gst_ws_sink_set_resource(GstWsSink *sink, MountDelegate *resource) {
+  gst_ws_sink_priv(sink)->resource = resource;
 }
 
 void gst_ws_sink_set_stream_header(GstWsSink *sink, const char *text, GstBuffer **buffers,

@@ -360,6 +360,49 @@ void test_rung_move() {
   mount.detach();
 }
 
+// Viewers served elsewhere (WebRTC peers) are the mount's as its own clients are: counted, on
+// their rungs, in the statistics, heard by the delegate, and gone when the mount stops serving.
+void test_viewers_served_elsewhere() {
+  TestContext cx;
+  Recorder delegate;
+  Mount mount("/t", "test");
+  mount.attach(&cx, &delegate);
+  const uint64_t a = mount.add_viewer("webrtc");
+  const uint64_t b = mount.add_viewer("webrtc");
+  g_assert_cmpuint(a, !=, b);
+  g_assert_cmpuint(delegate.added.size(), ==, 2);
+  g_assert_cmpuint(mount.n_clients(), ==, 2);
+  g_assert_cmpuint(mount.n_viewers(), ==, 2);
+  ClientStats moving;
+  moving.id = b;
+  moving.rung = 1;
+  moving.bytes_sent = 1234;
+  moving.peer = "not kept";
+  mount.update_viewer(moving, 2);  // on rung 1, moving to 2
+  mount.tick(g_get_monotonic_time());
+  g_assert_cmpuint(mount.n_viewers_on(0), ==, 1);
+  g_assert_cmpuint(mount.n_viewers_on(1), ==, 1);
+  g_assert_cmpuint(mount.n_viewers_on(2), ==, 1);
+  MountStats stats = mount.stats();
+  g_assert_cmpuint(stats.clients.size(), ==, 2);
+  g_assert_cmpuint(stats.clients_total, ==, 2);
+  g_assert_cmpuint(stats.rungs.size(), ==, 2);
+  g_assert_cmpuint(stats.rungs[1].viewers, ==, 1);
+  ClientStats one;
+  g_assert_true(mount.client_stats(b, &one));
+  g_assert_cmpuint(one.bytes_sent, ==, 1234);
+  g_assert_cmpstr(one.peer.c_str(), ==, "webrtc");
+  mount.remove_viewer(a, ClientStatus::Closed);
+  mount.remove_viewer(a, ClientStatus::Closed);  // once only
+  g_assert_cmpuint(delegate.removed.size(), ==, 1);
+  g_assert_true(delegate.removed[0] == std::make_pair(a, ClientStatus::Closed));
+  g_assert_cmpuint(mount.n_clients(), ==, 1);
+  mount.detach();
+  g_assert_cmpuint(delegate.removed.size(), ==, 2);
+  g_assert_true(delegate.removed[1] == std::make_pair(b, ClientStatus::Removed));
+  g_assert_cmpuint(mount.n_clients(), ==, 0);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -373,5 +416,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/mount/slow-client-dropped", test_slow_client_dropped);
   g_test_add_func("/mount/multipart-part-type-bound", test_multipart_part_type_bound);
   g_test_add_func("/mount/rung-move", test_rung_move);
+  g_test_add_func("/mount/viewers-served-elsewhere", test_viewers_served_elsewhere);
   return g_test_run();
 }

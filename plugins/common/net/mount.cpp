@@ -154,25 +154,42 @@ void Mount::attach(MountContext *context, MountDelegate *delegate) {
   g_source_set_priority(source, G_PRIORITY_HIGH);
   g_source_set_callback(source, &Mount::inbox_dispatch, this, nullptr);
   g_source_attach(source, context->context());
-  std::lock_guard<std::mutex> lk(lock_);
-  context_ = context;
-  delegate_ = delegate;
-  inbox_source_ = source;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    context_ = context;
+    delegate_ = delegate;
+    inbox_source_ = source;
+  }
+  if (delegate)
+    delegate->serving(this);
+}
+
+void Mount::stop_serving() {
+  if (delegate_)
+    delegate_->serving(nullptr);
+  while (!outside_.empty())
+    remove_viewer(outside_.begin()->first, ClientStatus::Removed);
 }
 
 void Mount::release() {
   answer_waiting(nullptr, G_MAXINT64);  // their answers are the delegate's, which is going
+  stop_serving();
   std::lock_guard<std::mutex> lk(lock_);
   delegate_ = nullptr;
 }
 
 void Mount::adopt(MountDelegate *delegate) {
-  std::lock_guard<std::mutex> lk(lock_);
-  delegate_ = delegate;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    delegate_ = delegate;
+  }
+  if (delegate)
+    delegate->serving(this);
 }
 
 void Mount::detach() {
   answer_waiting(nullptr, G_MAXINT64);
+  stop_serving();
   std::vector<Client *> all;
   for (auto &entry : clients_)
     all.push_back(entry.second.get());
@@ -392,16 +409,54 @@ gboolean Mount::reap(gpointer self) {
   return G_SOURCE_REMOVE;
 }
 
+uint64_t Mount::add_viewer(const std::string &peer) {
+  const uint64_t id = next_client_id++;
+  Outside &viewer = outside_[id];
+  viewer.stats.id = id;
+  viewer.stats.peer = peer;
+  viewer.stats.connect_time = g_get_real_time();
+  clients_total_++;
+  n_clients_++;
+  if (delegate_)
+    delegate_->client_added(id);
+  return id;
+}
+
+void Mount::update_viewer(const ClientStats &stats, size_t next_rung) {
+  auto it = outside_.find(stats.id);
+  if (it == outside_.end())
+    return;
+  ClientStats &kept = it->second.stats;
+  const std::string peer = kept.peer;
+  const gint64 since = kept.connect_time;
+  kept = stats;
+  kept.peer = peer;
+  kept.connect_time = since;
+  it->second.next_rung = next_rung;
+}
+
+void Mount::remove_viewer(uint64_t id, ClientStatus status) {
+  if (!outside_.erase(id))
+    return;
+  n_clients_--;
+  if (delegate_)
+    delegate_->client_removed(id, status);
+}
+
 void Mount::tick(gint64 now) {
   if (!waiting_.empty())
     answer_waiting(nullptr, now);
   measure_rungs(now);
   std::array<size_t, kMaxRungs> on{};
-  for (auto &entry : clients_) {
-    on[std::min(entry.second->rung(), kMaxRungs - 1)]++;
-    if (entry.second->next_rung() != entry.second->rung())
-      on[std::min(entry.second->next_rung(), kMaxRungs - 1)]++;
-  }
+  auto count = [&on](size_t rung, size_t next_rung) {
+    on[std::min(rung, kMaxRungs - 1)]++;
+    if (next_rung != rung)
+      on[std::min(next_rung, kMaxRungs - 1)]++;
+  };
+  for (auto &entry : clients_)
+    count(entry.second->rung(), entry.second->next_rung());
+  for (auto &[id, viewer] : outside_)
+    count(viewer.stats.rung, viewer.next_rung);
   for (size_t r = 0; r < kMaxRungs; r++)
     rung_viewers_[r] = on[r];
   std::vector<Client *> all;
@@ -433,8 +488,18 @@ MountStats Mount::stats_on_server_thread() {
   for (auto &entry : clients_) {
     ClientStats c;
     entry.second->fill_stats(&c);
-    s.rungs[std::min(c.rung, s.rungs.size() - 1)].viewers++;
     s.clients.push_back(std::move(c));
+  }
+  const gint64 now = g_get_real_time();
+  for (auto &[id, viewer] : outside_) {
+    s.clients.push_back(viewer.stats);
+    s.clients.back().connected_us = now - viewer.stats.connect_time;
+  }
+  for (const ClientStats &c : s.clients) {
+    const size_t r = std::min(c.rung, kMaxRungs - 1);
+    if (s.rungs.size() <= r)
+      s.rungs.resize(r + 1);
+    s.rungs[r].viewers++;
   }
   if (delegate_)
     delegate_->fill_stats(&s);
@@ -458,6 +523,24 @@ void Mount::message(uint64_t id, const ws::ClientMessage &msg) {
     delegate_->client_message(id, msg);
 }
 
+void Mount::invoke(std::function<void()> fn) {
+  GMainContext *context;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (!inbox_source_)
+      return;
+    context = context_->context();
+  }
+  g_main_context_invoke_full(
+      context, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        (*static_cast<std::function<void()> *>(data))();
+        return G_SOURCE_REMOVE;
+      },
+      new std::function<void()>(std::move(fn)),
+      [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
+}
+
 MountStats Mount::stats() {
   MountStats s;
   if (!run_on_server([&] { s = stats_on_server_thread(); })) {
@@ -470,9 +553,12 @@ MountStats Mount::stats() {
 bool Mount::client_stats(uint64_t id, ClientStats *out) {
   bool found = false;
   run_on_server([&] {
-    auto it = clients_.find(id);
-    if (it != clients_.end()) {
+    if (auto it = clients_.find(id); it != clients_.end()) {
       it->second->fill_stats(out);
+      found = true;
+    } else if (auto o = outside_.find(id); o != outside_.end()) {
+      *out = o->second.stats;
+      out->connected_us = g_get_real_time() - out->connect_time;
       found = true;
     }
   });

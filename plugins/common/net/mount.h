@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,8 @@
 #include <vector>
 
 namespace camcast {
+
+class Mount;
 
 struct MountSettings : ClientSettings {
   LagPolicy policy;
@@ -65,6 +68,9 @@ struct MountStats {
 class MountDelegate {
 public:
   virtual ~MountDelegate() = default;
+  // The mount serves through this delegate from now (attach, adopt), or no longer (null: detach,
+  // release; what the delegate holds of the mount's goes now, while the mount still hears it).
+  virtual void serving(Mount *mount) {}
   virtual void client_added(uint64_t id) {}
   virtual void client_removed(uint64_t id, ClientStatus status) {}
   // Serves GET <path><rest> without a WebSocket upgrade ("" is the mount itself), and the
@@ -141,8 +147,9 @@ public:
   // Stats of one client (false if unknown) or of the whole mount; safe from any thread.
   bool client_stats(uint64_t id, ClientStats *out);
   MountStats stats();
+  // Its viewers: the clients it feeds and those served elsewhere (add_viewer).
   size_t n_clients() const { return n_clients_.load(); }
-  // Everyone the stream is for now: its clients, and the requests waiting for a unit.
+  // Everyone the stream is for now: its viewers, and the requests waiting for a unit.
   size_t n_viewers() const { return n_clients_.load() + n_waiting_.load(); }
   // The clients on rendition `rung` or moving to it, as of the last tick (a rung nobody is on
   // need not be encoded).
@@ -155,6 +162,12 @@ public:
   uint64_t queued_bytes() const { return queued_bytes_.load(); }
   // Closes one client with status Removed.
   bool remove_client(uint64_t id);
+  // Runs fn on the mount's thread and waits (at once on that thread); false, without running it,
+  // when the mount is not served.
+  bool run_on_server(const std::function<void()> &fn);
+  // Runs fn on the mount's thread soon, or never (destroyed unrun) if the mount is not served
+  // by then. Called on that thread, it runs at once.
+  void invoke(std::function<void()> fn);
   // A public mount needs no credentials on a private server (its page, files and stream).
   void set_public(bool is_public) { public_ = is_public; }
   bool is_public() const { return public_.load(); }
@@ -185,6 +198,13 @@ public:
   using UnitAnswer = std::function<void(SoupServerMessage *msg, const UnitRef &unit)>;
   void serve_next(SoupServerMessage *msg, gint64 wait_us, UnitAnswer answer);
   void tick(gint64 now);
+  // Viewers the mount does not feed itself (a WebRTC peer, say): counted as its clients are
+  // (n_clients, n_viewers, n_viewers_on, stats, the delegate's client_added and
+  // client_removed). add_viewer() gives its id; update_viewer() what statistics show of it
+  // (by stats.id) and the rung it is moving to.
+  uint64_t add_viewer(const std::string &peer);
+  void update_viewer(const ClientStats &stats, size_t next_rung);
+  void remove_viewer(uint64_t id, ClientStatus status);
   MountDelegate *delegate() const { return delegate_; }
   const MountSettings &settings() const { return settings_; }
   // The newest unit queued of the top rendition, or null (server thread).
@@ -222,8 +242,8 @@ private:
   // at `now` (monotonic µs; G_MAXINT64: every one).
   void answer_waiting(const UnitRef &unit, gint64 now);
   static void waiter_left(SoupServerMessage *msg, gpointer self);
-  // Runs fn on the mount's thread and waits; false when the mount is not served.
-  bool run_on_server(const std::function<void()> &fn);
+  // Tells the delegate it no longer serves, and forgets the viewers served elsewhere.
+  void stop_serving();
 
   const std::string path_;
   const std::string kind_;
@@ -254,6 +274,11 @@ private:
     gulong left;  // its "disconnected" handler
   };
   std::vector<Waiting> waiting_;
+  struct Outside {
+    ClientStats stats;
+    size_t next_rung = 0;
+  };
+  std::map<uint64_t, Outside> outside_;  // viewers served elsewhere, by id
 
   void update_gauges();
   std::atomic<size_t> n_clients_{0};
