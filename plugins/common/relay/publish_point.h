@@ -1,4 +1,4 @@
-// Layer relay: both ends of a camera's push to a public host; uses net, formats.
+// Layer relay: both ends of a camera's push to a public host; uses net, formats, access.
 // The publish endpoint of a relay: a camera behind NAT POSTs its MPEG-TS to a public host, the
 // way `ffmpeg -f mpegts http://relay/<secret>` and the JSMpeg relay do — one long-lived request
 // whose body is the stream (chunked, or as long as Content-Length says).

@@ -1,4 +1,4 @@
-// Layer relay: both ends of a camera's push to a public host; uses net, formats.
+// Layer relay: both ends of a camera's push to a public host; uses net, fanout, formats, access.
 // The camera side of a relay: one long HTTP POST whose chunked body is the stream, to a public
 // host the camera can reach when nobody can reach the camera — relaysrc, the JSMpeg relay
 // (POST /<secret>), or anything that takes what `ffmpeg -f mpegts http://…` sends.
