@@ -334,19 +334,13 @@ static std::string trial_run(const RunSpec &spec) {
   GstElement *p = gst_parse_launch(spec.full_launch().c_str(), nullptr);
   if (!p)
     return "";
-  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(p));
-  GValue item = G_VALUE_INIT;
   std::vector<GstElement *> sinks;
-  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    GstElement *e = GST_ELEMENT(g_value_get_object(&item));
+  for_each_element(GST_BIN(p), [&](GstElement *e) {
     if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port"))
       g_object_set(e, "port", 0, "address", "127.0.0.1", nullptr);
     if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK))
       sinks.push_back(e);
-    g_value_reset(&item);
-  }
-  g_value_unset(&item);
-  gst_iterator_free(it);
+  });
   // A buffer reaching every sink: it runs.
   std::atomic<size_t> reached{0};
   for (GstElement *sink : sinks) {

@@ -305,10 +305,10 @@ void OutputPart::start() {
     return;
   }
   // Its data reaching any of its sinks: the output runs.
-  GstIterator *it = gst_bin_iterate_sinks(GST_BIN(part_));
-  GValue item = G_VALUE_INIT;
-  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    GstPad *pad = gst_element_get_static_pad(GST_ELEMENT(g_value_get_object(&item)), "sink");
+  for_each_element(GST_BIN(part_), [this](GstElement *e) {
+    GstPad *pad = GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK)
+                      ? gst_element_get_static_pad(e, "sink")
+                      : nullptr;
     if (pad)
       gst_pad_add_probe(
           pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
@@ -318,10 +318,7 @@ void OutputPart::start() {
           },
           this, nullptr);
     gst_clear_object(&pad);
-    g_value_reset(&item);
-  }
-  g_value_unset(&item);
-  gst_iterator_free(it);
+  });
   // The camera's clock and base time: running times mean the same in both.
   GstClock *clock = gst_pipeline_get_clock(GST_PIPELINE(camera_));
   gst_pipeline_use_clock(GST_PIPELINE(part_), clock);

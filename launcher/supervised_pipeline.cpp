@@ -14,19 +14,6 @@ namespace camcast::launcher {
 
 namespace {
 
-// Calls fn for every element in `bin`, however deep.
-template <typename F>
-void for_each_element(GstBin *bin, F fn) {
-  GstIterator *it = gst_bin_iterate_recurse(bin);
-  GValue item = G_VALUE_INIT;
-  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    fn(GST_ELEMENT(g_value_get_object(&item)));
-    g_value_reset(&item);
-  }
-  g_value_unset(&item);
-  gst_iterator_free(it);
-}
-
 bool is_camcast_element(GstElement *e) {
   GstElementFactory *f = gst_element_get_factory(e);
   GstPlugin *plugin = f ? gst_plugin_feature_get_plugin(GST_PLUGIN_FEATURE(f)) : nullptr;

@@ -22,6 +22,19 @@
 
 namespace camcast::launcher {
 
+// Calls fn for every element in `bin`, however deep: the launcher's one walk of a pipeline.
+template <typename F>
+void for_each_element(GstBin *bin, F fn) {
+  GstIterator *it = gst_bin_iterate_recurse(bin);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    fn(GST_ELEMENT(g_value_get_object(&item)));
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+}
+
 // What every camcast sink of a run shares: its server's access rules and TLS.
 struct ServerSettings {
   std::string access_token;  // empty: none

@@ -1,5 +1,7 @@
 #include "idle_branch.h"
 
+#include "graph.h"
+
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -18,66 +20,33 @@ bool is_encoder(GstElement *element) {
   return klass && strstr(klass, "Encoder");
 }
 
-bool is_tee(GstElement *element) {
-  GstElementFactory *factory = gst_element_get_factory(element);
-  return factory && strcmp(GST_OBJECT_NAME(factory), "tee") == 0;
-}
-
-// The sink pads of `element`, each a reference.
-std::vector<GstPad *> sink_pads(GstElement *element) {
-  std::vector<GstPad *> pads;
-  GstIterator *it = gst_element_iterate_sink_pads(element);
-  GValue item = G_VALUE_INIT;
-  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    pads.push_back(GST_PAD(g_value_dup_object(&item)));
-    g_value_reset(&item);
-  }
-  g_value_unset(&item);
-  gst_iterator_free(it);
-  return pads;
-}
-
-void unref_all(std::vector<GstPad *> *pads) {
-  for (GstPad *pad : *pads)
-    gst_object_unref(pad);
-  pads->clear();
-}
-
 // Whether everything `pad` feeds ends in sinks that idle (camcast's: they have idle-after),
 // through elements of one output each (queues, parsers). A recorder or a stream handed on
 // elsewhere must never lose its input to an idle viewer page.
 bool feeds_only_idling_sinks(GstPad *pad, int depth = 0) {
-  GstPad *peer = gst_pad_get_peer(pad);
-  GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
-  gst_clear_object(&peer);
+  GstElement *element = graph::across(pad);
   if (!element || depth > 32) {
     gst_clear_object(&element);
     return false;
   }
   bool only = true;
   if (!g_object_class_find_property(G_OBJECT_GET_CLASS(element), "idle-after")) {
-    int outputs = 0;
-    GstIterator *it = gst_element_iterate_src_pads(element);
-    GValue item = G_VALUE_INIT;
-    while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-      outputs++;
-      only = only && feeds_only_idling_sinks(GST_PAD(g_value_get_object(&item)), depth + 1);
-      g_value_reset(&item);
-    }
-    g_value_unset(&item);
-    gst_iterator_free(it);
-    only = only && outputs > 0;
+    std::vector<GstPad *> outputs = graph::pads(element, GST_PAD_SRC);
+    for (GstPad *output : outputs)
+      only = only && feeds_only_idling_sinks(output, depth + 1);
+    only = only && !outputs.empty();
+    graph::unref_all(&outputs);
   }
   gst_object_unref(element);
   return only;
 }
 
 bool tee_feeds_only_idling_sinks(GstElement *tee) {
-  std::vector<GstPad *> in = sink_pads(tee);
+  std::vector<GstPad *> in = graph::pads(tee, GST_PAD_SINK);
   GstPad *feeder = in.size() == 1 ? gst_pad_get_peer(in[0]) : nullptr;
   const bool only = feeder && feeds_only_idling_sinks(feeder);
   gst_clear_object(&feeder);
-  unref_all(&in);
+  graph::unref_all(&in);
   return only;
 }
 
@@ -95,23 +64,22 @@ bool find_starts(GstPad *pad, bool encoder, std::vector<GstPad *> *starts, bool 
                  int depth = 0) {
   GstPad *start = nullptr;
   while (pad) {
-    GstPad *peer = gst_pad_get_peer(pad);
+    gst_clear_object(&start);
+    GstElement *element = graph::across(pad, &start);
     gst_object_unref(pad);
     pad = nullptr;
-    GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
-    gst_clear_object(&start);
-    start = peer;
     if (!element || depth > 32) {  // not linked, or a ghost pad's bin: no way we understand
       gst_clear_object(&element);
       gst_clear_object(&start);
       return false;
     }
-    if (is_tee(element) && (encoder || !through_tees || !tee_feeds_only_idling_sinks(element))) {
+    if (graph::made_by(element, "tee") &&
+        (encoder || !through_tees || !tee_feeds_only_idling_sinks(element))) {
       gst_object_unref(element);
       break;
     }
     encoder = encoder || is_encoder(element);
-    std::vector<GstPad *> inputs = sink_pads(element);
+    std::vector<GstPad *> inputs = graph::pads(element, GST_PAD_SINK);
     gst_object_unref(element);
     if (inputs.size() > 1) {
       gst_clear_object(&start);
@@ -120,7 +88,7 @@ bool find_starts(GstPad *pad, bool encoder, std::vector<GstPad *> *starts, bool 
       for (GstPad *input : inputs)
         all = find_starts(input, encoder, &found, false, depth + 1) && all;
       if (!all)
-        unref_all(&found);
+        graph::unref_all(&found);
       starts->insert(starts->end(), found.begin(), found.end());
       return all;
     }

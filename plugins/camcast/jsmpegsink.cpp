@@ -34,6 +34,7 @@
 
 #include "formats/mpeg1.h"
 #include "formats/mpegts.h"
+#include "graph.h"
 
 #include <cstring>
 #include <mutex>
@@ -104,39 +105,16 @@ static void set_jsmp_header(GstJsmpegSink *sink, int width, int height) {
   gst_buffer_unref(buffer);
 }
 
-// The nearest element made by `factory` upstream of `pad` (through every input of the elements
-// on the way, up to `depth` elements), with a reference; null if none.
-static GstElement *upstream_element(GstPad *pad, const char *factory, int depth) {
-  GstPad *peer = depth > 0 ? gst_pad_get_peer(pad) : nullptr;
-  GstElement *element = peer ? gst_pad_get_parent_element(peer) : nullptr;
-  if (peer)
-    gst_object_unref(peer);
-  if (!element)
-    return nullptr;
-  GstElementFactory *f = gst_element_get_factory(element);
-  if (f && g_str_equal(GST_OBJECT_NAME(f), factory))
-    return element;
-  GstElement *found = nullptr;
-  GST_OBJECT_LOCK(element);
-  std::vector<GstPad *> inputs;
-  for (GList *l = element->sinkpads; l; l = l->next)
-    inputs.push_back(GST_PAD(gst_object_ref(l->data)));
-  GST_OBJECT_UNLOCK(element);
-  for (GstPad *input : inputs) {
-    if (!found)
-      found = upstream_element(input, factory, depth - 1);
-    gst_object_unref(input);
-  }
-  gst_object_unref(element);
-  return found;
-}
-
 // `mpeg1enc ! mpegvideoparse`, a habit from other encoders, costs a frame of latency here: the
 // parser holds each picture until the next one begins, though mpeg1enc's are whole already.
 static void warn_of_a_held_picture(GstJsmpegSink *sink) {
-  GstElement *parser = upstream_element(GST_BASE_SINK_PAD(sink), "mpegvideoparse", 16);
+  auto made_by = [](const char *factory) {
+    return [factory](GstElement *element) { return camcast::graph::made_by(element, factory); };
+  };
+  GstElement *parser =
+      camcast::graph::find_upstream(GST_BASE_SINK_PAD(sink), made_by("mpegvideoparse"));
   GstPad *input = parser ? gst_element_get_static_pad(parser, "sink") : nullptr;
-  GstElement *encoder = input ? upstream_element(input, "mpeg1enc", 16) : nullptr;
+  GstElement *encoder = input ? camcast::graph::find_upstream(input, made_by("mpeg1enc")) : nullptr;
   if (input)
     gst_object_unref(input);
   if (encoder)

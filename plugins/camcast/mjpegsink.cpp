@@ -35,6 +35,8 @@
  */
 #include "mjpegsink.h"
 
+#include "formats/json.h"
+
 #include "framing/framer.h"
 
 #include <cinttypes>
@@ -55,12 +57,11 @@ GST_ELEMENT_REGISTER_DEFINE(mjpegsink, "mjpegsink", GST_RANK_NONE, GST_TYPE_MJPE
 // The stream's description for the player, sent to each WebSocket client first.
 static gboolean gst_mjpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   GstStructure *s = gst_caps_get_structure(caps, 0);
-  gint width = 0, height = 0;
-  gst_structure_get_int(s, "width", &width);
-  gst_structure_get_int(s, "height", &height);
-  g_autofree char *json = g_strdup_printf(
-      "{\"type\":\"stream\",\"format\":\"jpeg\",\"width\":%d,\"height\":%d}", width, height);
-  gst_ws_sink_set_stream_header(ws, json, nullptr, 0);
+  camcast::StreamDescription d;
+  d.format = "jpeg";
+  gst_structure_get_int(s, "width", &d.width);
+  gst_structure_get_int(s, "height", &d.height);
+  gst_ws_sink_set_stream_header(ws, d.json().c_str(), nullptr, 0);
   return TRUE;
 }
 

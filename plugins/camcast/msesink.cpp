@@ -114,29 +114,28 @@ uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
 
 // The description of rung `r` for the player: its codec and size, the sound, and the ladder.
 static std::string describe_rung(MseSinkPrivate *priv, size_t r) {
-  std::string json = "{\"type\":\"stream\",\"format\":\"fmp4\"";
-  if (const auto &v = priv->rungs[r].video)
-    json += ",\"codec\":\"" + priv->rungs[r].codec + "\",\"width\":" + std::to_string(v->width) +
-            ",\"height\":" + std::to_string(v->height) +
-            ",\"timescale\":" + std::to_string(TIMESCALE);
+  camcast::StreamDescription d;
+  d.format = "fmp4";
+  if (const auto &v = priv->rungs[r].video) {
+    d.codec = priv->rungs[r].codec;
+    d.width = v->width;
+    d.height = v->height;
+    d.timescale = TIMESCALE;
+  }
   if (priv->audio) {
-    const fmp4::AudioTrack &a = *priv->audio;
-    json += ",\"audio\":{\"codec\":\"" + fmp4::codec_string(a) +
-            "\",\"rate\":" + std::to_string(a.rate) +
-            ",\"channels\":" + std::to_string(a.channels) + "}";
+    d.has_audio = true;
+    d.audio = {fmp4::codec_string(*priv->audio), int(priv->audio->rate),
+               int(priv->audio->channels)};
   }
   // A ladder: which rung this is, and every rung's size (the player offers them to pin).
-  std::string ladder;
-  for (size_t i = 0; i < priv->rungs.size(); i++)
-    if (const auto &v = priv->rungs[i].video)
-      ladder += (ladder.empty() ? "" : ",") + std::string("{\"rung\":") + std::to_string(i) +
-                ",\"width\":" + std::to_string(v->width) +
-                ",\"height\":" + std::to_string(v->height) + "}";
-  if (priv->rungs[1].video || priv->rungs[2].video || priv->rungs[3].video)
-    json += ",\"rung\":" + std::to_string(r) + ",\"ladder\":[" + ladder + "]";
-  if (!priv->whep_path.empty())
-    json += ",\"whep\":" + camcast::json_string(priv->whep_path);
-  return json + "}";
+  if (priv->rungs[1].video || priv->rungs[2].video || priv->rungs[3].video) {
+    d.rung = int(r);
+    for (size_t i = 0; i < priv->rungs.size(); i++)
+      if (const auto &v = priv->rungs[i].video)
+        d.ladder.push_back({int(i), v->width, v->height});
+  }
+  d.whep = priv->whep_path;
+  return d.json();
 }
 
 // Sends the description and init segment of the tracks known, once every linked input of the

@@ -49,8 +49,6 @@
 GST_DEBUG_CATEGORY_STATIC(gst_relay_src_debug);
 #define GST_CAT_DEFAULT gst_relay_src_debug
 
-#define DEFAULT_ADDRESS "0.0.0.0"
-#define DEFAULT_PORT 8080
 #define DEFAULT_PATH "/publish"
 #define DEFAULT_STALL_TIMEOUT 5
 #define DEFAULT_KEYFRAME_TIMEOUT 10
@@ -81,8 +79,8 @@ struct RelaySrcPrivate {
   GstRelaySrc *src;
   std::mutex lock;
   std::condition_variable cond;
-  std::string address = DEFAULT_ADDRESS;
-  int port = DEFAULT_PORT;
+  std::string address = camcast::kDefaultAddress;
+  int port = camcast::kDefaultPort;
   std::string path = DEFAULT_PATH;
   PublishPoint::Settings settings;
   ServerSettings server_settings;
@@ -279,7 +277,7 @@ static void gst_relay_src_set_property(GObject *object, guint prop_id, const GVa
     return std::string(g_value_get_string(value) ? g_value_get_string(value) : fallback);
   };
   switch (prop_id) {
-  case PROP_ADDRESS: priv->address = text(DEFAULT_ADDRESS); break;
+  case PROP_ADDRESS: priv->address = text(camcast::kDefaultAddress); break;
   case PROP_PORT: priv->port = g_value_get_int(value); break;
   case PROP_PATH: priv->path = text(DEFAULT_PATH); break;
   case PROP_SECRET: priv->settings.secret = text(""); break;
@@ -349,7 +347,7 @@ static void gst_relay_src_class_init(GstRelaySrcClass *klass) {
   const auto ready =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  install_listen_properties(gobject_class, PROP_ADDRESS, DEFAULT_ADDRESS, DEFAULT_PORT);
+  install_listen_properties(gobject_class, PROP_ADDRESS);
   g_object_class_install_property(
       gobject_class, PROP_PATH,
       g_param_spec_string(

@@ -19,8 +19,7 @@ enum {
 
 }  // namespace
 
-void install_listen_properties(GObjectClass *klass, guint first, const char *default_address,
-                               int default_port) {
+void install_listen_properties(GObjectClass *klass, guint first) {
   const auto ready =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
@@ -30,14 +29,14 @@ void install_listen_properties(GObjectClass *klass, guint first, const char *def
           "address", "Address",
           "Address to listen on (0.0.0.0: every IPv4 interface; 127.0.0.1: this machine only). "
           "Takes effect when the element next goes from NULL to READY",
-          default_address, ready));
+          kDefaultAddress, ready));
   g_object_class_install_property(
       klass, first + 1,
       g_param_spec_int(
           "port", "Port",
           "TCP port to listen on (0 = any free port, see current-port). Elements with the same "
           "address and port share one server. Takes effect on the next NULL to READY",
-          0, 65535, default_port, ready));
+          0, 65535, kDefaultPort, ready));
   g_object_class_install_property(
       klass, first + 2,
       g_param_spec_int("current-port", "Current port",

@@ -12,12 +12,13 @@
 
 namespace camcast {
 
-// address, port and current-port: where an element with a port listens. Installed with ids
-// first, first + 1 and first + 2 (address and port settable in NULL and READY); each element
-// keeps and reports their values itself.
+// address, port and current-port: where an element with a port listens, by default every IPv4
+// interface on port 8080. Installed with ids first, first + 1 and first + 2 (address and port
+// settable in NULL and READY); each element keeps and reports their values itself.
+inline constexpr const char *kDefaultAddress = "0.0.0.0";
+inline constexpr int kDefaultPort = 8080;
 constexpr guint kListenProperties = 3;
-void install_listen_properties(GObjectClass *klass, guint first, const char *default_address,
-                               int default_port);
+void install_listen_properties(GObjectClass *klass, guint first);
 
 // How many ids the server properties take: first, first + 1, ... first + kServerProperties - 1.
 constexpr guint kServerProperties = 8;

@@ -179,7 +179,8 @@ static void gst_ws_sink_set_property(GObject *object, guint prop_id, const GValu
     std::lock_guard<std::mutex> lk(priv->lock);
     switch (prop_id) {
     case PROP_ADDRESS:
-      priv->address = g_value_get_string(value) ? g_value_get_string(value) : DEFAULT_ADDRESS;
+      priv->address =
+          g_value_get_string(value) ? g_value_get_string(value) : camcast::kDefaultAddress;
       break;
     case PROP_PORT: priv->port = g_value_get_int(value); break;
     case PROP_PATH: priv->path = g_value_get_string(value) ? g_value_get_string(value) : ""; break;
@@ -258,7 +259,7 @@ static void gst_ws_sink_finalize(GObject *object) {
 static void install_where_properties(GObjectClass *gobject_class) {
   const auto ready =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  install_listen_properties(gobject_class, PROP_ADDRESS, DEFAULT_ADDRESS, DEFAULT_PORT);
+  install_listen_properties(gobject_class, PROP_ADDRESS);
   g_object_class_install_property(
       gobject_class, PROP_PATH,
       g_param_spec_string(

@@ -4,6 +4,7 @@
 
 #include "idle_branch.h"
 #include "net/http_server.h"
+#include "server_properties.h"
 #include "wssink.h"
 
 #include <atomic>
@@ -25,8 +26,6 @@ enum {
 };
 extern guint gst_ws_sink_signals[N_SIGNALS];
 
-#define DEFAULT_ADDRESS "0.0.0.0"
-#define DEFAULT_PORT 8080
 #define DEFAULT_KEYFRAME_ON_JOIN TRUE
 #define DEFAULT_LINGER 0
 #define DEFAULT_IDLE_AFTER 10
@@ -69,8 +68,8 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
 
   GstWsSink *sink;
   std::mutex lock;  // protects the settings below and `mount`/`server` pointers
-  std::string address = DEFAULT_ADDRESS;
-  int port = DEFAULT_PORT;
+  std::string address = camcast::kDefaultAddress;
+  int port = camcast::kDefaultPort;
   std::string path;  // empty: the class's default path
   camcast::MountSettings settings;
   bool keyframe_on_join = DEFAULT_KEYFRAME_ON_JOIN;

@@ -3,6 +3,7 @@
 // tests/elements/test_msesink.cpp.
 #include "formats/fmp4.h"
 #include "formats/h264.h"
+#include "formats/json.h"
 
 #include <gst/gst.h>
 
@@ -248,6 +249,36 @@ void test_annexb_shares_nal_units() {
 
 }  // namespace
 
+// The description a player reads first, written out by hand: what is not known is left out;
+// a ladder names this rung and every rung's size; strings are escaped.
+void test_stream_description() {
+  camcast::StreamDescription jpeg;
+  jpeg.format = "jpeg";
+  jpeg.width = 640;
+  jpeg.height = 480;
+  const std::string jpeg_json = jpeg.json();
+  g_assert_cmpstr(jpeg_json.c_str(), ==,
+                  "{\"type\":\"stream\",\"format\":\"jpeg\",\"width\":640,\"height\":480}");
+  camcast::StreamDescription d;
+  d.format = "fmp4";
+  d.codec = "avc1.42c01f";
+  d.width = 640;
+  d.height = 360;
+  d.timescale = 90000;
+  d.has_audio = true;
+  d.audio = {"mp4a.40.2", 48000, 1};
+  d.rung = 1;
+  d.ladder = {{0, 1280, 720}, {1, 640, 360}};
+  d.whep = "/web\"rtc";
+  const std::string json = d.json();
+  g_assert_cmpstr(json.c_str(), ==,
+                  "{\"type\":\"stream\",\"format\":\"fmp4\",\"codec\":\"avc1.42c01f\","
+                  "\"width\":640,\"height\":360,\"timescale\":90000,"
+                  "\"audio\":{\"codec\":\"mp4a.40.2\",\"rate\":48000,\"channels\":1},"
+                  "\"rung\":1,\"ladder\":[{\"rung\":0,\"width\":1280,\"height\":720},"
+                  "{\"rung\":1,\"width\":640,\"height\":360}],\"whep\":\"/web\\\"rtc\"}");
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
@@ -255,6 +286,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/fmp4/fragment-header", test_fragment_header);
   g_test_add_func("/fmp4/fragment-with-audio", test_fragment_with_audio);
   g_test_add_func("/fmp4/init-segment-with-audio", test_init_segment_with_audio);
+  g_test_add_func("/fmp4/stream-description", test_stream_description);
   g_test_add_func("/h264/avcc", test_avcc_parsing);
   g_test_add_func("/h264/annexb", test_annexb_shares_nal_units);
   return g_test_run();
