@@ -18,7 +18,7 @@
  *   pictures itself, which holds each one back until the next begins.
  *
  * `GET path` serves a player page: JSMpeg for `mpegts`, the legacy jsmpg.js for `jsmp`. Joins,
- * lag limits, `keyframe-on-join`, one server per port and statistics come from #GstWsSink.
+ * lag limits, `keyframe-on-join`, one server per port and statistics come from #GstServingSink.
  *
  * ## Example launch line
  * |[
@@ -32,9 +32,9 @@
  */
 #include "jsmpegsink.h"
 
+#include "base/graph.h"
 #include "formats/mpeg1.h"
 #include "formats/mpegts.h"
-#include "graph.h"
 
 #include <cstring>
 #include <mutex>
@@ -70,11 +70,11 @@ struct JsmpegSinkPrivate {
 };
 
 struct _GstJsmpegSink {
-  GstWsSink parent;
+  GstServingSink parent;
   JsmpegSinkPrivate *priv;
 };
 
-G_DEFINE_TYPE_WITH_CODE(GstJsmpegSink, gst_jsmpeg_sink, GST_TYPE_WS_SINK,
+G_DEFINE_TYPE_WITH_CODE(GstJsmpegSink, gst_jsmpeg_sink, GST_TYPE_SERVING_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_jsmpeg_sink_debug, "jsmpegsink", 0,
                                                 "camcast MPEG-1 to JSMpeg sink"));
 GST_ELEMENT_REGISTER_DEFINE(jsmpegsink, "jsmpegsink", GST_RANK_NONE, GST_TYPE_JSMPEG_SINK);
@@ -101,7 +101,7 @@ static void set_jsmp_header(GstJsmpegSink *sink, int width, int height) {
   GST_INFO_OBJECT(sink, "jsmp header for %dx%d", width, height);
   const auto header = mpeg1::jsmp_header(width, height);
   GstBuffer *buffer = gst_buffer_new_memdup(header.data(), header.size());
-  gst_ws_sink_set_stream_header(GST_WS_SINK(sink), nullptr, &buffer, 1);
+  gst_serving_sink_set_stream_header(GST_SERVING_SINK(sink), nullptr, &buffer, 1);
   gst_buffer_unref(buffer);
 }
 
@@ -130,7 +130,7 @@ static void warn_of_a_held_picture(GstJsmpegSink *sink) {
     gst_object_unref(parser);
 }
 
-static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+static gboolean gst_jsmpeg_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(ws);
   JsmpegSinkPrivate *priv = sink->priv;
   if (!std::exchange(priv->told_of_parser, true))
@@ -150,7 +150,7 @@ static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   priv->pending.clear();
   priv->aligner.reset();
   if (is_ts)  // PAT and PMT from the muxer's streamheader
-    return GST_WS_SINK_CLASS(gst_jsmpeg_sink_parent_class)->caps_changed(ws, caps);
+    return GST_SERVING_SINK_CLASS(gst_jsmpeg_sink_parent_class)->caps_changed(ws, caps);
 
   gboolean parsed = FALSE;
   priv->framed = gst_structure_get_boolean(s, "parsed", &parsed) && parsed;
@@ -159,7 +159,7 @@ static gboolean gst_jsmpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
   if (gst_structure_get_int(s, "width", &width) && gst_structure_get_int(s, "height", &height))
     set_jsmp_header(sink, width, height);
   else  // from the first sequence header
-    gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
+    gst_serving_sink_set_stream_header(ws, nullptr, nullptr, 0);
   return TRUE;
 }
 
@@ -175,7 +175,7 @@ static void push_pictures(GstJsmpegSink *sink, GstBuffer *buffer,
     GstBuffer *picture = gst_buffer_copy_region(
         buffer, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_TIMESTAMPS), p.offset,
         stop - p.offset);
-    gst_ws_sink_push_unit(GST_WS_SINK(sink), picture, mpeg1::is_entry_point(p));
+    gst_serving_sink_push_unit(GST_SERVING_SINK(sink), picture, mpeg1::is_entry_point(p));
     gst_buffer_unref(picture);
   }
 }
@@ -228,8 +228,8 @@ static void push_packets(GstJsmpegSink *sink, const std::vector<uint8_t> &packet
       return;
     GstBuffer *unit = gst_buffer_new_memdup(packets.data() + begin, end - begin);
     GST_BUFFER_PTS(unit) = ts;
-    gst_ws_sink_push_unit(GST_WS_SINK(sink), unit,
-                          mpegts::starts_video_entry_point(packets.data() + begin));
+    gst_serving_sink_push_unit(GST_SERVING_SINK(sink), unit,
+                               mpegts::starts_video_entry_point(packets.data() + begin));
     gst_buffer_unref(unit);
     begin = end;
   };
@@ -253,7 +253,7 @@ static GstFlowReturn handle_ts(GstJsmpegSink *sink, GstBuffer **buffers, guint n
   return GST_FLOW_OK;
 }
 
-static GstFlowReturn gst_jsmpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+static GstFlowReturn gst_jsmpeg_sink_handle_buffer(GstServingSink *ws, GstBuffer *buffer) {
   GstJsmpegSink *sink = GST_JSMPEG_SINK(ws);
   if (sink->priv->active == GST_JSMPEG_SINK_MODE_MPEGTS)
     return handle_ts(sink, &buffer, 1);
@@ -273,10 +273,10 @@ static GstFlowReturn gst_jsmpeg_sink_render_list(GstBaseSink *bsink, GstBufferLi
 }
 
 // GET <path>: one page for both modes, told which player to load.
-static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg,
+static gboolean gst_jsmpeg_sink_serve_http(GstServingSink *ws, SoupServerMessage *msg,
                                            const char *rest) {
   if (rest[0])
-    return GST_WS_SINK_CLASS(gst_jsmpeg_sink_parent_class)->serve_http(ws, msg, rest);
+    return GST_SERVING_SINK_CLASS(gst_jsmpeg_sink_parent_class)->serve_http(ws, msg, rest);
   g_autoptr(GBytes) page =
       g_resources_lookup_data("/camcast/web/jsmpeg.html", G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   if (!page)
@@ -286,7 +286,7 @@ static gboolean gst_jsmpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg
       g_strndup(static_cast<const char *>(g_bytes_get_data(page, nullptr)), g_bytes_get_size(page));
   g_auto(GStrv) parts = g_strsplit(text, "@MODE@", -1);
   g_autofree char *html = g_strjoinv(jsmp ? "jsmp" : "mpegts", parts);
-  gst_ws_sink_respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", html, strlen(html));
+  gst_serving_sink_respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", html, strlen(html));
   return TRUE;
 }
 
@@ -323,7 +323,7 @@ static void gst_jsmpeg_sink_class_init(GstJsmpegSinkClass *klass) {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
-  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+  GstServingSinkClass *ws_class = GST_SERVING_SINK_CLASS(klass);
 
   gobject_class->set_property = gst_jsmpeg_sink_set_property;
   gobject_class->get_property = gst_jsmpeg_sink_get_property;

@@ -1,7 +1,7 @@
 // GstJsmpegSink (`jsmpegsink`): MPEG-1 to JSMpeg players, as MPEG-TS or the legacy jsmp protocol.
 #pragma once
 
-#include "wssink.h"
+#include "base/serving_sink.h"
 
 G_BEGIN_DECLS
 
@@ -14,7 +14,7 @@ typedef enum {
 GType gst_jsmpeg_sink_mode_get_type(void);
 
 #define GST_TYPE_JSMPEG_SINK (gst_jsmpeg_sink_get_type())
-G_DECLARE_FINAL_TYPE(GstJsmpegSink, gst_jsmpeg_sink, GST, JSMPEG_SINK, GstWsSink)
+G_DECLARE_FINAL_TYPE(GstJsmpegSink, gst_jsmpeg_sink, GST, JSMPEG_SINK, GstServingSink)
 
 GST_ELEMENT_REGISTER_DECLARE(jsmpegsink);
 

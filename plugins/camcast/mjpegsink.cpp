@@ -19,7 +19,7 @@
  *   big-endian 64-bit — then the JPEG. The rate follows each viewer's link and machine.
  *
  * `GET path` serves a page that plays the pull protocol and shows the latency. One server per
- * port, statistics and the client signals come from #GstWsSink; the lag settings do not apply
+ * port, statistics and the client signals come from #GstServingSink; the lag settings do not apply
  * (no viewer ever has a backlog).
  *
  * ## Example launch line
@@ -46,41 +46,41 @@ GST_DEBUG_CATEGORY_STATIC(gst_mjpeg_sink_debug);
 #define GST_CAT_DEFAULT gst_mjpeg_sink_debug
 
 struct _GstMjpegSink {
-  GstWsSink parent;
+  GstServingSink parent;
 };
 
-G_DEFINE_TYPE_WITH_CODE(GstMjpegSink, gst_mjpeg_sink, GST_TYPE_WS_SINK,
+G_DEFINE_TYPE_WITH_CODE(GstMjpegSink, gst_mjpeg_sink, GST_TYPE_SERVING_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_mjpeg_sink_debug, "mjpegsink", 0,
                                                 "camcast JPEG sink"));
 GST_ELEMENT_REGISTER_DEFINE(mjpegsink, "mjpegsink", GST_RANK_NONE, GST_TYPE_MJPEG_SINK);
 
 // The stream's description for the player, sent to each WebSocket client first.
-static gboolean gst_mjpeg_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+static gboolean gst_mjpeg_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
   GstStructure *s = gst_caps_get_structure(caps, 0);
   camcast::StreamDescription d;
   d.format = "jpeg";
   gst_structure_get_int(s, "width", &d.width);
   gst_structure_get_int(s, "height", &d.height);
-  gst_ws_sink_set_stream_header(ws, d.json().c_str(), nullptr, 0);
+  gst_serving_sink_set_stream_header(ws, d.json().c_str(), nullptr, 0);
   return TRUE;
 }
 
 // Every JPEG stands alone: any frame is a place to start.
-static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
-  gst_ws_sink_push_unit(ws, buffer, TRUE);
+static GstFlowReturn gst_mjpeg_sink_handle_buffer(GstServingSink *ws, GstBuffer *buffer) {
+  gst_serving_sink_push_unit(ws, buffer, TRUE);
   return GST_FLOW_OK;
 }
 
 // The snapshot: the first frame captured after the request came (an idle output is woken for
 // it), within two seconds; 503 if none comes.
-static void answer_snapshot(GstWsSink *, SoupServerMessage *msg, GstBuffer *frame,
+static void answer_snapshot(GstServingSink *, SoupServerMessage *msg, GstBuffer *frame,
                             gint64 capture_us) {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(headers, "Cache-Control", camcast::kNoStore);
   if (!frame) {
     soup_message_headers_replace(headers, "Retry-After", "1");
     const char *why = "no frame yet: the pipeline has not produced one\n";
-    gst_ws_sink_respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
+    gst_serving_sink_respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
     return;
   }
   if (capture_us >= 0)
@@ -88,29 +88,30 @@ static void answer_snapshot(GstWsSink *, SoupServerMessage *msg, GstBuffer *fram
                                  camcast::timestamp_header(capture_us).c_str());
   GstMapInfo map;
   if (gst_buffer_map(frame, &map, GST_MAP_READ)) {
-    gst_ws_sink_respond(msg, SOUP_STATUS_OK, "image/jpeg", reinterpret_cast<char *>(map.data),
-                        map.size);
+    gst_serving_sink_respond(msg, SOUP_STATUS_OK, "image/jpeg", reinterpret_cast<char *>(map.data),
+                             map.size);
     gst_buffer_unmap(frame, &map);
   }
 }
 
-static gboolean gst_mjpeg_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
+static gboolean gst_mjpeg_sink_serve_http(GstServingSink *ws, SoupServerMessage *msg,
+                                          const char *rest) {
   if (strcmp(rest, "/snapshot.jpg") == 0) {
-    gst_ws_sink_serve_next(ws, msg, answer_snapshot);
+    gst_serving_sink_serve_next(ws, msg, answer_snapshot);
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {
-    gst_ws_sink_serve_multipart(ws, msg, "image/jpeg");
+    gst_serving_sink_serve_multipart(ws, msg, "image/jpeg");
     return TRUE;
   }
-  return GST_WS_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);
+  return GST_SERVING_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);
 }
 
 static void gst_mjpeg_sink_init(GstMjpegSink *sink) {}
 
 static void gst_mjpeg_sink_class_init(GstMjpegSinkClass *klass) {
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+  GstServingSinkClass *ws_class = GST_SERVING_SINK_CLASS(klass);
 
   ws_class->default_path = "/mjpeg";
   ws_class->page = "/camcast/web/player.html";

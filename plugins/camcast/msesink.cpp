@@ -29,7 +29,7 @@
  *
  * A viewer joins at the newest keyframe, and `keyframe-on-join` asks the encoder for a new one so
  * it does not wait a GOP. Everything else — one server per port, lag limits, statistics — comes
- * from #GstWsSink.
+ * from #GstServingSink.
  *
  * ## A ladder
  *
@@ -80,18 +80,15 @@
  */
 #include "msesink_private.h"
 
-#include "formats/json.h"
-
 #include <gst/pbutils/pbutils.h>
 
-GST_DEBUG_CATEGORY(gst_mse_sink_debug);
 #define GST_CAT_DEFAULT gst_mse_sink_debug
 
 enum { PROP_0, PROP_FORMAT, PROP_PRFT, PROP_WHEP_PATH };
 
 using namespace camcast;
 
-G_DEFINE_TYPE_WITH_CODE(GstMseSink, gst_mse_sink, GST_TYPE_WS_SINK,
+G_DEFINE_TYPE_WITH_CODE(GstMseSink, gst_mse_sink, GST_TYPE_SERVING_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_mse_sink_debug, "msesink", 0,
                                                 "camcast H.264 to MSE/WebCodecs sink"));
 GST_ELEMENT_REGISTER_DEFINE(msesink, "msesink", GST_RANK_NONE, GST_TYPE_MSE_SINK);
@@ -108,76 +105,9 @@ GType gst_mse_sink_format_get_type(void) {
   return type;
 }
 
-uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale) {
-  return gst_util_uint64_scale(t, timescale, GST_SECOND);
-}
-
-// The description of rung `r` for the player: its codec and size, the sound, and the ladder.
-static std::string describe_rung(MseSinkPrivate *priv, size_t r) {
-  camcast::StreamDescription d;
-  d.format = "fmp4";
-  if (const auto &v = priv->rungs[r].video) {
-    d.codec = priv->rungs[r].codec;
-    d.width = v->width;
-    d.height = v->height;
-    d.timescale = TIMESCALE;
-  }
-  if (priv->audio) {
-    d.has_audio = true;
-    d.audio = {fmp4::codec_string(*priv->audio), int(priv->audio->rate),
-               int(priv->audio->channels)};
-  }
-  // A ladder: which rung this is, and every rung's size (the player offers them to pin).
-  if (priv->rungs[1].video || priv->rungs[2].video || priv->rungs[3].video) {
-    d.rung = int(r);
-    for (size_t i = 0; i < priv->rungs.size(); i++)
-      if (const auto &v = priv->rungs[i].video)
-        d.ladder.push_back({int(i), v->width, v->height});
-  }
-  d.whep = priv->whep_path;
-  return d.json();
-}
-
-// Sends the description and init segment of the tracks known, once every linked input of the
-// top rung has caps or DESCRIBE_WAIT_US after the first did; again when a track comes later.
-// Lower rungs follow the top one, each with its own picture and the same sound. Under the lock.
-void mse_sink_describe(GstMseSink *sink, bool force) {
-  MseSinkPrivate *priv = sink->priv;
-  VideoRung &top = priv->top();
-  // Every buffer asks (a wait can end only when one comes): the usual answer is quick.
-  bool fresh = top.described == bool(top.video) && priv->described_audio == bool(priv->audio);
-  for (size_t r = 1; r < priv->rungs.size(); r++)
-    fresh = fresh && priv->rungs[r].described == bool(priv->rungs[r].video);
-  if (!force && fresh)
-    return;
-  const bool video_linked = gst_pad_is_linked(GST_BASE_SINK_PAD(sink));
-  const bool audio_linked = gst_ws_sink_audio_linked(GST_WS_SINK(sink));
-  const bool all = (!video_linked || top.video) && (!audio_linked || priv->audio);
-  const bool waited = g_get_monotonic_time() - priv->first_caps_us >= DESCRIBE_WAIT_US;
-  if (!force && !(all || (waited && (top.video || priv->audio))))
-    return;
-  for (size_t r = 0; r < priv->rungs.size(); r++) {
-    VideoRung &rung = priv->rungs[r];
-    if (r > 0 && !rung.video)
-      continue;
-    const std::string json = describe_rung(priv, r);
-    std::vector<uint8_t> init = fmp4::init_segment(rung.video ? &*rung.video : nullptr,
-                                                   priv->audio ? &*priv->audio : nullptr);
-    GstBuffer *init_buffer = gst_buffer_new_memdup(init.data(), init.size());
-    GST_INFO_OBJECT(sink, "stream %s, init segment of %zu bytes", json.c_str(), init.size());
-    gst_ws_sink_set_rung_stream_header(GST_WS_SINK(sink), guint(r), json.c_str(), &init_buffer, 1);
-    gst_buffer_unref(init_buffer);
-    rung.described = bool(rung.video);
-  }
-  priv->described_audio = bool(priv->audio);
-  priv->drop_audio_frames();
-  // Players start over with the new description: give them a keyframe to start from.
-  gst_ws_sink_request_keyframe(GST_WS_SINK(sink));
-}
-
 // New caps of rung `r`'s pictures.
 static gboolean video_caps_changed(GstMseSink *sink, guint r, GstCaps *caps) {
-  GstWsSink *ws = GST_WS_SINK(sink);
+  GstServingSink *ws = GST_SERVING_SINK(sink);
   MseSinkPrivate *priv = sink->priv;
   VideoRung &rung = priv->rungs[r];
   GstStructure *s = gst_caps_get_structure(caps, 0);
@@ -220,7 +150,7 @@ static gboolean video_caps_changed(GstMseSink *sink, guint r, GstCaps *caps) {
     rung.video.reset();
     rung.described = priv->described_audio = false;
     if (r == 0)
-      gst_ws_sink_set_stream_header(ws, nullptr, nullptr, 0);
+      gst_serving_sink_set_stream_header(ws, nullptr, nullptr, 0);
     return TRUE;
   }
   rung.video = std::move(track);
@@ -231,63 +161,18 @@ static gboolean video_caps_changed(GstMseSink *sink, guint r, GstCaps *caps) {
   return TRUE;
 }
 
-static gboolean gst_mse_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+static gboolean gst_mse_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
   return video_caps_changed(GST_MSE_SINK(ws), 0, caps);
 }
 
-static gboolean gst_mse_sink_rung_caps_changed(GstWsSink *ws, guint rung, GstCaps *caps) {
+static gboolean gst_mse_sink_rung_caps_changed(GstServingSink *ws, guint rung, GstCaps *caps) {
   return video_caps_changed(GST_MSE_SINK(ws), rung, caps);
-}
-
-// Queues one fragment of rung `r`: `video` (or null) and the audio frames waiting for it,
-// numbered under the lock.
-void mse_sink_push_fragment(GstMseSink *sink, guint r, GstBuffer *video,
-                            const fmp4::Sample *video_sample, uint64_t video_time,
-                            gint64 capture_us, bool keyframe) {
-  MseSinkPrivate *priv = sink->priv;
-  fmp4::Fragment fragment;
-  fragment.sequence = ++priv->rungs[r].sequence;
-  if (video)
-    fragment.runs.push_back({fmp4::kVideoTrackId, video_time, {*video_sample}});
-  std::vector<AudioFrame> frames;
-  frames.swap(priv->rungs[r].audio_frames);
-  if (!frames.empty()) {
-    fmp4::Run run{fmp4::kAudioTrackId, frames[0].time, {}};
-    // Audio samples follow each other: a gap or overlap between two frames goes into the
-    // earlier one's duration, so every later sample stays at its own time.
-    for (size_t i = 0; i < frames.size(); i++) {
-      fmp4::Sample sample;
-      sample.size = uint32_t(gst_buffer_get_size(frames[i].buffer));
-      sample.duration = frames[i].duration;
-      if (i + 1 < frames.size() && frames[i + 1].time > frames[i].time)
-        sample.duration = uint32_t(frames[i + 1].time - frames[i].time);
-      run.samples.push_back(sample);
-    }
-    fragment.runs.push_back(std::move(run));
-  }
-  if (!video && frames.empty())
-    return;
-  if (!video)
-    capture_us = frames[0].capture_us;
-  if (priv->prft)
-    fragment.ntp_time = fmp4::ntp_from_unix_us(capture_us);
-  std::vector<uint8_t> header = fmp4::fragment_header(fragment);
-  // One message: the fragment header, then the frames' own memory (referenced, not copied). The
-  // message keeps the first frame's timestamps (gst_buffer_append() keeps the first buffer's).
-  GstBuffer *unit = gst_buffer_new_memdup(header.data(), header.size());
-  gst_buffer_copy_into(unit, video ? video : frames[0].buffer, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
-  if (video)
-    unit = gst_buffer_append(unit, gst_buffer_ref(video));
-  for (AudioFrame &f : frames)
-    unit = gst_buffer_append(unit, f.buffer);  // takes the frame's reference
-  gst_ws_sink_push_rung_unit(GST_WS_SINK(sink), r, unit, keyframe, capture_us);
-  gst_buffer_unref(unit);
 }
 
 // One picture of rung `r`, in `segment` (on that input's streaming thread).
 static GstFlowReturn handle_video(GstMseSink *sink, guint r, GstBuffer *buffer,
                                   const GstSegment *segment) {
-  GstWsSink *ws = GST_WS_SINK(sink);
+  GstServingSink *ws = GST_SERVING_SINK(sink);
   MseSinkPrivate *priv = sink->priv;
   VideoRung &rung = priv->rungs[r];
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
@@ -310,7 +195,7 @@ static GstFlowReturn handle_video(GstMseSink *sink, guint r, GstBuffer *buffer,
                         ("a NAL length runs past the end of the buffer"));
       return GST_FLOW_ERROR;
     }
-    gst_ws_sink_push_unit(ws, au, keyframe);
+    gst_serving_sink_push_unit(ws, au, keyframe);
     gst_buffer_unref(au);
     return GST_FLOW_OK;
   }
@@ -341,7 +226,7 @@ static GstFlowReturn handle_video(GstMseSink *sink, guint r, GstBuffer *buffer,
     rung.last_duration = mse_sink_to_timescale(dts - rung.last_dts, TIMESCALE);
   rung.last_dts = dts;
   sample.duration = uint32_t(MAX(rung.last_duration, 1));
-  const gint64 capture_us = gst_ws_sink_capture_time_in(ws, segment, buffer);
+  const gint64 capture_us = gst_serving_sink_capture_time_in(ws, segment, buffer);
 
   std::lock_guard<std::mutex> lk(priv->lock);
   mse_sink_describe(sink, false);
@@ -350,11 +235,11 @@ static GstFlowReturn handle_video(GstMseSink *sink, guint r, GstBuffer *buffer,
   return GST_FLOW_OK;
 }
 
-static GstFlowReturn gst_mse_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+static GstFlowReturn gst_mse_sink_handle_buffer(GstServingSink *ws, GstBuffer *buffer) {
   return handle_video(GST_MSE_SINK(ws), 0, buffer, &GST_BASE_SINK(ws)->segment);
 }
 
-static GstFlowReturn gst_mse_sink_handle_rung(GstWsSink *ws, guint rung, GstBuffer *buffer,
+static GstFlowReturn gst_mse_sink_handle_rung(GstServingSink *ws, guint rung, GstBuffer *buffer,
                                               const GstSegment *segment) {
   const GstFlowReturn ret = handle_video(GST_MSE_SINK(ws), rung, buffer, segment);
   gst_buffer_unref(buffer);
@@ -422,7 +307,7 @@ static void gst_mse_sink_finalize(GObject *object) {
 static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+  GstServingSinkClass *ws_class = GST_SERVING_SINK_CLASS(klass);
 
   gobject_class->set_property = gst_mse_sink_set_property;
   gobject_class->get_property = gst_mse_sink_get_property;
@@ -462,11 +347,11 @@ static void gst_mse_sink_class_init(GstMseSinkClass *klass) {
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_ws_sink_class_add_audio_input(ws_class, &gst_mse_sink_audio_template);
+  gst_serving_sink_class_add_audio_input(ws_class, &gst_mse_sink_audio_template);
   static GstStaticPadTemplate rung_template = GST_STATIC_PAD_TEMPLATE(
       "rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
       GST_STATIC_CAPS("video/x-h264, stream-format=(string)avc, alignment=(string)au"));
-  gst_ws_sink_class_add_rung_inputs(ws_class, &rung_template);
+  gst_serving_sink_class_add_rung_inputs(ws_class, &rung_template);
   gst_element_class_set_static_metadata(
       element_class, "H.264 and audio to browsers (MSE, WebCodecs)", "Sink/Network",
       "Serves H.264 to web browsers over WebSocket as fragmented MP4 (one frame "

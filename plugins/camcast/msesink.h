@@ -1,7 +1,7 @@
 // GstMseSink (`msesink`): H.264 to browsers as fragmented MP4 or Annex-B over WebSocket.
 #pragma once
 
-#include "wssink.h"
+#include "base/serving_sink.h"
 
 G_BEGIN_DECLS
 
@@ -14,7 +14,7 @@ typedef enum {
 GType gst_mse_sink_format_get_type(void);
 
 #define GST_TYPE_MSE_SINK (gst_mse_sink_get_type())
-G_DECLARE_FINAL_TYPE(GstMseSink, gst_mse_sink, GST, MSE_SINK, GstWsSink)
+G_DECLARE_FINAL_TYPE(GstMseSink, gst_mse_sink, GST, MSE_SINK, GstServingSink)
 
 GST_ELEMENT_REGISTER_DECLARE(msesink);
 

@@ -1,4 +1,4 @@
-// msesink's sound (GstWsSink's audio input): Opus or AAC caps read into the fMP4 audio track,
+// msesink's sound (GstServingSink's audio input): Opus or AAC caps read into the fMP4 audio track,
 // and audio frames held for the next video frame's fragment (or sent alone without a picture).
 #include "msesink_private.h"
 
@@ -60,8 +60,8 @@ static bool audio_track_from_caps(GstMseSink *sink, GstCaps *caps, fmp4::AudioTr
   return true;
 }
 
-gboolean gst_mse_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
-  GstMseSink *sink = GST_MSE_SINK(ws);
+gboolean gst_mse_sink_audio_caps_changed(GstServingSink *ws, GstCaps *caps) {
+  GstMseSink *sink = mse_sink_of(ws);
   MseSinkPrivate *priv = sink->priv;
   fmp4::AudioTrack track;
   if (!audio_track_from_caps(sink, caps, &track))
@@ -75,17 +75,17 @@ gboolean gst_mse_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
   return TRUE;
 }
 
-void gst_mse_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
-  MseSinkPrivate *priv = GST_MSE_SINK(ws)->priv;
+void gst_mse_sink_audio_flushed(GstServingSink *ws, gboolean gone) {
+  MseSinkPrivate *priv = mse_sink_of(ws)->priv;
   std::lock_guard<std::mutex> lk(priv->lock);
   priv->drop_audio_frames();
   if (gone)
     priv->audio.reset();
 }
 
-GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
+GstFlowReturn gst_mse_sink_handle_audio(GstServingSink *ws, GstBuffer *buffer,
                                         const GstSegment *segment) {
-  GstMseSink *sink = GST_MSE_SINK(ws);
+  GstMseSink *sink = mse_sink_of(ws);
   MseSinkPrivate *priv = sink->priv;
   const GstClockTime running =
       GST_BUFFER_PTS_IS_VALID(buffer)
@@ -105,7 +105,7 @@ GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
     priv->last_audio_duration = uint32_t(mse_sink_to_timescale(GST_BUFFER_DURATION(buffer), rate));
   else if (!priv->last_audio_duration)
     priv->last_audio_duration = rate / 50;  // 20 ms, the usual Opus and close to AAC's 1024
-  const gint64 capture_us = gst_ws_sink_capture_time_in(ws, segment, buffer);
+  const gint64 capture_us = gst_serving_sink_capture_time_in(ws, segment, buffer);
   mse_sink_describe(sink, false);
   if (!priv->described_audio) {
     gst_buffer_unref(buffer);

@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-GST_DEBUG_CATEGORY_EXTERN(gst_mse_sink_debug);
+// Set up in class_init (msesink.cpp), used by every file of the element.
+inline GstDebugCategory *gst_mse_sink_debug = nullptr;
 
 #define DEFAULT_FORMAT GST_MSE_SINK_FORMAT_FMP4
 #define DEFAULT_PRFT TRUE
@@ -75,9 +76,15 @@ struct MseSinkPrivate {
 };
 
 struct _GstMseSink {
-  GstWsSink parent;
+  GstServingSink parent;
   MseSinkPrivate *priv;
 };
+
+// The sink from any of its pointers, without a type check: the checked GST_MSE_SINK() would make
+// msesink_fragments.cpp and msesink_audio.cpp use msesink.cpp, which uses them.
+inline GstMseSink *mse_sink_of(gpointer object) {
+  return static_cast<GstMseSink *>(object);
+}
 
 uint64_t mse_sink_to_timescale(GstClockTime t, uint32_t timescale);
 // Sends the description and init segment of the tracks known, once every linked input has caps
@@ -91,8 +98,8 @@ void mse_sink_push_fragment(GstMseSink *sink, guint rung, GstBuffer *video,
                             gint64 capture_us, bool keyframe);
 
 extern GstStaticPadTemplate gst_mse_sink_audio_template;
-// GstWsSink's audio methods (msesink_audio.cpp).
-gboolean gst_mse_sink_audio_caps_changed(GstWsSink *sink, GstCaps *caps);
-GstFlowReturn gst_mse_sink_handle_audio(GstWsSink *sink, GstBuffer *buffer,
+// GstServingSink's audio methods (msesink_audio.cpp).
+gboolean gst_mse_sink_audio_caps_changed(GstServingSink *sink, GstCaps *caps);
+GstFlowReturn gst_mse_sink_handle_audio(GstServingSink *sink, GstBuffer *buffer,
                                         const GstSegment *segment);
-void gst_mse_sink_audio_flushed(GstWsSink *sink, gboolean gone);
+void gst_mse_sink_audio_flushed(GstServingSink *sink, gboolean gone);

@@ -32,7 +32,7 @@
  */
 #include "relaysink.h"
 
-#include "connection_report.h"
+#include "base/connection_report.h"
 #include "relay/publisher.h"
 
 #include <gst/video/video.h>

@@ -36,10 +36,10 @@
  */
 #include "relaysrc.h"
 
+#include "base/server_properties.h"
 #include "fanout/drop_gate.h"
 #include "net/http_server.h"
 #include "relay/publish_point.h"
-#include "server_properties.h"
 
 #include <condition_variable>
 #include <deque>

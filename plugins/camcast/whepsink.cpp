@@ -34,7 +34,8 @@
  * of what is sent, so a link narrower than the stream is not flooded with them.
  *
  * `GET path` serves camcast's player with its WebRTC backend. Access control, `public`,
- * `client-added`/`client-removed`, `/api/streams` and one server per port come from #GstWsSink.
+ * `client-added`/`client-removed`, `/api/streams` and one server per port come from
+ * #GstServingSink.
  *
  * ## Example launch line
  * |[
@@ -45,7 +46,7 @@
  */
 #include "whepsink.h"
 
-#include "ice_properties.h"
+#include "base/ice_properties.h"
 #include "webrtc/whep_resource.h"
 
 #include <memory>
@@ -58,7 +59,7 @@ using camcast::WhepResource;
 enum { PROP_0, PROP_MAX_VIEWERS, PROP_ICE };
 
 struct _GstWhepSink {
-  GstWsSink parent;
+  GstServingSink parent;
   // The WHEP resource at the sink's path (webrtc/whep_resource.h): its sessions and viewers.
   std::shared_ptr<WhepResource> *resource;
 };
@@ -67,57 +68,58 @@ static WhepResource &resource_of(gpointer sink) {
   return **GST_WHEP_SINK(sink)->resource;
 }
 
-G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_WS_SINK,
+G_DEFINE_TYPE_WITH_CODE(GstWhepSink, gst_whep_sink, GST_TYPE_SERVING_SINK,
                         GST_DEBUG_CATEGORY_INIT(gst_whep_sink_debug, "whepsink", 0,
                                                 "camcast WebRTC (WHEP) sink"));
 GST_ELEMENT_REGISTER_DEFINE(whepsink, "whepsink", GST_RANK_NONE, GST_TYPE_WHEP_SINK);
 
 /* ---- the stream, to the resource ---- */
 
-static gboolean gst_whep_sink_caps_changed(GstWsSink *ws, GstCaps *caps) {
+static gboolean gst_whep_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
   resource_of(ws).set_caps(caps);
   return TRUE;
 }
 
-static GstFlowReturn gst_whep_sink_handle_buffer(GstWsSink *ws, GstBuffer *buffer) {
+static GstFlowReturn gst_whep_sink_handle_buffer(GstServingSink *ws, GstBuffer *buffer) {
   resource_of(ws).push(buffer);
   return GST_FLOW_OK;
 }
 
-static gboolean gst_whep_sink_rung_caps_changed(GstWsSink *ws, guint rung, GstCaps *caps) {
+static gboolean gst_whep_sink_rung_caps_changed(GstServingSink *ws, guint rung, GstCaps *caps) {
   if (rung >= WhepResource::kMaxRungs)
     return FALSE;
   resource_of(ws).set_caps(caps, rung);
   return TRUE;
 }
 
-static GstFlowReturn gst_whep_sink_handle_rung(GstWsSink *ws, guint rung, GstBuffer *buffer,
+static GstFlowReturn gst_whep_sink_handle_rung(GstServingSink *ws, guint rung, GstBuffer *buffer,
                                                const GstSegment *) {
   resource_of(ws).push(buffer, rung);
   gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
-static gboolean gst_whep_sink_audio_caps_changed(GstWsSink *ws, GstCaps *caps) {
+static gboolean gst_whep_sink_audio_caps_changed(GstServingSink *ws, GstCaps *caps) {
   resource_of(ws).set_audio_caps(caps);
   return TRUE;
 }
 
-static GstFlowReturn gst_whep_sink_handle_audio(GstWsSink *ws, GstBuffer *buffer,
+static GstFlowReturn gst_whep_sink_handle_audio(GstServingSink *ws, GstBuffer *buffer,
                                                 const GstSegment *) {
   resource_of(ws).push_audio(buffer);
   gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
-static void gst_whep_sink_audio_flushed(GstWsSink *ws, gboolean gone) {
+static void gst_whep_sink_audio_flushed(GstServingSink *ws, gboolean gone) {
   if (gone)
     resource_of(ws).set_audio_caps(nullptr);
 }
 
 // GET serves the player page (the resource answers WHEP's methods), with its WebRTC backend
 // unless another is asked for.
-static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, const char *rest) {
+static gboolean gst_whep_sink_serve_http(GstServingSink *ws, SoupServerMessage *msg,
+                                         const char *rest) {
   GUri *uri = soup_server_message_get_uri(msg);
   const char *query = g_uri_get_query(uri);
   if (!*rest && (!query || !strstr(query, "backend="))) {
@@ -126,7 +128,7 @@ static gboolean gst_whep_sink_serve_http(GstWsSink *ws, SoupServerMessage *msg, 
     soup_server_message_set_redirect(msg, SOUP_STATUS_FOUND, to.c_str());
     return TRUE;
   }
-  return GST_WS_SINK_CLASS(gst_whep_sink_parent_class)->serve_http(ws, msg, rest);
+  return GST_SERVING_SINK_CLASS(gst_whep_sink_parent_class)->serve_http(ws, msg, rest);
 }
 
 static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
@@ -162,10 +164,10 @@ static void gst_whep_sink_get_property(GObject *object, guint prop_id, GValue *v
 }
 
 static void gst_whep_sink_init(GstWhepSink *sink) {
-  GstWsSink *ws = GST_WS_SINK(sink);
+  GstServingSink *ws = GST_SERVING_SINK(sink);
   sink->resource = new std::shared_ptr<WhepResource>(std::make_shared<WhepResource>(
-      [ws](size_t rung) { gst_ws_sink_request_rung_keyframe(ws, guint(rung)); }));
-  gst_ws_sink_set_resource(ws, sink->resource->get());
+      [ws](size_t rung) { gst_serving_sink_request_rung_keyframe(ws, guint(rung)); }));
+  gst_serving_sink_set_resource(ws, sink->resource->get());
 }
 
 static void gst_whep_sink_finalize(GObject *object) {
@@ -188,7 +190,7 @@ static void install_properties(GObjectClass *object_class) {
 static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
   GObjectClass *object_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstWsSinkClass *ws_class = GST_WS_SINK_CLASS(klass);
+  GstServingSinkClass *ws_class = GST_SERVING_SINK_CLASS(klass);
   object_class->set_property = gst_whep_sink_set_property;
   object_class->get_property = gst_whep_sink_get_property;
   object_class->finalize = gst_whep_sink_finalize;
@@ -207,14 +209,14 @@ static void gst_whep_sink_class_init(GstWhepSinkClass *klass) {
   static GstStaticPadTemplate audio_template =
       GST_STATIC_PAD_TEMPLATE("audio", GST_PAD_SINK, GST_PAD_REQUEST,
                               GST_STATIC_CAPS("audio/x-opus, channel-mapping-family=(int)0"));
-  gst_ws_sink_class_add_audio_input(ws_class, &audio_template);
+  gst_serving_sink_class_add_audio_input(ws_class, &audio_template);
   ws_class->rung_caps_changed = gst_whep_sink_rung_caps_changed;
   ws_class->handle_rung = gst_whep_sink_handle_rung;
   static GstStaticPadTemplate rung_template = GST_STATIC_PAD_TEMPLATE(
       "rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
       GST_STATIC_CAPS("video/x-h264, stream-format = (string) { avc, byte-stream }, "
                       "alignment = (string) au"));
-  gst_ws_sink_class_add_rung_inputs(ws_class, &rung_template);
+  gst_serving_sink_class_add_rung_inputs(ws_class, &rung_template);
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,

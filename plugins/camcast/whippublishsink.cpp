@@ -27,8 +27,8 @@
  */
 #include "whippublishsink.h"
 
-#include "connection_report.h"
-#include "ice_properties.h"
+#include "base/connection_report.h"
+#include "base/ice_properties.h"
 #include "webrtc/whip_publisher.h"
 
 #include <gst/video/video.h>

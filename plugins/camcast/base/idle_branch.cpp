@@ -6,8 +6,8 @@
 #include <mutex>
 #include <vector>
 
-GST_DEBUG_CATEGORY_EXTERN(gst_ws_sink_debug);
-#define GST_CAT_DEFAULT gst_ws_sink_debug
+GST_DEBUG_CATEGORY_STATIC(camcast_idle_debug);
+#define GST_CAT_DEFAULT camcast_idle_debug
 
 namespace camcast {
 
@@ -117,6 +117,11 @@ struct IdleBranch::Shared {
 };
 
 void IdleBranch::attach(GstElement *sink, const std::vector<GstPad *> &inputs) {
+  static gsize debug_ready = 0;
+  if (g_once_init_enter(&debug_ready)) {
+    GST_DEBUG_CATEGORY_INIT(camcast_idle_debug, "camcastidle", 0, "camcast idle branches");
+    g_once_init_leave(&debug_ready, 1);
+  }
   detach();
   // Each input of the output (an msesink's pictures and its sound) idles on its own way.
   std::vector<GstPad *> pads;

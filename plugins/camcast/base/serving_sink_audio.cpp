@@ -1,14 +1,14 @@
-// GstWsSink's sound input: an "audio" pad on request, for subclasses that add one
-// (gst_ws_sink_class_add_audio_input). The base keeps the pad, its segment and its end; the
+// GstServingSink's sound input: an "audio" pad on request, for subclasses that add one
+// (gst_serving_sink_class_add_audio_input). The base keeps the pad, its segment and its end; the
 // subclass gets caps and buffers (audio_caps_changed, handle_audio, audio_flushed).
-#include "wssink_private.h"
+#include "serving_sink_private.h"
 
-#define GST_CAT_DEFAULT gst_ws_sink_debug
+#define GST_CAT_DEFAULT gst_serving_sink_debug
 
 static gboolean audio_event(GstPad *, GstObject *parent, GstEvent *event) {
-  GstWsSink *sink = GST_WS_SINK(parent);
-  GstWsSinkClass *klass = GST_WS_SINK_GET_CLASS(sink);
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+  GstServingSink *sink = serving_sink_of(parent);
+  GstServingSinkClass *klass = serving_sink_class_of(sink);
+  ServingSinkPrivate *priv = gst_serving_sink_priv(sink);
   gboolean ok = TRUE;
   switch (GST_EVENT_TYPE(event)) {
   case GST_EVENT_CAPS: {
@@ -31,15 +31,15 @@ static gboolean audio_event(GstPad *, GstObject *parent, GstEvent *event) {
 }
 
 static GstFlowReturn audio_chain(GstPad *, GstObject *parent, GstBuffer *buffer) {
-  GstWsSink *sink = GST_WS_SINK(parent);
-  return GST_WS_SINK_GET_CLASS(sink)->handle_audio(sink, buffer,
-                                                   &gst_ws_sink_priv(sink)->audio_segment);
+  GstServingSink *sink = serving_sink_of(parent);
+  return serving_sink_class_of(sink)->handle_audio(sink, buffer,
+                                                   &gst_serving_sink_priv(sink)->audio_segment);
 }
 
 // The audio input, on request (one): an always pad would be the unlinked sink pad that
 // gst_parse_bin_from_description() and GstHarness pick for the bin's input.
-GstPad *gst_ws_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(element);
+GstPad *gst_serving_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ) {
+  ServingSinkPrivate *priv = gst_serving_sink_priv(element);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->audio_pad || g_strcmp0(GST_PAD_TEMPLATE_NAME_TEMPLATE(templ), "audio") != 0)
@@ -60,45 +60,38 @@ GstPad *gst_ws_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ
   return pad;
 }
 
-void gst_ws_sink_release_audio_pad(GstElement *element, GstPad *pad) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(element);
+void gst_serving_sink_release_audio_pad(GstElement *element, GstPad *pad) {
+  ServingSinkPrivate *priv = gst_serving_sink_priv(element);
   gst_pad_set_active(pad, FALSE);
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->audio_pad = nullptr;
   }
-  GST_WS_SINK_GET_CLASS(element)->audio_flushed(GST_WS_SINK(element), TRUE);
+  serving_sink_class_of(element)->audio_flushed(serving_sink_of(element), TRUE);
   gst_element_remove_pad(element, pad);
 }
 
-void gst_ws_sink_class_add_audio_input(GstWsSinkClass *klass, GstStaticPadTemplate *templ) {
-  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  gst_element_class_add_static_pad_template(element_class, templ);
-  element_class->request_new_pad = gst_ws_sink_request_pad;
-  element_class->release_pad = gst_ws_sink_release_pad;
-}
-
-gboolean gst_ws_sink_audio_linked(GstWsSink *sink) {
-  WsSinkPrivate *priv = gst_ws_sink_priv(sink);
+gboolean gst_serving_sink_audio_linked(GstServingSink *sink) {
+  ServingSinkPrivate *priv = gst_serving_sink_priv(sink);
   std::lock_guard<std::mutex> lk(priv->lock);
   return priv->audio_pad && gst_pad_is_linked(priv->audio_pad);
 }
 
-void WsSinkPrivate::audio_starting() {
+void ServingSinkPrivate::audio_starting() {
   // Sound alone: the picture's input will never preroll, so the element must not wait for it.
   GstBaseSink *base = GST_BASE_SINK(sink);
-  if (gst_ws_sink_audio_linked(sink) && !gst_pad_is_linked(base->sinkpad) &&
+  if (gst_serving_sink_audio_linked(sink) && !gst_pad_is_linked(base->sinkpad) &&
       gst_base_sink_is_async_enabled(base)) {
     gst_base_sink_set_async_enabled(base, FALSE);
     async_turned_off = true;
   }
 }
 
-void WsSinkPrivate::audio_stopped() {
+void ServingSinkPrivate::audio_stopped() {
   if (async_turned_off)
     gst_base_sink_set_async_enabled(GST_BASE_SINK(sink), TRUE);
   async_turned_off = false;
   gst_segment_init(&audio_segment, GST_FORMAT_UNDEFINED);
-  if (GST_WS_SINK_GET_CLASS(sink)->audio_flushed)
-    GST_WS_SINK_GET_CLASS(sink)->audio_flushed(sink, TRUE);
+  if (serving_sink_class_of(sink)->audio_flushed)
+    serving_sink_class_of(sink)->audio_flushed(sink, TRUE);
 }

@@ -1,11 +1,10 @@
-// The serving side of GstWsSink, shared by wssink.cpp (the GObject: properties, signals, states)
-// and wssink_serving.cpp (the mount it serves through, and the API its subclasses use).
+// GstServingSink's state, and what its files share (serving_sink.h lists them).
 #pragma once
 
 #include "idle_branch.h"
 #include "net/http_server.h"
 #include "server_properties.h"
-#include "wssink.h"
+#include "serving_sink.h"
 
 #include <atomic>
 #include <map>
@@ -14,7 +13,8 @@
 #include <string>
 #include <vector>
 
-GST_DEBUG_CATEGORY_EXTERN(gst_ws_sink_debug);
+// Set up in class_init, used by every file of the base.
+inline GstDebugCategory *gst_serving_sink_debug = nullptr;
 
 enum {
   SIGNAL_CLIENT_ADDED,
@@ -24,11 +24,14 @@ enum {
   SIGNAL_REPORT_OUTPUT,
   N_SIGNALS
 };
-extern guint gst_ws_sink_signals[N_SIGNALS];
+inline guint gst_serving_sink_signals[N_SIGNALS];  // registered in class_init
 
 #define DEFAULT_KEYFRAME_ON_JOIN TRUE
 #define DEFAULT_LINGER 0
 #define DEFAULT_IDLE_AFTER 10
+// However many viewers join a rung or move to it at once, ask its encoder for a keyframe at most
+// this often.
+inline constexpr gint64 kKeyframeRequestIntervalUs = 500 * G_TIME_SPAN_MILLISECOND;
 
 // Keyframe requests to one encoder, at most one an `interval`: one asked too soon is not lost but
 // sent once the interval is over (at a tick) — unless a keyframe came after it was asked (the
@@ -62,11 +65,11 @@ struct KeyframeRequests {
 // The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before
 // anything of the server's; never held while calling into the server (which may emit signals back
 // into the element).
-struct WsSinkPrivate final : public camcast::MountDelegate {
-  explicit WsSinkPrivate(GstWsSink *sink) : sink(sink) {}
-  ~WsSinkPrivate() override { clear_header(); }
+struct ServingSinkPrivate final : public camcast::MountDelegate {
+  explicit ServingSinkPrivate(GstServingSink *sink) : sink(sink) {}
+  ~ServingSinkPrivate() override { clear_header(); }
 
-  GstWsSink *sink;
+  GstServingSink *sink;
   std::mutex lock;  // protects the settings below and `mount`/`server` pointers
   std::string address = camcast::kDefaultAddress;
   int port = camcast::kDefaultPort;
@@ -80,7 +83,7 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   KeyframeRequests keyframes;               // of the sink pad's encoder
   guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
   camcast::IdleBranch idle;                 // under `lock`
-  // The subclass's protocol at the sink's path (gst_ws_sink_set_resource), or null.
+  // The subclass's protocol at the sink's path (gst_serving_sink_set_resource), or null.
   camcast::MountDelegate *resource = nullptr;
   std::shared_ptr<camcast::HttpServer> server;
   std::shared_ptr<camcast::Mount> mount;
@@ -99,8 +102,6 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void detach_idle_branches();
   // Every tick: each rung's branch idles while nobody is on it.
   void update_rung_branches(const std::shared_ptr<camcast::Mount> &serving, gint64 now);
-  // MountDelegate: a client moves to `rung` — wake its branch, ask for its keyframe.
-  void keyframe_wanted(size_t rung) override;
   // The subclass's sound input (wssink_audio.cpp), if requested: under `lock`.
   GstPad *audio_pad = nullptr;
   // Its streaming thread: the segment its buffers are in.
@@ -114,24 +115,34 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   std::vector<GstBuffer *> header;
 
   void clear_header();
-  std::shared_ptr<camcast::Mount> current_mount();
+  std::shared_ptr<camcast::Mount> current_mount() {
+    std::lock_guard<std::mutex> lk(lock);
+    return mount;
+  }
 
   // NULL to READY: joins (or starts) the server of address:port and mounts the stream; false
   // with an element error posted. READY to NULL: unmounts it (lingering, with `linger`).
   bool open();
   void close();
 
-  // MountDelegate: server thread. What the resource answers goes to it.
+  // MountDelegate: server thread. What the resource answers goes to it. (`serving` is declared
+  // first: the vtable goes with it, into serving_sink_mount.cpp.)
   void serving(camcast::Mount *mount) override;
   void client_added(uint64_t id) override;
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
-  bool takes_websocket() const override { return GST_WS_SINK_GET_CLASS(sink)->websocket; }
+  bool takes_websocket() const override { return klass()->websocket; }
+  // The class, without a type check (which would make every file of the base use the type's).
+  const GstServingSinkClass *klass() const {
+    return reinterpret_cast<const GstServingSinkClass *>(G_OBJECT_GET_CLASS(sink));
+  }
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
   void unit_wanted() override { wake(); }
+  // A client moves to `rung` (any thread): wake its branch, ask for its keyframe.
+  void keyframe_wanted(size_t rung) override;
 
   // A viewer, or a request waiting for a unit, is here: wakes an idle branch and then asks its
   // encoder for a keyframe at once. True if it was idle.
@@ -140,21 +151,38 @@ struct WsSinkPrivate final : public camcast::MountDelegate {
   void request_keyframe(bool now = false);
 };
 
-WsSinkPrivate *gst_ws_sink_priv(gpointer sink);
+// The sink and its class from any of its pointers, without a type check: the checked macros
+// (GST_SERVING_SINK) would make every file of the base use the type's file (serving_sink.cpp),
+// which uses them all.
+inline GstServingSink *serving_sink_of(gpointer object) {
+  return static_cast<GstServingSink *>(object);
+}
+inline GstServingSinkClass *serving_sink_class_of(gpointer object) {
+  return reinterpret_cast<GstServingSinkClass *>(G_OBJECT_GET_CLASS(object));
+}
 
-// The inputs on request, by template: "audio" (wssink_audio.cpp), "rung_%u" (wssink_rungs.cpp).
-GstPad *gst_ws_sink_request_pad(GstElement *element, GstPadTemplate *templ, const gchar *name,
-                                const GstCaps *caps);
-void gst_ws_sink_release_pad(GstElement *element, GstPad *pad);
-GstPad *gst_ws_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ);
-void gst_ws_sink_release_audio_pad(GstElement *element, GstPad *pad);
+inline ServingSinkPrivate *gst_serving_sink_priv(gpointer sink) {
+  return static_cast<ServingSinkPrivate *>(static_cast<GstServingSink *>(sink)->priv);
+}
+
+// The inputs on request (serving_sink_inputs.cpp), by template: "audio" (serving_sink_audio.cpp)
+// and "rung_%u" (serving_sink_rungs.cpp).
+GstPad *gst_serving_sink_request_pad(GstElement *element, GstPadTemplate *templ, const gchar *name,
+                                     const GstCaps *caps);
+void gst_serving_sink_release_pad(GstElement *element, GstPad *pad);
+GstPad *gst_serving_sink_request_audio_pad(GstElement *element, GstPadTemplate *templ);
+void gst_serving_sink_release_audio_pad(GstElement *element, GstPad *pad);
+GstPad *gst_serving_sink_request_rung_pad(GstElement *element, GstPadTemplate *templ,
+                                          const gchar *name);
+void gst_serving_sink_release_rung_pad(GstElement *element, GstPad *pad);
 
 // The class's default virtual methods.
-gboolean gst_ws_sink_default_caps_changed(GstWsSink *sink, GstCaps *caps);
-GstFlowReturn gst_ws_sink_default_handle_buffer(GstWsSink *sink, GstBuffer *buffer);
-gboolean gst_ws_sink_default_serve_http(GstWsSink *sink, SoupServerMessage *msg, const char *rest);
+gboolean gst_serving_sink_default_caps_changed(GstServingSink *sink, GstCaps *caps);
+GstFlowReturn gst_serving_sink_default_handle_buffer(GstServingSink *sink, GstBuffer *buffer);
+gboolean gst_serving_sink_default_serve_http(GstServingSink *sink, SoupServerMessage *msg,
+                                             const char *rest);
 // The action signals.
-GstStructure *gst_ws_sink_get_stats(GstWsSink *sink, guint64 id);
-gboolean gst_ws_sink_remove(GstWsSink *sink, guint64 id);
-void gst_ws_sink_report_output(GstWsSink *sink, const gchar *name, const gchar *state,
-                               const gchar *why);
+GstStructure *gst_serving_sink_get_stats(GstServingSink *sink, guint64 id);
+gboolean gst_serving_sink_remove(GstServingSink *sink, guint64 id);
+void gst_serving_sink_report_output(GstServingSink *sink, const gchar *name, const gchar *state,
+                                    const gchar *why);

@@ -1,6 +1,6 @@
 #include "lag_properties.h"
 
-#include "wssink.h"
+#include "serving_sink.h"
 
 #include <gst/gst.h>
 
