@@ -38,6 +38,9 @@ std::string access_token(std::string *error);
 int free_port();
 
 // The commands; each returns the exit status.
+// `run` and `show`: the pipelines named (or the default preset), resolved for this machine and
+// run under the supervisor, or (show) printed as one gst-launch-1.0 line.
+int cmd_run(Options o);
 int cmd_passwd(const Options &o);
 int cmd_list();
 int cmd_check(const Options &o);

@@ -130,6 +130,72 @@ void Supervisor::Pipeline::go_idle() {
   gst_element_set_state(pipeline, GST_STATE_READY);
 }
 
+// Each output part of the spec (output_part.h), fed from this pipeline; its state told to every
+// camcast sink of the camera's line, whose servers show it with the streams.
+void Supervisor::Pipeline::make_outputs() {
+  for (const OutputSpec &o : spec.outputs) {
+    const std::string name = spec.name + "/" + o.name;
+    auto report = [this, name](const char *state, const std::string &why) {
+      for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
+        if (g_signal_lookup("report-output", G_OBJECT_TYPE(e)))
+          g_signal_emit_by_name(e, "report-output", name.c_str(), state, why.c_str());
+      });
+    };
+    outputs.push_back(
+        std::make_unique<OutputPart>(name, o, spec.supervise, pipeline, std::move(report)));
+  }
+}
+
+// What the run gives every camcast element: its server's TLS and limits, the access rules and
+// sessions of the sinks, and the viewer signals the supervisor counts.
+void Supervisor::Pipeline::configure(GstElement *e) {
+  // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
+  const SinkSettings &sinks = spec.sinks;
+  if (is_camcast_element(e) &&
+      g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate")) {
+    g_object_set(e, "tls-certificate", sinks.tls.certificate.c_str(), "tls-key",
+                 sinks.tls.key.c_str(), "http-port", sinks.tls.http_port, nullptr);
+    for (const auto &[name, value] : sinks.properties)
+      if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), name.c_str()))
+        gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
+  }
+  if (is_camcast_sink(e)) {
+    g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
+                 sinks.access_token.c_str(), "users-file", sinks.users_file.c_str(), nullptr);
+    // Sessions outlive a restart of camcast (one file a pipeline: a port each).
+    if (!sinks.state_dir.empty() && (!sinks.access_token.empty() || !sinks.users_file.empty()))
+      g_object_set(e, "sessions-file", (sinks.state_dir + "/sessions-" + spec.name).c_str(),
+                   nullptr);
+    // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
+    auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
+    g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
+                          new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+    g_signal_connect_data(e, "client-removed", G_CALLBACK(on_client_removed),
+                          new ViewerNotice{owner, id}, forget, GConnectFlags(0));
+  }
+}
+
+// A buffer leaving a source or reaching a sink means the pipeline lives; sources count because
+// outputs nobody watches idle (idle_branch.h), and then no buffer reaches a sink. The microphone
+// does not count: its sound must not hide a camera that stopped.
+void Supervisor::Pipeline::watch_liveness(GstElement *e) {
+  const bool sink = GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK);
+  if ((sink || GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SOURCE)) &&
+      g_strcmp0(GST_OBJECT_NAME(e), kMicrophoneName) != 0) {
+    GstPad *pad = gst_element_get_static_pad(e, sink ? "sink" : "src");
+    if (pad) {
+      gst_pad_add_probe(
+          pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+          [](GstPad *, GstPadProbeInfo *, gpointer self) {
+            static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
+            return GST_PAD_PROBE_OK;
+          },
+          this, nullptr);
+      gst_object_unref(pad);
+    }
+  }
+}
+
 void Supervisor::Pipeline::start() {
   restart_timer = 0;
   for (const std::string &dir : spec.directories)
@@ -150,61 +216,10 @@ void Supervisor::Pipeline::start() {
     return;
   }
   pipeline = p;
-  for (const OutputSpec &o : spec.outputs) {
-    const std::string name = spec.name + "/" + o.name;
-    // Told to every camcast sink of the camera's line: their servers show it with the streams.
-    auto report = [this, name](const char *state, const std::string &why) {
-      for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
-        if (g_signal_lookup("report-output", G_OBJECT_TYPE(e)))
-          g_signal_emit_by_name(e, "report-output", name.c_str(), state, why.c_str());
-      });
-    };
-    outputs.push_back(
-        std::make_unique<OutputPart>(name, o, spec.supervise, pipeline, std::move(report)));
-  }
-  for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
-    // Every camcast element on a port (the sinks, relaysrc) shares its server's TLS.
-    if (is_camcast_element(e) &&
-        g_object_class_find_property(G_OBJECT_GET_CLASS(e), "tls-certificate")) {
-      g_object_set(e, "tls-certificate", spec.server.tls.certificate.c_str(), "tls-key",
-                   spec.server.tls.key.c_str(), "http-port", spec.server.tls.http_port, nullptr);
-      for (const auto &[name, value] : spec.server.properties)
-        if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), name.c_str()))
-          gst_util_set_object_arg(G_OBJECT(e), name.c_str(), value.c_str());
-    }
-    if (is_camcast_sink(e)) {
-      const ServerSettings &server = spec.server;
-      g_object_set(e, "linger", guint(spec.supervise.linger_s), "access-token",
-                   server.access_token.c_str(), "users-file", server.users_file.c_str(), nullptr);
-      // Sessions outlive a restart of camcast (one file a pipeline: a port each).
-      if (!server.state_dir.empty() && (!server.access_token.empty() || !server.users_file.empty()))
-        g_object_set(e, "sessions-file", (server.state_dir + "/sessions-" + spec.name).c_str(),
-                     nullptr);
-      // Emitted on the server's thread: post_viewer_notice hands the news to the main loop.
-      auto forget = [](gpointer d, GClosure *) { delete static_cast<ViewerNotice *>(d); };
-      g_signal_connect_data(e, "client-added", G_CALLBACK(on_client_added),
-                            new ViewerNotice{owner, id}, forget, GConnectFlags(0));
-      g_signal_connect_data(e, "client-removed", G_CALLBACK(on_client_removed),
-                            new ViewerNotice{owner, id}, forget, GConnectFlags(0));
-    }
-    // A buffer leaving a source or reaching a sink means the pipeline lives; sources count
-    // because outputs nobody watches idle (idle_branch.h), and then no buffer reaches a sink.
-    // The microphone does not count: its sound must not hide a camera that stopped.
-    const bool sink = GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK);
-    if ((sink || GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SOURCE)) &&
-        g_strcmp0(GST_OBJECT_NAME(e), kMicrophoneName) != 0) {
-      GstPad *pad = gst_element_get_static_pad(e, sink ? "sink" : "src");
-      if (pad) {
-        gst_pad_add_probe(
-            pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            [](GstPad *, GstPadProbeInfo *, gpointer self) {
-              static_cast<Pipeline *>(self)->last_buffer = g_get_monotonic_time();
-              return GST_PAD_PROBE_OK;
-            },
-            this, nullptr);
-        gst_object_unref(pad);
-      }
-    }
+  make_outputs();
+  for_each_element(GST_BIN(pipeline), [this](GstElement *e) {
+    configure(e);
+    watch_liveness(e);
   });
   GstBus *bus = gst_element_get_bus(pipeline);
   bus_watch = gst_bus_add_watch(bus, &Pipeline::on_message, this);
@@ -299,7 +314,7 @@ void Supervisor::Pipeline::announce() {
   announced = true;
   std::vector<std::string> lines, elsewhere;
   std::string index, plain;
-  const ServerSettings &server = spec.server;
+  const SinkSettings &sinks = spec.sinks;
   for_each_element(GST_BIN(pipeline), [&](GstElement *e) {
     if (!is_camcast_sink(e))
       return;
@@ -310,16 +325,16 @@ void Supervisor::Pipeline::announce() {
     const bool any = !address || g_str_equal(address, "0.0.0.0") || g_str_equal(address, "::");
     const char *host = any ? "127.0.0.1" : address;
     g_autofree char *base =
-        g_strdup_printf("%s://%s:%d", server.tls.enabled() ? "https" : "http", host, port);
-    const std::string token = server.access_token.empty() ? "" : "?token=" + server.access_token;
+        g_strdup_printf("%s://%s:%d", sinks.tls.enabled() ? "https" : "http", host, port);
+    const std::string token = sinks.access_token.empty() ? "" : "?token=" + sinks.access_token;
     lines.push_back(std::string(base) + path + token + "  (" +
                     GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
     index = std::string(base) + "/" + token;
     elsewhere.clear();
     if (any)
       for (const std::string &ip : machine_addresses())
-        elsewhere.push_back(std::string(server.tls.enabled() ? "https" : "http") + "://" + ip +
-                            ":" + std::to_string(port) + "/" + token);
+        elsewhere.push_back(std::string(sinks.tls.enabled() ? "https" : "http") + "://" + ip + ":" +
+                            std::to_string(port) + "/" + token);
     if (http_port >= 0) {
       g_autofree char *url = g_strdup_printf("http://%s:%d/", host, http_port);
       plain = url + token;
@@ -338,8 +353,8 @@ void Supervisor::Pipeline::announce() {
     g_print("camcast: %s: from other machines: %s\n", spec.name.c_str(), url.c_str());
   if (!plain.empty())
     g_print("camcast: %s: also over plain HTTP: %s\n", spec.name.c_str(), plain.c_str());
-  if (!server.users_file.empty() && !lines.empty())
-    g_print("camcast: %s: log in as a user of %s\n", spec.name.c_str(), server.users_file.c_str());
+  if (!sinks.users_file.empty() && !lines.empty())
+    g_print("camcast: %s: log in as a user of %s\n", spec.name.c_str(), sinks.users_file.c_str());
 }
 
 void Supervisor::Pipeline::check(gint64 now) {

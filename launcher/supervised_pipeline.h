@@ -50,7 +50,12 @@ struct Supervisor::Pipeline {
 
   void go_idle();
 
+  // Builds the pipeline (its outputs, its camcast elements configured, its liveness watched)
+  // and starts it: PLAYING, or READY when on demand with nobody watching.
   void start();
+  void make_outputs();
+  void configure(GstElement *e);
+  void watch_liveness(GstElement *e);
 
   // Stops the pipeline; with `keep_viewers`, camcast sinks keep their viewers for `linger`.
   void teardown(bool keep_viewers);

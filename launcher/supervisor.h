@@ -35,8 +35,9 @@ void for_each_element(GstBin *bin, F fn) {
   gst_iterator_free(it);
 }
 
-// What every camcast sink of a run shares: its server's access rules and TLS.
-struct ServerSettings {
+// What every camcast sink of a run is given: its server's access rules, TLS and limits (what the
+// core's camcast::ServerSettings holds of them, and the access policy, as sink properties).
+struct SinkSettings {
   std::string access_token;  // empty: none
   std::string users_file;    // login with these users; empty: none
   std::string state_dir;     // where sessions are kept across restarts; empty: nowhere
@@ -75,7 +76,7 @@ struct RunSpec {
   }
   Supervise supervise;
   std::vector<std::string> directories;  // made before each start (variables named *-dir)
-  ServerSettings server;                 // set on every camcast sink
+  SinkSettings sinks;                    // set on every camcast sink
 };
 
 // Whether `spec`'s lines build: the launch line with its bridges, then each output's. False with

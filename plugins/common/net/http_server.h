@@ -99,6 +99,7 @@ private:
   AccessRequest request_of(SoupServerMessage *msg, std::string_view path);
   void admit(SoupServerMessage *msg, const char *path);
   void route(SoupServerMessage *msg, const char *path);
+  bool serve_access(SoupServerMessage *msg, std::string_view path, Admission how);
   void upgrade(SoupServerMessage *msg, const std::shared_ptr<Mount> &mount);
   static gboolean tick(gpointer self);
 

@@ -185,18 +185,11 @@ void HttpServer::handle_request(SoupServer *, SoupServerMessage *msg, const char
   static_cast<HttpServer *>(self)->route(msg, path);
 }
 
-// After the early handler let it in (and read a body it let through whole: a login form, or a
-// small request a mount takes, such as a WHEP offer).
-void HttpServer::route(SoupServerMessage *msg, const char *path) {
-  if (g_object_get_data(G_OBJECT(msg), kUpload)) {
-    respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload
-    return;
-  }
-  const std::string_view p(path);
-  const auto how = Admission(GPOINTER_TO_INT(g_object_get_data(G_OBJECT(msg), kAdmission)));
+// Access control's own pages (/login, /logout, /api/token): true when it answered `msg` (or will:
+// a login's answer comes once its password is checked, off this thread, and the message waits).
+bool HttpServer::serve_access(SoupServerMessage *msg, std::string_view p, Admission how) {
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   const std::string_view form(body->data ? body->data : "", size_t(body->length));
-  // A login's answer comes once its password is checked, off this thread: the message waits.
   struct Waiting {
     SoupServerMessage *msg;
     bool paused = false;
@@ -227,10 +220,24 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
       soup_server_message_pause(msg);
       waiting->paused = true;
     }
-    return;
+    return true;
   }
   g_signal_handler_disconnect(msg, finished);
   g_object_unref(msg);
+  return false;
+}
+
+// After the early handler let it in (and read a body it let through whole: a login form, or a
+// small request a mount takes, such as a WHEP offer).
+void HttpServer::route(SoupServerMessage *msg, const char *path) {
+  if (g_object_get_data(G_OBJECT(msg), kUpload)) {
+    respond(msg, SOUP_STATUS_OK, "text/plain", "received\n");  // the publisher ended its upload
+    return;
+  }
+  const std::string_view p(path);
+  const auto how = Admission(GPOINTER_TO_INT(g_object_get_data(G_OBJECT(msg), kAdmission)));
+  if (serve_access(msg, p, how))
+    return;
   if (p == "/api/streams") {
     respond(
         msg, SOUP_STATUS_OK, "application/json",

@@ -3,7 +3,7 @@
 # stream (2 Mbit/s, 30 frames/s, 2 s GOP), same load client, same machine, one after the other.
 #   tests/bench/fanout/run.sh [SECONDS] [CLIENT_COUNTS...]
 # With OLD_PLUGIN_DIR set (an older commit's build/plugins/camcast), each count also runs
-# "camcast-old": the same server program with that plugin, to compare commits in one run.
+# "camcast-old": the same server program with that plugin (OLD_SERVER_ARGS: its sink properties).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 seconds="${1:-20}"
@@ -24,9 +24,11 @@ run() {  # name clients slow
     GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-ours.bin \
       "$bench/bench-fanout-server" $port $bitrate $fps $gop >/dev/null & pid=$!
   elif [ "$name" = camcast-old ]; then
-    # An older plugin may not have the connection caps: set none (keepalive-interval=0 again).
+    # A plugin older than the connection caps has none to set: OLD_SERVER_ARGS (by default
+    # keepalive-interval=0, a property every version has); set it empty for one that has them.
     GST_PLUGIN_PATH="$OLD_PLUGIN_DIR" GST_REGISTRY_1_0=/tmp/camcast-bench-fanout-old.bin \
-      "$bench/bench-fanout-server" $port $bitrate $fps $gop keepalive-interval=0 >/dev/null &
+      "$bench/bench-fanout-server" $port $bitrate $fps $gop ${OLD_SERVER_ARGS-keepalive-interval=0} \
+      >/dev/null &
     pid=$!
   else
     node "$here/relay.js" $port $bitrate $fps >/dev/null & pid=$!
