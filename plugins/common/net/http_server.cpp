@@ -360,16 +360,7 @@ std::unique_ptr<Access> HttpServer::make_access(const AccessPolicy &policy) {
   GMainContext *context = context_;
   return std::make_unique<Access>(
       policy,
-      [context](std::function<void()> fn) {
-        g_main_context_invoke_full(
-            context, G_PRIORITY_DEFAULT,
-            [](gpointer data) -> gboolean {
-              (*static_cast<std::function<void()> *>(data))();
-              return G_SOURCE_REMOVE;
-            },
-            new std::function<void()>(std::move(fn)),
-            [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
-      },
+      [context](std::function<void()> fn) { run_soon(context, std::move(fn)); },
       [this](std::string_view path) {
         std::shared_ptr<Mount> mount;
         std::string_view rest;

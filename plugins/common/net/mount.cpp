@@ -531,6 +531,10 @@ void Mount::invoke(std::function<void()> fn) {
       return;
     context = context_->context();
   }
+  run_soon(context, std::move(fn));
+}
+
+void run_soon(GMainContext *context, std::function<void()> fn) {
   g_main_context_invoke_full(
       context, G_PRIORITY_DEFAULT,
       [](gpointer data) -> gboolean {

@@ -98,6 +98,10 @@ public:
   virtual void fill_stats(MountStats *stats) {}
 };
 
+// Runs fn on the thread of `context` soon (at once when called there), or never if the context
+// goes first (fn is destroyed unrun then).
+void run_soon(GMainContext *context, std::function<void()> fn);
+
 // Where a mount runs: a thread's main context, the epoll set its clients' sockets join there, and
 // a way for other threads to run code on it. HttpServer is one.
 class MountContext {
