@@ -10,9 +10,12 @@
 // builds of Node, so its code runs on the machine's Node with its dependencies from npm.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync,
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
          writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { camcastExe, expectPlaying, freePort, launchBrowser, watched } from './lib.mjs';
@@ -149,10 +152,29 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const camcast = (whipToken) => start(camcastExe, [
+const camcast = (whipToken, url = `http://127.0.0.1:${ports.whip}/whip/endpoint/cam`,
+                 more = []) => start(camcastExe, [
   'whip', '--port', '0', '--set', 'width=320', '--set', 'height=240',
-  '--set', `whip-url=http://127.0.0.1:${ports.whip}/whip/endpoint/cam`,
-  '--set', `whip-token=${whipToken}`], { XDG_CONFIG_HOME: work });
+  '--set', `whip-url=${url}`, '--set', `whip-token=${whipToken}`, ...more],
+{ XDG_CONFIG_HOME: work });
+
+// An HTTPS front for the WHIP server, as a server with a certificate of its own is: each request
+// passed on to it as it came, the answer passed back; `requests` counts those that got through
+// TLS.
+function httpsFront(port, cert, key, to) {
+  const front = { requests: 0 };
+  front.server = https.createServer({ cert, key }, (req, res) => {
+    front.requests++;
+    const upstream = http.request({ host: '127.0.0.1', port: to, method: req.method,
+                                    path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.statusMessage, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
+    req.pipe(upstream);
+  });
+  return new Promise((resolve) => front.server.listen(port, '127.0.0.1', () => resolve(front)));
+}
 
 test('a wrong token is refused with the reason, and nothing is published', async () => {
   const camera = camcast('guess');
@@ -206,5 +228,33 @@ test('the whip preset publishes to simple-whip-server, keeps /video, ends with a
   } finally {
     await page.close();
     await camera?.stop();
+  }
+});
+
+test('over HTTPS it publishes to an endpoint whose certificate it is given (whip-ca-file), and ' +
+     'says why not without it', async () => {
+  const cert = join(work, 'whip.crt'), key = join(work, 'whip.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const front = await httpsFront(await freePort(), readFileSync(cert), readFileSync(key),
+                                 ports.whip);
+  const url = `https://127.0.0.1:${front.server.address().port}/whip/endpoint/cam`;
+  let camera = camcast(token, url);
+  try {
+    // A certificate nobody vouches for: no session, and the reason in words.
+    const [line] = await camera.waitFor(/not connected to the WHIP server: .*/);
+    assert.match(line, /TLS|certificate/i);
+    assert.equal(front.requests, 0, 'nothing went through an untrusted connection');
+    await camera.stop();
+
+    camera = camcast(token, url, ['--set', `whip-ca-file=${cert}`]);
+    await camera.waitFor(/: connected to the WHIP server/);
+    const from = rtp.frames.length;
+    await rtp.waitFrames(from, 30, 10000);
+    assert.ok(front.requests >= 1, 'the offer went over HTTPS');
+  } finally {
+    await camera?.stop();
+    front.server.close();
   }
 });

@@ -8,17 +8,20 @@
 #include "whep_offer.h"
 #include "ws_test_client.h"
 
+#include <gio/gio.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using camcast::test::Client;
@@ -26,6 +29,7 @@ using camcast::test::header_of;
 using camcast::test::http_request;
 using camcast::test::make_offer;
 using camcast::test::Resources;
+using camcast::test::wait_for;
 
 namespace {
 
@@ -415,6 +419,54 @@ void test_ladder_rungs() {
   g_test_message("%s", body.c_str());
 }
 
+// The ports of the UDP host candidates in an SDP answer.
+std::vector<int> candidate_ports(const std::string &sdp) {
+  std::vector<int> ports;
+  for (size_t at = sdp.find("a=candidate:"); at != std::string::npos;
+       at = sdp.find("a=candidate:", at + 1)) {
+    // a=candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE ...
+    char transport[8] = {}, type[16] = {};
+    int port = 0;
+    if (sscanf(sdp.c_str() + at, "a=candidate:%*s %*d %7s %*u %*s %d typ %15s", transport, &port,
+               type) == 3 &&
+        g_ascii_strcasecmp(transport, "UDP") == 0 && g_str_equal(type, "host"))
+      ports.push_back(port);
+  }
+  return ports;
+}
+
+// min-port and max-port reach every viewer's session: its UDP host candidates (the ports a
+// firewall must open) are all in the range.
+void test_port_range_holds() {
+  // A range above a port that was free a moment ago (one taken meanwhile is passed over).
+  GSocket *probe =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, nullptr);
+  GInetAddress *any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *where = g_inet_socket_address_new(any, 0);
+  g_assert_true(g_socket_bind(probe, where, FALSE, nullptr));
+  GSocketAddress *bound = g_socket_get_local_address(probe, nullptr);
+  const int free_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_object_unref(bound);
+  g_object_unref(where);
+  g_object_unref(any);
+  g_object_unref(probe);
+  const int low = std::min(free_port, 65000), high = low + 40;
+  g_autofree char *props = g_strdup_printf("min-port=%d max-port=%d", low, high);
+  Stream stream(props);
+  for (int i = 0; i < 2; i++) {  // each viewer's session
+    std::string answer, head;
+    g_assert_cmpint(stream.request("POST", "/webrtc", make_offer("42e01f"), &answer, &head), ==,
+                    201);
+    const std::vector<int> ports = candidate_ports(answer);
+    g_assert_false(ports.empty());
+    for (int port : ports) {
+      g_test_message("host candidate on UDP port %d (range %d-%d)", port, low, high);
+      g_assert_cmpint(port, >=, low);
+      g_assert_cmpint(port, <=, high);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -424,6 +476,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/whepsink/bad-offers-and-unknown-sessions",
                   test_bad_offers_and_unknown_sessions);
   g_test_add_func("/whepsink/session-lifecycle", test_session_lifecycle);
+  g_test_add_func("/whepsink/port-range-holds", test_port_range_holds);
   g_test_add_func("/whepsink/ladder-rungs", test_ladder_rungs);
   g_test_add_func("/whepsink/sound-on-the-same-session", test_sound_on_the_same_session);
   g_test_add_func("/whepsink/unconnected-session-freed", test_unconnected_session_is_freed);
