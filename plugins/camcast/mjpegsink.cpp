@@ -18,6 +18,11 @@
  *   message is 16 bytes — the capture time in µs since the epoch and the frame's number, both
  *   big-endian 64-bit — then the JPEG. The rate follows each viewer's link and machine.
  *
+ * mjpg-streamer's addresses answer too, for the 3D-printer hosts that ask for them (OctoPrint,
+ * Mainsail, Fluidd, crowsnest): `/?action=stream` and `/?action=snapshot` at the root of the port
+ * (the first mjpegsink of the port, in path order, answers) and after the sink's path
+ * (`path/?action=stream`).
+ *
  * `GET path` serves a page that plays the pull protocol and shows the latency. One server per
  * port, statistics and the client signals come from #GstServingSink; the lag settings do not apply
  * (no viewer ever has a backlog).
@@ -94,16 +99,48 @@ static void answer_snapshot(GstServingSink *, SoupServerMessage *msg, GstBuffer 
   }
 }
 
+static void serve_stream(GstServingSink *ws, SoupServerMessage *msg) {
+  gst_serving_sink_serve_multipart(ws, msg, "image/jpeg");
+}
+
+static void serve_snapshot(GstServingSink *ws, SoupServerMessage *msg) {
+  gst_serving_sink_serve_next(ws, msg, answer_snapshot);
+}
+
+// mjpg-streamer's addresses, which OctoPrint, Mainsail, Fluidd and crowsnest ask for:
+// `?action=stream` and `?action=snapshot` (at the root of its port, or after a path).
+static gboolean serve_action(GstServingSink *ws, SoupServerMessage *msg, const char *query) {
+  g_autoptr(GHashTable) params =
+      query ? g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr) : nullptr;
+  const char *action =
+      params ? static_cast<const char *>(g_hash_table_lookup(params, "action")) : nullptr;
+  if (g_strcmp0(action, "stream") == 0)
+    serve_stream(ws, msg);
+  else if (g_strcmp0(action, "snapshot") == 0)
+    serve_snapshot(ws, msg);
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean gst_mjpeg_sink_serve_root(GstServingSink *ws, SoupServerMessage *msg,
+                                          const char *query) {
+  return serve_action(ws, msg, query);
+}
+
 static gboolean gst_mjpeg_sink_serve_http(GstServingSink *ws, SoupServerMessage *msg,
                                           const char *rest) {
   if (strcmp(rest, "/snapshot.jpg") == 0) {
-    gst_serving_sink_serve_next(ws, msg, answer_snapshot);
+    serve_snapshot(ws, msg);
     return TRUE;
   }
   if (strcmp(rest, "/stream.mjpg") == 0) {
-    gst_serving_sink_serve_multipart(ws, msg, "image/jpeg");
+    serve_stream(ws, msg);
     return TRUE;
   }
+  if ((!*rest || strcmp(rest, "/") == 0) &&
+      serve_action(ws, msg, g_uri_get_query(soup_server_message_get_uri(msg))))
+    return TRUE;
   return GST_SERVING_SINK_CLASS(gst_mjpeg_sink_parent_class)->serve_http(ws, msg, rest);
 }
 
@@ -119,6 +156,7 @@ static void gst_mjpeg_sink_class_init(GstMjpegSinkClass *klass) {
   ws_class->caps_changed = gst_mjpeg_sink_caps_changed;
   ws_class->handle_buffer = gst_mjpeg_sink_handle_buffer;
   ws_class->serve_http = gst_mjpeg_sink_serve_http;
+  ws_class->serve_root = gst_mjpeg_sink_serve_root;
 
   static GstStaticPadTemplate sink_template =
       GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("image/jpeg"));

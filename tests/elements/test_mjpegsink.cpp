@@ -327,6 +327,44 @@ void test_pull_clients_at_their_own_rate() {
   gst_harness_teardown(h);
 }
 
+// mjpg-streamer's addresses, as 3D-printer hosts ask for them: `?action=snapshot` and
+// `?action=stream` at the root of the port and after the sink's path; another action, or none,
+// leaves the root to the index.
+void test_mjpg_streamer_addresses() {
+  int port = 0;
+  GstHarness *h = start_sink(&port);
+  const auto frames = encode("videotestsrc pattern=ball", 2);
+  std::atomic<bool> done{false};
+  std::thread feeder([&] {  // a frame every 50 ms, for the snapshots to wait for
+    for (int i = 0; !done; i++) {
+      push(h, frames[size_t(i) % 2], i);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  for (const char *path : {"/?action=snapshot", "/m/?action=snapshot", "/m?action=snapshot"}) {
+    std::string body, head;
+    g_assert_cmpint(camcast::test::http_get(port, path, &body, 3000, &head), ==, 200);
+    g_assert_true(has_header(head, "Content-Type: image/jpeg"));
+    g_assert_true(std::find(frames.begin(), frames.end(), body) != frames.end());
+  }
+  for (const char *path : {"/?action=stream", "/m/?action=stream"}) {
+    std::string head, rest;
+    const int fd = camcast::test::http_open(port, path, &head, &rest);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_true(head.rfind("HTTP/1.1 200", 0) == 0);
+    g_assert_true(has_header(head, "Content-Type: multipart/x-mixed-replace"));
+    ::close(fd);
+  }
+  for (const char *path : {"/?action=dance", "/"}) {
+    std::string body, head;
+    g_assert_cmpint(camcast::test::http_get(port, path, &body, 3000, &head), ==, 200);
+    g_assert_true(has_header(head, "Content-Type: text/html"));
+  }
+  done = true;
+  feeder.join();
+  gst_harness_teardown(h);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -336,5 +374,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/mjpegsink/snapshot-of-an-idle-output", test_snapshot_of_an_idle_output);
   g_test_add_func("/mjpegsink/multipart", test_multipart_parts_are_whole_jpegs);
   g_test_add_func("/mjpegsink/pull-at-own-rate", test_pull_clients_at_their_own_rate);
+  g_test_add_func("/mjpegsink/mjpg-streamer-addresses", test_mjpg_streamer_addresses);
   return g_test_run();
 }

@@ -74,6 +74,9 @@ struct _GstServingSinkClass {
   // (gst_serving_sink_set_resource) leaves to it. Called on the server thread; return FALSE for
   // 404.
   gboolean (*serve_http)(GstServingSink *sink, SoupServerMessage *msg, const char *rest);
+  // A request for the server's root with a query (`/?QUERY`: mjpg-streamer's `/?action=stream`)
+  // that this sink answers in place of the index; NULL or FALSE: it does not. Server thread.
+  gboolean (*serve_root)(GstServingSink *sink, SoupServerMessage *msg, const char *query);
   // The sound input of subclasses that add one (gst_serving_sink_class_add_audio_input): new caps
   // (FALSE refuses them); each buffer (the callee's to unref) with the input's segment, on its
   // streaming thread; and what is held must go — a flush, or (`gone`) the input released or the
@@ -89,7 +92,7 @@ struct _GstServingSinkClass {
   GstFlowReturn (*handle_rung)(GstServingSink *sink, guint rung, GstBuffer *buffer,
                                const GstSegment *segment);
 
-  gpointer _reserved[GST_PADDING];
+  gpointer _reserved[GST_PADDING - 1];
 };
 
 // For subclasses' class_init: an "audio" input on request (`templ`, named "audio", GST_PAD_REQUEST)

@@ -66,6 +66,11 @@ bool ServingSinkPrivate::serve_http(SoupServerMessage *msg, std::string_view res
   return klass->serve_http && klass->serve_http(sink, msg, r.c_str());
 }
 
+bool ServingSinkPrivate::serve_root(SoupServerMessage *msg, std::string_view query) {
+  const std::string q(query);
+  return klass()->serve_root && klass()->serve_root(sink, msg, q.c_str());
+}
+
 bool ServingSinkPrivate::upload(SoupServerMessage *msg, std::string_view rest) {
   return resource && resource->upload(msg, rest);
 }

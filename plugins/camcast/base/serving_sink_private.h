@@ -132,6 +132,7 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   void client_removed(uint64_t id, camcast::ClientStatus status) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
+  bool serve_root(SoupServerMessage *msg, std::string_view query) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
   bool takes_websocket() const override { return klass()->websocket; }
   // The class, without a type check (which would make every file of the base use the type's).

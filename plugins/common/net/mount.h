@@ -76,6 +76,10 @@ public:
   // Serves GET <path><rest> without a WebSocket upgrade ("" is the mount itself), and the
   // methods body_limit() takes. Returns false for 404.
   virtual bool serve_http(SoupServerMessage *msg, std::string_view rest) = 0;
+  // A request for the server's root with a query (`/?QUERY`) that this stream answers in place
+  // of the index: mjpg-streamer's `/?action=stream` and `/?action=snapshot`, which 3D-printer
+  // hosts ask for. The first mount (in path order) that answers, does. Default: none.
+  virtual bool serve_root(SoupServerMessage *msg, std::string_view query) { return false; }
   // A text or binary message from a client (control protocols); the default ignores it.
   virtual void client_message(uint64_t id, const ws::ClientMessage &msg) {}
   // A POST or PUT to <path><rest>, before its body is read (libsoup's early handler). Return

@@ -263,6 +263,11 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
     if (!wants_websocket(msg) && delegate && delegate->serve_http(msg, rest))
       return;
   } else if (p == "/") {
+    if (const char *query = g_uri_get_query(soup_server_message_get_uri(msg)))
+      for (const auto &[at, candidate] : mounts_.all())
+        if (MountDelegate *delegate = candidate->delegate();
+            delegate && delegate->serve_root(msg, query))
+          return;
     respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8",
             render_index(all_stats(), all_outputs(), g_get_monotonic_time()));
     return;
