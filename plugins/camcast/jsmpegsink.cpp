@@ -348,10 +348,18 @@ static void gst_jsmpeg_sink_class_init(GstJsmpegSinkClass *klass) {
       GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true, packetsize=(int)188; "
                       "video/mpeg, mpegversion=(int)1, systemstream=(boolean)false"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
+  // The JSMpeg players come from npm at build time (web/meson.build); a build without them
+  // serves the stream but its page cannot play it, and says so — here too.
+  g_autoptr(GBytes) player = g_resources_lookup_data("/camcast/web/jsmpeg.min.js",
+                                                     G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   gst_element_class_set_static_metadata(
       element_class, "MPEG-1 to JSMpeg players", "Sink/Network",
-      "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "
-      "the legacy jsmp protocol, with a player page",
+      player ? "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "
+               "the legacy jsmp protocol, with a player page"
+             : "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "
+               "the legacy jsmp protocol. This build has no JSMpeg players (they come from "
+               "npm when it is built: npm install in web/, then rebuild), so its player page "
+               "cannot play; players of your own can",
       "camcast developers");
   gst_type_mark_as_plugin_api(GST_TYPE_JSMPEG_SINK_MODE, GstPluginAPIFlags(0));
 }
