@@ -350,8 +350,8 @@ static void gst_jsmpeg_sink_class_init(GstJsmpegSinkClass *klass) {
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   // The JSMpeg players come from npm at build time (web/meson.build); a build without them
   // serves the stream but its page cannot play it, and says so — here too.
-  g_autoptr(GBytes) player = g_resources_lookup_data("/camcast/web/jsmpeg.min.js",
-                                                     G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+  g_autoptr(GBytes) player =
+      g_resources_lookup_data("/camcast/web/jsmpeg.min.js", G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   gst_element_class_set_static_metadata(
       element_class, "MPEG-1 to JSMpeg players", "Sink/Network",
       player ? "Serves MPEG-1 video to JSMpeg players over WebSocket, as MPEG-TS or in "

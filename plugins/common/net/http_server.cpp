@@ -359,8 +359,7 @@ std::unique_ptr<Access> HttpServer::make_access(const AccessPolicy &policy) {
   // Password checks report back on this thread; stream tokens are made for mounts' paths.
   GMainContext *context = context_;
   return std::make_unique<Access>(
-      policy,
-      [context](std::function<void()> fn) { run_soon(context, std::move(fn)); },
+      policy, [context](std::function<void()> fn) { run_soon(context, std::move(fn)); },
       [this](std::string_view path) {
         std::shared_ptr<Mount> mount;
         std::string_view rest;
