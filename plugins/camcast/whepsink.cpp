@@ -146,12 +146,14 @@ static GstStateChangeReturn gst_whep_sink_change_state(GstElement *element,
 
 static void gst_whep_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                        GParamSpec *pspec) {
+  GST_OBJECT_LOCK(object);  // one setting at a time: each reads the others back
   WhepResource::Settings settings = resource_of(object).settings();
   if (prop_id == PROP_MAX_VIEWERS)
     settings.max_viewers = g_value_get_uint(value);
   else if (!camcast::set_ice_property(&settings.peer, prop_id, PROP_ICE, value))
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   resource_of(object).set_settings(settings);
+  GST_OBJECT_UNLOCK(object);
 }
 
 static void gst_whep_sink_get_property(GObject *object, guint prop_id, GValue *value,

@@ -68,7 +68,8 @@ bool ServingSinkPrivate::serve_http(SoupServerMessage *msg, std::string_view res
 
 bool ServingSinkPrivate::serve_root(SoupServerMessage *msg, std::string_view query) {
   const std::string q(query);
-  return klass()->serve_root && klass()->serve_root(sink, msg, q.c_str());
+  GstServingSinkClass *klass = serving_sink_class_of(sink);
+  return klass->serve_root && klass->serve_root(sink, msg, q.c_str());
 }
 
 bool ServingSinkPrivate::upload(SoupServerMessage *msg, std::string_view rest) {

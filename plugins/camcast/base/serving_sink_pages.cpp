@@ -34,8 +34,7 @@ void gst_serving_sink_set_resource(GstServingSink *sink, MountDelegate *resource
 
 void gst_serving_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                               const char *body, gsize len) {
-  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
-  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body, len);
+  camcast::set_answer(msg, status, content_type, std::string_view(body, len));
 }
 
 static const char *content_type_for(const char *name) {

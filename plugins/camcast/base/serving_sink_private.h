@@ -62,6 +62,16 @@ struct KeyframeRequests {
   }
 };
 
+// The sink and its class from any of its pointers, without a type check: the checked macros
+// (GST_SERVING_SINK) would make every file of the base use the type's file (serving_sink.cpp),
+// which uses them all.
+inline GstServingSink *serving_sink_of(gpointer object) {
+  return static_cast<GstServingSink *>(object);
+}
+inline GstServingSinkClass *serving_sink_class_of(gpointer object) {
+  return reinterpret_cast<GstServingSinkClass *>(G_OBJECT_GET_CLASS(object));
+}
+
 // The C++ side of the element (the MountDelegate of its mount). Lock order: `lock` before
 // anything of the server's; never held while calling into the server (which may emit signals back
 // into the element).
@@ -134,11 +144,7 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
   bool serve_root(SoupServerMessage *msg, std::string_view query) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
-  bool takes_websocket() const override { return klass()->websocket; }
-  // The class, without a type check (which would make every file of the base use the type's).
-  const GstServingSinkClass *klass() const {
-    return reinterpret_cast<const GstServingSinkClass *>(G_OBJECT_GET_CLASS(sink));
-  }
+  bool takes_websocket() const override { return serving_sink_class_of(sink)->websocket; }
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
   void unit_wanted() override { wake(); }
@@ -151,16 +157,6 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   // Asks upstream for a keyframe; rate-limited unless `now` (a branch that just woke).
   void request_keyframe(bool now = false);
 };
-
-// The sink and its class from any of its pointers, without a type check: the checked macros
-// (GST_SERVING_SINK) would make every file of the base use the type's file (serving_sink.cpp),
-// which uses them all.
-inline GstServingSink *serving_sink_of(gpointer object) {
-  return static_cast<GstServingSink *>(object);
-}
-inline GstServingSinkClass *serving_sink_class_of(gpointer object) {
-  return reinterpret_cast<GstServingSinkClass *>(G_OBJECT_GET_CLASS(object));
-}
 
 inline ServingSinkPrivate *gst_serving_sink_priv(gpointer sink) {
   return static_cast<ServingSinkPrivate *>(static_cast<GstServingSink *>(sink)->priv);

@@ -98,8 +98,7 @@ void Connection::refuse(SoupServerMessage *msg, guint status, const std::string 
                         const char *content_type) {
   GIOStream *stream = soup_server_message_steal_connection(msg);
   if (!stream) {  // not libsoup's to give: let it answer (it reads the body first)
-    soup_server_message_set_status(msg, status, camcast::status_phrase(status));
-    soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
+    set_answer(msg, status, content_type, body);
     return;
   }
   answer_and_close(stream, http_answer(status, body, headers, content_type));

@@ -22,10 +22,9 @@ constexpr const char *kUpload = "camcast-upload";
 
 void respond(SoupServerMessage *msg, guint status, const char *content_type,
              const std::string &body) {
-  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
   soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
                                "no-store");
-  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
+  set_answer(msg, status, content_type, body);
 }
 
 void respond(SoupServerMessage *msg, const AccessAnswer &answer) {

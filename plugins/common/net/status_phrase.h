@@ -1,7 +1,9 @@
-// Layer net: the reason phrase of an HTTP status, for every answer camcast writes.
+// Layer net: the reason phrase of an HTTP status, and the one way camcast sets an answer.
 #pragma once
 
 #include <libsoup/soup.h>
+
+#include <string_view>
 
 namespace camcast {
 
@@ -14,6 +16,13 @@ inline const char *status_phrase(guint status) {
   case 431: return "Request Header Fields Too Large";
   default: return soup_status_get_phrase(status);
   }
+}
+
+// Answers `msg` with `status` (and its phrase) and `body` of `content_type`.
+inline void set_answer(SoupServerMessage *msg, guint status, const char *content_type,
+                       std::string_view body) {
+  soup_server_message_set_status(msg, status, status_phrase(status));
+  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
 }
 
 }  // namespace camcast

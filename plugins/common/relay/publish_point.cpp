@@ -14,9 +14,7 @@ namespace camcast {
 namespace {
 
 void answer(SoupServerMessage *msg, guint status, const std::string &text) {
-  soup_server_message_set_status(msg, status, camcast::status_phrase(status));
-  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, text.data(),
-                                   text.size());
+  set_answer(msg, status, "text/plain; charset=utf-8", text);
 }
 
 // Refuses a publisher before its body: answered at once, nothing of the body read, the

@@ -33,8 +33,7 @@ void respond(SoupServerMessage *msg, guint status, const std::string &text,
   SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(h, "Access-Control-Allow-Origin", "*");
   soup_message_headers_replace(h, "Access-Control-Expose-Headers", "Location");
-  soup_server_message_set_status(msg, status, status_phrase(status));
-  soup_server_message_set_response(msg, type, SOUP_MEMORY_COPY, text.data(), text.size());
+  set_answer(msg, status, type, text);
 }
 
 // Answers an offer that cannot be taken: malformed, without H.264 we can send, no room (`busy`,
@@ -408,7 +407,8 @@ goffset WhepResource::body_limit(std::string_view method, std::string_view) {
 
 void WhepResource::tick(gint64 now) {
   std::vector<std::pair<std::string, ClientStatus>> ended;
-  std::vector<std::shared_ptr<WebRtcPeer>> late, connected;
+  std::vector<std::shared_ptr<WebRtcPeer>> late;
+  std::vector<std::pair<std::string, std::shared_ptr<WebRtcPeer>>> connected;
   std::vector<std::pair<uint64_t, std::shared_ptr<WebRtcPeer>>> counted;
   Mount *mount;
   size_t n_rungs;
@@ -419,7 +419,7 @@ void WhepResource::tick(gint64 now) {
     for (auto &[key, s] : sessions_) {
       const auto state = s.peer->state();
       if (state == WebRtcPeer::State::Connected && !s.viewer)
-        connected.push_back(s.peer);
+        connected.emplace_back(key, s.peer);
       else if (s.viewer)
         counted.emplace_back(s.viewer, s.peer);
       if (state == WebRtcPeer::State::Failed)
@@ -435,13 +435,12 @@ void WhepResource::tick(gint64 now) {
   if (!mount)
     return;
   // Connected: a viewer from now (a keyframe is asked for now: one sent before would be lost).
-  for (auto &peer : connected) {
+  for (auto &[key, peer] : connected) {
     const uint64_t id = mount->add_viewer("webrtc");
     {
       std::lock_guard<std::mutex> lk(lock_);
-      for (auto &[key, s] : sessions_)
-        if (s.peer == peer)
-          s.viewer = id;
+      if (auto it = sessions_.find(key); it != sessions_.end())
+        it->second.viewer = id;
     }
     counted.emplace_back(id, peer);
     if (peer->rung() != 0)  // one pinned lower from the start (the mount's owner asks for rung 0)
