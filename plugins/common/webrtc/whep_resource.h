@@ -104,7 +104,8 @@ private:
   // makes way for it. Under the lock.
   std::string no_room_locked(const std::string &address, std::string *evict) const;
   std::shared_ptr<WebRtcPeer> new_peer(GstCaps *caps, int pt, const PeerSettings &settings);
-  void deliver(const std::shared_ptr<Pending> &pending);
+  // The answer to session `key`'s offer, or why there is none (server thread).
+  void deliver(const std::string &key, WebRtcPeer::Outcome outcome, const std::string &text);
   bool end_session(const std::string &key, ClientStatus status);
   void end_sessions(ClientStatus status);  // server thread
   // Runs fn on the server thread soon (any thread).
@@ -120,6 +121,10 @@ private:
   GstCaps *audio_caps_ = nullptr;
   std::string profile_;                      // of the top rung ("constrained-baseline")
   std::map<std::string, Session> sessions_;  // by the secret key in its Location
+  // Offers waiting for their answers, by their sessions' keys. Their messages are held and let go
+  // of on the server thread only: the last reference to a message can end its connection, whose
+  // bookkeeping is the server thread's (a peer, and whatever it kept, may die on any thread).
+  std::map<std::string, std::unique_ptr<Pending>> pending_;
   // Each rung's bytes (streaming threads), and its bitrate from them (the server thread).
   std::array<std::atomic<uint64_t>, kMaxRungs> rung_bytes_{};
   std::array<BitrateMeter, kMaxRungs> meters_;
