@@ -138,6 +138,20 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
       !resolve_rungs(file, o.overrides, probed.values, &rungs, error))
     return false;
   spec->launch += rungs;
+  for (const auto &[name, value] : file.parts) {
+    // ${NAME} as the launch line would see it; undefined: the part is in.
+    std::string on, text;
+    const bool defined =
+        o.overrides.count(name) || file.variables.count(name) || probed.values.count(name);
+    if (defined && !resolve_value(file, {"${" + name + "}", value.line}, o.overrides, probed.values,
+                                  &on, error))
+      return false;
+    if (on == "off")
+      continue;
+    if (!resolve_value(file, value, o.overrides, probed.values, &text, error, used))
+      return false;
+    spec->launch += " " + text;
+  }
   spec->outputs.clear();
   for (const auto &[name, value] : file.outputs) {
     OutputSpec output{name, "", "", {}};
@@ -338,6 +352,8 @@ static std::string trial_run(const RunSpec &spec) {
   for_each_element(GST_BIN(p), [&](GstElement *e) {
     if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port"))
       g_object_set(e, "port", 0, "address", "127.0.0.1", nullptr);
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "rtsp-port"))
+      g_object_set(e, "rtsp-port", 0, nullptr);
     if (GST_OBJECT_FLAG_IS_SET(e, GST_ELEMENT_FLAG_SINK))
       sinks.push_back(e);
   });

@@ -41,8 +41,9 @@ int main(int argc, char **argv) {
   if (o.command.empty())
     o.command = "run";  // `camcast`, `camcast NAME`: run
   // Port 0 means any free port, but one port for all the sinks of a preset: pick it now.
-  if (o.overrides.count("port") && o.overrides["port"] == "0")
-    o.overrides["port"] = std::to_string(free_port());
+  for (const char *port : {"port", "rtsp-port"})
+    if (o.overrides.count(port) && o.overrides[port] == "0")
+      o.overrides[port] = std::to_string(free_port());
   if (o.command == "passwd")
     return cmd_passwd(o);
   if (o.command == "list")

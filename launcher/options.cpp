@@ -13,7 +13,8 @@ namespace {
 const char *kCommands =
     "Streams a camera (a Raspberry Pi camera, a USB webcam, or a test pattern when there is\n"
     "none) to web browsers. With no command it runs the \"default\" preset on port 8080 and\n"
-    "prints the address to open; \"camcast NAME\" is \"camcast run NAME\".\n"
+    "prints the address to open; \"camcast NAME\" is \"camcast run NAME\". The default and h264\n"
+    "presets serve RTSP too, at rtsp://HOST:8554/video (--set rtsp=off: not).\n"
     "\n"
     "Commands:\n"
     "  run [NAME|FILE...] run pipelines and keep them running (default: the default preset)\n"
@@ -119,9 +120,12 @@ bool take_options(const RawOptions &r, int argc, char **argv, Options *o, int *s
       *status = usage_error(problem);
       return false;
     }
-    if (n.value == r.port)
+    if (n.value == r.port) {
       o->overrides["port"] = r.port;
-    else if (n.value == r.http_port)
+      // Any free port: RTSP's too (a second camcast, a test, beside one on 8554).
+      if (g_str_equal(r.port, "0") && !o->overrides.count("rtsp-port"))
+        o->overrides["rtsp-port"] = "0";
+    } else if (n.value == r.http_port)
       o->tls.http_port = atoi(r.http_port);
     else
       o->server_properties.emplace_back(n.property, n.value);
@@ -146,8 +150,8 @@ bool parse_command_line(int argc, char **argv, Options *o, int *status) {
   const GOptionEntry entries[] = {
       {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &r.sets,
        "set a variable, e.g. --set width=640 (repeatable)", "KEY=VALUE"},
-      {"port", 0, 0, G_OPTION_ARG_STRING, &r.port, "the same as --set port=N (0: any free port)",
-       "N"},
+      {"port", 0, 0, G_OPTION_ARG_STRING, &r.port,
+       "the same as --set port=N (0: any free port, and RTSP's too)", "N"},
       {"inventory", 0, 0, G_OPTION_ARG_FILENAME, &r.inventory,
        "probe a recorded machine description instead", "FILE"},
       {"no-auth", 0, 0, G_OPTION_ARG_NONE, &r.no_auth, "let anyone who can reach the port watch",

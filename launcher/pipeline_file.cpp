@@ -115,6 +115,13 @@ void read_supervise(const std::map<std::string, Value> &supervise, Supervise *s,
     s->backoff_max_ms = s->backoff_initial_ms;
 }
 
+// `key` is `prefix` (7 characters: "output-", "launch-") and a NAME of lower-case letters,
+// digits and '-'.
+static bool named(const std::string &key, const char *prefix) {
+  return key.rfind(prefix, 0) == 0 && key.size() > 7 &&
+         key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 7) == std::string::npos;
+}
+
 // The [pipeline] group's keys into `out`; each unknown one is a problem at its line.
 void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *out,
                    const std::function<void(int, const std::string &)> &problem) {
@@ -127,14 +134,15 @@ void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *o
       out->launch_audio = value;
     else if (key == "launch-rung")
       out->launch_rung = value;
-    else if (key.rfind("output-", 0) == 0 && key.size() > 7 &&
-             key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 7) == std::string::npos)
+    else if (named(key, "output-"))
       out->outputs[key.substr(7)] = value;
+    else if (named(key, "launch-"))
+      out->parts[key.substr(7)] = value;
     else
       problem(value.line, "unknown key \"" + key +
                               "\" in [pipeline]; it takes description, launch, launch-audio, "
-                              "launch-rung and output-NAME (NAME in lower-case letters, digits "
-                              "and '-')");
+                              "launch-rung, launch-NAME and output-NAME (NAME in lower-case "
+                              "letters, digits and '-')");
   }
 }
 
@@ -445,6 +453,10 @@ std::set<std::string> variable_names(const PipelineFile &file) {
     uses(v->text);
   for (const auto &[name, value] : file.outputs)
     uses(value.text);
+  for (const auto &[name, value] : file.parts) {
+    names.insert(name);  // ${NAME}: off leaves it out
+    uses(value.text);
+  }
   for (const auto &[name, value] : file.variables) {
     names.insert(name);
     uses(value.text);

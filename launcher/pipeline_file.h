@@ -51,6 +51,9 @@ struct PipelineFile {
   // ("640x360@500,320x180@150", "off": none), with ${rung} (1, 2, …), ${rung-width},
   // ${rung-height} and ${bitrate} (the rung's, kbit/s) set for it.
   Value launch_rung;
+  // Parts of the launch line that can be left out, by name: `launch-NAME = …` (any NAME but
+  // audio and rung) joins the launch line unless ${NAME} is "off" (`--set rtsp=off`).
+  std::map<std::string, Value> parts;
   // Outputs that fail alone (output_part.h), by name: `output-NAME = h264. ! …` takes from the
   // launch line's elements (here `tee name=h264`) and runs as a pipeline of its own.
   std::map<std::string, Value> outputs;

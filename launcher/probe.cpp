@@ -355,6 +355,7 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
   // Defaults the probes' choices use; a pipeline file's [variables] or --set override them.
   p.values = {{"address", "0.0.0.0"},
               {"port", "8080"},
+              {"rtsp-port", "8554"},
               {"width", "1280"},
               {"height", "720"},
               {"framerate", "30"},

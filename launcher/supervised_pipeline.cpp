@@ -327,8 +327,19 @@ void Supervisor::Pipeline::announce() {
     g_autofree char *base =
         g_strdup_printf("%s://%s:%d", sinks.tls.enabled() ? "https" : "http", host, port);
     const std::string token = sinks.access_token.empty() ? "" : "?token=" + sinks.access_token;
-    lines.push_back(std::string(base) + path + token + "  (" +
-                    GST_OBJECT_NAME(gst_element_get_factory(e)) + ")");
+    const char *factory = GST_OBJECT_NAME(gst_element_get_factory(e));
+    int rtsp_port = -1;
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-rtsp-port"))
+      g_object_get(e, "current-rtsp-port", &rtsp_port, nullptr);
+    if (rtsp_port >= 0) {
+      // Basic credentials in the address, as RTSP clients take them: any user, the token.
+      const std::string who =
+          sinks.access_token.empty() ? "" : "camcast:" + sinks.access_token + "@";
+      lines.push_back("rtsp://" + who + host + ":" + std::to_string(rtsp_port) + path + "  (" +
+                      factory + ")");
+    } else {
+      lines.push_back(std::string(base) + path + token + "  (" + factory + ")");
+    }
     index = std::string(base) + "/" + token;
     elsewhere.clear();
     if (any)

@@ -12,6 +12,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(whippublishsink, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
+  ret |= GST_ELEMENT_REGISTER(rtspsink, plugin);
   return ret;
 }
 

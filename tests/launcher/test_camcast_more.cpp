@@ -504,9 +504,64 @@ void test_version_and_unit() {
   g_assert_cmpstr(out, ==, "");
 }
 
+// ffprobe's codec of `url` over RTSP/TCP, or "" with what it said in `said`.
+std::string rtsp_codec(const std::string &url, std::string *said) {
+  const char *argv[] = {"timeout",
+                        "20",
+                        "ffprobe",
+                        "-v",
+                        "error",
+                        "-rtsp_transport",
+                        "tcp",
+                        "-show_entries",
+                        "stream=codec_name",
+                        "-of",
+                        "csv=p=0",
+                        url.c_str(),
+                        nullptr};
+  g_autofree char *out = nullptr, *err = nullptr;
+  int status = -1;
+  g_assert_true(g_spawn_sync(nullptr, const_cast<char **>(argv), nullptr, G_SPAWN_SEARCH_PATH,
+                             nullptr, nullptr, &out, &err, &status, nullptr));
+  *said = err ? err : "";
+  return g_spawn_check_wait_status(status, nullptr) ? g_strstrip(out) : "";
+}
+
+// The h264 preset serves RTSP beside /video from the one encode: the launcher prints the
+// address with the credential a client needs (--port 0: on any free RTSP port), which ffprobe
+// plays, and without which it is refused; --set rtsp=off leaves it out.
+void test_rtsp_in_presets() {
+  const std::vector<std::string> run = {"h264",      "--port", "0",         "--set",
+                                        "width=160", "--set",  "height=120"};
+  {
+    Camcast camcast(run);
+    g_assert_true(camcast.wait_output("(rtspsink)", 10000 * kSlowdown));
+    const std::string out = camcast.output();
+    const size_t at = out.find("open rtsp://camcast:") + strlen("open ");
+    g_assert_cmpuint(at, >, strlen("open "));
+    const std::string url = out.substr(at, out.find(' ', at) - at);
+    g_test_message("the launcher says: %s", url.c_str());
+    std::string said;
+    g_assert_cmpstr(rtsp_codec(url, &said).c_str(), ==, "h264");
+    const std::string bare = "rtsp://" + url.substr(url.find('@') + 1);
+    g_assert_cmpstr(rtsp_codec(bare, &said).c_str(), ==, "");
+    g_assert_nonnull(strstr(said.c_str(), "401"));
+    camcast.signal(SIGTERM);
+    g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+  }
+  std::vector<std::string> off = run;
+  off.insert(off.end(), {"--set", "rtsp=off"});
+  Camcast camcast(off);
+  g_assert_true(camcast.wait_output("every stream:", 10000 * kSlowdown));
+  g_assert_null(strstr(camcast.output().c_str(), "rtsp://"));
+  camcast.signal(SIGTERM);
+  g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
+}
+
 }  // namespace
 
 void launcher_test::add_more_tests() {
+  g_test_add_func("/camcast/rtsp-in-presets", test_rtsp_in_presets);
   g_test_add_func("/camcast/microphone-comes-and-goes", test_microphone_comes_and_goes);
   g_test_add_func("/camcast/relay-serve-logs-refusals", test_relay_serve_logs_refusals);
   g_test_add_func("/camcast/sighup-reload", test_sighup_restarts_only_what_changed);

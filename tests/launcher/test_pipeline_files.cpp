@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 
 using namespace camcast::launcher;
@@ -96,6 +97,20 @@ void test_outputs() {
       &f, &error));
   g_assert_cmpuint(f.outputs.size(), ==, 1);
   g_assert_cmpint(f.outputs.at("push").line, ==, 3);
+  // A part of the launch line that ${NAME}=off leaves out: read, and NAME is a variable.
+  PipelineFile parts;
+  g_assert_true(parse_pipeline_file("cam.pipeline",
+                                    "[pipeline]\nlaunch = videotestsrc ! tee name=t\n"
+                                    "launch-rtsp = t. ! rtspsink rtsp-port=${rtsp-port}\n",
+                                    &parts, &error));
+  g_assert_cmpint(parts.parts.at("rtsp").line, ==, 3);
+  const std::set<std::string> names = variable_names(parts);
+  g_assert_true(names.count("rtsp") && names.count("rtsp-port"));
+  g_assert_false(parse_pipeline_file("cam.pipeline",
+                                     "[pipeline]\nlaunch = videotestsrc ! fakesink\n"
+                                     "launch-RTSP = t. ! fakesink\n",
+                                     &parts, &error));
+  g_assert_nonnull(strstr(error.c_str(), "cam.pipeline:3: unknown key \"launch-RTSP\""));
   OutputSpec o{"push", f.outputs.at("push").text, "", {}};
   g_assert_true(prepare_output(&o, &error));
   // `mux.` is the output's own; the quoted "b. c" is a value, not a reference.
@@ -162,7 +177,8 @@ void test_every_problem_in_line_order() {
   g_test_message("%s", got.c_str());
   const std::string want =
       "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch, "
-      "launch-audio, launch-rung and output-NAME (NAME in lower-case letters, digits and '-')\n"
+      "launch-audio, launch-rung, launch-NAME and output-NAME (NAME in lower-case letters, "
+      "digits and '-')\n"
       "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
       "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
       "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"

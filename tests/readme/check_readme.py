@@ -13,8 +13,8 @@
 - Each `gst-launch-1.0 ...` line runs for a few frames, with what this machine lacks replaced:
   the camera (libcamerasrc, v4l2src) by a live test pattern, a microphone (alsasrc) by a tone,
   the Pi's V4L2 encoders by their software equivalents (the table below), port 8080 (given or
-  by default) by a free port. It must reach the end of its frames without an error or an
-  element's warning (a source that never ends — relaysrc — must run 3 s without one).
+  by default) by a free port, and RTSP's 8554 by any free one. It must reach the end of its
+  frames without an error or an element's warning (a source that never ends — relaysrc — must run 3 s without one).
 
 Usage: check_readme.py README CAMCAST_EXE    (TAP on stdout)
 """
@@ -198,8 +198,13 @@ def launch_line(line, cwd, where):
     # line, so that nothing else on this machine (a camcast someone is running) is in the way.
     def with_port(port):
         d = re.sub(r'\bport=8080\b', f'port={port}', description)
-        d = re.sub(r'\b(msesink|jsmpegsink|mjpegsink|wssink)((?:\s+[\w-]+=\S+)*)',
-                   lambda m: m.group(0) if 'port=' in m.group(2) else f'{m.group(0)} port={port}',
+        d = re.sub(r'\b(msesink|jsmpegsink|mjpegsink|wssink|rtspsink)((?:\s+[\w-]+=\S+)*)',
+                   lambda m: m.group(0) if re.search(r'(^|\s)port=', m.group(2))
+                   else f'{m.group(0)} port={port}', d)
+        # RTSP's port (8554, given or by default): any free one.
+        d = re.sub(r'\brtsp-port=8554\b', 'rtsp-port=0', d)
+        d = re.sub(r'\brtspsink((?:\s+[\w-]+=\S+)*)',
+                   lambda m: m.group(0) if 'rtsp-port=' in m.group(1) else f'{m.group(0)} rtsp-port=0',
                    d)
         return ['gst-launch-1.0', '-e'] + shlex.split(d.replace('relay.example:8080',
                                                                  f'127.0.0.1:{port}'))

@@ -124,9 +124,10 @@ bool ServingSinkPrivate::open() {
     return false;
   }
   GstElementFactory *factory = gst_element_get_factory(GST_ELEMENT(sink));
-  auto fresh = std::make_shared<Mount>(
-      canonical, factory ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory))
-                         : G_OBJECT_TYPE_NAME(sink));
+  auto fresh =
+      std::make_shared<Mount>(resource ? resource->listed_at(canonical) : canonical,
+                              factory ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory))
+                                      : G_OBJECT_TYPE_NAME(sink));
   fresh->set_settings(mount_settings);
   // The mount that serves: this one, or a lingering one whose viewers this sink takes over.
   std::shared_ptr<Mount> serving = http->add_mount(fresh, this, &error);

@@ -32,6 +32,13 @@ void gst_serving_sink_set_resource(GstServingSink *sink, MountDelegate *resource
   gst_serving_sink_priv(sink)->resource = resource;
 }
 
+camcast::AccessPolicy gst_serving_sink_access_policy(GstServingSink *sink, bool *is_public) {
+  ServingSinkPrivate *priv = gst_serving_sink_priv(sink);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  *is_public = priv->is_public;
+  return priv->policy;
+}
+
 void gst_serving_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                               const char *body, gsize len) {
   camcast::set_answer(msg, status, content_type, std::string_view(body, len));

@@ -36,9 +36,49 @@ constexpr gint64 kTrimIntervalUs = 5 * G_USEC_PER_SEC;
 // something leaked it, and its descriptor is closed anyway.
 constexpr gint64 kReleaseGraceUs = 5 * G_USEC_PER_SEC;
 
-// Who listens on TCP `port` of this machine: "NAME (process N)", or "" when it cannot be seen
-// (a process of another user, no /proc). Looked up only to explain a port in use: the listening
-// socket's inode from /proc/net/tcp{,6}, then the process that has it among its descriptors.
+GSocketAddress *resolve(const std::string &address, int port, GError **error) {
+  GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
+  if (!inet) {
+    GList *found =
+        g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr, nullptr);
+    if (!found) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                  "address \"%s\" is neither an IP address nor a name this machine can resolve",
+                  address.c_str());
+      return nullptr;
+    }
+    inet = G_INET_ADDRESS(g_object_ref(found->data));
+    g_resolver_free_addresses(found);
+  }
+  GSocketAddress *sa = g_inet_socket_address_new(inet, static_cast<guint16>(port));
+  g_object_unref(inet);
+  return sa;
+}
+
+std::string peer_of(GSocket *socket) {
+  GSocketAddress *remote = g_socket_get_remote_address(socket, nullptr);
+  if (!remote)
+    return "?";
+  g_autofree char *text =
+      g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
+  g_object_unref(remote);
+  return text;
+}
+
+// libsoup keeps no connection alive here (see connections.h); say so in every answer.
+void on_request_started(SoupServer *, SoupServerMessage *msg, gpointer) {
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                               "close");
+  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
+                     if (Connection *c = Connection::of(m))
+                       c->head_received();
+                   }),
+                   nullptr);
+}
+}  // namespace
+
+// The listening socket's inode from /proc/net/tcp{,6}, then the process that has it among its
+// descriptors.
 std::string port_holder(int port) {
   std::set<std::string> inodes;
   for (const char *table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
@@ -81,47 +121,6 @@ std::string port_holder(int port) {
     g_dir_close(proc);
   return found;
 }
-
-GSocketAddress *resolve(const std::string &address, int port, GError **error) {
-  GInetAddress *inet = g_inet_address_new_from_string(address.c_str());
-  if (!inet) {
-    GList *found =
-        g_resolver_lookup_by_name(g_resolver_get_default(), address.c_str(), nullptr, nullptr);
-    if (!found) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                  "address \"%s\" is neither an IP address nor a name this machine can resolve",
-                  address.c_str());
-      return nullptr;
-    }
-    inet = G_INET_ADDRESS(g_object_ref(found->data));
-    g_resolver_free_addresses(found);
-  }
-  GSocketAddress *sa = g_inet_socket_address_new(inet, static_cast<guint16>(port));
-  g_object_unref(inet);
-  return sa;
-}
-
-std::string peer_of(GSocket *socket) {
-  GSocketAddress *remote = g_socket_get_remote_address(socket, nullptr);
-  if (!remote)
-    return "?";
-  g_autofree char *text =
-      g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
-  g_object_unref(remote);
-  return text;
-}
-
-// libsoup keeps no connection alive here (see connections.h); say so in every answer.
-void on_request_started(SoupServer *, SoupServerMessage *msg, gpointer) {
-  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
-                               "close");
-  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
-                     if (Connection *c = Connection::of(m))
-                       c->head_received();
-                   }),
-                   nullptr);
-}
-}  // namespace
 
 Connections::Connections(GMainContext *context, SoupServer *soup, EpollSource *poller,
                          const ConnectionLimits &limits)

@@ -53,6 +53,10 @@
 
 namespace camcast {
 
+// Who listens on TCP `port` of this machine: "NAME (process N)", or "" when it cannot be seen (a
+// process of another user, no /proc). Looked up only to explain a port in use.
+std::string port_holder(int port);
+
 // Sized for a Raspberry Pi serving a household; see README "Running it on a network".
 struct ConnectionLimits {
   guint max_connections = 256;   // open connections per server, viewers included

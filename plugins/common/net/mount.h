@@ -92,6 +92,11 @@ public:
   virtual goffset body_limit(std::string_view method, std::string_view rest) { return -1; }
   // Whether WebSocket viewers may join (a WebRTC endpoint has none to feed them).
   virtual bool takes_websocket() const { return true; }
+  // The name the mount of a stream at `path` goes by in its server's table: the path itself, or,
+  // for a stream served over another protocol on a port of its own (RTSP), its address there
+  // (`rtsp://:8554/video`), which no HTTP request reaches, so that a browser stream can have
+  // the same path. Asked once, before the mount is added.
+  virtual std::string listed_at(const std::string &path) const { return path; }
   // Every server tick (a quarter second): timeouts of the delegate's own.
   virtual void tick(gint64 now) {}
   // A client is moving to rendition `rung`: its next keyframe should come now, not a GOP later.

@@ -1,0 +1,315 @@
+#include "rtsp/rtsp_resource.h"
+
+#include <gst/app/gstappsrc.h>
+
+#include <algorithm>
+
+GST_DEBUG_CATEGORY_EXTERN(camcast_rtsp_debug);
+#define GST_CAT_DEFAULT camcast_rtsp_debug
+
+namespace camcast {
+
+namespace {
+
+// Each client's media.
+constexpr const char *kLaunch =
+    "( appsrc name=video is-live=true format=time ! "
+    "rtph264pay name=pay0 pt=96 config-interval=-1 )";
+
+// The running time of the pipeline `element` is in, now (0 before it has a clock).
+GstClockTimeDiff running_now(GstElement *element) {
+  GstClock *clock = gst_element_get_clock(element);
+  if (!clock)
+    return 0;
+  const GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  return GstClockTimeDiff(now) - GstClockTimeDiff(gst_element_get_base_time(element));
+}
+
+GstClockTime shifted(GstClockTime t, GstClockTimeDiff by) {
+  return GST_CLOCK_TIME_IS_VALID(t) ? GstClockTime(std::max<GstClockTimeDiff>(0, t + by)) : t;
+}
+
+// A handler's data: the resource while it lives.
+using Weak = std::weak_ptr<RtspResource>;
+void free_weak(gpointer data, GClosure *) {
+  delete static_cast<Weak *>(data);
+}
+
+}  // namespace
+
+RtspResource::RtspResource(KeyframeFn keyframe_wanted)
+    : keyframe_wanted_(std::move(keyframe_wanted)) {}
+
+RtspResource::~RtspResource() {
+  close();
+  gst_clear_caps(&caps_);
+}
+
+void RtspResource::set_settings(const Settings &settings) {
+  std::lock_guard<std::mutex> lk(lock_);
+  settings_ = settings;
+}
+
+RtspResource::Settings RtspResource::settings() const {
+  std::lock_guard<std::mutex> lk(lock_);
+  return settings_;
+}
+
+int RtspResource::port() const {
+  std::lock_guard<std::mutex> lk(lock_);
+  return server_ ? server_->port() : -1;
+}
+
+size_t RtspResource::n_clients() const {
+  std::lock_guard<std::mutex> lk(lock_);
+  return receivers_.size();
+}
+
+std::string RtspResource::listed_at(const std::string &path) const {
+  const int serving = port();  // (before it serves: the port it waits for)
+  return "rtsp://:" + std::to_string(serving >= 0 ? serving : settings().port) + path;
+}
+
+bool RtspResource::open(const std::string &path, GError **error) {
+  const Settings settings = this->settings();
+  std::shared_ptr<RtspServer> server =
+      RtspServer::acquire(settings.address, settings.port, settings.limits, error);
+  if (!server || !server->set_policy(settings.policy, error))
+    return false;
+  GstRTSPMediaFactory *factory = gst_rtsp_media_factory_new();
+  gst_rtsp_media_factory_set_launch(factory, kLaunch);
+  gst_rtsp_media_factory_set_shared(factory, FALSE);
+  g_signal_connect_data(factory, "media-configure",
+                        G_CALLBACK(+[](GstRTSPMediaFactory *, GstRTSPMedia *media, gpointer data) {
+                          if (auto self = static_cast<Weak *>(data)->lock())
+                            self->configure(media);
+                        }),
+                        new Weak(weak_from_this()), free_weak, GConnectFlags(0));
+  if (!server->add(path, factory, settings.is_public, error)) {
+    g_object_unref(factory);
+    return false;
+  }
+  std::lock_guard<std::mutex> lk(lock_);
+  server_ = std::move(server);
+  factory_ = factory;
+  path_ = path;
+  GST_INFO("serving rtsp://%s:%d%s", settings.address.c_str(), server_->port(), path.c_str());
+  return true;
+}
+
+void RtspResource::open_later(const std::string &path, ReportFn report) {
+  std::lock_guard<std::mutex> lk(lock_);
+  wanted_ = path;
+  report_ = std::move(report);
+  retry_at_ = 0;
+}
+
+void RtspResource::tick(gint64 now) {
+  std::string path;
+  ReportFn report;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (wanted_.empty() || now < retry_at_)
+      return;
+    path = wanted_;
+    report = report_;
+    retry_at_ = now + kRetryUs;
+  }
+  GError *error = nullptr;
+  if (open(path, &error)) {
+    {
+      std::lock_guard<std::mutex> lk(lock_);
+      wanted_.clear();
+    }
+    report("running", "");
+    return;
+  }
+  report("down", error->message);
+  g_error_free(error);
+}
+
+void RtspResource::close() {
+  std::shared_ptr<RtspServer> server;
+  GstRTSPMediaFactory *factory;
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    wanted_.clear();
+    server.swap(server_);
+    factory = factory_;
+    factory_ = nullptr;
+    path.swap(path_);
+  }
+  if (!server)
+    return;
+  server->remove(path);  // no new client comes
+  // The clients of this stream go, their media with them.
+  server->close_clients([this](GstRTSPMedia *media) {
+    std::lock_guard<std::mutex> lk(lock_);
+    return receivers_.count(media) > 0;
+  });
+  std::map<GstRTSPMedia *, Receiver> left;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    left.swap(receivers_);
+  }
+  for (auto &[media, receiver] : left)
+    forget(media, receiver);
+  g_object_unref(factory);
+}
+
+void RtspResource::set_caps(GstCaps *caps) {
+  std::lock_guard<std::mutex> lk(lock_);
+  gst_caps_replace(&caps_, caps);
+  for (auto &[media, receiver] : receivers_)
+    gst_app_src_set_caps(GST_APP_SRC(receiver.appsrc), caps);
+}
+
+void RtspResource::push(GstBuffer *buffer) {
+  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  std::lock_guard<std::mutex> lk(lock_);
+  units_in_++;
+  bytes_in_ += gst_buffer_get_size(buffer);
+  for (auto &[media, receiver] : receivers_) {
+    GstAppSrc *appsrc = GST_APP_SRC(receiver.appsrc);
+    if (receiver.started && gst_app_src_get_current_level_bytes(appsrc) > kMaxQueuedBytes) {
+      GST_INFO("an RTSP client is %" G_GUINT64_FORMAT " bytes behind: on from the next keyframe",
+               gst_app_src_get_current_level_bytes(appsrc));
+      receiver.started = false;
+    }
+    if (!receiver.ready ||
+        (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0)))
+      continue;
+    receiver.started = true;
+    // The camera's times, moved to the media's pipeline (which has a start of its own) once:
+    // the spacing of the frames stays the camera's, which clients that record (ffmpeg) need.
+    if (!receiver.timed) {
+      receiver.offset = running_now(receiver.appsrc) - GstClockTimeDiff(GST_BUFFER_PTS(buffer));
+      receiver.timed = GST_BUFFER_PTS_IS_VALID(buffer);
+    }
+    GstBuffer *unit = gst_buffer_copy(buffer);
+    GST_BUFFER_PTS(unit) = shifted(GST_BUFFER_PTS(buffer), receiver.offset);
+    GST_BUFFER_DTS(unit) = shifted(GST_BUFFER_DTS(buffer), receiver.offset);
+    gst_app_src_push_buffer(appsrc, unit);
+  }
+}
+
+// A client's media is made (on the RTSP server's thread): its appsrc joins the receivers.
+void RtspResource::configure(GstRTSPMedia *media) {
+  GstElement *bin = gst_rtsp_media_get_element(media);
+  GstElement *appsrc = gst_bin_get_by_name(GST_BIN(bin), "video");
+  gst_object_unref(bin);
+  g_object_set(appsrc, "max-bytes", guint64(kMaxQueuedBytes * 2), nullptr);
+  struct Ticket {
+    Weak resource;
+    GstRTSPMedia *media;
+  };
+  GstAppSrcCallbacks callbacks = {};
+  callbacks.need_data = +[](GstAppSrc *, guint, gpointer data) {
+    auto *ticket = static_cast<Ticket *>(data);
+    if (auto self = ticket->resource.lock())
+      self->ready(ticket->media);
+  };
+  gst_app_src_set_callbacks(GST_APP_SRC(appsrc), &callbacks, new Ticket{weak_from_this(), media},
+                            [](gpointer data) { delete static_cast<Ticket *>(data); });
+  const gulong handler =
+      g_signal_connect_data(media, "unprepared", G_CALLBACK(+[](GstRTSPMedia *m, gpointer data) {
+                              if (auto self = static_cast<Weak *>(data)->lock())
+                                self->unprepared(m);
+                            }),
+                            new Weak(weak_from_this()), free_weak, GConnectFlags(0));
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (caps_)
+      gst_app_src_set_caps(GST_APP_SRC(appsrc), caps_);
+    receivers_[GST_RTSP_MEDIA(g_object_ref(media))] = Receiver{appsrc, handler};
+  }
+  GST_INFO("an RTSP client's media is made");
+  // A viewer from now: its coming wakes the branch and asks for a keyframe.
+  on_server([weak = weak_from_this(), media] {
+    auto self = weak.lock();
+    Mount *mount = nullptr;
+    if (self) {
+      std::lock_guard<std::mutex> lk(self->lock_);
+      mount = self->mount_;
+    }
+    if (!mount)
+      return;
+    const uint64_t id = mount->add_viewer("rtsp");
+    bool counted;
+    {
+      std::lock_guard<std::mutex> lk(self->lock_);
+      auto it = self->receivers_.find(media);
+      counted = it != self->receivers_.end();
+      if (counted)
+        it->second.viewer = id;
+    }
+    if (!counted)  // its media ended meanwhile
+      mount->remove_viewer(id, ClientStatus::Closed);
+  });
+}
+
+// A client's media plays and wants its first unit (its appsrc's thread): from the next keyframe,
+// asked for now.
+void RtspResource::ready(GstRTSPMedia *media) {
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    auto it = receivers_.find(media);
+    if (it == receivers_.end() || it->second.ready)
+      return;
+    it->second.ready = true;
+  }
+  keyframe_wanted_();
+}
+
+void RtspResource::unprepared(GstRTSPMedia *media) {
+  Receiver receiver;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    auto it = receivers_.find(media);
+    if (it == receivers_.end())
+      return;
+    receiver = it->second;
+    receivers_.erase(it);
+  }
+  GST_INFO("an RTSP client's media ends");
+  forget(media, receiver);
+  if (receiver.viewer)
+    on_server([weak = weak_from_this(), id = receiver.viewer] {
+      if (auto self = weak.lock()) {
+        Mount *mount;
+        {
+          std::lock_guard<std::mutex> lk(self->lock_);
+          mount = self->mount_;
+        }
+        if (mount)
+          mount->remove_viewer(id, ClientStatus::Closed);
+      }
+    });
+}
+
+void RtspResource::forget(GstRTSPMedia *media, const Receiver &receiver) {
+  g_signal_handler_disconnect(media, receiver.unprepared_handler);
+  gst_object_unref(receiver.appsrc);
+  g_object_unref(media);
+}
+
+void RtspResource::fill_stats(MountStats *stats) {
+  std::lock_guard<std::mutex> lk(lock_);
+  stats->units_in = units_in_;
+  stats->bytes_in = bytes_in_;
+}
+
+void RtspResource::serving(Mount *mount) {
+  std::lock_guard<std::mutex> lk(lock_);
+  mount_ = mount;
+}
+
+void RtspResource::on_server(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (mount_)
+    mount_->invoke(std::move(fn));
+}
+
+}  // namespace camcast

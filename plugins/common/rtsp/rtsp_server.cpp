@@ -1,0 +1,324 @@
+#include "rtsp/rtsp_server.h"
+
+#include "net/connections.h"
+
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+
+GST_DEBUG_CATEGORY(camcast_rtsp_debug);
+#define GST_CAT_DEFAULT camcast_rtsp_debug
+
+namespace camcast {
+
+namespace {
+
+// gst-rtsp-server's auth with one check of ours (RtspServer::admit) in place of its tokens and
+// permissions.
+struct CamcastRtspAuth {
+  GstRTSPAuth parent;
+  RtspServer *server;
+};
+struct CamcastRtspAuthClass {
+  GstRTSPAuthClass parent_class;
+};
+G_DEFINE_TYPE(CamcastRtspAuth, camcast_rtsp_auth, GST_TYPE_RTSP_AUTH)
+
+gboolean camcast_rtsp_auth_check(GstRTSPAuth *auth, GstRTSPContext *ctx, const gchar *check) {
+  if (g_str_equal(check, GST_RTSP_AUTH_CHECK_URL))
+    return reinterpret_cast<CamcastRtspAuth *>(auth)->server->admit(ctx);
+  // A client never chooses the server's side of a transport (its ports, multicast TTL).
+  return !g_str_equal(check, GST_RTSP_AUTH_CHECK_TRANSPORT_CLIENT_SETTINGS);
+}
+
+void camcast_rtsp_auth_class_init(CamcastRtspAuthClass *klass) {
+  GST_RTSP_AUTH_CLASS(klass)->check = camcast_rtsp_auth_check;
+}
+
+void camcast_rtsp_auth_init(CamcastRtspAuth *) {}
+
+// The process-wide registry: address:port → the RTSP server running there. An entry whose server
+// is being destroyed stays (expired) until its port is closed, so a new acquire() of the same
+// port waits for that instead of failing to bind.
+std::mutex registry_lock;
+std::condition_variable registry_changed;
+std::map<std::string, std::weak_ptr<RtspServer>> registry;
+
+}  // namespace
+
+std::shared_ptr<RtspServer> RtspServer::acquire(const std::string &address, int port,
+                                                const RtspLimits &limits, GError **error) {
+  static gsize once = 0;
+  if (g_once_init_enter(&once)) {
+    GST_DEBUG_CATEGORY_INIT(camcast_rtsp_debug, "camcastrtsp", 0, "camcast RTSP server");
+    g_once_init_leave(&once, 1);
+  }
+  std::unique_lock<std::mutex> lk(registry_lock);
+  const std::string key = address + "|" + std::to_string(port);
+  while (port != 0) {
+    auto it = registry.find(key);
+    if (it == registry.end())
+      break;
+    if (auto server = it->second.lock())
+      return server;
+    registry_changed.wait(lk);  // the previous server on this port is still closing it
+  }
+  auto *server = new RtspServer(address, port, limits);
+  if (!server->start(error)) {
+    delete server;
+    return nullptr;
+  }
+  const std::string bound = address + "|" + std::to_string(server->port_);
+  std::shared_ptr<RtspServer> shared(server, [bound](RtspServer *s) {
+    delete s;
+    std::lock_guard<std::mutex> lk(registry_lock);
+    auto it = registry.find(bound);
+    if (it != registry.end() && it->second.expired())
+      registry.erase(it);
+    registry_changed.notify_all();
+  });
+  registry[bound] = shared;
+  return shared;
+}
+
+RtspServer::RtspServer(std::string address, int port, RtspLimits limits)
+    : address_(std::move(address)),
+      port_(port),
+      limits_(limits),
+      context_(g_main_context_new()),
+      loop_(g_main_loop_new(context_, FALSE)) {}
+
+RtspServer::~RtspServer() {
+  if (thread_.joinable()) {
+    invoke_sync([this] { g_main_loop_quit(loop_); });
+    thread_.join();
+  }
+  g_main_loop_unref(loop_);
+  g_main_context_unref(context_);
+}
+
+bool RtspServer::start(GError **error) {
+  std::promise<GError *> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] {
+    g_main_context_push_thread_default(context_);
+    server_ = gst_rtsp_server_new();
+    gst_rtsp_server_set_address(server_, address_.c_str());
+    gst_rtsp_server_set_service(server_, std::to_string(port_).c_str());
+    access_ = std::make_unique<RtspAccess>(AccessPolicy());
+    auto *auth =
+        static_cast<CamcastRtspAuth *>(g_object_new(camcast_rtsp_auth_get_type(), nullptr));
+    auth->server = this;
+    gst_rtsp_server_set_auth(server_, GST_RTSP_AUTH(auth));
+    g_object_unref(auth);
+    GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(server_);
+    gst_rtsp_session_pool_set_max_sessions(pool, limits_.max_sessions);
+    g_object_unref(pool);
+    GError *err = nullptr;
+    listen_source_ = gst_rtsp_server_create_source(server_, nullptr, &err);
+    if (!listen_source_) {
+      if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+        const std::string holder = port_holder(port_);
+        g_clear_error(&err);
+        g_set_error(&err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                    "RTSP port %d on %s is already in use by %s (choose another rtsp-port, or 0 "
+                    "for any free one)",
+                    port_, address_.c_str(), holder.empty() ? "another program" : holder.c_str());
+      } else {
+        g_prefix_error(&err, "cannot serve RTSP on %s port %d: ", address_.c_str(), port_);
+      }
+      g_clear_object(&server_);
+      g_main_context_pop_thread_default(context_);
+      started.set_value(err);
+      return;
+    }
+    g_source_attach(listen_source_, context_);
+    port_ = gst_rtsp_server_get_bound_port(server_);
+    tick_source_ = g_timeout_source_new_seconds(1);
+    g_source_set_callback(tick_source_, &RtspServer::tick, this, nullptr);
+    g_source_attach(tick_source_, context_);
+    GST_INFO("serving rtsp://%s:%d/", address_.c_str(), port_);
+    started.set_value(nullptr);
+    g_main_loop_run(loop_);
+    g_source_destroy(tick_source_);
+    g_source_unref(tick_source_);
+    g_source_destroy(listen_source_);
+    g_source_unref(listen_source_);
+    // Every client goes with its sessions (their pipelines stop), then the server.
+    gst_rtsp_server_client_filter(
+        server_, +[](GstRTSPServer *, GstRTSPClient *, gpointer) { return GST_RTSP_FILTER_REMOVE; },
+        nullptr);
+    while (g_main_context_iteration(context_, FALSE)) {
+    }
+    g_clear_object(&server_);
+    access_.reset();
+    g_main_context_pop_thread_default(context_);
+    GST_INFO("stopped serving rtsp://%s:%d/", address_.c_str(), port_);
+  });
+  GError *err = result.get();
+  if (!err)
+    return true;
+  thread_.join();
+  g_propagate_error(error, err);
+  return false;
+}
+
+gboolean RtspServer::tick(gpointer self) {
+  // Sessions nobody renewed within their timeout go (gst-rtsp-server frees them only when asked).
+  auto *server = static_cast<RtspServer *>(self);
+  GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(server->server_);
+  const guint expired = gst_rtsp_session_pool_cleanup(pool);
+  g_object_unref(pool);
+  if (expired)
+    GST_INFO("%u RTSP sessions expired", expired);
+  return G_SOURCE_CONTINUE;
+}
+
+void RtspServer::invoke_sync(const std::function<void()> &fn) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    fn();
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  struct Call {
+    const std::function<void()> &fn;
+    std::promise<void> &done;
+  } call{fn, done};
+  g_main_context_invoke_full(
+      context_, G_PRIORITY_HIGH,
+      +[](gpointer data) -> gboolean {
+        auto *c = static_cast<Call *>(data);
+        c->fn();
+        c->done.set_value();
+        return G_SOURCE_REMOVE;
+      },
+      &call, nullptr);
+  finished.wait();
+}
+
+bool RtspServer::set_policy(const AccessPolicy &policy, GError **error) {
+  if (policy.empty())
+    return true;  // this sink sets nothing: it serves under whatever the server has
+  std::string differences;
+  invoke_sync([&] {
+    const AccessPolicy &current = access_->policy();
+    if (current == policy)
+      return;
+    if (!current.empty() && !paths_.empty()) {
+      differences = current.differences(policy);
+      return;
+    }
+    access_ = std::make_unique<RtspAccess>(policy);
+  });
+  if (differences.empty())
+    return true;
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+              "RTSP port %d already serves other sinks with another %s (every sink on one RTSP "
+              "port needs the same access-token and users-file)",
+              port_, differences.c_str());
+  return false;
+}
+
+bool RtspServer::admit(GstRTSPContext *ctx) {
+  const GstRTSPMethod method = ctx->method;
+  const char *path = ctx->uri ? ctx->uri->abspath : nullptr;
+  bool open = method == GST_RTSP_OPTIONS;  // it says which methods there are, nothing more
+  for (const std::string &p : public_paths_)
+    open = open || (path && g_str_has_prefix(path, p.c_str()) &&
+                    (path[p.size()] == '\0' || path[p.size()] == '/'));
+  if (open)
+    return true;
+  const gchar *authorization = nullptr;
+  gst_rtsp_message_get_header(ctx->request, GST_RTSP_HDR_AUTHORIZATION,
+                              const_cast<gchar **>(&authorization), 0);
+  GstRTSPConnection *connection = gst_rtsp_client_get_connection(ctx->client);
+  const char *ip = connection ? gst_rtsp_connection_get_ip(connection) : nullptr;
+  const RtspAccess::Verdict verdict =
+      access_->check(authorization ? authorization : "", ip ? ip : "?", g_get_monotonic_time());
+  if (verdict == RtspAccess::Verdict::Allowed)
+    return true;
+  const GstRTSPStatusCode code = verdict == RtspAccess::Verdict::Busy
+                                     ? GST_RTSP_STS_SERVICE_UNAVAILABLE
+                                     : GST_RTSP_STS_UNAUTHORIZED;
+  GST_INFO("%s: %s refused (%d)", ip ? ip : "?", path ? path : "?", int(code));
+  gst_rtsp_message_init_response(ctx->response, code, gst_rtsp_status_as_text(code), ctx->request);
+  if (code == GST_RTSP_STS_UNAUTHORIZED)
+    gst_rtsp_message_add_header(ctx->response, GST_RTSP_HDR_WWW_AUTHENTICATE,
+                                "Basic realm=\"camcast\"");
+  else
+    gst_rtsp_message_add_header(ctx->response, GST_RTSP_HDR_RETRY_AFTER, "1");
+  gst_rtsp_client_send_message(ctx->client, ctx->session, ctx->response);
+  return false;
+}
+
+bool RtspServer::add(const std::string &path, GstRTSPMediaFactory *factory, bool is_public,
+                     GError **error) {
+  bool added = false;
+  invoke_sync([&] {
+    GstRTSPMountPoints *mounts = gst_rtsp_server_get_mount_points(server_);
+    gint matched = 0;
+    GstRTSPMediaFactory *found = gst_rtsp_mount_points_match(mounts, path.c_str(), &matched);
+    if (found && size_t(matched) == path.size()) {
+      g_object_unref(found);
+    } else {
+      if (found)
+        g_object_unref(found);
+      gst_rtsp_mount_points_add_factory(mounts, path.c_str(),
+                                        GST_RTSP_MEDIA_FACTORY(g_object_ref(factory)));
+      paths_.insert(path);
+      if (is_public)
+        public_paths_.insert(path);
+      added = true;
+    }
+    g_object_unref(mounts);
+  });
+  if (!added)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                "path %s on RTSP port %d is already served by another sink in this process "
+                "(give each sink its own path)",
+                path.c_str(), port_);
+  return added;
+}
+
+void RtspServer::close_clients(const std::function<bool(GstRTSPMedia *)> &ours) {
+  invoke_sync([&] {
+    gst_rtsp_server_client_filter(
+        server_,
+        +[](GstRTSPServer *, GstRTSPClient *client, gpointer data) {
+          struct Search {
+            const std::function<bool(GstRTSPMedia *)> *ours;
+            bool found = false;
+          } search{static_cast<const std::function<bool(GstRTSPMedia *)> *>(data)};
+          gst_rtsp_client_session_filter(
+              client,
+              +[](GstRTSPClient *, GstRTSPSession *session, gpointer s) {
+                gst_rtsp_session_filter(
+                    session,
+                    +[](GstRTSPSession *, GstRTSPSessionMedia *sm, gpointer s) {
+                      auto *search = static_cast<Search *>(s);
+                      search->found |= (*search->ours)(gst_rtsp_session_media_get_media(sm));
+                      return GST_RTSP_FILTER_KEEP;
+                    },
+                    s);
+                return GST_RTSP_FILTER_KEEP;
+              },
+              &search);
+          return search.found ? GST_RTSP_FILTER_REMOVE : GST_RTSP_FILTER_KEEP;
+        },
+        const_cast<std::function<bool(GstRTSPMedia *)> *>(&ours));
+  });
+}
+
+void RtspServer::remove(const std::string &path) {
+  invoke_sync([&] {
+    GstRTSPMountPoints *mounts = gst_rtsp_server_get_mount_points(server_);
+    gst_rtsp_mount_points_remove_factory(mounts, path.c_str());
+    g_object_unref(mounts);
+    paths_.erase(path);
+    public_paths_.erase(path);
+  });
+}
+
+}  // namespace camcast

@@ -1,0 +1,78 @@
+// Layer rtsp: RTSP on ports of their own (gst-rtsp-server); uses net, formats, access.
+// One RTSP server per address:port, shared by every sink of the process that names it, each
+// sink's stream at a path of its own — as HttpServer is for HTTP. Each server owns a thread with
+// its own GMainContext, where gst-rtsp-server answers requests, expires sessions and sends over
+// TCP; a server lives while anyone holds its shared_ptr, the last release stops the thread and
+// closes the port.
+#pragma once
+
+#include "rtsp/rtsp_access.h"
+
+#include <gst/rtsp-server/rtsp-server.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace camcast {
+
+struct RtspLimits {
+  // Sessions at once, every path of the server together (gst-rtsp-server's session pool). A
+  // session a client neither renews (any request, or RTCP over UDP) nor ends is freed after
+  // gst-rtsp-server's 60 s, RTSP's default (RFC 2326 12.37).
+  unsigned max_sessions = 64;
+};
+
+class RtspServer final : public std::enable_shared_from_this<RtspServer> {
+public:
+  // The running server for address:port, starting it if needed; port 0 starts a new one on a
+  // free port (read it back with port()). Null with `error` saying why (a port in use).
+  static std::shared_ptr<RtspServer> acquire(const std::string &address, int port,
+                                             const RtspLimits &limits, GError **error);
+  ~RtspServer();
+  RtspServer(const RtspServer &) = delete;
+  RtspServer &operator=(const RtspServer &) = delete;
+
+  const std::string &address() const { return address_; }
+  int port() const { return port_; }
+
+  // Access control for every path of this server (rtsp_access.h). A sink that sets none serves
+  // under the server's; a different one is refused with `error` while other sinks serve here.
+  bool set_policy(const AccessPolicy &policy, GError **error);
+  // Serves `factory` at `path` (a canonical mount path) from now on, open to anyone when
+  // `is_public`; false with `error` when the path is taken. Any thread.
+  bool add(const std::string &path, GstRTSPMediaFactory *factory, bool is_public, GError **error);
+  void remove(const std::string &path);
+  // Closes the connection of every client with a session on a media `ours` says is its (RTSP has
+  // no other way to tell a client its stream ended).
+  void close_clients(const std::function<bool(GstRTSPMedia *)> &ours);
+
+  // Runs fn on the server thread and returns when it has run (directly if already there).
+  void invoke_sync(const std::function<void()> &fn);
+
+  // Whether the request of `ctx` may go on (server thread; GstRTSPAuth's check). When not, it
+  // has been answered (401 asking for Basic credentials, or 503).
+  bool admit(GstRTSPContext *ctx);
+
+private:
+  RtspServer(std::string address, int port, RtspLimits limits);
+  bool start(GError **error);
+  static gboolean tick(gpointer self);
+
+  const std::string address_;
+  int port_;
+  const RtspLimits limits_;
+  std::thread thread_;
+  GMainContext *context_ = nullptr;
+  GMainLoop *loop_ = nullptr;
+  GstRTSPServer *server_ = nullptr;
+  GSource *listen_source_ = nullptr;
+  GSource *tick_source_ = nullptr;
+  // Server thread only.
+  std::unique_ptr<RtspAccess> access_;
+  std::set<std::string> paths_, public_paths_;
+};
+
+}  // namespace camcast

@@ -1,0 +1,382 @@
+// rtspsink with real RTSP clients: ffprobe and ffmpeg (what Home Assistant and Frigate run) and
+// GStreamer's rtspsrc, over TCP and UDP; every client's first access unit on the wire a keyframe,
+// soon after it joins mid-GOP; clients counted while they watch; the branch idle while nobody
+// does; a browser stream at the same path; a stopped sink closes its clients and its port; ports
+// and paths already taken are clear errors.
+#include "access/users.h"
+#include "h264_wire.h"
+#include "idle_watch.h"
+#include "wait.h"
+#include "ws_test_client.h"
+
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+using camcast::test::http_get;
+using camcast::test::wait_for;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A live H.264 stream into an rtspsink (`props` on it) on free ports, a GOP of `gop` frames at
+// 30 frames a second; `extra`, more of the launch line (another sink on the encode: `t.`).
+struct Stream {
+  GstElement *pipeline = nullptr;
+  GstElement *sink = nullptr;
+  int http_port = 0, rtsp_port = 0;
+  explicit Stream(const std::string &props = "", int gop = 60, const std::string &extra = "") {
+    GError *error = nullptr;
+    pipeline = gst_parse_launch(
+        ("videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,"
+         "framerate=30/1 ! x264enc name=enc tune=zerolatency speed-preset=ultrafast "
+         "key-int-max=" +
+         std::to_string(gop) + " ! h264parse ! tee name=t ! queue ! rtspsink name=sink port=0 " +
+         (props.find("rtsp-port") == std::string::npos ? "rtsp-port=0 " : "") + props + " " + extra)
+            .c_str(),
+        &error);
+    g_assert_no_error(error);
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
+                    GST_STATE_CHANGE_FAILURE);
+    g_object_get(sink, "current-port", &http_port, nullptr);
+    rtsp_port = this->port(props);
+  }
+  // The RTSP port: the one `props` gives, or the one found for 0.
+  int port(const std::string &props) const {
+    const size_t at = props.find("rtsp-port=");
+    int n = at == std::string::npos ? 0 : atoi(props.c_str() + at + strlen("rtsp-port="));
+    if (n == 0)
+      g_object_get(sink, "current-rtsp-port", &n, nullptr);
+    g_assert_cmpint(n, >, 0);
+    return n;
+  }
+  ~Stream() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  std::string url(const char *path = "/video") const {
+    return "rtsp://127.0.0.1:" + std::to_string(rtsp_port) + path;
+  }
+  int clients() const {
+    guint n = 0;
+    g_object_get(sink, "num-clients", &n, nullptr);
+    return int(n);
+  }
+};
+
+// GStreamer's RTSP client over `protocol` (tcp or udp): the first access unit out of the
+// depayloader (before any parser), when it came, and how many came.
+struct Player {
+  GstElement *pipeline = nullptr;
+  std::atomic<int> idr{-1};
+  std::atomic<int> units{0};
+  std::atomic<gint64> first_us{0};
+  gint64 started_us = 0;
+  Player(const std::string &url, const char *protocol, const std::string &props = "") {
+    GError *error = nullptr;
+    pipeline =
+        gst_parse_launch(("rtspsrc location=" + url + " protocols=" + protocol + " latency=0 " +
+                          props + " ! rtph264depay name=depay ! fakesink name=out")
+                             .c_str(),
+                         &error);
+    g_assert_no_error(error);
+    GstElement *depay = gst_bin_get_by_name(GST_BIN(pipeline), "depay");
+    GstPad *pad = gst_element_get_static_pad(depay, "src");
+    camcast::test::watch_first_access_unit(pad, &idr);
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        +[](GstPad *, GstPadProbeInfo *, gpointer data) {
+          auto *self = static_cast<Player *>(data);
+          if (self->units++ == 0)
+            self->first_us = g_get_monotonic_time();
+          return GST_PAD_PROBE_OK;
+        },
+        this, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(depay);
+    started_us = g_get_monotonic_time();
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~Player() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(pipeline);
+  }
+  // Milliseconds from PLAYING to the first access unit.
+  double first_after_ms() const { return double(first_us - started_us) / 1000; }
+  // An error or the end of the stream on its bus within `timeout`.
+  bool ended(std::chrono::milliseconds timeout) {
+    GstBus *bus = gst_element_get_bus(pipeline);
+    GstMessage *m = gst_bus_timed_pop_filtered(bus, std::chrono::nanoseconds(timeout).count(),
+                                               GstMessageType(GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
+    gst_object_unref(bus);
+    if (m)
+      gst_message_unref(m);
+    return m != nullptr;
+  }
+};
+
+// A program run to its end (at most `timeout_s`): its exit status, and what it said on stderr.
+int run(const std::vector<std::string> &argv, std::string *err, int timeout_s = 20) {
+  std::vector<std::string> args = {"timeout", std::to_string(timeout_s)};
+  args.insert(args.end(), argv.begin(), argv.end());
+  std::vector<char *> c;
+  for (auto &a : args)
+    c.push_back(const_cast<char *>(a.c_str()));
+  c.push_back(nullptr);
+  gchar *out = nullptr, *errors = nullptr;
+  gint status = -1;
+  GError *error = nullptr;
+  const bool ok = g_spawn_sync(nullptr, c.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr,
+                               &out, &errors, &status, &error);
+  g_assert_no_error(error);
+  g_assert_true(ok);
+  *err = std::string(out ? out : "") + (errors ? errors : "");
+  g_free(out);
+  g_free(errors);
+  return g_spawn_check_wait_status(status, nullptr) ? 0 : 1;
+}
+
+// ffprobe sees H.264 at the camera's size, and ffmpeg decodes 60 frames without a word of
+// complaint — a first picture that is not whole makes it say "non-existing PPS" or "no frame"
+// — over TCP and over UDP; rtspsrc's first access unit is a keyframe, over both.
+void test_real_clients_play() {
+  Stream stream;
+  for (const char *transport : {"tcp", "udp"}) {
+    std::string said;
+    g_assert_cmpint(run({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+                         "stream=codec_name,width,height", "-of", "csv=p=0", stream.url()},
+                        &said),
+                    ==, 0);
+    g_test_message("ffprobe over %s: %s", transport, said.c_str());
+    g_assert_true(said.find("h264,320,240") != std::string::npos);
+    g_assert_cmpint(run({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i", stream.url(),
+                         "-frames:v", "60", "-f", "null", "-"},
+                        &said),
+                    ==, 0);
+    g_test_message("ffmpeg over %s said: \"%s\"", transport, said.c_str());
+    g_assert_true(said.empty());
+    Player player(stream.url(), transport);
+    g_assert_true(wait_for([&] { return player.units >= 30; }, 10000ms));
+    g_assert_cmpint(player.idr, ==, 1);
+  }
+}
+
+// Clients joining a stream whose GOP is 4 s, one after another: each starts at a keyframe of its
+// own, asked for when it came, not at the next one of the GOP.
+void test_join_mid_gop() {
+  Stream stream("", 120);
+  for (int i = 0; i < 3; i++) {
+    std::this_thread::sleep_for(700ms);  // somewhere in the GOP, and past the request limit
+    Player player(stream.url(), i % 2 ? "udp" : "tcp");
+    g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+    g_test_message("client %d: its first access unit %.0f ms after PLAYING", i,
+                   player.first_after_ms());
+    g_assert_cmpint(player.idr, ==, 1);
+    g_assert_cmpfloat(player.first_after_ms(), <, 3000);  // a GOP would be 4000 and more
+  }
+}
+
+// A client is counted while it watches (num-clients, /api/streams under the stream's RTSP name)
+// and no longer once it has gone; a browser stream at the same path plays beside it.
+void test_counted_beside_a_browser_stream() {
+  Stream stream("", 60, "t. ! queue ! msesink port=0 name=mse");
+  GstElement *mse = gst_bin_get_by_name(GST_BIN(stream.pipeline), "mse");
+  int mse_port = 0;
+  g_object_get(mse, "current-port", &mse_port, nullptr);
+  gst_object_unref(mse);
+  g_assert_cmpint(stream.clients(), ==, 0);
+  {
+    Player player(stream.url(), "tcp");
+    g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+    g_assert_cmpint(stream.clients(), ==, 1);
+    std::string streams;
+    g_assert_cmpint(http_get(stream.http_port, "/api/streams", &streams), ==, 200);
+    const std::string name = "\"path\":\"rtsp://:" + std::to_string(stream.rtsp_port) + "/video\"";
+    const size_t at = streams.find(name);
+    g_assert_true(at != std::string::npos);
+    const std::string entry = streams.substr(at, streams.find("\"rungs\"", at) - at);
+    g_assert_true(entry.find("\"kind\":\"rtspsink\"") != std::string::npos);
+    g_assert_true(entry.find("\"clients\":[{\"id\":") != std::string::npos);  // the one
+    // The browser's stream at /video is msesink's (its own port here), and plays.
+    camcast::test::WsTestClient viewer;
+    g_assert_true(viewer.connect(mse_port, "/video"));
+    g_assert_cmpuint(viewer.read_frame(5000).payload.size(), >, 0);
+  }
+  g_assert_true(wait_for([&] { return stream.clients() == 0; }, 5000ms));
+}
+
+// Nobody watching: the encoder rests (idle-after); a client wakes it and plays from a keyframe.
+void test_idles_until_a_client_comes() {
+  Stream stream("idle-after=1");
+  camcast::test::BufferCounts counts(stream.pipeline, {"enc"});
+  g_assert_true(wait_for([&] { return camcast::test::api_says_idle(stream.http_port); }, 5000ms));
+  g_assert_cmpint(counts.during(1000ms)[0], ==, 0);
+  Player player(stream.url(), "tcp");
+  g_assert_true(wait_for([&] { return player.units >= 10; }, 10000ms));
+  g_assert_cmpint(player.idr, ==, 1);
+  g_assert_false(camcast::test::api_says_idle(stream.http_port));
+}
+
+// A sink that stops closes its clients' connections (they see the end at once, not after a
+// session timeout) and its port, which the next sink can take.
+void test_stopping_ends_clients() {
+  auto stream = std::make_unique<Stream>();
+  const int port = stream->rtsp_port;
+  Player player(stream->url(), "tcp");
+  g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+  stream.reset();
+  g_assert_true(player.ended(5000ms));
+  Stream again("rtsp-port=" + std::to_string(port));
+  Player next(again.url(), "tcp");
+  g_assert_true(wait_for([&] { return next.units > 0; }, 10000ms));
+}
+
+// The error a user reads for a state change that failed.
+std::string error_of(GstElement *pipeline) {
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  gst_object_unref(bus);
+  g_assert_nonnull(m);
+  GError *error = nullptr;
+  gst_message_parse_error(m, &error, nullptr);
+  std::string text = error->message;
+  g_error_free(error);
+  gst_message_unref(m);
+  return text;
+}
+
+// Another program on the RTSP port stops this output alone: the pipeline plays (warned), the
+// output is reported down with the reason, and it serves once the port is free. Another sink at
+// the same path of a port, or one with another access token, is a mistake: an error.
+void test_taken_ports_and_paths() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  g_assert_cmpint(bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
+  g_assert_cmpint(listen(fd, 1), ==, 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
+  const int taken = ntohs(addr.sin_port);
+  {
+    Stream waiting("rtsp-port=" + std::to_string(taken));
+    GstBus *bus = gst_element_get_bus(waiting.pipeline);
+    GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_WARNING);
+    gst_object_unref(bus);
+    g_assert_nonnull(m);
+    GError *warning = nullptr;
+    gst_message_parse_warning(m, &warning, nullptr);
+    g_test_message("with the port taken: %s", warning->message);
+    g_assert_true(strstr(warning->message, std::to_string(taken).c_str()) != nullptr);
+    g_assert_true(strstr(warning->message, "in use by") != nullptr);
+    g_error_free(warning);
+    gst_message_unref(m);
+    std::string streams;
+    g_assert_true(wait_for(
+        [&] {
+          http_get(waiting.http_port, "/api/streams", &streams);
+          return streams.find("\"name\":\"rtsp /video\",\"state\":\"down\"") != std::string::npos;
+        },
+        5000ms));
+    close(fd);  // the other program goes: the output serves within a try or two
+    g_assert_true(wait_for(
+        [&] {
+          http_get(waiting.http_port, "/api/streams", &streams);
+          return streams.find("\"name\":\"rtsp /video\",\"state\":\"running\"") !=
+                 std::string::npos;
+        },
+        15000ms));
+    Player player(waiting.url(), "tcp");
+    g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+  }
+
+  Stream stream;
+  Stream other("path=/cam2 rtsp-port=" + std::to_string(stream.rtsp_port));
+  Player first(stream.url(), "tcp"), second(stream.url("/cam2"), "tcp");
+  g_assert_true(wait_for([&] { return first.units > 0 && second.units > 0; }, 10000ms));
+  GstElement *same = gst_parse_launch(
+      ("videotestsrc ! x264enc ! rtspsink port=0 rtsp-port=" + std::to_string(stream.rtsp_port))
+          .c_str(),
+      nullptr);
+  g_assert_cmpint(gst_element_set_state(same, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
+  const std::string twice = error_of(same);
+  g_test_message("the same path twice: %s", twice.c_str());
+  g_assert_true(twice.find("already served") != std::string::npos);
+  gst_element_set_state(same, GST_STATE_NULL);
+  gst_object_unref(same);
+  // Another sink of the port with another access token: who could read what would depend on
+  // which came first.
+  Stream private_one("access-token=one");
+  GstElement *other_key = gst_parse_launch(
+      ("videotestsrc ! x264enc ! rtspsink port=0 path=/cam3 access-token=another rtsp-port=" +
+       std::to_string(private_one.rtsp_port))
+          .c_str(),
+      nullptr);
+  g_assert_cmpint(gst_element_set_state(other_key, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
+  const std::string key = error_of(other_key);
+  g_test_message("another access token on the port: %s", key.c_str());
+  g_assert_true(key.find("access-token") != std::string::npos);
+  gst_element_set_state(other_key, GST_STATE_NULL);
+  gst_object_unref(other_key);
+}
+
+// A private camera's RTSP asks for Basic credentials: the access token under any user name, or a
+// user's password; nothing, or a wrong one, is 401. A public stream of it is open.
+void test_credentials() {
+  g_autofree char *dir = g_dir_make_tmp("camcast-rtsp-XXXXXX", nullptr);
+  const std::string users = std::string(dir) + "/users";
+  std::string error;
+  g_assert_true(camcast::users::set_user(users, "ann", "ann's password", &error));
+  Stream stream("access-token=the-token users-file=" + users);
+  const std::string host = "127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
+  auto probe = [](const std::string &url, std::string *said) {
+    return run({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
+                "stream=codec_name", "-of", "csv=p=0", url},
+               said);
+  };
+  std::string said;
+  g_assert_cmpint(probe("rtsp://" + host, &said), !=, 0);
+  g_test_message("without a credential: %s", said.c_str());
+  g_assert_true(said.find("401") != std::string::npos);
+  g_assert_cmpint(probe("rtsp://camcast:wrong@" + host, &said), !=, 0);
+  g_assert_true(said.find("401") != std::string::npos);
+  g_assert_cmpint(probe("rtsp://camcast:the-token@" + host, &said), ==, 0);
+  g_assert_true(said.find("h264") != std::string::npos);
+  g_assert_cmpint(probe("rtsp://ann:ann%27s%20password@" + host, &said), ==, 0);
+  {
+    Player player(stream.url(), "tcp", "user-id=ann user-pw=\"ann's password\"");
+    g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+  }
+  Stream open("access-token=the-token public=true");
+  g_assert_cmpint(probe(open.url(), &said), ==, 0);
+  g_unlink(users.c_str());
+  g_rmdir(dir);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/rtspsink/real-clients-play", test_real_clients_play);
+  g_test_add_func("/rtspsink/join-mid-gop", test_join_mid_gop);
+  g_test_add_func("/rtspsink/counted-beside-a-browser-stream",
+                  test_counted_beside_a_browser_stream);
+  g_test_add_func("/rtspsink/idles-until-a-client-comes", test_idles_until_a_client_comes);
+  g_test_add_func("/rtspsink/stopping-ends-clients", test_stopping_ends_clients);
+  g_test_add_func("/rtspsink/taken-ports-and-paths", test_taken_ports_and_paths);
+  g_test_add_func("/rtspsink/credentials", test_credentials);
+  return g_test_run();
+}
