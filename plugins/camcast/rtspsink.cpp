@@ -13,9 +13,11 @@
  * sink's access units from a keyframe on, asked of the encoder when the client comes, so its
  * first picture is whole; SPS and PPS go in-band before every keyframe. A client that falls
  * more than 2 MB behind (its TCP connection full) goes on from the next keyframe. An RTSP
- * session a client neither renews nor ends is freed after 60 s. An RTSP port another program
- * holds stops this output alone: a warning, the output `rtsp PATH` down in `/api/streams`, and
- * another try every 5 s while the stream goes on.
+ * session a client neither renews nor ends is freed after 60 s. A port takes 32 connections and
+ * 32 sessions, 8 connections from one address; one without a session for 10 s is closed, one
+ * that sends more than a client should (64 KiB and 16 KiB a second) is cut. An RTSP port another
+ * program holds stops this output alone: a warning, the output `rtsp PATH` down in `/api/streams`,
+ * and another try every 5 s while the stream goes on.
  *
  * The sink also joins the HTTP server of its `port` (8080 by default) as the other camcast
  * sinks do: its clients are counted in `num-clients`, `/api/streams` (as the stream

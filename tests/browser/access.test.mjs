@@ -67,7 +67,9 @@ test('a page from the token link plays again after camcast restarts; one signed 
     camcast = watched(camcastExe, args, env);
     await waitInPage(page, () => window.camcast.stats.state === 'signed out', null, 15000);
     assert.match(await page.textContent('.camcast-signed-out'), /signed out.*Sign in again/s);
-    // Signing in again (the link with the token) plays.
+    // Signing in again (the link with the token) plays, once camcast serves it: the page may
+    // have been told it is signed out by a server whose first sinks were up, not yet /video's.
+    await camcast.waitFor(/every stream/);
     await page.goto(`${link}&backend=webcodecs`);
     await waitInPage(page, () => window.camcast && window.camcast.stats.framesShown >= 10);
   } finally {

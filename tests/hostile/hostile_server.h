@@ -222,5 +222,6 @@ void add_access_tests();
 void add_session_tests();
 // The attacks on WHEP (test_hostile_webrtc.cpp).
 void add_webrtc_tests();
+void add_rtsp_tests();
 
 }  // namespace hostile_test

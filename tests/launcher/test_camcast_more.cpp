@@ -542,9 +542,11 @@ void test_rtsp_in_presets() {
     const std::string url = out.substr(at, out.find(' ', at) - at);
     g_test_message("the launcher says: %s", url.c_str());
     std::string said;
-    g_assert_cmpstr(rtsp_codec(url, &said).c_str(), ==, "h264");
+    const std::string with = rtsp_codec(url, &said);
+    g_assert_cmpstr(with.c_str(), ==, "h264");
     const std::string bare = "rtsp://" + url.substr(url.find('@') + 1);
-    g_assert_cmpstr(rtsp_codec(bare, &said).c_str(), ==, "");
+    const std::string without = rtsp_codec(bare, &said);
+    g_assert_cmpstr(without.c_str(), ==, "");
     g_assert_nonnull(strstr(said.c_str(), "401"));
     camcast.signal(SIGTERM);
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);

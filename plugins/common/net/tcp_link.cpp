@@ -22,6 +22,7 @@ bool read_tcp_link(int fd, TcpLink *out) {
   out->idle = info.tcpi_unacked == 0 && info.tcpi_notsent_bytes == 0;
   out->data_segments = info.tcpi_data_segs_out;
   out->resent = info.tcpi_total_retrans;
+  out->bytes_received = info.tcpi_bytes_received;
   return true;
 }
 

@@ -2,10 +2,13 @@
 
 #include "net/connections.h"
 
+#include <sys/socket.h>
+
 #include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
+#include <vector>
 
 GST_DEBUG_CATEGORY(camcast_rtsp_debug);
 #define GST_CAT_DEFAULT camcast_rtsp_debug
@@ -112,6 +115,11 @@ bool RtspServer::start(GError **error) {
     auth->server = this;
     gst_rtsp_server_set_auth(server_, GST_RTSP_AUTH(auth));
     g_object_unref(auth);
+    // Clients on this thread too (by default gst-rtsp-server hands them to a thread of its own
+    // pool, where our checks and counts would race with this thread's).
+    GstRTSPThreadPool *threads = gst_rtsp_server_get_thread_pool(server_);
+    gst_rtsp_thread_pool_set_max_threads(threads, 0);
+    g_object_unref(threads);
     GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(server_);
     gst_rtsp_session_pool_set_max_sessions(pool, limits_.max_sessions);
     g_object_unref(pool);
@@ -135,6 +143,11 @@ bool RtspServer::start(GError **error) {
     }
     g_source_attach(listen_source_, context_);
     port_ = gst_rtsp_server_get_bound_port(server_);
+    g_signal_connect(server_, "client-connected",
+                     G_CALLBACK(+[](GstRTSPServer *, GstRTSPClient *client, gpointer self) {
+                       static_cast<RtspServer *>(self)->connected(client);
+                     }),
+                     this);
     tick_source_ = g_timeout_source_new_seconds(1);
     g_source_set_callback(tick_source_, &RtspServer::tick, this, nullptr);
     g_source_attach(tick_source_, context_);
@@ -172,7 +185,89 @@ gboolean RtspServer::tick(gpointer self) {
   g_object_unref(pool);
   if (expired)
     GST_INFO("%u RTSP sessions expired", expired);
+  // Connections that have had no session for the idle time go.
+  const gint64 now = g_get_monotonic_time();
+  std::vector<GstRTSPClient *> idle;
+  for (auto &[client, c] : server->clients_) {
+    if (now - c.since < gint64(server->limits_.idle_s) * G_USEC_PER_SEC)
+      continue;
+    guint sessions = 0;
+    gst_rtsp_client_session_filter(
+        client,
+        +[](GstRTSPClient *, GstRTSPSession *, gpointer n) {
+          ++*static_cast<guint *>(n);
+          return GST_RTSP_FILTER_KEEP;
+        },
+        &sessions);
+    if (sessions == 0)
+      idle.push_back(client);
+    else
+      c.since = now;  // it plays: its session's timeout bounds it from here
+  }
+  for (GstRTSPClient *client : idle) {
+    GST_INFO("%s: no RTSP session within %u s; closed", server->clients_[client].address.c_str(),
+             server->limits_.idle_s);
+    // Held across the call: the client's watch holds what may be its last reference, and
+    // gst-rtsp-server 1.22 would free it inside gst_rtsp_client_close(), under its own lock
+    // (GLib aborts: "g_mutex_clear() called on uninitialised or locked mutex").
+    g_object_ref(client);
+    gst_rtsp_client_close(client);
+    g_object_unref(client);
+  }
   return G_SOURCE_CONTINUE;
+}
+
+void RtspServer::connected(GstRTSPClient *client) {
+  GstRTSPConnection *connection = gst_rtsp_client_get_connection(client);
+  const std::string address = connection && gst_rtsp_connection_get_ip(connection)
+                                  ? gst_rtsp_connection_get_ip(connection)
+                                  : "?";
+  if (clients_.size() >= limits_.max_connections ||
+      per_address_[address] >= limits_.max_per_address) {
+    GST_INFO("%s: RTSP connection closed at once: %s", address.c_str(),
+             clients_.size() >= limits_.max_connections ? "this server's connections are full"
+                                                        : "that address has its connections");
+    if (per_address_[address] == 0)
+      per_address_.erase(address);
+    close_soon(client);
+    return;
+  }
+  clients_[client] = Client{address, g_get_monotonic_time()};
+  per_address_[address]++;
+  if (GSocket *socket = gst_rtsp_connection_get_read_socket(connection)) {
+    // What the kernel holds for gst-rtsp-server to read, small (and not grown by autotuning):
+    // what one read loop of its can take before the guard's shutdown is seen.
+    const int fd = g_socket_get_fd(socket);
+    int size = 32 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    guard_.watch(client, fd, address);
+  }
+  g_signal_connect(client, "closed", G_CALLBACK(+[](GstRTSPClient *c, gpointer self) {
+                     auto *server = static_cast<RtspServer *>(self);
+                     auto it = server->clients_.find(c);
+                     if (it == server->clients_.end())
+                       return;
+                     auto at = server->per_address_.find(it->second.address);
+                     if (at != server->per_address_.end() && --at->second == 0)
+                       server->per_address_.erase(at);
+                     server->clients_.erase(it);
+                     server->guard_.forget(c);
+                   }),
+                   this);
+}
+
+void RtspServer::close_soon(GstRTSPClient *client) {
+  // (client-connected comes before gst-rtsp-server attaches the client to the loop.)
+  GSource *source = g_idle_source_new();
+  g_source_set_callback(
+      source,
+      +[](gpointer c) {
+        gst_rtsp_client_close(GST_RTSP_CLIENT(c));
+        return G_SOURCE_REMOVE;
+      },
+      g_object_ref(client), g_object_unref);
+  g_source_attach(source, context_);
+  g_source_unref(source);
 }
 
 void RtspServer::invoke_sync(const std::function<void()> &fn) {

@@ -6,11 +6,13 @@
 // closes the port.
 #pragma once
 
+#include "rtsp/inbound_guard.h"
 #include "rtsp/rtsp_access.h"
 
 #include <gst/rtsp-server/rtsp-server.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,11 +20,18 @@
 
 namespace camcast {
 
+// Each RTSP client costs a pipeline of its own (rtsp_resource.h): fewer than HTTP viewers.
 struct RtspLimits {
   // Sessions at once, every path of the server together (gst-rtsp-server's session pool). A
   // session a client neither renews (any request, or RTCP over UDP) nor ends is freed after
   // gst-rtsp-server's 60 s, RTSP's default (RFC 2326 12.37).
-  unsigned max_sessions = 64;
+  unsigned max_sessions = 32;
+  // Connections at once, and from one address; past them a new one is closed at once.
+  unsigned max_connections = 32;
+  unsigned max_per_address = 8;
+  // A connection without a session this long after it came is closed (one that says nothing,
+  // or asks for nothing it then plays).
+  unsigned idle_s = 10;
 };
 
 class RtspServer final : public std::enable_shared_from_this<RtspServer> {
@@ -60,6 +69,15 @@ private:
   RtspServer(std::string address, int port, RtspLimits limits);
   bool start(GError **error);
   static gboolean tick(gpointer self);
+  // A client connected (server thread): counted, or closed past the caps.
+  void connected(GstRTSPClient *client);
+  // Closes `client` from the server's loop, once the dispatch under way has returned.
+  void close_soon(GstRTSPClient *client);
+
+  struct Client {
+    std::string address;
+    gint64 since;  // monotonic µs
+  };
 
   const std::string address_;
   int port_;
@@ -73,6 +91,9 @@ private:
   // Server thread only.
   std::unique_ptr<RtspAccess> access_;
   std::set<std::string> paths_, public_paths_;
+  std::map<GstRTSPClient *, Client> clients_;
+  InboundGuard guard_;  // what each client may send (any thread)
+  std::map<std::string, unsigned> per_address_;
 };
 
 }  // namespace camcast
