@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 
+#include "net/shared_servers.h"
 #include "net/status_pages.h"
 
 #include <sys/socket.h>
@@ -16,17 +17,6 @@ namespace camcast {
 
 namespace {
 
-// The process-wide registry: address:port → the server running there.
-// An entry whose server is being destroyed stays (expired) until its port is closed, so a new
-// acquire() of the same port waits for that instead of failing to bind.
-std::mutex registry_lock;
-std::condition_variable registry_changed;
-std::map<std::string, std::weak_ptr<HttpServer>> registry;
-
-std::string registry_key(const std::string &address, int port) {
-  return address + "|" + std::to_string(port);
-}
-
 void init_debug() {
   static gsize once = 0;
   if (g_once_init_enter(&once)) {
@@ -41,17 +31,13 @@ void init_debug() {
 std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int port,
                                                 const ServerSettings &settings, GError **error) {
   init_debug();
-  std::unique_lock<std::mutex> lk(registry_lock);
-  if (port != 0) {
-    const std::string key = registry_key(address, port);
-    while (true) {
-      auto it = registry.find(key);
-      if (it == registry.end())
-        break;
-      if (auto server = it->second.lock()) {
-        const bool same_tls = server->settings_.tls == settings.tls;
-        if (same_tls && server->settings_.limits == settings.limits)
-          return server;
+  static auto *servers = new SharedServers<HttpServer>();  // for the life of the process
+  return servers->acquire(
+      address, port,
+      [&](const HttpServer &server) {
+        const bool same_tls = server.settings_.tls == settings.tls;
+        if (same_tls && server.settings_.limits == settings.limits)
+          return true;
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                     "port %d on %s already serves other sinks with other %s (give sinks on one "
                     "port the same %s)",
@@ -59,27 +45,15 @@ std::shared_ptr<HttpServer> HttpServer::acquire(const std::string &address, int 
                     same_tls ? "max-connections, max-connections-per-address, "
                                "max-connection-rate, header-timeout and request-timeout"
                              : "tls-certificate, tls-key and http-port");
+        return false;
+      },
+      [&]() -> HttpServer * {
+        auto *server = new HttpServer(address, port, settings);
+        if (server->start(error))
+          return server;
+        delete server;
         return nullptr;
-      }
-      registry_changed.wait(lk);  // the previous server on this port is still closing it
-    }
-  }
-  auto *server = new HttpServer(address, port, settings);
-  if (!server->start(error)) {
-    delete server;
-    return nullptr;
-  }
-  const std::string key = registry_key(address, server->port_);
-  std::shared_ptr<HttpServer> shared(server, [key](HttpServer *s) {
-    delete s;
-    std::lock_guard<std::mutex> lk(registry_lock);
-    auto it = registry.find(key);
-    if (it != registry.end() && it->second.expired())
-      registry.erase(it);
-    registry_changed.notify_all();
-  });
-  registry[key] = shared;
-  return shared;
+      });
 }
 
 HttpServer::HttpServer(std::string address, int port, ServerSettings settings)

@@ -1,10 +1,10 @@
 #include "rtsp/rtsp_server.h"
 
 #include "net/connections.h"
+#include "net/shared_servers.h"
 
 #include <sys/socket.h>
 
-#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
@@ -41,13 +41,6 @@ void camcast_rtsp_auth_class_init(CamcastRtspAuthClass *klass) {
 
 void camcast_rtsp_auth_init(CamcastRtspAuth *) {}
 
-// The process-wide registry: address:port → the RTSP server running there. An entry whose server
-// is being destroyed stays (expired) until its port is closed, so a new acquire() of the same
-// port waits for that instead of failing to bind.
-std::mutex registry_lock;
-std::condition_variable registry_changed;
-std::map<std::string, std::weak_ptr<RtspServer>> registry;
-
 }  // namespace
 
 std::shared_ptr<RtspServer> RtspServer::acquire(const std::string &address, int port,
@@ -57,32 +50,16 @@ std::shared_ptr<RtspServer> RtspServer::acquire(const std::string &address, int 
     GST_DEBUG_CATEGORY_INIT(camcast_rtsp_debug, "camcastrtsp", 0, "camcast RTSP server");
     g_once_init_leave(&once, 1);
   }
-  std::unique_lock<std::mutex> lk(registry_lock);
-  const std::string key = address + "|" + std::to_string(port);
-  while (port != 0) {
-    auto it = registry.find(key);
-    if (it == registry.end())
-      break;
-    if (auto server = it->second.lock())
-      return server;
-    registry_changed.wait(lk);  // the previous server on this port is still closing it
-  }
-  auto *server = new RtspServer(address, port, limits);
-  if (!server->start(error)) {
-    delete server;
-    return nullptr;
-  }
-  const std::string bound = address + "|" + std::to_string(server->port_);
-  std::shared_ptr<RtspServer> shared(server, [bound](RtspServer *s) {
-    delete s;
-    std::lock_guard<std::mutex> lk(registry_lock);
-    auto it = registry.find(bound);
-    if (it != registry.end() && it->second.expired())
-      registry.erase(it);
-    registry_changed.notify_all();
-  });
-  registry[bound] = shared;
-  return shared;
+  static auto *servers = new SharedServers<RtspServer>();  // for the life of the process
+  return servers->acquire(
+      address, port, [](const RtspServer &) { return true; },
+      [&]() -> RtspServer * {
+        auto *server = new RtspServer(address, port, limits);
+        if (server->start(error))
+          return server;
+        delete server;
+        return nullptr;
+      });
 }
 
 RtspServer::RtspServer(std::string address, int port, RtspLimits limits)
