@@ -70,12 +70,16 @@ inline GstElement *start_pipeline(const char *launch, GstElement **src) {
 // Plays `launch` (whose appsrc "src" takes I420 at width x height) and feeds it fps frames a
 // second until SIGINT/SIGTERM: draw(luma, i) paints frame i's luma plane, chroma stays grey.
 // Prints "ready port=PORT" once playing. Returns the exit status.
+// `started(pipeline)`, if given, runs once it plays.
 template <typename Draw>
-int run_i420_source(const char *launch, int port, int width, int height, int fps, Draw draw) {
+int run_i420_source(const char *launch, int port, int width, int height, int fps, Draw draw,
+                    void (*started)(GstElement *) = nullptr) {
   GstElement *src = nullptr;
   GstElement *pipeline = start_pipeline(launch, &src);
   if (!pipeline)
     return 1;
+  if (started)
+    started(pipeline);
   g_print("ready port=%d\n", port);
   const size_t y_size = size_t(width) * height, c_size = y_size / 4;
   Pacer pacer(fps);

@@ -182,15 +182,32 @@ void RtspResource::push(GstBuffer *buffer) {
         (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0)))
       continue;
     receiver.started = true;
-    // The camera's times, moved to the media's pipeline (which has a start of its own) once:
-    // the spacing of the frames stays the camera's, which clients that record (ffmpeg) need.
-    if (!receiver.timed) {
-      receiver.offset = running_now(receiver.appsrc) - GstClockTimeDiff(GST_BUFFER_PTS(buffer));
-      receiver.timed = GST_BUFFER_PTS_IS_VALID(buffer);
+    // The camera's times, moved to the media's pipeline (which has a start of its own): the
+    // spacing of the frames stays the camera's, which clients that record (ffmpeg) need. The
+    // offset is the least seen (a frame that took less to encode than those before it moves it
+    // down), so no frame waits in the media's sinks for a time still to come; each frame's time
+    // stays after the one before (a frame interval is far more than encoding times vary).
+    const GstClockTime sent =  // when it is decoded: what follows the order of arrival
+        GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
+    if (GST_CLOCK_TIME_IS_VALID(sent)) {
+      const GstClockTimeDiff offset = running_now(receiver.appsrc) - GstClockTimeDiff(sent);
+      if (!receiver.timed || offset < receiver.offset)
+        receiver.offset = offset;
+      receiver.timed = true;
     }
     GstBuffer *unit = gst_buffer_copy(buffer);
     GST_BUFFER_PTS(unit) = shifted(GST_BUFFER_PTS(buffer), receiver.offset);
     GST_BUFFER_DTS(unit) = shifted(GST_BUFFER_DTS(buffer), receiver.offset);
+    // Decoding order stays increasing (B-frames keep their presentation order).
+    GstClockTime &decode =
+        GST_BUFFER_DTS_IS_VALID(unit) ? GST_BUFFER_DTS(unit) : GST_BUFFER_PTS(unit);
+    if (GST_CLOCK_TIME_IS_VALID(decode) && GST_CLOCK_TIME_IS_VALID(receiver.last_decode) &&
+        decode <= receiver.last_decode)
+      decode = receiver.last_decode + 1;
+    if (GST_BUFFER_PTS_IS_VALID(unit) && GST_CLOCK_TIME_IS_VALID(decode) &&
+        GST_BUFFER_PTS(unit) < decode)
+      GST_BUFFER_PTS(unit) = decode;
+    receiver.last_decode = decode;
     gst_app_src_push_buffer(appsrc, unit);
   }
 }

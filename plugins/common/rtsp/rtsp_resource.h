@@ -89,8 +89,9 @@ private:
     bool ready = false;           // its pipeline plays: units may go
     bool started = false;         // a keyframe has gone to it
     bool timed = false;           // `offset` is set
-    GstClockTimeDiff offset = 0;  // the camera's running time → the media's
-    uint64_t viewer = 0;          // its id among the mount's viewers, 0 before it is counted
+    GstClockTimeDiff offset = 0;  // the camera's running time → the media's (the least seen)
+    GstClockTime last_decode = GST_CLOCK_TIME_NONE;  // of the last unit sent
+    uint64_t viewer = 0;  // its id among the mount's viewers, 0 before it is counted
   };
 
   void configure(GstRTSPMedia *media);

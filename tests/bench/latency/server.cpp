@@ -7,6 +7,10 @@
 // h264-ladder: the same, and /video and /webrtc a ladder as the presets make it (the top, 640x360
 // at 500 kbit/s and 320x180 at 150, each a rung of its own); /flat and /webrtc-flat the top
 // alone, as before ladders.
+// rtsp: the same encode to camcast's rtspsink (rtsp://…:PORT+1/video) and, for the peer, to a bare
+// gst-rtsp-server (rtsp://…:PORT+2/video) as a GStreamer user would serve an encode by hand: a
+// shared media `appsrc ! rtph264pay`, the encode handed to its appsrc (the bench's client,
+// tests/bench/rtsp/client.cpp, reads the times at its decoder).
 // mpeg1: camcast's mpeg1enc feeds jsmpegsink as MPEG-TS (/ts, and with an MP2 tone muxed in:
 // /ts-sound) and in jsmp mode (/jsmp); the
 // peer is the seeds' approach (pistreaming, picam_livestream, JSMpeg's README): the same raw
@@ -18,8 +22,10 @@
 //
 // The time code is 40 blocks across the whole width (a block is WIDTH/40 pixels square, two
 // rows: the bits and their inverse), so a smaller rendition carries it at its own scale.
+#include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
+#include <gst/rtsp-server/rtsp-server.h>
 
 #include <unistd.h>
 #include <cstdlib>
@@ -95,12 +101,70 @@ char *mpeg1_launch(const char *appsrc, int width, int height, int fps, int kbps,
       port, es[0], address, port);
 }
 
+// The bare gst-rtsp-server of the rtsp mode: its media's appsrc, once a client made it.
+GMutex bare_lock;
+GstElement *bare_src = nullptr;
+int bare_port = 0;
+
+// The encode (appsink "bare" of the launch line) into the bare server's media, stamped as it
+// comes, as do-timestamp does.
+void start_bare_server(GstElement *pipeline) {
+  GstRTSPServer *server = gst_rtsp_server_new();
+  g_autofree char *service = g_strdup_printf("%d", bare_port);
+  gst_rtsp_server_set_address(server, address);
+  gst_rtsp_server_set_service(server, service);
+  GstRTSPMediaFactory *factory = gst_rtsp_media_factory_new();
+  gst_rtsp_media_factory_set_launch(factory,
+                                    "( appsrc name=bare is-live=true format=time "
+                                    "do-timestamp=true ! rtph264pay name=pay0 pt=96 "
+                                    "config-interval=-1 )");
+  gst_rtsp_media_factory_set_shared(factory, TRUE);
+  g_signal_connect(factory, "media-configure",
+                   G_CALLBACK(+[](GstRTSPMediaFactory *, GstRTSPMedia *media, gpointer) {
+                     GstElement *bin = gst_rtsp_media_get_element(media);
+                     g_mutex_lock(&bare_lock);
+                     gst_clear_object(&bare_src);
+                     bare_src = gst_bin_get_by_name(GST_BIN(bin), "bare");
+                     g_mutex_unlock(&bare_lock);
+                     gst_object_unref(bin);
+                   }),
+                   nullptr);
+  GstRTSPMountPoints *mounts = gst_rtsp_server_get_mount_points(server);
+  gst_rtsp_mount_points_add_factory(mounts, "/video", factory);
+  g_object_unref(mounts);
+  gst_rtsp_server_attach(server, nullptr);
+  g_thread_new(
+      "bare-rtsp",
+      +[](gpointer) -> gpointer {
+        g_main_loop_run(g_main_loop_new(nullptr, FALSE));
+        return nullptr;
+      },
+      nullptr);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "bare");
+  GstAppSinkCallbacks callbacks = {};
+  callbacks.new_sample = +[](GstAppSink *sink, gpointer) {
+    GstSample *sample = gst_app_sink_pull_sample(sink);
+    g_mutex_lock(&bare_lock);
+    if (bare_src) {
+      gst_app_src_set_caps(GST_APP_SRC(bare_src), gst_sample_get_caps(sample));
+      GstBuffer *buffer = gst_buffer_copy(gst_sample_get_buffer(sample));
+      GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+      gst_app_src_push_buffer(GST_APP_SRC(bare_src), buffer);
+    }
+    g_mutex_unlock(&bare_lock);
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+  };
+  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, nullptr, nullptr);
+  gst_object_unref(sink);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   if (argc != 7 && argc != 8) {
     g_printerr(
         "usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP "
-        "[h264|h264-ladder|mpeg1[-half]][-grain]\n",
+        "[h264|h264-ladder|rtsp|mpeg1[-half]][-grain]\n",
         argv[0]);
     return 2;
   }
@@ -145,6 +209,13 @@ int main(int argc, char **argv) {
         "r2. ! queue ! v.rung_2 r2. ! queue ! w.rung_2",
         appsrc, x264, kbps, address, port, address, port, address, port, address, port, rung_x264,
         rung_x264);
+  } else if (mode.rfind("rtsp", 0) == 0) {
+    bare_port = port + 2;
+    launch = g_strdup_printf(
+        "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
+        "h264parse ! tee name=t ! queue ! rtspsink address=%s port=%d rtsp-port=%d path=/video "
+        "idle-after=0 t. ! queue ! appsink name=bare sync=false emit-signals=false",
+        appsrc, kbps, gop, address, port, port + 1);
   } else if (!mpeg1) {
     launch = g_strdup_printf(
         "%s x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d ! "
@@ -159,8 +230,9 @@ int main(int argc, char **argv) {
       return 1;
   }
   uint32_t grain = 1;
-  const int status =
-      bench::run_i420_source(launch, port, width, height, fps, [&](uint8_t *luma, uint64_t i) {
+  const int status = bench::run_i420_source(
+      launch, port, width, height, fps,
+      [&](uint8_t *luma, uint64_t i) {
         // A moving gradient below the code, so the encoder has real work to do; for a ladder,
         // grain on it too (one pixel in eight), so that the top fills its bitrate as a camera's
         // picture does (the gradient alone compresses to a tenth of 2 Mbit/s).
@@ -179,7 +251,8 @@ int main(int argc, char **argv) {
             memset(luma + size_t(y) * width + size_t(b) * kBlock, white ? 235 : 16, kBlock);
           }
         }
-      });
+      },
+      bare_port ? start_bare_server : nullptr);
   if (ffmpeg)
     kill(ffmpeg, SIGTERM);
   return status;
