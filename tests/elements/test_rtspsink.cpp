@@ -308,6 +308,10 @@ void test_credentials() {
   {
     Player player(stream.url(), "tcp", "user-id=ann user-pw=\"ann's password\"");
     g_assert_true(wait_for([&] { return player.units > 0; }, 10000ms));
+    // Its address, to a reader with the token, as a browser viewer's.
+    std::string streams;
+    g_assert_cmpint(http_get(stream.http_port, "/api/streams?token=the-token", &streams), ==, 200);
+    g_assert_nonnull(strstr(streams.c_str(), "\"peer\":\"127.0.0.1\""));
   }
   Stream open("access-token=the-token public=true");
   g_assert_cmpint(probe(open.url(), &said), ==, 0);

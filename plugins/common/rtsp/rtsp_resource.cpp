@@ -242,9 +242,16 @@ void RtspResource::configure(GstRTSPMedia *media) {
       gst_app_src_set_caps(GST_APP_SRC(appsrc), caps_);
     receivers_[GST_RTSP_MEDIA(g_object_ref(media))] = Receiver{appsrc, handler};
   }
-  GST_INFO("an RTSP client's media is made");
+  // Made while its client's request is handled: the request's context names the client.
+  std::string peer = "rtsp";
+  GstRTSPContext *ctx = gst_rtsp_context_get_current();
+  GstRTSPConnection *connection =
+      ctx && ctx->client ? gst_rtsp_client_get_connection(ctx->client) : nullptr;
+  if (connection && gst_rtsp_connection_get_ip(connection))
+    peer = gst_rtsp_connection_get_ip(connection);
+  GST_INFO("%s: an RTSP client's media is made", peer.c_str());
   // A viewer from now: its coming wakes the branch and asks for a keyframe.
-  on_server([weak = weak_from_this(), media] {
+  on_server([weak = weak_from_this(), media, peer] {
     auto self = weak.lock();
     Mount *mount = nullptr;
     if (self) {
@@ -253,7 +260,7 @@ void RtspResource::configure(GstRTSPMedia *media) {
     }
     if (!mount)
       return;
-    const uint64_t id = mount->add_viewer("rtsp");
+    const uint64_t id = mount->add_viewer(peer);
     bool counted;
     {
       std::lock_guard<std::mutex> lk(self->lock_);
