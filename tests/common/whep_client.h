@@ -72,7 +72,9 @@ public:
     gst_structure_get(gst_promise_get_reply(promise), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
                       &offer, nullptr);
     gst_promise_unref(promise);
-    g_signal_emit_by_name(webrtc_, "set-local-description", offer, nullptr);
+    GstPromise *set_offer = gst_promise_new();  // (takes the reply: see webrtc/peer.cpp)
+    g_signal_emit_by_name(webrtc_, "set-local-description", offer, set_offer);
+    gst_promise_unref(set_offer);
     gst_webrtc_session_description_free(offer);
     g_assert_true(wait_for(
         [&] {
@@ -97,7 +99,9 @@ public:
     gst_sdp_message_new_from_text(answer.c_str(), &sdp);
     GstWebRTCSessionDescription *remote =
         gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
-    g_signal_emit_by_name(webrtc_, "set-remote-description", remote, nullptr);
+    GstPromise *set_remote = gst_promise_new();  // (takes the reply: see webrtc/peer.cpp)
+    g_signal_emit_by_name(webrtc_, "set-remote-description", remote, set_remote);
+    gst_promise_unref(set_remote);
     gst_webrtc_session_description_free(remote);
     g_assert_true(wait_for([&] { return packets_ > 0; }, std::chrono::milliseconds(10000)));
   }

@@ -107,7 +107,9 @@ struct Receiver {
     gst_promise_unref(promise);
     if (!local)
       return "";
-    g_signal_emit_by_name(webrtc, "set-local-description", local, nullptr);
+    GstPromise *set = gst_promise_new();  // (takes the reply: see webrtc/peer.cpp)
+    g_signal_emit_by_name(webrtc, "set-local-description", local, set);
+    gst_promise_unref(set);
     gst_webrtc_session_description_free(local);
     wait_for(
         [this] {

@@ -395,7 +395,11 @@ void WebRtcPeer::on_created(GstPromise *promise, gpointer data) {
                                                     : "no answer could be made to that offer");
     return;
   }
-  g_signal_emit_by_name(self->webrtc_, "set-local-description", local, nullptr);
+  // With a promise to take the reply: webrtcbin 1.22, closed meanwhile (the session ending),
+  // makes an error reply and leaks it when there is none (LeakSanitizer, whippublishsink).
+  GstPromise *set = gst_promise_new();
+  g_signal_emit_by_name(self->webrtc_, "set-local-description", local, set);
+  gst_promise_unref(set);
   gst_webrtc_session_description_free(local);
   on_gathering(G_OBJECT(self->webrtc_), nullptr, self);
 }
