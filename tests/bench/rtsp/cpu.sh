@@ -4,11 +4,12 @@
 # outputs never idling; the server's CPU share of one core over SECONDS with nobody watching,
 # with N msesink viewers (tests/bench/idle/viewer.py, which read every byte), and with N RTSP
 # clients over TCP (ffmpeg -c copy: each reads every packet, decodes nothing). Clients run in
-# processes of their own; only the server is measured.
+# processes of their own; only the server is measured. N is at most 8: every client here comes
+# from 127.0.0.1, and an RTSP port takes 8 connections from one address.
 #   tests/bench/rtsp/cpu.sh [N] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-viewers="${1:-10}"
+viewers="${1:-8}"
 seconds="${2:-20}"
 ninja -C build >/dev/null
 export GST_PLUGIN_PATH="$PWD/build/plugins/camcast"
@@ -41,7 +42,7 @@ cpu_share() {  # [mse|rtsp]; prints the server's share of a core over $seconds
   t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   sleep "$seconds"
   t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  for p in "${load[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
+  for p in "${load[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   kill -INT $pid; wait $pid 2>/dev/null || true
   awk -v a="$t0" -v b="$t1" -v s="$seconds" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.1f\n", 100 * (b - a) / hz / s }'
