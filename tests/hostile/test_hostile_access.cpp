@@ -34,7 +34,9 @@ void test_login_timing() {
   };
   const double a = median(unknown), b = median(wrong);
   g_test_message("median answer: unknown user %.1f ms, wrong password %.1f ms", a * 1000, b * 1000);
-  g_assert_cmpfloat(std::abs(a - b) / std::max(a, b), <=, 0.2);
+  // An unknown user answered without a hash checked would differ by nearly all of it (ratio
+  // near 1); a busy machine moves the medians by a quarter now and then: the bound is between.
+  g_assert_cmpfloat(std::abs(a - b) / std::max(a, b), <=, 0.5);
   viewer.kept_frames_since(start);
 }
 
