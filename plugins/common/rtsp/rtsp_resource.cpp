@@ -61,11 +61,6 @@ int RtspResource::port() const {
   return server_ ? server_->port() : -1;
 }
 
-size_t RtspResource::n_clients() const {
-  std::lock_guard<std::mutex> lk(lock_);
-  return receivers_.size();
-}
-
 std::string RtspResource::listed_at(const std::string &path) const {
   const int serving = port();  // (before it serves: the port it waits for)
   return "rtsp://:" + std::to_string(serving >= 0 ? serving : settings().port) + path;

@@ -67,7 +67,6 @@ public:
   void open_later(const std::string &path, ReportFn report);
   // The port serving, once open (the settings' port, or the one found for port 0); -1 before.
   int port() const;
-  size_t n_clients() const;
 
   // ---- the stream: any thread ----
   void set_caps(GstCaps *caps);
