@@ -13,7 +13,9 @@
 namespace camcast::test {
 
 // GStreamer's RTSP client over `protocol` (tcp or udp): the first access unit out of the
-// depayloader (before any parser), when it came, and how many came.
+// depayloader (before any parser), when it came, and how many came. The depayloader gives Annex
+// B access units: in AVC it would hold back whatever comes before the first SPS and PPS, and a
+// stream that starts mid-GOP would look as if it started at a keyframe.
 struct RtspPlayer {
   GstElement *pipeline = nullptr;
   std::atomic<int> idr{-1};
@@ -22,11 +24,12 @@ struct RtspPlayer {
   gint64 started_us = 0;
   RtspPlayer(const std::string &url, const char *protocol, const std::string &props = "") {
     GError *error = nullptr;
-    pipeline =
-        gst_parse_launch(("rtspsrc location=" + url + " protocols=" + protocol + " latency=0 " +
-                          props + " ! rtph264depay name=depay ! fakesink name=out")
-                             .c_str(),
-                         &error);
+    pipeline = gst_parse_launch(
+        ("rtspsrc location=" + url + " protocols=" + protocol + " latency=0 " + props +
+         " ! rtph264depay name=depay ! "
+         "video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out")
+            .c_str(),
+        &error);
     g_assert_no_error(error);
     GstElement *depay = gst_bin_get_by_name(GST_BIN(pipeline), "depay");
     GstPad *pad = gst_element_get_static_pad(depay, "src");

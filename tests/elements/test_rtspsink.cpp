@@ -138,6 +138,22 @@ void test_join_mid_gop() {
   }
 }
 
+// Two clients joining within the limit on keyframe requests (one in 500 ms): the second's request
+// waits, and its media waits with it — neither starts on the frames between.
+void test_joins_close_together() {
+  Stream stream("", 300);
+  std::this_thread::sleep_for(1000ms);  // past the first keyframe, well inside the GOP
+  Player first(stream.url(), "tcp");
+  std::this_thread::sleep_for(150ms);
+  Player second(stream.url(), "udp");
+  g_assert_true(wait_for([&] { return first.units > 0 && second.units > 0; }, 10000ms));
+  g_test_message("first access units %.0f and %.0f ms after PLAYING", first.first_after_ms(),
+                 second.first_after_ms());
+  g_assert_cmpint(first.idr, ==, 1);
+  g_assert_cmpint(second.idr, ==, 1);
+  g_assert_cmpfloat(second.first_after_ms(), <, 3000);  // the GOP would be 10 s
+}
+
 // A client is counted while it watches (num-clients, /api/streams under the stream's RTSP name)
 // and no longer once it has gone; a browser stream at the same path plays beside it.
 void test_counted_beside_a_browser_stream() {
@@ -326,6 +342,7 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/rtspsink/real-clients-play", test_real_clients_play);
   g_test_add_func("/rtspsink/join-mid-gop", test_join_mid_gop);
+  g_test_add_func("/rtspsink/joins-close-together", test_joins_close_together);
   g_test_add_func("/rtspsink/counted-beside-a-browser-stream",
                   test_counted_beside_a_browser_stream);
   g_test_add_func("/rtspsink/idles-until-a-client-comes", test_idles_until_a_client_comes);
