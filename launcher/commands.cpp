@@ -138,6 +138,7 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
       !resolve_rungs(file, o.overrides, probed.values, &rungs, error))
     return false;
   spec->launch += rungs;
+  std::set<std::string> parts_in;
   for (const auto &[name, value] : file.parts) {
     // ${NAME} as the launch line would see it; undefined: the part is in.
     std::string on, text;
@@ -151,6 +152,7 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
     if (!resolve_value(file, value, o.overrides, probed.values, &text, error, used))
       return false;
     spec->launch += " " + text;
+    parts_in.insert(name);
   }
   spec->outputs.clear();
   for (const auto &[name, value] : file.outputs) {
@@ -177,8 +179,18 @@ static bool resolve_lines(const PipelineFile &file, const Options &o, const Prob
     return false;
   if (spec->microphone.empty())
     return true;
-  return resolve_value(file, file.launch_audio, o.overrides, probed.values, &spec->launch_audio,
-                       error, used);
+  if (!resolve_value(file, file.launch_audio, o.overrides, probed.values, &spec->launch_audio,
+                     error, used))
+    return false;
+  for (const auto &[name, value] : file.part_audio) {
+    std::string text;
+    if (!parts_in.count(name))
+      continue;
+    if (!resolve_value(file, value, o.overrides, probed.values, &text, error, used))
+      return false;
+    spec->launch_audio += " " + text;
+  }
+  return true;
 }
 
 // What a --set can name in `file`: its variables and those its lines use, what the probe fills
@@ -436,8 +448,8 @@ int cmd_check(const Options &o) {
     if (!take_inventory(o, &full, &error))
       return usage_error(error);
     // with every encoder answered, and sound (a test tone) where the file has any.
-    full.elements.insert(
-        {"videotestsrc", "x264enc", "mpeg1enc", "jpegenc", "audiotestsrc", "opusenc", "avenc_mp2"});
+    full.elements.insert({"videotestsrc", "x264enc", "mpeg1enc", "jpegenc", "audiotestsrc",
+                          "opusenc", "avenc_mp2", "voaacenc"});
     Given audio = audio_setting(o, &file);
     if (audio.text == "auto")
       audio = {"test", "the check"};
@@ -495,7 +507,7 @@ int cmd_probe(const Options &o) {
   for (const std::string &line : p.report)
     g_print("%s\n", line.c_str());
   for (const char *key :
-       {"camera", "h264enc", "mpeg1enc", "jpegenc", "microphone", "opusenc", "mp2enc"})
+       {"camera", "h264enc", "mpeg1enc", "jpegenc", "microphone", "opusenc", "mp2enc", "aacenc"})
     if (p.values.count(key))
       g_print("${%s} = %s\n", key, p.values[key].c_str());
   return 0;

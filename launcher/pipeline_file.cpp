@@ -134,6 +134,8 @@ void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *o
       out->launch_audio = value;
     else if (key == "launch-rung")
       out->launch_rung = value;
+    else if (key.rfind("launch-audio-", 0) == 0 && named("launch-" + key.substr(13), "launch-"))
+      out->part_audio[key.substr(13)] = value;
     else if (named(key, "output-"))
       out->outputs[key.substr(7)] = value;
     else if (named(key, "launch-"))
@@ -141,8 +143,16 @@ void read_pipeline(const std::map<std::string, Value> &pipeline, PipelineFile *o
     else
       problem(value.line, "unknown key \"" + key +
                               "\" in [pipeline]; it takes description, launch, launch-audio, "
-                              "launch-rung, launch-NAME and output-NAME (NAME in lower-case "
-                              "letters, digits and '-')");
+                              "launch-rung, launch-NAME, launch-audio-NAME and output-NAME (NAME "
+                              "in lower-case letters, digits and '-')");
+  }
+  for (const auto &[name, value] : out->part_audio) {
+    if (!out->parts.count(name))
+      problem(value.line, "launch-audio-" + name + " is the sound of a part launch-" + name +
+                              ", which this file does not have");
+    else if (out->launch_audio.text.empty())
+      problem(value.line,
+              "launch-audio-" + name + " adds to the sound's branches, which need launch-audio");
   }
 }
 
@@ -452,6 +462,8 @@ std::set<std::string> variable_names(const PipelineFile &file) {
   for (const Value *v : {&file.launch, &file.launch_audio, &file.launch_rung})
     uses(v->text);
   for (const auto &[name, value] : file.outputs)
+    uses(value.text);
+  for (const auto &[name, value] : file.part_audio)
     uses(value.text);
   for (const auto &[name, value] : file.parts) {
     names.insert(name);  // ${NAME}: off leaves it out

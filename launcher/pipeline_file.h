@@ -54,6 +54,10 @@ struct PipelineFile {
   // Parts of the launch line that can be left out, by name: `launch-NAME = …` (any NAME but
   // audio and rung) joins the launch line unless ${NAME} is "off" (`--set rtsp=off`).
   std::map<std::string, Value> parts;
+  // A part's sound, by the part's name: `launch-audio-NAME = …` joins the sound's branches when
+  // both are in (the sound, and part NAME), as `rtsp.audio` needs both the microphone's encode
+  // and the part's sink.
+  std::map<std::string, Value> part_audio;
   // Outputs that fail alone (output_part.h), by name: `output-NAME = h264. ! …` takes from the
   // launch line's elements (here `tee name=h264`) and runs as a pipeline of its own.
   std::map<std::string, Value> outputs;

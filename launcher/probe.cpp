@@ -17,7 +17,7 @@ namespace {
 const char *const kProbedElements[] = {
     "libcamerasrc", "v4l2src",      "videotestsrc", "timeoverlay", "v4l2h264enc", "x264enc",
     "openh264enc",  "v4l2jpegenc",  "jpegenc",      "mpeg1enc",    "v4l2convert", "alsasrc",
-    "pulsesrc",     "audiotestsrc", "opusenc",      "avenc_mp2"};
+    "pulsesrc",     "audiotestsrc", "opusenc",      "avenc_mp2",   "voaacenc",    "avenc_aac"};
 
 // The ALSA capture devices, from the kernel's list of PCMs: "00-00: USB Audio : USB Audio :
 // capture 1" is card 0's device 0, named by the card's id (/proc/asound/card0/id: "C920") so
@@ -287,7 +287,9 @@ void probe_camera(const Inventory &inv, const std::map<std::string, Given> &sett
 }
 
 // ${microphone}: a live audio source named kMicrophoneName, by `audio` (probe.h); ${opusenc},
-// raw audio to the Opus camcast's player takes, and ${mp2enc}, to the MP2 JSMpeg takes.
+// raw audio to the Opus camcast's player takes, ${mp2enc}, to the MP2 JSMpeg takes, and
+// ${aacenc}, to the AAC that RTSP's recorders (Home Assistant, Frigate) keep — Opus where there
+// is no AAC encoder (rtspsink takes both).
 void probe_microphone(const Inventory &inv, const Given &audio, Probed *p) {
   auto has = [&](const char *e) { return inv.elements.count(e) > 0; };
   const std::string name = std::string(" name=") + kMicrophoneName;
@@ -311,6 +313,16 @@ void probe_microphone(const Inventory &inv, const Given &audio, Probed *p) {
         "avenc_mp2 bitrate=${mp2-bitrate}";
   else
     p->report.push_back("mp2enc: none, JSMpeg without sound (install gstreamer1.0-libav)");
+  const char *aac = has("voaacenc") ? "voaacenc" : has("avenc_aac") ? "avenc_aac" : nullptr;
+  p->values["aacenc"] = aac ? std::string(
+                                  "audioconvert ! audioresample ! "
+                                  "audio/x-raw,rate=48000,channels=${audio-channels} ! ") +
+                                  aac + " bitrate=${aac-bitrate}"
+                            : "${opusenc}";
+  if (!aac)
+    p->report.push_back(
+        "aacenc: none, RTSP's sound in Opus, which Home Assistant does not record "
+        "(install gstreamer1.0-plugins-bad for AAC)");
   const std::string card = inv.alsa_capture.empty() ? "" : inv.alsa_capture.front();
   if (audio.text == "off") {
     p->report.push_back("microphone: off (" + audio.where + ")");
@@ -367,6 +379,7 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
               {"audio-channels", "1"},
               {"audio-bitrate", "32000"},
               {"mp2-bitrate", "64000"},
+              {"aac-bitrate", "64000"},
               // Lower renditions for viewers on narrow links (a pipeline's launch-rung).
               {"ladder", "640x360@500,320x180@150"}};
   p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());

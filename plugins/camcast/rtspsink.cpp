@@ -11,13 +11,17 @@
  *
  * One encode serves every client: each has a media of its own (`appsrc ! rtph264pay`) fed the
  * sink's access units from a keyframe on, asked of the encoder when the client comes, so its
- * first picture is whole; SPS and PPS go in-band before every keyframe. A client that falls
+ * first picture is whole; SPS and PPS go in-band in every keyframe. A client that falls
  * more than 2 MB behind (its TCP connection full) goes on from the next keyframe. An RTSP
  * session a client neither renews nor ends is freed after 60 s. A port takes 32 connections and
  * 32 sessions, 8 connections from one address; one without a session for 10 s is closed, one
  * that sends more than a client should (64 KiB and 16 KiB a second) is cut. An RTSP port another
  * program holds stops this output alone: a warning, the output `rtsp PATH` down in `/api/streams`,
  * and another try every 5 s while the stream goes on.
+ *
+ * Its `audio` pad (on request: `rtspsink name=rtsp … ! rtsp.audio`) takes the sound as AAC
+ * (`voaacenc`, `avenc_aac`: what Home Assistant and Frigate record) or Opus: each client that
+ * comes gets it as a second stream of its media, in step with the picture.
  *
  * The sink also joins the HTTP server of its `port` (8080 by default) as the other camcast
  * sinks do: its clients are counted in `num-clients`, `/api/streams` (as the stream
@@ -61,8 +65,11 @@ G_DEFINE_TYPE_WITH_CODE(GstRtspSink, gst_rtsp_sink, GST_TYPE_SERVING_SINK,
 GST_ELEMENT_REGISTER_DEFINE(rtspsink, "rtspsink", GST_RANK_NONE, GST_TYPE_RTSP_SINK);
 
 static gboolean gst_rtsp_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
-  resource_of(ws).set_caps(caps);
-  return TRUE;
+  if (resource_of(ws).set_caps(caps))
+    return TRUE;
+  GST_ELEMENT_ERROR(ws, STREAM, FORMAT, ("the H.264 stream's caps have no usable codec_data"),
+                    ("%" GST_PTR_FORMAT, caps));
+  return FALSE;
 }
 
 static GstFlowReturn gst_rtsp_sink_handle_buffer(GstServingSink *ws, GstBuffer *buffer) {
@@ -75,6 +82,27 @@ static GstFlowReturn gst_rtsp_sink_handle_buffer(GstServingSink *ws, GstBuffer *
   resource_of(ws).push(timed);
   gst_buffer_unref(timed);
   return GST_FLOW_OK;
+}
+
+static gboolean gst_rtsp_sink_audio_caps_changed(GstServingSink *ws, GstCaps *caps) {
+  resource_of(ws).set_audio_caps(caps);
+  return TRUE;
+}
+
+static GstFlowReturn gst_rtsp_sink_handle_audio(GstServingSink *ws, GstBuffer *buffer,
+                                                const GstSegment *segment) {
+  buffer = gst_buffer_make_writable(buffer);
+  GST_BUFFER_PTS(buffer) =
+      gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
+  GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+  resource_of(ws).push_audio(buffer);
+  gst_buffer_unref(buffer);
+  return GST_FLOW_OK;
+}
+
+static void gst_rtsp_sink_audio_flushed(GstServingSink *ws, gboolean gone) {
+  if (gone)
+    resource_of(ws).set_audio_caps(nullptr);
 }
 
 // The RTSP side opens first: the stream's name in the HTTP server's table has its port. A port
@@ -201,15 +229,23 @@ static void gst_rtsp_sink_class_init(GstRtspSinkClass *klass) {
   ws_class->websocket = FALSE;
   ws_class->caps_changed = gst_rtsp_sink_caps_changed;
   ws_class->handle_buffer = gst_rtsp_sink_handle_buffer;
+  ws_class->audio_caps_changed = gst_rtsp_sink_audio_caps_changed;
+  ws_class->handle_audio = gst_rtsp_sink_handle_audio;
+  ws_class->audio_flushed = gst_rtsp_sink_audio_flushed;
+  static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
+      "audio", GST_PAD_SINK, GST_PAD_REQUEST,
+      GST_STATIC_CAPS("audio/mpeg, mpegversion = (int) 4, stream-format = (string) raw; "
+                      "audio/x-opus, channel-mapping-family = (int) 0"));
+  gst_serving_sink_class_add_audio_input(ws_class, &audio_template);
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-      GST_STATIC_CAPS("video/x-h264, stream-format = (string) { avc, byte-stream }, "
-                      "alignment = (string) au"));
+      GST_STATIC_CAPS("video/x-h264, stream-format = (string) avc, alignment = (string) au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(
       element_class, "H.264 to RTSP clients", "Sink/Network",
       "Serves H.264 over RTSP (RTP over UDP or TCP) to VLC, ffmpeg, Home Assistant, Frigate and "
-      "NVRs, each client a media of its own fed one encode from a keyframe on",
+      "NVRs, each client a media of its own fed one encode from a keyframe on; its audio pad "
+      "(on request: rtspsink name=rtsp ... ! rtsp.audio) takes AAC or Opus for the sound",
       "camcast developers");
 }

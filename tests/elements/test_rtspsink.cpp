@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -98,9 +99,10 @@ int run(const std::vector<std::string> &argv, std::string *err, int timeout_s = 
   return g_spawn_check_wait_status(status, nullptr) ? 0 : 1;
 }
 
-// ffprobe sees H.264 at the camera's size, and ffmpeg decodes 60 frames without a word of
-// complaint — a first picture that is not whole makes it say "non-existing PPS" or "no frame"
-// — over TCP and over UDP; rtspsrc's first access unit is a keyframe, over both.
+// ffprobe sees H.264 at the camera's size, and ffmpeg decodes 100 frames (past the second
+// keyframe) without a word of complaint — a first picture that is not whole makes it say
+// "non-existing PPS" or "no frame", a keyframe cut in two "non monotonically increasing dts" —
+// over TCP and over UDP; rtspsrc's first access unit is a keyframe, over both.
 void test_real_clients_play() {
   Stream stream;
   for (const char *transport : {"tcp", "udp"}) {
@@ -112,7 +114,7 @@ void test_real_clients_play() {
     g_test_message("ffprobe over %s: %s", transport, said.c_str());
     g_assert_true(said.find("h264,320,240") != std::string::npos);
     g_assert_cmpint(run({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i", stream.url(),
-                         "-frames:v", "60", "-f", "null", "-"},
+                         "-frames:v", "100", "-f", "null", "-"},
                         &said),
                     ==, 0);
     g_test_message("ffmpeg over %s said: \"%s\"", transport, said.c_str());
@@ -120,6 +122,47 @@ void test_real_clients_play() {
     Player player(stream.url(), transport);
     g_assert_true(wait_for([&] { return player.units >= 30; }, 10000ms));
     g_assert_cmpint(player.idr, ==, 1);
+  }
+}
+
+// The sound, AAC or Opus, on the audio pad: ffprobe sees both streams over TCP and UDP, their
+// starts within 100 ms of each other (the sound moved as the picture is: otherwise they would be
+// as far apart as the camera's running time and the client's media's), and ffmpeg decodes both
+// for 3 s (past a keyframe) without a word of complaint.
+void test_sound() {
+  for (const char *encoder : {"voaacenc", "opusenc"}) {
+    Stream stream("", 30,
+                  std::string("audiotestsrc is-live=true ! audioconvert ! audioresample ! "
+                              "audio/x-raw,rate=48000,channels=2 ! ") +
+                      encoder + " ! sink.audio");
+    const std::string codec = g_str_equal(encoder, "voaacenc") ? "aac" : "opus";
+    std::this_thread::sleep_for(1500ms);  // the camera's running time well ahead of any media's
+    for (const char *transport : {"tcp", "udp"}) {
+      std::string said;
+      g_assert_cmpint(run({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+                           "stream=codec_name,start_time", "-of", "csv=p=0", stream.url()},
+                          &said),
+                      ==, 0);
+      g_test_message("%s over %s: %s", encoder, transport, said.c_str());
+      double video = -1, audio = -1;
+      for (const auto &line : std::vector<std::string>{said.substr(0, said.find('\n')),
+                                                       said.substr(said.find('\n') + 1)}) {
+        const size_t comma = line.find(',');
+        if (line.rfind("h264,", 0) == 0)
+          video = g_ascii_strtod(line.c_str() + comma + 1, nullptr);
+        else if (line.rfind(codec + ",", 0) == 0)
+          audio = g_ascii_strtod(line.c_str() + comma + 1, nullptr);
+      }
+      g_assert_cmpfloat(video, >=, 0);
+      g_assert_cmpfloat(audio, >=, 0);
+      g_assert_cmpfloat(std::abs(video - audio), <, 0.1);
+      g_assert_cmpint(run({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i",
+                           stream.url(), "-t", "3", "-f", "null", "-"},
+                          &said),
+                      ==, 0);
+      g_test_message("ffmpeg said: \"%s\"", said.c_str());
+      g_assert_true(said.empty());
+    }
   }
 }
 
@@ -341,6 +384,7 @@ int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/rtspsink/real-clients-play", test_real_clients_play);
+  g_test_add_func("/rtspsink/sound", test_sound);
   g_test_add_func("/rtspsink/join-mid-gop", test_join_mid_gop);
   g_test_add_func("/rtspsink/joins-close-together", test_joins_close_together);
   g_test_add_func("/rtspsink/counted-beside-a-browser-stream",

@@ -527,12 +527,13 @@ std::string rtsp_codec(const std::string &url, std::string *said) {
   return g_spawn_check_wait_status(status, nullptr) ? g_strstrip(out) : "";
 }
 
-// The h264 preset serves RTSP beside /video from the one encode: the launcher prints the
-// address with the credential a client needs (--port 0: on any free RTSP port), which ffprobe
-// plays, and without which it is refused; --set rtsp=off leaves it out.
+// The h264 preset serves RTSP beside /video from the one encode, with the sound as AAC: the
+// launcher prints the address with the credential a client needs (--port 0: on any free RTSP
+// port), which ffprobe plays, and without which it is refused; --set rtsp=off leaves it out, and
+// its sound with it (the pipeline runs).
 void test_rtsp_in_presets() {
-  const std::vector<std::string> run = {"h264",      "--port", "0",         "--set",
-                                        "width=160", "--set",  "height=120"};
+  const std::vector<std::string> run = {"h264",  "--port",     "0",     "--set",     "width=160",
+                                        "--set", "height=120", "--set", "audio=test"};
   {
     Camcast camcast(run);
     g_assert_true(camcast.wait_output("(rtspsink)", 10000 * kSlowdown));
@@ -543,7 +544,7 @@ void test_rtsp_in_presets() {
     g_test_message("the launcher says: %s", url.c_str());
     std::string said;
     const std::string with = rtsp_codec(url, &said);
-    g_assert_cmpstr(with.c_str(), ==, "h264");
+    g_assert_cmpstr(with.c_str(), ==, "h264\naac");
     const std::string bare = "rtsp://" + url.substr(url.find('@') + 1);
     const std::string without = rtsp_codec(bare, &said);
     g_assert_cmpstr(without.c_str(), ==, "");

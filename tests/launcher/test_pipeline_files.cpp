@@ -111,6 +111,31 @@ void test_outputs() {
                                      "launch-RTSP = t. ! fakesink\n",
                                      &parts, &error));
   g_assert_nonnull(strstr(error.c_str(), "cam.pipeline:3: unknown key \"launch-RTSP\""));
+  // A part's sound: read under the part's name; it needs the part and the sound's branches.
+  g_assert_true(parse_pipeline_file("cam.pipeline",
+                                    "[pipeline]\nlaunch = videotestsrc ! tee name=t\n"
+                                    "launch-audio = ${microphone} ! tee name=sound\n"
+                                    "launch-rtsp = t. ! rtspsink name=rtsp\n"
+                                    "launch-audio-rtsp = sound. ! ${aacenc} ! rtsp.audio\n",
+                                    &parts, &error));
+  g_assert_cmpint(parts.part_audio.at("rtsp").line, ==, 5);
+  g_assert_false(parts.parts.count("audio-rtsp"));
+  g_assert_true(variable_names(parts).count("aacenc"));
+  g_assert_false(parse_pipeline_file("cam.pipeline",
+                                     "[pipeline]\nlaunch = videotestsrc ! tee name=t\n"
+                                     "launch-audio-rtsp = sound. ! rtsp.audio\n",
+                                     &parts, &error));
+  g_assert_nonnull(strstr(error.c_str(),
+                          "cam.pipeline:3: launch-audio-rtsp is the sound of a "
+                          "part launch-rtsp, which this file does not have"));
+  g_assert_false(parse_pipeline_file("cam.pipeline",
+                                     "[pipeline]\nlaunch = videotestsrc ! tee name=t\n"
+                                     "launch-rtsp = t. ! rtspsink name=rtsp\n"
+                                     "launch-audio-rtsp = sound. ! rtsp.audio\n",
+                                     &parts, &error));
+  g_assert_nonnull(strstr(error.c_str(),
+                          "cam.pipeline:4: launch-audio-rtsp adds to the sound's "
+                          "branches, which need launch-audio"));
   OutputSpec o{"push", f.outputs.at("push").text, "", {}};
   g_assert_true(prepare_output(&o, &error));
   // `mux.` is the output's own; the quoted "b. c" is a value, not a reference.
@@ -177,8 +202,8 @@ void test_every_problem_in_line_order() {
   g_test_message("%s", got.c_str());
   const std::string want =
       "cam.pipeline:3: unknown key \"colour\" in [pipeline]; it takes description, launch, "
-      "launch-audio, launch-rung, launch-NAME and output-NAME (NAME in lower-case letters, "
-      "digits and '-')\n"
+      "launch-audio, launch-rung, launch-NAME, launch-audio-NAME and output-NAME (NAME in "
+      "lower-case letters, digits and '-')\n"
       "cam.pipeline:5: stall-timeout must be a whole number from 0 to 3600, not \"soon\"\n"
       "cam.pipeline:6: backoff-initial must be a whole number from 0 to 600000, not \"-1\"\n"
       "cam.pipeline:7: restart is always, on-failure or never, not \"sometimes\"\n"
@@ -472,6 +497,16 @@ void test_microphone() {
                   "alsasrc name=microphone device=plughw:CARD=C920,DEV=0");
   g_assert_true(contains(p.values["opusenc"], "opusenc bitrate=${audio-bitrate} frame-size=20"));
   g_assert_true(contains(p.values["mp2enc"], "rate=44100,channels=${audio-channels} ! avenc_mp2"));
+  g_assert_true(contains(p.values["aacenc"], "channels=${audio-channels} ! voaacenc bitrate="));
+  // No AAC encoder: RTSP's sound is Opus, and the probe says what is missing.
+  Inventory no_aac = webcam;
+  no_aac.elements.erase("voaacenc");
+  const Probed opus_only = with_audio(no_aac, "test");
+  g_assert_cmpstr(opus_only.values.at("aacenc").c_str(), ==, "${opusenc}");
+  bool said_aac = false;
+  for (const std::string &line : opus_only.report)
+    said_aac |= line.find("aacenc: none, RTSP's sound in Opus") == 0;
+  g_assert_true(said_aac);
   webcam.sound_server = "PulseAudio";
   p = with_audio(webcam, "auto");
   g_assert_cmpstr(p.values["microphone"].c_str(), ==, "pulsesrc name=microphone");

@@ -239,6 +239,15 @@ void test_annexb_shares_nal_units() {
   g_assert_cmpuint(gst_buffer_get_size(out), ==, sizeof expect);
   g_assert_cmpint(gst_buffer_memcmp(out, 0, expect, sizeof expect), ==, 0);
   gst_buffer_unref(out);
+  // A keyframe with its own SPS and PPS (x264's) gets no second set.
+  const uint8_t own[] = {0, 0, 0, 2, 0x67, 0x42, 0, 0, 0, 2, 0x68, 0xce, 0, 0, 0, 2, 0x65, 0xAA};
+  GstBuffer *with_sets = gst_buffer_new_memdup(own, sizeof own);
+  out = h264::annexb_from_avc(with_sets, c, true);
+  const uint8_t as_is[] = {0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0xAA};
+  g_assert_cmpuint(gst_buffer_get_size(out), ==, sizeof as_is);
+  g_assert_cmpint(gst_buffer_memcmp(out, 0, as_is, sizeof as_is), ==, 0);
+  gst_buffer_unref(out);
+  gst_buffer_unref(with_sets);
   // A length running past the end is refused, not read.
   const uint8_t bad[] = {0, 0, 0, 9, 0x65, 0xAA};
   GstBuffer *broken = gst_buffer_new_memdup(bad, sizeof bad);

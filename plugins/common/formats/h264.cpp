@@ -75,16 +75,12 @@ void append_copy(GstBuffer *out, const std::vector<uint8_t> &bytes) {
 }  // namespace
 
 GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool parameter_sets) {
-  GstBuffer *out = gst_buffer_new();
-  if (parameter_sets) {
-    for (const auto &sps : config.sps)
-      append_copy(out, sps);
-    for (const auto &pps : config.pps)
-      append_copy(out, pps);
-  }
+  // The unit's NAL units: where each starts and its length.
+  std::vector<std::pair<size_t, size_t>> nals;
   const size_t size = gst_buffer_get_size(au);
   const unsigned n = config.nal_length_size;
   size_t pos = 0;
+  bool has_sps = false;
   while (pos + n <= size) {
     uint8_t prefix[4];
     gst_buffer_extract(au, pos, prefix, n);
@@ -92,18 +88,26 @@ GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool paramete
     for (unsigned i = 0; i < n; i++)
       len = (len << 8) | prefix[i];
     pos += n;
-    if (len == 0 || pos + len > size) {
-      gst_buffer_unref(out);
+    if (len == 0 || pos + len > size)
       return nullptr;
-    }
-    append_start_code(out);
-    GstBuffer *nal = gst_buffer_copy_region(au, GST_BUFFER_COPY_MEMORY, pos, len);
-    out = gst_buffer_append(out, nal);
+    uint8_t header = 0;
+    gst_buffer_extract(au, pos, &header, 1);
+    has_sps = has_sps || (header & 0x1f) == 7;
+    nals.emplace_back(pos, len);
     pos += len;
   }
-  if (pos != size) {
-    gst_buffer_unref(out);
+  if (pos != size)
     return nullptr;
+  GstBuffer *out = gst_buffer_new();
+  if (parameter_sets && !has_sps) {
+    for (const auto &sps : config.sps)
+      append_copy(out, sps);
+    for (const auto &pps : config.pps)
+      append_copy(out, pps);
+  }
+  for (const auto &[at, len] : nals) {
+    append_start_code(out);
+    out = gst_buffer_append(out, gst_buffer_copy_region(au, GST_BUFFER_COPY_MEMORY, at, len));
   }
   gst_buffer_copy_into(
       out, au, GstBufferCopyFlags(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS), 0, -1);

@@ -31,8 +31,11 @@ std::string codec_string(const AvcConfig &config);
 const char *unplayable_profile(const AvcConfig &config);
 
 // An Annex-B access unit made of the AVC one's NAL units (shared, not copied) behind start
-// codes. With `parameter_sets` (an IDR), the SPS and PPS go first, as decoders joining there
-// need them. Returns null when a length prefix runs past the end of the buffer.
+// codes. With `parameter_sets` (an IDR), the configuration's SPS and PPS go first, as decoders
+// joining there need them — unless the unit has an SPS of its own (x264, and the Pi's encoder
+// with repeat_sequence_header, put them in every keyframe): a second set would be one more for
+// every decoder to read, and RTP depayloaders take an SPS after a slice for a new picture.
+// Returns null when a length prefix runs past the end of the buffer.
 GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool parameter_sets);
 
 }  // namespace camcast::h264

@@ -1,5 +1,7 @@
 #include "rtsp/rtsp_resource.h"
 
+#include "formats/h264.h"
+
 #include <gst/app/gstappsrc.h>
 
 #include <algorithm>
@@ -11,10 +13,26 @@ namespace camcast {
 
 namespace {
 
-// Each client's media.
-constexpr const char *kLaunch =
-    "( appsrc name=video is-live=true format=time ! "
-    "rtph264pay name=pay0 pt=96 config-interval=-1 )";
+// Each client's media: the picture, and the sound if there is any (AAC as RFC 3640's
+// mpeg4-generic, what ffmpeg, VLC and live555 read; or Opus).
+std::string launch_line(GstCaps *audio) {
+  // The parameter sets are in every keyframe already (push()): the payloader's own would go
+  // before every IDR slice, between the slices of one picture (x264 makes several), where
+  // depayloaders take them for the start of another picture.
+  std::string line =
+      "( appsrc name=video is-live=true format=time ! "
+      "rtph264pay name=pay0 pt=96 config-interval=0";
+  if (audio)
+    line +=
+        std::string(" appsrc name=audio is-live=true format=time ! ") +
+        (gst_structure_has_name(gst_caps_get_structure(audio, 0), "audio/mpeg") ? "rtpmp4gpay"
+                                                                                : "rtpopuspay") +
+        " name=pay1 pt=97";
+  return line + " )";
+}
+
+// What one client's media holds of sound not yet sent (seconds of it); beyond, it is dropped.
+constexpr guint64 kMaxQueuedAudioBytes = 64 * 1024;
 
 // The running time of the pipeline `element` is in, now (0 before it has a clock).
 GstClockTimeDiff running_now(GstElement *element) {
@@ -28,6 +46,24 @@ GstClockTimeDiff running_now(GstElement *element) {
 
 GstClockTime shifted(GstClockTime t, GstClockTimeDiff by) {
   return GST_CLOCK_TIME_IS_VALID(t) ? GstClockTime(std::max<GstClockTimeDiff>(0, t + by)) : t;
+}
+
+// A copy of `buffer` for a client's media: its times moved by `offset` (the camera's running
+// time → the media's), its decoding order kept increasing after `*last` (B-frames keep their
+// presentation order), which it becomes.
+GstBuffer *moved(GstBuffer *buffer, GstClockTimeDiff offset, GstClockTime *last) {
+  GstBuffer *unit = gst_buffer_copy(buffer);
+  GST_BUFFER_PTS(unit) = shifted(GST_BUFFER_PTS(buffer), offset);
+  GST_BUFFER_DTS(unit) = shifted(GST_BUFFER_DTS(buffer), offset);
+  GstClockTime &decode =
+      GST_BUFFER_DTS_IS_VALID(unit) ? GST_BUFFER_DTS(unit) : GST_BUFFER_PTS(unit);
+  if (GST_CLOCK_TIME_IS_VALID(decode) && GST_CLOCK_TIME_IS_VALID(*last) && decode <= *last)
+    decode = *last + 1;
+  if (GST_BUFFER_PTS_IS_VALID(unit) && GST_CLOCK_TIME_IS_VALID(decode) &&
+      GST_BUFFER_PTS(unit) < decode)
+    GST_BUFFER_PTS(unit) = decode;
+  *last = decode;
+  return unit;
 }
 
 // A handler's data: the resource while it lives.
@@ -44,6 +80,7 @@ RtspResource::RtspResource(KeyframeFn keyframe_wanted)
 RtspResource::~RtspResource() {
   close();
   gst_clear_caps(&caps_);
+  gst_clear_caps(&audio_caps_);
 }
 
 void RtspResource::set_settings(const Settings &settings) {
@@ -73,7 +110,6 @@ bool RtspResource::open(const std::string &path, GError **error) {
   if (!server || !server->set_policy(settings.policy, error))
     return false;
   GstRTSPMediaFactory *factory = gst_rtsp_media_factory_new();
-  gst_rtsp_media_factory_set_launch(factory, kLaunch);
   gst_rtsp_media_factory_set_shared(factory, FALSE);
   g_signal_connect_data(factory, "media-configure",
                         G_CALLBACK(+[](GstRTSPMediaFactory *, GstRTSPMedia *media, gpointer data) {
@@ -89,6 +125,7 @@ bool RtspResource::open(const std::string &path, GError **error) {
   server_ = std::move(server);
   factory_ = factory;
   path_ = path;
+  relaunch();
   GST_INFO("serving rtsp://%s:%d%s", settings.address.c_str(), server_->port(), path.c_str());
   return true;
 }
@@ -154,18 +191,42 @@ void RtspResource::close() {
   g_object_unref(factory);
 }
 
-void RtspResource::set_caps(GstCaps *caps) {
+bool RtspResource::set_caps(GstCaps *caps) {
+  const GValue *value = gst_structure_get_value(gst_caps_get_structure(caps, 0), "codec_data");
+  GstBuffer *record =
+      value && GST_VALUE_HOLDS_BUFFER(value) ? gst_value_get_buffer(value) : nullptr;
+  h264::AvcConfig config;
+  GstMapInfo map;
+  if (!record || !gst_buffer_map(record, &map, GST_MAP_READ))
+    return false;
+  const bool parsed = h264::parse_avcc(map.data, map.size, &config);
+  gst_buffer_unmap(record, &map);
+  if (!parsed)
+    return false;
+  // What each client's payloader is given: Annex B, the parameter sets in every keyframe.
+  GstCaps *annexb = gst_caps_copy(caps);
+  gst_caps_set_simple(annexb, "stream-format", G_TYPE_STRING, "byte-stream", nullptr);
+  gst_structure_remove_field(gst_caps_get_structure(annexb, 0), "codec_data");
   std::lock_guard<std::mutex> lk(lock_);
-  gst_caps_replace(&caps_, caps);
+  config_ = std::move(config);
+  gst_caps_take(&caps_, annexb);
   for (auto &[media, receiver] : receivers_)
-    gst_app_src_set_caps(GST_APP_SRC(receiver.appsrc), caps);
+    gst_app_src_set_caps(GST_APP_SRC(receiver.appsrc), caps_);
+  return true;
 }
 
-void RtspResource::push(GstBuffer *buffer) {
-  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+void RtspResource::push(GstBuffer *au) {
+  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(au, GST_BUFFER_FLAG_DELTA_UNIT);
   std::lock_guard<std::mutex> lk(lock_);
   units_in_++;
-  bytes_in_ += gst_buffer_get_size(buffer);
+  bytes_in_ += gst_buffer_get_size(au);
+  if (receivers_.empty())
+    return;
+  GstBuffer *buffer = h264::annexb_from_avc(au, config_, keyframe);
+  if (!buffer) {
+    GST_WARNING("an access unit whose NAL lengths do not add up: not sent");
+    return;
+  }
   for (auto &[media, receiver] : receivers_) {
     GstAppSrc *appsrc = GST_APP_SRC(receiver.appsrc);
     if (receiver.started && gst_app_src_get_current_level_bytes(appsrc) > kMaxQueuedBytes) {
@@ -190,28 +251,43 @@ void RtspResource::push(GstBuffer *buffer) {
         receiver.offset = offset;
       receiver.timed = true;
     }
-    GstBuffer *unit = gst_buffer_copy(buffer);
-    GST_BUFFER_PTS(unit) = shifted(GST_BUFFER_PTS(buffer), receiver.offset);
-    GST_BUFFER_DTS(unit) = shifted(GST_BUFFER_DTS(buffer), receiver.offset);
-    // Decoding order stays increasing (B-frames keep their presentation order).
-    GstClockTime &decode =
-        GST_BUFFER_DTS_IS_VALID(unit) ? GST_BUFFER_DTS(unit) : GST_BUFFER_PTS(unit);
-    if (GST_CLOCK_TIME_IS_VALID(decode) && GST_CLOCK_TIME_IS_VALID(receiver.last_decode) &&
-        decode <= receiver.last_decode)
-      decode = receiver.last_decode + 1;
-    if (GST_BUFFER_PTS_IS_VALID(unit) && GST_CLOCK_TIME_IS_VALID(decode) &&
-        GST_BUFFER_PTS(unit) < decode)
-      GST_BUFFER_PTS(unit) = decode;
-    receiver.last_decode = decode;
-    gst_app_src_push_buffer(appsrc, unit);
+    gst_app_src_push_buffer(appsrc, moved(buffer, receiver.offset, &receiver.last_decode));
   }
+  gst_buffer_unref(buffer);
+}
+
+void RtspResource::set_audio_caps(GstCaps *caps) {
+  std::lock_guard<std::mutex> lk(lock_);
+  const bool had = audio_caps_ != nullptr;
+  gst_caps_replace(&audio_caps_, caps);
+  for (auto &[media, receiver] : receivers_)
+    if (receiver.audio && caps)
+      gst_app_src_set_caps(GST_APP_SRC(receiver.audio), caps);
+  if (had != (caps != nullptr))
+    relaunch();
+}
+
+void RtspResource::push_audio(GstBuffer *buffer) {
+  std::lock_guard<std::mutex> lk(lock_);
+  for (auto &[media, receiver] : receivers_) {
+    // In step with the picture: from its first keyframe on, moved as it is.
+    if (!receiver.audio || !receiver.started || !receiver.timed ||
+        gst_app_src_get_current_level_bytes(GST_APP_SRC(receiver.audio)) > kMaxQueuedAudioBytes)
+      continue;
+    gst_app_src_push_buffer(GST_APP_SRC(receiver.audio),
+                            moved(buffer, receiver.offset, &receiver.last_audio));
+  }
+}
+
+void RtspResource::relaunch() {
+  if (factory_)
+    gst_rtsp_media_factory_set_launch(factory_, launch_line(audio_caps_).c_str());
 }
 
 // A client's media is made (on the RTSP server's thread): its appsrc joins the receivers.
 void RtspResource::configure(GstRTSPMedia *media) {
   GstElement *bin = gst_rtsp_media_get_element(media);
   GstElement *appsrc = gst_bin_get_by_name(GST_BIN(bin), "video");
-  gst_object_unref(bin);
   g_object_set(appsrc, "max-bytes", guint64(kMaxQueuedBytes * 2), nullptr);
   struct Ticket {
     Weak resource;
@@ -231,11 +307,15 @@ void RtspResource::configure(GstRTSPMedia *media) {
                                 self->unprepared(m);
                             }),
                             new Weak(weak_from_this()), free_weak, GConnectFlags(0));
+  GstElement *audio = gst_bin_get_by_name(GST_BIN(bin), "audio");
+  gst_object_unref(bin);
   {
     std::lock_guard<std::mutex> lk(lock_);
     if (caps_)
       gst_app_src_set_caps(GST_APP_SRC(appsrc), caps_);
-    receivers_[GST_RTSP_MEDIA(g_object_ref(media))] = Receiver{appsrc, handler};
+    if (audio && audio_caps_)
+      gst_app_src_set_caps(GST_APP_SRC(audio), audio_caps_);
+    receivers_[GST_RTSP_MEDIA(g_object_ref(media))] = Receiver{appsrc, audio, handler};
   }
   // Made while its client's request is handled: the request's context names the client.
   std::string peer = "rtsp";
@@ -311,6 +391,8 @@ void RtspResource::unprepared(GstRTSPMedia *media) {
 void RtspResource::forget(GstRTSPMedia *media, const Receiver &receiver) {
   g_signal_handler_disconnect(media, receiver.unprepared_handler);
   gst_object_unref(receiver.appsrc);
+  if (receiver.audio)
+    gst_object_unref(receiver.audio);
   g_object_unref(media);
 }
 

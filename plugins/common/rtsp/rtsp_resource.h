@@ -5,18 +5,24 @@
 // access units pushed here, starting at a keyframe: gst-rtsp-server 1.22 would start a client of
 // a shared media wherever the stream is (mid-GOP: a broken first picture, docs/protocols.md), so
 // each client's own appsrc is what lets the first unit it gets be a keyframe, asked of the
-// encoder once the media plays (its first wish for data). SPS and PPS go in-band before every
+// encoder once the media plays (its first wish for data). SPS and PPS go in-band in every
 // keyframe. The units keep the camera's spacing, moved to the media's running time at that
 // first keyframe, so the RTP times agree with the RTCP sender reports from the start (ffmpeg,
 // which Frigate records with, complains of times going back otherwise).
 //
 // Each client is one of the mount's viewers (Mount::add_viewer) while its media lives: counted in
 // num-clients, /api/streams and /metrics; its coming wakes the branch that feeds the sink and
-// asks the encoder for a keyframe, as any viewer's does. The mount is
+// asks the encoder for a keyframe, as any viewer's does.
+//
+// The sound (AAC or Opus), when the stream has it, is a second stream of each client's media
+// (`appsrc ! rtpmp4gpay` or `rtpopuspay`), from its picture's first keyframe on, its times moved
+// as the picture's are, so a client that syncs them on the RTCP sender reports (ffmpeg, VLC)
+// plays them in step. The mount is
 // listed in its HTTP server under the stream's RTSP address (`rtsp://:8554/video`), a name no
 // HTTP request reaches, so a browser stream can have the same path.
 #pragma once
 
+#include "formats/h264.h"
 #include "net/mount.h"
 #include "rtsp/rtsp_server.h"
 
@@ -69,9 +75,16 @@ public:
   int port() const;
 
   // ---- the stream: any thread ----
-  void set_caps(GstCaps *caps);
-  // One access unit to every client (from its first keyframe on), its times running times.
-  void push(GstBuffer *buffer);
+  // The stream's caps: H.264 in AVC with its configuration; false if they have none.
+  bool set_caps(GstCaps *caps);
+  // One access unit (AVC) to every client (from its first keyframe on, with the parameter sets
+  // in every keyframe), its times running times.
+  void push(GstBuffer *au);
+  // The sound beside the picture: AAC (raw, with its codec data) or Opus; NULL, none. Clients
+  // that come from now on have it in their media; those playing keep what they have.
+  void set_audio_caps(GstCaps *caps);
+  // One buffer of sound to every client whose picture has started, its time a running time.
+  void push_audio(GstBuffer *buffer);
 
   // MountDelegate
   void serving(Mount *mount) override;
@@ -84,15 +97,19 @@ public:
 private:
   struct Receiver {
     GstElement *appsrc = nullptr;  // a reference
+    GstElement *audio = nullptr;   // a reference, if its media has sound
     gulong unprepared_handler = 0;
     bool ready = false;           // its pipeline plays: units may go
     bool started = false;         // a keyframe has gone to it
     bool timed = false;           // `offset` is set
     GstClockTimeDiff offset = 0;  // the camera's running time → the media's (the least seen)
     GstClockTime last_decode = GST_CLOCK_TIME_NONE;  // of the last unit sent
+    GstClockTime last_audio = GST_CLOCK_TIME_NONE;   // of the last sound sent
     uint64_t viewer = 0;  // its id among the mount's viewers, 0 before it is counted
   };
 
+  // The factory's launch line for the sound there is now (lock held).
+  void relaunch();
   void configure(GstRTSPMedia *media);
   void ready(GstRTSPMedia *media);
   void unprepared(GstRTSPMedia *media);
@@ -106,8 +123,10 @@ private:
   std::string path_;
   std::shared_ptr<RtspServer> server_;
   GstRTSPMediaFactory *factory_ = nullptr;
-  Mount *mount_ = nullptr;  // set on the mount's server thread
-  GstCaps *caps_ = nullptr;
+  Mount *mount_ = nullptr;   // set on the mount's server thread
+  GstCaps *caps_ = nullptr;  // what the payloaders are given (Annex B)
+  h264::AvcConfig config_;
+  GstCaps *audio_caps_ = nullptr;
   std::map<GstRTSPMedia *, Receiver> receivers_;
   uint64_t units_in_ = 0, bytes_in_ = 0;
   // open_later(): the path to serve, the report, when to try next (the mount's thread).
