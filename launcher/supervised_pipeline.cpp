@@ -335,8 +335,8 @@ void Supervisor::Pipeline::announce() {
       // Basic credentials in the address, as RTSP clients take them: any user, the token.
       const std::string who =
           sinks.access_token.empty() ? "" : "camcast:" + sinks.access_token + "@";
-      lines.push_back("rtsp://" + who + host + ":" + std::to_string(rtsp_port) + path + "  (" +
-                      factory + ")");
+      lines.push_back(std::string(sinks.tls.enabled() ? "rtsps://" : "rtsp://") + who + host + ":" +
+                      std::to_string(rtsp_port) + path + "  (" + factory + ")");
     } else {
       lines.push_back(std::string(base) + path + token + "  (" + factory + ")");
     }

@@ -23,6 +23,10 @@
  * (`voaacenc`, `avenc_aac`: what Home Assistant and Frigate record) or Opus: each client that
  * comes gets it as a second stream of its media, in step with the picture.
  *
+ * With `tls-certificate` and `tls-key` the RTSP port speaks RTSPS (`rtsps://`, TLS 1.2 or 1.3)
+ * with RTP inside the RTSP connection only (over UDP the picture would go in the clear); every
+ * sink of one RTSP port needs the same certificate.
+ *
  * The sink also joins the HTTP server of its `port` (8080 by default) as the other camcast
  * sinks do: its clients are counted in `num-clients`, `/api/streams` (as the stream
  * `rtsp://:8554/video`, so a browser stream may have the same path) and `/metrics`, and the
@@ -117,6 +121,7 @@ static gboolean open_rtsp(GstRtspSink *sink) {
   settings.address = address ? address : "0.0.0.0";
   g_free(address);
   settings.policy = gst_serving_sink_access_policy(GST_SERVING_SINK(sink), &settings.is_public);
+  settings.tls = gst_serving_sink_tls(GST_SERVING_SINK(sink));
   std::string why;
   if (!settings.policy.load_users(&why))
     return TRUE;  // the base says why, as for every sink

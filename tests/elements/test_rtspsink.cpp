@@ -378,6 +378,55 @@ void test_credentials() {
   g_rmdir(dir);
 }
 
+// RTSPS: a sink with a certificate speaks TLS on its RTSP port, with the picture inside the
+// RTSP connection only; ffprobe and rtspsrc play rtsps://, plain RTSP gets nowhere, a client
+// asking for RTP over UDP (the picture in the clear) is refused, and another sink of the port
+// without the certificate is a mistake.
+void test_tls() {
+  const camcast::test::TempDir dir("rtspsink-tls");
+  g_assert_true(camcast::test::make_certificate(dir.path(), "c"));
+  const std::string tls =
+      "access-token=tok tls-certificate=" + dir.file("c.crt") + " tls-key=" + dir.file("c.key");
+  Stream stream(tls);
+  const std::string url =
+      "rtsps://camcast:tok@127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
+  std::string said;
+  g_assert_cmpint(
+      run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url},
+          &said),
+      ==, 0);
+  g_test_message("ffprobe over RTSPS: %s", said.c_str());
+  g_assert_true(said.find("h264") != std::string::npos);
+  g_assert_cmpint(
+      run({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name",
+           "-of", "csv=p=0", "rtsp://camcast:tok@" + url.substr(strlen("rtsps://camcast:tok@"))},
+          &said, 10),
+      !=, 0);
+  const std::string location = "rtsps://127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
+  const std::string props = "user-id=camcast user-pw=tok tls-validation-flags=0";
+  {
+    Player player(location, "tcp", props);
+    g_assert_true(wait_for([&] { return player.units >= 10; }, 10000ms));
+    g_assert_cmpint(player.idr, ==, 1);
+  }
+  {
+    Player over_udp(location, "udp", props);
+    g_assert_true(over_udp.ended(10000ms));
+    g_assert_cmpint(over_udp.units, ==, 0);
+  }
+  GstElement *plain = gst_parse_launch(
+      ("videotestsrc ! x264enc ! rtspsink port=0 path=/plain access-token=tok rtsp-port=" +
+       std::to_string(stream.rtsp_port))
+          .c_str(),
+      nullptr);
+  g_assert_cmpint(gst_element_set_state(plain, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
+  const std::string why = error_of(plain);
+  g_test_message("a sink without the certificate on the port: %s", why.c_str());
+  g_assert_true(why.find("tls-certificate") != std::string::npos);
+  gst_element_set_state(plain, GST_STATE_NULL);
+  gst_object_unref(plain);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -393,5 +442,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/rtspsink/stopping-ends-clients", test_stopping_ends_clients);
   g_test_add_func("/rtspsink/taken-ports-and-paths", test_taken_ports_and_paths);
   g_test_add_func("/rtspsink/credentials", test_credentials);
+  g_test_add_func("/rtspsink/tls", test_tls);
   return g_test_run();
 }

@@ -203,6 +203,25 @@ inline std::string get(const std::string &path, const std::string &headers = "")
   return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
 }
 
+// Runs openssl s_client against the port with `args`; returns what it printed.
+inline std::string s_client(int port, std::vector<std::string> args) {
+  std::vector<const char *> argv = {"openssl", "s_client", "-connect", nullptr};
+  const std::string to = "127.0.0.1:" + std::to_string(port);
+  argv[3] = to.c_str();
+  for (const std::string &a : args)
+    argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  gchar *out = nullptr, *err = nullptr;
+  GError *error = nullptr;
+  g_assert_true(g_spawn_sync(nullptr, const_cast<char **>(argv.data()), nullptr,
+                             GSpawnFlags(G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL),
+                             nullptr, nullptr, &out, &err, nullptr, &error));
+  std::string all = std::string(out) + err;
+  g_free(out);
+  g_free(err);
+  return all;
+}
+
 // The access token of servers that have one.
 constexpr const char *kToken = "hostile-test-token";
 

@@ -229,6 +229,72 @@ void test_rtsp_never_reading() {
   Resources::back_to(before);
 }
 
+// RTSPS: old TLS versions are refused; plain RTSP, a hello cut off halfway and connections that
+// never start their handshake go at the idle time; a real client over RTSPS plays on.
+// Each OPTIONS over TLS 1.0, 1.1 and 1.2 at `port`: answered over TLS 1.2 only (the older ones'
+// connections are cut once their handshake is done).
+void options_over_each_tls(int port) {
+  for (const char *version : {"-tls1", "-tls1_1", "-tls1_2"}) {
+    gchar *out = nullptr;
+    const std::string command =
+        "printf 'OPTIONS * RTSP/1.0\\r\\nCSeq: 1\\r\\n\\r\\n' | "
+        "timeout 8 openssl s_client -connect 127.0.0.1:" +
+        std::to_string(port) + " " + version + " -cipher DEFAULT:@SECLEVEL=0 -ign_eof 2>&1";
+    const char *argv[] = {"sh", "-c", command.c_str(), nullptr};
+    g_assert_true(g_spawn_sync(nullptr, const_cast<char **>(argv), nullptr, G_SPAWN_SEARCH_PATH,
+                               nullptr, nullptr, &out, nullptr, nullptr, nullptr));
+    const bool answered = strstr(out, "RTSP/1.0 200") != nullptr;
+    g_free(out);
+    g_test_message("OPTIONS over %s: %s", version, answered ? "answered" : "not answered");
+    g_assert_true(answered == g_str_equal(version, "-tls1_2"));
+  }
+}
+
+// RTSPS: old TLS versions get no answer; plain RTSP, a hello cut off halfway and connections that
+// never start their handshake go at the idle time, descriptors and memory with them; a real
+// client over RTSPS plays on.
+void test_rtsps() {
+  const camcast::test::TempDir dir("camcast-hostile-rtsps");
+  g_assert_true(camcast::test::make_certificate(dir.path(), "server"));
+  RtspServer server("tls-certificate=" + dir.file("server.crt") +
+                    " tls-key=" + dir.file("server.key"));
+  camcast::test::RtspPlayer real("rtsps://127.0.0.1:" + std::to_string(server.port) + "/video",
+                                 "tcp", "tls-validation-flags=0");
+  g_assert_true(wait_for([&] { return real.units > 10; }, 10000ms));
+  const auto start = Clock::now();
+  const int units = real.units;
+  options_over_each_tls(server.port);
+  {
+    // GLib's TLS warmed up: its caches, and the threads of handshakes waiting at once (the
+    // connections below hold as many).
+    std::vector<std::unique_ptr<Raw>> waiting;
+    for (int i = 0; i < 6; i++) {
+      waiting.push_back(std::make_unique<Raw>(server.port));
+      waiting.back()->send(std::string("\x16\x03\x01\x02\x00\x01", 6));
+    }
+    std::this_thread::sleep_for(1s);
+  }
+  std::this_thread::sleep_for(1s);
+  const Resources before = Resources::now();
+  {
+    std::vector<std::unique_ptr<Raw>> idle;
+    for (int i = 0; i < 6; i++)
+      idle.push_back(std::make_unique<Raw>(server.port));
+    g_assert_true(idle[0]->send(request("DESCRIBE", server.url(), 1)));
+    g_assert_true(idle[1]->send(std::string("\x16\x03\x01\x02\x00\x01", 6)));
+    const size_t closed = ended(idle, 14000);
+    g_test_message("%zu of %zu connections without a handshake closed after %.1f s", closed,
+                   idle.size(), std::chrono::duration<double>(Clock::now() - start).count());
+    g_assert_cmpuint(closed, ==, idle.size());
+  }
+  options_over_each_tls(server.port);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double kept = (real.units - units) / (seconds * kFps);
+  g_test_message("the real client kept %.0f %% of its frames over %.1f s", kept * 100, seconds);
+  g_assert_cmpfloat(kept, >=, 0.9);
+  Resources::back_to(before);
+}
+
 }  // namespace
 
 void hostile_test::add_rtsp_tests() {
@@ -236,4 +302,6 @@ void hostile_test::add_rtsp_tests() {
   g_test_add_func("/hostile/rtsp-idle-connections", test_rtsp_idle_connections);
   g_test_add_func("/hostile/rtsp-oversized-and-repeated", test_rtsp_oversized_and_repeated);
   g_test_add_func("/hostile/rtsp-never-reading", test_rtsp_never_reading);
+  // (Under /hostile/tls: the TLS cases run apart, without LeakSanitizer.)
+  g_test_add_func("/hostile/tls/rtsps", test_rtsps);
 }

@@ -242,15 +242,17 @@ void test_access_token_is_kept_and_no_auth_opens() {
 
 // HTTPS from the launcher: the links it prints are https:// and work, --http-port adds plain
 // HTTP, and a key that is not the certificate's stops it at once with the reason.
+std::string rtsp_codec(const std::string &url, std::string *said);
+
 void test_tls() {
   const camcast::test::TempDir dir("camcast-tls");
   const std::string &d = dir.path();
   g_assert_true(camcast::test::make_certificate(d, "a"));
   g_assert_true(camcast::test::make_certificate(d, "b"));
   const int port = free_port(), http_port = free_port();
-  std::vector<std::string> run = {"h264",      "--port", std::to_string(port), "--set",
-                                  "width=160", "--set",  "height=120",         "--tls-certificate",
-                                  d + "/a.crt"};
+  std::vector<std::string> run = {
+      "h264",  "--port",      std::to_string(port), "--set",     "width=160", "--set", "height=120",
+      "--set", "rtsp-port=0", "--tls-certificate",  d + "/a.crt"};
   {
     std::vector<std::string> args = run;
     for (const char *a : {"--tls-key", "", "--http-port", ""})
@@ -272,6 +274,13 @@ void test_tls() {
     WsTestClient viewer;
     g_assert_true(viewer.connect(camcast::test::tls(port), "/video?token=" + token));
     g_assert_cmpint(viewer.read_frame(5000 * kSlowdown).opcode, ==, 1);  // the stream's metadata
+    // RTSP on the same certificate: RTSPS, printed so, which ffprobe plays.
+    const std::string rtsps = "open rtsps://camcast:" + token + "@127.0.0.1:";
+    g_assert_true(camcast.wait_output(rtsps));
+    const size_t from = camcast.output().find(rtsps) + strlen("open ");
+    const std::string url = camcast.output().substr(from, camcast.output().find(' ', from) - from);
+    std::string said;
+    g_assert_cmpstr(rtsp_codec(url, &said).c_str(), ==, "h264");
     camcast.signal(SIGTERM);
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
   }

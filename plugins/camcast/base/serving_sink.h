@@ -164,6 +164,7 @@ G_END_DECLS
 
 #ifdef __cplusplus
 #include "access/access.h"
+#include "access/tls.h"
 
 namespace camcast {
 class MountDelegate;
@@ -171,6 +172,9 @@ class MountDelegate;
 // The access control the sink's properties ask for (its users file not read yet), and whether
 // its stream is public: for a subclass that serves on a port of its own (rtspsink). Any thread.
 camcast::AccessPolicy gst_serving_sink_access_policy(GstServingSink *sink, bool *is_public);
+// The certificate the sink's properties give its server (tls-certificate, tls-key), for a
+// subclass that serves on a port of its own. Any thread.
+camcast::TlsSettings gst_serving_sink_tls(GstServingSink *sink);
 // For subclasses that speak a protocol of their own at their path (whepsink's WHEP): `resource`
 // (the subclass's, living as long as the sink) answers requests to <path><rest> before
 // serve_http, takes their bodies and uploads, has its own timeouts on the server's tick and

@@ -39,6 +39,12 @@ camcast::AccessPolicy gst_serving_sink_access_policy(GstServingSink *sink, bool 
   return priv->policy;
 }
 
+camcast::TlsSettings gst_serving_sink_tls(GstServingSink *sink) {
+  ServingSinkPrivate *priv = gst_serving_sink_priv(sink);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  return priv->server_settings.tls;
+}
+
 void gst_serving_sink_respond(SoupServerMessage *msg, guint status, const char *content_type,
                               const char *body, gsize len) {
   camcast::set_answer(msg, status, content_type, std::string_view(body, len));

@@ -107,10 +107,13 @@ bool RtspResource::open(const std::string &path, GError **error) {
   const Settings settings = this->settings();
   std::shared_ptr<RtspServer> server =
       RtspServer::acquire(settings.address, settings.port, settings.limits, error);
-  if (!server || !server->set_policy(settings.policy, error))
+  if (!server || !server->set_policy(settings.policy, error) ||
+      !server->set_tls(settings.tls, error))
     return false;
   GstRTSPMediaFactory *factory = gst_rtsp_media_factory_new();
   gst_rtsp_media_factory_set_shared(factory, FALSE);
+  if (settings.tls.enabled())
+    gst_rtsp_media_factory_set_protocols(factory, GST_RTSP_LOWER_TRANS_TCP);
   g_signal_connect_data(factory, "media-configure",
                         G_CALLBACK(+[](GstRTSPMediaFactory *, GstRTSPMedia *media, gpointer data) {
                           if (auto self = static_cast<Weak *>(data)->lock())
@@ -126,7 +129,8 @@ bool RtspResource::open(const std::string &path, GError **error) {
   factory_ = factory;
   path_ = path;
   relaunch();
-  GST_INFO("serving rtsp://%s:%d%s", settings.address.c_str(), server_->port(), path.c_str());
+  GST_INFO("serving %s://%s:%d%s", settings.tls.enabled() ? "rtsps" : "rtsp",
+           settings.address.c_str(), server_->port(), path.c_str());
   return true;
 }
 

@@ -49,6 +49,9 @@ public:
     RtspLimits limits;
     AccessPolicy policy;  // its users read
     bool is_public = false;
+    // With a certificate, RTSPS: TLS on the port, and RTP only inside the RTSP connection (UDP
+    // would carry the picture in the clear).
+    TlsSettings tls;
   };
   // The encoder should give a keyframe now (a client's media is ready for its first). Any
   // thread; the owner rate-limits.

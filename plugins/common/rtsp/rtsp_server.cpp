@@ -17,6 +17,69 @@ namespace camcast {
 
 namespace {
 
+// TLS 1.2 and 1.3 only, as on the HTTP ports (net/connection.cpp): GnuTLS's default priorities
+// on Debian 12 still negotiate TLS 1.0 and 1.1, and GLib has no way to say a least version, so
+// what the handshake negotiated is read once it is done, and an older one ends the connection
+// (its socket shut: gst-rtsp-server then ends the client as for any peer that went).
+void refuse_old_tls(GstRTSPConnection *connection) {
+  GTlsConnection *tls = gst_rtsp_connection_get_tls(connection, nullptr);
+  GSocket *socket = gst_rtsp_connection_get_read_socket(connection);
+  if (!tls || !socket)
+    return;
+  g_signal_connect_data(
+      tls, "notify::protocol-version", G_CALLBACK(+[](GTlsConnection *c, GParamSpec *, gpointer s) {
+        const GTlsProtocolVersion version = g_tls_connection_get_protocol_version(c);
+        if (version == G_TLS_PROTOCOL_VERSION_TLS_1_2 ||
+            version == G_TLS_PROTOCOL_VERSION_TLS_1_3 || version == G_TLS_PROTOCOL_VERSION_UNKNOWN)
+          return;
+        GST_INFO("closed an RTSPS connection that negotiated a TLS older than 1.2");
+        g_socket_shutdown(G_SOCKET(s), TRUE, TRUE, nullptr);
+      }),
+      g_object_ref(socket), [](gpointer s, GClosure *) { g_object_unref(s); }, GConnectFlags(0));
+}
+
+// Lets go of an RTSPS connection being closed, its socket shut. gst-rtsp-server's first read
+// of a connection starts its TLS handshake in a thread of GLib's TLS, and glib-networking 2.74
+// keeps the connection — and its socket — until another operation on it collects that
+// handshake's result; gst-rtsp-server only drops its reference. A connection that never sent a
+// byte, closed at the idle time, so stayed open for ever (seen in hostile/tls/rtsps: descriptors
+// never back). With its socket shut the handshake fails at once: a read now and then collects
+// that, and a close ends the connection. (g_io_stream_close() first would not do: during the
+// handshake it fails, and marks the stream closed all the same.)
+void collect_tls(GTlsConnection *tls, GMainContext *context) {
+  if (!tls)
+    return;
+  struct Collecting {
+    GTlsConnection *tls;
+    int tries_left;
+  };
+  GSource *source = g_timeout_source_new(50);
+  g_source_set_callback(
+      source,
+      +[](gpointer data) -> gboolean {
+        auto *c = static_cast<Collecting *>(data);
+        GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(c->tls));
+        char byte;
+        GError *error = nullptr;
+        const gssize n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in),
+                                                                  &byte, 1, nullptr, &error);
+        const bool waiting = n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_clear_error(&error);
+        if (waiting && --c->tries_left > 0)
+          return G_SOURCE_CONTINUE;
+        g_io_stream_close(G_IO_STREAM(c->tls), nullptr, nullptr);
+        return G_SOURCE_REMOVE;
+      },
+      new Collecting{G_TLS_CONNECTION(g_object_ref(tls)), 100},
+      [](gpointer data) {
+        auto *c = static_cast<Collecting *>(data);
+        g_object_unref(c->tls);
+        delete c;
+      });
+  g_source_attach(source, context);
+  g_source_unref(source);
+}
+
 // gst-rtsp-server's auth with one check of ours (RtspServer::admit) in place of its tokens and
 // permissions.
 struct CamcastRtspAuth {
@@ -31,6 +94,17 @@ G_DEFINE_TYPE(CamcastRtspAuth, camcast_rtsp_auth, GST_TYPE_RTSP_AUTH)
 gboolean camcast_rtsp_auth_check(GstRTSPAuth *auth, GstRTSPContext *ctx, const gchar *check) {
   if (g_str_equal(check, GST_RTSP_AUTH_CHECK_URL))
     return reinterpret_cast<CamcastRtspAuth *>(auth)->server->admit(ctx);
+  // A new connection: gst-rtsp-server's own check puts TLS on it when the auth has a
+  // certificate (RTSPS), and admits it.
+  if (g_str_equal(check, GST_RTSP_AUTH_CHECK_CONNECT)) {
+    if (!GST_RTSP_AUTH_CLASS(camcast_rtsp_auth_parent_class)->check(auth, ctx, check))
+      return FALSE;
+    if (GTlsCertificate *certificate = gst_rtsp_auth_get_tls_certificate(auth)) {
+      g_object_unref(certificate);
+      refuse_old_tls(ctx->conn);
+    }
+    return TRUE;
+  }
   // A client never chooses the server's side of a transport (its ports, multicast TTL).
   return !g_str_equal(check, GST_RTSP_AUTH_CHECK_TRANSPORT_CLIENT_SETTINGS);
 }
@@ -90,8 +164,9 @@ bool RtspServer::start(GError **error) {
     auto *auth =
         static_cast<CamcastRtspAuth *>(g_object_new(camcast_rtsp_auth_get_type(), nullptr));
     auth->server = this;
-    gst_rtsp_server_set_auth(server_, GST_RTSP_AUTH(auth));
-    g_object_unref(auth);
+    auth_ = GST_RTSP_AUTH(auth);
+    gst_rtsp_server_set_auth(server_, auth_);
+    g_object_unref(auth);  // the server's from here
     // Clients on this thread too (by default gst-rtsp-server hands them to a thread of its own
     // pool, where our checks and counts would race with this thread's).
     GstRTSPThreadPool *threads = gst_rtsp_server_get_thread_pool(server_);
@@ -184,12 +259,7 @@ gboolean RtspServer::tick(gpointer self) {
   for (GstRTSPClient *client : idle) {
     GST_INFO("%s: no RTSP session within %u s; closed", server->clients_[client].address.c_str(),
              server->limits_.idle_s);
-    // Held across the call: the client's watch holds what may be its last reference, and
-    // gst-rtsp-server 1.22 would free it inside gst_rtsp_client_close(), under its own lock
-    // (GLib aborts: "g_mutex_clear() called on uninitialised or locked mutex").
-    g_object_ref(client);
-    gst_rtsp_client_close(client);
-    g_object_unref(client);
+    server->end(client);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -220,29 +290,61 @@ void RtspServer::connected(GstRTSPClient *client) {
     guard_.watch(client, fd, address);
   }
   g_signal_connect(client, "closed", G_CALLBACK(+[](GstRTSPClient *c, gpointer self) {
-                     auto *server = static_cast<RtspServer *>(self);
-                     auto it = server->clients_.find(c);
-                     if (it == server->clients_.end())
-                       return;
-                     auto at = server->per_address_.find(it->second.address);
-                     if (at != server->per_address_.end() && --at->second == 0)
-                       server->per_address_.erase(at);
-                     server->clients_.erase(it);
-                     server->guard_.forget(c);
+                     static_cast<RtspServer *>(self)->gone(c);
                    }),
                    this);
 }
 
+void RtspServer::gone(GstRTSPClient *client) {
+  auto it = clients_.find(client);
+  if (it == clients_.end())
+    return;
+  auto at = per_address_.find(it->second.address);
+  if (at != per_address_.end() && --at->second == 0)
+    per_address_.erase(at);
+  clients_.erase(it);
+  guard_.forget(client);
+}
+
+void RtspServer::end(GstRTSPClient *client) {
+  // Its socket first: gst-rtsp-server 1.22 closing an RTSPS connection whose TLS handshake has
+  // not begun leaves the socket open (seen: a connection that sent nothing stayed open after its
+  // client was closed and freed); shut, the peer sees the end at once.
+  GstRTSPConnection *connection = gst_rtsp_client_get_connection(client);
+  if (GSocket *socket = connection ? gst_rtsp_connection_get_read_socket(connection) : nullptr)
+    g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+  if (connection && tls_.enabled())
+    collect_tls(gst_rtsp_connection_get_tls(connection, nullptr), context_);
+  // Held across the call: the client's watch holds what may be its last reference, and
+  // gst-rtsp-server 1.22 would free it inside gst_rtsp_client_close(), under its own lock
+  // (GLib aborts: "g_mutex_clear() called on uninitialised or locked mutex").
+  g_object_ref(client);
+  gst_rtsp_client_close(client);
+  // Such a client is freed without saying "closed": what is counted for it goes now.
+  gone(client);
+  g_object_unref(client);
+}
+
 void RtspServer::close_soon(GstRTSPClient *client) {
   // (client-connected comes before gst-rtsp-server attaches the client to the loop.)
+  struct Closing {
+    RtspServer *server;
+    GstRTSPClient *client;
+  };
   GSource *source = g_idle_source_new();
   g_source_set_callback(
       source,
-      +[](gpointer c) {
-        gst_rtsp_client_close(GST_RTSP_CLIENT(c));
+      +[](gpointer data) {
+        auto *closing = static_cast<Closing *>(data);
+        closing->server->end(closing->client);
         return G_SOURCE_REMOVE;
       },
-      g_object_ref(client), g_object_unref);
+      new Closing{this, GST_RTSP_CLIENT(g_object_ref(client))},
+      [](gpointer data) {
+        auto *closing = static_cast<Closing *>(data);
+        g_object_unref(closing->client);
+        delete closing;
+      });
   g_source_attach(source, context_);
   g_source_unref(source);
 }
@@ -291,6 +393,37 @@ bool RtspServer::set_policy(const AccessPolicy &policy, GError **error) {
               "port needs the same access-token and users-file)",
               port_, differences.c_str());
   return false;
+}
+
+bool RtspServer::set_tls(const TlsSettings &tls, GError **error) {
+  GError *err = nullptr;
+  bool other = false;
+  invoke_sync([&] {
+    if (tls == tls_)
+      return;
+    if (!paths_.empty()) {
+      other = true;
+      return;
+    }
+    GTlsCertificate *certificate = tls.enabled() ? load_tls_certificate(tls, &err) : nullptr;
+    if (err)
+      return;
+    gst_rtsp_auth_set_tls_certificate(auth_, certificate);
+    if (certificate)
+      g_object_unref(certificate);
+    tls_ = tls;
+  });
+  if (other)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                "RTSP port %d already serves other sinks %s (every sink on one RTSP port needs "
+                "the same tls-certificate and tls-key)",
+                port_,
+                !tls_.enabled() ? "without TLS"
+                : tls.enabled() ? "with another certificate"
+                                : "over TLS");
+  else if (err)
+    g_propagate_error(error, err);
+  return !other && !err;
 }
 
 bool RtspServer::admit(GstRTSPContext *ctx) {

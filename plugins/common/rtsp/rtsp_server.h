@@ -6,6 +6,7 @@
 // closes the port.
 #pragma once
 
+#include "access/tls.h"
 #include "rtsp/inbound_guard.h"
 #include "rtsp/rtsp_access.h"
 
@@ -50,6 +51,10 @@ public:
   // Access control for every path of this server (rtsp_access.h). A sink that sets none serves
   // under the server's; a different one is refused with `error` while other sinks serve here.
   bool set_policy(const AccessPolicy &policy, GError **error);
+  // RTSPS: with a certificate every connection to this port speaks TLS from its first byte
+  // (`rtsps://`); without, none does. The first sink of the port chooses; another choice is
+  // refused with `error` while other sinks serve here, as is a certificate that will not load.
+  bool set_tls(const TlsSettings &tls, GError **error);
   // Serves `factory` at `path` (a canonical mount path) from now on, open to anyone when
   // `is_public`; false with `error` when the path is taken. Any thread.
   bool add(const std::string &path, GstRTSPMediaFactory *factory, bool is_public, GError **error);
@@ -73,6 +78,10 @@ private:
   void connected(GstRTSPClient *client);
   // Closes `client` from the server's loop, once the dispatch under way has returned.
   void close_soon(GstRTSPClient *client);
+  // Closes `client`'s connection now (not from within its own dispatch).
+  void end(GstRTSPClient *client);
+  // What is counted for `client` goes: it closed, or was closed.
+  void gone(GstRTSPClient *client);
 
   struct Client {
     std::string address;
@@ -86,10 +95,12 @@ private:
   GMainContext *context_ = nullptr;
   GMainLoop *loop_ = nullptr;
   GstRTSPServer *server_ = nullptr;
+  GstRTSPAuth *auth_ = nullptr;  // the server's
   GSource *listen_source_ = nullptr;
   GSource *tick_source_ = nullptr;
   // Server thread only.
   std::unique_ptr<RtspAccess> access_;
+  TlsSettings tls_;
   std::set<std::string> paths_, public_paths_;
   std::map<GstRTSPClient *, Client> clients_;
   InboundGuard guard_;  // what each client may send (any thread)
