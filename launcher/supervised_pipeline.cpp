@@ -331,7 +331,10 @@ void Supervisor::Pipeline::announce() {
     int rtsp_port = -1;
     if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-rtsp-port"))
       g_object_get(e, "current-rtsp-port", &rtsp_port, nullptr);
-    if (rtsp_port >= 0) {
+    if (g_str_equal(factory, "onvifsink")) {
+      // Signed with WS-Security, not a link's token.
+      lines.push_back(std::string(base) + path + "/device_service  (onvifsink: ONVIF for NVRs)");
+    } else if (rtsp_port >= 0) {
       // Basic credentials in the address, as RTSP clients take them: any user, the token.
       const std::string who =
           sinks.access_token.empty() ? "" : "camcast:" + sinks.access_token + "@";

@@ -13,6 +13,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(relaysrc, plugin);
   ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
   ret |= GST_ELEMENT_REGISTER(rtspsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(onvifsink, plugin);
   return ret;
 }
 

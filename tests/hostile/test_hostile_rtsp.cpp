@@ -1,4 +1,4 @@
-// Hostile clients against RTSP (see test_hostile.cpp), while a real client (rtspsrc) plays:
+// Hostile clients against RTSP and ONVIF (see test_hostile.cpp), while a real client plays:
 // floods of connections from one address and from many, connections that say nothing or half a
 // request, requests of a megabyte, one connection asking for the stream over and over, and a
 // client that plays over TCP and never reads. The real client keeps its frames; descriptors and
@@ -295,6 +295,72 @@ void test_rtsps() {
   Resources::back_to(before);
 }
 
+// ONVIF (onvifsink): a body that announces a gigabyte, or comes chunked, is refused unread; a
+// flood of malformed envelopes (unfinished, nested past the bound, a DTD with entities, 60 kB of
+// text) and of wrong digests is answered 400 each at once; the access token still signs, a real
+// viewer keeps its frames, and descriptors and memory come back.
+void test_onvif() {
+  // (as many requests a second as the flood sends: its own limit is tested elsewhere)
+  Server server("max-connection-rate=0", std::string("access-token=") + kToken,
+                std::string("x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
+                            "onvifsink access-token=") +
+                    kToken);
+  Viewer viewer(server.port, std::string("/v?token=") + kToken);
+  const Resources before = Resources::now();
+  const auto start = Clock::now();
+  for (const auto &[request, status] : std::vector<std::pair<std::string, int>>{
+           {"POST /onvif/device_service HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+            "1000000000\r\n\r\n",
+            413},
+           {"POST /onvif/media_service HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n",
+            411}}) {
+    Raw raw(server.port);
+    g_assert_true(raw.send(request));
+    std::string answer;
+    raw.ended(3000, &answer);
+    g_assert_cmpint(status_of(answer), ==, status);
+  }
+  std::string deep, text(60 * 1024, 'x');
+  for (int i = 0; i < 100; i++)
+    deep += "<a>";
+  const std::string envelope = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">";
+  const std::vector<std::string> bad = {
+      envelope + "<s:Body><GetProfiles>", envelope + "<s:Body><GetProfiles>" + deep,
+      "<!DOCTYPE a [<!ENTITY x \"xxxxxxxx\"><!ENTITY y \"&x;&x;&x;&x;\">]>" + envelope +
+          "<s:Body><GetProfiles>&y;</GetProfiles></s:Body></s:Envelope>",
+      envelope + "<s:Body><GetProfiles>" + text + "</GetProfiles></s:Body></s:Envelope>",
+      envelope +
+          "<s:Header><Security><UsernameToken><Username>admin</Username><Password "
+          "Type=\"#PasswordDigest\">AAAA</Password><Nonce>bm9uY2U=</Nonce><Created>"
+          "2026-01-01T00:00:00Z</Created></UsernameToken></Security></s:Header><s:Body>"
+          "<GetStreamUri/></s:Body></s:Envelope>"};
+  int refused = 0;
+  for (int i = 0; i < 100; i++) {
+    std::string body;
+    refused +=
+        camcast::test::http_request(server.port, "POST", "/onvif/media_service",
+                                    bad[i % bad.size()], "application/soap+xml", &body) == 400;
+  }
+  g_test_message("%d of 100 malformed or wrongly signed requests answered 400 (%.1f s)", refused,
+                 std::chrono::duration<double>(Clock::now() - start).count());
+  g_assert_cmpint(refused, ==, 100);
+  // The password itself (the access token) still signs.
+  std::string body;
+  g_assert_cmpint(
+      camcast::test::http_request(
+          server.port, "POST", "/onvif/device_service",
+          envelope + "<s:Header><Security><UsernameToken><Username>admin</Username><Password>" +
+              kToken +
+              "</Password></UsernameToken></Security></s:Header><s:Body>"
+              "<GetDeviceInformation/></s:Body></s:Envelope>",
+          "application/soap+xml", &body),
+      ==, 200);
+  g_assert_nonnull(strstr(body.c_str(), "<tds:Manufacturer>camcast</tds:Manufacturer>"));
+  viewer.kept_frames_since(start);
+  Resources::back_to(before);
+}
+
 }  // namespace
 
 void hostile_test::add_rtsp_tests() {
@@ -302,6 +368,7 @@ void hostile_test::add_rtsp_tests() {
   g_test_add_func("/hostile/rtsp-idle-connections", test_rtsp_idle_connections);
   g_test_add_func("/hostile/rtsp-oversized-and-repeated", test_rtsp_oversized_and_repeated);
   g_test_add_func("/hostile/rtsp-never-reading", test_rtsp_never_reading);
+  g_test_add_func("/hostile/onvif", test_onvif);
   // (Under /hostile/tls: the TLS cases run apart, without LeakSanitizer.)
   g_test_add_func("/hostile/tls/rtsps", test_rtsps);
 }

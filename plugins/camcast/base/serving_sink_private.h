@@ -145,6 +145,7 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   bool serve_root(SoupServerMessage *msg, std::string_view query) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
   bool takes_websocket() const override { return serving_sink_class_of(sink)->websocket; }
+  bool checks_access() const override { return resource && resource->checks_access(); }
   void tick(gint64 now) override;
   void fill_stats(camcast::MountStats *stats) override;
   void unit_wanted() override { wake(); }

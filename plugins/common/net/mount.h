@@ -92,6 +92,10 @@ public:
   virtual goffset body_limit(std::string_view method, std::string_view rest) { return -1; }
   // Whether WebSocket viewers may join (a WebRTC endpoint has none to feed them).
   virtual bool takes_websocket() const { return true; }
+  // Whether the delegate checks each request's credentials itself (ONVIF signs every request
+  // with WS-Security): the server's access control then lets requests to it in as it does a
+  // public stream's, the Host check still made.
+  virtual bool checks_access() const { return false; }
   // The name the mount of a stream at `path` goes by in its server's table: the path itself, or,
   // for a stream served over another protocol on a port of its own (RTSP), its address there
   // (`rtsp://:8554/video`), which no HTTP request reaches, so that a browser stream can have

@@ -83,7 +83,9 @@ AccessRequest HttpServer::request_of(SoupServerMessage *msg, std::string_view pa
   r.websocket = wants_websocket(msg);
   std::shared_ptr<Mount> mount;
   std::string_view rest;
-  r.public_stream = mounts_.match(path, &mount, &rest) && mount->is_public();
+  r.public_stream =
+      mounts_.match(path, &mount, &rest) &&
+      (mount->is_public() || (mount->delegate() && mount->delegate()->checks_access()));
   return r;
 }
 
