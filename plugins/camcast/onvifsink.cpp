@@ -14,6 +14,10 @@
  * certificate) and a still picture's (GetSnapshotUri: `snapshot-path` on this server, with the
  * access token).
  *
+ * With `discovery` (on by default) it announces itself and answers NVRs' probes by WS-Discovery
+ * (UDP 3702, the multicast group 239.255.255.250), naming its device service's address as each
+ * NVR reaches the machine, so that NVRs find the camera by themselves.
+ *
  * On a private camera every request but the few a client needs before it can sign
  * (GetSystemDateAndTime, GetCapabilities, GetServices) carries WS-Security's UsernameToken:
  * PasswordDigest with the access token as the password, under any user name (what NVRs send),
@@ -32,6 +36,7 @@
 #include "onvifsink.h"
 
 #include "onvif/onvif_resource.h"
+#include "onvif/ws_discovery.h"
 
 #include <memory>
 #include <mutex>
@@ -41,7 +46,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_onvif_sink_debug);
 
 using camcast::OnvifResource;
 
-enum { PROP_0, PROP_RTSP_SINK, PROP_SNAPSHOT_PATH };
+enum { PROP_0, PROP_RTSP_SINK, PROP_SNAPSHOT_PATH, PROP_DISCOVERY };
 
 struct _GstOnvifSink {
   GstServingSink parent;
@@ -49,6 +54,8 @@ struct _GstOnvifSink {
   std::mutex *lock;  // the two below
   std::string *rtsp_sink;
   std::string *snapshot_path;
+  bool discovery;
+  camcast::WsDiscovery *wsd;  // state changes only
 };
 
 G_DEFINE_TYPE_WITH_CODE(GstOnvifSink, gst_onvif_sink, GST_TYPE_SERVING_SINK,
@@ -106,6 +113,38 @@ static GstFlowReturn gst_onvif_sink_handle_buffer(GstServingSink *, GstBuffer *)
   return GST_FLOW_OK;
 }
 
+// WS-Discovery, once the HTTP port is known: NVRs on the network find the device service. A
+// UDP port 3702 that cannot be had costs the finding alone (a warning): the services answer.
+static void start_discovery(GstOnvifSink *sink) {
+  {
+    std::lock_guard<std::mutex> lk(*sink->lock);
+    if (!sink->discovery)
+      return;
+  }
+  int port = -1;
+  gchar *path = nullptr;
+  g_object_get(sink, "current-port", &port, "path", &path, nullptr);
+  std::string canonical = path && *path ? path : "/onvif";
+  g_free(path);
+  while (canonical.size() > 1 && canonical.back() == '/')
+    canonical.pop_back();
+  camcast::WsDiscovery::Identity identity;
+  identity.endpoint = camcast::WsDiscovery::endpoint_for(port);
+  identity.scopes =
+      "onvif://www.onvif.org/Profile/Streaming onvif://www.onvif.org/type/"
+      "video_encoder onvif://www.onvif.org/name/camcast";
+  identity.http_port = port;
+  identity.https = gst_serving_sink_tls(GST_SERVING_SINK(sink)).enabled();
+  identity.path = canonical + "/device_service";
+  GError *error = nullptr;
+  if (!sink->wsd->start(identity, &error)) {
+    GST_ELEMENT_WARNING(sink, RESOURCE, OPEN_READ_WRITE,
+                        ("%s; NVRs can still add the camera by its address", error->message),
+                        (nullptr));
+    g_error_free(error);
+  }
+}
+
 static GstStateChangeReturn gst_onvif_sink_change_state(GstElement *element,
                                                         GstStateChange transition) {
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
@@ -119,18 +158,26 @@ static GstStateChangeReturn gst_onvif_sink_change_state(GstElement *element,
     device.serial = g_get_host_name();
     GST_ONVIF_SINK(element)->resource->set_settings(policy, is_public, device);
   }
-  return GST_ELEMENT_CLASS(gst_onvif_sink_parent_class)->change_state(element, transition);
+  const GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_onvif_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && ret != GST_STATE_CHANGE_FAILURE)
+    start_discovery(GST_ONVIF_SINK(element));
+  else if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+    GST_ONVIF_SINK(element)->wsd->stop();
+  return ret;
 }
 
 static void gst_onvif_sink_set_property(GObject *object, guint prop_id, const GValue *value,
                                         GParamSpec *pspec) {
   GstOnvifSink *sink = GST_ONVIF_SINK(object);
-  const char *text = g_value_get_string(value);
+  const char *text = G_VALUE_HOLDS_STRING(value) ? g_value_get_string(value) : nullptr;
   std::lock_guard<std::mutex> lk(*sink->lock);
   if (prop_id == PROP_RTSP_SINK)
     *sink->rtsp_sink = text ? text : "";
   else if (prop_id == PROP_SNAPSHOT_PATH)
     *sink->snapshot_path = text ? text : "";
+  else if (prop_id == PROP_DISCOVERY)
+    sink->discovery = g_value_get_boolean(value);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
@@ -143,6 +190,8 @@ static void gst_onvif_sink_get_property(GObject *object, guint prop_id, GValue *
     g_value_set_string(value, sink->rtsp_sink->c_str());
   else if (prop_id == PROP_SNAPSHOT_PATH)
     g_value_set_string(value, sink->snapshot_path->c_str());
+  else if (prop_id == PROP_DISCOVERY)
+    g_value_set_boolean(value, sink->discovery);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
@@ -151,6 +200,8 @@ static void gst_onvif_sink_init(GstOnvifSink *sink) {
   sink->lock = new std::mutex;
   sink->rtsp_sink = new std::string("rtsp");
   sink->snapshot_path = new std::string;
+  sink->discovery = true;
+  sink->wsd = new camcast::WsDiscovery;
   auto *weak = new GWeakRef;
   g_weak_ref_init(weak, sink);
   sink->resource = new OnvifResource([weak] { return places_of(weak); });
@@ -164,6 +215,7 @@ static void gst_onvif_sink_init(GstOnvifSink *sink) {
 
 static void gst_onvif_sink_finalize(GObject *object) {
   GstOnvifSink *sink = GST_ONVIF_SINK(object);
+  delete sink->wsd;
   delete sink->resource;
   delete sink->rtsp_sink;
   delete sink->snapshot_path;
@@ -192,6 +244,14 @@ static void gst_onvif_sink_class_init(GstOnvifSinkClass *klass) {
                           "Path of a JPEG still picture on this HTTP server, for "
                           "GetSnapshotUri (mjpegsink's: /mjpeg/snapshot.jpg); empty: none",
                           "", GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+
+  g_object_class_install_property(
+      object_class, PROP_DISCOVERY,
+      g_param_spec_boolean("discovery", "Discovery",
+                           "Announce the camera and answer NVRs' probes by WS-Discovery "
+                           "(multicast on UDP 3702), so that they find it by themselves. Takes "
+                           "effect on the next NULL to READY",
+                           TRUE, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
 
   ws_class->default_path = "/onvif";
   ws_class->websocket = FALSE;

@@ -1,8 +1,10 @@
 // libFuzzer target: arbitrary bytes as a SOAP request to the ONVIF services (formats/soap.h,
-// onvif/onvif_service.h) of a camera with an access token. Nothing may crash or read out of
-// bounds, and no operation past the few open before signing is answered without a
-// UsernameToken: a digest (checked against the token) or the token itself.
+// onvif/onvif_service.h) of a camera with an access token, and as a WS-Discovery datagram
+// (onvif/ws_discovery.h). Nothing may crash or read out of bounds; no operation past the few
+// open before signing is answered without a UsernameToken (a digest, checked against the token,
+// or the token itself); only a Probe is answered by discovery.
 #include "onvif/onvif_service.h"
+#include "onvif/ws_discovery.h"
 
 #include <cassert>
 #include <cstdint>
@@ -29,6 +31,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const auto reply =
       service->answer(size % 2 ? OnvifService::Service::Device : OnvifService::Service::Media, body,
                       device, "10.0.0.1", now, int64_t(1796640000) * 1000000);
+  static const WsDiscovery::Identity identity = [] {
+    WsDiscovery::Identity id;
+    id.endpoint = "urn:uuid:00000000-0000-5000-a000-000000000000";
+    id.http_port = 8080;
+    return id;
+  }();
+  if (!WsDiscovery::answer(body, identity, "10.0.0.5").empty()) {
+    soap::Request probe;
+    std::string why;
+    assert(soap::read_request(body, &probe, &why) && probe.operation == "Probe");
+  }
   if (reply.status == 200) {
     soap::Request request;
     std::string why;

@@ -303,7 +303,7 @@ void test_onvif() {
   // (as many requests a second as the flood sends: its own limit is tested elsewhere)
   Server server("max-connection-rate=0", std::string("access-token=") + kToken,
                 std::string("x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! "
-                            "onvifsink access-token=") +
+                            "onvifsink discovery=false access-token=") +
                     kToken);
   Viewer viewer(server.port, std::string("/v?token=") + kToken);
   const Resources before = Resources::now();

@@ -5,6 +5,7 @@
 // user's own, a public camera open, the answers' addresses.
 #include "access/users.h"
 #include "onvif/onvif_service.h"
+#include "onvif/ws_discovery.h"
 
 #include <glib.h>
 
@@ -225,6 +226,41 @@ void test_password_itself() {
   g_assert_cmpuint(garbage.status, ==, 400);
 }
 
+// WS-Discovery: a Probe for an ONVIF device (npm onvif's, as sent) gets ProbeMatches that name
+// it and where its device service is; one for other types, or what is not a Probe, gets nothing.
+void test_discovery_answers() {
+  camcast::WsDiscovery::Identity id;
+  id.endpoint = camcast::WsDiscovery::endpoint_for(8080);
+  id.scopes = "onvif://www.onvif.org/name/camcast";
+  id.http_port = 8080;
+  g_assert_true(id.endpoint == camcast::WsDiscovery::endpoint_for(8080));  // stable
+  g_assert_true(id.endpoint != camcast::WsDiscovery::endpoint_for(8081));
+  g_assert_true(g_str_has_prefix(id.endpoint.c_str(), "urn:uuid:"));
+  auto probe = [](const std::string &types) {
+    return "<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\" "
+           "xmlns:dn=\"http://www.onvif.org/ver10/network/wsdl\"><Header><wsa:MessageID "
+           "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\">urn:uuid:probe-1"
+           "</wsa:MessageID></Header><Body><Probe xmlns=\"http://schemas.xmlsoap.org/ws/2005/04/"
+           "discovery\"><Types>" +
+           types + "</Types><Scopes /></Probe></Body></Envelope>";
+  };
+  const std::string match =
+      camcast::WsDiscovery::answer(probe("dn:NetworkVideoTransmitter"), id, "10.0.0.5");
+  g_assert_true(match.find("ProbeMatches</wsa:Action>") != std::string::npos);
+  g_assert_true(match.find("<wsa:RelatesTo>urn:uuid:probe-1</wsa:RelatesTo>") != std::string::npos);
+  g_assert_true(match.find("<d:XAddrs>http://10.0.0.5:8080/onvif/device_service</d:XAddrs>") !=
+                std::string::npos);
+  g_assert_true(match.find(id.endpoint) != std::string::npos);
+  g_assert_false(camcast::WsDiscovery::answer(probe(""), id, "10.0.0.5").empty());
+  g_assert_false(camcast::WsDiscovery::answer(probe("tds:Device"), id, "10.0.0.5").empty());
+  g_assert_true(
+      camcast::WsDiscovery::answer(probe("dp0:NetworkVideoDisplay"), id, "10.0.0.5").empty());
+  g_assert_true(camcast::WsDiscovery::answer(envelope("<Hello/>"), id, "10.0.0.5").empty());
+  g_assert_true(camcast::WsDiscovery::answer("<Envelope><Body><Probe>", id, "10.0.0.5").empty());
+  g_assert_true(camcast::WsDiscovery::hello(id, "").find("<d:Hello>") != std::string::npos);
+  g_assert_true(camcast::WsDiscovery::bye(id).find(id.endpoint) != std::string::npos);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -234,5 +270,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/onvif/service/open-before-signing", test_open_before_signing_and_closed_after);
   g_test_add_func("/onvif/service/digest-with-the-access-token", test_digest_with_the_access_token);
   g_test_add_func("/onvif/service/password-itself", test_password_itself);
+  g_test_add_func("/onvif/discovery/answers", test_discovery_answers);
   return g_test_run();
 }

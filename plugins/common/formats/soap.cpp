@@ -212,6 +212,8 @@ private:
       if (field)
         *field = trimmed(text_);
     }
+    if (depth == 2 && name == "MessageID" && in({"Envelope", "Header"}))
+      out_->message_id = trimmed(text_);
     if (in_operation_ && depth > 2 && !out_->params.count(name)) {
       if (out_->params.size() >= 64)
         return fail(why, "too many parameters");

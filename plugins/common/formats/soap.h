@@ -30,6 +30,7 @@ struct Request {
   std::map<std::string, std::string> params;
   bool has_token = false;
   UsernameToken token;
+  std::string message_id;  // WS-Addressing's MessageID in the Header (WS-Discovery's probes)
 };
 
 // Reads an envelope; false with `why` (for the fault's text) when it is not one or passes a
