@@ -1,7 +1,8 @@
 // RTSP latency at the client's decoder: GStreamer's rtspsrc (latency=0, over TCP or UDP) into
 // avdec_h264, the time code of bench-latency-server's frames (40 blocks across the top, and their
 // inverse below) read from each decoded picture against the wall clock. Prints the frames decoded
-// and the latency's p50, p95, p99 and max in ms.
+// and the latency's p50, p95, p99 and max in ms, and when the first readable picture came (ms
+// after the client started: its DESCRIBE, SETUP and PLAY, the wait for a keyframe, the decode).
 //   bench-rtsp-client URL SECONDS [tcp|udp]
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
@@ -63,7 +64,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  const gint64 started = g_get_monotonic_time();
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  double first_ms = -1;
   std::vector<double> latencies;
   int unreadable = 0;
   const gint64 until = g_get_monotonic_time() + gint64(seconds) * G_USEC_PER_SEC;
@@ -77,9 +80,11 @@ int main(int argc, char **argv) {
     if (gst_video_info_from_caps(&info, gst_sample_get_caps(sample)) &&
         gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
       uint64_t made;
-      if (read_code(frame, &made))
+      if (read_code(frame, &made)) {
         latencies.push_back(double(now - made));
-      else
+        if (first_ms < 0)
+          first_ms = double(g_get_monotonic_time() - started) / 1000;
+      } else
         unreadable++;
       gst_video_frame_unmap(&frame);
     }
@@ -94,7 +99,7 @@ int main(int argc, char **argv) {
   }
   std::sort(latencies.begin(), latencies.end());
   auto at = [&](double q) { return latencies[size_t(q * (latencies.size() - 1))]; };
-  g_print("frames %zu unreadable %d p50 %.0f p95 %.0f p99 %.0f max %.0f\n", latencies.size(),
-          unreadable, at(0.5), at(0.95), at(0.99), latencies.back());
+  g_print("frames %zu unreadable %d p50 %.0f p95 %.0f p99 %.0f max %.0f first %.0f\n",
+          latencies.size(), unreadable, at(0.5), at(0.95), at(0.99), latencies.back(), first_ms);
   return 0;
 }

@@ -2,7 +2,8 @@
 # RTSP latency at the client's decoder, camcast's rtspsink beside a bare gst-rtsp-server serving
 # the same encode (bench-latency-server's rtsp mode: 1280x720@30, x264 at 2 Mbit/s, a 2 s GOP),
 # both read by GStreamer's rtspsrc into avdec_h264 (bench-rtsp-client), ROUNDS rounds of SECONDS
-# each, alternating, over TCP then UDP. Prints each round and the medians of the rounds' p50/p95.
+# each, alternating, over TCP then UDP. Prints each round and the medians of the rounds' p50/p95
+# and of when each client's first readable picture came.
 #   tests/bench/rtsp/latency.sh [ROUNDS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -33,9 +34,11 @@ for transport in ("tcp", "udp"):
     med = {}
     for who in ("camcast", "bare"):
         r = [x for x in rows if x[0] == transport and x[1] == who and len(x) > 9]
-        med[who] = {k: statistics.median(float(x[x.index(k) + 1]) for x in r) for k in ("p50", "p95", "frames")}
+        med[who] = {k: statistics.median(float(x[x.index(k) + 1]) for x in r)
+                    for k in ("p50", "p95", "frames", "first")}
         print(f"{transport} {who}: p50 {med[who]['p50']:.0f} ms, p95 {med[who]['p95']:.0f} ms, "
-              f"{med[who]['frames']:.0f} frames a round")
+              f"{med[who]['frames']:.0f} frames a round, first picture {med[who]['first']:.0f} ms "
+              f"after starting (the slowest {max(float(x[x.index('first') + 1]) for x in r):.0f})")
     print(f"{transport}: camcast - bare: p50 {med['camcast']['p50'] - med['bare']['p50']:+.0f} ms, "
           f"p95 {med['camcast']['p95'] - med['bare']['p95']:+.0f} ms")
 PY
