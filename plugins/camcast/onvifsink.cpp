@@ -108,6 +108,31 @@ static gboolean gst_onvif_sink_caps_changed(GstServingSink *ws, GstCaps *caps) {
   return TRUE;
 }
 
+// The path the services are under ("/onvif").
+static std::string services_path(gpointer sink) {
+  gchar *path = nullptr;
+  g_object_get(sink, "path", &path, nullptr);
+  std::string at = path && *path ? path : "/onvif";
+  g_free(path);
+  while (at.size() > 1 && at.back() == '/')
+    at.pop_back();
+  return at;
+}
+
+// GET of the path (a person looking): where the services are. Nothing else is served by GET.
+static gboolean gst_onvif_sink_serve_http(GstServingSink *ws, SoupServerMessage *msg,
+                                          const char *rest) {
+  if (*rest)
+    return FALSE;
+  const std::string at = services_path(ws);
+  const std::string text = "ONVIF: the device service is at " + at +
+                           "/device_service and the media service at " + at +
+                           "/media_service (SOAP over POST, signed with WS-Security); NVRs find "
+                           "them by WS-Discovery or are given this camera's address.\n";
+  gst_serving_sink_respond(msg, 200, "text/plain; charset=utf-8", text.data(), text.size());
+  return TRUE;
+}
+
 // The stream is only looked at (its caps): nothing is sent.
 static GstFlowReturn gst_onvif_sink_handle_buffer(GstServingSink *, GstBuffer *) {
   return GST_FLOW_OK;
@@ -122,12 +147,8 @@ static void start_discovery(GstOnvifSink *sink) {
       return;
   }
   int port = -1;
-  gchar *path = nullptr;
-  g_object_get(sink, "current-port", &port, "path", &path, nullptr);
-  std::string canonical = path && *path ? path : "/onvif";
-  g_free(path);
-  while (canonical.size() > 1 && canonical.back() == '/')
-    canonical.pop_back();
+  g_object_get(sink, "current-port", &port, nullptr);
+  const std::string canonical = services_path(sink);
   camcast::WsDiscovery::Identity identity;
   identity.endpoint = camcast::WsDiscovery::endpoint_for(port);
   identity.scopes =
@@ -257,6 +278,7 @@ static void gst_onvif_sink_class_init(GstOnvifSinkClass *klass) {
   ws_class->websocket = FALSE;
   ws_class->caps_changed = gst_onvif_sink_caps_changed;
   ws_class->handle_buffer = gst_onvif_sink_handle_buffer;
+  ws_class->serve_http = gst_onvif_sink_serve_http;
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-h264"));
