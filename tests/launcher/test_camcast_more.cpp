@@ -280,7 +280,8 @@ void test_tls() {
     const size_t from = camcast.output().find(rtsps) + strlen("open ");
     const std::string url = camcast.output().substr(from, camcast.output().find(' ', from) - from);
     std::string said;
-    g_assert_cmpstr(rtsp_codec(url, &said).c_str(), ==, "h264");
+    const std::string codec = rtsp_codec(url, &said);
+    g_assert_cmpstr(codec.c_str(), ==, "h264");
     camcast.signal(SIGTERM);
     g_assert_cmpint(camcast.wait_exit(3000), ==, 0);
   }
