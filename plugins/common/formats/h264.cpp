@@ -74,6 +74,19 @@ void append_copy(GstBuffer *out, const std::vector<uint8_t> &bytes) {
 
 }  // namespace
 
+bool config_from_caps(const GstCaps *caps, AvcConfig *out) {
+  const GValue *value =
+      caps ? gst_structure_get_value(gst_caps_get_structure(caps, 0), "codec_data") : nullptr;
+  GstBuffer *record =
+      value && GST_VALUE_HOLDS_BUFFER(value) ? gst_value_get_buffer(value) : nullptr;
+  GstMapInfo map;
+  if (!record || !gst_buffer_map(record, &map, GST_MAP_READ))
+    return false;
+  const bool parsed = parse_avcc(map.data, map.size, out);
+  gst_buffer_unmap(record, &map);
+  return parsed;
+}
+
 GstBuffer *annexb_from_avc(GstBuffer *au, const AvcConfig &config, bool parameter_sets) {
   // The unit's NAL units: where each starts and its length.
   std::vector<std::pair<size_t, size_t>> nals;

@@ -20,6 +20,10 @@ struct AvcConfig {
 // Parses an AVCDecoderConfigurationRecord; false when it is truncated or not version 1.
 bool parse_avcc(const uint8_t *data, size_t size, AvcConfig *out);
 
+// The configuration in `caps`' codec_data (H.264 in AVC, as h264parse gives it); false when
+// there is none or it does not parse.
+bool config_from_caps(const GstCaps *caps, AvcConfig *out);
+
 // "PPCCLL": profile, constraint flags and level in hex, as SDP's profile-level-id (RFC 6184 §8.1).
 std::string profile_level_id(const AvcConfig &config);
 // "avc1.PPCCLL" (RFC 6381 §3.3), as browsers want it in a MIME type.

@@ -196,16 +196,8 @@ void RtspResource::close() {
 }
 
 bool RtspResource::set_caps(GstCaps *caps) {
-  const GValue *value = gst_structure_get_value(gst_caps_get_structure(caps, 0), "codec_data");
-  GstBuffer *record =
-      value && GST_VALUE_HOLDS_BUFFER(value) ? gst_value_get_buffer(value) : nullptr;
   h264::AvcConfig config;
-  GstMapInfo map;
-  if (!record || !gst_buffer_map(record, &map, GST_MAP_READ))
-    return false;
-  const bool parsed = h264::parse_avcc(map.data, map.size, &config);
-  gst_buffer_unmap(record, &map);
-  if (!parsed)
+  if (!h264::config_from_caps(caps, &config))
     return false;
   // What each client's payloader is given: Annex B, the parameter sets in every keyframe.
   GstCaps *annexb = gst_caps_copy(caps);

@@ -308,8 +308,8 @@ void RtspServer::gone(GstRTSPClient *client) {
 
 void RtspServer::end(GstRTSPClient *client) {
   // Its socket first: gst-rtsp-server 1.22 closing an RTSPS connection whose TLS handshake has
-  // not begun leaves the socket open (seen: a connection that sent nothing stayed open after its
-  // client was closed and freed); shut, the peer sees the end at once.
+  // not finished leaves the socket open (seen: a connection that sent nothing stayed open after
+  // its client was closed and freed; collect_tls above); shut, the peer sees the end at once.
   GstRTSPConnection *connection = gst_rtsp_client_get_connection(client);
   if (GSocket *socket = connection ? gst_rtsp_connection_get_read_socket(connection) : nullptr)
     g_socket_shutdown(socket, TRUE, TRUE, nullptr);
@@ -320,7 +320,7 @@ void RtspServer::end(GstRTSPClient *client) {
   // (GLib aborts: "g_mutex_clear() called on uninitialised or locked mutex").
   g_object_ref(client);
   gst_rtsp_client_close(client);
-  // Such a client is freed without saying "closed": what is counted for it goes now.
+  // A client closed here is freed without its "closed" signal: what is counted for it goes now.
   gone(client);
   g_object_unref(client);
 }

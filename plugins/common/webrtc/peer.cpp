@@ -323,17 +323,7 @@ bool WebRtcPeer::offer(Described described, std::string *why) {
   offering_ = true;
   // The offer names the stream's profile and level: the answering side picks its decoder by it.
   h264::AvcConfig config;
-  const GValue *codec_data =
-      caps_[0] ? gst_structure_get_value(gst_caps_get_structure(caps_[0], 0), "codec_data")
-               : nullptr;
-  GstMapInfo map;
-  bool parsed = false;
-  if (codec_data && GST_VALUE_HOLDS_BUFFER(codec_data) &&
-      gst_buffer_map(gst_value_get_buffer(codec_data), &map, GST_MAP_READ)) {
-    parsed = h264::parse_avcc(map.data, map.size, &config);
-    gst_buffer_unmap(gst_value_get_buffer(codec_data), &map);
-  }
-  if (!parsed) {
+  if (!h264::config_from_caps(caps_[0], &config)) {
     *why = "the stream's caps have no H.264 configuration (stream-format=avc, from h264parse)";
     return false;
   }
