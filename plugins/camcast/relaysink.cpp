@@ -22,6 +22,13 @@
  * header (PAT/PMT) and then a keyframe, for which it asks the encoder at once. Every connection
  * made or lost posts a `relaysink` element message (`connected`, `reason`, `buffers-dropped`).
  *
+ * Over an upload narrower than the stream it sends a lower rendition that fits, where the camera
+ * offers some: each on a `rung_%u` pad (rung_1 the next below the sink pad's), each muxed by a
+ * `mpegtsmux` of its own. relaysink measures its upload as it sends, moves down at the lower
+ * rung's next keyframe as soon as it falls behind, and back up when the link has room (probing
+ * it with null packets now and then); the relay's viewers see a smaller picture instead of a
+ * broken one. A rung's encoder works only while relaysink sends it. `rung` says which it sends.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 libcamerasrc ! video/x-raw,width=1280,height=720,format=NV12 ! v4l2convert ! \
@@ -29,14 +36,26 @@
  *     'video/x-h264,level=(string)4.1' ! h264parse config-interval=-1 ! mpegtsmux ! \
  *     relaysink location=http://relay.example:8080/publish/s3cret
  * ]| Pushes a Raspberry Pi camera to a relay running `camcast relay-serve`.
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720 ! tee name=cam \
+ *     cam. ! queue ! x264enc tune=zerolatency bitrate=2000 ! h264parse config-interval=-1 ! \
+ *       mpegtsmux latency=0 ! relaysink name=relay
+ * location=http://relay.example:8080/publish/s3cret \
+ *     cam. ! queue leaky=downstream max-size-buffers=2 ! videoscale !
+ * video/x-raw,width=640,height=360 ! \
+ *       x264enc tune=zerolatency bitrate=500 vbv-buf-capacity=200 ! h264parse config-interval=-1 !
+ * \ mpegtsmux latency=0 ! relay.rung_1
+ * ]| The same with a 640x360 rung for a narrow upload.
  */
 #include "relaysink.h"
 
 #include "base/connection_report.h"
+#include "base/idle_branch.h"
 #include "relay/publisher.h"
 
 #include <gst/video/video.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -58,7 +77,14 @@ enum {
   PROP_CONNECTED,
   PROP_BYTES_SENT,
   PROP_BUFFERS_DROPPED,
+  PROP_RUNG,
 };
+
+// A rung's encoder idles this long after relaysink stopped sending it (a move back up soon after
+// a move down finds it awake).
+constexpr gint64 kRungIdleAfterUs = 10 * G_USEC_PER_SEC;
+// How often the rungs' branches are looked at.
+constexpr gint64 kIdleCheckUs = 250 * G_TIME_SPAN_MILLISECOND;
 
 // The C++ side of the element. `lock` protects the settings and `push`.
 struct RelaySinkPrivate {
@@ -67,7 +93,19 @@ struct RelaySinkPrivate {
   std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
   ConnectionReport report;
+  // The lower renditions, by rung (1, 2, …), under `lock`; their branches under `idle_lock`.
+  std::map<guint, GstPad *> rungs;
+  std::mutex idle_lock;
+  std::map<guint, std::unique_ptr<IdleBranch>> idle;
+  gint64 idle_checked = 0;
   ~RelaySinkPrivate() { clear_header(); }
+  size_t n_rungs() const {
+    size_t n = 1;
+    for (auto &[rung, pad] : rungs)
+      if (gst_pad_is_linked(pad))
+        n = std::max<size_t>(n, rung + 1);
+    return n;
+  }
   void clear_header() {
     for (GstBuffer *b : header)
       gst_buffer_unref(b);
@@ -85,18 +123,69 @@ G_DEFINE_TYPE_WITH_CODE(GstRelaySink, gst_relay_sink, GST_TYPE_BASE_SINK,
                                                 "camcast relay publisher"));
 GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELAY_SINK);
 
+// Rung `rung`'s input (0: the sink pad), referenced; null if there is none.
+static GstPad *rung_pad(GstRelaySink *sink, size_t rung) {
+  if (rung == 0)
+    return GST_PAD(gst_object_ref(GST_BASE_SINK_PAD(sink)));
+  std::lock_guard<std::mutex> lk(sink->priv->lock);
+  auto it = sink->priv->rungs.find(guint(rung));
+  return it == sink->priv->rungs.end() ? nullptr : GST_PAD(gst_object_ref(it->second));
+}
+
+// The lower rungs' encoders work while relaysink sends them or moves to them (`woken`: that one
+// should be awake now); one that wakes is asked for a keyframe.
+static void update_rung_branches(GstRelaySink *sink, gint64 now, size_t woken = 0) {
+  RelaySinkPrivate *priv = sink->priv;
+  std::vector<guint> woke;
+  {
+    std::lock_guard<std::mutex> lk(priv->idle_lock);
+    if (!woken && now - priv->idle_checked < kIdleCheckUs)
+      return;
+    priv->idle_checked = now;
+    for (auto &[rung, branch] : priv->idle) {
+      bool used = rung == woken;
+      {
+        std::lock_guard<std::mutex> lk2(priv->lock);
+        used = used || (priv->push && priv->push->uses(rung));
+      }
+      if (branch->update(used ? 1 : 0, now, kRungIdleAfterUs) == IdleBranch::Change::Woke)
+        woke.push_back(rung);
+    }
+  }
+  for (guint rung : woke)
+    if (GstPad *pad = rung_pad(sink, rung)) {
+      gst_pad_push_event(pad,
+                         gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+      gst_object_unref(pad);
+    }
+}
+
+// The push thread wants a keyframe of `rung`: its connection is new, or it moves there.
+static void on_keyframe_wanted(GstRelaySink *sink, size_t rung) {
+  if (rung > 0)
+    update_rung_branches(sink, g_get_monotonic_time(), rung);
+  if (GstPad *pad = rung_pad(sink, rung)) {
+    gst_pad_push_event(pad,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref(pad);
+  }
+}
+
 // The push thread made or lost its connection.
 static void on_push_event(GstRelaySink *sink, bool connected, const std::string &why) {
   guint64 dropped = 0;
+  size_t rung = 0;
   {
     std::lock_guard<std::mutex> lk(sink->priv->lock);
-    if (sink->priv->push)
-      dropped = sink->priv->push->stats().units_dropped;
+    if (sink->priv->push) {
+      const RelayPublisher::Stats stats = sink->priv->push->stats();
+      dropped = stats.units_dropped;
+      rung = stats.rung;
+    }
   }
   // The relay's viewers start at a keyframe: ask for one now rather than wait a GOP.
   if (connected)
-    gst_pad_push_event(GST_BASE_SINK_PAD(sink),
-                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    on_keyframe_wanted(sink, rung);
   sink->priv->report.report(
       GST_ELEMENT(sink), GST_CAT_DEFAULT, connected, why,
       g_str_has_prefix(why.c_str(), "the relay answered"),
@@ -116,7 +205,9 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
   }
   auto push = std::make_unique<RelayPublisher>(
       priv->settings,
-      [sink](bool connected, const std::string &why) { on_push_event(sink, connected, why); });
+      [sink](bool connected, const std::string &why) { on_push_event(sink, connected, why); },
+      [sink](size_t rung) { on_keyframe_wanted(sink, rung); });
+  push->set_rungs(priv->n_rungs());
   GError *error = nullptr;
   if (!push->start(&error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
@@ -155,12 +246,112 @@ static gboolean gst_relay_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
   return TRUE;
 }
 
+static void push_rung(GstRelaySink *sink, GstBuffer *buffer, size_t rung) {
+  std::lock_guard<std::mutex> lk(sink->priv->lock);
+  if (sink->priv->push)
+    sink->priv->push->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT),
+                           rung);
+}
+
 static GstFlowReturn gst_relay_sink_render(GstBaseSink *base, GstBuffer *buffer) {
-  RelaySinkPrivate *priv = GST_RELAY_SINK(base)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
-  if (priv->push)
-    priv->push->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
+  GstRelaySink *sink = GST_RELAY_SINK(base);
+  push_rung(sink, buffer, 0);
+  update_rung_branches(sink, g_get_monotonic_time());
   return GST_FLOW_OK;
+}
+
+static guint rung_of(GstPad *pad) {
+  return guint(g_ascii_strtoull(GST_PAD_NAME(pad) + strlen("rung_"), nullptr, 10));
+}
+
+static GstFlowReturn rung_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer) {
+  push_rung(GST_RELAY_SINK(parent), buffer, rung_of(pad));
+  gst_buffer_unref(buffer);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn rung_chain_list(GstPad *pad, GstObject *parent, GstBufferList *list) {
+  for (guint i = 0; i < gst_buffer_list_length(list); i++)
+    push_rung(GST_RELAY_SINK(parent), gst_buffer_list_get(list, i), rung_of(pad));
+  gst_buffer_list_unref(list);
+  return GST_FLOW_OK;
+}
+
+// A rung's events stay its own: its stream header comes inline (mpegtsmux writes PAT and PMT
+// before each keyframe), and its end is not the element's (the sink pad's is).
+static gboolean rung_event(GstPad *, GstObject *, GstEvent *event) {
+  gst_event_unref(event);
+  return TRUE;
+}
+
+static GstPad *gst_relay_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                              const gchar *name, const GstCaps *) {
+  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
+  guint rung = 1;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (name && g_str_has_prefix(name, "rung_"))
+      rung = guint(g_ascii_strtoull(name + 5, nullptr, 10));
+    else
+      while (priv->rungs.count(rung))
+        rung++;
+    if (rung < 1 || rung > 8 || priv->rungs.count(rung))
+      return nullptr;
+  }
+  g_autofree char *pad_name = g_strdup_printf("rung_%u", rung);
+  GstPad *pad = gst_pad_new_from_template(templ, pad_name);
+  gst_pad_set_chain_function(pad, rung_chain);
+  gst_pad_set_chain_list_function(pad, rung_chain_list);
+  gst_pad_set_event_function(pad, rung_event);
+  GST_PAD_SET_ACCEPT_TEMPLATE(pad);
+  if (GST_STATE(element) >= GST_STATE_PAUSED)
+    gst_pad_set_active(pad, TRUE);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->rungs[rung] = pad;
+  }
+  gst_element_add_pad(element, pad);
+  return pad;
+}
+
+static void gst_relay_sink_release_pad(GstElement *element, GstPad *pad) {
+  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
+  gst_pad_set_active(pad, FALSE);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->rungs.erase(rung_of(pad));
+    if (priv->push)
+      priv->push->set_rungs(priv->n_rungs());
+  }
+  gst_element_remove_pad(element, pad);
+}
+
+static GstStateChangeReturn gst_relay_sink_change_state(GstElement *element,
+                                                        GstStateChange transition) {
+  GstRelaySink *sink = GST_RELAY_SINK(element);
+  RelaySinkPrivate *priv = sink->priv;
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    std::map<guint, GstPad *> rungs;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      rungs = priv->rungs;
+      if (priv->push)
+        priv->push->set_rungs(priv->n_rungs());
+    }
+    std::lock_guard<std::mutex> lk(priv->idle_lock);
+    for (auto &[rung, pad] : rungs) {
+      auto branch = std::make_unique<IdleBranch>();
+      branch->attach(element, {pad});
+      priv->idle[rung] = std::move(branch);
+    }
+  }
+  const GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_relay_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    std::lock_guard<std::mutex> lk(priv->idle_lock);
+    priv->idle.clear();
+  }
+  return ret;
 }
 
 static GstFlowReturn gst_relay_sink_render_list(GstBaseSink *base, GstBufferList *list) {
@@ -202,6 +393,7 @@ static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *
   case PROP_CONNECTED: g_value_set_boolean(value, stats.connected); break;
   case PROP_BYTES_SENT: g_value_set_uint64(value, stats.bytes_sent); break;
   case PROP_BUFFERS_DROPPED: g_value_set_uint64(value, stats.units_dropped); break;
+  case PROP_RUNG: g_value_set_uint(value, guint(stats.rung)); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -230,6 +422,9 @@ static void gst_relay_sink_class_init(GstRelaySinkClass *klass) {
   basesink_class->set_caps = gst_relay_sink_set_caps;
   basesink_class->render = gst_relay_sink_render;
   basesink_class->render_list = gst_relay_sink_render_list;
+  element_class->request_new_pad = gst_relay_sink_request_new_pad;
+  element_class->release_pad = gst_relay_sink_release_pad;
+  element_class->change_state = gst_relay_sink_change_state;
 
   const auto ready =
       GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
@@ -280,11 +475,21 @@ static void gst_relay_sink_class_init(GstRelaySinkClass *klass) {
           "buffers-dropped", "Buffers dropped",
           "Buffers dropped while not connected or while the link was slower than the stream", 0,
           G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_RUNG,
+      g_param_spec_uint("rung", "Rung",
+                        "The rendition sent now: 0 the sink pad's, N the rung_N pad's (a lower one "
+                        "while the upload is narrower than the stream)",
+                        0, 8, 0, ro));
 
   static GstStaticPadTemplate sink_template =
       GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
                               GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
+  static GstStaticPadTemplate rung_template =
+      GST_STATIC_PAD_TEMPLATE("rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+                              GST_STATIC_CAPS("video/mpegts, systemstream=(boolean)true"));
+  gst_element_class_add_static_pad_template(element_class, &rung_template);
   gst_element_class_set_static_metadata(
       element_class, "Relay publisher", "Sink/Network",
       "Pushes MPEG-TS to a public relay as one long HTTP POST (camcast's relaysrc, the JSMpeg "

@@ -129,13 +129,13 @@ test('relay-push: with the relay away the camera waits, and the relay plays it o
                                       `relay-url=http://127.0.0.1:${port}/publish/s3cret`]);
   let relay;
   try {
-    await camera.waitFor(/relay-push\/relay: not connected to the relay/);
+    await camera.waitFor(/relay-push: not connected to the relay/);
     await new Promise((resolve) => setTimeout(resolve, 5000));
     relay = watched(camcastExe, ['relay-serve', '--port', String(port), '--no-auth', '--set',
                                  'relay-secret=s3cret']);
     await relay.waitFor(/open http/);
     // Within relaysink's back-off (doubling from 250 ms; 4 s by now).
-    await camera.waitFor(/relay-push\/relay: connected to the relay/, 20000);
+    await camera.waitFor(/relay-push: connected to the relay/, 20000);
     const seen = await watchFrames(port, '/video', 5000);
     console.log(`# relay-push, the relay back: its /video ${seen.fps.toFixed(1)} frames a second`);
     assert.ok(seen.fps >= 25, `the relay's /video: ${seen.fps.toFixed(1)} frames a second`);

@@ -2,6 +2,7 @@
 // relay; a wrong secret and a second publisher are refused with the reason; a publisher that
 // stops, sends garbage or stalls mid-request loses its slot and the next one is served; ffmpeg's
 // push plays too; and all of it over HTTPS, the relay's certificate trusted with tls-ca-file.
+// With a ladder, a camera behind an upload narrower than its stream moves to the rung that fits.
 #include "connection_events.h"
 #include "h264_wire.h"
 #include "http_push.h"
@@ -12,6 +13,7 @@
 #include <gst/gst.h>
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,11 +44,18 @@ struct Relay {
   // Whether the first access unit out of the demuxer (as the camera sent it, before a parser
   // that would drop what comes before a keyframe) holds an IDR: -1 until one came.
   std::atomic<int> first_idr{-1};
+  std::atomic<bool> last_wire_idr{false};
+
+  // The width of the pictures as they come, and whether the first at a new width held an IDR on
+  // the wire (-1 until the width changed).
+  std::atomic<int> width{0};
+  std::atomic<int> idr_at_new_width{-1};
+  std::atomic<bool> width_changed{false};
 
   explicit Relay(const char *extra = "", int at_port = 0) {
     g_autofree char *launch = g_strdup_printf(
         "relaysrc name=src port=%d secret=s3cret stall-timeout=1 %s ! tsdemux latency=0 ! "
-        "capssetter name=wire caps=video/x-h264,alignment=au ! h264parse ! "
+        "capssetter name=wire caps=video/x-h264,alignment=au ! h264parse name=parse ! "
         "video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
         at_port, extra);
     pipeline = gst_parse_launch(launch, nullptr);
@@ -65,7 +74,50 @@ struct Relay {
     GstElement *wire = gst_bin_get_by_name(GST_BIN(pipeline), "wire");
     GstPad *demuxed = gst_element_get_static_pad(wire, "sink");
     camcast::test::watch_first_access_unit(demuxed, &first_idr);
+    // The wire's access units, each marked by whether it holds an IDR, and the parser's width:
+    // the first unit the parser gives at a new width is the one read last on the wire.
+    gst_pad_add_probe(
+        demuxed, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad *, GstPadProbeInfo *info, gpointer self) {
+          GstMapInfo map;
+          GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+          bool idr = false;
+          if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+            for (int type : camcast::test::annexb_nal_types(map.data, map.size))
+              idr = idr || type == 5;
+            gst_buffer_unmap(buffer, &map);
+          }
+          static_cast<Relay *>(self)->last_wire_idr = idr;
+          return GST_PAD_PROBE_OK;
+        },
+        this, nullptr);
     gst_object_unref(demuxed);
+    GstElement *parse = gst_bin_get_by_name(GST_BIN(pipeline), "parse");
+    GstPad *parsed = gst_element_get_static_pad(parse, "src");
+    gst_pad_add_probe(
+        parsed, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+        [](GstPad *, GstPadProbeInfo *info, gpointer data) {
+          auto *self = static_cast<Relay *>(data);
+          if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+            if (self->width_changed.exchange(false))
+              self->idr_at_new_width = self->last_wire_idr ? 1 : 0;
+            return GST_PAD_PROBE_OK;
+          }
+          GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+          GstCaps *caps;
+          int w = 0;
+          if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+            gst_event_parse_caps(event, &caps);
+            gst_structure_get_int(gst_caps_get_structure(caps, 0), "width", &w);
+            if (self->width && w != self->width)
+              self->width_changed = true;
+            self->width = w;
+          }
+          return GST_PAD_PROBE_OK;
+        },
+        this, nullptr);
+    gst_object_unref(parsed);
+    gst_object_unref(parse);
     gst_object_unref(wire);
     g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=,
                     GST_STATE_CHANGE_FAILURE);
@@ -319,6 +371,110 @@ void test_https_push() {
 
 }  // namespace
 
+// A narrow upload: a TCP proxy on loopback that passes what the camera sends at `bytes_per_s`
+// (reading no faster, with small socket buffers, so the camera's kernel holds the rest) and what
+// the relay answers as it comes.
+struct NarrowLink {
+  int port = 0;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  NarrowLink(int relay_port, size_t bytes_per_s) {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g_assert_cmpint(bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
+    g_assert_cmpint(listen(listener, 4), ==, 0);
+    socklen_t len = sizeof addr;
+    getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    thread = std::thread([this, listener, relay_port, bytes_per_s] {
+      while (!stop) {
+        pollfd p{listener, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+          continue;
+        const int camera = accept(listener, nullptr, nullptr);
+        const int small = 16 * 1024;
+        setsockopt(camera, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        camcast::test::Connection relay;
+        g_assert_true(relay.open(relay_port));
+        const int to = relay.release();
+        pass(camera, to, bytes_per_s);
+        close(camera);
+        close(to);
+      }
+      close(listener);
+    });
+  }
+  // Until either side closes: 10 ms slices of the budget one way, everything the other.
+  void pass(int camera, int relay, size_t bytes_per_s) {
+    std::vector<char> buf(bytes_per_s / 100);
+    while (!stop) {
+      pollfd p[2] = {{camera, POLLIN, 0}, {relay, POLLIN, 0}};
+      if (poll(p, 2, 10) < 0)
+        return;
+      if (p[1].revents) {
+        char answer[4096];
+        const ssize_t n = recv(relay, answer, sizeof answer, 0);
+        if (n <= 0 || send(camera, answer, size_t(n), MSG_NOSIGNAL) != n)
+          return;
+      }
+      if (p[0].revents) {
+        const ssize_t n = recv(camera, buf.data(), buf.size(), 0);
+        if (n <= 0 || send(relay, buf.data(), size_t(n), MSG_NOSIGNAL) != n)
+          return;
+        g_usleep(10000);  // one slice of the budget each 10 ms
+      }
+    }
+  }
+  ~NarrowLink() {
+    stop = true;
+    thread.join();
+  }
+};
+
+// A camera with a ladder (its top 320x240 at 1.5 Mbit/s, a 160x120 rung at 150 kbit/s) behind a
+// 400 kbit/s upload: relaysink moves to the rung, the relay's next picture is the rung's,
+// starting at its keyframe as it came off the wire, and the relay gets frames at the camera's
+// rate again.
+void test_ladder_narrow_upload() {
+  Relay relay;
+  NarrowLink link(relay.port, 50 * 1000);
+  const std::string location = "http://127.0.0.1:" + std::to_string(link.port) + "/publish/s3cret";
+  camcast::test::PublishingPipeline camera(
+      "videotestsrc is-live=true pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "tee name=cam cam. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=1500 "
+      "key-int-max=60 ! h264parse config-interval=-1 ! mpegtsmux latency=0 ! relaysink name=push "
+      "location=" +
+          location +
+          " cam. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+          "video/x-raw,width=160,height=120 ! x264enc tune=zerolatency speed-preset=ultrafast "
+          "bitrate=150 vbv-buf-capacity=200 key-int-max=60 ! h264parse config-interval=-1 ! "
+          "mpegtsmux latency=0 ! push.rung_1",
+      "relaysink");
+  GstElement *push = gst_bin_get_by_name(GST_BIN(camera.pipeline), "push");
+  auto rung = [push] {
+    guint r = 0;
+    g_object_get(push, "rung", &r, nullptr);
+    return r;
+  };
+  g_assert_true(wait_for([&] { return relay.frames > 0; }, 15s));
+  g_assert_cmpint(relay.width, ==, 320);
+  g_assert_true(wait_for([&] { return rung() == 1; }, 20s));
+  g_assert_true(wait_for([&] { return relay.width == 160; }, 10s));
+  g_assert_true(wait_for([&] { return relay.idr_at_new_width >= 0; }, 5s));
+  g_assert_cmpint(relay.idr_at_new_width, ==, 1);
+  // The rung fits: the relay's frames come at about the camera's rate (30 a second; the top
+  // could not have passed at more than a quarter of its size).
+  const int before = relay.frames;
+  std::this_thread::sleep_for(3s);
+  const int got = relay.frames - before;
+  g_test_message("on the rung: %d frames in 3 s", got);
+  g_assert_cmpint(got, >=, 45);
+  g_assert_cmpuint(rung(), ==, 1);
+  gst_object_unref(push);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
@@ -328,5 +484,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/relay/bearer-secret", test_bearer_secret);
   g_test_add_func("/relay/ffmpeg-push", test_ffmpeg_push);
   g_test_add_func("/relay/tls", test_https_push);
+  g_test_add_func("/relay/ladder-narrow-upload", test_ladder_narrow_upload);
   return g_test_run();
 }

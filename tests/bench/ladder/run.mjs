@@ -3,10 +3,12 @@
 // Mbit/s, 640x360 at 500 kbit/s, 320x180 at 150, as the presets make it) against the same top
 // stream without one (/flat, how camcast served before ladders, and how go2rtc and MediaMTX
 // serve: one rendition for everyone), in the same run; over WebRTC the same (/webrtc, a ladder;
-// /webrtc-flat, the top alone).
+// /webrtc-flat, the top alone). And a camera behind a narrow upload pushing to a relay (`camcast
+// relay-serve` on this side of the link, its viewer here): `relay`, relaysink with the ladder;
+// `relay-flat`, the top alone (each a camera of its own, one after the other).
 //
 //   node tests/bench/ladder/run.mjs --link 700kbit [--seconds 60]
-//        [--only mse,flat,webrtc,webrtc-flat]
+//        [--only mse,flat,webrtc,webrtc-flat,relay,relay-flat]
 //        [--steps 20:500kbit,40:4mbit] [--loss 20] [--rtt 40]
 //
 // --link RATE: the link's rate both ways (tc tbf); --steps T:RATE,…: the rate changes T seconds
@@ -37,14 +39,18 @@ const port = 18091;
 const host = '10.99.0.2';
 const fps = 30;
 
-async function startServer() {
+const relayPort = 18092;
+const near = host.replace(/\.\d+$/, '.1');
+const plugins = new URL('../../../build/plugins/camcast', import.meta.url).pathname;
+
+async function startServer(mode = 'h264-ladder') {
   const exe = new URL('../../../build/tests/bench/bench-latency-server', import.meta.url).pathname;
   const argv = ['ip', 'netns', 'exec', netns, exe, String(port), '1280', '720', String(fps),
-                '2000', '60', 'h264-ladder'];
+                '2000', '60', mode];
   const server = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_ADDRESS: '0.0.0.0',
-           GST_PLUGIN_PATH: new URL('../../../build/plugins/camcast', import.meta.url).pathname,
+    env: { ...process.env, BENCH_ADDRESS: '0.0.0.0', GST_PLUGIN_PATH: plugins,
+           BENCH_RELAY: `http://${near}:${relayPort}/publish/s3cret`,
            GST_REGISTRY_1_0: '/tmp/camcast-bench-ladder.bin' } });
   await new Promise((resolve, reject) => {
     server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
@@ -71,9 +77,30 @@ function settledAfter(frames, from, bound = 300) {
   return last + 1;
 }
 
+// The relay as users run it (`camcast relay-serve`), on this side of the link.
+async function startRelay() {
+  const exe = new URL('../../../build/launcher/camcast', import.meta.url).pathname;
+  const relay = spawn(exe, ['relay-serve', '--no-auth', '--set', `address=${near}`, '--port',
+                            String(relayPort), '--set', 'relay-secret=s3cret', '--set', 'rtsp=off'],
+                      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env,
+                                                                    GST_PLUGIN_PATH: plugins } });
+  await new Promise((resolve, reject) => {
+    relay.stdout.on('data', (d) => { if (String(d).includes('/video')) resolve(); });
+    relay.on('exit', (code) => reject(new Error(`camcast relay-serve exited with ${code}`)));
+  });
+  return relay;
+}
+
+async function stop(child) {
+  const gone = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGINT');
+  await gone;
+}
+
 async function measure(browser, name) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const url = name.startsWith('webrtc') ? `http://${host}:${port}/${name}?backend=webrtc&stats=0`
+  const url = name.startsWith('relay') ? `http://${near}:${relayPort}/video?backend=mse&stats=0`
+    : name.startsWith('webrtc') ? `http://${host}:${port}/${name}?backend=webrtc&stats=0`
     : `http://${host}:${port}/${name === 'flat' ? 'flat' : 'video'}?backend=mse&stats=0`;
   await page.addInitScript(`${measureScript}
     const hook = setInterval(() => {
@@ -128,11 +155,16 @@ async function measure(browser, name) {
 
 removeLink();  // one a run that was killed left
 makeLink(link, host, { lossPermille: loss, delayMs: rtt / 2 });
-const server = await startServer();
+const server = only.some((n) => !n.startsWith('relay')) ? await startServer() : null;
 const browser = await launchBrowser();
 try {
   for (const name of only) {
+    // A relay's camera pushes all the time: each its own, alone on the link while measured.
+    const relayed = name.startsWith('relay')
+      ? [await startRelay(), await startServer(name === 'relay' ? 'relay-ladder' : 'relay-flat')]
+      : [];
     const r = await measure(browser, name);
+    for (const child of relayed.reverse()) await stop(child);
     if (r.none) {
       console.log(`${r.name.padEnd(6)} ` + (r.shown ? `${r.shown} frames shown, none after 3 s`
                                                  : 'no frame shown in 30 s'));
@@ -150,9 +182,7 @@ try {
   }
 } finally {
   await browser.close();
-  const gone = new Promise((resolve) => server.on('exit', resolve));
-  server.kill('SIGINT');
-  await gone;
+  if (server) await stop(server);
   removeLink();
 }
 console.log(`through a veth link shaped to ${link} both ways` +

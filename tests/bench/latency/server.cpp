@@ -7,6 +7,8 @@
 // h264-ladder: the same, and /video and /webrtc a ladder as the presets make it (the top, 640x360
 // at 500 kbit/s and 320x180 at 150, each a rung of its own); /flat and /webrtc-flat the top
 // alone, as before ladders.
+// relay-ladder: the same ladder muxed into MPEG-TS (a mpegtsmux a rung) and pushed by relaysink to
+// BENCH_RELAY (a relay's publish URL), as `camcast relay-push` does; relay-flat: the top alone.
 // rtsp: the same encode to camcast's rtspsink (rtsp://…:PORT+1/video) and, for the peer, to a bare
 // gst-rtsp-server (rtsp://…:PORT+2/video) as a GStreamer user would serve an encode by hand: a
 // shared media `appsrc ! rtph264pay`, the encode handed to its appsrc (the bench's client,
@@ -18,7 +20,7 @@
 // (/ffmpeg-ts, /ffmpeg-jsmp).
 //
 //   bench-latency-server PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP
-//   [h264|h264-ladder|mpeg1[-half]][-grain]
+//   [h264|h264-ladder|relay-ladder|relay-flat|rtsp|mpeg1[-half]][-grain]
 //
 // The time code is 40 blocks across the whole width (a block is WIDTH/40 pixels square, two
 // rows: the bits and their inverse), so a smaller rendition carries it at its own scale.
@@ -164,15 +166,16 @@ int main(int argc, char **argv) {
   if (argc != 7 && argc != 8) {
     g_printerr(
         "usage: %s PORT WIDTH HEIGHT FPS BITRATE_KBPS GOP "
-        "[h264|h264-ladder|rtsp|mpeg1[-half]][-grain]\n",
+        "[h264|h264-ladder|relay-ladder|relay-flat|rtsp|mpeg1[-half]][-grain]\n",
         argv[0]);
     return 2;
   }
   const std::string mode = argc == 8 ? argv[7] : "h264";
   const bool mpeg1 = mode.rfind("mpeg1", 0) == 0;
   const bool ladder = mode == "h264-ladder";
+  const bool relay = mode.rfind("relay-", 0) == 0;
   // Grain on the picture: the ladder's, or asked for (MODE-grain; mpeg1-half-grain too).
-  const bool grainy = ladder || mode.find("-grain") != std::string::npos;
+  const bool grainy = ladder || relay || mode.find("-grain") != std::string::npos;
   const int port = atoi(argv[1]), width = atoi(argv[2]), height = atoi(argv[3]);
   const int fps = atoi(argv[4]), kbps = atoi(argv[5]), gop = atoi(argv[6]);
   const int kBlock = width / kBits;
@@ -187,7 +190,32 @@ int main(int argc, char **argv) {
   g_autofree char *appsrc = g_strdup_printf(caps_fmt, width, height, fps);
   g_autofree char *launch = nullptr;
   GPid ffmpeg = 0;
-  if (ladder) {
+  if (relay) {
+    const char *to = g_getenv("BENCH_RELAY");
+    if (!to) {
+      g_printerr("relay modes push to BENCH_RELAY (http://HOST:PORT/publish/SECRET)\n");
+      return 2;
+    }
+    // As the relay-push preset has it (rungs as the h264 ladder's above).
+    const char *enc =
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d vbv-buf-capacity=%d "
+        "bitrate=%d ! h264parse config-interval=-1 ! mpegtsmux latency=0 ! ";
+    g_autofree char *top = g_strdup_printf(enc, gop, 600, kbps);
+    g_autofree char *r1 = g_strdup_printf(enc, gop, 200, 500);
+    g_autofree char *r2 = g_strdup_printf(enc, gop, 200, 150);
+    const bool rungs = mode == "relay-ladder";
+    launch = g_strdup_printf(
+        "%s tee name=raw raw. ! queue ! %s relaysink name=relay location=%s %s%s%s%s", appsrc, top,
+        to,
+        rungs ? "raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+                "video/x-raw,width=640,height=360 ! "
+              : "",
+        rungs ? r1 : "",
+        rungs ? "relay.rung_1 raw. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+                "video/x-raw,width=320,height=180 ! "
+              : "",
+        rungs ? (std::string(r2) + "relay.rung_2").c_str() : "");
+  } else if (ladder) {
     const char *enc =
         "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d "
         "vbv-buf-capacity=%d bitrate=";
