@@ -23,23 +23,11 @@ constexpr int kNotSentLowat = 16 * 1024;
 // "drained": a frame picked while the last one's tail still waits in the kernel would be that
 // much older when it arrives at a slow viewer.
 constexpr int kNewestNotSentLowat = 1024;
-// A measure of a ladder viewer's link (Client::measure_backlog) needs at least this much time
-// with more to send than the kernel took, and this many bytes acknowledged in it.
-constexpr gint64 kMinBacklogUs = 10000;
-constexpr uint64_t kMinBacklogBytes = 2048;
-// ... and is the link's only where it filled a queue on the way: the round trip this much above
-// the least. Without one what held it back was TCP's own window, not the link: on a 10 Mbit/s
-// link with a 40 ms round trip a window kept small by a 2 Mbit/s stream took a 720p keyframe
-// at 2.1 Mbit/s, and viewers went down to 360p (a narrow link's queue shows: tbf's fills by up
-// to 50 ms).
-constexpr guint32 kQueueShownUs = 10000;
 // A link on which TCP resends this share of its segments loses packets (2 % lost each way gave
 // MSE a p95 of 250 ms against WebRTC's 98: docs/benchmarks.md, "Loss and a long round trip").
 constexpr double kLossyShare = 0.01;
-// A probe is timed by looking this often whether the peer has acknowledged it all, for at most
-// this long.
+// A probe is timed by looking this often whether the peer has acknowledged it all.
 constexpr guint kTrainPollMs = 2;
-constexpr gint64 kTrainMaxUs = 1000000;
 // One writev takes at most this many vectors. A unit joins a batch only while the batch is
 // smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
 // committed to the client, so a bigger batch would hide lag from the lag policy.
@@ -443,7 +431,7 @@ void Client::choose_rung(gint64 now, const TcpLink *link) {
   // (a spell under way counted up to now, and on from now).
   if (backlog_since_ >= 0)
     measure_backlog(true);
-  if (backlog_us_ >= kMinBacklogUs && backlog_bytes_ >= kMinBacklogBytes) {
+  if (backlog_us_ >= link_measure::kMinSpellUs && backlog_bytes_ >= link_measure::kMinBytes) {
     sample.delivery_bps = backlog_bytes_ * 8 * G_USEC_PER_SEC / uint64_t(backlog_us_);
     sample.app_limited = !backlog_queued_;  // else TCP's window, a lower bound
     GST_LOG("client %" G_GUINT64_FORMAT ": link %" G_GUINT64_FORMAT " kbit/s (%" G_GUINT64_FORMAT
@@ -498,7 +486,8 @@ void Client::measure_backlog(bool backlogged) {
   if (backlog_since_ >= 0) {
     backlog_bytes_ += link.bytes_acked - backlog_acked_;
     backlog_us_ += now - backlog_since_;
-    backlog_queued_ = backlog_queued_ || link.rtt_us >= link.min_rtt_us + kQueueShownUs;
+    backlog_queued_ =
+        backlog_queued_ || link.rtt_us >= link.min_rtt_us + link_measure::kQueueShownUs;
   }
   backlog_since_ = backlogged ? now : -1;
   backlog_acked_ = link.bytes_acked;
@@ -538,7 +527,8 @@ void Client::send_probe(size_t bytes) {
 gboolean Client::poll_train() {
   TcpLink link;
   const gint64 now = g_get_monotonic_time();
-  if (!read_tcp_link(g_socket_get_fd(socket_), &link) || now - train_since_ > kTrainMaxUs) {
+  if (!read_tcp_link(g_socket_get_fd(socket_), &link) ||
+      now - train_since_ > link_measure::kProbeMaxUs) {
     stop_train();
     return G_SOURCE_REMOVE;
   }
@@ -547,7 +537,7 @@ gboolean Client::poll_train() {
   // The last byte's acknowledgement came a round trip after it left: the rest is the link's.
   const gint64 took = now - train_since_ - gint64(link.min_rtt_us);
   const uint64_t bytes = train_to_ - train_from_;
-  if (took > 0 && bytes >= kMinBacklogBytes) {
+  if (took > 0 && bytes >= link_measure::kMinBytes) {
     const uint64_t bps = bytes * 8 * G_USEC_PER_SEC / uint64_t(std::max<gint64>(took, 1000));
     GST_LOG("client %" G_GUINT64_FORMAT ": a probe of %" G_GUINT64_FORMAT
             " bytes in %" G_GINT64_FORMAT " us: %" G_GUINT64_FORMAT " kbit/s",

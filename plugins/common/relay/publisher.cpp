@@ -25,18 +25,12 @@ constexpr auto kStopGrace = std::chrono::seconds(1);
 
 // The ladder: how often the policy decides; what is written at once (between two pieces the
 // link is timed and a move may begin), smaller while a probe's end is awaited; a write that took
-// this long waited for the kernel, so the bytes acknowledged meanwhile are the link's. A measure
-// needs this much such time and this many bytes, and is the link's only where the round trip
-// shows a queue on the way (else TCP's window held it back: net/client.cpp says why).
+// this long waited for the kernel, so the bytes acknowledged meanwhile are the link's (as far as
+// net/tcp_link.h's link_measure allows).
 constexpr gint64 kTickUs = 250000;
 constexpr size_t kPieceBytes = 16 * 1024;
 constexpr size_t kProbingPieceBytes = 2048;
 constexpr gint64 kWaitedUs = 2000;
-constexpr gint64 kMinBacklogUs = 10000;
-constexpr uint64_t kMinBacklogBytes = 2048;
-constexpr uint32_t kQueueShownUs = 10000;
-// A probe is given up after this long unacknowledged.
-constexpr gint64 kProbeMaxUs = 1000000;
 // A move: its keyframe asked again after this long without one; the old rung's units wait for
 // the cut-over at most this long once the new rung's keyframe is here (an old rung gone quiet);
 // the new rung's units held meanwhile at most this many bytes.
@@ -521,7 +515,8 @@ bool RelayPublisher::send(GSocket *socket, GOutputStream *out, const std::string
     if (timed && now - began >= kWaitedUs && read_tcp_link(fd, &after)) {
       backlog_bytes_ += after.bytes_acked - before.bytes_acked;
       backlog_us_ += now - began;
-      backlog_queued_ = backlog_queued_ || after.rtt_us >= after.min_rtt_us + kQueueShownUs;
+      backlog_queued_ =
+          backlog_queued_ || after.rtt_us >= after.min_rtt_us + link_measure::kQueueShownUs;
     }
     if (at < data.size())
       tick(socket, false);  // a move may begin while a long write goes on
@@ -550,7 +545,7 @@ size_t RelayPublisher::tick(GSocket *socket, bool may_probe) {
   if (probe_since_ && known && link.bytes_acked >= probe_to_) {
     const gint64 took = now - probe_since_ - gint64(link.min_rtt_us);
     const uint64_t bytes = probe_to_ - probe_from_;
-    if (took > 0 && bytes >= kMinBacklogBytes) {
+    if (took > 0 && bytes >= link_measure::kMinBytes) {
       const uint64_t bps = bytes * 8 * G_USEC_PER_SEC / uint64_t(std::max<gint64>(took, 1000));
       GST_LOG("%s: a probe of %" G_GUINT64_FORMAT " bytes in %" G_GINT64_FORMAT
               " us: %" G_GUINT64_FORMAT " kbit/s",
@@ -558,7 +553,7 @@ size_t RelayPublisher::tick(GSocket *socket, bool may_probe) {
       policy_.probed(rung, bitrates_, bps, now);
     }
     probe_since_ = 0;
-  } else if (probe_since_ && now - probe_since_ > kProbeMaxUs) {
+  } else if (probe_since_ && now - probe_since_ > link_measure::kProbeMaxUs) {
     probe_since_ = 0;
   }
   if (now < next_tick_)
@@ -577,7 +572,7 @@ size_t RelayPublisher::tick(GSocket *socket, bool may_probe) {
     sample.lag_us = oldest ? now - oldest : 0;
     produced = rung_bytes_;
   }
-  if (backlog_us_ >= kMinBacklogUs && backlog_bytes_ >= kMinBacklogBytes) {
+  if (backlog_us_ >= link_measure::kMinSpellUs && backlog_bytes_ >= link_measure::kMinBytes) {
     sample.delivery_bps = backlog_bytes_ * 8 * G_USEC_PER_SEC / uint64_t(backlog_us_);
     sample.app_limited = !backlog_queued_;
   }
