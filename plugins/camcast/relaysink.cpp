@@ -50,12 +50,11 @@
 #include "relaysink.h"
 
 #include "base/connection_report.h"
-#include "base/idle_branch.h"
+#include "base/rung_inputs.h"
 #include "relay/publisher.h"
 
 #include <gst/video/video.h>
 
-#include <map>
 #include <memory>
 #include <mutex>
 
@@ -80,11 +79,6 @@ enum {
   PROP_RUNG,
 };
 
-// A rung's encoder idles this long after relaysink stopped sending it (a move back up soon after
-// a move down finds it awake).
-constexpr gint64 kRungIdleAfterUs = 10 * G_USEC_PER_SEC;
-// How often the rungs' branches are looked at.
-constexpr gint64 kIdleCheckUs = 250 * G_TIME_SPAN_MILLISECOND;
 
 // The C++ side of the element. `lock` protects the settings and `push`.
 struct RelaySinkPrivate {
@@ -93,19 +87,8 @@ struct RelaySinkPrivate {
   std::unique_ptr<RelayPublisher> push;
   std::vector<GstBuffer *> header;  // streaming thread
   ConnectionReport report;
-  // The lower renditions, by rung (1, 2, …), under `lock`; their branches under `idle_lock`.
-  std::map<guint, GstPad *> rungs;
-  std::mutex idle_lock;
-  std::map<guint, std::unique_ptr<IdleBranch>> idle;
-  gint64 idle_checked = 0;
+  std::unique_ptr<RungInputs> rungs;  // the lower renditions (base/rung_inputs.h)
   ~RelaySinkPrivate() { clear_header(); }
-  size_t n_rungs() const {
-    size_t n = 1;
-    for (auto &[rung, pad] : rungs)
-      if (gst_pad_is_linked(pad))
-        n = std::max<size_t>(n, rung + 1);
-    return n;
-  }
   void clear_header() {
     for (GstBuffer *b : header)
       gst_buffer_unref(b);
@@ -123,52 +106,9 @@ G_DEFINE_TYPE_WITH_CODE(GstRelaySink, gst_relay_sink, GST_TYPE_BASE_SINK,
                                                 "camcast relay publisher"));
 GST_ELEMENT_REGISTER_DEFINE(relaysink, "relaysink", GST_RANK_NONE, GST_TYPE_RELAY_SINK);
 
-// Rung `rung`'s input (0: the sink pad), referenced; null if there is none.
-static GstPad *rung_pad(GstRelaySink *sink, size_t rung) {
-  if (rung == 0)
-    return GST_PAD(gst_object_ref(GST_BASE_SINK_PAD(sink)));
-  std::lock_guard<std::mutex> lk(sink->priv->lock);
-  auto it = sink->priv->rungs.find(guint(rung));
-  return it == sink->priv->rungs.end() ? nullptr : GST_PAD(gst_object_ref(it->second));
-}
-
-// The lower rungs' encoders work while relaysink sends them or moves to them (`woken`: that one
-// should be awake now); one that wakes is asked for a keyframe.
-static void update_rung_branches(GstRelaySink *sink, gint64 now, size_t woken = 0) {
-  RelaySinkPrivate *priv = sink->priv;
-  std::vector<guint> woke;
-  {
-    std::lock_guard<std::mutex> lk(priv->idle_lock);
-    if (!woken && now - priv->idle_checked < kIdleCheckUs)
-      return;
-    priv->idle_checked = now;
-    for (auto &[rung, branch] : priv->idle) {
-      bool used = rung == woken;
-      {
-        std::lock_guard<std::mutex> lk2(priv->lock);
-        used = used || (priv->push && priv->push->uses(rung));
-      }
-      if (branch->update(used ? 1 : 0, now, kRungIdleAfterUs) == IdleBranch::Change::Woke)
-        woke.push_back(rung);
-    }
-  }
-  for (guint rung : woke)
-    if (GstPad *pad = rung_pad(sink, rung)) {
-      gst_pad_push_event(pad,
-                         gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
-      gst_object_unref(pad);
-    }
-}
-
 // The push thread wants a keyframe of `rung`: its connection is new, or it moves there.
 static void on_keyframe_wanted(GstRelaySink *sink, size_t rung) {
-  if (rung > 0)
-    update_rung_branches(sink, g_get_monotonic_time(), rung);
-  if (GstPad *pad = rung_pad(sink, rung)) {
-    gst_pad_push_event(pad,
-                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
-    gst_object_unref(pad);
-  }
+  sink->priv->rungs->keyframe(GST_ELEMENT(sink), rung);
 }
 
 // The push thread made or lost its connection.
@@ -207,7 +147,7 @@ static gboolean gst_relay_sink_start(GstBaseSink *base) {
       priv->settings,
       [sink](bool connected, const std::string &why) { on_push_event(sink, connected, why); },
       [sink](size_t rung) { on_keyframe_wanted(sink, rung); });
-  push->set_rungs(priv->n_rungs());
+  push->set_rungs(priv->rungs->count());
   GError *error = nullptr;
   if (!push->start(&error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
@@ -256,108 +196,39 @@ static void push_rung(GstRelaySink *sink, GstBuffer *buffer, size_t rung) {
 static GstFlowReturn gst_relay_sink_render(GstBaseSink *base, GstBuffer *buffer) {
   GstRelaySink *sink = GST_RELAY_SINK(base);
   push_rung(sink, buffer, 0);
-  update_rung_branches(sink, g_get_monotonic_time());
+  sink->priv->rungs->tick(GST_ELEMENT(sink), g_get_monotonic_time());
   return GST_FLOW_OK;
-}
-
-static guint rung_of(GstPad *pad) {
-  return guint(g_ascii_strtoull(GST_PAD_NAME(pad) + strlen("rung_"), nullptr, 10));
-}
-
-static GstFlowReturn rung_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer) {
-  push_rung(GST_RELAY_SINK(parent), buffer, rung_of(pad));
-  gst_buffer_unref(buffer);
-  return GST_FLOW_OK;
-}
-
-static GstFlowReturn rung_chain_list(GstPad *pad, GstObject *parent, GstBufferList *list) {
-  for (guint i = 0; i < gst_buffer_list_length(list); i++)
-    push_rung(GST_RELAY_SINK(parent), gst_buffer_list_get(list, i), rung_of(pad));
-  gst_buffer_list_unref(list);
-  return GST_FLOW_OK;
-}
-
-// A rung's events stay its own: its stream header comes inline (mpegtsmux writes PAT and PMT
-// before each keyframe), and its end is not the element's (the sink pad's is).
-static gboolean rung_event(GstPad *, GstObject *, GstEvent *event) {
-  gst_event_unref(event);
-  return TRUE;
-}
-
-static GstPad *gst_relay_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
-                                              const gchar *name, const GstCaps *) {
-  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
-  guint rung = 1;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (name && g_str_has_prefix(name, "rung_"))
-      rung = guint(g_ascii_strtoull(name + 5, nullptr, 10));
-    else
-      while (priv->rungs.count(rung))
-        rung++;
-    if (rung < 1 || rung > 8 || priv->rungs.count(rung))
-      return nullptr;
-  }
-  g_autofree char *pad_name = g_strdup_printf("rung_%u", rung);
-  GstPad *pad = gst_pad_new_from_template(templ, pad_name);
-  gst_pad_set_chain_function(pad, rung_chain);
-  gst_pad_set_chain_list_function(pad, rung_chain_list);
-  gst_pad_set_event_function(pad, rung_event);
-  GST_PAD_SET_ACCEPT_TEMPLATE(pad);
-  if (GST_STATE(element) >= GST_STATE_PAUSED)
-    gst_pad_set_active(pad, TRUE);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->rungs[rung] = pad;
-  }
-  gst_element_add_pad(element, pad);
-  return pad;
-}
-
-static void gst_relay_sink_release_pad(GstElement *element, GstPad *pad) {
-  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
-  gst_pad_set_active(pad, FALSE);
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->rungs.erase(rung_of(pad));
-    if (priv->push)
-      priv->push->set_rungs(priv->n_rungs());
-  }
-  gst_element_remove_pad(element, pad);
-}
-
-static GstStateChangeReturn gst_relay_sink_change_state(GstElement *element,
-                                                        GstStateChange transition) {
-  GstRelaySink *sink = GST_RELAY_SINK(element);
-  RelaySinkPrivate *priv = sink->priv;
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
-    std::map<guint, GstPad *> rungs;
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      rungs = priv->rungs;
-      if (priv->push)
-        priv->push->set_rungs(priv->n_rungs());
-    }
-    std::lock_guard<std::mutex> lk(priv->idle_lock);
-    for (auto &[rung, pad] : rungs) {
-      auto branch = std::make_unique<IdleBranch>();
-      branch->attach(element, {pad});
-      priv->idle[rung] = std::move(branch);
-    }
-  }
-  const GstStateChangeReturn ret =
-      GST_ELEMENT_CLASS(gst_relay_sink_parent_class)->change_state(element, transition);
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    std::lock_guard<std::mutex> lk(priv->idle_lock);
-    priv->idle.clear();
-  }
-  return ret;
 }
 
 static GstFlowReturn gst_relay_sink_render_list(GstBaseSink *base, GstBufferList *list) {
   for (guint i = 0; i < gst_buffer_list_length(list); i++)
     gst_relay_sink_render(base, gst_buffer_list_get(list, i));
   return GST_FLOW_OK;
+}
+
+static GstPad *gst_relay_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                              const gchar *name, const GstCaps *) {
+  return GST_RELAY_SINK(element)->priv->rungs->request(element, templ, name);
+}
+
+static void gst_relay_sink_release_pad(GstElement *element, GstPad *pad) {
+  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
+  priv->rungs->release(element, pad);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (priv->push)
+    priv->push->set_rungs(priv->rungs->count());
+}
+
+static GstStateChangeReturn gst_relay_sink_change_state(GstElement *element,
+                                                        GstStateChange transition) {
+  RelaySinkPrivate *priv = GST_RELAY_SINK(element)->priv;
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+    priv->rungs->start(element);
+  const GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_relay_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    priv->rungs->stop();
+  return ret;
 }
 
 static void gst_relay_sink_set_property(GObject *object, guint prop_id, const GValue *value,
@@ -400,6 +271,13 @@ static void gst_relay_sink_get_property(GObject *object, guint prop_id, GValue *
 
 static void gst_relay_sink_init(GstRelaySink *sink) {
   sink->priv = new RelaySinkPrivate;
+  RungInputs::Owner owner;
+  owner.buffer = [sink](size_t rung, GstBuffer *buffer) { push_rung(sink, buffer, rung); };
+  owner.uses = [sink](size_t rung) {
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    return sink->priv->push && sink->priv->push->uses(rung);
+  };
+  sink->priv->rungs = std::make_unique<RungInputs>(owner);
   sink->priv->settings.backoff_max_ms = DEFAULT_BACKOFF_MAX;
   sink->priv->settings.timeout_s = DEFAULT_TIMEOUT;
   gst_base_sink_set_sync(GST_BASE_SINK(sink), FALSE);
