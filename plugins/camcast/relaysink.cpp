@@ -79,7 +79,6 @@ enum {
   PROP_RUNG,
 };
 
-
 // The C++ side of the element. `lock` protects the settings and `push`.
 struct RelaySinkPrivate {
   std::mutex lock;

@@ -17,6 +17,12 @@
  * session made or lost posts a `whippublishsink` element message (`connected`, `reason`); a
  * refusal (a wrong token, no such endpoint) is also a warning.
  *
+ * Over an upload narrower than the stream it sends a lower rendition that fits, where the camera
+ * offers some: each on a `rung_%u` pad (rung_1 the next below the sink pad's). The session moves
+ * down on the server's receiver reports (packets lost, the round trip growing) at the lower
+ * rung's next keyframe, and back up when the link has room; a rung's encoder works only while
+ * the session sends it. `rung` says which it sends.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1 ! \
@@ -29,10 +35,12 @@
 
 #include "base/connection_report.h"
 #include "base/ice_properties.h"
+#include "base/rung_inputs.h"
 #include "webrtc/whip_publisher.h"
 
 #include <gst/video/video.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -40,6 +48,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_whip_publish_sink_debug);
 #define GST_CAT_DEFAULT gst_whip_publish_sink_debug
 
+using camcast::RungInputs;
 using camcast::WhipPublisher;
 
 namespace {
@@ -58,6 +67,7 @@ enum {
   PROP_TIMEOUT,
   PROP_CONNECTED,
   PROP_SESSIONS,
+  PROP_RUNG,
   PROP_ICE,
 };
 
@@ -68,9 +78,9 @@ struct WhipPublishSinkPrivate {
   std::mutex lock;
   WhipPublisher::Settings settings;
   std::unique_ptr<WhipPublisher> publisher;
-  GstCaps *caps = nullptr;
   camcast::ConnectionReport report;
-  std::atomic<gint64> last_keyframe_request{0};
+  std::unique_ptr<RungInputs> rungs;  // the lower renditions (base/rung_inputs.h)
+  std::array<std::atomic<gint64>, RungInputs::kMax + 1> last_keyframe_request{};  // by rung
 };
 
 struct _GstWhipPublishSink {
@@ -84,15 +94,16 @@ G_DEFINE_TYPE_WITH_CODE(GstWhipPublishSink, gst_whip_publish_sink, GST_TYPE_BASE
 GST_ELEMENT_REGISTER_DEFINE(whippublishsink, "whippublishsink", GST_RANK_NONE,
                             GST_TYPE_WHIP_PUBLISH_SINK);
 
-// Asks the encoder for a keyframe, at most every kKeyframeIntervalUs. Any thread.
-static void request_keyframe(GstWhipPublishSink *sink) {
-  const gint64 now = g_get_monotonic_time();
-  gint64 last = sink->priv->last_keyframe_request.load();
-  if (now - last < kKeyframeIntervalUs ||
-      !sink->priv->last_keyframe_request.compare_exchange_strong(last, now))
+// Asks rung `rung`'s encoder for a keyframe, at most every kKeyframeIntervalUs. Any thread.
+static void request_keyframe(GstWhipPublishSink *sink, size_t rung) {
+  if (rung > RungInputs::kMax)
     return;
-  gst_pad_push_event(GST_BASE_SINK_PAD(sink),
-                     gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  const gint64 now = g_get_monotonic_time();
+  std::atomic<gint64> &last_request = sink->priv->last_keyframe_request[rung];
+  gint64 last = last_request.load();
+  if (now - last < kKeyframeIntervalUs || !last_request.compare_exchange_strong(last, now))
+    return;
+  sink->priv->rungs->keyframe(GST_ELEMENT(sink), rung);
 }
 
 // The publishing thread made or lost a session.
@@ -116,7 +127,8 @@ static gboolean gst_whip_publish_sink_start(GstBaseSink *base) {
   auto publisher = std::make_unique<WhipPublisher>(
       priv->settings,
       [sink](bool connected, const std::string &why) { on_session_event(sink, connected, why); },
-      [sink] { request_keyframe(sink); });
+      [sink](size_t rung) { request_keyframe(sink, rung); });
+  publisher->set_rungs(priv->rungs->count());
   GError *error = nullptr;
   if (!publisher->start(&error)) {
     GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
@@ -146,12 +158,43 @@ static gboolean gst_whip_publish_sink_set_caps(GstBaseSink *base, GstCaps *caps)
   return TRUE;
 }
 
+static void push_rung(GstWhipPublishSink *sink, GstBuffer *buffer, size_t rung) {
+  std::lock_guard<std::mutex> lk(sink->priv->lock);
+  if (sink->priv->publisher)
+    sink->priv->publisher->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT),
+                                rung);
+}
+
 static GstFlowReturn gst_whip_publish_sink_render(GstBaseSink *base, GstBuffer *buffer) {
-  WhipPublishSinkPrivate *priv = GST_WHIP_PUBLISH_SINK(base)->priv;
+  GstWhipPublishSink *sink = GST_WHIP_PUBLISH_SINK(base);
+  push_rung(sink, buffer, 0);
+  sink->priv->rungs->tick(GST_ELEMENT(sink), g_get_monotonic_time());
+  return GST_FLOW_OK;
+}
+
+static GstPad *gst_whip_publish_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                                     const gchar *name, const GstCaps *) {
+  return GST_WHIP_PUBLISH_SINK(element)->priv->rungs->request(element, templ, name);
+}
+
+static void gst_whip_publish_sink_release_pad(GstElement *element, GstPad *pad) {
+  WhipPublishSinkPrivate *priv = GST_WHIP_PUBLISH_SINK(element)->priv;
+  priv->rungs->release(element, pad);
   std::lock_guard<std::mutex> lk(priv->lock);
   if (priv->publisher)
-    priv->publisher->push(buffer, !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
-  return GST_FLOW_OK;
+    priv->publisher->set_rungs(priv->rungs->count());
+}
+
+static GstStateChangeReturn gst_whip_publish_sink_change_state(GstElement *element,
+                                                               GstStateChange transition) {
+  WhipPublishSinkPrivate *priv = GST_WHIP_PUBLISH_SINK(element)->priv;
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+    priv->rungs->start(element);
+  const GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_whip_publish_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    priv->rungs->stop();
+  return ret;
 }
 
 static void gst_whip_publish_sink_set_property(GObject *object, guint prop_id, const GValue *value,
@@ -191,6 +234,9 @@ static void gst_whip_publish_sink_get_property(GObject *object, guint prop_id, G
   case PROP_SESSIONS:
     g_value_set_uint64(value, priv->publisher ? priv->publisher->sessions() : 0);
     break;
+  case PROP_RUNG:
+    g_value_set_uint(value, priv->publisher ? guint(priv->publisher->rung()) : 0);
+    break;
   default:
     if (!camcast::get_ice_property(s.peer, prop_id, PROP_ICE, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -199,6 +245,18 @@ static void gst_whip_publish_sink_get_property(GObject *object, guint prop_id, G
 
 static void gst_whip_publish_sink_init(GstWhipPublishSink *sink) {
   sink->priv = new WhipPublishSinkPrivate;
+  RungInputs::Owner owner;
+  owner.buffer = [sink](size_t rung, GstBuffer *buffer) { push_rung(sink, buffer, rung); };
+  owner.caps = [sink](size_t rung, GstCaps *caps) {
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    if (sink->priv->publisher)
+      sink->priv->publisher->set_caps(caps, rung);
+  };
+  owner.uses = [sink](size_t rung) {
+    std::lock_guard<std::mutex> lk(sink->priv->lock);
+    return sink->priv->publisher && sink->priv->publisher->uses(rung);
+  };
+  sink->priv->rungs = std::make_unique<RungInputs>(owner);
   sink->priv->settings.backoff_max_ms = int(kDefaultBackoffMax);
   sink->priv->settings.timeout_s = int(kDefaultTimeout);
   gst_base_sink_set_sync(GST_BASE_SINK(sink), FALSE);
@@ -250,6 +308,12 @@ static void install_properties(GObjectClass *klass) {
       klass, PROP_SESSIONS,
       g_param_spec_uint64("sessions", "Sessions", "Sessions that connected so far", 0, G_MAXUINT64,
                           0, ro));
+  g_object_class_install_property(
+      klass, PROP_RUNG,
+      g_param_spec_uint("rung", "Rung",
+                        "The rendition sent now: 0 the sink pad's, N the rung_N pad's (a lower one "
+                        "while the upload is narrower than the stream)",
+                        0, RungInputs::kMax, 0, ro));
   camcast::install_ice_properties(klass, PROP_ICE);
 }
 
@@ -264,12 +328,19 @@ static void gst_whip_publish_sink_class_init(GstWhipPublishSinkClass *klass) {
   basesink_class->stop = gst_whip_publish_sink_stop;
   basesink_class->set_caps = gst_whip_publish_sink_set_caps;
   basesink_class->render = gst_whip_publish_sink_render;
+  element_class->request_new_pad = gst_whip_publish_sink_request_new_pad;
+  element_class->release_pad = gst_whip_publish_sink_release_pad;
+  element_class->change_state = gst_whip_publish_sink_change_state;
   install_properties(gobject_class);
 
   static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
       "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
       GST_STATIC_CAPS("video/x-h264, stream-format = (string) avc, alignment = (string) au"));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
+  static GstStaticPadTemplate rung_template = GST_STATIC_PAD_TEMPLATE(
+      "rung_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+      GST_STATIC_CAPS("video/x-h264, stream-format = (string) avc, alignment = (string) au"));
+  gst_element_class_add_static_pad_template(element_class, &rung_template);
   gst_element_class_set_static_metadata(
       element_class, "H.264 to a WHIP server", "Sink/Network",
       "Publishes H.264 over WebRTC to a WHIP endpoint (Janus, MediaMTX, LiveKit, Cloudflare "

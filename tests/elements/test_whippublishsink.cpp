@@ -3,7 +3,9 @@
 // a keyframe on, with the token, and the session ends with a DELETE; a session the server drops
 // is noticed and made again; ten sessions in a row leave nothing behind. The others refuse,
 // never answer, answer too much, drip, or answer something that is not SDP: each is told apart
-// in the element's messages, retried with back-off, and costs nothing after.
+// in the element's messages, retried with back-off, and costs nothing after. With a ladder, a
+// link that loses what it cannot carry moves the session down to a rung, and back up once the
+// link has room.
 #include "connection_events.h"
 #include "h264_wire.h"
 #include "resources.h"
@@ -48,10 +50,41 @@ struct Receiver {
   // Whether the first access unit out of the depayloader (as sent, before a parser that would
   // drop what comes before a keyframe) holds an IDR: -1 until one came.
   std::atomic<int> first_idr{-1};
+  // A link that drops what it cannot carry: while set, this many RTP packets in ten are lost
+  // before the receiver sees them (its reports say so). The width of the pictures as parsed.
+  std::atomic<int> drop_in_ten{0};
+  std::atomic<int> width{0};
+  std::atomic<unsigned> received{0};
 
   Receiver() {
     gst_bin_add(GST_BIN(pipeline), webrtc);
     camcast::forbid_upnp(webrtc);
+    // webrtcbin's own rtpbin: its RTP input is where a link's losses show to the receiver.
+    GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
+    g_assert_nonnull(rtpbin);
+    g_signal_connect(
+        rtpbin, "pad-added", G_CALLBACK(+[](GstElement *rtpbin, GstPad *pad, gpointer data) {
+          if (!g_str_has_prefix(GST_PAD_NAME(pad), "recv_rtp_sink_"))
+            return;
+          // Reports every second, as browsers send them (rtpsession's own least
+          // interval is 5 s).
+          GObject *session = nullptr;
+          g_signal_emit_by_name(rtpbin, "get-internal-session", 0u, &session);
+          if (session) {
+            g_object_set(session, "rtcp-min-interval", GST_SECOND, nullptr);
+            g_object_unref(session);
+          }
+          gst_pad_add_probe(
+              pad, GST_PAD_PROBE_TYPE_BUFFER,
+              [](GstPad *, GstPadProbeInfo *, gpointer data) {
+                auto *self = static_cast<Receiver *>(data);
+                const unsigned n = self->received++;
+                return int(n % 10) < self->drop_in_ten ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+              },
+              data, nullptr);
+        }),
+        this);
+    gst_object_unref(rtpbin);
     g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
     g_signal_connect(webrtc, "pad-added", G_CALLBACK(on_pad), this);
     gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -65,9 +98,8 @@ struct Receiver {
     if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
       return;
     GstElement *bin = gst_parse_bin_from_description(
-        "rtph264depay name=depay ! video/x-h264,stream-format=byte-stream,alignment=au ! h264parse "
-        "! "
-        "fakesink name=out sync=false signal-handoffs=true",
+        "rtph264depay name=depay ! video/x-h264,stream-format=byte-stream,alignment=au ! "
+        "h264parse name=parse ! fakesink name=out sync=false signal-handoffs=true",
         TRUE, nullptr);
     GstElement *out = gst_bin_get_by_name(GST_BIN(bin), "out");
     g_signal_connect(out, "handoff",
@@ -81,6 +113,24 @@ struct Receiver {
     camcast::test::watch_first_access_unit(depayloaded, &self->first_idr);
     gst_object_unref(depayloaded);
     gst_object_unref(depay);
+    GstElement *parse = gst_bin_get_by_name(GST_BIN(bin), "parse");
+    GstPad *parsed = gst_element_get_static_pad(parse, "src");
+    gst_pad_add_probe(
+        parsed, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        [](GstPad *, GstPadProbeInfo *info, gpointer data) {
+          GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+          if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+            GstCaps *caps;
+            gst_event_parse_caps(event, &caps);
+            int w = 0;
+            gst_structure_get_int(gst_caps_get_structure(caps, 0), "width", &w);
+            static_cast<Receiver *>(data)->width = w;
+          }
+          return GST_PAD_PROBE_OK;
+        },
+        self, nullptr);
+    gst_object_unref(parsed);
+    gst_object_unref(parse);
     gst_bin_add(GST_BIN(self->pipeline), bin);
     gst_element_sync_state_with_parent(bin);
     GstPad *sink = gst_element_get_static_pad(bin, "sink");
@@ -433,6 +483,50 @@ void test_token_stays_at_the_endpoint() {
 
 }  // namespace
 
+// A ladder (320x240 on top, a 160x120 rung) over a link that loses three packets in ten of the
+// top (a router dropping what it cannot carry): the session moves to the rung, whose pictures
+// reach the server whole; with room again (nothing lost) it moves back up to the top.
+void test_ladder_follows_the_link() {
+  WhipServer server(WhipServer::Mode::Answer);
+  camcast::test::PublishingPipeline camera(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! tee name=cam "
+      "cam. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! "
+      "whippublishsink name=pub location=" +
+          server.url() +
+          " cam. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+          "video/x-raw,width=160,height=120 ! x264enc tune=zerolatency speed-preset=ultrafast "
+          "bitrate=150 key-int-max=60 ! h264parse ! pub.rung_1",
+      "whippublishsink");
+  GstElement *pub = gst_bin_get_by_name(GST_BIN(camera.pipeline), "pub");
+  auto rung = [pub] {
+    guint r = 0;
+    g_object_get(pub, "rung", &r, nullptr);
+    return r;
+  };
+  auto media = [&server](auto f) {
+    std::lock_guard<std::mutex> lk(server.lock);
+    return server.receiver ? f(*server.receiver) : decltype(f(*server.receiver))();
+  };
+  g_assert_true(wait_for([&] { return server.frames() >= 30; }, 10000ms));
+  g_assert_cmpint(media([](Receiver &r) { return r.width.load(); }), ==, 320);
+  media([](Receiver &r) { return r.drop_in_ten = 3; });
+  const gint64 lossy = g_get_monotonic_time();
+  g_assert_true(wait_for([&] { return rung() == 1; }, 20000ms));
+  g_test_message("down after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time() - lossy) / 1000);
+  // The rung fits the link: nothing lost from now on (a rung's keyframe lost as the top's
+  // packets were could leave the server without its size for a while).
+  media([](Receiver &r) { return r.drop_in_ten = 0; });
+  const gint64 whole = g_get_monotonic_time();
+  g_assert_true(
+      wait_for([&] { return media([](Receiver &r) { return r.width.load(); }) == 160; }, 10000ms));
+  // ... and room for the top: a probe finds it, after the hold.
+  g_assert_true(wait_for([&] { return rung() == 0; }, 40000ms));
+  g_test_message("up after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time() - whole) / 1000);
+  g_assert_true(
+      wait_for([&] { return media([](Receiver &r) { return r.width.load(); }) == 320; }, 10000ms));
+  gst_object_unref(pub);
+}
+
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, nullptr);
@@ -443,5 +537,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/whippublishsink/ten-sessions-leave-nothing", test_ten_sessions_leave_nothing);
   g_test_add_func("/whippublishsink/bad-servers", test_bad_servers);
   g_test_add_func("/whippublishsink/token-stays-at-the-endpoint", test_token_stays_at_the_endpoint);
+  g_test_add_func("/whippublishsink/ladder-follows-the-link", test_ladder_follows_the_link);
   return g_test_run();
 }

@@ -24,7 +24,8 @@ RungInputs *inputs_of(GstPad *pad) {
 }
 
 void ask_keyframe(GstPad *pad) {
-  gst_pad_push_event(pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  gst_pad_push_event(pad,
+                     gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
 }
 
 }  // namespace

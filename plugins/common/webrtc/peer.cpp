@@ -93,8 +93,9 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
   pipeline_ = gst_pipeline_new(nullptr);
   src_ = make("appsrc", pipeline_);
   GstElement *pay = make("rtph264pay", pipeline_);
+  named_ = make("capssetter", pipeline_);
   webrtc_ = make("webrtcbin", pipeline_);
-  if (!src_ || !pay || !webrtc_)
+  if (!src_ || !pay || !named_ || !webrtc_)
     return;
   // Each buffer is stamped with this pipeline's clock as it comes (the sink's timestamps belong
   // to another pipeline): RTP times advance as the frames were captured.
@@ -124,7 +125,7 @@ WebRtcPeer::WebRtcPeer(GstCaps *caps, int pt, const PeerSettings &settings,
     gst_object_unref(ice);
   }
   forbid_upnp(webrtc_);
-  gst_element_link_many(src_, pay, webrtc_, nullptr);
+  gst_element_link_many(src_, pay, named_, webrtc_, nullptr);
   // This transceiver only sends, and resends what the viewer reports lost (NACK, RTX).
   rtp_caps_ = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video",
                                   "encoding-name", G_TYPE_STRING, "H264", "payload", G_TYPE_INT, pt,
@@ -328,8 +329,15 @@ bool WebRtcPeer::offer(Described described, std::string *why) {
     return false;
   }
   rtp_caps_ = gst_caps_make_writable(rtp_caps_);
-  gst_caps_set_simple(rtp_caps_, "profile-level-id", G_TYPE_STRING,
-                      h264::profile_level_id(config).c_str(), nullptr);
+  const std::string profile_level = h264::profile_level_id(config);
+  gst_caps_set_simple(rtp_caps_, "profile-level-id", G_TYPE_STRING, profile_level.c_str(), nullptr);
+  // What the offer names stays what is sent: a rung's own level (a smaller picture, a lower
+  // level) would be a new profile-level-id, which the transceiver refuses ("not negotiated": the
+  // session failed at the first move down). The top's level covers every rung's.
+  GstCaps *named = gst_caps_new_simple("application/x-rtp", "profile-level-id", G_TYPE_STRING,
+                                       profile_level.c_str(), nullptr);
+  g_object_set(named_, "caps", named, nullptr);
+  gst_caps_unref(named);
   GstWebRTCRTPTransceiver *transceiver = nullptr;
   g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
   if (transceiver) {

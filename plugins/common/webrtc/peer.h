@@ -1,6 +1,6 @@
 // Layer webrtc: one WebRTC peer that sends H.264, and Opus sound if asked; uses net (its
 // statistics), fanout (the rung policy), formats, access (its random numbers) and GStreamer's
-// webrtcbin. A pipeline of its own — appsrc ! rtph264pay !
+// webrtcbin. A pipeline of its own — appsrc ! rtph264pay ! capssetter !
 // webrtcbin, and appsrc ! rtpopuspay into the same webrtcbin — fed a sink's access units and
 // audio frames, so the camera and microphone are encoded once however many peers there are, and
 // a peer whose link or machine fails takes nothing else with it. It answers a viewer's offer
@@ -152,6 +152,8 @@ private:
 
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;  // appsrc
+  // After the payloader: an offer's profile-level-id kept on what it sends (capssetter).
+  GstElement *named_ = nullptr;
   GstElement *webrtc_ = nullptr;
   GstCaps *rtp_caps_ = nullptr;        // what the offer's H.264 must match
   GstElement *audio_src_ = nullptr;    // appsrc of the sound, with add_audio()

@@ -23,6 +23,8 @@ constexpr gint64 kPollUs = 50 * 1000;
 constexpr auto kStopGrace = std::chrono::seconds(2);
 // The payload type the offer gives H.264: any dynamic one will do, the answer keeps it.
 constexpr int kPayloadType = 96;
+// On a ladder, each rung's bitrate is measured this often.
+constexpr gint64 kMeasureUs = 250 * 1000;
 
 // What a WHIP server's refusal means for the person running the camera. `body` is untrusted:
 // only its first line, printable ASCII, at most 120 characters, is shown.
@@ -170,7 +172,7 @@ bool same_origin(GUri *endpoint, GUri *uri) {
 }  // namespace
 
 WhipPublisher::WhipPublisher(Settings settings, EventFn event,
-                             std::function<void()> keyframe_wanted)
+                             std::function<void(size_t rung)> keyframe_wanted)
     : settings_(std::move(settings)),
       event_(std::move(event)),
       keyframe_wanted_(std::move(keyframe_wanted)),
@@ -185,7 +187,8 @@ WhipPublisher::WhipPublisher(Settings settings, EventFn event,
 
 WhipPublisher::~WhipPublisher() {
   stop();
-  gst_clear_caps(&caps_);
+  for (GstCaps *&caps : caps_)
+    gst_clear_caps(&caps);
   if (uri_)
     g_uri_unref(uri_);
   g_clear_object(&ca_);
@@ -226,26 +229,49 @@ void WhipPublisher::stop() {
   thread_.join();
 }
 
-void WhipPublisher::set_caps(GstCaps *caps) {
+void WhipPublisher::set_caps(GstCaps *caps, size_t rung) {
   std::shared_ptr<WebRtcPeer> peer;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    gst_caps_replace(&caps_, caps);
+    if (rung >= WebRtcPeer::kMaxRungs)
+      return;
+    if (caps_.size() <= rung)
+      caps_.resize(rung + 1, nullptr);
+    gst_caps_replace(&caps_[rung], caps);
     peer = peer_;
     wake_.notify_all();
   }
   if (peer)
-    peer->set_caps(caps);
+    peer->set_caps(caps, rung);
 }
 
-void WhipPublisher::push(GstBuffer *buffer, bool keyframe) {
+void WhipPublisher::push(GstBuffer *buffer, bool keyframe, size_t rung) {
   std::shared_ptr<WebRtcPeer> peer;
   {
     std::lock_guard<std::mutex> lk(lock_);
+    if (rung >= n_rungs_)
+      return;
+    rung_bytes_[rung] += gst_buffer_get_size(buffer);
     peer = peer_;
   }
   if (peer)
-    peer->push(buffer, keyframe);
+    peer->push(buffer, keyframe, rung);
+}
+
+void WhipPublisher::set_rungs(size_t n) {
+  std::lock_guard<std::mutex> lk(lock_);
+  n_rungs_ = std::clamp<size_t>(n, 1, WebRtcPeer::kMaxRungs);
+  rung_bytes_.resize(n_rungs_, 0);
+}
+
+bool WhipPublisher::uses(size_t rung) {
+  std::lock_guard<std::mutex> lk(lock_);
+  return peer_ ? rung == peer_->rung() || rung == peer_->next_rung() : rung == 0;
+}
+
+size_t WhipPublisher::rung() {
+  std::lock_guard<std::mutex> lk(lock_);
+  return peer_ ? peer_->rung() : 0;
 }
 
 bool WhipPublisher::connected() {
@@ -280,7 +306,8 @@ void WhipPublisher::run() {
   while (true) {
     {
       std::unique_lock<std::mutex> lk(lock_);
-      wake_.wait(lk, [this] { return stopping_ || caps_; });  // the first offer needs the caps
+      // The first offer needs the top's caps.
+      wake_.wait(lk, [this] { return stopping_ || (!caps_.empty() && caps_[0]); });
       if (stopping_)
         break;
     }
@@ -311,14 +338,19 @@ void WhipPublisher::run() {
 }
 
 std::string WhipPublisher::session() {
-  GstCaps *caps;
+  std::vector<GstCaps *> caps;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    caps = gst_caps_ref(caps_);
+    for (GstCaps *c : caps_)
+      caps.push_back(c ? gst_caps_ref(c) : nullptr);
   }
-  auto peer = std::make_shared<WebRtcPeer>(caps, kPayloadType, settings_.peer,
-                                           [wanted = keyframe_wanted_](size_t) { wanted(); });
-  gst_caps_unref(caps);
+  auto peer = std::make_shared<WebRtcPeer>(caps[0], kPayloadType, settings_.peer, keyframe_wanted_);
+  for (size_t r = 0; r < caps.size(); r++)
+    if (caps[r]) {
+      if (r > 0)
+        peer->set_caps(caps[r], r);
+      gst_caps_unref(caps[r]);
+    }
   std::string sdp, why = make_offer(peer.get(), &sdp);
   if (!why.empty())
     return why;
@@ -399,7 +431,8 @@ std::string WhipPublisher::stay_connected(const std::shared_ptr<WebRtcPeer> &pee
       }
       GST_INFO("%s: publishing", where().c_str());
       event_(true, "");
-      keyframe_wanted_();  // the server's viewers start at a keyframe: now, not a GOP later
+      // The server's viewers start at a keyframe: now, not a GOP later.
+      keyframe_wanted_(peer->rung());
     } else if (!connected_at && now - answered > timeout_us) {
       why =
           "ICE did not connect to the WHIP server within the timeout (a firewall? "
@@ -407,9 +440,33 @@ std::string WhipPublisher::stay_connected(const std::shared_ptr<WebRtcPeer> &pee
     } else if (connected_at && now - peer->last_heard() > timeout_us) {
       why = "the WHIP server sent nothing back for " + std::to_string(settings_.timeout_s) +
             " s (it restarted or dropped the session)";
+    } else if (connected_at) {
+      follow_link(peer, now);
     }
   }
   return why;
+}
+
+void WhipPublisher::follow_link(const std::shared_ptr<WebRtcPeer> &peer, gint64 now) {
+  std::vector<uint64_t> produced;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (n_rungs_ < 2)
+      return;
+    produced = rung_bytes_;
+  }
+  if (now - measured_ >= kMeasureUs) {
+    measured_ = now;
+    meters_.resize(produced.size());
+    bitrates_.resize(produced.size());
+    for (size_t r = 0; r < produced.size(); r++)
+      bitrates_[r] = meters_[r].measure(now, produced[r]);
+  }
+  const int to = peer->choose_rung(bitrates_, now);
+  if (to >= 0) {
+    GST_INFO("%s: moving from rung %zu to %d", where().c_str(), peer->rung(), to);
+    keyframe_wanted_(size_t(to));
+  }
 }
 
 std::string WhipPublisher::request(SoupMessage *msg, size_t limit, GCancellable *cancellable,
