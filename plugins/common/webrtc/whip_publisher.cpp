@@ -428,6 +428,10 @@ std::string WhipPublisher::stay_connected(const std::shared_ptr<WebRtcPeer> &pee
         std::lock_guard<std::mutex> lk(lock_);
         peer_ = peer;
         sessions_++;
+        // Caps that came since the peer was made (a rung's encoder starting late) went nowhere.
+        for (size_t r = 0; r < caps_.size(); r++)
+          if (caps_[r])
+            peer->set_caps(caps_[r], r);
       }
       GST_INFO("%s: publishing", where().c_str());
       event_(true, "");
