@@ -9,6 +9,12 @@ const isSafari = /^((?!chrome|android).)*safari/i.test(navigator.userAgent);
 // wants about 120 ms of sound ahead of the playhead: held one frame behind, playback stalled
 // several times a minute; at 150 ms it plays on at rate 1 (docs/benchmarks.md, "Sound").
 const MSE_AUDIO_TARGET_S = 0.15;
+// On a rung below the top that the server moved this viewer to, its link is narrow: each of the
+// rung's keyframes takes a few frames' time to arrive and the frames behind it come late and
+// together. Held one frame behind, playback ran dry at each and dropped frames catching up (at
+// 700 kbit/s 3.5-4.3 % of frames never shown); held this far behind, 0.6 %, p95 144 ms
+// (docs/benchmarks.md, "Slow links").
+const MSE_NARROW_TARGET_S = 0.1;
 
 // The SourceBuffer's type for a stream: both tracks in one, as they come in the same fragments.
 function mimeType(info) {
@@ -204,8 +210,10 @@ export class MseBackend {
         break;
       }
     }
+    const narrow = this.player.stats.rung > 0 && this.player.ladder.pinned === null;
     const target = this.player.targetLatency ??
-      (this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds);
+      Math.max(this.info.audio ? MSE_AUDIO_TARGET_S : this.player.frameSeconds,
+               narrow ? MSE_NARROW_TARGET_S : 0);
     const gap = end - video.currentTime;
     this.player.stats.bufferMs = Math.round(gap * 1000);
     if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {

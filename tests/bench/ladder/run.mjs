@@ -9,7 +9,8 @@
 //
 //   node tests/bench/ladder/run.mjs --link 700kbit [--seconds 60]
 //        [--only mse,flat,webrtc,webrtc-flat,relay,relay-flat]
-//        [--steps 20:500kbit,40:4mbit] [--loss 20] [--rtt 40]
+//        [--steps 20:500kbit,40:4mbit] [--loss 20] [--rtt 40] [--pin N] [--latency S]
+//        [--dump PREFIX]
 //
 // --link RATE: the link's rate both ways (tc tbf); --steps T:RATE,…: the rate changes T seconds
 // after the viewer's first frame; --loss N: N per mille of the packets dropped each way at
@@ -19,9 +20,10 @@
 // For each, from 3 s after the first frame: p50/p95 glass-to-glass, frames shown a second, the
 // share of the camera's frames never shown; how long after opening the page the first frame
 // came, and after it how long until p95 over one second stayed under 300 ms, the time on each picture height, and around each step of the link: how
-// long after it the one-second p95 was under 300 ms again, and after a step up, how long until
-// the picture was back at full size.
+// long after it the one-second p95 was under 300 ms again (until the next step), and after a step
+// up, how long until the picture was back at full size.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { launchBrowser } from '../../browser/lib.mjs';
 import { option, stats } from '../lib.mjs';
 import { measureScript, makeLink, removeLink, setLinkRate, netns } from '../latency/measure.mjs';
@@ -31,6 +33,11 @@ const link = option('link', '700kbit');
 const only = option('only', 'mse,flat').split(',');
 const loss = Number(option('loss', 0));
 const rtt = Number(option('rtt', 0));
+// --pin N: the viewer held on rung N (what the machine itself loses at that size, say);
+// --latency S: the MSE player's target (?latency=S); --dump PREFIX: each case's frames as JSON.
+const pin = option('pin', '');
+const latency = option('latency', '');
+const dump = option('dump', '');
 const steps = option('steps', '').split(',').filter(Boolean).map((s) => {
   const [at, rate] = s.split(':');
   return { at: Number(at), rate };
@@ -99,9 +106,10 @@ async function stop(child) {
 
 async function measure(browser, name) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const url = name.startsWith('relay') ? `http://${near}:${relayPort}/video?backend=mse&stats=0`
+  const url = (name.startsWith('relay') ? `http://${near}:${relayPort}/video?backend=mse&stats=0`
     : name.startsWith('webrtc') ? `http://${host}:${port}/${name}?backend=webrtc&stats=0`
-    : `http://${host}:${port}/${name === 'flat' ? 'flat' : 'video'}?backend=mse&stats=0`;
+    : `http://${host}:${port}/${name === 'flat' ? 'flat' : 'video'}?backend=mse&stats=0`) +
+    (pin ? `&rung=${pin}` : '') + (latency ? `&latency=${latency}` : '');
   await page.addInitScript(`${measureScript}
     const hook = setInterval(() => {
       if (!window.camcast) return;
@@ -127,17 +135,20 @@ async function measure(browser, name) {
   await page.close();
   const frames = b.latencies.map((latency, i) => ({ latency, at: b.shownAt[i],
                                                     height: b.heights[i] }));
+  if (dump) writeFileSync(`${dump}-${name}.json`, JSON.stringify(frames));
   const steady = frames.filter((f) => f.at >= t0 + 3000);
   if (steady.length < 2) return { name, none: true, shown: frames.length };
   const span = (steady[steady.length - 1].at - steady[0].at) / 1000;
   const heights = {};
   for (let i = 1; i < frames.length; i++)
     heights[frames[i].height] = (heights[frames[i].height] || 0) + frames[i].at - frames[i - 1].at;
-  const around = steps.map((step) => {
+  const around = steps.map((step, i) => {
     const at = t0 + step.at * 1000;
+    // Until the next step: how the link as it was after this one treated the viewer.
+    const until = i + 1 < steps.length ? t0 + steps[i + 1].at * 1000 : Infinity;
     const full = frames.find((f) => f.at >= at && f.height === 720 &&
       frames.filter((g) => g.at >= f.at && g.at < f.at + 3000).every((g) => g.height === 720));
-    return { ...step, settled: settledAfter(frames, at),
+    return { ...step, settled: settledAfter(frames.filter((f) => f.at < until), at),
              top: full ? ((full.at - at) / 1000).toFixed(1) : '-' };
   });
   if (process.argv.includes('--verbose'))
