@@ -187,14 +187,8 @@ static void gst_whip_publish_sink_release_pad(GstElement *element, GstPad *pad) 
 
 static GstStateChangeReturn gst_whip_publish_sink_change_state(GstElement *element,
                                                                GstStateChange transition) {
-  WhipPublishSinkPrivate *priv = GST_WHIP_PUBLISH_SINK(element)->priv;
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-    priv->rungs->start(element);
-  const GstStateChangeReturn ret =
-      GST_ELEMENT_CLASS(gst_whip_publish_sink_parent_class)->change_state(element, transition);
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    priv->rungs->stop();
-  return ret;
+  return GST_WHIP_PUBLISH_SINK(element)->priv->rungs->change_state(
+      element, transition, GST_ELEMENT_CLASS(gst_whip_publish_sink_parent_class));
 }
 
 static void gst_whip_publish_sink_set_property(GObject *object, guint prop_id, const GValue *value,

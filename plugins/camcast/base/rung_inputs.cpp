@@ -118,6 +118,16 @@ void RungInputs::start(GstElement *element) {
   }
 }
 
+GstStateChangeReturn RungInputs::change_state(GstElement *element, GstStateChange transition,
+                                              GstElementClass *parent) {
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+    start(element);
+  const GstStateChangeReturn ret = parent->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    stop();
+  return ret;
+}
+
 void RungInputs::stop() {
   std::lock_guard<std::mutex> lk(idle_lock_);
   idle_.clear();

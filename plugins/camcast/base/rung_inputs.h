@@ -40,9 +40,10 @@ public:
   void release(GstElement *element, GstPad *pad);
   // The renditions linked: 1 (the sink pad alone) + the highest rung linked. Any thread.
   size_t count();
-  // READY to PAUSED (before the parent class's): each rung's branch found; PAUSED to READY
-  // (after it): let go of.
-  void start(GstElement *element);
+  // The element's change_state: the parent class's, with each rung's branch found on READY to
+  // PAUSED (before it) and let go of on PAUSED to READY (after it).
+  GstStateChangeReturn change_state(GstElement *element, GstStateChange transition,
+                                    GstElementClass *parent);
   void stop();
   // Every few hundred ms at most (the caller may call it for every buffer): each rung's branch
   // idles or wakes as the publisher uses it; one that wakes is asked for a keyframe.
@@ -57,6 +58,7 @@ private:
   static gboolean event(GstPad *pad, GstObject *parent, GstEvent *event);
   // Rung `rung`'s pad (referenced), or null.
   GstPad *pad(GstElement *element, size_t rung);
+  void start(GstElement *element);
   // Says whether rung `woken` (0: none) woke and was asked for its keyframe.
   bool update(GstElement *element, gint64 now, size_t woken);
 
