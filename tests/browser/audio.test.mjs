@@ -33,10 +33,12 @@ async function unmute(page) {
 }
 
 // Waits until the tone is heard: the loudest frequency within two bins of `freq` and well above
-// silence.
+// silence. Up to 15 s: on a quiet machine it is there within a second; beside a CI run's other
+// stages the default preset's sound (its encoders waking for the first viewer) once stayed
+// silent past 6 s.
 async function expectTone(page, freq) {
   let heard = null;
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 75; i++) {
     await page.waitForTimeout(200);
     heard = await loudestFrequency(page);
     if (Math.abs(heard.hz - freq) < 50 && heard.db > -60) break;

@@ -230,23 +230,28 @@ void RtspResource::push(GstBuffer *au) {
                gst_app_src_get_current_level_bytes(appsrc));
       receiver.started = false;
     }
-    if (!receiver.ready ||
-        (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0)))
+    if (!receiver.ready)
       continue;
-    receiver.started = true;
     // The camera's times, moved to the media's pipeline (which has a start of its own): the
     // spacing of the frames stays the camera's, which clients that record (ffmpeg) need. The
-    // offset is the least seen (a frame that took less to encode than those before it moves it
-    // down), so no frame waits in the media's sinks for a time still to come; each frame's time
-    // stays after the one before (a frame interval is far more than encoding times vary).
+    // offset is the least seen up to the client's first frame — the frames before the keyframe
+    // it starts at (asked for when it came) show how long an ordinary frame takes to encode, so
+    // that keyframe's longer encode is not taken for the stream's and no frame waits in the
+    // media's sinks for a time still to come — and then stays: lowered later (a frame that
+    // encoded faster than those before it), a frame's time would come before the last one's, and
+    // ffmpeg, its times rounded to its frame rate, saw two frames at one time ("non monotonically
+    // increasing dts", a busy machine's encode times varying by more than a frame interval).
     const GstClockTime sent =  // when it is decoded: what follows the order of arrival
         GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
-    if (GST_CLOCK_TIME_IS_VALID(sent)) {
+    if (GST_CLOCK_TIME_IS_VALID(sent) && !GST_CLOCK_TIME_IS_VALID(receiver.last_decode)) {
       const GstClockTimeDiff offset = running_now(receiver.appsrc) - GstClockTimeDiff(sent);
       if (!receiver.timed || offset < receiver.offset)
         receiver.offset = offset;
       receiver.timed = true;
     }
+    if (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0))
+      continue;
+    receiver.started = true;
     gst_app_src_push_buffer(appsrc, moved(buffer, receiver.offset, &receiver.last_decode));
   }
   gst_buffer_unref(buffer);
