@@ -44,6 +44,9 @@ GstClockTimeDiff running_now(GstElement *element) {
   return GstClockTimeDiff(now) - GstClockTimeDiff(gst_element_get_base_time(element));
 }
 
+// The units whose delay from capture is remembered (RtspResource::push).
+constexpr GstClockTimeDiff kDelayWindowNs = 2 * GST_SECOND;
+
 GstClockTime shifted(GstClockTime t, GstClockTimeDiff by) {
   return GST_CLOCK_TIME_IS_VALID(t) ? GstClockTime(std::max<GstClockTimeDiff>(0, t + by)) : t;
 }
@@ -216,6 +219,22 @@ void RtspResource::push(GstBuffer *au) {
   std::lock_guard<std::mutex> lk(lock_);
   units_in_++;
   bytes_in_ += gst_buffer_get_size(au);
+  // How long after its capture (the camera's running time) each unit came, on the monotonic
+  // clock, which the media's pipelines keep too (GStreamer's system clock): the least of the
+  // last seconds is the stream's delay, a client's offset is taken from (below).
+  const GstClockTimeDiff arrived = GstClockTimeDiff(g_get_monotonic_time()) * 1000;
+  const GstClockTime captured =
+      GST_BUFFER_DTS_IS_VALID(au) ? GST_BUFFER_DTS(au) : GST_BUFFER_PTS(au);
+  if (GST_CLOCK_TIME_IS_VALID(captured)) {
+    delays_.push_back({arrived, arrived - GstClockTimeDiff(captured)});
+    while (arrived - delays_.front().first > kDelayWindowNs)
+      delays_.pop_front();
+    GstClockTimeDiff least = delays_.front().second;
+    for (const auto &[at, delay] : delays_)
+      least = std::min(least, delay);
+    least_delay_ = least;
+    delay_known_ = true;
+  }
   if (receivers_.empty())
     return;
   GstBuffer *buffer = h264::annexb_from_avc(au, config_, keyframe);
@@ -230,28 +249,23 @@ void RtspResource::push(GstBuffer *au) {
                gst_app_src_get_current_level_bytes(appsrc));
       receiver.started = false;
     }
-    if (!receiver.ready)
-      continue;
-    // The camera's times, moved to the media's pipeline (which has a start of its own): the
-    // spacing of the frames stays the camera's, which clients that record (ffmpeg) need. The
-    // offset is the least seen up to the client's first frame — the frames before the keyframe
-    // it starts at (asked for when it came) show how long an ordinary frame takes to encode, so
-    // that keyframe's longer encode is not taken for the stream's and no frame waits in the
-    // media's sinks for a time still to come — and then stays: lowered later (a frame that
-    // encoded faster than those before it), a frame's time would come before the last one's, and
-    // ffmpeg, its times rounded to its frame rate, saw two frames at one time ("non monotonically
-    // increasing dts", a busy machine's encode times varying by more than a frame interval).
-    const GstClockTime sent =  // when it is decoded: what follows the order of arrival
-        GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
-    if (GST_CLOCK_TIME_IS_VALID(sent) && !GST_CLOCK_TIME_IS_VALID(receiver.last_decode)) {
-      const GstClockTimeDiff offset = running_now(receiver.appsrc) - GstClockTimeDiff(sent);
-      if (!receiver.timed || offset < receiver.offset)
-        receiver.offset = offset;
-      receiver.timed = true;
-    }
-    if (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0))
+    if (!receiver.ready ||
+        (!receiver.started && (!keyframe || gst_app_src_get_current_level_bytes(appsrc) > 0)))
       continue;
     receiver.started = true;
+    // The camera's times, moved to the media's pipeline (which has a start of its own), fixed at
+    // the client's first frame: the spacing of the frames stays the camera's, which clients that
+    // record (ffmpeg) need. The offset takes the least time a frame of the last seconds took
+    // from its capture to here (its encode, mostly), so that the keyframe the client starts at
+    // (a longer encode) is not taken for the stream's and no frame waits in the media's sinks
+    // for a time still to come. (Lowered later, as it once was — a frame that encoded faster than
+    // those before it — a frame's time came before the last one's, and ffmpeg, its times rounded
+    // to its frame rate, saw two frames at one time: "non monotonically increasing dts", on a
+    // busy machine whose encode times vary by more than a frame interval.)
+    if (!receiver.timed && delay_known_) {
+      receiver.offset = running_now(receiver.appsrc) - arrived + least_delay_;
+      receiver.timed = true;
+    }
     gst_app_src_push_buffer(appsrc, moved(buffer, receiver.offset, &receiver.last_decode));
   }
   gst_buffer_unref(buffer);

@@ -28,6 +28,7 @@
 
 #include <gst/gst.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -132,6 +133,10 @@ private:
   GstCaps *audio_caps_ = nullptr;
   std::map<GstRTSPMedia *, Receiver> receivers_;
   uint64_t units_in_ = 0, bytes_in_ = 0;
+  // (monotonic ns, how long after its capture a unit came) over the last seconds, and the least.
+  std::deque<std::pair<GstClockTimeDiff, GstClockTimeDiff>> delays_;
+  GstClockTimeDiff least_delay_ = 0;
+  bool delay_known_ = false;
   // open_later(): the path to serve, the report, when to try next (the mount's thread).
   std::string wanted_;
   ReportFn report_;
