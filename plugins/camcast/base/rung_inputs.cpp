@@ -15,10 +15,6 @@ constexpr gint64 kIdleAfterUs = 10 * G_USEC_PER_SEC;
 constexpr gint64 kCheckUs = 250 * G_TIME_SPAN_MILLISECOND;
 constexpr const char *kOwner = "camcast-rung-inputs";
 
-guint rung_of(GstPad *pad) {
-  return guint(g_ascii_strtoull(GST_PAD_NAME(pad) + strlen("rung_"), nullptr, 10));
-}
-
 RungInputs *inputs_of(GstPad *pad) {
   return static_cast<RungInputs *>(g_object_get_data(G_OBJECT(pad), kOwner));
 }
@@ -29,6 +25,19 @@ void ask_keyframe(GstPad *pad) {
 }
 
 }  // namespace
+
+guint rung_of(GstPad *pad) {
+  return guint(g_ascii_strtoull(GST_PAD_NAME(pad) + strlen("rung_"), nullptr, 10));
+}
+
+guint requested_rung(const char *name, const std::function<bool(guint)> &taken) {
+  if (name && g_str_has_prefix(name, "rung_"))
+    return guint(g_ascii_strtoull(name + strlen("rung_"), nullptr, 10));
+  guint rung = 1;
+  while (taken(rung))
+    rung++;
+  return rung;
+}
 
 GstFlowReturn RungInputs::chain(GstPad *pad, GstObject *, GstBuffer *buffer) {
   inputs_of(pad)->owner_.buffer(rung_of(pad), buffer);
@@ -58,14 +67,10 @@ gboolean RungInputs::event(GstPad *pad, GstObject *, GstEvent *event) {
 }
 
 GstPad *RungInputs::request(GstElement *element, GstPadTemplate *templ, const char *name) {
-  guint rung = 1;
+  guint rung;
   {
     std::lock_guard<std::mutex> lk(lock_);
-    if (name && g_str_has_prefix(name, "rung_"))
-      rung = guint(g_ascii_strtoull(name + 5, nullptr, 10));
-    else
-      while (pads_.count(rung))
-        rung++;
+    rung = requested_rung(name, [this](guint r) { return pads_.count(r) > 0; });
     if (rung < 1 || rung > kMax || pads_.count(rung))
       return nullptr;
   }

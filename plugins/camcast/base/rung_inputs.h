@@ -16,6 +16,12 @@
 
 namespace camcast {
 
+// The rung a "rung_N" pad feeds (N). Both kinds of ladder sink name their pads so.
+guint rung_of(GstPad *pad);
+// The rung a request for pad `name` asks for: N of "rung_N", else (no name) the first of 1, 2, …
+// that is not `taken`. The caller checks it against its bounds.
+guint requested_rung(const char *name, const std::function<bool(guint)> &taken);
+
 class RungInputs {
 public:
   struct Owner {

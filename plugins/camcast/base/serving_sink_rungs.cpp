@@ -2,15 +2,14 @@
 // (gst_serving_sink_class_add_rung_inputs). The base keeps the pads, their segments, their keyframe
 // requests and their idle branches; the mount moves each viewer between rungs
 // (fanout/rung_policy.h); the subclass gets caps and buffers (rung_caps_changed, handle_rung).
+#include "rung_inputs.h"
 #include "serving_sink_private.h"
 
 #define GST_CAT_DEFAULT gst_serving_sink_debug
 
 using camcast::Mount;
-
-static guint rung_of(GstPad *pad) {
-  return guint(g_ascii_strtoull(GST_PAD_NAME(pad) + strlen("rung_"), nullptr, 10));
-}
+using camcast::requested_rung;
+using camcast::rung_of;
 
 static gboolean rung_event(GstPad *pad, GstObject *parent, GstEvent *event) {
   GstServingSink *sink = serving_sink_of(parent);
@@ -56,11 +55,7 @@ GstPad *gst_serving_sink_request_rung_pad(GstElement *element, GstPadTemplate *t
   guint rung = 0;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (name && g_str_has_prefix(name, "rung_"))
-      rung = guint(g_ascii_strtoull(name + 5, nullptr, 10));
-    else  // the next free
-      for (rung = 1; priv->rung_inputs.count(rung); rung++) {
-      }
+    rung = requested_rung(name, [priv](guint r) { return priv->rung_inputs.count(r) > 0; });
     if (rung < 1 || rung >= Mount::kMaxRungs || priv->rung_inputs.count(rung))
       return nullptr;
   }
