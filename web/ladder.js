@@ -51,7 +51,16 @@ export class LadderControl {
     this.select.value = this.pinned === null ? 'auto' : String(this.pinned);
   }
 
-  // Tells the server the choice (again after a reconnect).
+  // An endpoint's URL with the rung to stay on from the start (?rung=N), where one is chosen: the
+  // server starts the viewer there (after a reconnect too).
+  url(endpoint) {
+    if (this.pinned === null) return String(endpoint);
+    const url = new URL(endpoint, location.href);
+    url.searchParams.set('rung', this.pinned);
+    return url.href;
+  }
+
+  // Tells the server a choice made while connected.
   send() {
     const ws = this.player.ws;
     if (ws && ws.readyState === WebSocket.OPEN)

@@ -139,12 +139,11 @@ export class CamcastPlayer {
     if (chooseBackend(this.requestedBackend, this.whep) === 'webrtc') return this.connectWebRtc();
     if (this.ws) return;
     this.stats.state = 'connecting';
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(this.ladder.url(this.url));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.lastSequence = null;
     ws.onmessage = (event) => this.onMessage(event.data);
-    ws.onopen = () => { if (this.ladder.pinned !== null) this.ladder.send(); };
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -159,12 +158,8 @@ export class CamcastPlayer {
     this.stats.backend = 'webrtc';
     // A rung to stay on goes with the offer (whepsink's ?rung=N); without, the server moves the
     // viewer along its ladder as its link allows.
-    let whep = this.whep;
-    if (this.ladder.pinned !== null) {
-      whep = new URL(whep, location.href);
-      whep.searchParams.set('rung', this.ladder.pinned);
-    }
-    const session = new WebRtcSession(this, this.makeView('VIDEO'), String(whep), (why) => {
+    const whep = this.ladder.url(this.whep);
+    const session = new WebRtcSession(this, this.makeView('VIDEO'), whep, (why) => {
       if (this.webrtc !== session) return;
       this.webrtc = null;
       this.fail(why);

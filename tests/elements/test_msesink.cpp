@@ -5,6 +5,7 @@
 #include "h264_wire.h"
 #include "idle_watch.h"
 #include "msesink_test.h"
+#include "narrow_link.h"
 #include "wait.h"
 
 #include <gst/app/gstappsink.h>
@@ -351,6 +352,69 @@ void test_shared_encode_idles_with_every_sink() {
   }
 }
 
+// A ladder (a 320x240 top at 1.5 Mbit/s, a 160x120 rung at 150 kbit/s): a viewer behind a
+// 200 kbit/s link starts on the rung — the probe of its link first, then the rung's description
+// and keyframe, nothing of the top (whose keyframe alone would take a second on that link) —,
+// one on loopback starts on the top.
+void test_ladder_viewer_starts_on_the_rung_its_link_carries() {
+  GstElement *pipeline = gst_parse_launch(
+      "videotestsrc is-live=true pattern=snow ! "
+      "video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! tee name=cam "
+      "cam. ! queue ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=1500 "
+      "key-int-max=60 ! h264parse ! msesink name=v port=0 path=/v "
+      "cam. ! queue leaky=downstream max-size-buffers=2 ! videoscale ! "
+      "video/x-raw,width=160,height=120 ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "bitrate=150 key-int-max=60 ! h264parse ! v.rung_1",
+      nullptr);
+  g_assert_nonnull(pipeline);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "v");
+  int port = -1;
+  g_object_get(sink, "current-port", &port, nullptr);
+  // The top's bitrate measured (what a link is held against); asked a few times a second, well
+  // under the server's connection rate.
+  g_assert_true(wait_for(
+      [&] {
+        std::this_thread::sleep_for(200ms);
+        std::string streams;
+        camcast::test::http_get(port, "/api/streams", &streams);
+        return streams.find("\"rungs\":[{\"kbps\":") != std::string::npos &&
+               streams.find("\"rungs\":[{\"kbps\":0,") == std::string::npos;
+      },
+      10s));
+  auto rung_of_first_description = [](WsTestClient &viewer, bool *probed) {
+    Frame f = viewer.read_frame(5000);
+    *probed = f.opcode == 2 && box_type(f.payload) == "free";
+    if (*probed)
+      f = viewer.read_frame(5000);
+    g_assert_cmpint(f.opcode, ==, 1);
+    g_assert_nonnull(strstr(f.payload.c_str(), "\"type\":\"stream\""));
+    g_assert_true(box_type(viewer.read_frame(5000).payload) == "ftyp");
+    const Frame first = viewer.read_frame(5000);
+    const auto flags = isobmff::first_sample_flags(first.payload);
+    g_assert_true(flags.has_value() && isobmff::is_sync(*flags));
+    // (the rung it is, then the ladder's: {"rung":0,…},…)
+    return strstr(f.payload.c_str(), "\"rung\":1,\"ladder\"")   ? 1
+           : strstr(f.payload.c_str(), "\"rung\":0,\"ladder\"") ? 0
+                                                                : -1;
+  };
+  bool probed = false;
+  {
+    camcast::test::NarrowLink link(port, 0, 25 * 1000);
+    WsTestClient narrow;
+    g_assert_true(narrow.connect(link.port, "/v"));
+    g_assert_cmpint(rung_of_first_description(narrow, &probed), ==, 1);
+    g_assert_true(probed);
+  }
+  WsTestClient wide;
+  g_assert_true(wide.connect(port, "/v"));
+  g_assert_cmpint(rung_of_first_description(wide, &probed), ==, 0);
+  g_assert_true(probed);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -362,6 +426,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/msesink/annexb", test_annexb_has_parameter_sets_before_idr);
   g_test_add_func("/msesink/profile-warning", test_warns_of_profiles_browsers_lack);
   g_test_add_func("/msesink/idle-while-unwatched", test_idle_while_unwatched);
+  g_test_add_func("/msesink/ladder-start-rung",
+                  test_ladder_viewer_starts_on_the_rung_its_link_carries);
   g_test_add_func("/msesink/shared-encode-idles-with-every-sink",
                   test_shared_encode_idles_with_every_sink);
   add_audio_tests();

@@ -6,16 +6,14 @@
 #include "connection_events.h"
 #include "h264_wire.h"
 #include "http_push.h"
+#include "narrow_link.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -371,75 +369,13 @@ void test_https_push() {
 
 }  // namespace
 
-// A narrow upload: a TCP proxy on loopback that passes what the camera sends at `bytes_per_s`
-// (reading no faster, with small socket buffers, so the camera's kernel holds the rest) and what
-// the relay answers as it comes.
-struct NarrowLink {
-  int port = 0;
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  NarrowLink(int relay_port, size_t bytes_per_s) {
-    const int listener = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    g_assert_cmpint(bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr), ==, 0);
-    g_assert_cmpint(listen(listener, 4), ==, 0);
-    socklen_t len = sizeof addr;
-    getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len);
-    port = ntohs(addr.sin_port);
-    thread = std::thread([this, listener, relay_port, bytes_per_s] {
-      while (!stop) {
-        pollfd p{listener, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-          continue;
-        const int camera = accept(listener, nullptr, nullptr);
-        const int small = 16 * 1024;
-        setsockopt(camera, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-        camcast::test::Connection relay;
-        g_assert_true(relay.open(relay_port));
-        const int to = relay.release();
-        pass(camera, to, bytes_per_s);
-        close(camera);
-        close(to);
-      }
-      close(listener);
-    });
-  }
-  // Until either side closes: 10 ms slices of the budget one way, everything the other.
-  void pass(int camera, int relay, size_t bytes_per_s) {
-    std::vector<char> buf(bytes_per_s / 100);
-    while (!stop) {
-      pollfd p[2] = {{camera, POLLIN, 0}, {relay, POLLIN, 0}};
-      if (poll(p, 2, 10) < 0)
-        return;
-      if (p[1].revents) {
-        char answer[4096];
-        const ssize_t n = recv(relay, answer, sizeof answer, 0);
-        if (n <= 0 || send(camera, answer, size_t(n), MSG_NOSIGNAL) != n)
-          return;
-      }
-      if (p[0].revents) {
-        const ssize_t n = recv(camera, buf.data(), buf.size(), 0);
-        if (n <= 0 || send(relay, buf.data(), size_t(n), MSG_NOSIGNAL) != n)
-          return;
-        g_usleep(10000);  // one slice of the budget each 10 ms
-      }
-    }
-  }
-  ~NarrowLink() {
-    stop = true;
-    thread.join();
-  }
-};
-
 // A camera with a ladder (its top 320x240 at 1.5 Mbit/s, a 160x120 rung at 150 kbit/s) behind a
 // 400 kbit/s upload: relaysink moves to the rung, the relay's next picture is the rung's,
 // starting at its keyframe as it came off the wire, and the relay gets frames at the camera's
 // rate again.
 void test_ladder_narrow_upload() {
   Relay relay;
-  NarrowLink link(relay.port, 50 * 1000);
+  camcast::test::NarrowLink link(relay.port, 50 * 1000);  // 400 kbit/s up
   const std::string location = "http://127.0.0.1:" + std::to_string(link.port) + "/publish/s3cret";
   camcast::test::PublishingPipeline camera(
       "videotestsrc is-live=true pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 ! "

@@ -373,7 +373,7 @@ std::string stream_description(int port) {
   WsTestClient viewer;
   if (!viewer.connect(port, "/video"))
     return "";
-  Frame f = viewer.read_frame(5000 * kSlowdown);
+  Frame f = first_message(viewer, 5000 * kSlowdown);
   return f.opcode == 1 ? f.payload : "";
 }
 

@@ -233,6 +233,37 @@ void test_probes() {
   g_assert_cmpuint(top.probe_size(0, kLadder, t), ==, 0);
 }
 
+// Where a viewer starts, from the probe sent before anything else: the top where the link
+// carries it, unknown or not; below it the rung the measure has room for, with probe_headroom
+// (a probe reads high by what a link lets through at once); a link found narrow is not tried
+// one rung up blind, and gets probes that can take it up.
+void test_start_rung() {
+  const double room = RungSettings().probe_headroom;
+  RungPolicy fast, unknown, not_yet;
+  g_assert_cmpuint(fast.start_rung(kLadder, 100000000, 0), ==, 0);
+  g_assert_cmpuint(fast.start_rung(kLadder, uint64_t(2000000 * room), 0), ==, 0);
+  g_assert_cmpuint(unknown.start_rung(kLadder, 0, 0), ==, 0);
+  // (the top's bitrate not known yet: nothing to fit, the top)
+  g_assert_cmpuint(not_yet.start_rung({0, 0, 0}, 300000, 0), ==, 0);
+  RungPolicy edge;
+  g_assert_cmpuint(edge.start_rung(kLadder, uint64_t(2000000 * room) - 1, 0), ==, 1);
+  RungPolicy slow, slower;
+  g_assert_cmpuint(slow.start_rung({2000000, 0, 0}, 1000000, 0), ==, 1);  // 360p taken at 500k
+  g_assert_cmpuint(slower.start_rung(kLadder, 1, 0), ==, 2);
+  // Started on 360p over 1 Mbit/s measured: not tried at 720p blind; probed, and up with room.
+  int64_t now = 0;
+  size_t rung = 1;
+  for (; now < 20000000; now += kTick)
+    rung = slow.choose(rung, kLadder, {now, 10000, 0, true});
+  g_assert_cmpuint(rung, ==, 1);
+  for (const int64_t end = now + 20000000; rung == 1 && now < end; now += kTick) {
+    rung = slow.choose(rung, kLadder, {now, 10000, 0, true});
+    if (slow.probe_size(rung, kLadder, now))
+      slow.probed(rung, kLadder, 4000000, now);
+  }
+  g_assert_cmpuint(rung, ==, 0);
+}
+
 // A join starts at the last keyframe, up to a GOP behind: on a link with room the lag drains by
 // itself (here half a second each second from 1.4 s) and the viewer stays on top; one whose lag
 // does not come down goes down.
@@ -354,6 +385,7 @@ int main(int argc, char **argv) {
                   test_measured_narrow_is_not_tried_blind);
   g_test_add_func("/rung-policy/queue-in-the-network-counts", test_queue_in_the_network_counts);
   g_test_add_func("/rung-policy/probes", test_probes);
+  g_test_add_func("/rung-policy/start-rung", test_start_rung);
   g_test_add_func("/rung-policy/join-backlog-drains", test_join_backlog_drains);
   g_test_add_func("/rung-policy/loss-over-rtp", test_loss_over_rtp);
   g_test_add_func("/rung-policy/loss-counted-over-enough-packets",

@@ -52,6 +52,18 @@ int64_t RungPolicy::queued_in_network(const LinkSample &x) {
   return x.rtt_us - least;
 }
 
+size_t RungPolicy::start_rung(const std::vector<uint64_t> &measured, uint64_t bps, int64_t now_us) {
+  const std::vector<uint64_t> bitrates = estimated(measured);
+  if (!bps || bitrates.size() < 2)
+    return 0;
+  const size_t rung = fitting(bitrates, uint64_t(double(bps) / s_.probe_headroom), 0);
+  if (rung > 0) {  // what it found is how the link was last known (for probes, for steps up)
+    last_link_ = bps;
+    last_link_at_ = now_us;
+  }
+  return rung;
+}
+
 size_t RungPolicy::probe_size(size_t current, const std::vector<uint64_t> &measured,
                               int64_t now_us) {
   const std::vector<uint64_t> bitrates = estimated(measured);

@@ -27,6 +27,8 @@
 // - How far behind a viewer is counts what waits in the network too: the round trip above the
 //   least seen lately is a queue on the way (a link that just got narrower still holds what the
 //   wider one let TCP put in flight).
+// - A viewer starts on the rung a probe sent before anything else finds room for
+//   (start_rung()): on a link narrower than the top, a top keyframe would take seconds.
 // - A viewer below the top whose link has not shown room for the next rung gets a probe now and
 //   then (probe_size(): padding it ignores, a burst whose delivery the caller times and reports
 //   to probed()), every `probe_every_us`, twice that after each probe that found no room (up to
@@ -105,6 +107,11 @@ public:
   // not known yet). `pinned` >= 0: the viewer chose that rung and stays on it.
   size_t choose(size_t current, const std::vector<uint64_t> &bitrates, const LinkSample &sample,
                 int pinned = -1);
+
+  // The rung a viewer starts on, from a probe sent before anything of the stream (the link in
+  // bits/s as it measured it; 0: not measured, or too fast to tell): the highest whose bitrate
+  // the measure carries with `probe_headroom` to spare — the top on any link that carries it.
+  size_t start_rung(const std::vector<uint64_t> &bitrates, uint64_t bps, int64_t now_us);
 
   // The link as measured lately (bits/s: the median of the last seven full-rate samples of the
   // window, at least three), 0 if unknown.

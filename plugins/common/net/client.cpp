@@ -28,6 +28,14 @@ constexpr int kNewestNotSentLowat = 1024;
 constexpr double kLossyShare = 0.01;
 // A probe is timed by looking this often whether the peer has acknowledged it all.
 constexpr guint kTrainPollMs = 2;
+// A joining viewer's probe (Client::begin_join): this many segments, and given up after this
+// long — then what was acknowledged by then is the link's measure (a link that took less than
+// 8 × 1448 bytes in 0.6 s is narrower than 160 kbit/s). A lower rung's first keyframe is waited
+// for kJoinMaxUs from the start at most; then the viewer starts on the top.
+constexpr uint32_t kJoinProbeSegments = 8;
+constexpr uint32_t kJoinProbeMss = 1448;
+constexpr gint64 kJoinProbeMaxUs = 600000;
+constexpr gint64 kJoinMaxUs = 2500000;
 // One writev takes at most this many vectors. A unit joins a batch only while the batch is
 // smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
 // committed to the client, so a bigger batch would hide lag from the lag policy.
@@ -60,7 +68,7 @@ const char *client_status_nick(ClientStatus status) {
 }
 
 Client::Client(ClientHost *host, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
-               std::unique_ptr<Framer> framer, Delivery delivery)
+               std::unique_ptr<Framer> framer, Delivery delivery, int pinned)
     : host_(host),
       id_(id),
       peer_(std::move(peer)),
@@ -73,7 +81,8 @@ Client::Client(ClientHost *host, uint64_t id, GIOStream *stream, GSocket *socket
       parser_(host->client_settings().client_limits),
       connect_time_(g_get_real_time()),
       connect_mono_(g_get_monotonic_time()),
-      last_progress_(connect_mono_) {
+      last_progress_(connect_mono_),
+      pinned_(pinned) {
   const int fd = g_socket_get_fd(socket_);
   int one = 1, lowat = delivery == Delivery::Stream ? kNotSentLowat : kNewestNotSentLowat;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -105,6 +114,7 @@ void Client::start() {
   poller_ = host_->poller();
   poller_->add(g_socket_get_fd(socket_), this, false);
   GST_DEBUG("client %" G_GUINT64_FORMAT ": connected from %s", id_, peer_.c_str());
+  begin_join();
   // libsoup may already have read bytes the client sent right after the handshake.
   on_readable();
   if (!closed_)
@@ -155,6 +165,8 @@ void Client::top_up() {
     batch += p.size() - p.offset;
   if (next_ && !next_->waiting)
     finish_move();  // the new rung's keyframe is here
+  if (!joined_)
+    return;  // the rung it starts on is not known yet, or its first keyframe has not come
   UnitQueue &queue = host_->queue(rung_);
   while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
     UnitRef unit = queue.next(&cursor);
@@ -416,17 +428,54 @@ bool Client::read_link(TcpLink *link) const {
          read_tcp_link(g_socket_get_fd(socket_), link);
 }
 
+void Client::begin_join() {
+  if (!websocket_ || cursor.delivery != Delivery::Stream || host_->n_rungs() < 2)
+    return;
+  joined_ = false;
+  join_since_ = g_get_monotonic_time();
+  TcpLink link;
+  if (pinned_ < 0 && read_link(&link) && link.mss)
+    // The whole WebSocket frame (a 4-byte head) in whole segments, of at most an Ethernet
+    // segment's size (loopback's are 64 KB).
+    send_probe(kJoinProbeSegments * std::min(link.mss, kJoinProbeMss) - 4);
+  if (!train_poll_)
+    start_on(0);  // a rung asked for, or a link that cannot be timed
+}
+
+void Client::start_on(uint64_t bps) {
+  join_probed_ = true;
+  const size_t rung = pinned_ >= 0
+                          ? std::min<size_t>(pinned_, host_->n_rungs() - 1)
+                          : policy_.start_rung(host_->rung_bitrates(), bps, g_get_monotonic_time());
+  if (pinned_ >= 0)
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": starts on rung %zu, as asked", id_, rung);
+  else
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": its link %" G_GUINT64_FORMAT
+              " kbit/s as probed: starts on rung %zu",
+              id_, bps / 1000, rung);
+  move_to(rung);
+  if (!next_)
+    joined_ = true;
+  flush();
+}
+
 void Client::choose_rung(gint64 now, const TcpLink *link) {
   if (closed_ || !websocket_ || cursor.delivery != Delivery::Stream || host_->n_rungs() < 2)
     return;
+  if (!joined_ && join_probed_ && now - join_since_ >= kJoinMaxUs) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": no keyframe of rung %zu in %" G_GINT64_FORMAT
+             " ms; it starts on rung %zu",
+             id_, next_rung_, kJoinMaxUs / 1000, rung_);
+    move_to(rung_);
+    joined_ = true;
+  }
+  if (!joined_ && pinned_ < 0)
+    return;  // where it starts is the probe's to say
   LinkSample sample;
   sample.now_us = now;
   sample.lag_us = host_->queue(rung_).lag_in(&cursor, UnitFormat::Time) / 1000;
-  if (link) {
+  if (link)
     sample.rtt_us = link->rtt_us;
-    if (link->idle)  // all we wrote is acknowledged: what the peer had before is the difference
-      acked_before_ = int64_t(link->bytes_acked) - int64_t(bytes_sent_);
-  }
   // The link's speed, where it showed since the last tick: bytes acknowledged while more waited
   // (a spell under way counted up to now, and on from now).
   if (backlog_since_ >= 0)
@@ -508,12 +557,12 @@ void Client::send_probe(size_t bytes) {
   flush();
   // Timed while it goes: from now until the peer has acknowledged all the kernel took.
   TcpLink link;
-  if (closed_ || !pending_.empty() || train_poll_ || acked_before_ < 0 ||
+  if (closed_ || !pending_.empty() || train_poll_ ||
       !read_tcp_link(g_socket_get_fd(socket_), &link))
     return;
   train_since_ = g_get_monotonic_time();
   train_from_ = link.bytes_acked;
-  train_to_ = uint64_t(acked_before_) + bytes_sent_;
+  train_to_ = link.bytes_acked + link.queued;
   GST_LOG("client %" G_GUINT64_FORMAT ": a probe of %zu bytes, %" G_GUINT64_FORMAT
           " to be acknowledged",
           id_, bytes, train_to_ - train_from_);
@@ -527,9 +576,17 @@ void Client::send_probe(size_t bytes) {
 gboolean Client::poll_train() {
   TcpLink link;
   const gint64 now = g_get_monotonic_time();
-  if (!read_tcp_link(g_socket_get_fd(socket_), &link) ||
-      now - train_since_ > link_measure::kProbeMaxUs) {
+  const bool joining = !join_probed_ && !joined_;
+  const bool read = read_tcp_link(g_socket_get_fd(socket_), &link);
+  if (!read || now - train_since_ > (joining ? kJoinProbeMaxUs : link_measure::kProbeMaxUs)) {
     stop_train();
+    // A joining viewer's link is at most what it took of the probe so far (at least 1 bit/s:
+    // measured, the lowest rung).
+    if (joining)
+      start_on(read ? std::max<uint64_t>((link.bytes_acked - train_from_) * 8 * G_USEC_PER_SEC /
+                                             uint64_t(now - train_since_),
+                                         1)
+                    : 0);
     return G_SOURCE_REMOVE;
   }
   if (link.bytes_acked < train_to_)
@@ -537,14 +594,18 @@ gboolean Client::poll_train() {
   // The last byte's acknowledgement came a round trip after it left: the rest is the link's.
   const gint64 took = now - train_since_ - gint64(link.min_rtt_us);
   const uint64_t bytes = train_to_ - train_from_;
+  uint64_t bps = 0;  // 0: as fast as it can be looked at
   if (took > 0 && bytes >= link_measure::kMinBytes) {
-    const uint64_t bps = bytes * 8 * G_USEC_PER_SEC / uint64_t(std::max<gint64>(took, 1000));
+    bps = bytes * 8 * G_USEC_PER_SEC / uint64_t(std::max<gint64>(took, 1000));
     GST_LOG("client %" G_GUINT64_FORMAT ": a probe of %" G_GUINT64_FORMAT
             " bytes in %" G_GINT64_FORMAT " us: %" G_GUINT64_FORMAT " kbit/s",
             id_, bytes, took, bps / 1000);
-    policy_.probed(rung_, host_->rung_bitrates(), bps, now);
   }
   stop_train();
+  if (joining)
+    start_on(bps);
+  else if (bps)
+    policy_.probed(rung_, host_->rung_bitrates(), bps, now);
   return G_SOURCE_REMOVE;
 }
 
@@ -579,8 +640,9 @@ void Client::move_to(size_t rung) {
 
 void Client::finish_move() {
   UnitQueue &from = host_->queue(rung_);
-  // What it had still to send of the old rung is skipped: the new rung's keyframe is newer.
-  const uint64_t abandoned = uint64_t(from.lag_in(&cursor, UnitFormat::Buffers));
+  // What it had still to send of the old rung is skipped: the new rung's keyframe is newer (a
+  // joining viewer's first rung is no move, and nothing of the top was its to skip).
+  const uint64_t abandoned = joined_ ? uint64_t(from.lag_in(&cursor, UnitFormat::Buffers)) : 0;
   from.detach(&cursor);
   ClientCursor moved = *next_;
   moved.units_sent += cursor.units_sent;
@@ -592,7 +654,8 @@ void Client::finish_move() {
   host_->queue(next_rung_).replace(next_.get(), &cursor);
   next_.reset();
   rung_ = next_rung_;
-  rung_changes_++;
+  rung_changes_ += joined_;
+  joined_ = true;
   GST_DEBUG("client %" G_GUINT64_FORMAT ": on rung %zu", id_, rung_);
 }
 

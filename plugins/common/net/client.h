@@ -14,7 +14,11 @@
 // policy instead of hiding in the kernel.
 //
 // A stream may come in several renditions (a ladder, fanout/rung_policy.h): a WebSocket viewer
-// starts on the top one and moves down and up by itself as its link allows — every tick it
+// starts on the one its link carries — before anything of the stream it gets a probe (padding
+// it ignores, eight of the connection's segments: TCP's first window takes them at once, and an
+// even number is acknowledged without a delayed ACK), timed until acknowledged; a link too
+// narrow for the top starts below it, at that rung's next keyframe (asked for at once) —, and
+// moves down and up by itself as its link allows — every tick it
 // measures its link (its lag, and TCP's delivery rate) and asks its policy; a move waits for the
 // new rung's next keyframe (asked for at once), then the new rung's header (its description and
 // init segment) and its units follow, so the player sees one stream change size. A viewer may
@@ -98,8 +102,9 @@ protected:
 class Client : public FdWatcher {
 public:
   // The framer's preamble (the HTTP response head of a multipart client) is written first.
+  // `pinned` >= 0: a WebSocket viewer's rung to stay on, from the start (its ?rung=N).
   Client(ClientHost *host, uint64_t id, GIOStream *stream, GSocket *socket, std::string peer,
-         std::unique_ptr<Framer> framer, Delivery delivery);
+         std::unique_ptr<Framer> framer, Delivery delivery, int pinned = -1);
   ~Client() override;
   Client(const Client &) = delete;
   Client &operator=(const Client &) = delete;
@@ -154,6 +159,10 @@ private:
   // Whether this client is a stream viewer of a WebSocket, whose link is measured; `link` gets
   // what the kernel knows of it now.
   bool read_link(TcpLink *link) const;
+  // A ladder's viewer over TCP: the probe of its link that tells the rung it starts on.
+  void begin_join();
+  // The probe's measure (bits/s; 0: none, the top): the rung it starts on, a move to it.
+  void start_on(uint64_t bps);
   // Asks the rung policy where this viewer should be, and starts or drops a move. `link`: as
   // read_link gave it (nullptr: unknown).
   void choose_rung(gint64 now, const TcpLink *link);
@@ -206,6 +215,11 @@ private:
   std::unique_ptr<ClientCursor> next_;
   size_t next_rung_ = 0;
   int pinned_ = -1;
+  // Joining (begin_join): nothing of a rung goes until the rung it starts on is known and, below
+  // the top, its keyframe has come (within kJoinMaxUs; then the top).
+  bool joined_ = true;
+  bool join_probed_ = false;
+  gint64 join_since_ = 0;
   RungPolicy policy_;
   uint64_t link_bps_ = 0;
   uint64_t rung_changes_ = 0;
@@ -232,9 +246,6 @@ private:
   uint64_t train_from_ = 0;
   uint64_t train_to_ = 0;
   GSource *train_poll_ = nullptr;
-  // What the peer acknowledged of bytes not written here (the HTTP response before the
-  // connection became a WebSocket), known once all was acknowledged at a tick; -1 before.
-  int64_t acked_before_ = -1;
 };
 
 }  // namespace camcast

@@ -339,15 +339,29 @@ void Mount::fan_out() {
 }
 
 void Mount::accept(const Connection::Handoff &connection, std::unique_ptr<Framer> framer,
-                   Delivery delivery) {
+                   Delivery delivery, int pinned) {
   ClientHost *host = this;  // a private base: converted here, where it is accessible
   add_client(std::make_unique<Client>(host, next_client_id++, connection.stream, connection.socket,
-                                      connection.peer, std::move(framer), delivery));
+                                      connection.peer, std::move(framer), delivery, pinned));
 }
 
-void Mount::accept_websocket(const Connection::Handoff &connection) {
+void Mount::accept_websocket(const Connection::Handoff &connection, int pinned) {
   const Delivery delivery = settings_.ws_delivery;
-  accept(connection, std::make_unique<WebSocketFramer>(delivery == Delivery::Pull), delivery);
+  accept(connection, std::make_unique<WebSocketFramer>(delivery == Delivery::Pull), delivery,
+         pinned);
+}
+
+int pinned_rung(SoupServerMessage *msg) {
+  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+  GHashTable *params =
+      query ? g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr) : nullptr;
+  const char *value =
+      params ? static_cast<const char *>(g_hash_table_lookup(params, "rung")) : nullptr;
+  guint64 rung = 0;
+  const bool pinned = value && g_ascii_string_to_unsigned(value, 10, 0, 255, &rung, nullptr);
+  if (params)
+    g_hash_table_unref(params);
+  return pinned ? int(rung) : -1;
 }
 
 void Mount::accept_multipart(SoupServerMessage *msg, const char *part_type) {

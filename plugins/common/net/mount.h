@@ -115,6 +115,10 @@ public:
 // goes first (fn is destroyed unrun then).
 void run_soon(GMainContext *context, std::function<void()> fn);
 
+// `?rung=N` in a viewer's request (the player's ?rung=N): the rung of a ladder it stays on from
+// the start, -1 if none (it moves by itself). Up to 255; the mount keeps it to the rungs there are.
+int pinned_rung(SoupServerMessage *msg);
+
 // Where a mount runs: a thread's main context, the epoll set its clients' sockets join there, and
 // a way for other threads to run code on it. HttpServer is one.
 class MountContext {
@@ -199,10 +203,11 @@ public:
   void release();
   void adopt(MountDelegate *delegate);
   // A new viewer on a connection taken from libsoup, fed units framed by `framer`.
+  // `pinned` >= 0: the rung it stays on from the start (pinned_rung()).
   void accept(const Connection::Handoff &connection, std::unique_ptr<Framer> framer,
-              Delivery delivery);
+              Delivery delivery, int pinned = -1);
   // A WebSocket viewer, after its 101 (fed per MountSettings::ws_delivery).
-  void accept_websocket(const Connection::Handoff &connection);
+  void accept_websocket(const Connection::Handoff &connection, int pinned = -1);
   // Answers a GET with a multipart/x-mixed-replace stream of this mount's units as parts of
   // `part_type`, each the newest when the client's socket has drained (Delivery::Newest),
   // taking the connection from libsoup; a HEAD with the same head and no body.

@@ -58,7 +58,8 @@ const char *header(SoupServerMessage *msg, const char *name) {
 void complete_upgrade(SoupServerMessage *msg, gpointer data) {
   auto mount = static_cast<std::weak_ptr<Mount> *>(data)->lock();
   if (mount && mount->attached())
-    Connection::hand_off(msg, [&](const Connection::Handoff &h) { mount->accept_websocket(h); });
+    Connection::hand_off(
+        msg, [&](const Connection::Handoff &h) { mount->accept_websocket(h, pinned_rung(msg)); });
   else
     Connection::hand_off(msg, nullptr);
 }

@@ -2,8 +2,10 @@
 // cannot be included beside linux/tcp.h, which has.
 #include "net/tcp_link.h"
 
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -18,8 +20,12 @@ bool read_tcp_link(int fd, TcpLink *out) {
     return false;
   out->rtt_us = info.tcpi_rtt;
   out->min_rtt_us = info.tcpi_min_rtt;
+  out->mss = info.tcpi_snd_mss;
   out->bytes_acked = info.tcpi_bytes_acked;
-  out->idle = info.tcpi_unacked == 0 && info.tcpi_notsent_bytes == 0;
+  int queued = 0;  // SIOCOUTQ: the send queue's length, from the first unacknowledged byte
+  if (ioctl(fd, SIOCOUTQ, &queued) != 0)
+    return false;
+  out->queued = uint32_t(queued);
   out->data_segments = info.tcpi_data_segs_out;
   out->resent = info.tcpi_total_retrans;
   out->bytes_received = info.tcpi_bytes_received;

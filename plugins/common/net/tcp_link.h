@@ -8,8 +8,10 @@ namespace camcast {
 struct TcpLink {
   uint32_t rtt_us = 0;          // the smoothed round trip
   uint32_t min_rtt_us = 0;      // the least round trip seen
+  uint32_t mss = 0;             // the most data one segment carries
   uint64_t bytes_acked = 0;     // acknowledged by the peer since the connection began
-  bool idle = false;            // nothing unacknowledged, nothing waiting to be sent
+  uint32_t queued = 0;          // written and not acknowledged yet (sent or not): all written
+                                // since the connection began is bytes_acked + queued
   uint32_t data_segments = 0;   // segments with data sent, resends included
   uint32_t resent = 0;          // segments sent again (lost, or thought lost)
   uint64_t bytes_received = 0;  // from the peer since the connection began

@@ -48,21 +48,6 @@ void refuse(SoupServerMessage *msg, sdp::Offer check, const std::string &why,
   }
 }
 
-// `?rung=N` on the offer: the viewer stays on rung N of the ladder (the player's ?rung=N), kept
-// to the rungs there are; -1: it moves by itself.
-int pinned_rung(SoupServerMessage *msg, size_t n_rungs) {
-  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
-  GHashTable *params =
-      query ? g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr) : nullptr;
-  const char *value =
-      params ? static_cast<const char *>(g_hash_table_lookup(params, "rung")) : nullptr;
-  guint64 rung = 0;
-  const bool pinned = value && g_ascii_string_to_unsigned(value, 10, 0, 255, &rung, nullptr);
-  if (params)
-    g_hash_table_unref(params);
-  return pinned ? int(std::min<guint64>(rung, n_rungs - 1)) : -1;
-}
-
 }  // namespace
 
 WhepResource::WhepResource(KeyframeFn keyframe_wanted)
@@ -325,7 +310,9 @@ void WhepResource::offer(SoupServerMessage *msg) {
       if (caps_[r])
         peer->set_caps(caps_[r], r);
   }
-  peer->pin(pinned_rung(msg, n_rungs));
+  // `?rung=N` on the offer: the viewer stays on rung N (kept to the rungs there are).
+  const int pinned = pinned_rung(msg);
+  peer->pin(pinned < 0 ? -1 : std::min(pinned, int(n_rungs) - 1));
   // The sound, to a viewer that takes Opus.
   const int opus_pt = audio_caps ? sdp::choose_opus(sdp) : -1;
   if (opus_pt >= 0)
