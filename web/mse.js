@@ -15,6 +15,13 @@ const MSE_AUDIO_TARGET_S = 0.15;
 // 700 kbit/s 3.5-4.3 % of frames never shown); held this far behind, 0.6 %, p95 144 ms
 // (docs/benchmarks.md, "Slow links").
 const MSE_NARROW_TARGET_S = 0.1;
+// Right after a move to another rung the picture changes anyway: for this long, a playhead more
+// than MSE_MOVE_SLACK_S behind its target jumps to it instead of catching up at 1.5x. A move down
+// on a link that just narrowed brings the new rung's first keyframe late (what the kernel held of
+// the old rung goes first) and the frames behind it together: at 4 → 0.5 Mbit/s the first 180p
+// frame showed 0.96 s late, and catching up took 1.8 s more (docs/benchmarks.md, "Slow links").
+const MSE_MOVE_JUMP_MS = 2000;
+const MSE_MOVE_SLACK_S = 0.25;
 
 // The SourceBuffer's type for a stream: both tracks in one, as they come in the same fragments.
 function mimeType(info) {
@@ -207,6 +214,7 @@ export class MseBackend {
         const to = Math.max(this.jumpTo, sb.buffered.start(i));
         if (Math.abs(video.currentTime - to) > 0.001) video.currentTime = to;
         this.jumpTo = null;
+        this.movedAt = performance.now();
         break;
       }
     }
@@ -216,7 +224,9 @@ export class MseBackend {
                narrow ? MSE_NARROW_TARGET_S : 0);
     const gap = end - video.currentTime;
     this.player.stats.bufferMs = Math.round(gap * 1000);
-    if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5)) {
+    const justMoved = performance.now() - (this.movedAt ?? -Infinity) < MSE_MOVE_JUMP_MS;
+    if (gap > Math.max(1.0, target * 4) || (isSafari && gap > target + 0.5) ||
+        (justMoved && gap > target + MSE_MOVE_SLACK_S)) {
       video.currentTime = Math.max(start, end - target);
       this.player.stats.seeks++;
     } else if (!isSafari) {

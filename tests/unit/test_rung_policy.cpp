@@ -74,6 +74,13 @@ void test_narrow_link_comes_down_at_once() {
   g_assert_cmpuint(unmeasured.choose(0, {2000000, 0, 0}, {t, 300000, 600000, false}), ==, 2);
   // On the rung that fits, with the link still 700 kbit/s, it stays (short of the headroom).
   g_assert_cmpuint(run(&policy, rung, &now, 60, 20000, 700000), ==, 1);
+  // A link measured at 4 Mbit/s for seconds that narrows to 500 kbit/s: the first measure of the
+  // narrow link, lower than the window's median, says where to — 180p (0.8 of 500 kbit/s does
+  // not carry 360p's 500), not one rung down.
+  RungPolicy dropped;
+  t = 0;
+  g_assert_cmpuint(run(&dropped, 0, &t, 8, 20000, 4000000), ==, 0);
+  g_assert_cmpuint(dropped.choose(0, kLadder, {t, 1100000, 500000, false}), ==, 2);
 }
 
 // One sample that shows the link many times faster than it is (a burst of acknowledgements)

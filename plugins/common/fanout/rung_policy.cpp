@@ -56,12 +56,11 @@ size_t RungPolicy::start_rung(const std::vector<uint64_t> &measured, uint64_t bp
   const std::vector<uint64_t> bitrates = estimated(measured);
   if (!bps || bitrates.size() < 2)
     return 0;
-  const size_t rung = fitting(bitrates, uint64_t(double(bps) / s_.probe_headroom), 0);
-  if (rung > 0) {  // what it found is how the link was last known (for probes, for steps up)
-    last_link_ = bps;
-    last_link_at_ = now_us;
-  }
-  return rung;
+  // What it found is how the link was last known (for probes, for steps up, for how much the
+  // caller lets the kernel hold).
+  last_link_ = bps;
+  last_link_at_ = now_us;
+  return fitting(bitrates, uint64_t(double(bps) / s_.probe_headroom), 0);
 }
 
 size_t RungPolicy::probe_size(size_t current, const std::vector<uint64_t> &measured,
@@ -166,9 +165,13 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
                       double(link) * s_.fill < double(bitrates[current]) &&
                       (lag >= s_.calm_lag_us || x.loss >= s_.calm_loss);
   if ((behind || narrow) && current + 1 < n) {
-    // To the rung the link fits, as known now.
-    const size_t to =
-        known ? fitting(bitrates, uint64_t(double(known) * s_.fill), current + 1) : current + 1;
+    // To the rung the link fits, as known now: this tick's measure where it is lower than the
+    // window's median (a link that just narrowed: the median still holds the wider one's —
+    // 4 Mbit/s dropping to 500 kbit/s moved a viewer to 360p at 500 kbit/s, 450 ms behind).
+    const uint64_t narrowest = measured_now ? std::min(known, measured_now) : known;
+    const size_t to = narrowest
+                          ? fitting(bitrates, uint64_t(double(narrowest) * s_.fill), current + 1)
+                          : current + 1;
     if (last_up_ >= 0 && x.now_us - last_up_ < s_.probe_us)
       hold_us_ = std::min(hold_us_ * 2, s_.max_hold_us);  // that step up was one too many
     if (!link && bitrates[current] && (!last_link_ || last_link_ > bitrates[current])) {

@@ -26,7 +26,8 @@
 //
 // - How far behind a viewer is counts what waits in the network too: the round trip above the
 //   least seen lately is a queue on the way (a link that just got narrower still holds what the
-//   wider one let TCP put in flight).
+//   wider one let TCP put in flight). A caller whose lag already counts it (a WebSocket viewer's:
+//   up to what its TCP acknowledged) gives no round trip.
 // - A viewer starts on the rung a probe sent before anything else finds room for
 //   (start_rung()): on a link narrower than the top, a top keyframe would take seconds.
 // - A viewer below the top whose link has not shown room for the next rung gets a probe now and

@@ -41,6 +41,9 @@ constexpr gint64 kJoinMaxUs = 2500000;
 // committed to the client, so a bigger batch would hide lag from the lag policy.
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxBatchBytes = kNotSentLowat;
+// Units written and not yet acknowledged that a ladder's viewer keeps track of: a few seconds'
+// worth (more would be a peer that takes nothing, which the write timeout closes).
+constexpr size_t kMaxWritten = 512;
 
 // What one client may take of the server thread and of memory, whatever it sends: bytes read
 // per wake-up (the rest waits for the next turn), and control replies (pongs, the close echo)
@@ -168,7 +171,11 @@ void Client::top_up() {
   if (!joined_)
     return;  // the rung it starts on is not known yet, or its first keyframe has not come
   UnitQueue &queue = host_->queue(rung_);
-  while (pending_.size() < kMaxIov / 4 && batch < kMaxBatchBytes) {
+  // (on a link measured narrow, no more than the kernel is let hold: committed units hide their
+  // lag as much as the kernel's — 16 KB of each made a 360p viewer 0.6 s late at 500 kbit/s with
+  // no lag to see)
+  const size_t max_batch = lowat_ > 0 ? size_t(lowat_) : kMaxBatchBytes;
+  while (pending_.size() < kMaxIov / 4 && batch < max_batch) {
     UnitRef unit = queue.next(&cursor);
     if (!unit)
       break;
@@ -239,6 +246,7 @@ bool Client::write_batch() {
   for (size_t i = 0; i < n_iov; i++)
     wanted += iov[i].size;
   measure_backlog(written < wanted);
+  const uint64_t before = bytes_sent_;
   bytes_sent_ += written;
   host_->sent(written);
   size_t total = 0;
@@ -248,8 +256,12 @@ bool Client::write_batch() {
     p.offset += take;
     written -= take;
     total += take;
-    if (p.offset == p.size())
+    if (p.offset == p.size()) {
+      // A ladder's viewer: where the unit ends, to know when the peer has it (delivered_lag()).
+      if (p.unit && lowat_ >= 0 && written_.size() < kMaxWritten)
+        written_.push_back({before + total, p.unit->ts()});
       pending_.pop_front();
+    }
   }
   // A short write means the kernel's queue is full: wait until it drains.
   if (total < wanted) {
@@ -433,26 +445,23 @@ void Client::begin_join() {
     return;
   joined_ = false;
   join_since_ = g_get_monotonic_time();
+  // (a viewer that asked for a rung is probed too: what the kernel may hold is the link's)
   TcpLink link;
-  if (pinned_ < 0 && read_link(&link) && link.mss)
+  if (read_link(&link) && link.mss)
     // The whole WebSocket frame (a 4-byte head) in whole segments, of at most an Ethernet
     // segment's size (loopback's are 64 KB).
     send_probe(kJoinProbeSegments * std::min(link.mss, kJoinProbeMss) - 4);
   if (!train_poll_)
-    start_on(0);  // a rung asked for, or a link that cannot be timed
+    start_on(0);  // a link that cannot be timed
 }
 
 void Client::start_on(uint64_t bps) {
   join_probed_ = true;
-  const size_t rung = pinned_ >= 0
-                          ? std::min<size_t>(pinned_, host_->n_rungs() - 1)
-                          : policy_.start_rung(host_->rung_bitrates(), bps, g_get_monotonic_time());
-  if (pinned_ >= 0)
-    GST_DEBUG("client %" G_GUINT64_FORMAT ": starts on rung %zu, as asked", id_, rung);
-  else
-    GST_DEBUG("client %" G_GUINT64_FORMAT ": its link %" G_GUINT64_FORMAT
-              " kbit/s as probed: starts on rung %zu",
-              id_, bps / 1000, rung);
+  const size_t found = policy_.start_rung(host_->rung_bitrates(), bps, g_get_monotonic_time());
+  const size_t rung = pinned_ >= 0 ? std::min<size_t>(pinned_, host_->n_rungs() - 1) : found;
+  GST_DEBUG("client %" G_GUINT64_FORMAT ": its link %" G_GUINT64_FORMAT
+            " kbit/s as probed: starts on rung %zu%s",
+            id_, bps / 1000, rung, pinned_ >= 0 ? ", as asked" : "");
   move_to(rung);
   if (!next_)
     joined_ = true;
@@ -474,8 +483,8 @@ void Client::choose_rung(gint64 now, const TcpLink *link) {
   LinkSample sample;
   sample.now_us = now;
   sample.lag_us = host_->queue(rung_).lag_in(&cursor, UnitFormat::Time) / 1000;
-  if (link)
-    sample.rtt_us = link->rtt_us;
+  if (link)  // (what waits in the network is in the lag then: no round trip for the policy)
+    sample.lag_us = std::max(sample.lag_us, delivered_lag(*link));
   // The link's speed, where it showed since the last tick: bytes acknowledged while more waited
   // (a spell under way counted up to now, and on from now).
   if (backlog_since_ >= 0)
@@ -509,6 +518,29 @@ void Client::choose_rung(gint64 now, const TcpLink *link) {
   if (want == rung_ && !next_)
     if (const size_t bytes = policy_.probe_size(rung_, bitrates, now))
       send_probe(bytes);
+}
+
+int64_t Client::delivered_lag(const TcpLink &link) {
+  // What the peer has acknowledged of what was written here: all but what the kernel still
+  // holds (unsent, in flight, or to be resent).
+  const uint64_t delivered = bytes_sent_ - std::min<uint64_t>(link.queued, bytes_sent_);
+  while (!written_.empty() && written_.front().end <= delivered)
+    written_.pop_front();
+  GstClockTime oldest = GST_CLOCK_TIME_NONE;
+  if (!written_.empty())
+    oldest = written_.front().ts;
+  else
+    for (const Pending &p : pending_)
+      if (p.unit) {
+        oldest = p.unit->ts();
+        break;
+      }
+  const UnitRef newest = host_->queue(rung_).newest();
+  if (!GST_CLOCK_TIME_IS_VALID(oldest) || !newest || !GST_CLOCK_TIME_IS_VALID(newest->ts()) ||
+      newest->ts() <= oldest)
+    return 0;
+  // Its acknowledgement comes a round trip after the peer got it.
+  return std::max<int64_t>(0, int64_t(newest->ts() - oldest) / 1000 - int64_t(link.min_rtt_us));
 }
 
 void Client::note_loss(gint64 now, const TcpLink &link) {

@@ -166,6 +166,10 @@ private:
   // Asks the rung policy where this viewer should be, and starts or drops a move. `link`: as
   // read_link gave it (nullptr: unknown).
   void choose_rung(gint64 now, const TcpLink *link);
+  // How far behind the viewer is, as far as the server can tell (µs): the age, against the newest
+  // unit of its rung, of the oldest unit its TCP has not acknowledged, less a round trip — what
+  // the kernel took (unsent, in flight, to be resent) hides its lag from the queue's.
+  int64_t delivered_lag(const TcpLink &link);
   // Tells a player once when TCP has had to resend a share of what it sent (kLossyShare): on
   // such a link it plays better over WebRTC, where the stream has a WHEP endpoint.
   void note_loss(gint64 now, const TcpLink &link);
@@ -207,6 +211,11 @@ private:
   gint64 last_ping_ = 0;
   gint64 rtt_us_ = -1;
   uint64_t bytes_sent_ = 0;
+  struct Written {
+    uint64_t end;     // in bytes_sent_
+    GstClockTime ts;  // the unit's
+  };
+  std::deque<Written> written_;  // a ladder's viewer: units written, not known acknowledged
   double message_tokens_ = 200;  // see kMaxMessagesPerSecond
   gint64 tokens_updated_ = g_get_monotonic_time();
   // Renditions: the one it is on, a move under way (its cursor waits in the new rung's queue
