@@ -255,6 +255,9 @@ private:
   uint64_t train_from_ = 0;
   uint64_t train_to_ = 0;
   GSource *train_poll_ = nullptr;
+  // When its first acknowledgement was seen, and how much was acknowledged then (-1: not yet).
+  gint64 train_first_at_ = -1;
+  uint64_t train_first_acked_ = 0;
 };
 
 }  // namespace camcast
