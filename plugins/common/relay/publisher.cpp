@@ -487,10 +487,12 @@ std::string RelayPublisher::stream(GSocket *socket, GInputStream *in, GOutputStr
           std::lock_guard<std::mutex> lk(lock_);
           stats_.bytes_sent += data.size();
         }
-        if (known) {
+        // It ends where what the kernel took ends (TLS records included).
+        TcpLink sent;
+        if (known && read_tcp_link(g_socket_get_fd(socket), &sent)) {
           probe_since_ = g_get_monotonic_time();
           probe_from_ = link.bytes_acked;
-          probe_to_ = acked_base_ + conn_bytes_;
+          probe_to_ = sent.bytes_acked + sent.queued;
         }
       }
     }
@@ -509,7 +511,6 @@ bool RelayPublisher::send(GSocket *socket, GOutputStream *out, const std::string
     if (!write_all(out, data.data() + at, n, cancellable_, why))
       return false;
     at += n;
-    conn_bytes_ += n;
     const gint64 now = g_get_monotonic_time();
     TcpLink after;
     if (timed && now - began >= kWaitedUs && read_tcp_link(fd, &after)) {
@@ -639,11 +640,6 @@ std::string RelayPublisher::connect_and_stream() {
   // lag here, where the rung policy and the drop gate see it.
   lowat_ = int(kPieceBytes);
   setsockopt(g_socket_get_fd(socket), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat_, sizeof lowat_);
-  // Bytes acknowledged count the handshake (and, over TLS, its records): the stream's own
-  // bytes are counted from what was acknowledged before the first of them.
-  TcpLink link;
-  acked_base_ = read_tcp_link(g_socket_get_fd(socket), &link) ? link.bytes_acked : 0;
-  conn_bytes_ = 0;
   probe_since_ = 0;
   GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
   GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));

@@ -165,9 +165,7 @@ private:
   uint64_t backlog_bytes_ = 0;
   gint64 backlog_us_ = 0;
   bool backlog_queued_ = false;
-  uint64_t conn_bytes_ = 0;  // written on this connection, its head included
-  uint64_t acked_base_ = 0;  // TCP's count of bytes acknowledged before the first of them
-  gint64 probe_since_ = 0;   // a probe under way: since when, acknowledged from … to
+  gint64 probe_since_ = 0;  // a probe under way: since when, acknowledged from … to
   uint64_t probe_from_ = 0, probe_to_ = 0;
   int lowat_ = -1;
 };
