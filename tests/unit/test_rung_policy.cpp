@@ -46,11 +46,38 @@ void test_narrow_link_comes_down_at_once() {
   // 700 kbit/s: the first tick behind takes it to the 500 kbit/s rung (0.8 of 700 = 560).
   size_t rung = behind_on(&policy, &now, 700000);
   g_assert_cmpuint(rung, ==, 1);
-  // Not yet measured: one rung down.
+  // Not yet measured: one rung down, once a second tick finds it still behind (the first may
+  // be a keyframe's burst, drained by the next).
   RungPolicy blind;
   int64_t b = 0;
   g_assert_cmpuint(run(&blind, 0, &b, 2, 10000, 0, true), ==, 0);
-  g_assert_cmpuint(blind.choose(0, kLadder, {b, 300000, 0, true}), ==, 1);
+  g_assert_cmpuint(blind.choose(0, kLadder, {b, 300000, 0, true}), ==, 0);
+  g_assert_cmpuint(blind.choose(0, kLadder, {b + kTick, 450000, 0, true}), ==, 1);
+  // A keyframe's burst on a link that carries it: 266 ms behind for a tick, drained by the next.
+  RungPolicy burst;
+  int64_t k = 0;
+  g_assert_cmpuint(run(&burst, 0, &k, 2, 0, 0, true), ==, 0);
+  for (int i = 0; i < 40; i++, k += kTick)
+    g_assert_cmpuint(burst.choose(0, kLadder,
+                                  {k,
+                                   i % 8 == 0   ? 266000
+                                   : i % 8 == 1 ? 40000
+                                                : 0,
+                                   0, true}),
+                     ==, 0);
+  // A link a little narrower than the rung: the lag creeps up, in whole frames, never drained
+  // (the lags of a 360p viewer in the second after its link went to 500 kbit/s, one tick each).
+  // Down before it reaches down_lag_us.
+  RungPolicy creeping;
+  int64_t c = 0;
+  size_t on = run(&creeping, 1, &c, 4, 0, 0, true);
+  g_assert_cmpuint(on, ==, 1);
+  const int64_t creep[] = {66659, 66657, 66678, 33307, 99904, 66230, 133304, 166616};
+  size_t ticks = 0;
+  for (; ticks < G_N_ELEMENTS(creep) && on == 1; ticks++, c += kTick)
+    on = creeping.choose(on, kLadder, {c, creep[ticks], 0, true});
+  g_assert_cmpuint(on, ==, 2);
+  g_assert_cmpint(creep[ticks - 1], <, RungSettings().down_lag_us);
   // Just after a move (or a join) the new rung's keyframe is draining: its lag counts half, and
   // only once it has not come down for a second.
   RungPolicy settling;
@@ -81,6 +108,27 @@ void test_narrow_link_comes_down_at_once() {
   t = 0;
   g_assert_cmpuint(run(&dropped, 0, &t, 8, 20000, 4000000), ==, 0);
   g_assert_cmpuint(dropped.choose(0, kLadder, {t, 1100000, 500000, false}), ==, 2);
+  // Down there, what was measured of the wider link is forgotten, and so is what the fall's own
+  // bursts read (acknowledged in lumps): no step back up on them.
+  g_assert_cmpuint(dropped.choose(2, kLadder, {t + kTick, 80000, 1300000, false}), ==, 2);
+  t += 2 * kTick;
+  g_assert_cmpuint(run(&dropped, 2, &t, 10, 10000, 0, true), ==, 2);
+}
+
+// Fallen behind with no measure of the link but what TCP delivered while it drained (resending
+// what the wider link let it send: its writes never waited): that says where to, and is the link
+// as last known (a probe's size goes by it).
+void test_fall_measured_while_draining() {
+  RungPolicy policy;
+  int64_t now = 0;
+  g_assert_cmpuint(run(&policy, 0, &now, 2, 10000, 0, true), ==, 0);
+  LinkSample x{now, 133000, 0, true};
+  x.draining_bps = 370000;
+  g_assert_cmpuint(policy.choose(0, kLadder, x), ==, 0);  // one tick: it may be a burst
+  x.now_us += kTick;
+  x.lag_us = 333000;
+  g_assert_cmpuint(policy.choose(0, kLadder, x), ==, 2);  // 0.8 of 370 kbit/s: 180p
+  g_assert_cmpuint(policy.last_link_bps(), ==, 370000);
 }
 
 // One sample that shows the link many times faster than it is (a burst of acknowledgements)
@@ -147,7 +195,7 @@ void test_unmeasured_fall_is_not_tried_blind() {
   RungPolicy policy;
   int64_t now = 0;
   g_assert_cmpuint(run(&policy, 0, &now, 2, 10000, 0, true), ==, 0);
-  size_t rung = policy.choose(0, kLadder, {now, 400000, 0, true});
+  size_t rung = run(&policy, 0, &now, 0.5, 400000, 0, true);  // two ticks behind
   g_assert_cmpuint(rung, ==, 1);
   g_assert_cmpuint(policy.last_link_bps(), ==, kLadder[0]);
   rung = run(&policy, rung, &now, 50, 10000, 0, true);
@@ -180,6 +228,8 @@ void test_queue_in_the_network_counts() {
     rung = policy.choose(rung, kLadder, {now, 10000, 0, true, 2000});
   g_assert_cmpuint(rung, ==, 0);
   rung = policy.choose(rung, kLadder, {now, 10000, 0, true, 402000});
+  g_assert_cmpuint(rung, ==, 0);  // one tick: it may be a burst
+  rung = policy.choose(rung, kLadder, {now + kTick, 10000, 0, true, 402000});
   g_assert_cmpuint(rung, ==, 1);
 }
 
@@ -381,6 +431,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/rung-policy/fast-link-stays-on-top", test_fast_link_stays_on_top);
   g_test_add_func("/rung-policy/narrow-link-comes-down-at-once",
                   test_narrow_link_comes_down_at_once);
+  g_test_add_func("/rung-policy/fall-measured-while-draining", test_fall_measured_while_draining);
   g_test_add_func("/rung-policy/one-fast-sample-is-not-the-link",
                   test_one_fast_sample_is_not_the_link);
   g_test_add_func("/rung-policy/back-up-when-the-link-recovers",

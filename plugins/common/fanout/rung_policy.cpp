@@ -117,19 +117,28 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   // measured at 4 Mbit/s behind a 50 ms queue, 720p at 2 Mbit/s froze a second each GOP, 360p
   // played every frame.)
   const bool lossy = x.loss >= s_.down_loss;
-  const uint64_t measured_now = !x.app_limited || lossy ? x.delivery_bps : 0;
+  if (pinned < 0 && (current != last_rung_ || on_rung_since_ < 0)) {
+    // Come down: what was measured before is of a link that carried more, or of the fall's own
+    // bursts (TCP resending what the wider link let it send is acknowledged in lumps: 4 Mbit/s
+    // dropping to 500 kbit/s read as 860 and 1290 kbit/s, and sent a viewer back up to 360p).
+    came_down_ = on_rung_since_ >= 0 && current > last_rung_;
+    if (came_down_)
+      measures_.clear();
+    last_rung_ = current;
+    on_rung_since_ = x.now_us;
+    lags_.clear();  // the lags of another rung say nothing of this one's
+  }
+  // Just moved: the new rung's keyframe is still draining, its lag no measure of the link yet
+  // (nor, come down, its speed).
+  const bool settling = x.now_us - on_rung_since_ < s_.settle_us;
+  const uint64_t measured_now =
+      (!x.app_limited || lossy) && !(settling && came_down_) ? x.delivery_bps : 0;
   if (measured_now)
     measures_.push_back({x.now_us, measured_now});
   while (!measures_.empty() && x.now_us - measures_.front().at_us > s_.window_us)
     measures_.pop_front();
   if (pinned >= 0)
     return std::min(size_t(pinned), n - 1);
-  if (current != last_rung_ || on_rung_since_ < 0) {
-    last_rung_ = current;
-    on_rung_since_ = x.now_us;
-  }
-  // Just moved: the new rung's keyframe is still draining, its lag no measure of the link yet.
-  const bool settling = x.now_us - on_rung_since_ < s_.settle_us;
   const int64_t queued = queued_in_network(x);
   const int64_t lag = queued + (settling ? x.lag_us / 2 : x.lag_us);
 
@@ -149,16 +158,27 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   }
 
   // Behind, and not catching up: its lag has not come down by a tenth over the last second (a
-  // join's or a keyframe's burst drains by itself on a link that carries the rung); four times
-  // as far behind is behind anyway, once the move or join has settled, as is a viewer that lost
-  // a tenth of what was sent (RTP: what the link could not carry was dropped, not queued).
+  // join's or a keyframe's burst drains by itself on a link that carries the rung), and it is
+  // past down_lag_us for a second tick running (the first tick of a burst is no sign yet: 4 Mbit/s
+  // took a 720p keyframe with a tenth resent 266 ms behind, drained by the next) — or it never
+  // drained in that second (never under half calm_lag_us: a frame), twice calm_lag_us behind
+  // now: a link a little narrower than the rung (360p at 490 kbit/s on 500 kbit/s: 100 ms more a
+  // second, p95 past 300 ms on screen 2 s before down_lag_us was). Four times as far behind is
+  // behind anyway, once the move or join has settled, as is a viewer that lost a tenth of what was
+  // sent (RTP: what the link could not carry was dropped, not queued).
+  const int64_t before = lags_.empty() ? 0 : lags_.back().lag_us;
   lags_.push_back({x.now_us, queued + x.lag_us});
   while (x.now_us - lags_.front().at_us > 1000000)
     lags_.pop_front();
-  const bool seen_a_second = x.now_us - lags_.front().at_us >= 750000;
-  const bool behind = (lag >= s_.down_lag_us && seen_a_second &&
-                       lags_.back().lag_us * 10 > lags_.front().lag_us * 9) ||
-                      (!settling && (lag >= 4 * s_.down_lag_us || lossy));
+  int64_t least = lag;
+  for (const Lag &l : lags_)
+    least = std::min(least, l.lag_us);
+  const bool not_catching_up = x.now_us - lags_.front().at_us >= 750000 &&
+                               lags_.back().lag_us * 10 > lags_.front().lag_us * 9;
+  const bool behind =
+      (not_catching_up && ((lag >= s_.down_lag_us && before >= s_.calm_lag_us) ||
+                           (2 * least >= s_.calm_lag_us && lag >= 2 * s_.calm_lag_us))) ||
+      (!settling && (lag >= 4 * s_.down_lag_us || lossy));
   // Measured too narrow to carry the rung in `fill` of it (what a rung may take, with its
   // keyframes), and not quite keeping up.
   const bool narrow = link && bitrates[current] &&
@@ -167,15 +187,24 @@ size_t RungPolicy::choose(size_t current, const std::vector<uint64_t> &measured,
   if ((behind || narrow) && current + 1 < n) {
     // To the rung the link fits, as known now: this tick's measure where it is lower than the
     // window's median (a link that just narrowed: the median still holds the wider one's —
-    // 4 Mbit/s dropping to 500 kbit/s moved a viewer to 360p at 500 kbit/s, 450 ms behind).
-    const uint64_t narrowest = measured_now ? std::min(known, measured_now) : known;
+    // 4 Mbit/s dropping to 500 kbit/s moved a viewer to 360p at 500 kbit/s, 450 ms behind), or
+    // what was delivered while it drained (TCP resending what the wider link let it send; its
+    // writes never waited, so nothing else measured: it went to 360p, then 180p a second later).
+    uint64_t narrowest = known;
+    for (const uint64_t bps : {measured_now, x.draining_bps})
+      if (bps && (!narrowest || bps < narrowest))
+        narrowest = bps;
     const size_t to = narrowest
                           ? fitting(bitrates, uint64_t(double(narrowest) * s_.fill), current + 1)
                           : current + 1;
     if (last_up_ >= 0 && x.now_us - last_up_ < s_.probe_us)
       hold_us_ = std::min(hold_us_ * 2, s_.max_hold_us);  // that step up was one too many
-    if (!link && bitrates[current] && (!last_link_ || last_link_ > bitrates[current])) {
-      last_link_ = bitrates[current];  // unmeasured, but too narrow for this rung
+    // The link as last known: too narrow for this rung, or as measured now, if narrower (a
+    // probe's size and the steps up go by it — a 2 Mbit/s guess made 25 KB probes on 500 kbit/s,
+    // 400 ms behind).
+    const uint64_t fell = narrowest ? std::min(narrowest, bitrates[current]) : bitrates[current];
+    if (fell && (!last_link_ || last_link_ > fell)) {
+      last_link_ = fell;
       last_link_at_ = x.now_us;
     }
     last_up_ = -1;

@@ -7,14 +7,17 @@
 // freezing and jumping a GOP at a time:
 //
 // - Down, as soon as it falls behind — well before the lag policy would skip it to a keyframe:
-//   its lag (how old the oldest unit it still has to send is) passes `down_lag_us` and has not
-//   come down over the last second (a join's or a keyframe's burst drains by itself where the
-//   link carries the rung), or passes four times that, or the
-//   kernel measured its link (TCP's delivery rate, taken while the socket had more than enough
-//   to send; the median of the last seconds') slower than its rung; or, over RTP, the viewer's
-//   receiver report says it lost `down_loss` of what was sent (a link that drops what it cannot
-//   carry, as a full router queue does — or cannot take the rung's keyframes at once). It goes to
-//   the highest rung that fits in `fill` of the link as measured, at least one rung down.
+//   its lag (how old the oldest unit it still has to send is) has not come down over the last
+//   second (a join's or a keyframe's burst drains by itself where the link carries the rung) and
+//   is past `down_lag_us` a second tick running, or never went under a frame's in that second
+//   (a link a little narrower than the rung); or passes four times `down_lag_us`; or the kernel
+//   measured its link (bytes acknowledged while the socket had more than enough to send; the
+//   median of the last seconds') slower than its rung; or, over RTP, the viewer's receiver
+//   report says it lost `down_loss` of what was sent (a link that drops what it cannot carry, as
+//   a full router queue does — or cannot take the rung's keyframes at once). It goes to the
+//   highest rung that fits in `fill` of the link as known now (the narrowest of the measures and
+//   of what was delivered while more waited), at least one rung down; what was measured before
+//   it came down is forgotten (of a wider link, or of the fall's own bursts).
 // - Up, when the link has room: its lag has stayed under `calm_lag_us` for the hold time, and
 //   the link measured lately carries the next rung up with `headroom` to spare (keyframe bursts
 //   give such measurements even on a low rung). A link that has not shown its size lately — the
@@ -76,6 +79,9 @@ struct LinkSample {
                               // (over RTP a loss of down_loss or more makes it the link's)
   int64_t rtt_us = 0;         // the connection's smoothed round trip, 0 = not known
   double loss = 0;            // the share of packets lost since the last sample (RTP; 0 over TCP)
+  // What was delivered while more waited all along and a queue showed (bits/s, 0 = none): the
+  // link, or less under loss — where to go when behind, not a measure of room.
+  uint64_t draining_bps = 0;
 };
 
 // The share of packets lost, counted over enough packets that chance is not taken for a full
@@ -141,9 +147,10 @@ private:
     int64_t at_us;
     int64_t lag_us;
   };
-  std::deque<Lag> lags_;  // the lag of each call of the last second
-  size_t last_rung_ = 0;  // the rung of the last call, and since when it is on it
-  int64_t on_rung_since_ = -1;
+  std::deque<Lag> lags_;        // the lag of each call of the last second
+  size_t last_rung_ = 0;        // the rung of the last call, since when it is on it, and whether it
+  int64_t on_rung_since_ = -1;  // came down to it
+  bool came_down_ = false;
   int64_t last_up_ = -1;     // when it last stepped up (-1: not since it last came down)
   size_t probe_rung_ = 0;    // the rung probes are scheduled for
   int64_t next_probe_ = -1;  // when the next probe is due, and the wait after it

@@ -36,6 +36,9 @@ constexpr uint32_t kJoinProbeSegments = 8;
 constexpr uint32_t kJoinProbeMss = 1448;
 constexpr gint64 kJoinProbeMaxUs = 600000;
 constexpr gint64 kJoinMaxUs = 2500000;
+// A tick's draining measure (LinkSample::draining_bps) spans this long at least (a viewer's
+// "rung" message asks for a choice between ticks).
+constexpr gint64 kMinDrainTickUs = 100000;
 // One writev takes at most this many vectors. A unit joins a batch only while the batch is
 // smaller than what the kernel takes anyway (kNotSentLowat): a unit taken into a batch is
 // committed to the client, so a bigger batch would hide lag from the lag policy.
@@ -500,6 +503,16 @@ void Client::choose_rung(gint64 now, const TcpLink *link) {
   backlog_bytes_ = 0;
   backlog_us_ = 0;
   backlog_queued_ = false;
+  if (link) {
+    // What the kernel delivered since the last tick, where it held more than that all along and
+    // a queue showed: the link, at least under loss (TCP resending a wider link's burst).
+    const uint64_t acked = link->bytes_acked - tick_acked_;
+    if (tick_at_ >= 0 && now - tick_at_ >= kMinDrainTickUs && tick_queued_ > acked &&
+        acked >= link_measure::kMinBytes &&
+        link->rtt_us >= link->min_rtt_us + link_measure::kQueueShownUs)
+      sample.draining_bps = acked * 8 * G_USEC_PER_SEC / uint64_t(now - tick_at_);
+    tick_at_ = now, tick_acked_ = link->bytes_acked, tick_queued_ = link->queued;
+  }
   const std::vector<uint64_t> &bitrates = host_->rung_bitrates();
   size_t want = policy_.choose(rung_, bitrates, sample, pinned_);
   if (next_ && want == rung_ && pinned_ < 0)

@@ -249,6 +249,11 @@ private:
   uint64_t backlog_bytes_ = 0;
   gint64 backlog_us_ = 0;
   bool backlog_queued_ = false;  // the round trip showed a queue in it
+  // The kernel's count at the last tick (when, acknowledged, held): a tick through which it held
+  // more than was acknowledged never ran dry (LinkSample::draining_bps).
+  gint64 tick_at_ = -1;
+  uint64_t tick_acked_ = 0;
+  uint32_t tick_queued_ = 0;
   // The probe under way: sent then, the peer's acknowledged bytes from and to, and the source
   // that looks (null: none).
   gint64 train_since_ = 0;
