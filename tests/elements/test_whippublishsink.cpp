@@ -5,10 +5,11 @@
 // never answer, answer too much, drip, or answer something that is not SDP: each is told apart
 // in the element's messages, retried with back-off, and costs nothing after. With a ladder, a
 // link that loses what it cannot carry moves the session down to a rung, and back up once the
-// link has room.
+// link has room. Over HTTPS it publishes once the server's certificate is trusted (tls-ca-file).
 #include "connection_events.h"
 #include "h264_wire.h"
 #include "resources.h"
+#include "tls_front.h"
 #include "wait.h"
 #include "ws_test_client.h"
 
@@ -481,6 +482,38 @@ void test_token_stays_at_the_endpoint() {
   g_assert_cmpstr(elsewhere.authorization.c_str(), ==, "");
 }
 
+// Over HTTPS (the endpoint behind TLS with a certificate of its own): without tls-ca-file the
+// certificate is refused and the message says what to set, nothing posted; trusted with it, the
+// session is made, the frames arrive from a keyframe, and the DELETE goes over HTTPS too.
+void test_https() {
+  const camcast::test::TempDir dir("camcast-whip-tls");
+  g_assert_true(camcast::test::make_certificate(dir.path(), "whip"));
+  WhipServer server(WhipServer::Mode::Answer);
+  camcast::test::TlsFront front(server.port, dir.file("whip.crt"), dir.file("whip.key"));
+  const std::string url = "https://127.0.0.1:" + std::to_string(front.port) + "/whip/endpoint/cam";
+  {
+    Camera untrusted(url);
+    bool connected = true;
+    std::string reason;
+    g_assert_true(untrusted.next_event(&connected, &reason));
+    g_assert_false(connected);
+    g_test_message("without tls-ca-file: %s", reason.c_str());
+    g_assert_true(contains(reason, "needs tls-ca-file"));
+  }
+  g_assert_cmpint(server.posts.load(), ==, 0);
+  {
+    Camera camera(url, "timeout=2 tls-ca-file=" + dir.file("whip.crt"));
+    camera.expect_connected();
+    g_assert_true(wait_for([&] { return server.frames() >= 30; }, 10000ms));
+    g_assert_cmpint(server.first_idr(), ==, 1);
+    std::lock_guard<std::mutex> lk(server.lock);
+    g_assert_cmpstr(server.authorization.c_str(), ==, "Bearer tok");
+  }
+  g_assert_cmpint(server.posts.load(), ==, 1);
+  g_assert_cmpint(server.deletes.load(), ==, 1);
+  g_assert_cmpint(front.handshakes.load(), >=, 2);  // the offer's and the DELETE's
+}
+
 }  // namespace
 
 // A ladder (320x240 on top, a 160x120 rung) over a link that loses three packets in ten of the
@@ -538,5 +571,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/whippublishsink/bad-servers", test_bad_servers);
   g_test_add_func("/whippublishsink/token-stays-at-the-endpoint", test_token_stays_at_the_endpoint);
   g_test_add_func("/whippublishsink/ladder-follows-the-link", test_ladder_follows_the_link);
+  g_test_add_func("/whippublishsink/https", test_https);
   return g_test_run();
 }

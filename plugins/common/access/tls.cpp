@@ -72,4 +72,11 @@ GTlsDatabase *load_ca_file(const std::string &path, const char *whose, GError **
   return ca;
 }
 
+std::string certificate_hint(const GError *error, bool has_ca_file) {
+  if (!g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
+    return "";
+  return has_ca_file ? " (not signed by tls-ca-file, or not for this host)"
+                     : " (a server with its own certificate needs tls-ca-file)";
+}
+
 }  // namespace camcast

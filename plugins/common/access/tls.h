@@ -35,4 +35,9 @@ GTlsCertificate *load_tls_certificate(const TlsSettings &tls, GError **error);
 // file will not do. `whose` names the server in the message ("the relay's").
 GTlsDatabase *load_ca_file(const std::string &path, const char *whose, GError **error);
 
+// What a client's person can do about a connection that failed with `error`: for a server's
+// certificate refused, " (not signed by tls-ca-file, or not for this host)" when the client has
+// one, else " (a server with its own certificate needs tls-ca-file)"; "" for any other error.
+std::string certificate_hint(const GError *error, bool has_ca_file);
+
 }  // namespace camcast

@@ -403,9 +403,7 @@ GSocketConnection *RelayPublisher::connect(std::string *why) {
   if (!conn) {
     *why = std::string("cannot connect to ") + host + ":" + std::to_string(port) + ": " +
            error->message;
-    if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
-      *why += ca_ ? " (not signed by tls-ca-file, or not for this host)"
-                  : " (a relay with its own certificate needs tls-ca-file)";
+    *why += certificate_hint(error, ca_ != nullptr);
     g_error_free(error);
   }
   return conn;

@@ -499,8 +499,9 @@ std::string WhipPublisher::request(SoupMessage *msg, size_t limit, GCancellable 
   *sent = send.in != nullptr;
   if (!send.in) {
     *why = "could not reach the WHIP server at " + where() + ": " +
-           (deadline.passed() ? std::string("no answer within the timeout")
-                              : std::string(send.error->message));
+           (deadline.passed()
+                ? std::string("no answer within the timeout")
+                : std::string(send.error->message) + certificate_hint(send.error, ca_ != nullptr));
     g_error_free(send.error);
     return "";
   }
