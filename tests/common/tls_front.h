@@ -50,7 +50,8 @@ public:
   TlsFront &operator=(const TlsFront &) = delete;
 
   int port = 0;
-  std::atomic<int> handshakes{0};  // connections whose handshake completed
+  std::atomic<int> connections{0};  // connections accepted
+  std::atomic<int> handshakes{0};   // ... and whose handshake completed
 
 private:
   void accept_all() {
@@ -61,6 +62,7 @@ private:
       const int fd = accept(listener_, nullptr, nullptr);
       if (fd < 0)
         continue;
+      connections++;
       std::lock_guard<std::mutex> lk(lock_);
       open_.push_back(fd);
       pumps_.emplace_back([this, fd] { serve(fd); });
