@@ -147,9 +147,10 @@ private:
     int64_t at_us;
     int64_t lag_us;
   };
-  std::deque<Lag> lags_;        // the lag of each call of the last second
-  size_t last_rung_ = 0;        // the rung of the last call, since when it is on it, and whether it
-  int64_t on_rung_since_ = -1;  // came down to it
+  std::deque<Lag> lags_;  // the lag of each call of the last second
+  // The rung of the last call, since when it is on it, and whether it came down to it.
+  size_t last_rung_ = 0;
+  int64_t on_rung_since_ = -1;
   bool came_down_ = false;
   int64_t last_up_ = -1;     // when it last stepped up (-1: not since it last came down)
   size_t probe_rung_ = 0;    // the rung probes are scheduled for
