@@ -4,6 +4,7 @@
 #include "access/users.h"
 #include "pipeline_file.h"
 
+#include <ftw.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -88,6 +89,11 @@ bool find_pipeline(const std::string &arg, std::string *path, std::string *error
 std::string state_dir() {
   const char *state = g_getenv("STATE_DIRECTORY");
   return state && *state ? std::string(state) : std::string(g_get_user_config_dir()) + "/camcast";
+}
+
+std::string record_dir() {
+  const char *state = g_getenv("STATE_DIRECTORY");
+  return state && *state ? std::string(state) + "/recordings" : "recordings";
 }
 
 bool running_from_build_tree() {
@@ -246,7 +252,8 @@ bool resolve(const std::string &arg, const Options &o, const Inventory &inventor
     return false;
   spec->name = file.name;
   spec->supervise = file.supervise;
-  const Probed probed = probe(inventory, camera_settings(o, &file), audio_setting(o, &file));
+  Probed probed = probe(inventory, camera_settings(o, &file), audio_setting(o, &file));
+  probed.values.emplace("record-dir", record_dir());
   if (!probed.error.empty()) {
     *error = probed.error;
     return false;
@@ -361,7 +368,14 @@ static std::string trial_run(const RunSpec &spec) {
   if (!p)
     return "";
   std::vector<GstElement *> sinks;
+  // A recording's trial writes to a directory of its own, removed after.
+  g_autofree char *scratch = nullptr;
   for_each_element(GST_BIN(p), [&](GstElement *e) {
+    if (g_str_equal(GST_OBJECT_NAME(gst_element_get_factory(e)), "recordsink")) {
+      if (!scratch)
+        scratch = g_dir_make_tmp("camcast-check-XXXXXX", nullptr);
+      g_object_set(e, "location", scratch, nullptr);
+    }
     if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "current-port"))
       g_object_set(e, "port", 0, "address", "127.0.0.1", nullptr);
     if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "rtsp-port"))
@@ -409,6 +423,10 @@ static std::string trial_run(const RunSpec &spec) {
   gst_object_unref(bus);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
+  if (scratch)
+    nftw(
+        scratch, [](const char *path, const struct stat *, int, FTW *) { return remove(path); }, 8,
+        FTW_DEPTH | FTW_PHYS);
   return refused;
 }
 
@@ -453,7 +471,8 @@ int cmd_check(const Options &o) {
     Given audio = audio_setting(o, &file);
     if (audio.text == "auto")
       audio = {"test", "the check"};
-    const Probed probed = probe(full, camera_settings(o, &file), audio);
+    Probed probed = probe(full, camera_settings(o, &file), audio);
+    probed.values.emplace("record-dir", record_dir());
     add_settable(file, probed, &settable);
     RunSpec spec;
     std::map<std::string, std::string> used;

@@ -15,6 +15,9 @@ namespace camcast::launcher {
 
 // Where camcast keeps what it makes: $STATE_DIRECTORY under systemd, else ~/.config/camcast.
 std::string state_dir();
+// Where recordings go by default: the service's state directory, or ./recordings when camcast
+// runs by hand (where the record preset always put them).
+std::string record_dir();
 // True for the binary in the build tree (not an installed copy): it then uses the presets of
 // the source tree and the plugin built beside it.
 bool running_from_build_tree();

@@ -381,7 +381,12 @@ Probed probe(const Inventory &inv, const std::map<std::string, Given> &settings,
               {"mp2-bitrate", "64000"},
               {"aac-bitrate", "64000"},
               // Lower renditions for viewers on narrow links (a pipeline's launch-rung).
-              {"ladder", "640x360@500,320x180@150"}};
+              {"ladder", "640x360@500,320x180@150"},
+              // Recordings (recordsink): segments of 5 minutes, kept while the disk has a tenth
+              // free (record-keep=7d: a week at most); record-dir is the launcher's.
+              {"segment-seconds", "300"},
+              {"record-keep", "0"},
+              {"record-min-free", "10%"}};
   p.values.insert(camera_setting_defaults().begin(), camera_setting_defaults().end());
   probe_camera(inv, settings, &p);
   if (p.error.empty())

@@ -514,6 +514,8 @@ void log_connection(const std::string &name, GstMessage *msg) {
            gst_structure_get_boolean(s, "live", &up))
     log(name, up ? "a camera is publishing from %s" : "the camera at %s stopped: %s",
         gst_structure_get_string(s, "peer"), reason ? reason : "");
+  else if (gst_structure_has_name(s, "recordsink") && gst_structure_get_string(s, "text"))
+    log(name, "%s", gst_structure_get_string(s, "text"));
   else if (gst_structure_has_name(s, "relaysrc-refused"))
     log(name, "refused a camera at %s: %s", gst_structure_get_string(s, "peer"),
         reason ? reason : "");

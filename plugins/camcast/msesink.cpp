@@ -80,6 +80,8 @@
  */
 #include "msesink_private.h"
 
+#include "base/fmp4_tracks.h"
+
 #include <gst/pbutils/pbutils.h>
 
 #define GST_CAT_DEFAULT gst_mse_sink_debug
@@ -110,36 +112,16 @@ static gboolean video_caps_changed(GstMseSink *sink, guint r, GstCaps *caps) {
   GstServingSink *ws = GST_SERVING_SINK(sink);
   MseSinkPrivate *priv = sink->priv;
   VideoRung &rung = priv->rungs[r];
-  GstStructure *s = gst_caps_get_structure(caps, 0);
-  const GValue *codec_data = gst_structure_get_value(s, "codec_data");
-  GstBuffer *avcc = codec_data ? gst_value_get_buffer(codec_data) : nullptr;
-  GstMapInfo map;
-  if (!avcc || !gst_buffer_map(avcc, &map, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("H.264 without codec_data in its caps"),
-                      ("put h264parse in front of msesink"));
-    return FALSE;
-  }
   h264::AvcConfig config;
-  const bool ok = h264::parse_avcc(map.data, map.size, &config);
   fmp4::VideoTrack track;
-  track.avcc.assign(map.data, map.data + map.size);
-  gst_buffer_unmap(avcc, &map);
-  if (!ok) {
-    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("the H.264 codec_data is not a valid avcC record"),
-                      (nullptr));
+  if (!video_track_from_caps(GST_ELEMENT(sink), caps, &track, &config))
     return FALSE;
-  }
   if (const char *profile = h264::unplayable_profile(config))
     GST_ELEMENT_WARNING(sink, STREAM, FORMAT,
                         ("H.264 %s: most browsers cannot play this profile", profile),
                         ("only 8-bit 4:2:0 H.264 (Baseline, Main, High) plays everywhere "
                          "(docs/protocols.md 3.6): put video/x-raw,format=I420 in front of the "
                          "encoder (x264enc chooses its profile from the format it gets)"));
-  gint width = 0, height = 0;
-  gst_structure_get_int(s, "width", &width);
-  gst_structure_get_int(s, "height", &height);
-  track.width = uint32_t(width);
-  track.height = uint32_t(height);
   rung.config = config;
   rung.last_dts = GST_CLOCK_TIME_NONE;
   g_autofree char *codec = gst_codec_utils_caps_get_mime_codec(caps);

@@ -2,69 +2,17 @@
 // and audio frames held for the next video frame's fragment (or sent alone without a picture).
 #include "msesink_private.h"
 
-#include <gst/pbutils/pbutils.h>
+#include "base/fmp4_tracks.h"
 
 #define GST_CAT_DEFAULT gst_mse_sink_debug
 
 using namespace camcast;
 
-// Opus (RFC 7845: always 48 kHz on the wire) or AAC from the audio pad's caps.
-static bool audio_track_from_caps(GstMseSink *sink, GstCaps *caps, fmp4::AudioTrack *track) {
-  GstStructure *s = gst_caps_get_structure(caps, 0);
-  gint rate = 0, channels = 0;
-  gst_structure_get_int(s, "rate", &rate);
-  gst_structure_get_int(s, "channels", &channels);
-  if (gst_structure_has_name(s, "audio/x-opus")) {
-    fmp4::OpusConfig &o = track->opus;
-    guint32 input_rate = 0;
-    guint8 ch = 0, family = 0, streams = 0, coupled = 0;
-    guint16 pre_skip = 0;
-    gint16 gain = 0;
-    const GValue *sh = gst_structure_get_value(s, "streamheader");
-    GstBuffer *head = sh && GST_VALUE_HOLDS_ARRAY(sh) && gst_value_array_get_size(sh) > 0
-                          ? gst_value_get_buffer(gst_value_array_get_value(sh, 0))
-                          : nullptr;
-    bool ok = head ? gst_codec_utils_opus_parse_header(head, &input_rate, &ch, &family, &streams,
-                                                       &coupled, o.mapping, &pre_skip, &gain)
-                   : gst_codec_utils_opus_parse_caps(caps, &input_rate, &ch, &family, &streams,
-                                                     &coupled, o.mapping);
-    if (!ok || ch == 0) {
-      GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("Opus caps msesink cannot read"),
-                        ("%" GST_PTR_FORMAT, caps));
-      return false;
-    }
-    track->codec = fmp4::AudioTrack::Codec::Opus;
-    track->rate = 48000;
-    track->channels = ch;
-    o.channels = ch;
-    o.pre_skip = pre_skip;
-    o.input_rate = input_rate ? input_rate : 48000;
-    o.output_gain = gain;
-    o.mapping_family = family;
-    o.stream_count = streams;
-    o.coupled_count = coupled;
-    return true;
-  }
-  const GValue *codec_data = gst_structure_get_value(s, "codec_data");
-  GstBuffer *asc = codec_data ? gst_value_get_buffer(codec_data) : nullptr;
-  if (!asc || rate <= 0 || channels <= 0 || gst_buffer_get_size(asc) < 2) {
-    GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("AAC without codec_data, rate or channels"),
-                      ("put aacparse in front of msesink's audio pad"));
-    return false;
-  }
-  track->codec = fmp4::AudioTrack::Codec::Aac;
-  track->rate = uint32_t(rate);
-  track->channels = uint8_t(channels);
-  track->aac_config.resize(gst_buffer_get_size(asc));
-  gst_buffer_extract(asc, 0, track->aac_config.data(), track->aac_config.size());
-  return true;
-}
-
 gboolean gst_mse_sink_audio_caps_changed(GstServingSink *ws, GstCaps *caps) {
   GstMseSink *sink = mse_sink_of(ws);
   MseSinkPrivate *priv = sink->priv;
   fmp4::AudioTrack track;
-  if (!audio_track_from_caps(sink, caps, &track))
+  if (!audio_track_from_caps(GST_ELEMENT(sink), caps, &track))
     return FALSE;
   std::lock_guard<std::mutex> lk(priv->lock);
   priv->audio = std::move(track);
@@ -135,6 +83,4 @@ GstFlowReturn gst_mse_sink_handle_audio(GstServingSink *ws, GstBuffer *buffer,
 }
 
 GstStaticPadTemplate gst_mse_sink_audio_template = GST_STATIC_PAD_TEMPLATE(
-    "audio", GST_PAD_SINK, GST_PAD_REQUEST,
-    GST_STATIC_CAPS("audio/x-opus, channel-mapping-family=(int)[0,1]; "
-                    "audio/mpeg, mpegversion=(int)4, stream-format=(string)raw"));
+    "audio", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS(CAMCAST_FMP4_AUDIO_CAPS));

@@ -1,5 +1,5 @@
-// The camcast plugin (libgstcamcast.so): the sinks and the relay's two ends. mpeg1enc is in a
-// plugin file of its own, libgstcamcastmpeg1.so (mpeg1_plugin.cpp).
+// The camcast plugin (libgstcamcast.so): the sinks, the recorder and the relay's two ends.
+// mpeg1enc is in a plugin file of its own, libgstcamcastmpeg1.so (mpeg1_plugin.cpp).
 #include "elements.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
@@ -14,6 +14,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(relaysink, plugin);
   ret |= GST_ELEMENT_REGISTER(rtspsink, plugin);
   ret |= GST_ELEMENT_REGISTER(onvifsink, plugin);
+  ret |= GST_ELEMENT_REGISTER(recordsink, plugin);
   return ret;
 }
 

@@ -5,6 +5,7 @@
 // and paths already taken are clear errors.
 #include "access/users.h"
 #include "idle_watch.h"
+#include "programs.h"
 #include "rtsp_player.h"
 #include "wait.h"
 #include "ws_test_client.h"
@@ -25,6 +26,7 @@
 
 using namespace std::chrono_literals;
 using camcast::test::http_get;
+using camcast::test::run_program;
 using camcast::test::wait_for;
 using Clock = std::chrono::steady_clock;
 using Player = camcast::test::RtspPlayer;
@@ -78,27 +80,6 @@ struct Stream {
   }
 };
 
-// A program run to its end (at most `timeout_s`): its exit status, and what it said on stderr.
-int run(const std::vector<std::string> &argv, std::string *err, int timeout_s = 20) {
-  std::vector<std::string> args = {"timeout", std::to_string(timeout_s)};
-  args.insert(args.end(), argv.begin(), argv.end());
-  std::vector<char *> c;
-  for (auto &a : args)
-    c.push_back(const_cast<char *>(a.c_str()));
-  c.push_back(nullptr);
-  gchar *out = nullptr, *errors = nullptr;
-  gint status = -1;
-  GError *error = nullptr;
-  const bool ok = g_spawn_sync(nullptr, c.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr,
-                               &out, &errors, &status, &error);
-  g_assert_no_error(error);
-  g_assert_true(ok);
-  *err = std::string(out ? out : "") + (errors ? errors : "");
-  g_free(out);
-  g_free(errors);
-  return g_spawn_check_wait_status(status, nullptr) ? 0 : 1;
-}
-
 // ffprobe sees H.264 at the camera's size, and ffmpeg decodes 100 frames (past the second
 // keyframe) without a word of complaint — a first picture that is not whole makes it say
 // "non-existing PPS" or "no frame", a keyframe cut in two "non monotonically increasing dts" —
@@ -107,15 +88,16 @@ void test_real_clients_play() {
   Stream stream;
   for (const char *transport : {"tcp", "udp"}) {
     std::string said;
-    g_assert_cmpint(run({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
-                         "stream=codec_name,width,height", "-of", "csv=p=0", stream.url()},
-                        &said),
-                    ==, 0);
+    g_assert_cmpint(
+        run_program({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+                     "stream=codec_name,width,height", "-of", "csv=p=0", stream.url()},
+                    &said),
+        ==, 0);
     g_test_message("ffprobe over %s: %s", transport, said.c_str());
     g_assert_true(said.find("h264,320,240") != std::string::npos);
-    g_assert_cmpint(run({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i", stream.url(),
-                         "-frames:v", "100", "-f", "null", "-"},
-                        &said),
+    g_assert_cmpint(run_program({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i",
+                                 stream.url(), "-frames:v", "100", "-f", "null", "-"},
+                                &said),
                     ==, 0);
     g_test_message("ffmpeg over %s said: \"%s\"", transport, said.c_str());
     g_assert_true(said.empty());
@@ -139,10 +121,11 @@ void test_sound() {
     std::this_thread::sleep_for(1500ms);  // the camera's running time well ahead of any media's
     for (const char *transport : {"tcp", "udp"}) {
       std::string said;
-      g_assert_cmpint(run({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
-                           "stream=codec_name,start_time", "-of", "csv=p=0", stream.url()},
-                          &said),
-                      ==, 0);
+      g_assert_cmpint(
+          run_program({"ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+                       "stream=codec_name,start_time", "-of", "csv=p=0", stream.url()},
+                      &said),
+          ==, 0);
       g_test_message("%s over %s: %s", encoder, transport, said.c_str());
       double video = -1, audio = -1;
       for (const auto &line : std::vector<std::string>{said.substr(0, said.find('\n')),
@@ -156,9 +139,9 @@ void test_sound() {
       g_assert_cmpfloat(video, >=, 0);
       g_assert_cmpfloat(audio, >=, 0);
       g_assert_cmpfloat(std::abs(video - audio), <, 0.1);
-      g_assert_cmpint(run({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i",
-                           stream.url(), "-t", "3", "-f", "null", "-"},
-                          &said),
+      g_assert_cmpint(run_program({"ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i",
+                                   stream.url(), "-t", "3", "-f", "null", "-"},
+                                  &said),
                       ==, 0);
       g_test_message("ffmpeg said: \"%s\"", said.c_str());
       g_assert_true(said.empty());
@@ -351,9 +334,9 @@ void test_credentials() {
   Stream stream("access-token=the-token users-file=" + users);
   const std::string host = "127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
   auto probe = [](const std::string &url, std::string *said) {
-    return run({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
-                "stream=codec_name", "-of", "csv=p=0", url},
-               said);
+    return run_program({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
+                        "stream=codec_name", "-of", "csv=p=0", url},
+                       said);
   };
   std::string said;
   g_assert_cmpint(probe("rtsp://" + host, &said), !=, 0);
@@ -391,17 +374,17 @@ void test_tls() {
   const std::string url =
       "rtsps://camcast:tok@127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
   std::string said;
-  g_assert_cmpint(
-      run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url},
-          &said),
-      ==, 0);
+  g_assert_cmpint(run_program({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                               "-of", "csv=p=0", url},
+                              &said),
+                  ==, 0);
   g_test_message("ffprobe over RTSPS: %s", said.c_str());
   g_assert_true(said.find("h264") != std::string::npos);
-  g_assert_cmpint(
-      run({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name",
-           "-of", "csv=p=0", "rtsp://camcast:tok@" + url.substr(strlen("rtsps://camcast:tok@"))},
-          &said, 10),
-      !=, 0);
+  g_assert_cmpint(run_program({"ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
+                               "stream=codec_name", "-of", "csv=p=0",
+                               "rtsp://camcast:tok@" + url.substr(strlen("rtsps://camcast:tok@"))},
+                              &said, 10),
+                  !=, 0);
   const std::string location = "rtsps://127.0.0.1:" + std::to_string(stream.rtsp_port) + "/video";
   const std::string props = "user-id=camcast user-pw=tok tls-validation-flags=0";
   {

@@ -20,21 +20,25 @@ bool is_encoder(GstElement *element) {
   return klass && strstr(klass, "Encoder");
 }
 
-// Whether everything `pad` feeds ends in sinks that idle (camcast's: they have idle-after),
-// through elements of one output each (queues, parsers). A recorder or a stream handed on
-// elsewhere must never lose its input to an idle viewer page.
+// Whether everything `pad` feeds ends in sinks that idle (camcast's with idle-after set: a
+// recordsink's is 0), through elements of one output each (queues, parsers). A recorder or a
+// stream handed on elsewhere must never lose its input to an idle viewer page.
 bool feeds_only_idling_sinks(GstPad *pad, int depth = 0) {
   GstElement *element = graph::across(pad);
   if (!element || depth > 32) {
     gst_clear_object(&element);
     return false;
   }
-  bool only = true;
-  if (!g_object_class_find_property(G_OBJECT_GET_CLASS(element), "idle-after")) {
+  bool only;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(element), "idle-after")) {
+    guint idle_after = 0;  // a camcast sink: 0 never idles
+    g_object_get(element, "idle-after", &idle_after, nullptr);
+    only = idle_after > 0;
+  } else {
     std::vector<GstPad *> outputs = graph::pads(element, GST_PAD_SRC);
+    only = !outputs.empty();
     for (GstPad *output : outputs)
       only = only && feeds_only_idling_sinks(output, depth + 1);
-    only = only && !outputs.empty();
     graph::unref_all(&outputs);
   }
   gst_object_unref(element);

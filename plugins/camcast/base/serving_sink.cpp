@@ -152,6 +152,12 @@ static void gst_serving_sink_set_property(GObject *object, guint prop_id, const 
 static void gst_serving_sink_get_property(GObject *object, guint prop_id, GValue *value,
                                           GParamSpec *pspec) {
   ServingSinkPrivate *priv = gst_serving_sink_priv(object);
+  // Without the lock: the walks that find idle branches (idle_branch.cpp) read every sink's,
+  // this one's too, while its lock is held.
+  if (prop_id == PROP_IDLE_AFTER) {
+    g_value_set_uint(value, priv->idle_after.load());
+    return;
+  }
   std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
   case PROP_ADDRESS: g_value_set_string(value, priv->address.c_str()); break;
@@ -163,7 +169,6 @@ static void gst_serving_sink_get_property(GObject *object, guint prop_id, GValue
     break;
   case PROP_KEYFRAME_ON_JOIN: g_value_set_boolean(value, priv->keyframe_on_join); break;
   case PROP_LINGER: g_value_set_uint(value, priv->linger); break;
-  case PROP_IDLE_AFTER: g_value_set_uint(value, priv->idle_after); break;
   case PROP_PUBLIC: g_value_set_boolean(value, priv->is_public); break;
   case PROP_CURRENT_HTTP_PORT:
     g_value_set_int(value, priv->server ? priv->server->http_port() : -1);

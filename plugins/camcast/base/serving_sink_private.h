@@ -91,8 +91,8 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   bool is_public = false;                   // this stream needs no credentials on a private server
   camcast::ServerSettings server_settings;  // TLS and limits of the sink's server
   KeyframeRequests keyframes;               // of the sink pad's encoder
-  guint idle_after = DEFAULT_IDLE_AFTER;    // s without viewers before the branch idles, 0 never
-  camcast::IdleBranch idle;                 // under `lock`
+  std::atomic<guint> idle_after{DEFAULT_IDLE_AFTER};  // s without viewers before it idles, 0 never
+  camcast::IdleBranch idle;                           // under `lock`
   // The subclass's protocol at the sink's path (gst_serving_sink_set_resource), or null.
   camcast::MountDelegate *resource = nullptr;
   std::shared_ptr<camcast::HttpServer> server;

@@ -61,6 +61,9 @@ struct MountStats {
   uint64_t units_dropped_in = 0;  // dropped before the fan-out: the server thread fell behind
   bool idle = false;              // the output does no work while nobody watches
   std::vector<ClientStats> clients;
+  // What the delegate adds to the stream's entry in /api/streams (fill_stats): name → a JSON
+  // value (a recording's state: "recording" → {"writing":…,"gaps":…}).
+  std::map<std::string, std::string> json_fields;
 };
 
 // What a mount asks of its owner (the sink element). Called on the server thread only; what is

@@ -119,7 +119,10 @@ std::string render_streams_json(const std::vector<MountStats> &mounts, bool peer
     for (size_t r = 0; r < m.rungs.size(); r++)
       out += (r ? "," : "") + format("{\"kbps\":%" PRIu64 ",\"viewers\":%zu}",
                                      m.rungs[r].bitrate / 1000, m.rungs[r].viewers);
-    out += "]}";
+    out += "]";
+    for (const auto &[name, value] : m.json_fields)
+      out += "," + json_string(name) + ":" + value;
+    out += "}";
   }
   out += "],\"outputs\":[";
   for (size_t i = 0; i < outputs.size(); i++)
