@@ -215,9 +215,9 @@ struct Camera {
     return errors.empty() ? "" : errors.front();
   }
   // The recording's entry in /api/streams.
-  std::string recording_json() {
+  std::string recording_json(const std::string &query = "") {
     std::string body;
-    g_assert_cmpint(camcast::test::http_get(record_port, "/api/streams", &body), ==, 200);
+    g_assert_cmpint(camcast::test::http_get(record_port, "/api/streams" + query, &body), ==, 200);
     const size_t at = body.find("\"recording\":");
     return at == std::string::npos ? "" : body.substr(at, body.find('}', at) - at + 1);
   }
@@ -496,6 +496,99 @@ void test_stalled_disk() {
   g_assert_true(wait_for([&] { return open_files_under(mnt) == 0; }, 10s));
 }
 
+// What /api/recordings says of a segment: `"name":"…"` and the number after `"field":`.
+double listed(const std::string &json, const std::string &name, const std::string &field) {
+  const size_t at = json.find("\"name\":\"" + name + "\"");
+  g_assert_true(at != std::string::npos);
+  const size_t f = json.find("\"" + field + "\":", at);
+  g_assert_true(f != std::string::npos);
+  return atof(json.c_str() + f + field.size() + 3);
+}
+
+// The recordings over HTTP behind an access token: /api/recordings lists every segment with its
+// start (its first frame's capture time) and duration, from and to keep those that overlap; a
+// segment answers a Range with 206 and the bytes asked, past its end with 416, and whole with
+// 200 (what ffprobe plays); a stream token for /recordings reads but cannot delete (403), the
+// access token deletes (204), and the segment being written cannot go (409).
+void test_served() {
+  TempDir dir;
+  Camera camera("location=" + dir.path + " segment-seconds=1 access-token=SECRET", false);
+  g_assert_true(camera.start());
+  g_assert_true(wait_for([&] { return camera.count("started") >= 3; }, 15s));
+  const camcast::test::Endpoint server(camera.record_port);
+  std::string json, head, body;
+  g_assert_cmpint(camcast::test::http_get(server, "/api/recordings", &json), ==, 401);
+  g_assert_cmpint(camcast::test::http_get(server, "/api/recordings?token=SECRET", &json), ==, 200);
+  g_test_message("%s", json.c_str());
+  const std::vector<std::string> names = segments(dir.path);
+  g_assert_cmpuint(names.size(), >=, 3);
+  const std::string first = names[0], second = names[1];
+  g_assert_cmpfloat(
+      std::abs(listed(json, first, "start") + 2208988800.0 - first_capture(dir.path + "/" + first)),
+      <, 0.002);
+  g_assert_cmpfloat(listed(json, first, "duration"), >, 0.9);
+  g_assert_cmpfloat(listed(json, first, "size"), ==,
+                    double(read_file(dir.path + "/" + first).size()));
+  g_assert_nonnull(strstr(json.c_str(), ("\"url\":\"/recordings/" + first + "\"").c_str()));
+  const double second_start = listed(json, second, "start");
+  g_assert_cmpint(
+      camcast::test::http_get(
+          server, "/api/recordings?token=SECRET&from=" + std::to_string(second_start + 0.01),
+          &json),
+      ==, 200);
+  g_assert_null(strstr(json.c_str(), first.c_str()));
+  g_assert_nonnull(strstr(json.c_str(), second.c_str()));
+
+  const std::string url = "/recordings/" + first, bytes = read_file(dir.path + "/" + first);
+  g_assert_cmpint(camcast::test::http_get(server, url + "?token=SECRET", &body, 3000, &head,
+                                          "Range: bytes=100-1099\r\n"),
+                  ==, 206);
+  const std::string range = camcast::test::header_of(head, "Content-Range");
+  const std::string expected = "bytes 100-1099/" + std::to_string(bytes.size());
+  g_assert_cmpstr(range.c_str(), ==, expected.c_str());
+  g_assert_true(body == bytes.substr(100, 1000));
+  g_assert_cmpint(camcast::test::http_get(server, url + "?token=SECRET", &body, 3000, &head,
+                                          "Range: bytes=" + std::to_string(bytes.size()) + "-\r\n"),
+                  ==, 416);
+  g_assert_cmpint(camcast::test::http_get(server, url + "?token=SECRET", &body), ==, 200);
+  g_assert_true(body == bytes);
+  const std::string copy = dir.path + "/downloaded.mp4";
+  g_assert_true(g_file_set_contents(copy.c_str(), body.data(), gssize(body.size()), nullptr));
+  g_assert_cmpuint(probe(copy).codecs.size(), ==, 1);
+
+  std::string token;
+  g_assert_cmpint(
+      camcast::test::http_get(server, "/api/token?token=SECRET&path=/recordings", &token), ==, 200);
+  const size_t at = token.find("\"token\":\"") + 9;
+  token = token.substr(at, token.find('"', at) - at);
+  g_assert_cmpint(camcast::test::http_get(server, url + "?token=" + token, &body), ==, 200);
+  g_assert_cmpint(
+      camcast::test::http_request(server, "DELETE", url + "?token=" + token, "", "", &body), ==,
+      403);
+  g_assert_true(g_file_test((dir.path + "/" + first).c_str(), G_FILE_TEST_EXISTS));
+  g_assert_cmpint(
+      camcast::test::http_request(server, "DELETE", url + "?token=SECRET", "", "", &body), ==, 204);
+  g_assert_false(g_file_test((dir.path + "/" + first).c_str(), G_FILE_TEST_EXISTS));
+  g_assert_cmpint(camcast::test::http_get(server, url + "?token=SECRET", &body), ==, 404);
+  // The segment being written (its name from /api/streams) cannot go. It may end between the
+  // question and the DELETE (a segment lasts a second here): then it goes (204); asked again.
+  bool refused = false;
+  for (int tries = 0; tries < 20 && !refused; tries++) {
+    const std::string state = camera.recording_json("?token=SECRET");
+    const size_t w = state.find("\"writing\":\"");
+    if (w == std::string::npos) {
+      std::this_thread::sleep_for(100ms);  // between two segments
+      continue;
+    }
+    const std::string writing = state.substr(w + 11, state.find('"', w + 11) - w - 11);
+    const int status = camcast::test::http_request(
+        server, "DELETE", "/recordings/" + writing + "?token=SECRET", "", "", &body);
+    g_assert_true(status == 409 || status == 204);
+    refused = status == 409;
+  }
+  g_assert_true(refused);
+}
+
 // Bad settings and directories are refused at start, the reason naming what to change.
 void test_refused_at_start() {
   TempDir dir;
@@ -532,6 +625,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/recordsink/free-floor", test_free_floor);
   g_test_add_func("/recordsink/full-disk", test_full_disk);
   g_test_add_func("/recordsink/stalled-disk", test_stalled_disk);
+  g_test_add_func("/recordsink/served", test_served);
   g_test_add_func("/recordsink/refused-at-start", test_refused_at_start);
   return g_test_run();
 }

@@ -242,5 +242,6 @@ void add_session_tests();
 // The attacks on WHEP (test_hostile_webrtc.cpp).
 void add_webrtc_tests();
 void add_rtsp_tests();
+void add_recording_tests();
 
 }  // namespace hostile_test

@@ -435,5 +435,6 @@ int main(int argc, char **argv) {
   hostile_test::add_session_tests();
   hostile_test::add_webrtc_tests();
   hostile_test::add_rtsp_tests();
+  hostile_test::add_recording_tests();
   return g_test_run();
 }

@@ -2,11 +2,13 @@
 // data offsets, sample flags) and the H.264 helpers. qtdemux reading it all back is in
 // tests/elements/test_msesink.cpp.
 #include "formats/fmp4.h"
+#include "formats/fmp4_read.h"
 #include "formats/h264.h"
 #include "formats/json.h"
 
 #include <gst/gst.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -256,6 +258,61 @@ void test_annexb_shares_nal_units() {
   gst_buffer_unref(in);
 }
 
+// A recording's file read back (fmp4_read.h): timescales, the first capture time, whole fragments
+// and how long they play; a file cut inside a fragment's samples (a power cut) counts the
+// fragments before it; one cut inside its moov is not readable; a damaged size stops the walk.
+void test_summarize() {
+  fmp4::VideoTrack video;
+  video.width = 64, video.height = 48;
+  video.avcc.assign(kAvcc, kAvcc + sizeof kAvcc);
+  fmp4::AudioTrack audio;
+  std::vector<uint8_t> file = fmp4::init_segment(&video, &audio);
+  const size_t init = file.size();
+  std::vector<size_t> ends;
+  for (uint32_t i = 0; i < 3; i++) {
+    fmp4::Fragment f;
+    f.sequence = i + 1;
+    f.ntp_time = fmp4::ntp_from_unix_us(int64_t(1796738709) * 1000000 + i * 1000000);
+    f.runs.push_back({fmp4::kVideoTrackId, i * 90000, {{45000, 100, 0, true}, {45000, 50}}});
+    f.runs.push_back({fmp4::kAudioTrackId, i * 48000, {{24000, 10}, {24000, 10}}});
+    const std::vector<uint8_t> head = fmp4::fragment_header(f);
+    file.insert(file.end(), head.begin(), head.end());
+    file.insert(file.end(), 170, 0xAB);
+    ends.push_back(file.size());
+  }
+  auto summary = [&](size_t size) {
+    return fmp4::summarize(
+        [&](uint64_t offset, uint8_t *out, size_t len) -> size_t {
+          if (offset >= size)
+            return 0;
+          const size_t n = std::min<size_t>(len, size - size_t(offset));
+          memcpy(out, file.data() + offset, n);
+          return n;
+        },
+        size);
+  };
+  fmp4::FileSummary s = summary(file.size());
+  g_assert_true(s.readable);
+  g_assert_cmpuint(s.video_timescale, ==, 90000);
+  g_assert_cmpuint(s.audio_timescale, ==, 48000);
+  g_assert_cmpuint(s.fragments, ==, 3);
+  g_assert_cmpuint(s.whole_bytes, ==, file.size());
+  g_assert_cmpfloat(std::abs(s.duration - 3.0), <, 1e-9);
+  g_assert_cmpuint(s.first_ntp >> 32, ==, 1796738709u + 2208988800u);
+  s = summary(ends[2] - 20);  // the third fragment's samples cut short
+  g_assert_cmpuint(s.fragments, ==, 2);
+  g_assert_cmpuint(s.whole_bytes, ==, ends[1]);
+  g_assert_cmpfloat(std::abs(s.duration - 2.0), <, 1e-9);
+  s = summary(init - 10);
+  g_assert_false(s.readable);
+  g_assert_cmpuint(s.fragments, ==, 0);
+  file[init + 3] = 0xFF;  // the first prft's size now runs past the end
+  s = summary(file.size());
+  g_assert_true(s.readable);
+  g_assert_cmpuint(s.fragments, ==, 0);
+  g_assert_cmpfloat(s.duration, ==, 0);
+}
+
 }  // namespace
 
 // The description a player reads first, written out by hand: what is not known is left out;
@@ -296,6 +353,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/fmp4/fragment-with-audio", test_fragment_with_audio);
   g_test_add_func("/fmp4/init-segment-with-audio", test_init_segment_with_audio);
   g_test_add_func("/fmp4/stream-description", test_stream_description);
+  g_test_add_func("/fmp4/summarize", test_summarize);
   g_test_add_func("/h264/avcc", test_avcc_parsing);
   g_test_add_func("/h264/annexb", test_annexb_shares_nal_units);
   return g_test_run();

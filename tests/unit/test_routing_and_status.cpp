@@ -1,4 +1,5 @@
 // Mount paths, longest-prefix routing on '/' boundaries, and the status pages' formats.
+#include "net/file_answer.h"
 #include "net/mount_table.h"
 #include "net/status_pages.h"
 
@@ -161,6 +162,19 @@ void test_index_escapes_html() {
 
 }  // namespace
 
+// What of a Range header libsoup is shown (net/file_answer.h): one range of bytes with numbers it
+// cannot overflow; several ranges, other units, spaces and numbers past 18 digits are not.
+void test_single_byte_range() {
+  for (const char *one :
+       {"bytes=0-", "bytes=100-1099", "bytes=-500", "bytes=5-5", "bytes=999999999999999999-"})
+    g_assert_true(camcast::single_byte_range(one));
+  for (const char *not_one :
+       {"", "bytes=", "bytes=-", "bytes=0-,0-", "bytes=0-1,3-4", "bytes=5-1", "bytes=abc",
+        "bytes=1000000000000000000-", "bytes=99999999999999999999999-", "bytes=-0x10", "items=0-1",
+        "Bytes=0-", "bytes= 0-1", "bytes=0-1 ", "bytes=--1", "bytes=1-2-3"})
+    g_assert_false(camcast::single_byte_range(not_one));
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/routing/normalize", test_normalize);
@@ -169,5 +183,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/status/metrics", test_metrics_exposition_format);
   g_test_add_func("/status/index", test_index_escapes_html);
   g_test_add_func("/status/outputs", test_outputs);
+  g_test_add_func("/status/single-byte-range", test_single_byte_range);
   return g_test_run();
 }

@@ -76,6 +76,10 @@ bool ServingSinkPrivate::upload(SoupServerMessage *msg, std::string_view rest) {
   return resource && resource->upload(msg, rest);
 }
 
+bool ServingSinkPrivate::serve_api(SoupServerMessage *msg, std::string_view rest) {
+  return resource && resource->serve_api(msg, rest);
+}
+
 goffset ServingSinkPrivate::body_limit(std::string_view method, std::string_view rest) {
   return resource ? resource->body_limit(method, rest) : -1;
 }

@@ -143,6 +143,7 @@ struct ServingSinkPrivate final : public camcast::MountDelegate {
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
   bool upload(SoupServerMessage *msg, std::string_view rest) override;
   bool serve_root(SoupServerMessage *msg, std::string_view query) override;
+  bool serve_api(SoupServerMessage *msg, std::string_view rest) override;
   goffset body_limit(std::string_view method, std::string_view rest) override;
   bool takes_websocket() const override { return serving_sink_class_of(sink)->websocket; }
   bool checks_access() const override { return resource && resource->checks_access(); }

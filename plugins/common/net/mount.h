@@ -10,6 +10,7 @@
 // way to run code there), so it can be run (and tested) without one.
 #pragma once
 
+#include "access/access.h"
 #include "fanout/bitrate_meter.h"
 #include "fanout/drop_gate.h"
 #include "fanout/unit_queue.h"
@@ -83,6 +84,11 @@ public:
   // of the index: mjpg-streamer's `/?action=stream` and `/?action=snapshot`, which 3D-printer
   // hosts ask for. The first mount (in path order) that answers, does. Default: none.
   virtual bool serve_root(SoupServerMessage *msg, std::string_view query) { return false; }
+  // A request to /api/<name>[/…] that the server does not answer itself (/api/streams and
+  // /api/token are its own): recordsink's /api/recordings. `rest` is what follows /api
+  // ("/recordings"). The first mount (in path order) that answers, does; the request has
+  // passed access control as one for a private page. Default: none.
+  virtual bool serve_api(SoupServerMessage *msg, std::string_view rest) { return false; }
   // A text or binary message from a client (control protocols); the default ignores it.
   virtual void client_message(uint64_t id, const ws::ClientMessage &msg) {}
   // A POST or PUT to <path><rest>, before its body is read (libsoup's early handler). Return
@@ -117,6 +123,10 @@ public:
 // Runs fn on the thread of `context` soon (at once when called there), or never if the context
 // goes first (fn is destroyed unrun then).
 void run_soon(GMainContext *context, std::function<void()> fn);
+
+// How access control let `msg` in (HttpServer::admit): a delegate that changes something asks
+// who is asking (a stream token only watches).
+Admission admission_of(SoupServerMessage *msg);
 
 // `?rung=N` in a viewer's request (the player's ?rung=N): the rung of a ladder it stays on from
 // the start, -1 if none (it moves by itself). Up to 255; the mount keeps it to the rungs there are.

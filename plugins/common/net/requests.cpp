@@ -66,6 +66,10 @@ void complete_upgrade(SoupServerMessage *msg, gpointer data) {
 
 }  // namespace
 
+Admission admission_of(SoupServerMessage *msg) {
+  return Admission(GPOINTER_TO_INT(g_object_get_data(G_OBJECT(msg), kAdmission)));
+}
+
 AccessRequest HttpServer::request_of(SoupServerMessage *msg, std::string_view path) {
   GUri *uri = soup_server_message_get_uri(msg);
   AccessRequest r;
@@ -237,7 +241,7 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
     return;
   }
   const std::string_view p(path);
-  const auto how = Admission(GPOINTER_TO_INT(g_object_get_data(G_OBJECT(msg), kAdmission)));
+  const Admission how = admission_of(msg);
   if (serve_access(msg, p, how))
     return;
   if (p == "/api/streams") {
@@ -252,6 +256,11 @@ void HttpServer::route(SoupServerMessage *msg, const char *path) {
             render_metrics(all_stats(), all_outputs()));
     return;
   }
+  if (p.rfind("/api/", 0) == 0)
+    for (const auto &[at, candidate] : mounts_.all())
+      if (MountDelegate *delegate = candidate->delegate();
+          delegate && delegate->serve_api(msg, p.substr(4)))
+        return;
   std::shared_ptr<Mount> mount;
   std::string_view rest;
   if (mounts_.match(p, &mount, &rest)) {

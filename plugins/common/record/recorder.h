@@ -1,5 +1,5 @@
 // Layer record: recordings on disk, their retention and the writer's thread; uses net, fanout,
-// formats.
+// formats, access.
 // A recording: the encoded stream written to disk as fragmented-MP4 segments by a thread of its
 // own, so that a disk that is slow, stalls or fills never holds up the thread that feeds it.
 //

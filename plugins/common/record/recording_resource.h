@@ -1,14 +1,23 @@
 // Layer record: recordings on disk, their retention and the writer's thread; uses net, fanout,
-// formats.
-// A recording as its sink's mount serves it: its state in /api/streams ("recording": the segment
-// being written, what was written, dropped and deleted, and why it is paused if it is), and at
-// the mount's own path a list of the segments on disk.
+// formats, access.
+// A recording as its sink's mount serves it, behind the server's access control:
+//   GET <path>                       a page listing the segments (each one plays in the browser)
+//   GET, HEAD <path>/DAY/TIME.mp4    a segment, with Range (206: libsoup's) for players that seek
+//   DELETE <path>/DAY/TIME.mp4       deletes one (the access token or a session; a stream token
+//                                    only watches: 403); the one being written cannot go (409)
+//   GET /api/recordings[?from=&to=]  the segments as JSON: name, URL, start (Unix seconds, from
+//                                    its first frame), duration, size, whether it is being
+//                                    written; from and to (Unix seconds) keep those that overlap
+// and its state in /api/streams ("recording": the segment being written, what was written,
+// dropped and deleted, and why it is paused if it is).
 #pragma once
 
+#include "formats/fmp4_read.h"
 #include "net/mount.h"
 #include "record/recorder.h"
 
 #include <functional>
+#include <map>
 #include <string>
 
 namespace camcast::record {
@@ -20,12 +29,38 @@ public:
   using StatsFn = std::function<bool(Recorder::Stats *stats, std::string *dir)>;
   explicit RecordingResource(StatsFn stats) : stats_(std::move(stats)) {}
 
+  void serving(Mount *mount) override;
   bool serve_http(SoupServerMessage *msg, std::string_view rest) override;
+  bool serve_api(SoupServerMessage *msg, std::string_view rest) override;
+  goffset body_limit(std::string_view method, std::string_view rest) override;
   bool takes_websocket() const override { return false; }
   void fill_stats(MountStats *stats) override;
 
+  // One segment as the listing gives it.
+  struct Entry {
+    std::string name;
+    double start = 0;  // Unix seconds
+    double duration = 0;
+    uint64_t size = 0;
+    uint64_t whole = 0;  // bytes up to its last whole fragment
+    bool writing = false;
+  };
+
 private:
+  // Every segment on disk, oldest first; false while not recording.
+  bool entries(std::vector<Entry> *out, std::string *dir);
+  void serve_segment(SoupServerMessage *msg, const std::string &dir, const Entry &entry);
+
   const StatsFn stats_;
+  std::string path_;  // where the mount serves
+  // What each file held when last read (by name): its size and when it was written, and what
+  // it said. Only files still on disk are kept.
+  struct Known {
+    uint64_t size = 0;
+    int64_t modified_us = 0;
+    fmp4::FileSummary summary;
+  };
+  std::map<std::string, Known> known_;
 };
 
 }  // namespace camcast::record

@@ -1,5 +1,5 @@
 // Layer record: recordings on disk, their retention and the writer's thread; uses net, fanout,
-// formats.
+// formats, access.
 // What a recording keeps: segments up to an age, and always a floor of free space on its disk.
 // The oldest go first; the segment being written never does.
 #pragma once

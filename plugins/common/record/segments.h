@@ -1,5 +1,5 @@
 // Layer record: recordings on disk, their retention and the writer's thread; uses net, fanout,
-// formats.
+// formats, access.
 // A recording's files and their names. Each segment is named by the UTC time of its first frame,
 // one folder per day: <dir>/2026-12-08/14-05-09.mp4. UTC, not local time: a clock turned back
 // an hour each autumn would otherwise give a second 02:30 the first one's name. A name is never
