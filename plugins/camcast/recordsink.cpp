@@ -335,6 +335,7 @@ static void gst_record_sink_class_init(GstRecordSinkClass *klass) {
   gobject_class->finalize = gst_record_sink_finalize;
   element_class->change_state = gst_record_sink_change_state;
   ws_class->default_path = "/recordings";
+  ws_class->page = "/camcast/web/recordings.html";
   ws_class->websocket = FALSE;
   ws_class->caps_changed = gst_record_sink_caps_changed;
   ws_class->handle_buffer = gst_record_sink_handle_buffer;

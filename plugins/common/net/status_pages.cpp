@@ -25,6 +25,13 @@ std::string label(const std::string &s) {
   return out;
 }
 
+std::string html(const std::string &s) {
+  char *escaped = g_markup_escape_text(s.c_str(), -1);
+  std::string out(escaped);
+  g_free(escaped);
+  return out;
+}
+
 std::string format(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 std::string format(const char *fmt, ...) {
   va_list args;
@@ -37,13 +44,6 @@ std::string format(const char *fmt, ...) {
 }
 
 }  // namespace
-
-std::string html(const std::string &s) {
-  char *escaped = g_markup_escape_text(s.c_str(), -1);
-  std::string out(escaped);
-  g_free(escaped);
-  return out;
-}
 
 std::string render_index(const std::vector<MountStats> &mounts,
                          const std::vector<OutputReport> &outputs, gint64 now_us) {

@@ -20,9 +20,6 @@ struct OutputReport {
   gint64 since_us = 0;  // monotonic: when it entered this state
 };
 
-// Text as HTML shows it (&, <, >, quotes escaped): for the pages servers and resources write.
-std::string html(const std::string &s);
-
 std::string render_index(const std::vector<MountStats> &mounts,
                          const std::vector<OutputReport> &outputs = {}, gint64 now_us = 0);
 // `peers`: the viewers' addresses too — for a reader with a credential only: on an open server

@@ -2,7 +2,6 @@
 
 #include "formats/json.h"
 #include "net/file_answer.h"
-#include "net/status_pages.h"
 #include "net/status_phrase.h"
 #include "record/segments.h"
 
@@ -17,16 +16,6 @@
 namespace camcast::record {
 
 namespace {
-
-// "2026-12-08 14:05:09 UTC" for a Unix time.
-std::string utc(double t) {
-  const time_t s = time_t(t);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char text[40];
-  strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return text;
-}
 
 // A query parameter as a number of seconds; `fallback` when absent or not a number.
 double query_seconds(SoupServerMessage *msg, const char *name, double fallback) {
@@ -109,8 +98,10 @@ bool RecordingResource::entries(std::vector<Entry> *out, std::string *dir) {
 }
 
 bool RecordingResource::serve_api(SoupServerMessage *msg, std::string_view rest) {
-  if (rest != "/recordings")
-    return false;
+  return rest == "/recordings" && serve_list(msg);
+}
+
+bool RecordingResource::serve_list(SoupServerMessage *msg) {
   std::vector<Entry> all;
   std::string dir;
   if (!entries(&all, &dir)) {
@@ -148,49 +139,24 @@ goffset RecordingResource::body_limit(std::string_view method, std::string_view 
 }
 
 bool RecordingResource::serve_http(SoupServerMessage *msg, std::string_view rest) {
+  int64_t start;
+  int n;
+  // The list again inside the path, where a stream token for it reaches; the page at the path
+  // itself is the sink's (web/recordings.html), and so are its files.
+  if (rest == "/list.json")
+    return serve_list(msg);
+  if (rest.size() < 2 || !parse_segment_name(rest.substr(1), &start, &n))
+    return false;
   std::vector<Entry> all;
   std::string dir;
-  const bool running = entries(&all, &dir);
-  if (!rest.empty()) {
-    int64_t start;
-    int n;
-    const std::string name(rest.substr(1));
-    if (!running || !parse_segment_name(name, &start, &n))
-      return false;
-    for (const Entry &e : all)
-      if (e.name == name) {
-        serve_segment(msg, dir, e);
-        return true;
-      }
+  if (!entries(&all, &dir))
     return false;
-  }
-  std::string body =
-      "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>Recordings</title><style>body{font-family:system-ui,sans-serif;margin:2em}"
-      "td{padding:.2em 1em .2em 0}@media (max-width:600px){body{margin:1em}}</style></head>\n"
-      "<body>\n<h1>Recordings</h1>\n";
-  Recorder::Stats s;
-  if (!running) {
-    body += "<p>Not recording now.</p>\n";
-  } else {
-    stats_(&s, &dir);
-    body += "<p>" + (s.paused ? "Paused: " + html(s.problem) : "Recording into " + html(dir)) +
-            ". Times are UTC; each segment plays in the browser.</p>\n<table>\n";
-    for (auto e = all.rbegin(); e != all.rend(); ++e) {
-      char length[32];
-      snprintf(length, sizeof length, "%d:%02d", int(e->duration) / 60, int(e->duration) % 60);
-      body += "<tr><td><a href=\"" + html(path_ + "/" + e->name) + "\">" + utc(e->start) +
-              "</a></td><td>" + length + "</td><td>" + human_bytes(e->size) +
-              (e->writing ? " (being written)" : "") + "</td></tr>\n";
+  for (const Entry &e : all)
+    if (e.name == rest.substr(1)) {
+      serve_segment(msg, dir, e);
+      return true;
     }
-    body += "</table>\n";
-  }
-  body +=
-      "<p><a href=\"/\">All streams</a> · <a href=\"/api/recordings\">/api/recordings</a></p>"
-      "\n</body></html>\n";
-  set_answer(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", body);
-  return true;
+  return false;
 }
 
 void RecordingResource::serve_segment(SoupServerMessage *msg, const std::string &dir,

@@ -1,13 +1,14 @@
 // Layer record: recordings on disk, their retention and the writer's thread; uses net, fanout,
 // formats, access.
 // A recording as its sink's mount serves it, behind the server's access control:
-//   GET <path>                       a page listing the segments (each one plays in the browser)
+//   GET <path>                       the page (the sink's: web/recordings.html)
 //   GET, HEAD <path>/DAY/TIME.mp4    a segment, with Range (206: libsoup's) for players that seek
 //   DELETE <path>/DAY/TIME.mp4       deletes one (the access token or a session; a stream token
 //                                    only watches: 403); the one being written cannot go (409)
 //   GET /api/recordings[?from=&to=]  the segments as JSON: name, URL, start (Unix seconds, from
 //                                    its first frame), duration, size, whether it is being
 //                                    written; from and to (Unix seconds) keep those that overlap
+//   GET <path>/list.json[?from=&to=] the same, where a stream token for the path reaches
 // and its state in /api/streams ("recording": the segment being written, what was written,
 // dropped and deleted, and why it is paused if it is).
 #pragma once
@@ -50,6 +51,8 @@ private:
   // Every segment on disk, oldest first; false while not recording.
   bool entries(std::vector<Entry> *out, std::string *dir);
   void serve_segment(SoupServerMessage *msg, const std::string &dir, const Entry &entry);
+  // The segments as JSON (/api/recordings, <path>/list.json).
+  bool serve_list(SoupServerMessage *msg);
 
   const StatsFn stats_;
   std::string path_;  // where the mount serves
