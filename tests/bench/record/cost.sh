@@ -50,7 +50,7 @@ report() {  # name cpu syscw bytes
   local writes=$(($3 - w0))
   awk -v n="$1" -v c="$2" -v w="$writes" -v b="$4" -v s="$seconds" -v c0="$cpu0" 'BEGIN {
     printf "%-44s %5.1f %% (+%.1f)  %6.0f kB/s  %5.1f writes/s  %7.0f bytes/write\n",
-      n, c, c - c0, b / s / 1000, w / s, w > 0 ? b / w : 0 }'
+      n, c, c - c0, b / s / 1000, w / s, (w > 0 ? b / w : 0) }'
 }
 printf "%-44s %5.1f %%\n" "h264 preset, one viewer on /video" "$cpu0"
 report "the same recording (recordsink, fMP4)" "$cpu1" "$w1" "$b1"
