@@ -6,6 +6,7 @@
 #include "record/segments.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -57,29 +58,31 @@ void RecordingResource::fill_stats(MountStats *stats) {
       ",\"problem\":" + (s.problem.empty() ? std::string("null") : json_string(s.problem)) + "}";
 }
 
+const fmp4::FileSummary &RecordingResource::summary(const std::string &dir, const SegmentFile &f) {
+  auto it = known_.find(f.name);
+  if (it != known_.end() && it->second.size == f.size && it->second.modified_us == f.modified_us)
+    return it->second.summary;
+  Known k{f.size, f.modified_us, {}};
+  const int fd = open((dir + "/" + f.name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    k.summary = fmp4::summarize(
+        [fd](uint64_t offset, uint8_t *buf, size_t len) {
+          const ssize_t n = pread(fd, buf, len, off_t(offset));
+          return n > 0 ? size_t(n) : size_t(0);
+        },
+        f.size);
+    close(fd);
+  }
+  return known_.insert_or_assign(f.name, k).first->second.summary;
+}
+
 bool RecordingResource::entries(std::vector<Entry> *out, std::string *dir) {
   Recorder::Stats s;
   if (!stats_(&s, dir))
     return false;
   std::map<std::string, Known> still;
   for (const SegmentFile &f : list_segments(*dir)) {
-    auto it = known_.find(f.name);
-    if (it == known_.end() || it->second.size != f.size ||
-        it->second.modified_us != f.modified_us) {
-      Known k{f.size, f.modified_us, {}};
-      const int fd = open((*dir + "/" + f.name).c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        k.summary = fmp4::summarize(
-            [fd](uint64_t offset, uint8_t *buf, size_t len) {
-              const ssize_t n = pread(fd, buf, len, off_t(offset));
-              return n > 0 ? size_t(n) : size_t(0);
-            },
-            f.size);
-        close(fd);
-      }
-      it = known_.insert_or_assign(f.name, k).first;
-    }
-    const fmp4::FileSummary &summary = it->second.summary;
+    const fmp4::FileSummary &summary = this->summary(*dir, f);
     Entry e;
     e.name = f.name;
     // The first frame's capture time (prft: NTP, from 1900), else the second its name gives.
@@ -91,7 +94,7 @@ bool RecordingResource::entries(std::vector<Entry> *out, std::string *dir) {
     e.whole = summary.whole_bytes;
     e.writing = f.name == s.writing;
     out->push_back(e);
-    still.insert(*it);
+    still.insert(*known_.find(f.name));
   }
   known_.swap(still);
   return true;
@@ -147,16 +150,23 @@ bool RecordingResource::serve_http(SoupServerMessage *msg, std::string_view rest
     return serve_list(msg);
   if (rest.size() < 2 || !parse_segment_name(rest.substr(1), &start, &n))
     return false;
-  std::vector<Entry> all;
+  // One file: the folder is not listed, and only the segment being written is read (up to where
+  // its whole fragments end), on each of a player's range requests.
+  Recorder::Stats s;
   std::string dir;
-  if (!entries(&all, &dir))
+  struct stat st;
+  SegmentFile f;
+  f.name = rest.substr(1);
+  if (!stats_(&s, &dir) || stat((dir + "/" + f.name).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return false;
-  for (const Entry &e : all)
-    if (e.name == rest.substr(1)) {
-      serve_segment(msg, dir, e);
-      return true;
-    }
-  return false;
+  f.size = uint64_t(st.st_size);
+  f.modified_us = int64_t(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+  Entry e;
+  e.name = f.name;
+  e.writing = f.name == s.writing;
+  e.whole = e.writing ? summary(dir, f).whole_bytes : f.size;
+  serve_segment(msg, dir, e);
+  return true;
 }
 
 void RecordingResource::serve_segment(SoupServerMessage *msg, const std::string &dir,

@@ -16,6 +16,7 @@
 #include "formats/fmp4_read.h"
 #include "net/mount.h"
 #include "record/recorder.h"
+#include "record/segments.h"
 
 #include <functional>
 #include <map>
@@ -50,6 +51,8 @@ public:
 private:
   // Every segment on disk, oldest first; false while not recording.
   bool entries(std::vector<Entry> *out, std::string *dir);
+  // What a segment's file holds, read again only when its size or time changed.
+  const fmp4::FileSummary &summary(const std::string &dir, const SegmentFile &f);
   void serve_segment(SoupServerMessage *msg, const std::string &dir, const Entry &entry);
   // The segments as JSON (/api/recordings, <path>/list.json).
   bool serve_list(SoupServerMessage *msg);
